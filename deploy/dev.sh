@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# imgsel developer entry point: deps | build | test | demo | bench | format
+#
+#   deploy/dev.sh demo    install what is missing, build, run `imgsel select`
+#                         on the bundled example and print the explanation
+#   deploy/dev.sh test    install what is missing, build, run every test
+#
+# Only Debian packages are used. BUILD_DIR and PRESET may be overridden.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PRESET="${PRESET:-default}"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build/$PRESET}"
+
+# Build and test dependencies, one per line so diffs stay readable.
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config clang-format
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libabsl-dev
+  libsimdjson-dev libhwloc-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libtomlplusplus-dev libyaml-cpp-dev libcurl4-openssl-dev libre2-dev
+  libcli11-dev
+)
+
+log() { printf 'dev.sh: %s\n' "$*" >&2; }
+
+need_root() {
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null; then echo sudo; else
+      log "packages missing and not root (no sudo): ${missing[*]}"; exit 1
+    fi
+  fi
+}
+
+deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$p")
+    fi
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  log "installing: ${missing[*]}"
+  local sudo; sudo="$(need_root)"
+  export DEBIAN_FRONTEND=noninteractive
+  # Refresh the package lists only when an install fails on stale ones.
+  if ! $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+build() {
+  cmake --preset "$PRESET" -S "$ROOT" >/dev/null
+  cmake --build "$BUILD_DIR" -j"$(nproc)"
+}
+
+run_tests() {
+  ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$(nproc)" "$@"
+}
+
+demo() {
+  local imgsel="$BUILD_DIR/cli/imgsel"
+  local ex="$ROOT/examples"
+  echo "== imgsel select oci-layout:examples/layout:demo (this host)"
+  "$imgsel" select "oci-layout:$ex/layout:demo" --config "$ex/imgsel.toml" || true
+  echo
+  echo "== the same index for a saved x86-64-v3 host profile with an NVIDIA GPU"
+  "$imgsel" select "oci-layout:$ex/layout:demo" --config "$ex/imgsel.toml" \
+    --host-profile "$ex/hosts/amd64-v3-gpu.json" || true
+}
+
+bench() {
+  local out="$BUILD_DIR/bench"
+  "$out/matcher_bench" "$@"
+}
+
+format() {
+  find "$ROOT" -path "$ROOT/build" -prune -o \( -name '*.cc' -o -name '*.h' \) -print0 |
+    xargs -0 clang-format -i
+}
+
+cmd="${1:-}"; shift || true
+case "$cmd" in
+  deps) deps ;;
+  build) deps; build ;;
+  test) deps; build; run_tests "$@" ;;
+  demo) deps; build; demo ;;
+  bench) deps; build; bench "$@" ;;
+  format) format ;;
+  *) echo "usage: deploy/dev.sh deps|build|test|demo|bench|format" >&2; exit 2 ;;
+esac
