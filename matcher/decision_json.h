@@ -1,0 +1,28 @@
+// A Decision as JSON, the shape `imgsel select --output json` and the API's
+// JSON form share:
+//
+//   {"selected": {"position", "digest", "mediaType", "size", "platform",
+//                 "annotations"} | null,
+//    "policy": "best" | "first-match", "fallback": bool, "fallbackReason"?,
+//    "nothingToChoose"?: true,
+//    "candidates": [{"position", "digest", "platform", "eligible", "score",
+//                    "rank"?, "reasons": [...]}]}
+//
+// Pure function; thread-safe.
+#pragma once
+
+#include <string>
+
+#include "matcher/select.h"
+
+namespace imgsel {
+
+class JsonWriter;
+
+std::string DecisionToJson(const Decision& decision, int indent = 2);
+
+// Writes a platform object (os, architecture, variant?, os.version?,
+// os.features?, features?) as OCI spells it.
+void WritePlatformJson(JsonWriter& w, const Platform& p);
+
+}  // namespace imgsel

@@ -1,0 +1,36 @@
+#include "matcher/digest.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace imgsel {
+
+absl::Status ValidateDigest(absl::string_view digest) {
+  size_t colon = digest.find(':');
+  if (colon == absl::string_view::npos) {
+    return absl::InvalidArgumentError("digest has no algorithm (want sha256:<hex>)");
+  }
+  absl::string_view algorithm = digest.substr(0, colon);
+  absl::string_view hex = digest.substr(colon + 1);
+  size_t want;
+  if (algorithm == "sha256") {
+    want = 64;
+  } else if (algorithm == "sha512") {
+    want = 128;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported digest algorithm \"", algorithm.substr(0, 32), "\""));
+  }
+  if (hex.size() != want) {
+    return absl::InvalidArgumentError(absl::StrCat("not a ", algorithm, " digest: ", hex.size(),
+                                                   " hex digits, want ", want));
+  }
+  for (char c : hex) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("not a ", algorithm, " digest: not lowercase hex"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace imgsel

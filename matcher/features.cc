@@ -1,0 +1,225 @@
+#include "matcher/features.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+
+namespace imgsel {
+namespace {
+
+struct FeatureAliases {
+  absl::string_view canonical;
+  std::vector<absl::string_view> aliases;  // lowercase
+};
+
+// The one alias table. Add a row (or an alias) here and every part of imgsel
+// - the matcher, the probe, the docs - sees it.
+const std::vector<FeatureAliases>& Table() {
+  static const auto* table = new std::vector<FeatureAliases>{
+      // x86 baseline (x86-64-v1)
+      {"cmov", {}},
+      {"cx8", {"cmpxchg8", "cmpxchg8b"}},
+      {"fpu", {"x87"}},
+      {"fxsr", {"fxsave"}},
+      {"mmx", {}},
+      {"sse", {}},
+      {"sse2", {}},
+      // x86-64-v2
+      {"cx16", {"cmpxchg16b"}},
+      {"lahf_lm", {"lahf", "sahf", "lahf-sahf", "lahf_sahf", "lahfsahf"}},
+      {"popcnt", {}},
+      {"sse3", {"pni"}},
+      {"ssse3", {}},
+      {"sse4_1", {"sse4.1", "sse41", "sse4"}},
+      {"sse4_2", {"sse4.2", "sse42"}},
+      // x86-64-v3
+      {"avx", {}},
+      {"avx2", {}},
+      {"bmi1", {"bmi"}},
+      {"bmi2", {}},
+      {"f16c", {}},
+      {"fma", {"fma3"}},
+      {"lzcnt", {"abm"}},
+      {"movbe", {}},
+      {"xsave", {"osxsave"}},
+      // x86-64-v4
+      {"avx512f", {}},
+      {"avx512bw", {}},
+      {"avx512cd", {}},
+      {"avx512dq", {}},
+      {"avx512vl", {}},
+      // other x86
+      {"avx512ifma", {}},
+      {"avx512vbmi", {}},
+      {"avx512vbmi2", {}},
+      {"avx512vnni", {}},
+      {"avx512bitalg", {}},
+      {"avx512vpopcntdq", {}},
+      {"avx512bf16", {}},
+      {"avx512fp16", {}},
+      {"avx_vnni", {"avxvnni", "avx-vnni"}},
+      {"aes", {"aesni", "aes-ni", "aesarm"}},
+      {"pclmulqdq", {"pclmul"}},
+      {"sha_ni", {"sha", "shani", "sha-ni"}},
+      {"adx", {}},
+      {"rdrand", {"rdrnd"}},
+      {"rdseed", {}},
+      {"vaes", {}},
+      {"vpclmulqdq", {}},
+      {"gfni", {}},
+      {"sse4a", {}},
+      {"fma4", {}},
+      {"xop", {}},
+      {"rtm", {}},
+      {"hle", {}},
+      {"erms", {}},
+      {"fsrm", {}},
+      {"clflushopt", {}},
+      {"clwb", {}},
+      {"movdiri", {}},
+      {"movdir64b", {}},
+      {"serialize", {}},
+      {"amx_tile", {"amxtile", "amx-tile"}},
+      {"amx_bf16", {"amxbf16", "amx-bf16"}},
+      {"amx_int8", {"amxint8", "amx-int8"}},
+      // arm64 (HWCAP / cpuinfo names)
+      {"fp", {}},
+      {"asimd", {"neon", "simd"}},
+      {"evtstrm", {}},
+      {"pmull", {}},
+      {"sha1", {}},
+      {"sha2", {}},
+      {"crc32", {"crc"}},
+      {"atomics", {"lse"}},
+      {"fphp", {"fp16"}},
+      {"asimdhp", {}},
+      {"cpuid", {"armcpuid"}},
+      {"asimdrdm", {"rdm", "rdma"}},
+      {"jscvt", {}},
+      {"fcma", {}},
+      {"lrcpc", {"rcpc"}},
+      {"dcpop", {}},
+      {"sha3", {}},
+      {"sm3", {}},
+      {"sm4", {}},
+      {"asimddp", {"dotprod"}},
+      {"sha512", {}},
+      {"sve", {}},
+      {"asimdfhm", {"fhm"}},
+      {"dit", {}},
+      {"uscat", {}},
+      {"ilrcpc", {"rcpc2"}},
+      {"flagm", {}},
+      {"ssbs", {}},
+      {"sb", {}},
+      {"paca", {}},
+      {"pacg", {}},
+      {"dcpodp", {}},
+      {"sve2", {}},
+      {"sveaes", {}},
+      {"svepmull", {}},
+      {"svebitperm", {}},
+      {"svesha3", {}},
+      {"svesm4", {}},
+      {"flagm2", {}},
+      {"frint", {}},
+      {"svei8mm", {}},
+      {"svef32mm", {}},
+      {"svef64mm", {}},
+      {"svebf16", {}},
+      {"i8mm", {}},
+      {"bf16", {}},
+      {"dgh", {}},
+      {"rng", {}},
+      {"bti", {}},
+      {"mte", {}},
+  };
+  return *table;
+}
+
+constexpr absl::string_view kV1[] = {"cmov", "cx8", "fpu", "fxsr", "mmx", "sse", "sse2"};
+constexpr absl::string_view kV2[] = {"cx16", "lahf_lm", "popcnt", "sse3", "sse4_1", "sse4_2", "ssse3"};
+constexpr absl::string_view kV3[] = {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "lzcnt", "movbe", "xsave"};
+constexpr absl::string_view kV4[] = {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"};
+
+const absl::flat_hash_map<std::string, absl::string_view>& AliasMap() {
+  static const auto* map = [] {
+    auto* m = new absl::flat_hash_map<std::string, absl::string_view>();
+    for (const auto& row : Table()) {
+      m->emplace(std::string(row.canonical), row.canonical);
+      for (auto a : row.aliases) m->emplace(std::string(a), row.canonical);
+    }
+    return m;
+  }();
+  return *map;
+}
+
+// "x86-64-v3", "x86_64_v3", "x86-64-v3" (GCC -march) -> 3; 0 otherwise.
+int LevelOf(absl::string_view lower) {
+  for (absl::string_view prefix : {"x86-64-v", "x86_64-v", "x86_64_v", "x86-64v", "amd64-v", "amd64/v"}) {
+    if (absl::StartsWith(lower, prefix) && lower.size() == prefix.size() + 1) {
+      char c = lower.back();
+      if (c >= '1' && c <= '4') return c - '0';
+    }
+  }
+  return 0;
+}
+
+std::optional<absl::string_view> Lookup(absl::string_view lower) {
+  const auto& map = AliasMap();
+  if (auto it = map.find(lower); it != map.end()) return it->second;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<std::string> X86LevelFeatures(int level) {
+  std::vector<std::string> out;
+  if (level < 1 || level > 4) return out;
+  auto add = [&](std::span<const absl::string_view> names) {
+    for (auto n : names) out.emplace_back(n);
+  };
+  add(kV1);
+  if (level >= 2) add(kV2);
+  if (level >= 3) add(kV3);
+  if (level >= 4) add(kV4);
+  return out;
+}
+
+std::vector<std::string> CanonicalFeatures(absl::string_view name) {
+  std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(name));
+  if (int level = LevelOf(lower)) return X86LevelFeatures(level);
+  if (auto c = Lookup(lower)) return {std::string(*c)};
+  // GCC flag spelling: -mavx2
+  if (absl::StartsWith(lower, "-m")) {
+    if (auto c = Lookup(absl::string_view(lower).substr(2))) return {std::string(*c)};
+  }
+  // Go x/sys/cpu spelling: HasAVX2, X86.HasAVX2, ARM64.HasASIMD
+  if (size_t dot = lower.rfind('.'); dot != std::string::npos &&
+                                     absl::StartsWith(absl::string_view(lower).substr(dot + 1), "has")) {
+    lower = lower.substr(dot + 1);
+  }
+  if (absl::StartsWith(lower, "has")) {
+    if (auto c = Lookup(absl::string_view(lower).substr(3))) return {std::string(*c)};
+  }
+  return {};
+}
+
+std::optional<std::string> CanonicalFeature(absl::string_view name) {
+  std::vector<std::string> all = CanonicalFeatures(name);
+  if (all.size() != 1) return std::nullopt;
+  return std::move(all[0]);
+}
+
+std::span<const absl::string_view> KnownCanonicalFeatures() {
+  static const auto* names = [] {
+    auto* v = new std::vector<absl::string_view>();
+    for (const auto& row : Table()) v->push_back(row.canonical);
+    return v;
+  }();
+  return *names;
+}
+
+}  // namespace imgsel

@@ -1,0 +1,76 @@
+// Parsing an OCI image index or a Docker manifest list into candidates.
+//
+//   application/vnd.oci.image.index.v1+json                  OCI index
+//   application/vnd.docker.distribution.manifest.list.v2+json Docker list
+//   application/vnd.oci.image.manifest.v1+json,
+//   application/vnd.docker.distribution.manifest.v2+json     a single manifest:
+//                                                           nothing to choose
+//
+// A document without mediaType is classified by shape (`manifests` -> index,
+// `config`/`layers` -> manifest). Everything Go tools drop is kept:
+// platform.features, os.features, os.version, annotations, artifactType.
+// Unknown fields are ignored. A descriptor with a bad digest, a negative size
+// or a field of the wrong type is kept with `invalid_reason` set (the matcher
+// rejects it with that reason); the document itself is bounded by
+// ParseLimits and rejected with an error that says which limit and where.
+//
+// Pure function of its input; thread-safe.
+#pragma once
+
+#include "absl/strings/string_view.h"
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "matcher/platform.h"
+
+namespace imgsel {
+
+inline constexpr absl::string_view kOciIndexMediaType = "application/vnd.oci.image.index.v1+json";
+inline constexpr absl::string_view kOciManifestMediaType =
+    "application/vnd.oci.image.manifest.v1+json";
+inline constexpr absl::string_view kDockerListMediaType =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+inline constexpr absl::string_view kDockerManifestMediaType =
+    "application/vnd.docker.distribution.manifest.v2+json";
+
+using Annotations = std::vector<std::pair<std::string, std::string>>;  // sorted by key
+
+struct Descriptor {
+  std::string media_type;
+  std::string digest;
+  int64_t size = 0;
+  std::optional<Platform> platform;
+  Annotations annotations;
+  std::string artifact_type;
+  // Non-empty when the descriptor is unusable: "manifests[3].digest: ...".
+  std::string invalid_reason;
+
+  // The annotation's value, or nullptr.
+  const std::string* Annotation(absl::string_view key) const;
+};
+
+enum class DocumentKind { kOciIndex, kDockerManifestList, kManifest };
+
+struct ParsedIndex {
+  DocumentKind kind = DocumentKind::kOciIndex;
+  std::string media_type;
+  std::vector<Descriptor> manifests;  // in index order
+  Annotations annotations;
+};
+
+struct ParseLimits {
+  size_t max_bytes = 4 << 20;
+  size_t max_entries = 10000;
+  size_t max_depth = 64;
+};
+
+// `source` names the document in errors ("index.json", "-").
+absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view source = "index",
+                                       const ParseLimits& limits = {});
+
+}  // namespace imgsel

@@ -1,0 +1,180 @@
+#include "matcher/platform.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace imgsel {
+namespace {
+
+// Parses "vN" or "N" into N; nullopt when it is not a plain integer.
+std::optional<int> VariantNumber(absl::string_view v) {
+  if (!v.empty() && v[0] == 'v') v.remove_prefix(1);
+  int n = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || ptr != v.data() + v.size() || v.empty()) return std::nullopt;
+  return n;
+}
+
+// "10.0.17763.1234" -> "10.0.17763"; empty when it has fewer than three parts.
+std::string WindowsBuildPrefix(absl::string_view version) {
+  std::vector<absl::string_view> parts = absl::StrSplit(version, '.');
+  if (parts.size() < 3) return "";
+  return absl::StrCat(parts[0], ".", parts[1], ".", parts[2]);
+}
+
+void NormalizeArch(std::string& arch, std::string& variant) {
+  arch = absl::AsciiStrToLower(arch);
+  variant = absl::AsciiStrToLower(variant);
+  if (arch == "i386") {
+    arch = "386";
+    variant.clear();
+  } else if (arch == "x86_64" || arch == "x86-64" || arch == "amd64") {
+    arch = "amd64";
+    if (variant == "v1") variant.clear();
+  } else if (arch == "aarch64" || arch == "arm64") {
+    arch = "arm64";
+    if (variant == "8" || variant == "v8") variant.clear();
+  } else if (arch == "armhf") {
+    arch = "arm";
+    variant = "v7";
+  } else if (arch == "armel") {
+    arch = "arm";
+    variant = "v6";
+  } else if (arch == "arm") {
+    if (variant.empty() || variant == "7") {
+      variant = "v7";
+    } else if (variant == "5" || variant == "6" || variant == "8") {
+      variant = "v" + variant;
+    }
+  }
+}
+
+Platform WithArch(const Platform& base, std::string arch, std::string variant) {
+  Platform p;
+  p.os = base.os;
+  p.os_version = base.os_version;
+  p.os_features = base.os_features;
+  p.architecture = std::move(arch);
+  p.variant = std::move(variant);
+  return NormalizePlatform(std::move(p));
+}
+
+// containerd's platformVector, on a normalised platform.
+void AppendVector(const Platform& p, std::vector<Platform>& out) {
+  out.push_back(p);
+  if (p.architecture == "amd64") {
+    if (auto level = VariantNumber(p.variant); level && *level > 1) {
+      for (int v = *level - 1; v >= 1; --v) {
+        out.push_back(WithArch(p, "amd64", absl::StrCat("v", v)));
+      }
+    }
+    out.push_back(WithArch(p, "386", ""));
+  } else if (p.architecture == "arm") {
+    if (auto level = VariantNumber(p.variant); level && *level > 5) {
+      for (int v = *level - 1; v >= 5; --v) out.push_back(WithArch(p, "arm", absl::StrCat("v", v)));
+    }
+  } else if (p.architecture == "arm64") {
+    std::string variant = p.variant.empty() ? "v8" : p.variant;
+    absl::string_view major_part = variant, minor_part;
+    bool has_minor = false;
+    if (size_t dot = variant.find('.'); dot != std::string::npos) {
+      major_part = absl::string_view(variant).substr(0, dot);
+      minor_part = absl::string_view(variant).substr(dot + 1);
+      has_minor = true;
+    }
+    auto major = VariantNumber(major_part);
+    if (major && *major >= 8) {
+      int minor = 0;
+      // containerd only reads single-digit minors ("v8.2", not "v8.10").
+      if (variant.size() == 4 && has_minor) {
+        if (auto m = VariantNumber(minor_part)) minor = *m;
+      }
+      int arm_major = *major;
+      if (arm_major == 9) {
+        for (int m = minor - 1; m >= 0; --m) {
+          out.push_back(WithArch(p, "arm64", m == 0 ? "v9" : absl::StrCat("v9.", m)));
+        }
+        // v9.0 diverged from v8.5: v9.x is compatible with v8.(x+5).
+        minor += 5;
+        arm_major = 8;
+        out.push_back(WithArch(p, "arm64", absl::StrCat("v8.", minor)));
+      }
+      for (int m = minor - 1; m >= 0; --m) {
+        out.push_back(
+            WithArch(p, "arm64", m == 0 ? absl::StrCat("v", arm_major) : absl::StrCat("v", arm_major, ".", m)));
+      }
+    }
+    if (variant.rfind("v8.", 0) == 0 || variant.rfind("v9.", 0) == 0) variant = "v8";
+    AppendVector(WithArch(p, "arm", variant), out);
+  }
+}
+
+}  // namespace
+
+Platform NormalizePlatform(Platform p) {
+  p.os = absl::AsciiStrToLower(p.os);
+  if (p.os == "macos") p.os = "darwin";
+  NormalizeArch(p.architecture, p.variant);
+  std::sort(p.os_features.begin(), p.os_features.end());
+  p.os_features.erase(std::unique(p.os_features.begin(), p.os_features.end()),
+                      p.os_features.end());
+  return p;
+}
+
+std::string FormatPlatform(const Platform& p) {
+  if (p.os.empty() && p.architecture.empty()) return "unknown";
+  std::string out = absl::StrCat(p.os, "/", p.architecture);
+  if (!p.variant.empty()) absl::StrAppend(&out, "/", p.variant);
+  return out;
+}
+
+absl::StatusOr<Platform> ParsePlatformSpecifier(absl::string_view specifier) {
+  std::vector<std::string> parts = absl::StrSplit(specifier, '/');
+  if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty() ||
+      (parts.size() == 3 && parts[2].empty())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("platform \"", specifier, "\": expected os/architecture[/variant]"));
+  }
+  Platform p;
+  p.os = parts[0];
+  p.architecture = parts[1];
+  if (parts.size() == 3) p.variant = parts[2];
+  return NormalizePlatform(std::move(p));
+}
+
+PlatformMatcher::PlatformMatcher(const Platform& host) : host_(NormalizePlatform(host)) {
+  AppendVector(host_, vector_);
+}
+
+bool PlatformMatcher::OsVersionMatches(const std::string& entry_version) const {
+  if (host_.os != "windows" || entry_version.empty()) return true;
+  std::string host_build = WindowsBuildPrefix(host_.os_version);
+  if (host_build.empty()) return true;  // host version unknown: containerd matches any
+  return WindowsBuildPrefix(entry_version) == host_build;
+}
+
+std::optional<int> PlatformMatcher::Rank(const Platform& raw) const {
+  Platform entry = NormalizePlatform(raw);
+  // containerd: an empty os means the host's own.
+  if (entry.os.empty()) entry.os = host_.os;
+  if (!OsVersionMatches(entry.os_version)) return std::nullopt;
+  if (!std::includes(host_.os_features.begin(), host_.os_features.end(),
+                     entry.os_features.begin(), entry.os_features.end())) {
+    return std::nullopt;
+  }
+  for (size_t i = 0; i < vector_.size(); ++i) {
+    const Platform& want = vector_[i];
+    if (want.os == entry.os && want.architecture == entry.architecture &&
+        want.variant == entry.variant) {
+      return static_cast<int>(i);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace imgsel
