@@ -12,5 +12,7 @@ namespace imgsel::cli {
 void AddSelectCommand(CLI::App& app, int& exit_code);
 void AddProbeCommand(CLI::App& app, int& exit_code);
 void AddValidateCommand(CLI::App& app, int& exit_code);
+void AddAttachCommand(CLI::App& app, int& exit_code);
+void AddMatrixCommand(CLI::App& app, int& exit_code);
 
 }  // namespace imgsel::cli

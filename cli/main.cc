@@ -14,6 +14,12 @@ int main(int argc, char** argv) {
 #ifdef IMGSEL_HAVE_VALIDATE_COMMAND
   imgsel::cli::AddValidateCommand(app, exit_code);
 #endif
+#ifdef IMGSEL_HAVE_ATTACH_COMMAND
+  imgsel::cli::AddAttachCommand(app, exit_code);
+#endif
+#ifdef IMGSEL_HAVE_MATRIX_COMMAND
+  imgsel::cli::AddMatrixCommand(app, exit_code);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
