@@ -53,15 +53,15 @@ const std::vector<FeatureAliases>& Table() {
       // other x86
       {"avx512ifma", {}},
       {"avx512vbmi", {}},
-      {"avx512vbmi2", {}},
-      {"avx512vnni", {}},
-      {"avx512bitalg", {}},
-      {"avx512vpopcntdq", {}},
-      {"avx512bf16", {}},
-      {"avx512fp16", {}},
+      {"avx512vbmi2", {"avx512_vbmi2"}},
+      {"avx512vnni", {"avx512_vnni"}},
+      {"avx512bitalg", {"avx512_bitalg"}},
+      {"avx512vpopcntdq", {"avx512_vpopcntdq"}},
+      {"avx512bf16", {"avx512_bf16"}},
+      {"avx512fp16", {"avx512_fp16"}},
       {"avx_vnni", {"avxvnni", "avx-vnni"}},
       {"aes", {"aesni", "aes-ni", "aesarm"}},
-      {"pclmulqdq", {"pclmul"}},
+      {"pclmulqdq", {"pclmul", "clmul"}},
       {"sha_ni", {"sha", "shani", "sha-ni"}},
       {"adx", {}},
       {"rdrand", {"rdrnd"}},
@@ -174,6 +174,20 @@ std::optional<absl::string_view> Lookup(absl::string_view lower) {
 }
 
 }  // namespace
+
+std::string NfdCpuidName(absl::string_view canonical) {
+  // Where NFD (klauspost/cpuid) spells a feature other than upper case; every
+  // right-hand name is also an alias in Table(), so it reads back.
+  static const auto* nfd = new absl::flat_hash_map<absl::string_view, absl::string_view>{
+      {"aes", "AESNI"},       {"amx_bf16", "AMXBF16"}, {"amx_int8", "AMXINT8"},
+      {"amx_tile", "AMXTILE"}, {"avx_vnni", "AVXVNNI"}, {"cpuid", "ARMCPUID"},
+      {"cx8", "CMPXCHG8"},    {"fma", "FMA3"},         {"fpu", "X87"},
+      {"lahf_lm", "LAHF"},    {"pclmulqdq", "CLMUL"},  {"sha_ni", "SHA"},
+      {"sse4_1", "SSE4"},     {"sse4_2", "SSE42"},     {"xsave", "OSXSAVE"},
+  };
+  if (auto it = nfd->find(canonical); it != nfd->end()) return std::string(it->second);
+  return absl::AsciiStrToUpper(canonical);
+}
 
 std::vector<std::string> X86LevelFeatures(int level) {
   std::vector<std::string> out;

@@ -40,6 +40,11 @@ std::optional<std::string> CanonicalFeature(absl::string_view name);
 // Every canonical feature name the table knows, for the probe and docs.
 std::span<const absl::string_view> KnownCanonicalFeatures();
 
+// The name NFD's cpu.cpuid feature uses for a canonical feature (klauspost/cpuid
+// spelling: "sse4_1" -> "SSE4", "fma" -> "FMA3", "pclmulqdq" -> "CLMUL"); for
+// names without a special spelling, the canonical name in upper case.
+std::string NfdCpuidName(absl::string_view canonical);
+
 // psABI level (2, 3 or 4) feature lists, baseline included; empty otherwise.
 std::vector<std::string> X86LevelFeatures(int level);
 
