@@ -64,9 +64,9 @@ demo() {
   echo "== imgsel select oci-layout:examples/layout:demo (this host)"
   "$imgsel" select "oci-layout:$ex/layout:demo" --config "$ex/imgsel.toml" || true
   echo
-  echo "== the same index for a saved x86-64-v3 host profile with an NVIDIA GPU"
+  echo "== the same index for a saved x86-64-v3 host profile, pod using runtime handler nvidia"
   "$imgsel" select "oci-layout:$ex/layout:demo" --config "$ex/imgsel.toml" \
-    --host-profile "$ex/hosts/amd64-v3-gpu.json" || true
+    --host-profile "$ex/hosts/amd64-v3.json" --runtime-handler nvidia || true
 }
 
 bench() {

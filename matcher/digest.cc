@@ -21,8 +21,8 @@ absl::Status ValidateDigest(absl::string_view digest) {
         absl::StrCat("unsupported digest algorithm \"", algorithm.substr(0, 32), "\""));
   }
   if (hex.size() != want) {
-    return absl::InvalidArgumentError(absl::StrCat("not a ", algorithm, " digest: ", hex.size(),
-                                                   " hex digits, want ", want));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a ", algorithm, " digest: ", hex.size(), " hex digits, want ", want));
   }
   for (char c : hex) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {

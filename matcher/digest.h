@@ -6,10 +6,10 @@
 // Pure functions, thread-safe.
 #pragma once
 
-#include "absl/strings/string_view.h"
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace imgsel {
 

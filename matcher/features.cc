@@ -140,8 +140,10 @@ const std::vector<FeatureAliases>& Table() {
 }
 
 constexpr absl::string_view kV1[] = {"cmov", "cx8", "fpu", "fxsr", "mmx", "sse", "sse2"};
-constexpr absl::string_view kV2[] = {"cx16", "lahf_lm", "popcnt", "sse3", "sse4_1", "sse4_2", "ssse3"};
-constexpr absl::string_view kV3[] = {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "lzcnt", "movbe", "xsave"};
+constexpr absl::string_view kV2[] = {"cx16",   "lahf_lm", "popcnt", "sse3",
+                                     "sse4_1", "sse4_2",  "ssse3"};
+constexpr absl::string_view kV3[] = {"avx", "avx2",  "bmi1",  "bmi2", "f16c",
+                                     "fma", "lzcnt", "movbe", "xsave"};
 constexpr absl::string_view kV4[] = {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"};
 
 const absl::flat_hash_map<std::string, absl::string_view>& AliasMap() {
@@ -158,7 +160,8 @@ const absl::flat_hash_map<std::string, absl::string_view>& AliasMap() {
 
 // "x86-64-v3", "x86_64_v3", "x86-64-v3" (GCC -march) -> 3; 0 otherwise.
 int LevelOf(absl::string_view lower) {
-  for (absl::string_view prefix : {"x86-64-v", "x86_64-v", "x86_64_v", "x86-64v", "amd64-v", "amd64/v"}) {
+  for (absl::string_view prefix :
+       {"x86-64-v", "x86_64-v", "x86_64_v", "x86-64v", "amd64-v", "amd64/v"}) {
     if (absl::StartsWith(lower, prefix) && lower.size() == prefix.size() + 1) {
       char c = lower.back();
       if (c >= '1' && c <= '4') return c - '0';
@@ -179,11 +182,11 @@ std::string NfdCpuidName(absl::string_view canonical) {
   // Where NFD (klauspost/cpuid) spells a feature other than upper case; every
   // right-hand name is also an alias in Table(), so it reads back.
   static const auto* nfd = new absl::flat_hash_map<absl::string_view, absl::string_view>{
-      {"aes", "AESNI"},       {"amx_bf16", "AMXBF16"}, {"amx_int8", "AMXINT8"},
+      {"aes", "AESNI"},        {"amx_bf16", "AMXBF16"}, {"amx_int8", "AMXINT8"},
       {"amx_tile", "AMXTILE"}, {"avx_vnni", "AVXVNNI"}, {"cpuid", "ARMCPUID"},
-      {"cx8", "CMPXCHG8"},    {"fma", "FMA3"},         {"fpu", "X87"},
-      {"lahf_lm", "LAHF"},    {"pclmulqdq", "CLMUL"},  {"sha_ni", "SHA"},
-      {"sse4_1", "SSE4"},     {"sse4_2", "SSE42"},     {"xsave", "OSXSAVE"},
+      {"cx8", "CMPXCHG8"},     {"fma", "FMA3"},         {"fpu", "X87"},
+      {"lahf_lm", "LAHF"},     {"pclmulqdq", "CLMUL"},  {"sha_ni", "SHA"},
+      {"sse4_1", "SSE4"},      {"sse4_2", "SSE42"},     {"xsave", "OSXSAVE"},
   };
   if (auto it = nfd->find(canonical); it != nfd->end()) return std::string(it->second);
   return absl::AsciiStrToUpper(canonical);
@@ -211,8 +214,9 @@ std::vector<std::string> CanonicalFeatures(absl::string_view name) {
     if (auto c = Lookup(absl::string_view(lower).substr(2))) return {std::string(*c)};
   }
   // Go x/sys/cpu spelling: HasAVX2, X86.HasAVX2, ARM64.HasASIMD
-  if (size_t dot = lower.rfind('.'); dot != std::string::npos &&
-                                     absl::StartsWith(absl::string_view(lower).substr(dot + 1), "has")) {
+  if (size_t dot = lower.rfind('.');
+      dot != std::string::npos &&
+      absl::StartsWith(absl::string_view(lower).substr(dot + 1), "has")) {
     lower = lower.substr(dot + 1);
   }
   if (absl::StartsWith(lower, "has")) {

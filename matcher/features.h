@@ -21,12 +21,13 @@
 // Lookup is case-insensitive and thread-safe (the table is immutable).
 #pragma once
 
-#include "absl/strings/string_view.h"
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace imgsel {
 

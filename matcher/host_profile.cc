@@ -60,7 +60,8 @@ absl::Status ReadStringMap(object o, absl::string_view source, absl::string_view
                            std::map<std::string, std::string>& out) {
   for (auto field : o) {
     std::string value;
-    if (auto st = ReadString(field.value, source, absl::StrCat(pointer, "/", ToAbsl(field.key)), value);
+    if (auto st =
+            ReadString(field.value, source, absl::StrCat(pointer, "/", ToAbsl(field.key)), value);
         !st.ok()) {
       return st;
     }
@@ -71,7 +72,8 @@ absl::Status ReadStringMap(object o, absl::string_view source, absl::string_view
 
 absl::Status ReadNfd(element e, absl::string_view source, NfdFeatures& nfd) {
   object root;
-  if (e.get_object().get(root) != simdjson::SUCCESS) return Bad(source, "/nfd", "expected an object");
+  if (e.get_object().get(root) != simdjson::SUCCESS)
+    return Bad(source, "/nfd", "expected an object");
   element section;
   if (root["flags"].get(section) == simdjson::SUCCESS) {
     object flags;
@@ -95,7 +97,8 @@ absl::Status ReadNfd(element e, absl::string_view source, NfdFeatures& nfd) {
       std::string ptr = absl::StrCat("/nfd/attributes/", ToAbsl(f.key));
       object elements;
       if (auto st = ReadElementsObject(f.value, source, ptr, elements); !st.ok()) return st;
-      if (auto st = ReadStringMap(elements, source, ptr + "/elements", nfd.attributes[std::string(f.key)]);
+      if (auto st = ReadStringMap(elements, source, ptr + "/elements",
+                                  nfd.attributes[std::string(f.key)]);
           !st.ok()) {
         return st;
       }
@@ -154,7 +157,8 @@ absl::StatusOr<HostProfile> ParseHostProfile(absl::string_view json, absl::strin
     return Bad(source, "/platform", "missing (need at least os and architecture)");
   }
   object plat;
-  if (e.get_object().get(plat) != simdjson::SUCCESS) return Bad(source, "/platform", "expected an object");
+  if (e.get_object().get(plat) != simdjson::SUCCESS)
+    return Bad(source, "/platform", "expected an object");
   Platform& p = profile.platform;
   struct Field {
     const char* key;

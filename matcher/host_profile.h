@@ -15,7 +15,6 @@
 // alias table knows; the parsed profile holds canonical names, levels expanded.
 #pragma once
 
-#include "absl/strings/string_view.h"
 #include <map>
 #include <set>
 #include <string>
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "matcher/platform.h"
 
 namespace imgsel {

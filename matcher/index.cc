@@ -189,7 +189,8 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
   const std::string& mt = index.media_type;
   if (mt == kOciManifestMediaType || mt == kDockerManifestMediaType ||
       (mt.empty() && !has_manifests &&
-       (root["config"].error() == simdjson::SUCCESS || root["layers"].error() == simdjson::SUCCESS))) {
+       (root["config"].error() == simdjson::SUCCESS ||
+        root["layers"].error() == simdjson::SUCCESS))) {
     index.kind = DocumentKind::kManifest;
     return index;
   }
@@ -198,8 +199,8 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
   } else if (mt == kOciIndexMediaType || (mt.empty() && has_manifests)) {
     index.kind = DocumentKind::kOciIndex;
   } else if (mt.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": neither an image index nor a manifest (no mediaType, no manifests)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": neither an image index nor a manifest (no mediaType, no manifests)"));
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": mediaType \"", mt.substr(0, 128), "\" is not an image index"));
@@ -213,9 +214,8 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
   }
   size_t count = manifests.size();
   if (count > limits.max_entries) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": manifests: ", count,
-                                                   " entries, over the limit of ",
-                                                   limits.max_entries));
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": manifests: ", count, " entries, over the limit of ", limits.max_entries));
   }
   index.manifests.resize(count);
   size_t i = 0;

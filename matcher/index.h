@@ -17,7 +17,6 @@
 // Pure function of its input; thread-safe.
 #pragma once
 
-#include "absl/strings/string_view.h"
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,6 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "matcher/platform.h"
 
 namespace imgsel {

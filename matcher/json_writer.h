@@ -5,11 +5,12 @@
 // Not thread-safe; one writer per document.
 #pragma once
 
-#include "absl/strings/string_view.h"
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace imgsel {
 

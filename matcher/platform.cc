@@ -106,7 +106,8 @@ void AppendVector(const Platform& p, std::vector<Platform>& out) {
       }
       for (int m = minor - 1; m >= 0; --m) {
         out.push_back(
-            WithArch(p, "arm64", m == 0 ? absl::StrCat("v", arm_major) : absl::StrCat("v", arm_major, ".", m)));
+            WithArch(p, "arm64",
+                     m == 0 ? absl::StrCat("v", arm_major) : absl::StrCat("v", arm_major, ".", m)));
       }
     }
     if (variant.rfind("v8.", 0) == 0 || variant.rfind("v9.", 0) == 0) variant = "v8";
@@ -121,8 +122,7 @@ Platform NormalizePlatform(Platform p) {
   if (p.os == "macos") p.os = "darwin";
   NormalizeArch(p.architecture, p.variant);
   std::sort(p.os_features.begin(), p.os_features.end());
-  p.os_features.erase(std::unique(p.os_features.begin(), p.os_features.end()),
-                      p.os_features.end());
+  p.os_features.erase(std::unique(p.os_features.begin(), p.os_features.end()), p.os_features.end());
   return p;
 }
 
@@ -163,8 +163,8 @@ std::optional<int> PlatformMatcher::Rank(const Platform& raw) const {
   // containerd: an empty os means the host's own.
   if (entry.os.empty()) entry.os = host_.os;
   if (!OsVersionMatches(entry.os_version)) return std::nullopt;
-  if (!std::includes(host_.os_features.begin(), host_.os_features.end(),
-                     entry.os_features.begin(), entry.os_features.end())) {
+  if (!std::includes(host_.os_features.begin(), host_.os_features.end(), entry.os_features.begin(),
+                     entry.os_features.end())) {
     return std::nullopt;
   }
   for (size_t i = 0; i < vector_.size(); ++i) {

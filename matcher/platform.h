@@ -22,13 +22,13 @@
 // major.minor.build. os.features of an entry must be a subset of the host's.
 #pragma once
 
-#include "absl/strings/string_view.h"
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace imgsel {
 

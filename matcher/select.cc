@@ -56,8 +56,8 @@ std::string LostBecause(const Candidate& loser, const Candidate& winner) {
                         " < ", winner.features_satisfied, ")");
   }
   if (loser.os_features != winner.os_features) {
-    return absl::StrCat(prefix, "fewer os.features (", loser.os_features, " < ",
-                        winner.os_features, ")");
+    return absl::StrCat(prefix, "fewer os.features (", loser.os_features, " < ", winner.os_features,
+                        ")");
   }
   return absl::StrCat(prefix, "tie, later in the index");
 }
@@ -194,15 +194,15 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
   }
 
   // Eligible first, best first; rejected after, in index order.
-  auto first_rejected = std::stable_partition(out.begin(), out.end(),
-                                              [](const Candidate& c) { return c.eligible; });
+  auto first_rejected =
+      std::stable_partition(out.begin(), out.end(), [](const Candidate& c) { return c.eligible; });
   std::sort(out.begin(), first_rejected, Better);
   if (out.begin() != first_rejected) {
     const Candidate& winner = out.front();
     size_t eligible = first_rejected - out.begin();
-    out.front().reasons.push_back(
-        absl::StrCat("selected: best of ", eligible, " eligible entr", eligible == 1 ? "y" : "ies",
-                     " (score ", winner.score, ")"));
+    out.front().reasons.push_back(absl::StrCat("selected: best of ", eligible, " eligible entr",
+                                               eligible == 1 ? "y" : "ies", " (score ",
+                                               winner.score, ")"));
     for (auto it = out.begin() + 1; it != first_rejected; ++it) {
       it->reasons.push_back(LostBecause(*it, out.front()));
     }

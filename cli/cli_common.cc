@@ -1,0 +1,117 @@
+#include "cli/cli_common.h"
+
+#include <sys/utsname.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "matcher/features.h"
+#include "selector/file_read.h"
+
+#ifdef IMGSEL_HAVE_PROBE_LIBRARY
+#include "cli/probe_host.h"
+#endif
+
+namespace imgsel::cli {
+namespace {
+
+std::string ShortDigest(const std::string& digest) {
+  size_t colon = digest.find(':');
+  if (colon == std::string::npos || digest.size() < colon + 13) return digest;
+  return digest.substr(0, colon + 13);
+}
+
+#ifndef IMGSEL_HAVE_PROBE_LIBRARY
+// Without the probe: the platform from uname(2), no features.
+HostProfile MinimalHost() {
+  HostProfile host;
+  struct utsname u;
+  host.platform.os = "linux";
+  if (uname(&u) == 0) host.platform.architecture = u.machine;
+  host.platform = NormalizePlatform(host.platform);
+  return host;
+}
+#endif
+
+}  // namespace
+
+int BadInput(const absl::Status& status) {
+  std::fprintf(stderr, "imgsel: %s\n", std::string(status.message()).c_str());
+  return 2;
+}
+
+absl::StatusOr<Config> LoadConfigFlag(const std::string& path) {
+  if (!path.empty()) return LoadConfig(path);
+  std::error_code ec;
+  if (std::filesystem::exists(kDefaultConfigPath, ec)) return LoadConfig(kDefaultConfigPath);
+  return DefaultConfig();
+}
+
+absl::StatusOr<HostProfile> HostFromFlags(const std::string& profile_path, const Config& config) {
+  if (!profile_path.empty()) {
+    auto bytes = ReadFileBounded(profile_path, kMaxHostProfileBytes);
+    if (!bytes.ok()) return bytes.status();
+    return ParseHostProfile(*bytes, profile_path);
+  }
+#ifdef IMGSEL_HAVE_PROBE_LIBRARY
+  return ProbeThisHost(config);
+#else
+  HostProfile host = MinimalHost();
+  for (const auto& f : config.host.features) {
+    auto canon = CanonicalFeatures(f);
+    if (canon.empty()) {
+      host.features.insert(absl::AsciiStrToLower(f));
+    } else {
+      host.features.insert(canon.begin(), canon.end());
+    }
+  }
+  return host;
+#endif
+}
+
+std::string RenderDecisionText(const Decision& decision, const std::string& source,
+                               const HostProfile& host) {
+  std::string out;
+  absl::StrAppend(&out, "source:  ", source, "\n");
+  absl::StrAppend(&out, "host:    ", FormatPlatform(host.platform), ", ", host.features.size(),
+                  " features\n");
+  absl::StrAppend(&out, "policy:  ", PolicyKindName(decision.policy), "\n");
+  if (decision.fallback) absl::StrAppend(&out, "FALLBACK: ", decision.fallback_reason, "\n");
+  if (decision.nothing_to_choose) {
+    absl::StrAppend(&out, "\nA single manifest, not an index: nothing to choose.\n");
+    return out;
+  }
+  absl::StrAppend(&out, "\n");
+  absl::StrAppend(&out, absl::StrFormat("  %-4s %-4s %-22s %6s  %s\n", "rank", "pos", "platform",
+                                        "score", "digest"));
+  int rank = 0;
+  for (const Candidate& c : decision.candidates) {
+    const Descriptor& d = decision.index.manifests[c.position];
+    std::string platform = d.platform ? FormatPlatform(NormalizePlatform(*d.platform)) : "(none)";
+    if (d.platform && !d.platform->features.empty()) {
+      absl::StrAppend(&platform, " +", d.platform->features.size(), "f");
+    }
+    bool winner = &c == decision.selected();
+    std::string rank_text = c.eligible ? absl::StrCat(++rank) : "-";
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("%s %-4s %-4d %-22s %6s  %s\n", winner ? "*" : " ", rank_text, c.position,
+                        platform, c.eligible ? absl::StrCat(c.score) : "-", ShortDigest(d.digest)));
+    for (const auto& r : c.reasons) absl::StrAppend(&out, "             ", r, "\n");
+  }
+  absl::StrAppend(&out, "\n");
+  if (const Descriptor* d = decision.selected_descriptor()) {
+    absl::StrAppend(
+        &out, "selected: manifests[", decision.selected()->position, "] ", d->digest,
+        d->platform ? absl::StrCat(" (", FormatPlatform(NormalizePlatform(*d->platform)), ")") : "",
+        "\n");
+  } else {
+    absl::StrAppend(&out, "selected: nothing in this index runs on this host\n");
+  }
+  return out;
+}
+
+}  // namespace imgsel::cli

@@ -1,0 +1,30 @@
+// What several imgsel subcommands share: config and host-profile flags, and
+// the text rendering of a decision.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "config/config.h"
+#include "matcher/host_profile.h"
+#include "matcher/select.h"
+
+namespace imgsel::cli {
+
+// Where the CLI looks for a config when --config is not given.
+inline constexpr char kDefaultConfigPath[] = "/etc/imgsel/imgsel.toml";
+
+// --config PATH, or the default file when it exists, or the built-in defaults.
+absl::StatusOr<Config> LoadConfigFlag(const std::string& path);
+
+// --host-profile PATH, or this host (the probe, plus the config's [host]).
+absl::StatusOr<HostProfile> HostFromFlags(const std::string& profile_path, const Config& config);
+
+// A readable table: the winner marked, each candidate's reasons.
+std::string RenderDecisionText(const Decision& decision, const std::string& source,
+                               const HostProfile& host);
+
+// Prints "imgsel: <message>" to stderr and returns 2 (bad input).
+int BadInput(const absl::Status& status);
+
+}  // namespace imgsel::cli

@@ -1,0 +1,91 @@
+// imgsel select: which entry of an index this host (or a saved profile) gets, and why.
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "matcher/decision_json.h"
+#include "matcher/index.h"
+#include "selector/file_read.h"
+#include "selector/oci_layout.h"
+
+namespace imgsel::cli {
+namespace {
+
+struct SelectFlags {
+  std::string source;
+  std::string index_file;
+  std::string host_profile;
+  std::string config;
+  std::string runtime_handler;
+  std::string policy = "best";
+  std::string output = "text";
+};
+
+int RunSelect(const SelectFlags& f) {
+  if (f.source.empty() == f.index_file.empty()) {
+    return BadInput(absl::InvalidArgumentError(
+        "select: give exactly one of SOURCE (oci-layout:DIR[:TAG|@DIGEST]) or --index FILE"));
+  }
+  auto config = LoadConfigFlag(f.config);
+  if (!config.ok()) return BadInput(config.status());
+  auto host = HostFromFlags(f.host_profile, *config);
+  if (!host.ok()) return BadInput(host.status());
+
+  std::string bytes, name;
+  const ParseLimits limits;
+  if (!f.index_file.empty()) {
+    auto read = ReadFileBounded(f.index_file, limits.max_bytes);
+    if (!read.ok()) return BadInput(read.status());
+    bytes = *std::move(read);
+    name = f.index_file == "-" ? "standard input" : f.index_file;
+  } else if (absl::StartsWith(f.source, "oci-layout:")) {
+    auto ref = ParseOciLayoutRef(f.source);
+    if (!ref.ok()) return BadInput(ref.status());
+    auto doc = ReadOciLayout(*ref, limits.max_bytes);
+    if (!doc.ok()) return BadInput(doc.status());
+    bytes = std::move(doc->bytes);
+    name = absl::StrCat(f.source, " (", doc->digest, ")");
+  } else {
+    return BadInput(absl::InvalidArgumentError(absl::StrCat(
+        "select: \"", f.source, "\": unsupported source; use oci-layout:DIR[:TAG|@DIGEST]")));
+  }
+  auto index = ParseIndex(bytes, name, limits);
+  if (!index.ok()) return BadInput(index.status());
+
+  SelectOptions options;
+  options.kind = f.policy == "first-match" ? PolicyKind::kFirstMatch : PolicyKind::kBest;
+  Decision decision =
+      Select(*std::move(index), *host, config->PolicyFor(f.runtime_handler), options);
+  if (f.output == "json") {
+    std::cout << DecisionToJson(decision);
+  } else {
+    std::cout << RenderDecisionText(decision, name, *host);
+  }
+  return decision.selected() || decision.nothing_to_choose ? 0 : 1;
+}
+
+}  // namespace
+
+void AddSelectCommand(CLI::App& app, int& exit_code) {
+  auto flags = std::make_shared<SelectFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "select", "Show which index entry this host (or a saved host profile) gets, and why");
+  cmd->add_option("source", flags->source, "oci-layout:DIR[:TAG|@DIGEST]");
+  cmd->add_option("--index", flags->index_file, "Raw index JSON file, or - for standard input");
+  cmd->add_option("--host-profile", flags->host_profile,
+                  "Host profile JSON (imgsel probe --save) instead of this host");
+  cmd->add_option("--config", flags->config,
+                  absl::StrCat("imgsel.toml (default ", kDefaultConfigPath, " when present)"));
+  cmd->add_option("--runtime-handler", flags->runtime_handler,
+                  "CRI runtime handler whose [handlers.NAME] rules apply");
+  cmd->add_option("--policy", flags->policy, "best, or first-match (containerd's own choice)")
+      ->check(CLI::IsMember({"best", "first-match"}));
+  cmd->add_option("--output,-o", flags->output, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  cmd->callback([flags, &exit_code] { exit_code = RunSelect(*flags); });
+}
+
+}  // namespace imgsel::cli

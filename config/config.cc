@@ -1,0 +1,313 @@
+#include "config/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "toml++/toml.h"
+
+namespace imgsel {
+namespace {
+
+constexpr size_t kMaxConfigBytes = 1 << 20;
+constexpr size_t kMaxPreferRules = 1024;
+
+// "imgsel.toml:12:3" for a node, or just the file when toml++ has no position.
+std::string Where(absl::string_view source, const toml::node& node) {
+  const auto& begin = node.source().begin;
+  if (begin.line == 0) return std::string(source);
+  return absl::StrCat(source, ":", begin.line, ":", begin.column);
+}
+
+absl::Status Error(absl::string_view source, const toml::node& node, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(Where(source, node), ": ", what));
+}
+
+size_t EditDistance(absl::string_view a, absl::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] =
+          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// Rejects keys of `table` not in `known`, suggesting the closest known key.
+absl::Status CheckKeys(absl::string_view source, const toml::table& table,
+                       std::initializer_list<absl::string_view> known, absl::string_view section) {
+  for (const auto& [key, node] : table) {
+    absl::string_view k(key.str().data(), key.str().size());
+    bool ok = false;
+    for (auto want : known) ok = ok || want == k;
+    if (ok) continue;
+    absl::string_view best;
+    size_t best_distance = SIZE_MAX;
+    for (auto want : known) {
+      size_t d = EditDistance(k, want);
+      if (d < best_distance) best_distance = d, best = want;
+    }
+    std::string what = absl::StrCat("unknown key \"", k, "\"",
+                                    section.empty() ? "" : absl::StrCat(" in ", section));
+    if (!best.empty() && best_distance <= std::max<size_t>(2, best.size() / 3)) {
+      absl::StrAppend(&what, "; did you mean \"", best, "\"?");
+    } else {
+      absl::StrAppend(&what, "; known keys: ", absl::StrJoin(known, ", "));
+    }
+    const auto& begin = key.source().begin;
+    std::string where =
+        begin.line ? absl::StrCat(source, ":", begin.line, ":", begin.column) : Where(source, node);
+    return absl::InvalidArgumentError(absl::StrCat(where, ": ", what));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> GetString(absl::string_view source, const toml::node& node,
+                                      absl::string_view name) {
+  if (const auto* s = node.as_string()) return s->get();
+  return Error(source, node, absl::StrCat(name, ": expected a string"));
+}
+
+absl::StatusOr<std::vector<std::string>> GetStringArray(absl::string_view source,
+                                                        const toml::node& node,
+                                                        absl::string_view name) {
+  const auto* arr = node.as_array();
+  if (!arr) return Error(source, node, absl::StrCat(name, ": expected an array of strings"));
+  std::vector<std::string> out;
+  for (const auto& item : *arr) {
+    auto s = GetString(source, item, absl::StrCat(name, "[]"));
+    if (!s.ok()) return s.status();
+    out.push_back(*std::move(s));
+  }
+  return out;
+}
+
+absl::StatusOr<absl::Duration> GetDuration(absl::string_view source, const toml::node& node,
+                                           absl::string_view name) {
+  auto s = GetString(source, node, name);
+  if (!s.ok()) return s.status();
+  absl::Duration d;
+  if (!absl::ParseDuration(*s, &d) || d < absl::ZeroDuration()) {
+    return Error(source, node,
+                 absl::StrCat(name, ": \"", *s, "\" is not a duration (e.g. \"500ms\", \"2s\")"));
+  }
+  return d;
+}
+
+absl::Status ParsePrefer(absl::string_view source, const toml::node& node,
+                         absl::string_view section, std::vector<PreferRule>& out) {
+  const auto* arr = node.as_array();
+  if (!arr) {
+    return Error(source, node,
+                 absl::StrCat(section, ": expected an array of tables ([[", section, "]])"));
+  }
+  if (arr->size() > kMaxPreferRules) {
+    return Error(source, node, absl::StrCat(section, ": more than ", kMaxPreferRules, " rules"));
+  }
+  for (const auto& item : *arr) {
+    const auto* t = item.as_table();
+    if (!t) return Error(source, item, absl::StrCat(section, ": expected a table"));
+    if (auto st = CheckKeys(source, *t, {"annotation", "value", "value_regex", "weight"},
+                            absl::StrCat("[[", section, "]]"));
+        !st.ok()) {
+      return st;
+    }
+    PreferRule rule;
+    rule.origin = Where(source, item);
+    if (const auto* a = t->get("annotation")) {
+      auto s = GetString(source, *a, "annotation");
+      if (!s.ok()) return s.status();
+      if (s->empty()) return Error(source, *a, "annotation: must not be empty");
+      rule.annotation = *s;
+    } else {
+      return Error(source, item, absl::StrCat("[[", section, "]]: missing \"annotation\""));
+    }
+    const auto* value = t->get("value");
+    const auto* regex = t->get("value_regex");
+    if (value && regex) {
+      return Error(source, *regex, "set either \"value\" or \"value_regex\", not both");
+    }
+    if (value) {
+      auto s = GetString(source, *value, "value");
+      if (!s.ok()) return s.status();
+      rule.value = *s;
+    }
+    if (regex) {
+      auto s = GetString(source, *regex, "value_regex");
+      if (!s.ok()) return s.status();
+      auto re = std::make_shared<RE2>(*s, RE2::Quiet);
+      if (!re->ok()) {
+        return Error(source, *regex, absl::StrCat("value_regex: ", re->error()));
+      }
+      rule.value_regex = std::move(re);
+    }
+    const auto* weight = t->get("weight");
+    if (!weight) return Error(source, item, absl::StrCat("[[", section, "]]: missing \"weight\""));
+    const auto* w = weight->as_integer();
+    if (!w) return Error(source, *weight, "weight: expected an integer");
+    if (w->get() < -1000000 || w->get() > 1000000) {
+      return Error(source, *weight, "weight: out of range (-1000000..1000000)");
+    }
+    rule.weight = w->get();
+    out.push_back(std::move(rule));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseTable(absl::string_view source, const toml::table& root, Config& config) {
+  if (auto st = CheckKeys(source, root, {"version", "features", "host", "prefer", "handlers"}, "");
+      !st.ok()) {
+    return st;
+  }
+  const auto* version = root.get("version");
+  if (!version) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": missing \"version = 1\""));
+  }
+  if (const auto* v = version->as_integer(); !v || v->get() != 1) {
+    return Error(source, *version, "version: only version = 1 is understood");
+  }
+  if (const auto* n = root.get("features")) {
+    const auto* t = n->as_table();
+    if (!t) return Error(source, *n, "features: expected a table");
+    if (auto st = CheckKeys(source, *t, {"unknown"}, "[features]"); !st.ok()) return st;
+    if (const auto* u = t->get("unknown")) {
+      auto s = GetString(source, *u, "unknown");
+      if (!s.ok()) return s.status();
+      if (*s == "reject") {
+        config.policy.unknown_features = UnknownFeatures::kReject;
+      } else if (*s == "ignore") {
+        config.policy.unknown_features = UnknownFeatures::kIgnore;
+      } else {
+        return Error(source, *u,
+                     absl::StrCat("unknown: \"", *s, "\" (want \"reject\" or \"ignore\")"));
+      }
+    }
+  }
+  if (const auto* n = root.get("host")) {
+    const auto* t = n->as_table();
+    if (!t) return Error(source, *n, "host: expected a table");
+    if (auto st = CheckKeys(source, *t, {"features", "attributes", "hooks_dir", "hook_timeout"},
+                            "[host]");
+        !st.ok()) {
+      return st;
+    }
+    if (const auto* f = t->get("features")) {
+      auto v = GetStringArray(source, *f, "features");
+      if (!v.ok()) return v.status();
+      config.host.features = *std::move(v);
+    }
+    if (const auto* a = t->get("attributes")) {
+      const auto* at = a->as_table();
+      if (!at) return Error(source, *a, "attributes: expected a table of strings");
+      for (const auto& [k, v] : *at) {
+        auto s = GetString(source, v, absl::StrCat("attributes.", std::string(k.str())));
+        if (!s.ok()) return s.status();
+        config.host.attributes[std::string(k.str())] = *s;
+      }
+    }
+    if (const auto* h = t->get("hooks_dir")) {
+      auto s = GetString(source, *h, "hooks_dir");
+      if (!s.ok()) return s.status();
+      config.host.hooks_dir = *s;
+    }
+    if (const auto* h = t->get("hook_timeout")) {
+      auto d = GetDuration(source, *h, "hook_timeout");
+      if (!d.ok()) return d.status();
+      config.host.hook_timeout = *d;
+    }
+  }
+  if (const auto* n = root.get("prefer")) {
+    if (auto st = ParsePrefer(source, *n, "prefer", config.policy.prefer); !st.ok()) return st;
+  }
+  if (const auto* n = root.get("handlers")) {
+    const auto* t = n->as_table();
+    if (!t) return Error(source, *n, "handlers: expected a table of [handlers.<name>]");
+    for (const auto& [name, node] : *t) {
+      std::string section = absl::StrCat("handlers.", std::string(name.str()));
+      const auto* ht = node.as_table();
+      if (!ht) return Error(source, node, absl::StrCat(section, ": expected a table"));
+      if (auto st = CheckKeys(source, *ht, {"mode", "prefer"}, absl::StrCat("[", section, "]"));
+          !st.ok()) {
+        return st;
+      }
+      HandlerConfig handler;
+      if (const auto* m = ht->get("mode")) {
+        auto s = GetString(source, *m, "mode");
+        if (!s.ok()) return s.status();
+        if (*s != "add" && *s != "replace") {
+          return Error(source, *m,
+                       absl::StrCat("mode: \"", *s, "\" (want \"add\" or \"replace\")"));
+        }
+        handler.replace = *s == "replace";
+      }
+      if (const auto* p = ht->get("prefer")) {
+        if (auto st = ParsePrefer(source, *p, absl::StrCat(section, ".prefer"), handler.prefer);
+            !st.ok()) {
+          return st;
+        }
+      }
+      config.handlers[std::string(name.str())] = std::move(handler);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Policy Config::PolicyFor(absl::string_view runtime_handler) const {
+  Policy out = policy;
+  if (runtime_handler.empty()) return out;
+  auto it = handlers.find(std::string(runtime_handler));
+  if (it == handlers.end()) return out;
+  if (it->second.replace) out.prefer.clear();
+  out.prefer.insert(out.prefer.end(), it->second.prefer.begin(), it->second.prefer.end());
+  return out;
+}
+
+Config DefaultConfig() {
+  Config c;
+  c.source = "(defaults)";
+  return c;
+}
+
+absl::StatusOr<Config> ParseConfig(absl::string_view text, absl::string_view source) {
+  if (text.size() > kMaxConfigBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": larger than ", kMaxConfigBytes, " bytes"));
+  }
+  Config config = DefaultConfig();
+  config.source = std::string(source);
+  // toml++ reports errors by throwing; nothing escapes this function.
+  try {
+    toml::table root = toml::parse(std::string_view(text.data(), text.size()),
+                                   std::string_view(source.data(), source.size()));
+    if (auto st = ParseTable(source, root, config); !st.ok()) return st;
+  } catch (const toml::parse_error& e) {
+    const auto& begin = e.source().begin;
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", begin.line, ":", begin.column, ": ",
+                                                   std::string(e.description())));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", e.what()));
+  }
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::string text;
+  text.resize(kMaxConfigBytes + 1);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (in.bad()) return absl::InternalError(absl::StrCat(path, ": read failed"));
+  return ParseConfig(text, path);
+}
+
+}  // namespace imgsel

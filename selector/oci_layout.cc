@@ -1,0 +1,125 @@
+#include "selector/oci_layout.h"
+
+#include <openssl/evp.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "matcher/digest.h"
+#include "matcher/index.h"
+#include "selector/file_read.h"
+
+namespace imgsel {
+namespace {
+
+constexpr absl::string_view kScheme = "oci-layout:";
+constexpr size_t kMaxLayoutIndexBytes = 4 << 20;
+constexpr absl::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
+
+std::string HexDigest(absl::string_view algorithm, absl::string_view bytes) {
+  const EVP_MD* md = algorithm == "sha512" ? EVP_sha512() : EVP_sha256();
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), out, &len, md, nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    hex.push_back(kHex[out[i] >> 4]);
+    hex.push_back(kHex[out[i] & 15]);
+  }
+  return hex;
+}
+
+}  // namespace
+
+absl::StatusOr<OciLayoutRef> ParseOciLayoutRef(absl::string_view source) {
+  if (!absl::StartsWith(source, kScheme)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", source, "\": expected oci-layout:DIR[:TAG|@DIGEST]"));
+  }
+  absl::string_view rest = source.substr(kScheme.size());
+  OciLayoutRef ref;
+  if (size_t at = rest.rfind('@'); at != absl::string_view::npos) {
+    ref.digest = std::string(rest.substr(at + 1));
+    if (auto st = ValidateDigest(ref.digest); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", source, "\": ", st.message()));
+    }
+    rest = rest.substr(0, at);
+  } else if (size_t colon = rest.rfind(':'); colon != absl::string_view::npos) {
+    ref.tag = std::string(rest.substr(colon + 1));
+    rest = rest.substr(0, colon);
+    if (ref.tag.empty())
+      return absl::InvalidArgumentError(absl::StrCat("\"", source, "\": empty tag"));
+  }
+  if (rest.empty())
+    return absl::InvalidArgumentError(absl::StrCat("\"", source, "\": no directory"));
+  ref.dir = std::string(rest);
+  return ref;
+}
+
+absl::StatusOr<LayoutDocument> ReadOciLayout(const OciLayoutRef& ref, size_t max_bytes) {
+  std::string index_path = absl::StrCat(ref.dir, "/index.json");
+  auto index_bytes = ReadFileBounded(index_path, kMaxLayoutIndexBytes);
+  if (!index_bytes.ok()) return index_bytes.status();
+  auto index = ParseIndex(*index_bytes, index_path);
+  if (!index.ok()) return index.status();
+  if (index->kind == DocumentKind::kManifest) {
+    return absl::InvalidArgumentError(absl::StrCat(index_path, ": expected an image index"));
+  }
+  const Descriptor* chosen = nullptr;
+  std::string known_tags;
+  for (const Descriptor& d : index->manifests) {
+    const std::string* name = d.Annotation(kRefNameAnnotation);
+    if (name) absl::StrAppend(&known_tags, known_tags.empty() ? "" : ", ", *name);
+    bool hit = (!ref.tag.empty() && name && *name == ref.tag) ||
+               (!ref.digest.empty() && d.digest == ref.digest);
+    if (hit) {
+      chosen = &d;
+      break;
+    }
+  }
+  if (ref.tag.empty() && ref.digest.empty()) {
+    if (index->manifests.size() != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(index_path, ": ", index->manifests.size(),
+                       " entries; name one with oci-layout:DIR:TAG (tags: ", known_tags, ")"));
+    }
+    chosen = &index->manifests[0];
+  }
+  if (!chosen) {
+    return absl::NotFoundError(
+        absl::StrCat(index_path, ": no entry ",
+                     ref.tag.empty() ? ref.digest : absl::StrCat("tagged \"", ref.tag, "\""),
+                     known_tags.empty() ? "" : absl::StrCat(" (tags: ", known_tags, ")")));
+  }
+  if (!chosen->invalid_reason.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(index_path, ": ", chosen->invalid_reason));
+  }
+  if (chosen->size > static_cast<int64_t>(max_bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat(index_path, ": ", chosen->digest, " is ",
+                                                   chosen->size, " bytes, over the limit of ",
+                                                   max_bytes));
+  }
+  size_t colon = chosen->digest.find(':');
+  std::string algorithm = chosen->digest.substr(0, colon);
+  std::string hex = chosen->digest.substr(colon + 1);
+  std::string blob_path = absl::StrCat(ref.dir, "/blobs/", algorithm, "/", hex);
+  auto blob = ReadFileBounded(blob_path, max_bytes);
+  if (!blob.ok()) return blob.status();
+  if (static_cast<int64_t>(blob->size()) != chosen->size) {
+    return absl::DataLossError(absl::StrCat(blob_path, ": size ", blob->size(),
+                                            " does not match the descriptor's ", chosen->size));
+  }
+  if (HexDigest(algorithm, *blob) != hex) {
+    return absl::DataLossError(
+        absl::StrCat(blob_path, ": content does not match digest ", chosen->digest));
+  }
+  LayoutDocument doc;
+  doc.bytes = *std::move(blob);
+  doc.digest = chosen->digest;
+  doc.media_type = chosen->media_type;
+  return doc;
+}
+
+}  // namespace imgsel
