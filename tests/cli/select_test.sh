@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# imgsel select end to end on the bundled example and on broken inputs.
+# Usage: select_test.sh IMGSEL EXAMPLES_DIR
+set -uo pipefail
+IMGSEL="$1"
+EX="$2"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+failures=0
+
+# expect NAME WANT_RC WANT_SUBSTRING -- ARGS...   (substring searched in stdout+stderr)
+expect() {
+  local name="$1" want_rc="$2" want="$3"; shift 4
+  local out rc
+  out="$("$IMGSEL" "$@" 2>&1)"; rc=$?
+  if [[ $rc -ne $want_rc ]]; then
+    echo "FAIL $name: exit $rc, want $want_rc"; echo "$out" | head -20; failures=$((failures + 1)); return
+  fi
+  if [[ "$out" != *"$want"* ]]; then
+    echo "FAIL $name: output lacks \"$want\""; echo "$out" | head -20; failures=$((failures + 1)); return
+  fi
+  echo "ok   $name"
+}
+
+# selected digest of a JSON decision
+selected() { "$IMGSEL" "$@" -o json 2>/dev/null | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["selected"]["position"] if d["selected"] else "none")'; }
+
+LAYOUT="oci-layout:$EX/layout:demo"
+CFG="$EX/imgsel.toml"
+V1="$EX/hosts/amd64-v1.json"
+V3="$EX/hosts/amd64-v3.json"
+ARM="$EX/hosts/arm64.json"
+
+# --- decisions on the example (positions: 0 generic, 1 v3, 2 avx2+bmi2, 3 gpu, 4 zstd, 5 arm64, 6 arm/v7, 7 attestation)
+check_pos() {
+  local name="$1" want="$2"; shift 2
+  local got; got="$(selected "$@")"
+  if [[ "$got" == "$want" ]]; then echo "ok   $name"; else echo "FAIL $name: selected $got, want $want"; failures=$((failures + 1)); fi
+}
+check_pos "v3 host gets the v3 entry"              1 select "$LAYOUT" --config "$CFG" --host-profile "$V3"
+check_pos "v1 host gets the generic entry"         0 select "$LAYOUT" --config "$CFG" --host-profile "$V1"
+check_pos "arm64 host gets arm64"                  5 select "$LAYOUT" --config "$CFG" --host-profile "$ARM"
+check_pos "nvidia handler gets the GPU build"      3 select "$LAYOUT" --config "$CFG" --host-profile "$V3" --runtime-handler nvidia
+check_pos "first-match is containerd's choice"     0 select "$LAYOUT" --config "$CFG" --host-profile "$V3" --policy first-match
+check_pos "raw index from stdin" 1 select --index - --config "$CFG" --host-profile "$V3" < "$EX/layout/blobs/sha256/$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"].split(":")[1])' "$EX/layout/index.json")"
+
+expect "text output marks the winner" 0 "selected: manifests[1]" -- select "$LAYOUT" --config "$CFG" --host-profile "$V3"
+expect "text output explains rejections" 0 "rejected: platform linux/arm64 does not run on host linux/amd64/v3" -- select "$LAYOUT" --config "$CFG" --host-profile "$V3"
+expect "json has the documented keys" 0 '"candidates"' -- select "$LAYOUT" --config "$CFG" --host-profile "$V3" -o json
+expect "layout by digest" 0 "selected:" -- select "oci-layout:$EX/layout@$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$EX/layout/index.json")" --config "$CFG" --host-profile "$V3"
+
+# --- nothing fits: exit 1 with reasons
+cat > "$TMP/s390x.json" <<'J'
+{"platform":{"os":"linux","architecture":"s390x"}}
+J
+expect "nothing fits exits 1" 1 "nothing in this index runs on this host" -- select "$LAYOUT" --config "$CFG" --host-profile "$TMP/s390x.json"
+
+# --- bad input: exit 2 and a message naming the file and the place
+echo '{"manifests": [' > "$TMP/trunc.json"
+expect "truncated index" 2 "$TMP/trunc.json: not valid JSON" -- select --index "$TMP/trunc.json" --host-profile "$V3"
+expect "missing index file" 2 "$TMP/none.json: cannot open" -- select --index "$TMP/none.json" --host-profile "$V3"
+echo '{"mediaType":"text/plain"}' > "$TMP/wrongtype.json"
+expect "not an index" 2 'mediaType "text/plain" is not an image index' -- select --index "$TMP/wrongtype.json" --host-profile "$V3"
+/usr/bin/python3 -c 'print("{\"manifests\":[" + ",".join(["{}"]*10001) + "]}")' > "$TMP/many.json"
+expect "too many entries" 2 "10001 entries, over the limit of 10000" -- select --index "$TMP/many.json" --host-profile "$V3"
+/usr/bin/python3 -c 'print("{\"manifests\":[],\"x\":" + "["*200 + "]"*200 + "}")' > "$TMP/deep.json"
+expect "too deep" 2 "nested deeper than 64" -- select --index "$TMP/deep.json" --host-profile "$V3"
+head -c $((5 * 1024 * 1024)) /dev/zero | tr '\0' ' ' > "$TMP/huge.json"
+expect "too large" 2 "larger than the limit" -- select --index "$TMP/huge.json" --host-profile "$V3"
+echo '{"platform":{"os":"linux"}}' > "$TMP/badhost.json"
+expect "bad host profile" 2 "$TMP/badhost.json: /platform/architecture: missing" -- select "$LAYOUT" --host-profile "$TMP/badhost.json"
+printf 'version = 1\n[[prefer]]\nanotation = "x"\nweight = 1\n' > "$TMP/bad.toml"
+expect "bad config" 2 "$TMP/bad.toml:3:1: unknown key \"anotation\"" -- select "$LAYOUT" --config "$TMP/bad.toml" --host-profile "$V3"
+expect "unknown tag" 2 'no entry tagged "nope" (tags: demo)' -- select "oci-layout:$EX/layout:nope" --host-profile "$V3"
+expect "no source" 2 "give exactly one of SOURCE" -- select --host-profile "$V3"
+expect "unsupported source" 2 "unsupported source" -- select "ftp://x" --host-profile "$V3"
+expect "bad policy" 2 "" -- select "$LAYOUT" --policy random
+
+# A layout whose index blob was tampered with must be refused, not used.
+cp -r "$EX/layout" "$TMP/layout"
+IDX="$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"].split(":")[1])' "$TMP/layout/index.json")"
+sed -i 's/amd64/AMD64/' "$TMP/layout/blobs/sha256/$IDX"
+expect "tampered blob" 2 "does not match digest" -- select "oci-layout:$TMP/layout:demo" --host-profile "$V3"
+printf 'garbage' > "$TMP/layout/blobs/sha256/$IDX"
+expect "truncated blob" 2 "does not match the descriptor" -- select "oci-layout:$TMP/layout:demo" --host-profile "$V3"
+
+if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
+echo "all passed"
