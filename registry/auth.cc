@@ -1,0 +1,201 @@
+#include "registry/auth.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "matcher/string_view_bridge.h"
+#include "registry/digest_check.h"
+#include "simdjson.h"
+
+namespace imgsel::registry {
+namespace {
+
+constexpr size_t kMaxDockerConfigBytes = 1 << 20;
+
+absl::StatusOr<std::pair<std::string, std::string>> SplitUserPass(absl::string_view b64,
+                                                                  absl::string_view where) {
+  std::string decoded;
+  if (!absl::Base64Unescape(b64, &decoded)) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": \"auth\" is not valid base64"));
+  }
+  size_t colon = decoded.find(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": \"auth\" does not decode to user:password"));
+  }
+  return std::make_pair(decoded.substr(0, colon), decoded.substr(colon + 1));
+}
+
+std::string StringField(simdjson::dom::object o, const char* key) {
+  std::string_view v;
+  if (o[key].get_string().get(v) != simdjson::SUCCESS) return "";
+  return std::string(v);
+}
+
+}  // namespace
+
+std::string Credentials::Fingerprint() const {
+  if (empty()) return "anonymous";
+  std::string material =
+      absl::StrCat(username.size(), ":", username, password.size(), ":", password,
+                   identity_token.size(), ":", identity_token, registry_token);
+  return Sha256Digest(material).substr(7, 16);
+}
+
+absl::StatusOr<Credentials> CredentialsFromCri(absl::string_view username,
+                                               absl::string_view password, absl::string_view auth,
+                                               absl::string_view identity_token,
+                                               absl::string_view registry_token) {
+  Credentials c;
+  c.username = std::string(username);
+  c.password = std::string(password);
+  c.identity_token = std::string(identity_token);
+  c.registry_token = std::string(registry_token);
+  if (!auth.empty() && c.username.empty() && c.password.empty()) {
+    auto pair = SplitUserPass(auth, "CRI auth config");
+    if (!pair.ok()) return pair.status();
+    c.username = pair->first;
+    c.password = pair->second;
+  }
+  return c;
+}
+
+std::string NormalizeAuthKey(absl::string_view key) {
+  absl::string_view k = absl::StripAsciiWhitespace(key);
+  if (size_t s = k.find("://"); s != absl::string_view::npos) k = k.substr(s + 3);
+  k = k.substr(0, k.find('/'));
+  std::string host = absl::AsciiStrToLower(k);
+  if (host == "index.docker.io" || host == "registry-1.docker.io") return "docker.io";
+  return host;
+}
+
+absl::StatusOr<DockerConfig> DockerConfig::Parse(absl::string_view json, absl::string_view source) {
+  DockerConfig config;
+  if (json.size() > kMaxDockerConfigBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": larger than 1 MiB"));
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (auto err = parser.parse(json.data(), json.size()).get(root); err) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": not valid JSON (", simdjson::error_message(err), ")"));
+  }
+  simdjson::dom::object auths;
+  if (root["auths"].get_object().get(auths) != simdjson::SUCCESS) return config;
+  for (auto field : auths) {
+    simdjson::dom::object entry;
+    if (field.value.get_object().get(entry) != simdjson::SUCCESS) continue;
+    std::string key = NormalizeAuthKey(ToAbsl(field.key));
+    std::string where = absl::StrCat(source, ": auths.", key);
+    Credentials c;
+    c.username = StringField(entry, "username");
+    c.password = StringField(entry, "password");
+    c.identity_token = StringField(entry, "identitytoken");
+    c.registry_token = StringField(entry, "registrytoken");
+    std::string auth = StringField(entry, "auth");
+    if (!auth.empty()) {
+      auto pair = SplitUserPass(auth, where);
+      if (!pair.ok()) return pair.status();
+      c.username = pair->first;
+      if (c.identity_token.empty()) c.password = pair->second;
+    }
+    if (!c.empty()) config.by_host_[key] = std::move(c);
+  }
+  return config;
+}
+
+absl::StatusOr<DockerConfig> DockerConfig::Load(const std::string& path) {
+  std::string file = path;
+  if (file.empty()) {
+    if (const char* dir = std::getenv("DOCKER_CONFIG"); dir != nullptr && *dir != '\0') {
+      file = absl::StrCat(dir, "/config.json");
+    } else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+      file = absl::StrCat(home, "/.docker/config.json");
+    } else {
+      return DockerConfig();
+    }
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    if (!path.empty()) {
+      return absl::NotFoundError(absl::StrCat("cannot read Docker config ", file));
+    }
+    return DockerConfig();
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return Parse(ss.str(), file);
+}
+
+Credentials DockerConfig::For(absl::string_view registry) const {
+  auto it = by_host_.find(NormalizeAuthKey(registry));
+  return it == by_host_.end() ? Credentials() : it->second;
+}
+
+std::vector<Challenge> ParseWwwAuthenticate(absl::string_view h) {
+  std::vector<Challenge> out;
+  size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < h.size() && (h[i] == ' ' || h[i] == '\t' || h[i] == ',')) ++i;
+  };
+  auto token = [&] {
+    size_t start = i;
+    while (i < h.size() && h[i] != ' ' && h[i] != '\t' && h[i] != ',' && h[i] != '=') ++i;
+    return h.substr(start, i - start);
+  };
+  while (true) {
+    skip_ws();
+    if (i >= h.size()) break;
+    absl::string_view word = token();
+    if (word.empty()) {
+      ++i;
+      continue;
+    }
+    size_t after = i;
+    while (after < h.size() && h[after] == ' ') ++after;
+    if (after < h.size() && h[after] == '=' && !out.empty()) {
+      // A parameter of the current challenge.
+      i = after + 1;
+      while (i < h.size() && h[i] == ' ') ++i;
+      std::string value;
+      if (i < h.size() && h[i] == '"') {
+        ++i;
+        while (i < h.size() && h[i] != '"') {
+          if (h[i] == '\\' && i + 1 < h.size()) ++i;
+          value.push_back(h[i++]);
+        }
+        ++i;  // closing quote
+      } else {
+        size_t start = i;
+        while (i < h.size() && h[i] != ',') ++i;
+        value = std::string(absl::StripAsciiWhitespace(h.substr(start, i - start)));
+      }
+      out.back().params[absl::AsciiStrToLower(word)] = std::move(value);
+    } else {
+      Challenge c;
+      c.scheme = absl::AsciiStrToLower(word);
+      out.push_back(std::move(c));
+    }
+  }
+  return out;
+}
+
+std::string TokenCache::Get(const std::string& key, absl::Time now) const {
+  absl::MutexLock lock(&mu_);
+  auto it = tokens_.find(key);
+  if (it == tokens_.end() || it->second.expiry - absl::Seconds(5) <= now) return "";
+  return it->second.token;
+}
+
+void TokenCache::Put(const std::string& key, std::string token, absl::Time expiry) {
+  absl::MutexLock lock(&mu_);
+  tokens_[key] = Entry{std::move(token), expiry};
+}
+
+}  // namespace imgsel::registry

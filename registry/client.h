@@ -1,0 +1,168 @@
+// RegistryClient: the OCI distribution API over HTTP(S), as imgsel needs it.
+//
+//   HEAD/GET /v2/<name>/manifests/<tag|digest>   resolve a tag, fetch a manifest
+//   GET      /v2/<name>/blobs/<digest>           fetch a blob (compatibility layers)
+//   GET      /v2/<name>/referrers/<digest>       see referrers.h
+//   POST+PUT /v2/<name>/blobs/uploads/           push a blob (monolithic)
+//   PUT      /v2/<name>/manifests/<ref>          push a manifest
+//
+// Accept on manifest requests: OCI index, OCI manifest, Docker manifest list,
+// Docker manifest. A tag is resolved by HEAD (its Docker-Content-Digest), then
+// the manifest is fetched by digest (from the cache when present); a registry
+// whose HEAD has no digest gets a GET of the tag, whose body is hashed.
+//
+// Guarantees:
+// - every manifest and blob is size-capped while it downloads and verified
+//   against its digest before it is returned or cached;
+// - endpoints come from hosts.toml (hosts.h): mirrors with the needed
+//   capability are tried in order, then the server; pushes go only to
+//   endpoints with "push";
+// - auth: anonymous, Basic, Bearer tokens (auth.h) cached until expiry;
+//   redirects are followed here and a redirect to another origin never
+//   carries our Authorization header (or hosts.toml headers);
+// - at most `max_concurrent_per_registry` requests are in flight per
+//   registry origin; every request has a connect and a total timeout;
+// - errors name the operation, the URL (never a credential), the digest or
+//   the limit.
+//
+// Credentials: a call's `creds` when non-null (an empty set means anonymous),
+// otherwise the Docker config.json entry for the registry.
+//
+// Thread-safe: one client may serve many threads (and should: tokens,
+// connections and the referrers mode are shared).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "registry/auth.h"
+#include "registry/cache.h"
+#include "registry/hosts.h"
+#include "registry/http.h"
+#include "registry/reference.h"
+
+namespace imgsel::registry {
+
+inline constexpr absl::string_view kManifestAccept =
+    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
+
+struct ClientOptions {
+  std::string hosts_dir;      // containerd certs.d; empty: none
+  std::string docker_config;  // config.json path; empty: the default location
+  bool use_docker_config = true;
+  bool plain_http = false;  // default server over http:// (hosts.toml may say so per host)
+  absl::Duration connect_timeout = absl::Seconds(5);
+  absl::Duration request_timeout = absl::Seconds(30);
+  int max_concurrent_per_registry = 8;
+  int max_redirects = 5;
+  size_t max_manifest_bytes = 4 << 20;
+  size_t max_blob_bytes = 1 << 20;  // compatibility layers
+  absl::Duration referrers_ttl = absl::Minutes(10);
+  DiskCache* cache = nullptr;  // not owned; must outlive the client; null: no cache
+};
+
+struct Manifest {
+  std::string media_type;  // Content-Type, or the document's mediaType
+  std::string digest;
+  std::string bytes;
+};
+
+class RegistryClient {
+ public:
+  // Reads the Docker config (an unreadable explicit path is an error).
+  static absl::StatusOr<std::unique_ptr<RegistryClient>> Create(ClientOptions options);
+  ~RegistryClient();
+
+  // The manifest (or index) a reference names: by digest when pinned (zero
+  // requests on a warm cache), else HEAD + fetch by digest.
+  absl::StatusOr<Manifest> Resolve(const Reference& ref, const Credentials* creds = nullptr);
+
+  // A manifest by digest: cache first, then the registry; verified, capped.
+  absl::StatusOr<Manifest> FetchManifest(const Reference& repo, absl::string_view digest,
+                                         const Credentials* creds = nullptr);
+
+  // A blob by digest: cache first; `max_bytes` 0 means max_blob_bytes.
+  absl::StatusOr<std::string> FetchBlob(const Reference& repo, absl::string_view digest,
+                                        size_t max_bytes = 0, const Credentials* creds = nullptr);
+
+  // Uploads a blob unless the registry has it already; returns its digest.
+  absl::StatusOr<std::string> PushBlob(const Reference& repo, absl::string_view bytes,
+                                       const Credentials* creds = nullptr);
+
+  // PUTs a manifest under `tag_or_digest` (empty: its digest); returns its digest.
+  absl::StatusOr<std::string> PushManifest(const Reference& repo, absl::string_view media_type,
+                                           absl::string_view bytes,
+                                           absl::string_view tag_or_digest = "",
+                                           const Credentials* creds = nullptr);
+
+  // Low level, for referrers: GET <api_root>/<path_and_query> (path after
+  // "/v2/") with auth, redirects and mirrors applied; any HTTP status is
+  // returned as a response, only transport failures as errors.
+  absl::StatusOr<HttpResponse> Get(const Reference& repo, absl::string_view path_and_query,
+                                   absl::string_view accept, size_t max_bytes,
+                                   const Credentials* creds = nullptr);
+
+  // HTTP exchanges made so far, token requests included.
+  int64_t round_trips() const { return round_trips_.load(); }
+  DiskCache* cache() const { return options_.cache; }
+  const ClientOptions& options() const { return options_; }
+
+  // What a registry answered to the referrers API: remembered per registry.
+  enum class ReferrersMode { kUnknown, kApi, kTagSchema };
+  ReferrersMode referrers_mode(absl::string_view registry) const;
+  void set_referrers_mode(absl::string_view registry, ReferrersMode mode);
+
+ private:
+  struct Call;
+  class Limiter;
+  explicit RegistryClient(ClientOptions options, DockerConfig docker_config);
+
+  absl::StatusOr<HttpResponse> Exchange(const Reference& repo, Call& call,
+                                        const Credentials* creds);
+  absl::StatusOr<HttpResponse> ExchangeWith(const RegistryEndpoint& ep, const Reference& repo,
+                                            Call& call, const Credentials& creds);
+  absl::StatusOr<HttpResponse> Send(HttpRequest request, const std::string& origin);
+  struct Token {
+    std::string value;
+    absl::Duration lifetime;
+  };
+  absl::StatusOr<Token> FetchToken(const Challenge& challenge, const std::string& url,
+                                   const Credentials& creds, const TlsOptions& tls);
+  absl::StatusOr<Manifest> GetManifest(const Reference& repo, absl::string_view reference,
+                                       absl::string_view digest, const Credentials* creds);
+  Limiter& LimiterFor(const std::string& origin);
+  Credentials CredentialsFor(const Reference& repo, const Credentials* creds) const;
+
+  ClientOptions options_;
+  DockerConfig docker_config_;
+  HttpTransport transport_;
+  TokenCache tokens_;
+  std::atomic<int64_t> round_trips_{0};
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Limiter>> limiters_ ABSL_GUARDED_BY(mu_);
+  // Origins that answered with a Basic challenge: credentials go up front.
+  absl::flat_hash_map<std::string, bool> basic_origins_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, ReferrersMode> referrers_modes_ ABSL_GUARDED_BY(mu_);
+};
+
+// An HTTP answer as a Status: 404 NotFound, 401 Unauthenticated, 403
+// PermissionDenied, 429 ResourceExhausted, 5xx Unavailable, naming `what`
+// and the registry's error code when it gave one.
+absl::Status StatusFromHttp(const HttpResponse& response, absl::string_view what);
+
+// The media type a manifest document declares (mediaType), or by its shape.
+std::string ManifestMediaType(absl::string_view bytes);
+
+}  // namespace imgsel::registry

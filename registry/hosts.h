@@ -1,0 +1,63 @@
+// Which URLs serve a registry: containerd's registry host configuration
+// (`[plugins."io.containerd.grpc.v1.cri".registry] config_path`), reused as is.
+//
+//   <hosts_dir>/<host>/hosts.toml   looked up as "host_port_", "host:port",
+//                                   then "_default"; none: the registry itself
+//
+//   server = "https://registry.example.com"   # default: https://<host>; docker.io
+//                                             # means https://registry-1.docker.io
+//   [host."https://mirror.example.com"]       # tried first, in file order
+//     capabilities = ["pull", "resolve"]      # default: pull, resolve, push
+//     skip_verify = true
+//     ca = "mirror.crt"                       # or a list; relative to hosts.toml
+//     override_path = true                    # the URL path is the API root
+//     [host."https://mirror.example.com".header]
+//       x-custom = "value"
+//   [host."http://10.0.0.5:5000"]             # plain HTTP
+//
+// Every endpoint's `api_root` ends in "/v2" unless override_path. A mirror
+// (any endpoint other than the registry host itself) gets "?ns=<registry>"
+// on its requests, as containerd sends. toml++ exceptions are caught here
+// and reported as file:line.
+//
+// Pure functions of their inputs (plus the files read); thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "registry/http.h"
+
+namespace imgsel::registry {
+
+enum Capability : uint32_t { kCapPull = 1, kCapResolve = 2, kCapPush = 4 };
+
+struct RegistryEndpoint {
+  std::string api_root;  // "https://mirror.example.com/v2"
+  uint32_t capabilities = kCapPull | kCapResolve | kCapPush;
+  TlsOptions tls;
+  std::vector<std::string> headers;  // "Name: value" from [header]
+  std::string ns;                    // non-empty for a mirror: the registry it mirrors
+
+  bool Can(Capability c) const { return (capabilities & c) != 0; }
+};
+
+// The endpoints of `registry` ("docker.io", "localhost:5000") from a
+// hosts.toml text; `dir` resolves relative CA paths, `source` names the file.
+// `plain_http` makes the default server http://.
+absl::StatusOr<std::vector<RegistryEndpoint>> ParseHostsToml(absl::string_view toml,
+                                                             absl::string_view source,
+                                                             absl::string_view dir,
+                                                             absl::string_view registry,
+                                                             bool plain_http);
+
+// Looks up `registry`'s hosts.toml under `hosts_dir` (empty: none) and parses
+// it; with no file, the registry itself (https, or http with plain_http).
+absl::StatusOr<std::vector<RegistryEndpoint>> EndpointsFor(const std::string& hosts_dir,
+                                                           absl::string_view registry,
+                                                           bool plain_http);
+
+}  // namespace imgsel::registry

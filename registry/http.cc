@@ -1,0 +1,211 @@
+#include "registry/http.h"
+
+#include <curl/curl.h>
+
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace imgsel::registry {
+namespace {
+
+constexpr size_t kMaxHeaderBytes = 64 * 1024;
+constexpr size_t kMaxIdleHandles = 16;
+
+struct Sink {
+  HttpResponse* response;
+  size_t max_body;
+  size_t header_bytes = 0;
+  bool over_cap = false;
+};
+
+size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  size_t len = size * n;
+  if (sink->response->body.size() + len > sink->max_body) {
+    sink->over_cap = true;
+    return 0;  // aborts the transfer with CURLE_WRITE_ERROR
+  }
+  sink->response->body.append(data, len);
+  return len;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  size_t len = size * n;
+  sink->header_bytes += len;
+  if (sink->header_bytes > kMaxHeaderBytes) return 0;
+  absl::string_view line(data, len);
+  if (absl::StartsWith(line, "HTTP/")) {
+    sink->response->headers.clear();  // a new response (after 100-continue)
+    return len;
+  }
+  size_t colon = line.find(':');
+  if (colon == absl::string_view::npos) return len;
+  std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(line.substr(0, colon)));
+  std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+  sink->response->headers.emplace_back(std::move(name), std::move(value));
+  return len;
+}
+
+// The URL without its query, for messages.
+absl::string_view ForMessage(absl::string_view url) {
+  size_t q = url.find('?');
+  return q == absl::string_view::npos ? url : url.substr(0, q);
+}
+
+}  // namespace
+
+const std::string* HttpResponse::Header(absl::string_view lowercase_name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == lowercase_name) return &v;
+  }
+  return nullptr;
+}
+
+HttpTransport::HttpTransport() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+HttpTransport::~HttpTransport() {
+  absl::MutexLock lock(&mu_);
+  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
+  idle_.clear();
+}
+
+void* HttpTransport::TakeHandle() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!idle_.empty()) {
+      void* h = idle_.back();
+      idle_.pop_back();
+      return h;
+    }
+  }
+  return curl_easy_init();
+}
+
+void HttpTransport::ReturnHandle(void* handle) {
+  curl_easy_reset(static_cast<CURL*>(handle));
+  absl::MutexLock lock(&mu_);
+  if (idle_.size() < kMaxIdleHandles) {
+    idle_.push_back(handle);
+    return;
+  }
+  curl_easy_cleanup(static_cast<CURL*>(handle));
+}
+
+absl::StatusOr<HttpResponse> HttpTransport::Perform(const HttpRequest& request) {
+  std::string what = absl::StrCat(request.method, " ", ForMessage(request.url));
+  std::string ca_blob;
+  for (const std::string& file : request.tls.ca_files) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read CA file ", file));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    absl::StrAppend(&ca_blob, ss.str(), "\n");
+  }
+
+  CURL* curl = static_cast<CURL*>(TakeHandle());
+  if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
+  HttpResponse response;
+  Sink sink{&response, request.max_response_bytes};
+  curl_slist* headers = nullptr;
+  for (const std::string& h : request.headers) headers = curl_slist_append(headers, h.c_str());
+  // libcurl adds "Expect: 100-continue" to large PUTs; registries do not need it.
+  headers = curl_slist_append(headers, "Expect:");
+
+  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(request.connect_timeout)));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(request.total_timeout)));
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &sink);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "imgsel/0.1");
+  if (request.tls.skip_verify) {
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (!ca_blob.empty()) {
+    curl_blob blob{ca_blob.data(), ca_blob.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+  }
+  if (request.method == "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else if (request.method != "GET") {
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
+  }
+
+  CURLcode rc = curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  curl_slist_free_all(headers);
+  ReturnHandle(curl);
+
+  if (sink.over_cap) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": response body exceeds the limit of ",
+                                                     request.max_response_bytes, " bytes"));
+  }
+  switch (rc) {
+    case CURLE_OK:
+      return response;
+    case CURLE_OPERATION_TIMEDOUT:
+      return absl::DeadlineExceededError(
+          absl::StrCat(what, ": timed out (connect ", absl::FormatDuration(request.connect_timeout),
+                       ", total ", absl::FormatDuration(request.total_timeout), ")"));
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+      return absl::DataLossError(absl::StrCat(
+          what, ": connection closed before the full response (", curl_easy_strerror(rc), ")"));
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return absl::InvalidArgumentError(absl::StrCat(what, ": ", curl_easy_strerror(rc)));
+    default:
+      return absl::UnavailableError(absl::StrCat(what, ": ", curl_easy_strerror(rc)));
+  }
+}
+
+std::string UrlOrigin(absl::string_view url) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end == absl::string_view::npos) return "";
+  size_t host_end = url.find_first_of("/?#", scheme_end + 3);
+  std::string origin = absl::AsciiStrToLower(url.substr(0, host_end));
+  // Default ports are the same origin as no port.
+  if (absl::StartsWith(origin, "https://") && absl::EndsWith(origin, ":443"))
+    origin.resize(origin.size() - 4);
+  if (absl::StartsWith(origin, "http://") && absl::EndsWith(origin, ":80"))
+    origin.resize(origin.size() - 3);
+  return origin;
+}
+
+std::string ResolveLocation(absl::string_view base, absl::string_view location) {
+  if (absl::StrContains(location.substr(0, location.find('/')), "://") ||
+      absl::StartsWith(location, "http://") || absl::StartsWith(location, "https://")) {
+    return std::string(location);
+  }
+  std::string origin = UrlOrigin(base);
+  if (absl::StartsWith(location, "//")) {
+    return absl::StrCat(base.substr(0, base.find("://") + 1), location);
+  }
+  if (absl::StartsWith(location, "/")) return absl::StrCat(origin, location);
+  absl::string_view path = base.substr(0, base.find('?'));
+  return absl::StrCat(path.substr(0, path.rfind('/') + 1), location);
+}
+
+}  // namespace imgsel::registry

@@ -1,0 +1,77 @@
+// One HTTP exchange over libcurl, the only place imgsel touches libcurl.
+//
+// Contract: Perform never follows redirects (the client does, so it can drop
+// credentials on a change of host), never retries, and never reads more
+// than `max_response_bytes` of body: past that it stops and returns
+// ResourceExhausted. Timeouts: connect and whole-request, from the request.
+// Errors name the method and the URL (which never carries credentials:
+// those travel in headers) and never include header values.
+//
+// Thread-safe: Perform may be called from many threads; easy handles are
+// pooled so connections are reused.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace imgsel::registry {
+
+struct TlsOptions {
+  bool skip_verify = false;
+  std::vector<std::string> ca_files;  // PEM; empty: the system store
+};
+
+struct HttpRequest {
+  std::string method = "GET";  // GET HEAD PUT POST PATCH DELETE
+  std::string url;
+  std::vector<std::string> headers;  // "Name: value"
+  std::string body;
+  size_t max_response_bytes = 4 << 20;
+  TlsOptions tls;
+  absl::Duration connect_timeout = absl::Seconds(5);
+  absl::Duration total_timeout = absl::Seconds(30);
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lowercased, in order
+  std::string body;
+
+  // The first header of that (lowercase) name, or nullptr.
+  const std::string* Header(absl::string_view lowercase_name) const;
+};
+
+class HttpTransport {
+ public:
+  HttpTransport();
+  ~HttpTransport();
+  HttpTransport(const HttpTransport&) = delete;
+  HttpTransport& operator=(const HttpTransport&) = delete;
+
+  // Unavailable (connection failed), DeadlineExceeded (timeout),
+  // ResourceExhausted (body over the cap), DataLoss (truncated body),
+  // InvalidArgument (bad URL or CA file).
+  absl::StatusOr<HttpResponse> Perform(const HttpRequest& request);
+
+ private:
+  void* TakeHandle();
+  void ReturnHandle(void* handle);
+
+  absl::Mutex mu_;
+  std::vector<void*> idle_ ABSL_GUARDED_BY(mu_);
+};
+
+// "scheme://host[:port]" of a URL, lowercased, for same-origin checks; empty if unparsable.
+std::string UrlOrigin(absl::string_view url);
+// Resolves a Location header against the URL it answered.
+std::string ResolveLocation(absl::string_view base, absl::string_view location);
+
+}  // namespace imgsel::registry
