@@ -1,0 +1,173 @@
+// Evaluating compatibility specs against a host, with NFD's semantics.
+//
+// A spec (compat_spec.h) holds compatibility sets, which are alternatives:
+//
+//   set matches   <=> every rule of the set matches
+//   rule matches  <=> all its matchFeatures terms match (AND; none: true)
+//                     and one of its matchAny elements matches (OR; none: true)
+//   term matches  <=> the feature exists on the host and its matchExpressions
+//                     and its matchName both match
+//
+// How one term is matched depends on the kind of feature (HostProfile::nfd):
+//
+//   flags       cpu.cpuid, kernel.loadedmodule    an element exists iff it is
+//               in the set; it has no value, so only Exists / DoesNotExist /
+//               Any can be true (In, NotIn, ... are false, as in NFD)
+//   attributes  kernel.version, cpu.model         by the element's value
+//   instances   pci.device, usb.device            ONE instance must satisfy ALL
+//               expressions of the term
+//
+// A feature present both as flags and attributes is one union (NFD's
+// MatchMulti): each expression must match in either, DoesNotExist in both.
+// matchName applies its expression to the element names (of instances:
+// to their attribute names) and matches when at least one name does.
+// A feature the host does not have fails the term. Feature names are
+// compared lowercased, element names as written.
+//
+// One deviation from NFD, on purpose: where NFD aborts the whole evaluation
+// with an error (a host value that is not a number for Gt, say), the
+// expression here simply does not match and says why; a broken host value
+// must never break a pull.
+//
+// Proposal F sets hold `group.key: value` requirements; each must equal the
+// host attribute named `group.key`, looked up in this order:
+//   1. nfd.attributes["local.feature"][<group.key>]  (operator `[host]
+//      attributes` and hook output land there)
+//   2. nfd.attributes[<feature>][<element>], the feature being everything
+//      before the last dot (`kernel.version.major` -> kernel.version, major)
+//   3. nfd.flags[<feature>]: "true" when the element is in the set, "false"
+//      when the feature is known but the element is not
+// A key found nowhere fails.
+//
+// From specs to a CompatVerdict (select.h) for one index entry:
+//   - Artifacts are attached to the entry's digest or to the index's digest.
+//     Per subject and kind (artifact type + layer media type), only the newest
+//     by `org.opencontainers.image.created` (or `oci.opencontainers.image.created`,
+//     NFD's spelling) is used; see NewestArtifacts.
+//   - One artifact may hold several specs (one layer per profile); its sets
+//     are pooled: the artifact passes when any set of any of its specs matches.
+//   - The entry passes when EVERY artifact that applies to it passes (the
+//     index's and its own): an entry's requirements cannot be bypassed by a
+//     looser index-level spec.
+//   - Weight: the maximum `weight` among all matching sets of those artifacts
+//     (not a sum, so one requirement stated at two levels is not counted
+//     twice).
+//
+// All functions are pure and thread-safe; results own their strings.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "matcher/compat_spec.h"
+#include "matcher/host_profile.h"
+#include "matcher/json_writer.h"
+#include "matcher/select.h"
+
+namespace imgsel {
+
+// One expression as validate-node reports it.
+struct ExpressionResult {
+  std::string feature;       // "cpu.cpuid"; Proposal F: the group ("kernel")
+  std::string element;       // "AVX2"; empty for matchName; Proposal F: the key
+  std::string expression;    // "{op: In, value: [Intel, AMD]}"; Proposal F: "== 6"
+  std::string matcher_type;  // "matchExpression", "matchName" or "keyValue"
+  bool matched = false;
+  std::string detail;  // why not, or the host value: "host: 5.4.0", "feature not on host"
+  MatchOp op = MatchOp::kExists;
+  std::vector<std::string> values;
+  ValueType type = ValueType::kDefault;
+};
+
+struct AnyElemResult {
+  bool matched = false;
+  std::vector<ExpressionResult> expressions;
+};
+
+struct RuleResult {
+  std::string name;
+  bool matched = false;
+  std::vector<ExpressionResult> match_features;
+  std::vector<AnyElemResult> match_any;
+};
+
+struct SetResult {
+  size_t index = 0;  // position in the spec
+  bool matched = false;
+  int64_t weight = 0;
+  std::string tag;
+  std::string description;
+  std::vector<RuleResult> rules;  // Proposal F: one rule named "groups"
+};
+
+struct SpecResult {
+  std::string name;  // the spec's profile name, if any
+  std::vector<SetResult> sets;
+
+  bool matched() const;
+  // The highest weight among matching sets; nullopt when none matches.
+  std::optional<int64_t> best_weight() const;
+};
+
+// Evaluates every set and every expression (no short cut, so the result
+// tree is complete for display).
+SpecResult EvaluateCompatSpec(const CompatSpec& spec, const HostProfile& host);
+
+// The result as `nfd compat validate-node` prints it, in plain text:
+//   COMPATIBILITY SET #1 Weight: 10; Tag: avx512
+//   Description: AVX-512 build
+//     RULE: CPU AND KERNEL - OK
+//       cpu.cpuid.AVX512F     {op: Exists}   matchExpression   OK
+//       kernel.version.full   {op: Ge, value: [5.15], type: version}   matchExpression   FAIL
+//       (host: 5.4.0)
+std::string RenderCompatResultText(const SpecResult& result);
+
+// The result as JSON, with validate-node's field names (`rules`, `isMatch`,
+// `matchedExpressions`, `matchedAny`, `matcherType`, ...), as an array of sets.
+void WriteCompatResultJson(const SpecResult& result, JsonWriter& out);
+
+// ---- artifacts ----
+
+// One compatibility artifact attached to a subject, already parsed.
+struct CompatArtifact {
+  std::string id;    // the artifact manifest digest, for reasons
+  std::string kind;  // what "several artifacts of a kind" groups by, e.g. artifactType
+  std::map<std::string, std::string> annotations;
+  std::vector<CompatSpec> specs;  // one per layer / profile
+};
+
+// The creation time from the annotations, nullopt when absent or not RFC 3339.
+std::optional<absl::Time> ArtifactCreated(const std::map<std::string, std::string>& annotations);
+
+// For each kind, the newest artifact (by ArtifactCreated); one without a
+// usable time is older than any with one; among equals the first listed wins.
+// Returns indexes into `artifacts`, in the order the kinds first appear.
+std::vector<size_t> NewestArtifacts(absl::Span<const CompatArtifact> artifacts);
+
+struct ArtifactResult {
+  std::string id;
+  std::string kind;
+  bool on_index = false;  // attached to the index rather than the entry
+  bool matched = false;
+  std::optional<int64_t> weight;  // best matching set
+  std::vector<SpecResult> specs;
+};
+
+struct EntryCompat {
+  CompatVerdict verdict;
+  std::vector<ArtifactResult> artifacts;  // those evaluated (newest per kind)
+};
+
+// Evaluates the artifacts that apply to one entry (rules in the header
+// comment). With no artifact at all the verdict passes with weight 0 and no
+// reasons; callers should then pass no verdict to Select at all.
+EntryCompat EvaluateEntryCompat(absl::Span<const CompatArtifact> entry_artifacts,
+                                absl::Span<const CompatArtifact> index_artifacts,
+                                const HostProfile& host);
+
+}  // namespace imgsel

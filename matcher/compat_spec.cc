@@ -1,0 +1,696 @@
+#include "matcher/compat_spec.h"
+
+#include <charconv>
+#include <exception>
+#include <set>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "re2/re2.h"
+#include "yaml-cpp/yaml.h"
+
+namespace imgsel {
+namespace {
+
+struct OpInfo {
+  absl::string_view name;
+  MatchOp op;
+  int min_values;
+  int max_values;  // -1: unbounded
+  bool numeric;
+};
+
+// NFD's operator table: name and the number of values each takes.
+constexpr OpInfo kOps[] = {
+    {"In", MatchOp::kIn, 1, -1, false},
+    {"NotIn", MatchOp::kNotIn, 1, -1, false},
+    {"InRegexp", MatchOp::kInRegexp, 1, -1, false},
+    {"Exists", MatchOp::kExists, 0, 0, false},
+    {"DoesNotExist", MatchOp::kDoesNotExist, 0, 0, false},
+    {"Gt", MatchOp::kGt, 1, 1, true},
+    {"Ge", MatchOp::kGe, 1, 1, true},
+    {"Lt", MatchOp::kLt, 1, 1, true},
+    {"Le", MatchOp::kLe, 1, 1, true},
+    {"GtLt", MatchOp::kGtLt, 2, 2, true},
+    {"GeLe", MatchOp::kGeLe, 2, 2, true},
+    {"IsTrue", MatchOp::kIsTrue, 0, 0, false},
+    {"IsFalse", MatchOp::kIsFalse, 0, 0, false},
+    {"Any", MatchOp::kAny, 0, 0, false},
+};
+
+const OpInfo* FindOp(absl::string_view name) {
+  for (const OpInfo& info : kOps) {
+    if (info.name == name) return &info;
+  }
+  return nullptr;
+}
+
+const OpInfo& InfoFor(MatchOp op) {
+  for (const OpInfo& info : kOps) {
+    if (info.op == op) return info;
+  }
+  return kOps[0];
+}
+
+SourcePos PosOf(const YAML::Node& node) {
+  YAML::Mark m = node.Mark();
+  if (m.line < 0) return {};
+  return {m.line + 1, m.column + 1};
+}
+
+// Reached a bound: the rest of the document is not examined.
+struct StopReading {};
+
+// Walks the YAML tree along the schema, collecting every problem.
+class SpecReader {
+ public:
+  std::vector<SpecProblem> problems;
+
+  void Error(SourcePos pos, std::string message) {
+    problems.push_back({SpecProblem::Severity::kError, pos, std::move(message)});
+  }
+  void Warn(SourcePos pos, std::string message) {
+    problems.push_back({SpecProblem::Severity::kWarning, pos, std::move(message)});
+  }
+  bool HasError() const {
+    for (const SpecProblem& p : problems) {
+      if (p.severity == SpecProblem::Severity::kError) return true;
+    }
+    return false;
+  }
+
+  void ReadTop(const YAML::Node& root, SpecFormat format, CompatSpec& spec) {
+    if (!root.IsMap()) {
+      Error(PosOf(root), "expected a mapping with \"compatibilities\" at the top level");
+      return;
+    }
+    if (format == SpecFormat::kAuto) format = DetectFormat(root);
+    spec.format = format;
+    bool saw_compat = false;
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      std::string key = KeyText(it->first);
+      const YAML::Node& value = it->second;
+      if (key == "version") {
+        if (!ReadScalar(value, "version", spec.version)) continue;
+        if (format == SpecFormat::kNfd && spec.version != "v1alpha1") {
+          Error(PosOf(value), absl::StrCat("unsupported version \"", spec.version,
+                                           "\" (this reader knows v1alpha1)"));
+        }
+      } else if (key == "compatibilities") {
+        saw_compat = true;
+        if (format == SpecFormat::kNfd) {
+          ReadNfdSets(value, spec);
+        } else {
+          ReadGroupSets(value, spec);
+        }
+      } else {
+        Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" ignored"));
+      }
+    }
+    if (format == SpecFormat::kNfd && spec.version.empty()) {
+      Error(PosOf(root), "missing \"version\" (expected v1alpha1)");
+    }
+    if (!saw_compat) Error(PosOf(root), "missing \"compatibilities\"");
+  }
+
+ private:
+  size_t expressions_ = 0;
+
+  static std::string KeyText(const YAML::Node& key) {
+    return key.IsScalar() ? key.Scalar() : std::string();
+  }
+
+  static SpecFormat DetectFormat(const YAML::Node& root) {
+    if (root["version"]) return SpecFormat::kNfd;
+    YAML::Node compat = root["compatibilities"];
+    if (compat && compat.IsMap()) return SpecFormat::kKeyValueGroups;
+    if (compat && compat.IsSequence()) {
+      for (const YAML::Node& set : compat) {
+        if (set.IsMap() && set["groups"]) return SpecFormat::kKeyValueGroups;
+      }
+    }
+    return SpecFormat::kNfd;
+  }
+
+  void CountExpression(SourcePos pos) {
+    if (++expressions_ > kMaxCompatExpressions) {
+      Error(pos, absl::StrCat("more than ", kMaxCompatExpressions,
+                              " expressions in the spec; the rest is not read"));
+      throw StopReading{};
+    }
+  }
+
+  bool ReadScalar(const YAML::Node& node, absl::string_view what, std::string& out) {
+    if (!node.IsScalar()) {
+      Error(PosOf(node), absl::StrCat("\"", what, "\" must be a string"));
+      return false;
+    }
+    out = node.Scalar();
+    return true;
+  }
+
+  bool ReadInt(const YAML::Node& node, absl::string_view what, int64_t& out) {
+    std::optional<int64_t> v;
+    if (node.IsScalar()) v = ParseSpecInt(node.Scalar());
+    if (!v) {
+      Error(PosOf(node), absl::StrCat("\"", what, "\" must be an integer"));
+      return false;
+    }
+    out = *v;
+    return true;
+  }
+
+  // ---- NFD ----
+
+  void ReadNfdSets(const YAML::Node& node, CompatSpec& spec) {
+    if (!node.IsSequence()) {
+      Error(PosOf(node), "\"compatibilities\" must be a list of compatibility sets");
+      return;
+    }
+    if (node.size() == 0) Error(PosOf(node), "\"compatibilities\" is empty");
+    for (const YAML::Node& item : node) {
+      if (spec.sets.size() == kMaxCompatSets) {
+        Error(PosOf(item), absl::StrCat("more than ", kMaxCompatSets,
+                                        " compatibility sets; the rest is not read"));
+        throw StopReading{};
+      }
+      spec.sets.push_back(ReadNfdSet(item));
+    }
+  }
+
+  CompatSet ReadNfdSet(const YAML::Node& node) {
+    CompatSet set;
+    set.pos = PosOf(node);
+    if (!node.IsMap()) {
+      Error(set.pos, "a compatibility set must be a mapping with \"rules\"");
+      return set;
+    }
+    bool saw_rules = false;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string key = KeyText(it->first);
+      const YAML::Node& value = it->second;
+      if (key == "rules") {
+        saw_rules = true;
+        if (!value.IsSequence()) {
+          Error(PosOf(value), "\"rules\" must be a list");
+          continue;
+        }
+        if (value.size() == 0) Error(PosOf(value), "\"rules\" is empty");
+        for (const YAML::Node& rule : value) {
+          if (set.rules.size() == kMaxCompatRulesPerSet) {
+            Error(PosOf(rule), absl::StrCat("more than ", kMaxCompatRulesPerSet,
+                                            " rules in one set; the rest is not read"));
+            throw StopReading{};
+          }
+          set.rules.push_back(ReadRule(rule));
+        }
+      } else if (key == "weight") {
+        ReadInt(value, "weight", set.weight);
+      } else if (key == "tag") {
+        ReadScalar(value, "tag", set.tag);
+      } else if (key == "description") {
+        ReadScalar(value, "description", set.description);
+      } else {
+        Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" in a compatibility set"));
+      }
+    }
+    if (!saw_rules) Error(set.pos, "compatibility set without \"rules\"");
+    return set;
+  }
+
+  CompatRule ReadRule(const YAML::Node& node) {
+    CompatRule rule;
+    rule.pos = PosOf(node);
+    if (!node.IsMap()) {
+      Error(rule.pos, "a rule must be a mapping with \"name\" and \"matchFeatures\"/\"matchAny\"");
+      return rule;
+    }
+    bool saw_name = false;
+    bool saw_match = false;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string key = KeyText(it->first);
+      const YAML::Node& value = it->second;
+      if (key == "name") {
+        saw_name = ReadScalar(value, "name", rule.name);
+      } else if (key == "matchFeatures") {
+        saw_match = true;
+        rule.match_features = ReadTerms(value, "matchFeatures");
+      } else if (key == "matchAny") {
+        saw_match = true;
+        if (!value.IsSequence()) {
+          Error(PosOf(value), "\"matchAny\" must be a list of {matchFeatures: [...]}");
+          continue;
+        }
+        for (const YAML::Node& elem : value) rule.match_any.push_back(ReadMatchAnyElem(elem));
+      } else if (key == "vars" || key == "varsTemplate" || key == "labels" ||
+                 key == "labelsTemplate" || key == "annotations" || key == "taints" ||
+                 key == "extendedResources") {
+        Warn(PosOf(it->first),
+             absl::StrCat("\"", key, "\" has no effect on image compatibility; ignored"));
+      } else {
+        Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" in a rule"));
+      }
+    }
+    if (!saw_name) Error(rule.pos, "rule without \"name\"");
+    if (!saw_match)
+      Warn(rule.pos, "rule has neither \"matchFeatures\" nor \"matchAny\": it always matches");
+    return rule;
+  }
+
+  std::vector<FeatureTerm> ReadMatchAnyElem(const YAML::Node& node) {
+    if (!node.IsMap()) {
+      Error(PosOf(node), "a matchAny element must be a mapping with \"matchFeatures\"");
+      return {};
+    }
+    std::vector<FeatureTerm> terms;
+    bool saw = false;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string key = KeyText(it->first);
+      if (key == "matchFeatures") {
+        saw = true;
+        terms = ReadTerms(it->second, "matchFeatures");
+      } else {
+        Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" in a matchAny element"));
+      }
+    }
+    if (!saw) Error(PosOf(node), "matchAny element without \"matchFeatures\"");
+    return terms;
+  }
+
+  std::vector<FeatureTerm> ReadTerms(const YAML::Node& node, absl::string_view what) {
+    std::vector<FeatureTerm> terms;
+    if (!node.IsSequence()) {
+      Error(PosOf(node), absl::StrCat("\"", what, "\" must be a list of {feature, ...} terms"));
+      return terms;
+    }
+    for (const YAML::Node& item : node) terms.push_back(ReadTerm(item));
+    return terms;
+  }
+
+  FeatureTerm ReadTerm(const YAML::Node& node) {
+    FeatureTerm term;
+    term.pos = PosOf(node);
+    if (!node.IsMap()) {
+      Error(term.pos, "a feature term must be a mapping with \"feature\"");
+      return term;
+    }
+    bool saw_feature = false;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string key = KeyText(it->first);
+      const YAML::Node& value = it->second;
+      if (key == "feature") {
+        if (ReadScalar(value, "feature", term.feature)) {
+          saw_feature = true;
+          term.feature = absl::AsciiStrToLower(term.feature);
+          if (term.feature.empty()) Error(PosOf(value), "\"feature\" is empty");
+        }
+      } else if (key == "matchExpressions") {
+        term.has_match_expressions = true;
+        if (value.IsNull()) continue;  // `matchExpressions:` with nothing: an empty set
+        if (!value.IsMap()) {
+          Error(PosOf(value), "\"matchExpressions\" must map element names to {op, value}");
+          continue;
+        }
+        std::set<std::string> seen;
+        for (auto e = value.begin(); e != value.end(); ++e) {
+          std::string element = KeyText(e->first);
+          CountExpression(PosOf(e->first));
+          if (!seen.insert(element).second) {
+            Error(PosOf(e->first), absl::StrCat("duplicate element \"", element, "\""));
+            continue;
+          }
+          term.match_expressions.emplace_back(element, ReadExpression(e->second));
+        }
+      } else if (key == "matchName") {
+        CountExpression(PosOf(value));
+        term.match_name = ReadExpression(value);
+      } else {
+        Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" in a feature term"));
+      }
+    }
+    if (!saw_feature) Error(term.pos, "feature term without \"feature\"");
+    if (!term.has_match_expressions && !term.match_name) {
+      Warn(term.pos, "feature term has neither \"matchExpressions\" nor \"matchName\"");
+    }
+    return term;
+  }
+
+  MatchExpression ReadExpression(const YAML::Node& node) {
+    MatchExpression e;
+    e.pos = PosOf(node);
+    if (!node.IsMap()) {
+      Error(e.pos, "an expression must be a mapping {op: ..., value: [...]}");
+      return e;
+    }
+    const OpInfo* info = nullptr;
+    SourcePos op_pos = e.pos;
+    SourcePos value_pos = e.pos;
+    SourcePos type_pos = e.pos;
+    bool op_ok = false;
+    bool values_ok = true;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string key = KeyText(it->first);
+      const YAML::Node& value = it->second;
+      if (key == "op") {
+        op_pos = PosOf(value);
+        std::string name;
+        if (!ReadScalar(value, "op", name)) continue;
+        info = FindOp(name);
+        if (info == nullptr) {
+          Error(op_pos, absl::StrCat("unknown op \"", name,
+                                     "\" (In NotIn InRegexp Exists DoesNotExist Gt Ge Lt Le GtLt "
+                                     "GeLe IsTrue IsFalse)"));
+          continue;
+        }
+        e.op = info->op;
+        op_ok = true;
+      } else if (key == "value") {
+        value_pos = PosOf(value);
+        values_ok = ReadValues(value, e.values);
+      } else if (key == "type") {
+        type_pos = PosOf(value);
+        std::string type;
+        if (!ReadScalar(value, "type", type)) continue;
+        if (type == "version") {
+          e.type = ValueType::kVersion;
+        } else if (!type.empty()) {
+          Error(type_pos, absl::StrCat("unknown type \"", type, "\" (only \"version\")"));
+        }
+      } else {
+        Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" in an expression"));
+      }
+    }
+    if (info == nullptr) {
+      if (!op_ok && !node["op"]) Error(e.pos, "expression without \"op\"");
+      return e;
+    }
+    if (!values_ok) return e;
+    const int n = static_cast<int>(e.values.size());
+    if (n < info->min_values || (info->max_values >= 0 && n > info->max_values)) {
+      std::string want;
+      if (info->max_values == 0) {
+        want = "no values";
+      } else if (info->max_values < 0) {
+        want = "at least one value";
+      } else if (info->max_values == 1) {
+        want = "exactly one value";
+      } else {
+        want = "exactly two values";
+      }
+      Error(n == 0 ? op_pos : value_pos,
+            absl::StrCat("op ", info->name, " takes ", want, ", got ", n));
+      return e;
+    }
+    if (e.type == ValueType::kVersion && !info->numeric) {
+      Warn(type_pos, absl::StrCat("\"type: version\" has no effect on op ", info->name));
+    }
+    Compile(e, *info, value_pos);
+    return e;
+  }
+
+  bool ReadValues(const YAML::Node& node, std::vector<std::string>& out) {
+    if (node.IsNull()) return true;
+    if (node.IsScalar()) {
+      out.push_back(node.Scalar());
+      return true;
+    }
+    if (!node.IsSequence()) {
+      Error(PosOf(node), "\"value\" must be a list of strings");
+      return false;
+    }
+    if (node.size() > kMaxCompatValues) {
+      Error(PosOf(node), absl::StrCat("more than ", kMaxCompatValues, " values"));
+      return false;
+    }
+    bool ok = true;
+    for (const YAML::Node& v : node) {
+      if (!v.IsScalar()) {
+        Error(PosOf(v), "each value must be a string");
+        ok = false;
+        continue;
+      }
+      out.push_back(v.Scalar());
+    }
+    return ok;
+  }
+
+  void Compile(MatchExpression& e, const OpInfo& info, SourcePos value_pos) {
+    if (e.op == MatchOp::kInRegexp) {
+      RE2::Options options;
+      options.set_log_errors(false);
+      for (const std::string& pattern : e.values) {
+        auto re = std::make_shared<const RE2>(pattern, options);
+        if (!re->ok()) {
+          Error(value_pos,
+                absl::StrCat("regexp \"", pattern, "\" does not compile: ", re->error()));
+        }
+        e.regexps.push_back(std::move(re));
+      }
+      return;
+    }
+    if (!info.numeric) return;
+    for (const std::string& v : e.values) {
+      if (e.type == ValueType::kVersion) {
+        std::optional<SpecVersion> version = ParseSpecVersion(v);
+        if (!version) {
+          Error(value_pos, absl::StrCat("\"", v, "\" is not a version (MAJOR[.MINOR[.PATCH]])"));
+          continue;
+        }
+        e.versions.push_back(*version);
+      } else {
+        std::optional<int64_t> n = ParseSpecInt(v);
+        if (!n) {
+          Error(value_pos, absl::StrCat("\"", v, "\" is not an integer (op ", info.name,
+                                        " compares integers; add \"type: version\" for versions)"));
+          continue;
+        }
+        e.ints.push_back(*n);
+      }
+    }
+    if (e.type == ValueType::kDefault && e.ints.size() == 2 && e.ints[0] >= e.ints[1]) {
+      Error(value_pos, absl::StrCat("op ", info.name, ": the first value (", e.ints[0],
+                                    ") must be less than the second (", e.ints[1], ")"));
+    }
+  }
+
+  // ---- Proposal F ----
+
+  void ReadGroupSets(const YAML::Node& node, CompatSpec& spec) {
+    if (node.IsMap()) {
+      CompatSet set;
+      set.pos = PosOf(node);
+      ReadGroups(node, set);
+      spec.sets.push_back(std::move(set));
+      return;
+    }
+    if (!node.IsSequence()) {
+      Error(PosOf(node), "\"compatibilities\" must be an object of groups or a list of sets");
+      return;
+    }
+    if (node.size() == 0) Error(PosOf(node), "\"compatibilities\" is empty");
+    for (const YAML::Node& item : node) {
+      if (spec.sets.size() == kMaxCompatSets) {
+        Error(PosOf(item), absl::StrCat("more than ", kMaxCompatSets,
+                                        " compatibility sets; the rest is not read"));
+        throw StopReading{};
+      }
+      CompatSet set;
+      set.pos = PosOf(item);
+      if (!item.IsMap()) {
+        Error(set.pos, "a compatibility set must be a mapping with \"groups\"");
+        continue;
+      }
+      bool saw_groups = false;
+      for (auto it = item.begin(); it != item.end(); ++it) {
+        std::string key = KeyText(it->first);
+        if (key == "groups") {
+          saw_groups = true;
+          if (!it->second.IsMap()) {
+            Error(PosOf(it->second), "\"groups\" must be an object of groups");
+            continue;
+          }
+          ReadGroups(it->second, set);
+        } else if (key == "weight") {
+          ReadInt(it->second, "weight", set.weight);
+        } else if (key == "tag") {
+          ReadScalar(it->second, "tag", set.tag);
+        } else if (key == "description") {
+          ReadScalar(it->second, "description", set.description);
+        } else {
+          Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" in a compatibility set"));
+        }
+      }
+      if (!saw_groups) Error(set.pos, "compatibility set without \"groups\"");
+      spec.sets.push_back(std::move(set));
+    }
+  }
+
+  void ReadGroups(const YAML::Node& groups, CompatSet& set) {
+    for (auto g = groups.begin(); g != groups.end(); ++g) {
+      std::string group = KeyText(g->first);
+      if (group.empty()) {
+        Error(PosOf(g->first), "a group name must be a non-empty string");
+        continue;
+      }
+      if (!g->second.IsMap()) {
+        Error(PosOf(g->second), absl::StrCat("group \"", group, "\" must map keys to values"));
+        continue;
+      }
+      for (auto kv = g->second.begin(); kv != g->second.end(); ++kv) {
+        std::string key = KeyText(kv->first);
+        CountExpression(PosOf(kv->first));
+        if (key.empty()) {
+          Error(PosOf(kv->first), "a key must be a non-empty string");
+          continue;
+        }
+        if (!kv->second.IsScalar()) {
+          Error(PosOf(kv->second),
+                absl::StrCat("\"", group, ".", key, "\" must be a string, number or boolean"));
+          continue;
+        }
+        set.groups.push_back(
+            {absl::StrCat(group, ".", key), kv->second.Scalar(), PosOf(kv->first)});
+      }
+    }
+  }
+};
+
+bool IsIdentChar(char c) { return absl::ascii_isalnum(c) || c == '-'; }
+
+// Dot-separated non-empty identifiers of [0-9A-Za-z-].
+bool IsIdentList(absl::string_view s) {
+  if (s.empty()) return false;
+  bool prev_dot = true;
+  for (char c : s) {
+    if (c == '.') {
+      if (prev_dot) return false;
+      prev_dot = true;
+    } else if (IsIdentChar(c)) {
+      prev_dot = false;
+    } else {
+      return false;
+    }
+  }
+  return !prev_dot;
+}
+
+}  // namespace
+
+absl::string_view MatchOpName(MatchOp op) { return InfoFor(op).name; }
+
+std::optional<int64_t> ParseSpecInt(absl::string_view text) {
+  if (text.empty()) return std::nullopt;
+  bool negative = false;
+  if (text[0] == '+' || text[0] == '-') {
+    negative = text[0] == '-';
+    text.remove_prefix(1);
+  }
+  if (text.empty()) return std::nullopt;
+  uint64_t magnitude = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), magnitude);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  constexpr uint64_t kMax = static_cast<uint64_t>(INT64_MAX);
+  if (negative) {
+    if (magnitude > kMax + 1) return std::nullopt;
+    return magnitude == kMax + 1 ? INT64_MIN : -static_cast<int64_t>(magnitude);
+  }
+  if (magnitude > kMax) return std::nullopt;
+  return static_cast<int64_t>(magnitude);
+}
+
+std::optional<SpecVersion> ParseSpecVersion(absl::string_view text) {
+  if (!text.empty() && text[0] == 'v') text.remove_prefix(1);
+  // Split off +build, then -pre-release; both must be well formed but are ignored.
+  if (size_t plus = text.find('+'); plus != absl::string_view::npos) {
+    if (!IsIdentList(text.substr(plus + 1))) return std::nullopt;
+    text = text.substr(0, plus);
+  }
+  if (size_t dash = text.find('-'); dash != absl::string_view::npos) {
+    if (!IsIdentList(text.substr(dash + 1))) return std::nullopt;
+    text = text.substr(0, dash);
+  }
+  uint64_t parts[3] = {0, 0, 0};
+  int count = 0;
+  while (true) {
+    if (count == 3) return std::nullopt;
+    size_t dot = text.find('.');
+    absl::string_view part = text.substr(0, dot);
+    if (part.empty()) return std::nullopt;
+    auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), parts[count]);
+    if (ec != std::errc() || end != part.data() + part.size()) return std::nullopt;
+    ++count;
+    if (dot == absl::string_view::npos) break;
+    text.remove_prefix(dot + 1);
+  }
+  return SpecVersion{parts[0], parts[1], parts[2]};
+}
+
+std::string MatchExpressionString(const MatchExpression& e) {
+  std::string out = absl::StrCat("{op: ", MatchOpName(e.op));
+  if (!e.values.empty()) absl::StrAppend(&out, ", value: [", absl::StrJoin(e.values, ", "), "]");
+  if (e.type == ValueType::kVersion) absl::StrAppend(&out, ", type: version");
+  out += "}";
+  return out;
+}
+
+std::optional<SpecFormat> SpecFormatForMediaType(absl::string_view media_type) {
+  if (media_type == kNfdSpecMediaType || media_type == kOciNfdProfileMediaType) {
+    return SpecFormat::kNfd;
+  }
+  if (media_type == kOciKeyValueSpecMediaType) return SpecFormat::kKeyValueGroups;
+  return std::nullopt;
+}
+
+SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format) {
+  SpecCheck check;
+  SpecReader reader;
+  if (bytes.size() > kMaxCompatSpecBytes) {
+    reader.Error({1, 1}, absl::StrCat("spec is ", bytes.size(), " bytes, more than the limit of ",
+                                      kMaxCompatSpecBytes));
+    check.problems = std::move(reader.problems);
+    return check;
+  }
+  CompatSpec spec;
+  try {
+    YAML::Node root = YAML::Load(std::string(bytes));
+    if (!root || root.IsNull()) {
+      reader.Error({1, 1}, "empty document");
+    } else {
+      reader.ReadTop(root, format, spec);
+    }
+  } catch (const StopReading&) {
+    // The problem is recorded; nothing past the bound is read.
+  } catch (const YAML::Exception& e) {
+    SourcePos pos;
+    if (e.mark.line >= 0) pos = {e.mark.line + 1, e.mark.column + 1};
+    reader.Error(pos, absl::StrCat("YAML: ", e.msg));
+  } catch (const std::exception& e) {
+    reader.Error({}, absl::StrCat("cannot read the spec: ", e.what()));
+  }
+  if (!reader.HasError()) check.spec = std::move(spec);
+  check.problems = std::move(reader.problems);
+  return check;
+}
+
+std::string FormatSpecProblem(absl::string_view source, const SpecProblem& problem) {
+  absl::string_view severity =
+      problem.severity == SpecProblem::Severity::kError ? "error" : "warning";
+  if (problem.pos.line <= 0) return absl::StrCat(source, ": ", severity, ": ", problem.message);
+  return absl::StrCat(source, ":", problem.pos.line, ":", problem.pos.column, ": ", severity, ": ",
+                      problem.message);
+}
+
+absl::StatusOr<CompatSpec> ParseCompatSpec(absl::string_view bytes, SpecFormat format,
+                                           absl::string_view source) {
+  SpecCheck check = CheckCompatSpec(bytes, format);
+  if (check.ok()) return std::move(*check.spec);
+  std::vector<std::string> errors;
+  for (const SpecProblem& p : check.problems) {
+    if (p.severity == SpecProblem::Severity::kError) errors.push_back(FormatSpecProblem(source, p));
+  }
+  return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+}
+
+}  // namespace imgsel

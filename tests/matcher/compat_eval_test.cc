@@ -1,0 +1,325 @@
+// Evaluating specs with NFD semantics: every operator, every kind of feature,
+// matchAny, weights, Proposal F groups and the rendered result tree.
+#include "matcher/compat_eval.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "matcher/json_writer.h"
+#include "tests/matcher/compat_test_util.h"
+
+namespace imgsel {
+namespace {
+
+using testing::LoadHost;
+using testing::OneTermSpec;
+using testing::ReadTestData;
+
+HostProfile OperatorHost() {
+  HostProfile host;
+  host.nfd.attributes["f"] = {{"num", "5"},     {"neg", "-3"},   {"ver", "6.8.0-45-generic"},
+                              {"str", "Intel"}, {"yes", "true"}, {"no", "false"},
+                              {"word", "abc"},  {"empty", ""}};
+  host.nfd.flags["cpu.cpuid"] = {"AVX", "AVX2", "SSE4.2"};
+  host.nfd.instances["pci.device"] = {
+      {{"vendor", "8086"}, {"class", "0200"}},
+      {{"vendor", "10de"}, {"class", "0302"}},
+  };
+  return host;
+}
+
+bool Matches(const std::string& spec_text, const HostProfile& host) {
+  auto spec = ParseCompatSpec(spec_text, SpecFormat::kNfd, "test");
+  EXPECT_TRUE(spec.ok()) << spec.status();
+  if (!spec.ok()) return false;
+  return EvaluateCompatSpec(*spec, host).matched();
+}
+
+struct OpCase {
+  std::string name;
+  std::string element;
+  std::string expression;
+  bool want;
+};
+
+class CompatOperators : public ::testing::TestWithParam<OpCase> {};
+
+TEST_P(CompatOperators, OnAttributes) {
+  const OpCase& c = GetParam();
+  std::string spec = OneTermSpec("f", absl::StrCat("{", c.element, ": ", c.expression, "}"));
+  EXPECT_EQ(Matches(spec, OperatorHost()), c.want) << c.element << ": " << c.expression;
+}
+
+std::vector<OpCase> OpCases() {
+  return {
+      {"InMatch", "str", "{op: In, value: [AMD, Intel]}", true},
+      {"InNoMatch", "str", "{op: In, value: [AMD]}", false},
+      {"InMissingKey", "nope", "{op: In, value: [AMD]}", false},
+      {"InIsCaseSensitive", "str", "{op: In, value: [intel]}", false},
+      {"InEmptyValue", "empty", "{op: In, value: [\"\"]}", true},
+      {"NotInMatch", "str", "{op: NotIn, value: [AMD]}", true},
+      {"NotInNoMatch", "str", "{op: NotIn, value: [AMD, Intel]}", false},
+      {"NotInMissingKeyIsFalse", "nope", "{op: NotIn, value: [AMD]}", false},
+      {"InRegexpMatch", "str", "{op: InRegexp, value: [\"^Int\"]}", true},
+      {"InRegexpIsUnanchored", "str", "{op: InRegexp, value: [nte]}", true},
+      {"InRegexpSecondPattern", "str", "{op: InRegexp, value: [\"^AMD\", \"el$\"]}", true},
+      {"InRegexpNoMatch", "str", "{op: InRegexp, value: [\"^AMD$\"]}", false},
+      {"InRegexpMissingKey", "nope", "{op: InRegexp, value: [\".*\"]}", false},
+      {"ExistsMatch", "str", "{op: Exists}", true},
+      {"ExistsEmptyValue", "empty", "{op: Exists}", true},
+      {"ExistsMissingKey", "nope", "{op: Exists}", false},
+      {"DoesNotExistMatch", "nope", "{op: DoesNotExist}", true},
+      {"DoesNotExistNoMatch", "str", "{op: DoesNotExist}", false},
+      {"GtMatch", "num", "{op: Gt, value: [\"4\"]}", true},
+      {"GtEqualIsFalse", "num", "{op: Gt, value: [\"5\"]}", false},
+      {"GtNegative", "neg", "{op: Gt, value: [\"-4\"]}", true},
+      {"GtMissingKey", "nope", "{op: Gt, value: [\"4\"]}", false},
+      {"GtHostNotANumber", "word", "{op: Gt, value: [\"4\"]}", false},
+      {"GeEqual", "num", "{op: Ge, value: [\"5\"]}", true},
+      {"GeNoMatch", "num", "{op: Ge, value: [\"6\"]}", false},
+      {"LtMatch", "num", "{op: Lt, value: [\"6\"]}", true},
+      {"LtEqualIsFalse", "num", "{op: Lt, value: [\"5\"]}", false},
+      {"LeEqual", "num", "{op: Le, value: [\"5\"]}", true},
+      {"LeNoMatch", "num", "{op: Le, value: [\"4\"]}", false},
+      {"GtLtInside", "num", "{op: GtLt, value: [\"4\", \"6\"]}", true},
+      {"GtLtBoundIsOutside", "num", "{op: GtLt, value: [\"5\", \"6\"]}", false},
+      {"GtLtMissingKey", "nope", "{op: GtLt, value: [\"4\", \"6\"]}", false},
+      {"GeLeBoundIsInside", "num", "{op: GeLe, value: [\"5\", \"6\"]}", true},
+      {"GeLeUpperBound", "num", "{op: GeLe, value: [\"1\", \"5\"]}", true},
+      {"GeLeOutside", "num", "{op: GeLe, value: [\"6\", \"9\"]}", false},
+      {"IsTrueMatch", "yes", "{op: IsTrue}", true},
+      {"IsTrueOnFalse", "no", "{op: IsTrue}", false},
+      {"IsTrueOnOtherText", "str", "{op: IsTrue}", false},
+      {"IsTrueMissingKey", "nope", "{op: IsTrue}", false},
+      {"IsFalseMatch", "no", "{op: IsFalse}", true},
+      {"IsFalseOnTrue", "yes", "{op: IsFalse}", false},
+      {"IsFalseMissingKey", "nope", "{op: IsFalse}", false},
+      {"AnyAlways", "nope", "{op: Any}", true},
+      // Versions: pre-release and flavour are ignored; 5.15 > 5.4 (not text order).
+      {"VersionGe", "ver", "{op: Ge, value: [\"6.8\"], type: version}", true},
+      {"VersionGeIgnoresFlavour", "ver", "{op: Ge, value: [\"6.8.0\"], type: version}", true},
+      {"VersionGt", "ver", "{op: Gt, value: [\"6.8.0\"], type: version}", false},
+      {"VersionLt", "ver", "{op: Lt, value: [\"6.10\"], type: version}", true},
+      {"VersionLe", "ver", "{op: Le, value: [\"6.7.99\"], type: version}", false},
+      {"VersionGtLt", "ver", "{op: GtLt, value: [\"5.15\", \"7\"], type: version}", true},
+      {"VersionGeLe", "ver", "{op: GeLe, value: [\"6.8.0\", \"6.8.0\"], type: version}", true},
+      {"VersionHostNotAVersion", "word", "{op: Ge, value: [\"1\"], type: version}", false},
+      {"VersionMissingKey", "nope", "{op: Ge, value: [\"1\"], type: version}", false},
+      // Without `type: version` a version is not an integer: no match.
+      {"VersionWithoutType", "ver", "{op: Gt, value: [\"1\"]}", false},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(All, CompatOperators, ::testing::ValuesIn(OpCases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(CompatFeatures, FlagsExistOrNotAndHaveNoValue) {
+  HostProfile host = OperatorHost();
+  EXPECT_TRUE(Matches(OneTermSpec("cpu.cpuid", "{AVX2: {op: Exists}}"), host));
+  EXPECT_FALSE(Matches(OneTermSpec("cpu.cpuid", "{AVX512F: {op: Exists}}"), host));
+  EXPECT_TRUE(Matches(OneTermSpec("cpu.cpuid", "{AVX512F: {op: DoesNotExist}}"), host));
+  EXPECT_FALSE(Matches(OneTermSpec("cpu.cpuid", "{AVX2: {op: DoesNotExist}}"), host));
+  // A flag element has no value: value operators never match it (NFD).
+  EXPECT_FALSE(Matches(OneTermSpec("cpu.cpuid", "{AVX2: {op: In, value: [\"\"]}}"), host));
+  EXPECT_FALSE(Matches(OneTermSpec("cpu.cpuid", "{AVX2: {op: NotIn, value: [x]}}"), host));
+  EXPECT_FALSE(Matches(OneTermSpec("cpu.cpuid", "{AVX2: {op: IsTrue}}"), host));
+  // Several expressions of one term: all must hold.
+  EXPECT_TRUE(Matches(OneTermSpec("cpu.cpuid", "{AVX: {op: Exists}, AVX2: {op: Exists}}"), host));
+  EXPECT_FALSE(Matches(OneTermSpec("cpu.cpuid", "{AVX: {op: Exists}, FMA3: {op: Exists}}"), host));
+}
+
+TEST(CompatFeatures, FeatureNamesAreCaseInsensitiveElementsAreNot) {
+  HostProfile host = OperatorHost();
+  EXPECT_TRUE(Matches(OneTermSpec("CPU.CPUID", "{AVX2: {op: Exists}}"), host));
+  EXPECT_FALSE(Matches(OneTermSpec("cpu.cpuid", "{avx2: {op: Exists}}"), host));
+}
+
+TEST(CompatFeatures, MissingFeatureFailsTheTermEvenForDoesNotExist) {
+  HostProfile host = OperatorHost();
+  EXPECT_FALSE(Matches(OneTermSpec("kernel.loadedmodule", "{nouveau: {op: DoesNotExist}}"), host));
+  EXPECT_FALSE(Matches(OneTermSpec("kernel.loadedmodule", "{}"), host));
+  EXPECT_TRUE(Matches(OneTermSpec("cpu.cpuid", "{}"), host));  // present, nothing asked
+}
+
+TEST(CompatFeatures, FlagsAndAttributesOfOneFeatureAreAUnion) {
+  HostProfile host;
+  host.nfd.flags["cpu.cpuid"] = {"AVX2"};
+  host.nfd.attributes["cpu.cpuid"] = {{"AVXVNNIINT8", "1"}};
+  EXPECT_TRUE(Matches(
+      OneTermSpec("cpu.cpuid", "{AVX2: {op: Exists}, AVXVNNIINT8: {op: Gt, value: [\"0\"]}}"),
+      host));
+  // DoesNotExist must hold in both.
+  EXPECT_FALSE(Matches(OneTermSpec("cpu.cpuid", "{AVXVNNIINT8: {op: DoesNotExist}}"), host));
+  EXPECT_FALSE(Matches(OneTermSpec("cpu.cpuid", "{AVX2: {op: DoesNotExist}}"), host));
+  EXPECT_TRUE(Matches(OneTermSpec("cpu.cpuid", "{AMX: {op: DoesNotExist}}"), host));
+}
+
+TEST(CompatFeatures, InstancesNeedOneInstanceMatchingAllExpressions) {
+  HostProfile host = OperatorHost();
+  EXPECT_TRUE(Matches(
+      OneTermSpec("pci.device",
+                  "{vendor: {op: In, value: [\"10de\"]}, class: {op: InRegexp, value: [\"^03\"]}}"),
+      host));
+  // vendor 10de exists and class 0200 exists, but on different instances.
+  std::string split = OneTermSpec(
+      "pci.device", "{vendor: {op: In, value: [\"10de\"]}, class: {op: In, value: [\"0200\"]}}");
+  EXPECT_FALSE(Matches(split, host));
+  auto spec = ParseCompatSpec(split, SpecFormat::kNfd, "t");
+  ASSERT_TRUE(spec.ok());
+  SpecResult result = EvaluateCompatSpec(*spec, host);
+  const auto& rows = result.sets[0].rules[0].match_features;
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_NE(rows[0].detail.find("no single instance"), std::string::npos) << rows[0].detail;
+  // No instance at all.
+  HostProfile none;
+  none.nfd.instances["pci.device"] = {};
+  EXPECT_FALSE(Matches(OneTermSpec("pci.device", "{vendor: {op: Exists}}"), none));
+}
+
+TEST(CompatFeatures, MatchNameOnElementNames) {
+  HostProfile host = OperatorHost();
+  auto spec_with = [](const std::string& feature, const std::string& match_name) {
+    return absl::StrCat(
+        "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n    matchFeatures:\n"
+        "    - feature: ",
+        feature, "\n      matchName: ", match_name, "\n");
+  };
+  EXPECT_TRUE(Matches(spec_with("cpu.cpuid", "{op: InRegexp, value: [\"^AVX\"]}"), host));
+  EXPECT_FALSE(Matches(spec_with("cpu.cpuid", "{op: InRegexp, value: [\"^AVX512\"]}"), host));
+  EXPECT_TRUE(Matches(spec_with("cpu.cpuid", "{op: In, value: [SSE4.2]}"), host));
+  EXPECT_TRUE(Matches(spec_with("f", "{op: In, value: [num]}"), host));  // attribute names
+  EXPECT_TRUE(
+      Matches(spec_with("pci.device", "{op: In, value: [class]}"), host));  // instance attrs
+  EXPECT_FALSE(Matches(spec_with("nope", "{op: Exists}"), host));
+}
+
+std::string TwoRuleSpec(const std::string& any_a, const std::string& any_b) {
+  return absl::StrCat(
+      "version: v1alpha1\ncompatibilities:\n- rules:\n"
+      "  - name: base\n    matchFeatures:\n    - feature: cpu.cpuid\n"
+      "      matchExpressions: {AVX: {op: Exists}}\n"
+      "  - name: either\n    matchAny:\n"
+      "    - matchFeatures: [{feature: cpu.cpuid, matchExpressions: {",
+      any_a,
+      ": {op: Exists}}}]\n"
+      "    - matchFeatures: [{feature: cpu.cpuid, matchExpressions: {",
+      any_b, ": {op: Exists}}}]\n");
+}
+
+TEST(CompatRules, MatchAnyNeedsOneAndRulesAllMatch) {
+  HostProfile host = OperatorHost();
+  EXPECT_TRUE(Matches(TwoRuleSpec("AVX512F", "AVX2"), host));
+  EXPECT_TRUE(Matches(TwoRuleSpec("AVX2", "AVX512F"), host));
+  EXPECT_FALSE(Matches(TwoRuleSpec("AVX512F", "AMX"), host));
+  host.nfd.flags["cpu.cpuid"].erase("AVX");  // the first rule now fails
+  EXPECT_FALSE(Matches(TwoRuleSpec("AVX512F", "AVX2"), host));
+}
+
+TEST(CompatRules, MatchFeaturesAndMatchAnyInOneRuleAreBothRequired) {
+  HostProfile host = OperatorHost();
+  std::string spec =
+      "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n"
+      "    matchFeatures: [{feature: f, matchExpressions: {str: {op: In, value: [Intel]}}}]\n"
+      "    matchAny:\n    - matchFeatures: [{feature: cpu.cpuid, matchExpressions: {AMX: {op: "
+      "Exists}}}]\n";
+  EXPECT_FALSE(Matches(spec, host));
+  host.nfd.flags["cpu.cpuid"].insert("AMX");
+  EXPECT_TRUE(Matches(spec, host));
+}
+
+TEST(CompatRealistic, HostsGetTheirBestSet) {
+  auto spec = ParseCompatSpec(ReadTestData("compat/realistic.yaml"), SpecFormat::kAuto, "r");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+
+  SpecResult gpu = EvaluateCompatSpec(*spec, LoadHost("compat/host_gpu.json"));
+  ASSERT_EQ(gpu.sets.size(), 3u);
+  EXPECT_TRUE(gpu.sets[0].matched);
+  EXPECT_EQ(gpu.best_weight(), 30);
+
+  SpecResult avx2 = EvaluateCompatSpec(*spec, LoadHost("compat/host_avx2.json"));
+  EXPECT_FALSE(avx2.sets[0].matched);
+  EXPECT_TRUE(avx2.sets[1].matched);
+  EXPECT_TRUE(avx2.sets[2].matched);
+  EXPECT_EQ(avx2.best_weight(), 20);  // the max among matching sets, not the sum
+
+  HostProfile bare;
+  SpecResult none = EvaluateCompatSpec(*spec, bare);
+  EXPECT_FALSE(none.matched());
+  EXPECT_EQ(none.best_weight(), std::nullopt);
+}
+
+TEST(CompatRender, TextLooksLikeValidateNode) {
+  auto spec = ParseCompatSpec(ReadTestData("compat/realistic.yaml"), SpecFormat::kAuto, "r");
+  ASSERT_TRUE(spec.ok());
+  std::string text =
+      RenderCompatResultText(EvaluateCompatSpec(*spec, LoadHost("compat/host_avx2.json")));
+  EXPECT_NE(text.find("COMPATIBILITY SET #1 Weight: 30; Tag: avx512-cuda - FAIL"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("COMPATIBILITY SET #2 Weight: 20; Tag: avx2 - OK"), std::string::npos);
+  EXPECT_NE(text.find("RULE: CPU AVX-512 - FAIL"), std::string::npos);
+  // An expression line: feature.element, expression, matcher type, status, why.
+  EXPECT_NE(text.find("cpu.cpuid.AVX512F"), std::string::npos);
+  EXPECT_NE(text.find("{op: Exists}"), std::string::npos);
+  EXPECT_NE(text.find("FAIL (not on host)"), std::string::npos);
+  EXPECT_NE(text.find("kernel.loadedmodule.nouveau"), std::string::npos);
+  EXPECT_NE(text.find("matchAny #1 - OK"), std::string::npos);
+  EXPECT_NE(text.find("matchName"), std::string::npos);
+}
+
+TEST(CompatRender, JsonUsesValidateNodeFieldNames) {
+  std::string spec_text = OneTermSpec("f", "{num: {op: Gt, value: [\"9\"]}}");
+  auto spec = ParseCompatSpec(spec_text, SpecFormat::kNfd, "t");
+  ASSERT_TRUE(spec.ok());
+  JsonWriter out;
+  WriteCompatResultJson(EvaluateCompatSpec(*spec, OperatorHost()), out);
+  EXPECT_EQ(out.str(),
+            R"([{"rules":[{"name":"r","isMatch":false,"matchedExpressions":[{"feature":"f",)"
+            R"("name":"num","expression":{"op":"Gt","value":["9"]},"matcherType":)"
+            R"("matchExpression","isMatch":false,"detail":"host: 5"}]}],"description":"",)"
+            R"("weight":0,"tag":"","isMatch":false}])");
+}
+
+// ---- Proposal F ----
+
+TEST(CompatGroups, LookupOrderAndEquality) {
+  HostProfile host;
+  host.nfd.attributes["local.feature"] = {{"org.supercontainers.mpi.implementation", "openmpi"},
+                                          {"org.supercontainers.mpi.version", "4.1.6"}};
+  host.nfd.attributes["kernel.version"] = {{"major", "6"}};
+  host.nfd.flags["cpu.cpuid"] = {"AVX2"};
+  SpecCheck check = CheckCompatSpec(ReadTestData("compat/groups.json"));
+  ASSERT_TRUE(check.ok());
+  SpecResult r = EvaluateCompatSpec(*check.spec, host);
+  EXPECT_TRUE(r.sets[0].matched) << RenderCompatResultText(r);
+  EXPECT_EQ(r.best_weight(), 5);
+
+  // A different value fails the set; the looser set still matches.
+  host.nfd.attributes["local.feature"]["org.supercontainers.mpi.version"] = "5.0.0";
+  r = EvaluateCompatSpec(*check.spec, host);
+  EXPECT_FALSE(r.sets[0].matched);
+  EXPECT_TRUE(r.sets[1].matched);
+  EXPECT_EQ(r.best_weight(), 0);
+  EXPECT_NE(RenderCompatResultText(r).find("host: 5.0.0"), std::string::npos);
+}
+
+TEST(CompatGroups, LocalFeatureWinsAndFlagsReadTrueOrFalse) {
+  auto spec = ParseCompatSpec(
+      R"({"compatibilities": {"kernel": {"version.major": 6}, "cpu.cpuid": {"AVX2": true, "AMX": false}}})",
+      SpecFormat::kKeyValueGroups, "f.json");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  HostProfile host;
+  host.nfd.attributes["kernel.version"] = {{"major", "5"}};
+  host.nfd.attributes["local.feature"] = {{"kernel.version.major", "6"}};  // operator override
+  host.nfd.flags["cpu.cpuid"] = {"AVX2"};
+  EXPECT_TRUE(EvaluateCompatSpec(*spec, host).matched());
+  host.nfd.flags["cpu.cpuid"].insert("AMX");
+  EXPECT_FALSE(EvaluateCompatSpec(*spec, host).matched());
+  host.nfd.flags.clear();  // a feature the host does not know fails
+  EXPECT_FALSE(EvaluateCompatSpec(*spec, host).matched());
+}
+
+}  // namespace
+}  // namespace imgsel
