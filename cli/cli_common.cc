@@ -18,10 +18,10 @@
 namespace imgsel::cli {
 namespace {
 
-std::string ShortDigest(const std::string& digest) {
+std::string ShortDigest(absl::string_view digest) {
   size_t colon = digest.find(':');
-  if (colon == std::string::npos || digest.size() < colon + 13) return digest;
-  return digest.substr(0, colon + 13);
+  if (colon == absl::string_view::npos || digest.size() < colon + 13) return std::string(digest);
+  return std::string(digest.substr(0, colon + 13));
 }
 
 #ifndef IMGSEL_HAVE_PROBE_LIBRARY
@@ -90,7 +90,8 @@ std::string RenderDecisionText(const Decision& decision, const std::string& sour
   int rank = 0;
   for (const Candidate& c : decision.candidates) {
     const Descriptor& d = decision.index.manifests[c.position];
-    std::string platform = d.platform ? FormatPlatform(NormalizePlatform(*d.platform)) : "(none)";
+    std::string platform =
+        d.platform ? FormatPlatform(NormalizePlatform(d.platform->ToPlatform())) : "(none)";
     if (d.platform && !d.platform->features.empty()) {
       absl::StrAppend(&platform, " +", d.platform->features.size(), "f");
     }
@@ -100,13 +101,17 @@ std::string RenderDecisionText(const Decision& decision, const std::string& sour
         &out,
         absl::StrFormat("%s %-4s %-4d %-22s %6s  %s\n", winner ? "*" : " ", rank_text, c.position,
                         platform, c.eligible ? absl::StrCat(c.score) : "-", ShortDigest(d.digest)));
-    for (const auto& r : c.reasons) absl::StrAppend(&out, "             ", r, "\n");
+    for (const auto& r : ExplainCandidate(decision, c)) {
+      absl::StrAppend(&out, "             ", r, "\n");
+    }
   }
   absl::StrAppend(&out, "\n");
   if (const Descriptor* d = decision.selected_descriptor()) {
     absl::StrAppend(
         &out, "selected: manifests[", decision.selected()->position, "] ", d->digest,
-        d->platform ? absl::StrCat(" (", FormatPlatform(NormalizePlatform(*d->platform)), ")") : "",
+        d->platform
+            ? absl::StrCat(" (", FormatPlatform(NormalizePlatform(d->platform->ToPlatform())), ")")
+            : "",
         "\n");
   } else {
     absl::StrAppend(&out, "selected: nothing in this index runs on this host\n");

@@ -5,7 +5,8 @@
 namespace imgsel {
 namespace {
 
-void WriteStrings(JsonWriter& w, const std::vector<std::string>& v) {
+template <typename Strings>
+void WriteStrings(JsonWriter& w, const Strings& v) {
   w.BeginArray();
   for (const auto& s : v) w.String(s);
   w.EndArray();
@@ -21,7 +22,7 @@ void WritePlatformOrNull(JsonWriter& w, const Descriptor& d) {
 
 }  // namespace
 
-void WritePlatformJson(JsonWriter& w, const Platform& p) {
+void WritePlatformJson(JsonWriter& w, const PlatformView& p) {
   w.BeginObject();
   w.Key("os").String(p.os);
   w.Key("architecture").String(p.architecture);
@@ -67,7 +68,7 @@ std::string DecisionToJson(const Decision& decision, int indent) {
     w.Key("eligible").Bool(c.eligible);
     w.Key("score").Int(c.score);
     if (c.eligible) w.Key("rank").Int(++rank);
-    WriteStrings(w.Key("reasons"), c.reasons);
+    WriteStrings(w.Key("reasons"), ExplainCandidate(decision, c));
     w.EndObject();
   }
   w.EndArray();

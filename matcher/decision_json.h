@@ -23,6 +23,6 @@ std::string DecisionToJson(const Decision& decision, int indent = 2);
 
 // Writes a platform object (os, architecture, variant?, os.version?,
 // os.features?, features?) as OCI spells it.
-void WritePlatformJson(JsonWriter& w, const Platform& p);
+void WritePlatformJson(JsonWriter& w, const PlatformView& p);
 
 }  // namespace imgsel

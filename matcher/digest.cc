@@ -1,5 +1,7 @@
 #include "matcher/digest.h"
 
+#include <array>
+
 #include "absl/strings/str_cat.h"
 
 namespace imgsel {
@@ -24,11 +26,18 @@ absl::Status ValidateDigest(absl::string_view digest) {
     return absl::InvalidArgumentError(
         absl::StrCat("not a ", algorithm, " digest: ", hex.size(), " hex digits, want ", want));
   }
-  for (char c : hex) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("not a ", algorithm, " digest: not lowercase hex"));
-    }
+  // Branch-free scan: this runs for every index entry on every pull.
+  static constexpr auto kIsHex = [] {
+    std::array<bool, 256> t{};
+    for (char c = '0'; c <= '9'; ++c) t[static_cast<unsigned char>(c)] = true;
+    for (char c = 'a'; c <= 'f'; ++c) t[static_cast<unsigned char>(c)] = true;
+    return t;
+  }();
+  bool all_hex = true;
+  for (char c : hex) all_hex &= kIsHex[static_cast<unsigned char>(c)];
+  if (!all_hex) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a ", algorithm, " digest: not lowercase hex"));
   }
   return absl::OkStatus();
 }

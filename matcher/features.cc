@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/types/span.h"
 
 namespace imgsel {
 namespace {
@@ -205,24 +206,46 @@ std::vector<std::string> X86LevelFeatures(int level) {
   return out;
 }
 
-std::vector<std::string> CanonicalFeatures(absl::string_view name) {
+absl::Span<const absl::string_view> CanonicalFeatureViews(absl::string_view name) {
+  // Levels as contiguous static lists, built once.
+  static const auto* levels = [] {
+    auto* v = new std::vector<std::vector<absl::string_view>>(5);
+    for (int level = 1; level <= 4; ++level) {
+      for (absl::string_view n : kV1) (*v)[level].push_back(n);
+      if (level >= 2) (*v)[level].insert((*v)[level].end(), std::begin(kV2), std::end(kV2));
+      if (level >= 3) (*v)[level].insert((*v)[level].end(), std::begin(kV3), std::end(kV3));
+      if (level >= 4) (*v)[level].insert((*v)[level].end(), std::begin(kV4), std::end(kV4));
+    }
+    return v;
+  }();
+  // Fast path: already a canonical name or a lowercase alias.
+  const auto& map = AliasMap();
+  if (auto it = map.find(name); it != map.end()) return absl::MakeConstSpan(&it->second, 1);
   std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(name));
-  if (int level = LevelOf(lower)) return X86LevelFeatures(level);
-  if (auto c = Lookup(lower)) return {std::string(*c)};
+  if (int level = LevelOf(lower)) return absl::MakeConstSpan((*levels)[level]);
+  auto lookup = [&](absl::string_view key) -> absl::Span<const absl::string_view> {
+    if (auto it = map.find(key); it != map.end()) return absl::MakeConstSpan(&it->second, 1);
+    return {};
+  };
+  if (auto c = lookup(lower); !c.empty()) return c;
   // GCC flag spelling: -mavx2
   if (absl::StartsWith(lower, "-m")) {
-    if (auto c = Lookup(absl::string_view(lower).substr(2))) return {std::string(*c)};
+    if (auto c = lookup(absl::string_view(lower).substr(2)); !c.empty()) return c;
   }
   // Go x/sys/cpu spelling: HasAVX2, X86.HasAVX2, ARM64.HasASIMD
-  if (size_t dot = lower.rfind('.');
-      dot != std::string::npos &&
-      absl::StartsWith(absl::string_view(lower).substr(dot + 1), "has")) {
-    lower = lower.substr(dot + 1);
+  absl::string_view tail = lower;
+  if (size_t dot = tail.rfind('.');
+      dot != absl::string_view::npos && absl::StartsWith(tail.substr(dot + 1), "has")) {
+    tail = tail.substr(dot + 1);
   }
-  if (absl::StartsWith(lower, "has")) {
-    if (auto c = Lookup(absl::string_view(lower).substr(3))) return {std::string(*c)};
-  }
+  if (absl::StartsWith(tail, "has")) return lookup(tail.substr(3));
   return {};
+}
+
+std::vector<std::string> CanonicalFeatures(absl::string_view name) {
+  std::vector<std::string> out;
+  for (absl::string_view n : CanonicalFeatureViews(name)) out.emplace_back(n);
+  return out;
 }
 
 std::optional<std::string> CanonicalFeature(absl::string_view name) {

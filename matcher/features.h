@@ -28,12 +28,17 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace imgsel {
 
 // The canonical names `name` stands for: one name, or a level's list.
 // Empty when no table knows the name.
 std::vector<std::string> CanonicalFeatures(absl::string_view name);
+
+// The same without allocating in the common case: views of static storage,
+// valid for the life of the program. Empty when no table knows the name.
+absl::Span<const absl::string_view> CanonicalFeatureViews(absl::string_view name);
 
 // The canonical name of a single feature, or nullopt (levels are not single).
 std::optional<std::string> CanonicalFeature(absl::string_view name);

@@ -40,7 +40,7 @@ struct NfdFeatures {
 
 struct HostProfile {
   Platform platform;  // normalised; variant is the detected level (amd64 v3, arm64 v8.2)
-  std::set<std::string> features;  // canonical names
+  std::set<std::string, std::less<>> features;  // canonical names
   NfdFeatures nfd;
 };
 

@@ -1,7 +1,5 @@
 #include "matcher/index.h"
 
-#include <algorithm>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "matcher/digest.h"
@@ -15,145 +13,232 @@ using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
 
-// One parser per thread: its buffers are reused across calls, which keeps
-// repeated selections allocation-light.
+// One parser per thread: its stage buffers are reused across calls. Each
+// parse fills a fresh document the ParsedIndex then owns.
 simdjson::dom::parser& ThreadParser(size_t max_depth) {
   thread_local simdjson::dom::parser parser;
   thread_local size_t depth = 0;
   if (depth != max_depth) {
     parser = simdjson::dom::parser();
-    if (parser.allocate(64 * 1024, max_depth) != simdjson::SUCCESS) depth = 0;
-    depth = max_depth;
+    if (parser.allocate(64 * 1024, max_depth) == simdjson::SUCCESS) depth = max_depth;
   }
   return parser;
 }
 
-// Reads an optional string member; false with a reason when it has the wrong type.
-bool OptString(object o, absl::string_view key, std::string& out, std::string& why,
-               absl::string_view where) {
-  element e;
-  if (o[ToStd(key)].get(e) != simdjson::SUCCESS) return true;
-  std::string_view v;
-  if (e.get_string().get(v) != simdjson::SUCCESS) {
-    why = absl::StrCat(where, ".", key, ": expected a string");
+// The strings an index keeps, copied out of the thread's parser into one
+// buffer the ParsedIndex owns. Reserved up front to the document's size (no
+// unescaped string is longer than its JSON form), so it never reallocates and
+// the views stay valid.
+class Arena {
+ public:
+  explicit Arena(size_t capacity) : buffer_(std::make_shared<std::string>()) {
+    buffer_->reserve(capacity);
+  }
+  absl::string_view Keep(std::string_view s) {
+    // Media types are interned: nearly every entry carries one of four.
+    for (absl::string_view known : {kOciManifestMediaType, kDockerManifestMediaType,
+                                    kOciIndexMediaType, kDockerListMediaType}) {
+      if (s.size() == known.size() && ToAbsl(s) == known) return known;
+    }
+    if (s.empty()) return {};
+    size_t at = buffer_->size();
+    if (at + s.size() > buffer_->capacity()) {
+      // Unreachable by the sizing argument above; never let a view dangle.
+      auto owned = std::make_shared<std::string>(s);
+      spill_.push_back(owned);
+      return *owned;
+    }
+    buffer_->append(s.data(), s.size());
+    return absl::string_view(buffer_->data() + at, s.size());
+  }
+  std::shared_ptr<const void> Release() {
+    if (spill_.empty()) return buffer_;
+    auto all = std::make_shared<
+        std::pair<std::shared_ptr<std::string>, std::vector<std::shared_ptr<std::string>>>>(
+        buffer_, std::move(spill_));
+    return all;
+  }
+
+ private:
+  std::shared_ptr<std::string> buffer_;
+  std::vector<std::shared_ptr<std::string>> spill_;
+};
+
+// Where a value sits, formatted only when there is an error to report.
+struct Loc {
+  size_t entry;
+  bool platform = false;  // inside manifests[entry].platform
+  bool top = false;       // the index itself
+  std::string str() const {
+    if (top) return "index";
+    return platform ? absl::StrCat("manifests[", entry, "].platform")
+                    : absl::StrCat("manifests[", entry, "]");
+  }
+};
+
+thread_local Arena* current_arena = nullptr;
+
+absl::string_view Keep(std::string_view s) { return current_arena->Keep(s); }
+
+// Field readers: false with `why` set when the value has the wrong type.
+bool String(element v, absl::string_view& out, std::string& why, const Loc& where,
+            absl::string_view key) {
+  std::string_view s;
+  if (v.get_string().get(s) != simdjson::SUCCESS) {
+    why = absl::StrCat(where.str(), ".", key, ": expected a string");
     return false;
   }
-  out.assign(v.data(), v.size());
+  out = Keep(s);
   return true;
 }
 
-bool OptStringArray(object o, absl::string_view key, std::vector<std::string>& out,
-                    std::string& why, absl::string_view where) {
-  element e;
-  if (o[ToStd(key)].get(e) != simdjson::SUCCESS) return true;
+bool StringArray(element v, std::vector<absl::string_view>& out, std::string& why, const Loc& where,
+                 absl::string_view key) {
   array arr;
-  if (e.get_array().get(arr) != simdjson::SUCCESS) {
-    why = absl::StrCat(where, ".", key, ": expected an array of strings");
+  if (v.get_array().get(arr) != simdjson::SUCCESS) {
+    why = absl::StrCat(where.str(), ".", key, ": expected an array of strings");
     return false;
   }
+  out.reserve(arr.size());
   for (element item : arr) {
-    std::string_view v;
-    if (item.get_string().get(v) != simdjson::SUCCESS) {
-      why = absl::StrCat(where, ".", key, ": expected an array of strings");
+    std::string_view s;
+    if (item.get_string().get(s) != simdjson::SUCCESS) {
+      why = absl::StrCat(where.str(), ".", key, ": expected an array of strings");
       return false;
     }
-    out.emplace_back(v.data(), v.size());
+    out.push_back(Keep(s));
   }
   return true;
 }
 
-bool ReadAnnotations(object o, Annotations& out, std::string& why, absl::string_view where) {
-  element e;
-  if (o["annotations"].get(e) != simdjson::SUCCESS) return true;
-  if (e.is_null()) return true;
+bool Annotations(element v, AnnotationList& out, std::string& why, const Loc& where) {
+  if (v.is_null()) return true;
   object a;
-  if (e.get_object().get(a) != simdjson::SUCCESS) {
-    why = absl::StrCat(where, ".annotations: expected an object of strings");
+  if (v.get_object().get(a) != simdjson::SUCCESS) {
+    why = absl::StrCat(where.str(), ".annotations: expected an object of strings");
     return false;
   }
+  out.reserve(a.size());
   for (auto field : a) {
-    std::string_view v;
-    if (field.value.get_string().get(v) != simdjson::SUCCESS) {
-      why = absl::StrCat(where, ".annotations[\"", ToAbsl(field.key), "\"]: expected a string");
+    std::string_view s;
+    if (field.value.get_string().get(s) != simdjson::SUCCESS) {
+      why =
+          absl::StrCat(where.str(), ".annotations[\"", ToAbsl(field.key), "\"]: expected a string");
       return false;
     }
-    out.emplace_back(std::string(field.key), std::string(v));
+    out.emplace_back(Keep(field.key), Keep(s));
   }
-  std::sort(out.begin(), out.end());
   return true;
 }
 
+bool ReadPlatform(element v, PlatformView& p, std::string& why, const Loc& where) {
+  object o;
+  if (v.get_object().get(o) != simdjson::SUCCESS) {
+    why = absl::StrCat(where.str(), ": expected an object");
+    return false;
+  }
+  for (auto field : o) {
+    std::string_view k = field.key;
+    bool ok = true;
+    if (k == "os") {
+      ok = String(field.value, p.os, why, where, "os");
+    } else if (k == "architecture") {
+      ok = String(field.value, p.architecture, why, where, "architecture");
+    } else if (k == "variant") {
+      ok = String(field.value, p.variant, why, where, "variant");
+    } else if (k == "os.version") {
+      ok = String(field.value, p.os_version, why, where, "os.version");
+    } else if (k == "os.features") {
+      ok = StringArray(field.value, p.os_features, why, where, "os.features");
+    } else if (k == "features") {
+      ok = StringArray(field.value, p.features, why, where, "features");
+    }
+    if (!ok) return false;
+  }
+  if (p.architecture.empty()) {
+    why = absl::StrCat(where.str(), ".architecture: missing");
+    return false;
+  }
+  return true;
+}
+
+// Fills `d` from one manifests[] element in a single pass over its fields;
+// on a problem sets d.invalid_reason and stops.
 void ReadDescriptor(element e, size_t i, Descriptor& d) {
-  std::string where = absl::StrCat("manifests[", i, "]");
   object o;
   if (e.get_object().get(o) != simdjson::SUCCESS) {
-    d.invalid_reason = absl::StrCat(where, ": expected an object");
+    d.invalid_reason = absl::StrCat(Loc{i}.str(), ": expected an object");
     return;
   }
   std::string& why = d.invalid_reason;
-  if (!OptString(o, "mediaType", d.media_type, why, where)) return;
-  if (!OptString(o, "artifactType", d.artifact_type, why, where)) return;
-  element v;
-  std::string_view digest;
-  if (o["digest"].get(v) != simdjson::SUCCESS) {
-    why = absl::StrCat(where, ".digest: missing");
-    return;
-  }
-  if (v.get_string().get(digest) != simdjson::SUCCESS) {
-    why = absl::StrCat(where, ".digest: expected a string");
-    return;
-  }
-  d.digest.assign(digest.data(), digest.size());
-  if (auto st = ValidateDigest(ToAbsl(digest)); !st.ok()) {
-    why = absl::StrCat(where, ".digest: ", st.message());
-    return;
-  }
-  int64_t size = 0;
-  if (o["size"].get(v) != simdjson::SUCCESS) {
-    why = absl::StrCat(where, ".size: missing");
-    return;
-  }
-  if (v.get_int64().get(size) != simdjson::SUCCESS) {
-    why = absl::StrCat(where, ".size: expected an integer");
-    return;
-  }
-  if (size < 0) {
-    why = absl::StrCat(where, ".size: negative (", size, ")");
-    return;
-  }
-  d.size = size;
-  if (!ReadAnnotations(o, d.annotations, why, where)) return;
-  if (o["platform"].get(v) == simdjson::SUCCESS && !v.is_null()) {
-    std::string pwhere = where + ".platform";
-    object p;
-    if (v.get_object().get(p) != simdjson::SUCCESS) {
-      why = absl::StrCat(pwhere, ": expected an object");
-      return;
+  bool has_digest = false, has_size = false;
+  element platform;
+  bool has_platform = false;
+  for (auto field : o) {
+    std::string_view k = field.key;
+    if (k == "mediaType") {
+      if (!String(field.value, d.media_type, why, Loc{i}, ToAbsl(k))) return;
+    } else if (k == "digest") {
+      if (!String(field.value, d.digest, why, Loc{i}, ToAbsl(k))) return;
+      has_digest = true;
+    } else if (k == "size") {
+      int64_t size;
+      if (field.value.get_int64().get(size) != simdjson::SUCCESS) {
+        why = absl::StrCat(Loc{i}.str(), ".size: expected an integer");
+        return;
+      }
+      if (size < 0) {
+        why = absl::StrCat(Loc{i}.str(), ".size: negative (", size, ")");
+        return;
+      }
+      d.size = size;
+      has_size = true;
+    } else if (k == "artifactType") {
+      if (!String(field.value, d.artifact_type, why, Loc{i}, ToAbsl(k))) return;
+    } else if (k == "annotations") {
+      if (!Annotations(field.value, d.annotations, why, Loc{i})) return;
+    } else if (k == "platform") {
+      platform = field.value;
+      has_platform = !field.value.is_null();
     }
-    Platform plat;
-    if (!OptString(p, "os", plat.os, why, pwhere) ||
-        !OptString(p, "architecture", plat.architecture, why, pwhere) ||
-        !OptString(p, "variant", plat.variant, why, pwhere) ||
-        !OptString(p, "os.version", plat.os_version, why, pwhere) ||
-        !OptStringArray(p, "os.features", plat.os_features, why, pwhere) ||
-        !OptStringArray(p, "features", plat.features, why, pwhere)) {
-      return;
-    }
-    if (plat.architecture.empty()) {
-      why = absl::StrCat(pwhere, ".architecture: missing");
-      return;
-    }
-    d.platform = std::move(plat);
+  }
+  if (!has_digest) {
+    why = absl::StrCat(Loc{i}.str(), ".digest: missing");
+    return;
+  }
+  if (auto st = ValidateDigest(d.digest); !st.ok()) {
+    why = absl::StrCat(Loc{i}.str(), ".digest: ", st.message());
+    return;
+  }
+  if (!has_size) {
+    why = absl::StrCat(Loc{i}.str(), ".size: missing");
+    return;
+  }
+  if (has_platform) {
+    PlatformView p;
+    if (!ReadPlatform(platform, p, why, Loc{i, true})) return;
+    d.platform = std::move(p);
   }
 }
 
 }  // namespace
 
-const std::string* Descriptor::Annotation(absl::string_view key) const {
-  auto it = std::lower_bound(annotations.begin(), annotations.end(), key,
-                             [](const auto& kv, absl::string_view k) { return kv.first < k; });
-  if (it == annotations.end() || it->first != key) return nullptr;
-  return &it->second;
+Platform PlatformView::ToPlatform() const {
+  Platform p;
+  p.os = std::string(os);
+  p.architecture = std::string(architecture);
+  p.variant = std::string(variant);
+  p.os_version = std::string(os_version);
+  for (auto f : os_features) p.os_features.emplace_back(f);
+  for (auto f : features) p.features.emplace_back(f);
+  return p;
+}
+
+std::optional<absl::string_view> Descriptor::Annotation(absl::string_view key) const {
+  for (const auto& [k, v] : annotations) {
+    if (k == key) return v;
+  }
+  return std::nullopt;
 }
 
 absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view source,
@@ -172,26 +257,41 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": not valid JSON: ", simdjson::error_message(err)));
   }
+  Arena arena(json.size() + 1);
+  current_arena = &arena;
+  struct Reset {
+    ~Reset() { current_arena = nullptr; }
+  } reset;
   object root;
   if (doc.get_object().get(root) != simdjson::SUCCESS) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": expected a JSON object"));
   }
   ParsedIndex index;
-  element e;
-  if (root["mediaType"].get(e) == simdjson::SUCCESS) {
-    std::string_view mt;
-    if (e.get_string().get(mt) != simdjson::SUCCESS) {
-      return absl::InvalidArgumentError(absl::StrCat(source, ": mediaType: expected a string"));
+  element manifests_element, annotations_element;
+  bool has_manifests = false, has_annotations = false, has_config_or_layers = false;
+  for (auto field : root) {
+    std::string_view k = field.key;
+    if (k == "mediaType") {
+      std::string_view mt;
+      if (field.value.get_string().get(mt) != simdjson::SUCCESS) {
+        return absl::InvalidArgumentError(absl::StrCat(source, ": mediaType: expected a string"));
+      }
+      index.media_type = Keep(mt);
+    } else if (k == "manifests") {
+      manifests_element = field.value;
+      has_manifests = true;
+    } else if (k == "annotations") {
+      annotations_element = field.value;
+      has_annotations = true;
+    } else if (k == "config" || k == "layers") {
+      has_config_or_layers = true;
     }
-    index.media_type.assign(mt.data(), mt.size());
   }
-  bool has_manifests = root["manifests"].get(e) == simdjson::SUCCESS;
-  const std::string& mt = index.media_type;
+  const absl::string_view mt = index.media_type;
   if (mt == kOciManifestMediaType || mt == kDockerManifestMediaType ||
-      (mt.empty() && !has_manifests &&
-       (root["config"].error() == simdjson::SUCCESS ||
-        root["layers"].error() == simdjson::SUCCESS))) {
+      (mt.empty() && !has_manifests && has_config_or_layers)) {
     index.kind = DocumentKind::kManifest;
+    index.storage = arena.Release();
     return index;
   }
   if (mt == kDockerListMediaType) {
@@ -209,7 +309,7 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
     return absl::InvalidArgumentError(absl::StrCat(source, ": manifests: missing"));
   }
   array manifests;
-  if (e.get_array().get(manifests) != simdjson::SUCCESS) {
+  if (manifests_element.get_array().get(manifests) != simdjson::SUCCESS) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": manifests: expected an array"));
   }
   size_t count = manifests.size();
@@ -223,10 +323,13 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
     ReadDescriptor(item, i, index.manifests[i]);
     ++i;
   }
-  std::string why;
-  if (!ReadAnnotations(root, index.annotations, why, "index")) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": ", why));
+  if (has_annotations) {
+    std::string why;
+    if (!Annotations(annotations_element, index.annotations, why, Loc{0, false, true})) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": ", why));
+    }
   }
+  index.storage = arena.Release();
   return index;
 }
 

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,29 +39,47 @@ inline constexpr absl::string_view kDockerListMediaType =
 inline constexpr absl::string_view kDockerManifestMediaType =
     "application/vnd.docker.distribution.manifest.v2+json";
 
-using Annotations = std::vector<std::pair<std::string, std::string>>;  // sorted by key
+// Strings inside a parsed index are views into the document ParsedIndex
+// owns: valid as long as the ParsedIndex (or the Decision holding it) lives.
+using AnnotationList = std::vector<std::pair<absl::string_view, absl::string_view>>;
+
+// An entry's platform as written in the index (not normalised).
+struct PlatformView {
+  absl::string_view os;
+  absl::string_view architecture;
+  absl::string_view variant;
+  absl::string_view os_version;
+  std::vector<absl::string_view> os_features;
+  // Proposal E: mandatory features as written in the entry.
+  std::vector<absl::string_view> features;
+
+  // An owning copy.
+  Platform ToPlatform() const;
+};
 
 struct Descriptor {
-  std::string media_type;
-  std::string digest;
+  absl::string_view media_type;
+  absl::string_view digest;
   int64_t size = 0;
-  std::optional<Platform> platform;
-  Annotations annotations;
-  std::string artifact_type;
+  std::optional<PlatformView> platform;
+  AnnotationList annotations;  // document order
+  absl::string_view artifact_type;
   // Non-empty when the descriptor is unusable: "manifests[3].digest: ...".
   std::string invalid_reason;
 
-  // The annotation's value, or nullptr.
-  const std::string* Annotation(absl::string_view key) const;
+  // The annotation's value, or nullopt.
+  std::optional<absl::string_view> Annotation(absl::string_view key) const;
 };
 
 enum class DocumentKind { kOciIndex, kDockerManifestList, kManifest };
 
+// Move-only: it owns the parsed document its views point into.
 struct ParsedIndex {
   DocumentKind kind = DocumentKind::kOciIndex;
-  std::string media_type;
+  absl::string_view media_type;
   std::vector<Descriptor> manifests;  // in index order
-  Annotations annotations;
+  AnnotationList annotations;
+  std::shared_ptr<const void> storage;  // keeps the views alive
 };
 
 struct ParseLimits {

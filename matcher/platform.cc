@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <tuple>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "matcher/index.h"
 
 namespace imgsel {
 namespace {
@@ -27,31 +30,51 @@ std::string WindowsBuildPrefix(absl::string_view version) {
   return absl::StrCat(parts[0], ".", parts[1], ".", parts[2]);
 }
 
+// containerd's normalizeArch on lowercase input; the result views either
+// static strings or the input.
+std::pair<absl::string_view, absl::string_view> NormalizeArchLower(absl::string_view arch,
+                                                                   absl::string_view variant) {
+  if (arch == "i386") return {"386", ""};
+  if (arch == "x86_64" || arch == "x86-64" || arch == "amd64") {
+    return {"amd64", variant == "v1" ? absl::string_view() : variant};
+  }
+  if (arch == "aarch64" || arch == "arm64") {
+    return {"arm64", variant == "8" || variant == "v8" ? absl::string_view() : variant};
+  }
+  if (arch == "armhf") return {"arm", "v7"};
+  if (arch == "armel") return {"arm", "v6"};
+  if (arch == "arm") {
+    if (variant.empty() || variant == "7") return {"arm", "v7"};
+    if (variant == "5") return {"arm", "v5"};
+    if (variant == "6") return {"arm", "v6"};
+    if (variant == "8") return {"arm", "v8"};
+  }
+  return {arch, variant};
+}
+
 void NormalizeArch(std::string& arch, std::string& variant) {
   arch = absl::AsciiStrToLower(arch);
   variant = absl::AsciiStrToLower(variant);
-  if (arch == "i386") {
-    arch = "386";
-    variant.clear();
-  } else if (arch == "x86_64" || arch == "x86-64" || arch == "amd64") {
-    arch = "amd64";
-    if (variant == "v1") variant.clear();
-  } else if (arch == "aarch64" || arch == "arm64") {
-    arch = "arm64";
-    if (variant == "8" || variant == "v8") variant.clear();
-  } else if (arch == "armhf") {
-    arch = "arm";
-    variant = "v7";
-  } else if (arch == "armel") {
-    arch = "arm";
-    variant = "v6";
-  } else if (arch == "arm") {
-    if (variant.empty() || variant == "7") {
-      variant = "v7";
-    } else if (variant == "5" || variant == "6" || variant == "8") {
-      variant = "v" + variant;
-    }
+  auto [a, v] = NormalizeArchLower(arch, variant);
+  std::string na(a), nv(v);
+  arch = std::move(na);
+  variant = std::move(nv);
+}
+
+// Lowercases into `buf` only when needed; false when too long to be any
+// platform name a host could have.
+template <size_t N>
+bool LowerView(absl::string_view in, char (&buf)[N], absl::string_view& out) {
+  bool has_upper = false;
+  for (char c : in) has_upper |= (c >= 'A' && c <= 'Z');
+  if (!has_upper) {
+    out = in;
+    return true;
   }
+  if (in.size() > N) return false;
+  for (size_t i = 0; i < in.size(); ++i) buf[i] = absl::ascii_tolower(in[i]);
+  out = absl::string_view(buf, in.size());
+  return true;
 }
 
 Platform WithArch(const Platform& base, std::string arch, std::string variant) {
@@ -151,11 +174,42 @@ PlatformMatcher::PlatformMatcher(const Platform& host) : host_(NormalizePlatform
   AppendVector(host_, vector_);
 }
 
-bool PlatformMatcher::OsVersionMatches(const std::string& entry_version) const {
+bool PlatformMatcher::OsVersionMatches(absl::string_view entry_version) const {
   if (host_.os != "windows" || entry_version.empty()) return true;
   std::string host_build = WindowsBuildPrefix(host_.os_version);
   if (host_build.empty()) return true;  // host version unknown: containerd matches any
   return WindowsBuildPrefix(entry_version) == host_build;
+}
+
+std::optional<int> PlatformMatcher::Rank(const PlatformView& raw) const {
+  // Normalised without allocating: this runs once per index entry.
+  char os_buf[32], arch_buf[32], variant_buf[32];
+  absl::string_view os, arch, variant;
+  if (!LowerView(raw.os, os_buf, os) || !LowerView(raw.architecture, arch_buf, arch) ||
+      !LowerView(raw.variant, variant_buf, variant)) {
+    return std::nullopt;
+  }
+  if (os == "macos") os = "darwin";
+  if (os.empty()) os = host_.os;  // containerd: an empty os means the host's own
+  std::tie(arch, variant) = NormalizeArchLower(arch, variant);
+  if (!OsVersionMatches(raw.os_version)) return std::nullopt;
+  if (!raw.os_features.empty()) {
+    std::vector<absl::string_view> wanted(raw.os_features.begin(), raw.os_features.end());
+    std::sort(wanted.begin(), wanted.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    if (!std::includes(host_.os_features.begin(), host_.os_features.end(), wanted.begin(),
+                       wanted.end(),
+                       [](absl::string_view a, absl::string_view b) { return a < b; })) {
+      return std::nullopt;
+    }
+  }
+  for (size_t i = 0; i < vector_.size(); ++i) {
+    const Platform& want = vector_[i];
+    if (want.os == os && want.architecture == arch && want.variant == variant) {
+      return static_cast<int>(i);
+    }
+  }
+  return std::nullopt;
 }
 
 std::optional<int> PlatformMatcher::Rank(const Platform& raw) const {

@@ -32,6 +32,8 @@
 
 namespace imgsel {
 
+struct PlatformView;  // index.h
+
 struct Platform {
   std::string os;
   std::string architecture;
@@ -64,13 +66,16 @@ class PlatformMatcher {
   // Position of `entry` (normalised or not) in the host's vector, or nullopt
   // when the host cannot run it.
   std::optional<int> Rank(const Platform& entry) const;
+  // The same for an entry as the index wrote it; allocation-free in the
+  // common case (no os.features).
+  std::optional<int> Rank(const PlatformView& entry) const;
 
   // The vector itself, normalised, best first.
   const std::vector<Platform>& vector() const { return vector_; }
   const Platform& host() const { return host_; }
 
  private:
-  bool OsVersionMatches(const std::string& entry_version) const;
+  bool OsVersionMatches(absl::string_view entry_version) const;
 
   Platform host_;
   std::vector<Platform> vector_;

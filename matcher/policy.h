@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "re2/re2.h"
 
 namespace imgsel {
@@ -26,7 +27,7 @@ struct PreferRule {
   int64_t weight = 0;
   std::string origin;  // where it was written: "imgsel.toml:12"
 
-  bool Matches(const std::string* annotation_value) const;
+  bool Matches(std::optional<absl::string_view> annotation_value) const;
 };
 
 enum class UnknownFeatures { kReject, kIgnore };

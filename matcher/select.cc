@@ -1,8 +1,8 @@
 #include "matcher/select.h"
 
 #include <algorithm>
+#include <climits>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -11,11 +11,11 @@
 namespace imgsel {
 namespace {
 
-bool IsImageManifest(const std::string& media_type) {
+bool IsImageManifest(absl::string_view media_type) {
   return media_type == kOciManifestMediaType || media_type == kDockerManifestMediaType;
 }
 
-bool IsIndex(const std::string& media_type) {
+bool IsIndex(absl::string_view media_type) {
   return media_type == kOciIndexMediaType || media_type == kDockerListMediaType;
 }
 
@@ -26,13 +26,12 @@ Platform ContainerdDefaultHost(Platform p) {
   return p;
 }
 
+int EffectiveRank(const Candidate& c) { return c.platform_rank < 0 ? INT_MAX : c.platform_rank; }
+
 // True when a is ranked before b.
 bool Better(const Candidate& a, const Candidate& b) {
   if (a.score != b.score) return a.score > b.score;
-  // Platform-less entries carry rank -1 internally mapped to "after all".
-  int ra = a.platform_rank < 0 ? INT32_MAX : a.platform_rank;
-  int rb = b.platform_rank < 0 ? INT32_MAX : b.platform_rank;
-  if (ra != rb) return ra < rb;
+  if (EffectiveRank(a) != EffectiveRank(b)) return EffectiveRank(a) < EffectiveRank(b);
   if (a.features_satisfied != b.features_satisfied) {
     return a.features_satisfied > b.features_satisfied;
   }
@@ -46,7 +45,7 @@ std::string LostBecause(const Candidate& loser, const Candidate& winner) {
   if (loser.score != winner.score) {
     return absl::StrCat(prefix, "lower score (", loser.score, " < ", winner.score, ")");
   }
-  if (loser.platform_rank != winner.platform_rank) {
+  if (EffectiveRank(loser) != EffectiveRank(winner)) {
     if (loser.platform_rank < 0) return absl::StrCat(prefix, "no platform (ranked last)");
     return absl::StrCat(prefix, "less specific platform (rank ", loser.platform_rank, " > ",
                         winner.platform_rank, ")");
@@ -62,17 +61,102 @@ std::string LostBecause(const Candidate& loser, const Candidate& winner) {
   return absl::StrCat(prefix, "tie, later in the index");
 }
 
+std::string EntryPlatform(const Descriptor& d) {
+  return d.platform ? FormatPlatform(NormalizePlatform(d.platform->ToPlatform())) : "(none)";
+}
+
+std::string RuleLabel(const PreferRule& rule) {
+  std::string what = rule.annotation;
+  if (rule.value) absl::StrAppend(&what, "=", *rule.value);
+  if (rule.value_regex) absl::StrAppend(&what, "~", rule.value_regex->pattern());
+  if (!rule.origin.empty()) absl::StrAppend(&what, " (", rule.origin, ")");
+  return what;
+}
+
 }  // namespace
 
-bool PreferRule::Matches(const std::string* annotation_value) const {
-  if (annotation_value == nullptr) return false;
+bool PreferRule::Matches(std::optional<absl::string_view> annotation_value) const {
+  if (!annotation_value) return false;
   if (value) return *annotation_value == *value;
-  if (value_regex) return RE2::PartialMatch(*annotation_value, *value_regex);
+  if (value_regex) {
+    return RE2::PartialMatch(re2::StringPiece(annotation_value->data(), annotation_value->size()),
+                             *value_regex);
+  }
   return true;
 }
 
 const char* PolicyKindName(PolicyKind kind) {
   return kind == PolicyKind::kBest ? "best" : "first-match";
+}
+
+size_t Decision::eligible_count() const {
+  size_t n = 0;
+  for (const auto& c : candidates) n += c.eligible ? 1 : 0;
+  return n;
+}
+
+std::vector<std::string> ExplainCandidate(const Decision& decision, const Candidate& c) {
+  const Descriptor& d = decision.index.manifests[c.position];
+  std::vector<std::string> out;
+  for (uint32_t i = c.reasons_begin; i < c.reasons_end; ++i) {
+    const Reason& r = decision.reasons[i];
+    switch (r.code) {
+      case ReasonCode::kInvalid:
+        out.push_back(absl::StrCat("rejected: ", r.text));
+        break;
+      case ReasonCode::kNestedIndex:
+        out.push_back("rejected: a nested index (imgsel selects among manifests only)");
+        break;
+      case ReasonCode::kNotManifest:
+        out.push_back(
+            absl::StrCat("rejected: mediaType \"", d.media_type, "\" is not an image manifest"));
+        break;
+      case ReasonCode::kPlatformMismatch:
+        out.push_back(absl::StrCat("rejected: platform ", EntryPlatform(d),
+                                   " does not run on host ", decision.host_platform));
+        break;
+      case ReasonCode::kPlatformMatch:
+        out.push_back(absl::StrCat("platform ", EntryPlatform(d), " matches host ",
+                                   decision.host_platform, " (rank ", r.value, ")"));
+        break;
+      case ReasonCode::kNoPlatform:
+        out.push_back("no platform: accepted, ranked after entries with one");
+        break;
+      case ReasonCode::kMissingFeatures:
+        out.push_back(absl::StrCat("rejected: requires ", r.text, ", which this host lacks"));
+        break;
+      case ReasonCode::kUnknownFeatures:
+        out.push_back(absl::StrCat("rejected: requires unknown feature ", r.text,
+                                   " (set [features] unknown = \"ignore\" to allow)"));
+        break;
+      case ReasonCode::kFeaturesSatisfied:
+        out.push_back(absl::StrCat("requires ", r.value, " feature", r.value == 1 ? "" : "s",
+                                   ", all present"));
+        break;
+      case ReasonCode::kCompatDetail:
+        out.push_back(r.text);
+        break;
+      case ReasonCode::kCompatFailed:
+        out.push_back("rejected: no compatibility set of its artifacts matches this host");
+        break;
+      case ReasonCode::kCompatWeight:
+        out.push_back(
+            absl::StrCat(r.value > 0 ? "+" : "", r.value, " from the matching compatibility set"));
+        break;
+      case ReasonCode::kPrefer:
+        out.push_back(absl::StrCat(r.value >= 0 ? "+" : "", r.value, " from prefer ",
+                                   decision.rule_labels[r.index]));
+        break;
+    }
+  }
+  if (&c == decision.selected()) {
+    size_t eligible = decision.eligible_count();
+    out.push_back(absl::StrCat("selected: best of ", eligible, " eligible entr",
+                               eligible == 1 ? "y" : "ies", " (score ", c.score, ")"));
+  } else if (c.eligible) {
+    out.push_back(LostBecause(c, *decision.selected()));
+  }
+  return out;
 }
 
 Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy,
@@ -86,127 +170,124 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
   }
   const bool best = options.kind == PolicyKind::kBest;
   const PlatformMatcher matcher(best ? host.platform : ContainerdDefaultHost(host.platform));
-  const std::string host_name = FormatPlatform(matcher.host());
+  decision.host_platform = FormatPlatform(matcher.host());
+  if (best) {
+    decision.rule_labels.reserve(policy.prefer.size());
+    for (const auto& rule : policy.prefer) decision.rule_labels.push_back(RuleLabel(rule));
+  }
 
+  const std::vector<Descriptor>& manifests = decision.index.manifests;
   std::vector<Candidate>& out = decision.candidates;
-  out.reserve(decision.index.manifests.size());
-  for (size_t i = 0; i < decision.index.manifests.size(); ++i) {
-    const Descriptor& d = decision.index.manifests[i];
+  std::vector<Reason>& reasons = decision.reasons;
+  out.reserve(manifests.size());
+  reasons.reserve(manifests.size() * 2);
+  for (size_t i = 0; i < manifests.size(); ++i) {
+    const Descriptor& d = manifests[i];
     Candidate c;
     c.position = i;
-    auto reject = [&](std::string why) {
-      c.reasons.push_back(std::move(why));
-      out.push_back(std::move(c));
+    c.reasons_begin = static_cast<uint32_t>(reasons.size());
+    auto add = [&](ReasonCode code, int64_t value = 0, std::string text = {}, uint32_t idx = 0) {
+      reasons.push_back(Reason{code, idx, value, std::move(text)});
+    };
+    auto finish = [&](bool eligible) {
+      c.eligible = eligible;
+      c.reasons_end = static_cast<uint32_t>(reasons.size());
+      out.push_back(c);
     };
     if (!d.invalid_reason.empty()) {
-      reject(absl::StrCat("rejected: ", d.invalid_reason));
+      add(ReasonCode::kInvalid, 0, d.invalid_reason);
+      finish(false);
       continue;
     }
     if (IsIndex(d.media_type)) {
-      reject("rejected: a nested index (imgsel selects among manifests only)");
+      add(ReasonCode::kNestedIndex);
+      finish(false);
       continue;
     }
     if (!IsImageManifest(d.media_type)) {
-      reject(absl::StrCat("rejected: mediaType \"", d.media_type, "\" is not an image manifest"));
+      add(ReasonCode::kNotManifest);
+      finish(false);
       continue;
     }
     if (d.platform) {
       std::optional<int> rank = matcher.Rank(*d.platform);
       if (!rank) {
-        reject(absl::StrCat("rejected: platform ", FormatPlatform(NormalizePlatform(*d.platform)),
-                            " does not run on host ", host_name));
+        add(ReasonCode::kPlatformMismatch);
+        finish(false);
         continue;
       }
       c.platform_rank = *rank;
       c.os_features = static_cast<int>(d.platform->os_features.size());
-      c.reasons.push_back(absl::StrCat("platform ", FormatPlatform(NormalizePlatform(*d.platform)),
-                                       " matches host ", host_name, " (rank ", *rank, ")"));
+      add(ReasonCode::kPlatformMatch, *rank);
     } else {
-      c.reasons.push_back("no platform: accepted, ranked after entries with one");
+      add(ReasonCode::kNoPlatform);
     }
     if (best && d.platform && !d.platform->features.empty()) {
-      std::vector<std::string> missing, unknown;
+      std::string missing, unknown;
       int satisfied = 0;
-      for (const auto& name : d.platform->features) {
-        std::vector<std::string> canon = CanonicalFeatures(name);
+      for (absl::string_view name : d.platform->features) {
+        absl::Span<const absl::string_view> canon = CanonicalFeatureViews(name);
         if (canon.empty()) {
           // A name only the operator declared for this host is still known.
-          std::string lower = absl::AsciiStrToLower(name);
-          if (host.features.contains(lower)) {
+          if (host.features.contains(absl::AsciiStrToLower(name))) {
             ++satisfied;
           } else if (policy.unknown_features == UnknownFeatures::kReject) {
-            unknown.push_back(name);
+            absl::StrAppend(&unknown, unknown.empty() ? "" : ", ", name);
           }
           continue;
         }
         bool all = true;
-        for (const auto& f : canon) {
-          if (!host.features.contains(f)) {
-            all = false;
-            missing.push_back(canon.size() == 1 ? f : absl::StrCat(name, "(", f, ")"));
-          }
+        for (absl::string_view f : canon) {
+          if (host.features.find(f) != host.features.end()) continue;
+          all = false;
+          absl::StrAppend(&missing, missing.empty() ? "" : ", ", f);
+          if (canon.size() > 1) absl::StrAppend(&missing, " (from ", name, ")");
         }
         if (all) ++satisfied;
       }
       if (!missing.empty()) {
-        reject(absl::StrCat("rejected: requires ", absl::StrJoin(missing, ", "),
-                            ", which this host lacks"));
+        add(ReasonCode::kMissingFeatures, 0, std::move(missing));
+        finish(false);
         continue;
       }
       if (!unknown.empty()) {
-        reject(absl::StrCat("rejected: requires unknown feature ", absl::StrJoin(unknown, ", "),
-                            " (set [features] unknown = \"ignore\" to allow)"));
+        add(ReasonCode::kUnknownFeatures, 0, std::move(unknown));
+        finish(false);
         continue;
       }
       c.features_satisfied = satisfied;
-      c.reasons.push_back(absl::StrCat("requires ", satisfied, " feature",
-                                       satisfied == 1 ? "" : "s", ", all present"));
+      add(ReasonCode::kFeaturesSatisfied, satisfied);
     }
     if (best && options.compat) {
-      if (auto it = options.compat->find(d.digest); it != options.compat->end()) {
+      if (auto it = options.compat->find(std::string(d.digest)); it != options.compat->end()) {
         const CompatVerdict& v = it->second;
-        for (const auto& r : v.reasons) c.reasons.push_back(r);
+        for (const auto& line : v.reasons) add(ReasonCode::kCompatDetail, 0, line);
         if (!v.passed) {
-          reject("rejected: no compatibility set of its artifacts matches this host");
+          add(ReasonCode::kCompatFailed);
+          finish(false);
           continue;
         }
         if (v.weight != 0) {
           c.score += v.weight;
-          c.reasons.push_back(absl::StrCat(v.weight > 0 ? "+" : "", v.weight,
-                                           " from the matching compatibility set"));
+          add(ReasonCode::kCompatWeight, v.weight);
         }
       }
     }
     if (best) {
-      for (const PreferRule& rule : policy.prefer) {
+      for (uint32_t r = 0; r < policy.prefer.size(); ++r) {
+        const PreferRule& rule = policy.prefer[r];
         if (!rule.Matches(d.Annotation(rule.annotation))) continue;
         c.score += rule.weight;
-        std::string what = rule.annotation;
-        if (rule.value) absl::StrAppend(&what, "=", *rule.value);
-        if (rule.value_regex) absl::StrAppend(&what, "~", rule.value_regex->pattern());
-        c.reasons.push_back(absl::StrCat(rule.weight >= 0 ? "+" : "", rule.weight, " from prefer ",
-                                         what, rule.origin.empty() ? "" : " (", rule.origin,
-                                         rule.origin.empty() ? "" : ")"));
+        add(ReasonCode::kPrefer, rule.weight, {}, r);
       }
     }
-    c.eligible = true;
-    out.push_back(std::move(c));
+    finish(true);
   }
 
   // Eligible first, best first; rejected after, in index order.
   auto first_rejected =
       std::stable_partition(out.begin(), out.end(), [](const Candidate& c) { return c.eligible; });
   std::sort(out.begin(), first_rejected, Better);
-  if (out.begin() != first_rejected) {
-    const Candidate& winner = out.front();
-    size_t eligible = first_rejected - out.begin();
-    out.front().reasons.push_back(absl::StrCat("selected: best of ", eligible, " eligible entr",
-                                               eligible == 1 ? "y" : "ies", " (score ",
-                                               winner.score, ")"));
-    for (auto it = out.begin() + 1; it != first_rejected; ++it) {
-      it->reasons.push_back(LostBecause(*it, out.front()));
-    }
-  }
   return decision;
 }
 

@@ -40,14 +40,40 @@ struct CompatVerdict {
   std::vector<std::string> reasons;  // one line per artifact/set evaluated
 };
 
+// Why a candidate was rejected, or what counted for it. Stored compactly
+// (selection runs on every pull); ExplainCandidate renders the text.
+enum class ReasonCode : uint8_t {
+  kInvalid,  // text: the parse problem
+  kNestedIndex,
+  kNotManifest,
+  kPlatformMismatch,
+  kPlatformMatch,  // value: platform rank
+  kNoPlatform,
+  kMissingFeatures,    // text: the missing names
+  kUnknownFeatures,    // text: the unknown names
+  kFeaturesSatisfied,  // value: count
+  kCompatDetail,       // text: one line of the compatibility evaluation
+  kCompatFailed,
+  kCompatWeight,  // value: weight
+  kPrefer,        // index: rule, value: weight
+};
+
+struct Reason {
+  ReasonCode code;
+  uint32_t index = 0;
+  int64_t value = 0;
+  std::string text;
+};
+
 struct Candidate {
   size_t position = 0;  // index in ParsedIndex::manifests
   bool eligible = false;
   int64_t score = 0;
-  int platform_rank = -1;  // -1: not in the host's vector (or no platform)
+  int platform_rank = -1;  // -1: no platform (ranked last) or rejected
   int features_satisfied = 0;
   int os_features = 0;
-  std::vector<std::string> reasons;
+  uint32_t reasons_begin = 0;  // [begin, end) in Decision::reasons
+  uint32_t reasons_end = 0;
 };
 
 struct Decision {
@@ -58,6 +84,9 @@ struct Decision {
   ParsedIndex index;
   // Eligible candidates best first, then rejected ones in index order.
   std::vector<Candidate> candidates;
+  std::vector<Reason> reasons;
+  std::vector<std::string> rule_labels;  // "com.example.gpu=nvidia (imgsel.toml:7:1)"
+  std::string host_platform;             // "linux/amd64/v3", as matched
 
   // The winner, or nullptr when nothing fits.
   const Candidate* selected() const {
@@ -67,7 +96,12 @@ struct Decision {
     const Candidate* c = selected();
     return c ? &index.manifests[c->position] : nullptr;
   }
+  size_t eligible_count() const;
 };
+
+// Every reason of a candidate as a sentence, the winner's and losers'
+// comparison included ("ranked below position 1: lower score (0 < 10)").
+std::vector<std::string> ExplainCandidate(const Decision& decision, const Candidate& candidate);
 
 struct SelectOptions {
   PolicyKind kind = PolicyKind::kBest;

@@ -70,7 +70,7 @@ absl::StatusOr<LayoutDocument> ReadOciLayout(const OciLayoutRef& ref, size_t max
   const Descriptor* chosen = nullptr;
   std::string known_tags;
   for (const Descriptor& d : index->manifests) {
-    const std::string* name = d.Annotation(kRefNameAnnotation);
+    std::optional<absl::string_view> name = d.Annotation(kRefNameAnnotation);
     if (name) absl::StrAppend(&known_tags, known_tags.empty() ? "" : ", ", *name);
     bool hit = (!ref.tag.empty() && name && *name == ref.tag) ||
                (!ref.digest.empty() && d.digest == ref.digest);
@@ -102,8 +102,8 @@ absl::StatusOr<LayoutDocument> ReadOciLayout(const OciLayoutRef& ref, size_t max
                                                    max_bytes));
   }
   size_t colon = chosen->digest.find(':');
-  std::string algorithm = chosen->digest.substr(0, colon);
-  std::string hex = chosen->digest.substr(colon + 1);
+  std::string algorithm(chosen->digest.substr(0, colon));
+  std::string hex(chosen->digest.substr(colon + 1));
   std::string blob_path = absl::StrCat(ref.dir, "/blobs/", algorithm, "/", hex);
   auto blob = ReadFileBounded(blob_path, max_bytes);
   if (!blob.ok()) return blob.status();
@@ -117,8 +117,8 @@ absl::StatusOr<LayoutDocument> ReadOciLayout(const OciLayoutRef& ref, size_t max
   }
   LayoutDocument doc;
   doc.bytes = *std::move(blob);
-  doc.digest = chosen->digest;
-  doc.media_type = chosen->media_type;
+  doc.digest = std::string(chosen->digest);
+  doc.media_type = std::string(chosen->media_type);
   return doc;
 }
 

@@ -14,7 +14,7 @@ TEST(ParseHostProfile, MinimalFormFromTheIssue) {
       "min.json");
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(FormatPlatform(p->platform), "linux/amd64/v3");
-  EXPECT_EQ(p->features, (std::set<std::string>{"avx2"}));
+  EXPECT_EQ(p->features, (std::set<std::string, std::less<>>{"avx2"}));
   EXPECT_TRUE(p->nfd.empty());
 }
 
@@ -24,7 +24,7 @@ TEST(ParseHostProfile, NormalisesPlatformAndFeatures) {
       "p");
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(FormatPlatform(p->platform), "linux/arm64");
-  EXPECT_EQ(p->features, (std::set<std::string>{"asimd", "asimddp", "custom-thing"}));
+  EXPECT_EQ(p->features, (std::set<std::string, std::less<>>{"asimd", "asimddp", "custom-thing"}));
 }
 
 TEST(ParseHostProfile, RoundTripsThroughJson) {

@@ -37,11 +37,28 @@ TEST(ParseIndex, KeepsWhatGoToolsDrop) {
   EXPECT_EQ(d.artifact_type, "x/y");
   ASSERT_TRUE(d.platform.has_value());
   EXPECT_EQ(d.platform->os_version, "10.0.17763.1");
-  EXPECT_EQ(d.platform->os_features, std::vector<std::string>{"win32k"});
-  EXPECT_EQ(d.platform->features, (std::vector<std::string>{"avx2", "bmi2"}));
-  ASSERT_NE(d.Annotation("a"), nullptr);
+  Platform p = d.platform->ToPlatform();
+  EXPECT_EQ(p.os_features, std::vector<std::string>{"win32k"});
+  EXPECT_EQ(p.features, (std::vector<std::string>{"avx2", "bmi2"}));
+  ASSERT_TRUE(d.Annotation("a").has_value());
   EXPECT_EQ(*d.Annotation("a"), "1");
-  EXPECT_EQ(d.Annotation("c"), nullptr);
+  EXPECT_FALSE(d.Annotation("c").has_value());
+}
+
+// The views stay valid for as long as any copy of the ParsedIndex lives.
+TEST(ParseIndex, ViewsOutliveTheInputBuffer) {
+  ParsedIndex copy;
+  {
+    std::string json = Index(Entry(
+        absl::StrCat(R"("digest":")", kDigestA, R"(","size":1,"annotations":{"k":"v\u00e9"})")));
+    auto index = ParseIndex(json);
+    ASSERT_TRUE(index.ok());
+    copy = *index;
+    json.assign(json.size(), 'x');
+  }
+  ASSERT_EQ(copy.manifests.size(), 1u);
+  EXPECT_EQ(copy.manifests[0].digest, kDigestA);
+  EXPECT_EQ(*copy.manifests[0].Annotation("k"), "v\xc3\xa9");
 }
 
 TEST(ParseIndex, DocumentKinds) {

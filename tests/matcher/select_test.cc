@@ -272,7 +272,7 @@ TEST(Select, ReasonsExplainEveryCandidate) {
   EXPECT_EQ(d.selected()->position, 1u);
   auto joined = [&](size_t pos) {
     for (const auto& c : d.candidates)
-      if (c.position == pos) return absl::StrJoin(c.reasons, " | ");
+      if (c.position == pos) return absl::StrJoin(ExplainCandidate(d, c), " | ");
     return std::string();
   };
   EXPECT_THAT(joined(1), HasSubstr("+10 from prefer com.example.gpu=nvidia (imgsel.toml:7:1)"));
