@@ -1,10 +1,38 @@
 #include "matcher/digest.h"
 
-#include <array>
+#include <cstdint>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
 namespace imgsel {
+namespace {
+
+// True when every byte is 0-9 or a-f. Eight bytes at a time (SWAR): this runs
+// for every entry of every index on every pull. For ASCII bytes, b is in
+// [lo, hi] exactly when b + (0x80 - lo) has its top bit set and
+// b + (0x7f - hi) does not; no byte carries into the next.
+bool IsLowerHex(absl::string_view s) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  auto in_range = [](uint64_t x, uint8_t lo, uint8_t hi) {
+    return (x + kOnes * (0x80 - lo)) & ~(x + kOnes * (0x7f - hi)) & kHigh;
+  };
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t x;
+    std::memcpy(&x, s.data() + i, 8);
+    if (x & kHigh) return false;
+    if ((in_range(x, '0', '9') | in_range(x, 'a', 'f')) != kHigh) return false;
+  }
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 absl::Status ValidateDigest(absl::string_view digest) {
   size_t colon = digest.find(':');
@@ -26,20 +54,10 @@ absl::Status ValidateDigest(absl::string_view digest) {
     return absl::InvalidArgumentError(
         absl::StrCat("not a ", algorithm, " digest: ", hex.size(), " hex digits, want ", want));
   }
-  // Branch-free scan: this runs for every index entry on every pull.
-  static constexpr auto kIsHex = [] {
-    std::array<bool, 256> t{};
-    for (char c = '0'; c <= '9'; ++c) t[static_cast<unsigned char>(c)] = true;
-    for (char c = 'a'; c <= 'f'; ++c) t[static_cast<unsigned char>(c)] = true;
-    return t;
-  }();
-  bool all_hex = true;
-  for (char c : hex) all_hex &= kIsHex[static_cast<unsigned char>(c)];
-  if (!all_hex) {
+  if (!IsLowerHex(hex)) {
     return absl::InvalidArgumentError(
         absl::StrCat("not a ", algorithm, " digest: not lowercase hex"));
   }
   return absl::OkStatus();
 }
-
 }  // namespace imgsel

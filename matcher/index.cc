@@ -1,7 +1,9 @@
 #include "matcher/index.h"
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "matcher/digest.h"
 #include "matcher/string_view_bridge.h"
 #include "simdjson.h"
@@ -13,8 +15,7 @@ using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
 
-// One parser per thread: its stage buffers are reused across calls. Each
-// parse fills a fresh document the ParsedIndex then owns.
+// One parser per thread: its stage buffers are reused across calls.
 simdjson::dom::parser& ThreadParser(size_t max_depth) {
   thread_local simdjson::dom::parser parser;
   thread_local size_t depth = 0;
@@ -25,44 +26,45 @@ simdjson::dom::parser& ThreadParser(size_t max_depth) {
   return parser;
 }
 
-// The strings an index keeps, copied out of the thread's parser into one
-// buffer the ParsedIndex owns. Reserved up front to the document's size (no
-// unescaped string is longer than its JSON form), so it never reallocates and
-// the views stay valid.
-class Arena {
+// Parsed documents are recycled: a ParsedIndex views strings inside its
+// document, and handing the document back here when the last view goes
+// keeps repeated selections free of large allocations and page faults. At
+// most kMaxPooled documents of at most kMaxPooledCapacity bytes are kept.
+class DocumentPool {
  public:
-  explicit Arena(size_t capacity) : buffer_(std::make_shared<std::string>()) {
-    buffer_->reserve(capacity);
-  }
-  absl::string_view Keep(std::string_view s) {
-    // Media types are interned: nearly every entry carries one of four.
-    for (absl::string_view known : {kOciManifestMediaType, kDockerManifestMediaType,
-                                    kOciIndexMediaType, kDockerListMediaType}) {
-      if (s.size() == known.size() && ToAbsl(s) == known) return known;
+  static std::shared_ptr<simdjson::dom::document> Acquire() {
+    std::unique_ptr<simdjson::dom::document> doc;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!free_->empty()) {
+        doc = std::move(free_->back());
+        free_->pop_back();
+      }
     }
-    if (s.empty()) return {};
-    size_t at = buffer_->size();
-    if (at + s.size() > buffer_->capacity()) {
-      // Unreachable by the sizing argument above; never let a view dangle.
-      auto owned = std::make_shared<std::string>(s);
-      spill_.push_back(owned);
-      return *owned;
-    }
-    buffer_->append(s.data(), s.size());
-    return absl::string_view(buffer_->data() + at, s.size());
-  }
-  std::shared_ptr<const void> Release() {
-    if (spill_.empty()) return buffer_;
-    auto all = std::make_shared<
-        std::pair<std::shared_ptr<std::string>, std::vector<std::shared_ptr<std::string>>>>(
-        buffer_, std::move(spill_));
-    return all;
+    if (!doc) doc = std::make_unique<simdjson::dom::document>();
+    return std::shared_ptr<simdjson::dom::document>(doc.release(), Release);
   }
 
  private:
-  std::shared_ptr<std::string> buffer_;
-  std::vector<std::shared_ptr<std::string>> spill_;
+  static constexpr size_t kMaxPooled = 8;
+  static constexpr size_t kMaxPooledCapacity = 1 << 20;
+
+  static void Release(simdjson::dom::document* doc) {
+    std::unique_ptr<simdjson::dom::document> owned(doc);
+    if (owned->capacity() > kMaxPooledCapacity) return;
+    absl::MutexLock lock(&mu_);
+    if (free_->size() < kMaxPooled) free_->push_back(std::move(owned));
+  }
+
+  static absl::Mutex mu_;
+  static std::vector<std::unique_ptr<simdjson::dom::document>>* free_ ABSL_GUARDED_BY(mu_);
 };
+
+absl::Mutex DocumentPool::mu_(absl::kConstInit);
+std::vector<std::unique_ptr<simdjson::dom::document>>* DocumentPool::free_ =
+    new std::vector<std::unique_ptr<simdjson::dom::document>>();
+
+absl::string_view Keep(std::string_view s) { return ToAbsl(s); }
 
 // Where a value sits, formatted only when there is an error to report.
 struct Loc {
@@ -75,10 +77,6 @@ struct Loc {
                     : absl::StrCat("manifests[", entry, "]");
   }
 };
-
-thread_local Arena* current_arena = nullptr;
-
-absl::string_view Keep(std::string_view s) { return current_arena->Keep(s); }
 
 // Field readers: false with `why` set when the value has the wrong type.
 bool String(element v, absl::string_view& out, std::string& why, const Loc& where,
@@ -247,9 +245,14 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
     return absl::InvalidArgumentError(absl::StrCat(source, ": document is ", json.size(),
                                                    " bytes, over the limit of ", limits.max_bytes));
   }
+  std::shared_ptr<simdjson::dom::document> document = DocumentPool::Acquire();
   simdjson::dom::parser& parser = ThreadParser(limits.max_depth);
   element doc;
-  if (auto err = parser.parse(json.data(), json.size()).get(doc); err) {
+  if (auto err = parser
+                     .parse_into_document(*document, reinterpret_cast<const uint8_t*>(json.data()),
+                                          json.size())
+                     .get(doc);
+      err) {
     if (err == simdjson::DEPTH_ERROR) {
       return absl::InvalidArgumentError(
           absl::StrCat(source, ": JSON nested deeper than ", limits.max_depth, " levels"));
@@ -257,11 +260,6 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": not valid JSON: ", simdjson::error_message(err)));
   }
-  Arena arena(json.size() + 1);
-  current_arena = &arena;
-  struct Reset {
-    ~Reset() { current_arena = nullptr; }
-  } reset;
   object root;
   if (doc.get_object().get(root) != simdjson::SUCCESS) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": expected a JSON object"));
@@ -291,7 +289,7 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
   if (mt == kOciManifestMediaType || mt == kDockerManifestMediaType ||
       (mt.empty() && !has_manifests && has_config_or_layers)) {
     index.kind = DocumentKind::kManifest;
-    index.storage = arena.Release();
+    index.storage = document;
     return index;
   }
   if (mt == kDockerListMediaType) {
@@ -329,7 +327,7 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
       return absl::InvalidArgumentError(absl::StrCat(source, ": ", why));
     }
   }
-  index.storage = arena.Release();
+  index.storage = document;
   return index;
 }
 
