@@ -28,9 +28,10 @@ std::string PercentEncode(absl::string_view s) {
     if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
       out.push_back(static_cast<char>(c));
     } else {
-      absl::StrAppend(
-          &out, "%",
-          absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(&c), 1)));
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
     }
   }
   return out;

@@ -1,0 +1,114 @@
+#include "registry/auth.h"
+
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "gtest/gtest.h"
+
+namespace imgsel::registry {
+namespace {
+
+TEST(WwwAuthenticateTest, ParsesChallenges) {
+  struct Case {
+    std::string header;
+    std::string scheme;
+    std::map<std::string, std::string> params;
+  };
+  const Case cases[] = {
+      {R"(Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull")",
+       "bearer",
+       {{"realm", "https://auth.docker.io/token"},
+        {"service", "registry.docker.io"},
+        {"scope", "repository:library/nginx:pull"}}},
+      {R"(Basic realm="Registry Realm")", "basic", {{"realm", "Registry Realm"}}},
+      {R"(bearer Realm="x", Service=y)", "bearer", {{"realm", "x"}, {"service", "y"}}},
+      {R"(Bearer realm="a\"b",scope="repository:a:pull,push")",
+       "bearer",
+       {{"realm", "a\"b"}, {"scope", "repository:a:pull,push"}}},
+      {"Bearer", "bearer", {}},
+  };
+  for (const Case& c : cases) {
+    auto ch = ParseWwwAuthenticate(c.header);
+    ASSERT_EQ(ch.size(), 1u) << c.header;
+    EXPECT_EQ(ch[0].scheme, c.scheme);
+    EXPECT_EQ(ch[0].params, c.params) << c.header;
+  }
+}
+
+TEST(WwwAuthenticateTest, SeveralChallengesAndGarbage) {
+  auto ch = ParseWwwAuthenticate(R"(Bearer realm="r",service="s", Basic realm="b")");
+  ASSERT_EQ(ch.size(), 2u);
+  EXPECT_EQ(ch[0].scheme, "bearer");
+  EXPECT_EQ(ch[0].params.at("service"), "s");
+  EXPECT_EQ(ch[1].scheme, "basic");
+  EXPECT_EQ(ch[1].params.at("realm"), "b");
+  // Unterminated quotes and stray separators never crash.
+  EXPECT_LE(ParseWwwAuthenticate(R"(Bearer realm="unterminated)").size(), 1u);
+  EXPECT_TRUE(ParseWwwAuthenticate(",,, ").empty());
+}
+
+TEST(DockerConfigTest, AuthSourcesAndHostKeys) {
+  std::string b64 = absl::Base64Escape("alice:s3cret");
+  std::string json = R"({"auths": {
+      "https://index.docker.io/v1/": {"auth": ")" +
+                     b64 + R"("},
+      "localhost:5000": {"username": "bob", "password": "pw"},
+      "https://ghcr.io": {"auth": ")" +
+                     absl::Base64Escape("tok:") + R"(", "identitytoken": "refresh-1"},
+      "quay.io": {}
+  }, "credsStore": "desktop"})";
+  auto config = DockerConfig::Parse(json, "config.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  Credentials hub = config->For("docker.io");
+  EXPECT_EQ(hub.username, "alice");
+  EXPECT_EQ(hub.password, "s3cret");
+  EXPECT_EQ(config->For("registry-1.docker.io").username, "alice");
+  Credentials local = config->For("localhost:5000");
+  EXPECT_EQ(local.username, "bob");
+  EXPECT_EQ(local.password, "pw");
+  EXPECT_EQ(config->For("ghcr.io").identity_token, "refresh-1");
+  EXPECT_TRUE(config->For("quay.io").empty());
+  EXPECT_TRUE(config->For("example.com").empty());
+}
+
+TEST(DockerConfigTest, ErrorsNeverCarrySecrets) {
+  auto bad = DockerConfig::Parse(R"({"auths": {"h.io": {"auth": "!!not-base64-secretvalue"}}})",
+                                 "config.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("h.io"), std::string::npos);
+  EXPECT_EQ(std::string(bad.status().message()).find("secretvalue"), std::string::npos);
+  EXPECT_FALSE(DockerConfig::Parse("{not json", "config.json").ok());
+  auto missing = DockerConfig::Load("/nonexistent/imgsel/config.json");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(CredentialsTest, CriAuthAndFingerprint) {
+  auto c = CredentialsFromCri("", "", absl::Base64Escape("u:p:with:colons"), "", "");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->username, "u");
+  EXPECT_EQ(c->password, "p:with:colons");
+  EXPECT_FALSE(CredentialsFromCri("", "", "%%%", "", "").ok());
+  Credentials other = *c;
+  other.password = "q";
+  EXPECT_NE(c->Fingerprint(), other.Fingerprint());
+  EXPECT_EQ(c->Fingerprint().find("p:with"), std::string::npos);
+  EXPECT_EQ(Credentials().Fingerprint(), "anonymous");
+}
+
+TEST(NormalizeAuthKeyTest, Table) {
+  EXPECT_EQ(NormalizeAuthKey("https://index.docker.io/v1/"), "docker.io");
+  EXPECT_EQ(NormalizeAuthKey("HTTP://Host.Example:5000/path"), "host.example:5000");
+  EXPECT_EQ(NormalizeAuthKey("registry-1.docker.io"), "docker.io");
+}
+
+TEST(TokenCacheTest, ExpiresWithMargin) {
+  TokenCache cache;
+  absl::Time now = absl::FromUnixSeconds(1000);
+  cache.Put("k", "tok", now + absl::Seconds(60));
+  EXPECT_EQ(cache.Get("k", now), "tok");
+  EXPECT_EQ(cache.Get("k", now + absl::Seconds(56)), "");  // within the 5 s margin
+  EXPECT_EQ(cache.Get("other", now), "");
+}
+
+}  // namespace
+}  // namespace imgsel::registry

@@ -1,0 +1,102 @@
+#include "registry/cache.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "registry/digest_check.h"
+
+namespace imgsel::registry {
+namespace {
+
+class CacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/imgsel-cache-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::unique_ptr<DiskCache> Open(int64_t max_bytes) {
+    auto cache = DiskCache::Open({dir_, max_bytes});
+    EXPECT_TRUE(cache.ok()) << cache.status();
+    return std::move(*cache);
+  }
+  std::string BlobFile(const std::string& digest) {
+    return dir_ + "/blobs/sha256/" + digest.substr(7);
+  }
+  // Sets a file's mtime to `seconds` after the epoch: the LRU order, made explicit.
+  void Age(const std::string& path, long seconds) {
+    struct timespec times[2] = {{seconds, 0}, {seconds, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  }
+  std::string dir_;
+};
+
+TEST_F(CacheTest, BlobsSurviveReopen) {
+  std::string bytes = "{\"schemaVersion\":2}";
+  std::string digest = Sha256Digest(bytes);
+  {
+    auto cache = Open(1 << 20);
+    EXPECT_FALSE(cache->GetBlob(digest).has_value());
+    ASSERT_TRUE(cache->PutBlob(digest, bytes).ok());
+  }
+  auto again = Open(1 << 20);
+  auto got = again->GetBlob(digest);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(*got, bytes);
+}
+
+TEST_F(CacheTest, RefusesWrongBytesAndDropsCorruptFiles) {
+  auto cache = Open(1 << 20);
+  std::string digest = Sha256Digest("good");
+  EXPECT_EQ(cache->PutBlob(digest, "evil").code(), absl::StatusCode::kDataLoss);
+  ASSERT_TRUE(cache->PutBlob(digest, "good").ok());
+  std::ofstream(BlobFile(digest), std::ios::trunc) << "flipped";
+  EXPECT_FALSE(cache->GetBlob(digest).has_value());
+  EXPECT_FALSE(std::filesystem::exists(BlobFile(digest)));  // removed, refetch next time
+  EXPECT_FALSE(cache->GetBlob("sha256:nothex").has_value());
+}
+
+TEST_F(CacheTest, EvictsLeastRecentlyUsed) {
+  auto cache = Open(1000);
+  std::string a(400, 'a'), b(400, 'b'), c(400, 'c');
+  ASSERT_TRUE(cache->PutBlob(Sha256Digest(a), a).ok());
+  ASSERT_TRUE(cache->PutBlob(Sha256Digest(b), b).ok());
+  Age(BlobFile(Sha256Digest(a)), 1000);
+  Age(BlobFile(Sha256Digest(b)), 2000);
+  // Reading `a` makes it the most recently used.
+  ASSERT_TRUE(cache->GetBlob(Sha256Digest(a)).has_value());
+  ASSERT_TRUE(cache->PutBlob(Sha256Digest(c), c).ok());  // 1200 > 1000: evict
+  EXPECT_TRUE(cache->GetBlob(Sha256Digest(a)).has_value());
+  EXPECT_FALSE(cache->GetBlob(Sha256Digest(b)).has_value());
+  EXPECT_TRUE(cache->GetBlob(Sha256Digest(c)).has_value());
+  EXPECT_LE(cache->ScanBytes(), 1000);
+}
+
+TEST_F(CacheTest, RecordsExpireAndNegativeAnswersAreRecords) {
+  auto cache = Open(1 << 20);
+  ASSERT_TRUE(cache->PutRecord("referrers r.io/a@sha256:x", "{\"manifests\":[]}").ok());
+  auto fresh = cache->GetRecord("referrers r.io/a@sha256:x", absl::Minutes(10));
+  ASSERT_TRUE(fresh.has_value());
+  EXPECT_EQ(*fresh, "{\"manifests\":[]}");
+  EXPECT_FALSE(cache->GetRecord("referrers r.io/a@sha256:x", absl::ZeroDuration()).has_value());
+  EXPECT_FALSE(cache->GetRecord("another key", absl::Minutes(10)).has_value());
+  EXPECT_FALSE(cache->PutRecord("two\nlines", "x").ok());
+}
+
+TEST_F(CacheTest, OpenErrorsNameThePath) {
+  auto bad = DiskCache::Open({"/proc/imgsel-cannot-exist", 100});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("/proc/imgsel-cannot-exist"),
+            std::string::npos);
+  EXPECT_FALSE(DiskCache::Open({dir_, 0}).ok());
+}
+
+}  // namespace
+}  // namespace imgsel::registry

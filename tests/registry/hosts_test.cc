@@ -1,0 +1,115 @@
+#include "registry/hosts.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace imgsel::registry {
+namespace {
+
+TEST(HostsTomlTest, MirrorsInFileOrderThenServer) {
+  // Keys deliberately out of alphabetical order: file order must win.
+  const char* toml = R"(
+server = "https://registry-1.docker.io"
+
+[host."https://zz-mirror.example.com"]
+  capabilities = ["pull"]
+
+[host."http://10.0.0.5:5000"]
+  capabilities = ["pull", "resolve"]
+  skip_verify = true
+  ca = "mirror.crt"
+  [host."http://10.0.0.5:5000".header]
+    x-custom = "v"
+
+[host."https://aa.example.com/prefix"]
+  override_path = true
+)";
+  auto eps = ParseHostsToml(toml, "hosts.toml", "/etc/certs.d/docker.io", "docker.io", false);
+  ASSERT_TRUE(eps.ok()) << eps.status();
+  ASSERT_EQ(eps->size(), 4u);
+  EXPECT_EQ((*eps)[0].api_root, "https://zz-mirror.example.com/v2");
+  EXPECT_TRUE((*eps)[0].Can(kCapPull));
+  EXPECT_FALSE((*eps)[0].Can(kCapResolve));
+  EXPECT_EQ((*eps)[0].ns, "docker.io");
+  EXPECT_EQ((*eps)[1].api_root, "http://10.0.0.5:5000/v2");
+  EXPECT_TRUE((*eps)[1].tls.skip_verify);
+  ASSERT_EQ((*eps)[1].tls.ca_files.size(), 1u);
+  EXPECT_EQ((*eps)[1].tls.ca_files[0], "/etc/certs.d/docker.io/mirror.crt");
+  ASSERT_EQ((*eps)[1].headers.size(), 1u);
+  EXPECT_EQ((*eps)[1].headers[0], "x-custom: v");
+  EXPECT_EQ((*eps)[2].api_root, "https://aa.example.com/prefix");
+  EXPECT_TRUE((*eps)[2].Can(kCapPush));  // default: all capabilities
+  EXPECT_EQ((*eps)[3].api_root, "https://registry-1.docker.io/v2");
+  EXPECT_EQ((*eps)[3].ns, "");  // the registry itself
+}
+
+TEST(HostsTomlTest, DefaultServerAndDockerIo) {
+  auto eps = ParseHostsToml("", "hosts.toml", "/d", "localhost:5000", true);
+  ASSERT_TRUE(eps.ok());
+  ASSERT_EQ(eps->size(), 1u);
+  EXPECT_EQ((*eps)[0].api_root, "http://localhost:5000/v2");
+  auto hub =
+      ParseHostsToml(R"(server = "https://docker.io")", "hosts.toml", "/d", "docker.io", false);
+  ASSERT_TRUE(hub.ok());
+  EXPECT_EQ(hub->back().api_root, "https://registry-1.docker.io/v2");
+}
+
+TEST(HostsTomlTest, ErrorsNameFileAndLine) {
+  struct Case {
+    std::string toml;
+    std::string part;
+  };
+  const Case cases[] = {
+      {"server = ", "hosts.toml:1"},
+      {"[host.\"https://m\"]\ncapabilities = [\"pull\", \"fly\"]\n", "hosts.toml:2"},
+      {"[host.\"ftp://m\"]\n", "only http"},
+      {"server = 5\n", "server must be a string"},
+      {"[host.\"https://m\"]\nskip_verify = \"yes\"\n", "skip_verify"},
+  };
+  for (const Case& c : cases) {
+    auto eps = ParseHostsToml(c.toml, "hosts.toml", "/d", "r.io", false);
+    ASSERT_FALSE(eps.ok()) << c.toml;
+    EXPECT_NE(std::string(eps.status().message()).find(c.part), std::string::npos) << eps.status();
+  }
+}
+
+class HostsDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/imgsel-hosts-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void Write(const std::string& sub, const std::string& text) {
+    std::filesystem::create_directories(dir_ + "/" + sub);
+    std::ofstream(dir_ + "/" + sub + "/hosts.toml") << text;
+  }
+  std::string dir_;
+};
+
+TEST_F(HostsDirTest, LookupOrderHostPortThenDefault) {
+  Write("r.io:5000", "server = \"https://exact.example\"\n");
+  Write("_default", "server = \"https://fallback.example\"\n");
+  auto exact = EndpointsFor(dir_, "r.io:5000", false);
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ(exact->back().api_root, "https://exact.example/v2");
+  auto other = EndpointsFor(dir_, "other.io", false);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->back().api_root, "https://fallback.example/v2");
+  Write("r.io_5000_", "server = \"https://underscore.example\"\n");
+  EXPECT_EQ(EndpointsFor(dir_, "r.io:5000", false)->back().api_root,
+            "https://underscore.example/v2");
+  auto none = EndpointsFor("", "plain.io", true);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->back().api_root, "http://plain.io/v2");
+}
+
+}  // namespace
+}  // namespace imgsel::registry

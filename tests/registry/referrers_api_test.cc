@@ -1,0 +1,493 @@
+// The referrers API path and the fault matrix, against an in-process
+// registry that speaks the distribution spec (and misbehaves on request).
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "registry/client.h"
+#include "registry/referrers.h"
+#include "simdjson.h"
+#include "tests/registry/fake_server.h"
+#include "tests/registry/test_images.h"
+
+namespace imgsel::registry {
+namespace {
+
+using testing::Blob;
+using testing::FakeRequest;
+using testing::FakeResponse;
+using testing::FakeServer;
+
+// Serves manifests, blobs and (optionally) referrers from memory.
+class FakeRegistry {
+ public:
+  enum class Auth { kNone, kBasic, kBearer };
+
+  FakeRegistry() : server_([this](const FakeRequest& r) { return Handle(r); }) {}
+
+  void AddManifest(const Blob& m, const std::string& tag = "") {
+    absl::MutexLock lock(&mu_);
+    manifests_[m.digest()] = m;
+    if (!tag.empty()) tags_[tag] = m.digest();
+  }
+  void AddBlob(const Blob& b) {
+    absl::MutexLock lock(&mu_);
+    blobs_[b.digest()] = b.bytes;
+  }
+  void set_referrers_api(bool on) { referrers_api_ = on; }
+  void set_filters_applied(bool on) { filters_applied_ = on; }
+  void set_auth(Auth a) { auth_ = a; }
+  // Answers instead of the registry when it returns a response.
+  void set_fault(std::function<std::optional<FakeResponse>(const FakeRequest&)> f) {
+    absl::MutexLock lock(&mu_);
+    fault_ = std::move(f);
+  }
+  std::string host() const { return absl::StrCat("127.0.0.1:", server_.port()); }
+  std::string url() const { return server_.url(); }
+  std::vector<FakeRequest> requests() const { return server_.requests(); }
+  int Count(const std::string& path_part) const {
+    int n = 0;
+    for (const FakeRequest& r : server_.requests()) n += absl::StrContains(r.target, path_part);
+    return n;
+  }
+
+ private:
+  FakeResponse Handle(const FakeRequest& req) {
+    std::function<std::optional<FakeResponse>(const FakeRequest&)> fault;
+    {
+      absl::MutexLock lock(&mu_);
+      fault = fault_;
+    }
+    if (fault) {
+      if (auto r = fault(req)) return *r;
+    }
+    std::string path = req.Path();
+    if (path == "/token") {
+      if (req.Header("authorization") != "Basic " + absl::Base64Escape("alice:pw")) {
+        return {401, {}, "{}"};
+      }
+      return {200, {{"Content-Type", "application/json"}}, R"({"token":"T1","expires_in":300})"};
+    }
+    if (auth_ == Auth::kBearer && req.Header("authorization") != "Bearer T1") {
+      return {401,
+              {{"WWW-Authenticate",
+                absl::StrCat("Bearer realm=\"", url(), "/token\",service=\"fake\"")}},
+              R"({"errors":[{"code":"UNAUTHORIZED"}]})"};
+    }
+    if (auth_ == Auth::kBasic &&
+        req.Header("authorization") != "Basic " + absl::Base64Escape("alice:pw")) {
+      return {401, {{"WWW-Authenticate", "Basic realm=\"fake\""}}, ""};
+    }
+    absl::MutexLock lock(&mu_);
+    if (path == "/v2/") return {200, {}, "{}"};
+    size_t at;
+    if ((at = path.find("/manifests/")) != std::string::npos) {
+      std::string ref = path.substr(at + 11);
+      if (tags_.count(ref)) ref = tags_[ref];
+      auto it = manifests_.find(ref);
+      if (it == manifests_.end()) return {404, {}, R"({"errors":[{"code":"MANIFEST_UNKNOWN"}]})"};
+      return {200,
+              {{"Content-Type", it->second.media_type}, {"Docker-Content-Digest", it->first}},
+              it->second.bytes};
+    }
+    if ((at = path.find("/blobs/")) != std::string::npos) {
+      auto it = blobs_.find(path.substr(at + 7));
+      if (it == blobs_.end()) return {404, {}, R"({"errors":[{"code":"BLOB_UNKNOWN"}]})"};
+      return {200, {{"Content-Type", "application/octet-stream"}}, it->second};
+    }
+    if ((at = path.find("/referrers/")) != std::string::npos) {
+      if (!referrers_api_) return {404, {}, "404 page not found"};
+      return Referrers(path.substr(at + 11), req.target);
+    }
+    return {404, {}, ""};
+  }
+
+  FakeResponse Referrers(const std::string& subject, const std::string& target)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::string filter;
+    if (size_t q = target.find("artifactType="); q != std::string::npos) {
+      filter = target.substr(q + 13);
+    }
+    std::vector<std::string> descs;
+    for (const auto& [digest, m] : manifests_) {
+      simdjson::dom::parser p;
+      simdjson::dom::element root;
+      if (p.parse(m.bytes).get(root) != simdjson::SUCCESS) continue;
+      std::string_view s, type;
+      if (root["subject"]["digest"].get_string().get(s) != simdjson::SUCCESS || s != subject) {
+        continue;
+      }
+      if (root["artifactType"].get_string().get(type) != simdjson::SUCCESS) type = "";
+      if (filters_applied_ && !filter.empty() && type != filter) continue;
+      descs.push_back(m.Descriptor(absl::StrCat(",\"artifactType\":\"", std::string(type), "\"")));
+    }
+    FakeResponse r{200,
+                   {{"Content-Type", "application/vnd.oci.image.index.v1+json"}},
+                   absl::StrCat("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image."
+                                "index.v1+json\",\"manifests\":[",
+                                absl::StrJoin(descs, ","), "]}")};
+    if (filters_applied_ && !filter.empty())
+      r.headers.push_back({"OCI-Filters-Applied", "artifactType"});
+    return r;
+  }
+
+  std::atomic<bool> referrers_api_{true};
+  std::atomic<bool> filters_applied_{true};
+  std::atomic<Auth> auth_{Auth::kNone};
+  absl::Mutex mu_;
+  std::map<std::string, Blob> manifests_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> tags_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> blobs_ ABSL_GUARDED_BY(mu_);
+  std::function<std::optional<FakeResponse>(const FakeRequest&)> fault_ ABSL_GUARDED_BY(mu_);
+  FakeServer server_;  // last: stops before the state above goes away
+};
+
+// An artifact manifest pointing at `subject`, with one layer.
+struct TestArtifact {
+  Blob layer, config, manifest;
+};
+
+TestArtifact MakeArtifact(const Blob& subject, const std::string& type, const std::string& content,
+                          const std::string& layer_type, const std::string& created) {
+  TestArtifact a;
+  a.layer = {layer_type, content};
+  a.config = {"application/vnd.oci.empty.v1+json", "{}"};
+  a.manifest = {
+      "application/vnd.oci.image.manifest.v1+json",
+      absl::StrCat("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image."
+                   "manifest.v1+json\",\"artifactType\":\"",
+                   type, "\",\"config\":", a.config.Descriptor(), ",\"layers\":[",
+                   a.layer.Descriptor(), "],\"subject\":", subject.Descriptor(),
+                   ",\"annotations\":{\"org.opencontainers.image.created\":\"", created, "\"}}")};
+  return a;
+}
+
+class ReferrersApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    amd_ = testing::MakeImage("amd64");
+    arm_ = testing::MakeImage("arm64");
+    index_ = testing::MakeIndex({{"amd64", &amd_}, {"arm64", &arm_}});
+    reg_.AddManifest(index_, "v1");
+    reg_.AddManifest(amd_.manifest);
+    reg_.AddManifest(arm_.manifest);
+    nfd_ = MakeArtifact(index_, std::string(kNfdArtifactType), "nfd: spec",
+                        std::string(kNfdSpecLayerType), "2024-01-01T00:00:00Z");
+    oci_ = MakeArtifact(amd_.manifest, std::string(kOciCompatArtifactType), "{\"oci\":1}",
+                        std::string(kOciCompatSpecLayerType), "2024-01-02T00:00:00Z");
+    for (TestArtifact* a : {&nfd_, &oci_}) {
+      reg_.AddManifest(a->manifest);
+      reg_.AddBlob(a->layer);
+      reg_.AddBlob(a->config);
+    }
+    auto ref = ParseReference(reg_.host() + "/team/app:v1");
+    ASSERT_TRUE(ref.ok());
+    ref_ = *ref;
+  }
+
+  std::unique_ptr<RegistryClient> Client(absl::Duration timeout = absl::Seconds(10)) {
+    ClientOptions o;
+    o.plain_http = true;
+    o.use_docker_config = false;
+    o.request_timeout = timeout;
+    o.connect_timeout = absl::Seconds(2);
+    o.cache = cache_;
+    auto c = RegistryClient::Create(o);
+    EXPECT_TRUE(c.ok());
+    return std::move(*c);
+  }
+
+  FakeRegistry reg_;
+  testing::TestImage amd_, arm_;
+  Blob index_;
+  TestArtifact nfd_, oci_;
+  Reference ref_;
+  DiskCache* cache_ = nullptr;
+};
+
+TEST_F(ReferrersApiTest, ListsThroughTheApiForEverySubjectInParallel) {
+  auto client = Client();
+  ReferrersClient referrers(client.get());
+  auto lists =
+      referrers.List(ref_, {index_.digest(), amd_.manifest.digest(), arm_.manifest.digest()}, {});
+  ASSERT_EQ(lists.size(), 3u);
+  for (const auto& l : lists) ASSERT_TRUE(l.status.ok()) << l.status;
+  EXPECT_EQ(lists[0].subject, index_.digest());
+  ASSERT_EQ(lists[0].artifacts.size(), 1u);
+  EXPECT_EQ(lists[0].artifacts[0].digest, nfd_.manifest.digest());
+  EXPECT_EQ(lists[0].artifacts[0].artifact_type, kNfdArtifactType);
+  ASSERT_EQ(lists[1].artifacts.size(), 1u);
+  EXPECT_EQ(lists[1].artifacts[0].artifact_type, kOciCompatArtifactType);
+  EXPECT_TRUE(lists[2].artifacts.empty());
+  EXPECT_FALSE(lists[0].via_tag_schema);
+  EXPECT_EQ(client->referrers_mode(ref_.registry), RegistryClient::ReferrersMode::kApi);
+  EXPECT_EQ(reg_.Count("/manifests/sha256-"), 0);  // no tag fallback needed
+}
+
+TEST_F(ReferrersApiTest, FiltersWhenTheRegistryDidNot) {
+  reg_.set_filters_applied(false);
+  reg_.AddManifest(
+      MakeArtifact(index_, "application/x-other", "x", "text/plain", "2024-01-01T00:00:00Z")
+          .manifest);
+  auto client = Client();
+  ReferrersClient referrers(client.get());
+  auto lists = referrers.List(ref_, {index_.digest()}, {std::string(kNfdArtifactType)});
+  ASSERT_TRUE(lists[0].status.ok());
+  ASSERT_EQ(lists[0].artifacts.size(), 1u);
+  EXPECT_EQ(lists[0].artifacts[0].artifact_type, kNfdArtifactType);
+  EXPECT_EQ(reg_.Count("artifactType=" + std::string(kNfdArtifactType)), 1);
+}
+
+TEST_F(ReferrersApiTest, FetchesArtifactLayersOfTheAskedTypes) {
+  auto client = Client();
+  ReferrersClient referrers(client.get());
+  auto lists = referrers.List(ref_, {index_.digest()}, {});
+  ASSERT_EQ(lists[0].artifacts.size(), 1u);
+  auto art = referrers.FetchArtifact(ref_, lists[0].artifacts[0], {std::string(kNfdSpecLayerType)});
+  ASSERT_TRUE(art.ok()) << art.status();
+  EXPECT_EQ(art->artifact_type, kNfdArtifactType);
+  EXPECT_EQ(art->subject, index_.digest());
+  ASSERT_EQ(art->layers.size(), 1u);
+  EXPECT_EQ(art->layers[0].bytes, "nfd: spec");
+  auto none = referrers.FetchArtifact(ref_, lists[0].artifacts[0], {"application/x-unknown"});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->layers.empty());
+}
+
+TEST_F(ReferrersApiTest, NoApiFallsBackToTheTagAndRemembers) {
+  reg_.set_referrers_api(false);
+  // The tag schema index for the index digest lists the NFD artifact.
+  Blob tag_index{"application/vnd.oci.image.index.v1+json",
+                 absl::StrCat("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image."
+                              "index.v1+json\",\"manifests\":[",
+                              nfd_.manifest.Descriptor(
+                                  absl::StrCat(",\"artifactType\":\"", kNfdArtifactType, "\"")),
+                              "]}")};
+  reg_.AddManifest(tag_index, ReferrersTag(index_.digest()));
+  auto client = Client();
+  ReferrersClient referrers(client.get());
+  auto first = referrers.List(ref_, {index_.digest()}, {});
+  ASSERT_TRUE(first[0].status.ok()) << first[0].status;
+  EXPECT_TRUE(first[0].via_tag_schema);
+  ASSERT_EQ(first[0].artifacts.size(), 1u);
+  EXPECT_EQ(client->referrers_mode(ref_.registry), RegistryClient::ReferrersMode::kTagSchema);
+  auto second = referrers.List(ref_, {amd_.manifest.digest(), arm_.manifest.digest()}, {});
+  EXPECT_TRUE(second[0].status.ok());
+  EXPECT_TRUE(second[0].artifacts.empty());  // 404 on the tag: no artifacts, not an error
+  EXPECT_EQ(reg_.Count("/referrers/"), 1);   // the API was asked once
+}
+
+TEST_F(ReferrersApiTest, NonIndexAnswerMeansNoApi) {
+  reg_.set_fault([](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (absl::StrContains(r.target, "/referrers/")) return FakeResponse{200, {}, "<html>hi</html>"};
+    return std::nullopt;
+  });
+  auto client = Client();
+  ReferrersClient referrers(client.get());
+  auto lists = referrers.List(ref_, {index_.digest()}, {});
+  EXPECT_TRUE(lists[0].status.ok()) << lists[0].status;
+  EXPECT_TRUE(lists[0].via_tag_schema);
+}
+
+TEST_F(ReferrersApiTest, WarmCacheMakesNoRequest) {
+  char tmpl[] = "/tmp/imgsel-apicache-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  auto cache = DiskCache::Open({tmpl, 1 << 20});
+  ASSERT_TRUE(cache.ok());
+  cache_ = cache->get();
+  std::vector<std::string> subjects = {index_.digest(), amd_.manifest.digest(),
+                                       arm_.manifest.digest()};
+  {
+    auto cold = Client();
+    ReferrersClient referrers(cold.get());
+    auto lists = referrers.List(ref_, subjects, {});
+    ASSERT_TRUE(referrers.FetchArtifact(ref_, lists[0].artifacts[0], {}).ok());
+    EXPECT_GT(cold->round_trips(), 0);
+  }
+  size_t before = reg_.requests().size();
+  auto warm = Client();
+  ReferrersClient referrers(warm.get());
+  auto lists = referrers.List(ref_, subjects, {});
+  ASSERT_EQ(lists[0].artifacts.size(), 1u);
+  auto art = referrers.FetchArtifact(ref_, lists[0].artifacts[0], {});
+  ASSERT_TRUE(art.ok());
+  EXPECT_EQ(warm->round_trips(), 0);
+  EXPECT_EQ(reg_.requests().size(), before);
+  cache_ = nullptr;
+  std::filesystem::remove_all(tmpl);
+}
+
+TEST_F(ReferrersApiTest, BearerTokenFetchedOnceAndReused) {
+  reg_.set_auth(FakeRegistry::Auth::kBearer);
+  auto client = Client();
+  Credentials alice{"alice", "pw", "", ""};
+  auto m = client->Resolve(ref_, &alice);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->digest, index_.digest());
+  ASSERT_TRUE(client->FetchManifest(ref_, amd_.manifest.digest(), &alice).ok());
+  EXPECT_EQ(reg_.Count("/token"), 1);
+  // Another caller's credentials never reuse alice's token.
+  Credentials mallory{"mallory", "guess", "", ""};
+  auto denied = client->FetchManifest(ref_, arm_.manifest.digest(), &mallory);
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(std::string(denied.status().message()).find("guess"), std::string::npos);
+  // The scope asked for is the repository's pull scope.
+  bool scoped = false;
+  for (const FakeRequest& r : reg_.requests()) {
+    scoped |= absl::StrContains(r.target, "scope=repository%3Ateam%2Fapp%3Apull");
+  }
+  EXPECT_TRUE(scoped);
+}
+
+TEST_F(ReferrersApiTest, BasicAuthAndRegistryToken) {
+  reg_.set_auth(FakeRegistry::Auth::kBasic);
+  auto client = Client();
+  Credentials alice{"alice", "pw", "", ""};
+  ASSERT_TRUE(client->Resolve(ref_, &alice).ok());
+  auto anonymous = client->Resolve(ref_, nullptr);
+  EXPECT_EQ(anonymous.status().code(), absl::StatusCode::kUnauthenticated);
+  reg_.set_auth(FakeRegistry::Auth::kBearer);
+  Credentials token;
+  token.registry_token = "T1";
+  ASSERT_TRUE(client->FetchManifest(ref_, arm_.manifest.digest(), &token).ok());
+  EXPECT_EQ(reg_.Count("/token"), 0);
+}
+
+// Each fault: a clear error, never a crash, never a hang.
+TEST_F(ReferrersApiTest, FaultMatrix) {
+  struct Case {
+    std::string name;
+    std::function<std::optional<FakeResponse>(const FakeRequest&)> fault;
+    absl::StatusCode code;
+    std::string message_part;
+  };
+  std::string layer_path = "/blobs/" + nfd_.layer.digest();
+  auto on_layer = [layer_path](FakeResponse r) {
+    return [layer_path, r](const FakeRequest& q) -> std::optional<FakeResponse> {
+      if (absl::StrContains(q.target, layer_path)) return r;
+      return std::nullopt;
+    };
+  };
+  std::vector<Case> cases = {
+      {"401 without realm", on_layer({401, {{"WWW-Authenticate", "Bearer service=\"x\""}}, ""}),
+       absl::StatusCode::kUnauthenticated, "no realm"},
+      {"401 without challenge", on_layer({401, {}, ""}), absl::StatusCode::kUnauthenticated,
+       "WWW-Authenticate"},
+      {"500", on_layer({500, {}, ""}), absl::StatusCode::kUnavailable, "HTTP 500"},
+      {"timeout", on_layer({200, {}, "late", absl::Seconds(5)}),
+       absl::StatusCode::kDeadlineExceeded, "timed out"},
+      {"truncated",
+       on_layer({200, {{"Content-Length", "9"}}, "nfd: spec", absl::ZeroDuration(), 4}),
+       absl::StatusCode::kDataLoss, "connection closed"},
+      {"digest mismatch", on_layer({200, {}, "nfd: evil"}), absl::StatusCode::kDataLoss,
+       "digest mismatch"},
+      {"oversize", on_layer({200, {}, std::string(2 << 20, 'x')}),
+       absl::StatusCode::kResourceExhausted, "limit"},
+      {"missing blob", on_layer({404, {}, R"({"errors":[{"code":"BLOB_UNKNOWN"}]})"}),
+       absl::StatusCode::kNotFound, "BLOB_UNKNOWN"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    reg_.set_fault(c.fault);
+    auto client = Client(absl::Milliseconds(500));
+    ReferrersClient referrers(client.get());
+    ArtifactDescriptor d{nfd_.manifest.media_type,
+                         nfd_.manifest.digest(),
+                         static_cast<int64_t>(nfd_.manifest.bytes.size()),
+                         "",
+                         {}};
+    auto art = referrers.FetchArtifact(ref_, d, {});
+    ASSERT_FALSE(art.ok());
+    EXPECT_EQ(art.status().code(), c.code) << art.status();
+    EXPECT_NE(std::string(art.status().message()).find(c.message_part), std::string::npos)
+        << art.status();
+    // The error names which layer of which artifact.
+    EXPECT_NE(std::string(art.status().message()).find(nfd_.manifest.digest()), std::string::npos)
+        << art.status();
+  }
+}
+
+TEST_F(ReferrersApiTest, BadArtifactManifests) {
+  Blob not_json{"application/vnd.oci.image.manifest.v1+json", "{not json"};
+  Blob declared_big{"application/vnd.oci.image.manifest.v1+json",
+                    absl::StrCat("{\"layers\":[{\"mediaType\":\"a\",\"digest\":\"",
+                                 nfd_.layer.digest(), "\",\"size\":99999999}]}")};
+  reg_.AddManifest(not_json);
+  reg_.AddManifest(declared_big);
+  auto client = Client();
+  ReferrersClient referrers(client.get());
+  auto bad = referrers.FetchArtifact(ref_, {"", not_json.digest(), 9, "", {}}, {});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+  EXPECT_NE(std::string(bad.status().message()).find("not valid JSON"), std::string::npos);
+  size_t before = reg_.requests().size();
+  auto big = referrers.FetchArtifact(ref_, {"", declared_big.digest(), 9, "", {}}, {});
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kResourceExhausted) << big.status();
+  EXPECT_EQ(reg_.requests().size(), before + 1);  // the manifest only: the layer was not fetched
+  // A referrers answer that is garbage JSON with a 500: an error for that subject only.
+  reg_.set_fault([](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (absl::StrContains(r.target, "/referrers/")) return FakeResponse{500, {}, "{"};
+    return std::nullopt;
+  });
+  auto lists = referrers.List(ref_, {index_.digest()}, {});
+  EXPECT_EQ(lists[0].status.code(), absl::StatusCode::kUnavailable) << lists[0].status;
+}
+
+TEST_F(ReferrersApiTest, RedirectToAnotherHostDropsAuthorization) {
+  FakeServer storage([&](const FakeRequest&) { return FakeResponse{200, {}, "nfd: spec"}; });
+  reg_.set_auth(FakeRegistry::Auth::kBasic);
+  std::string layer_path = "/blobs/" + nfd_.layer.digest();
+  std::string target = storage.url() + "/bucket/object?sig=1";
+  reg_.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (absl::StrContains(r.target, layer_path) && !r.Header("authorization").empty()) {
+      return FakeResponse{307, {{"Location", target}}, ""};
+    }
+    return std::nullopt;
+  });
+  auto client = Client();
+  Credentials alice{"alice", "pw", "", ""};
+  auto blob = client->FetchBlob(ref_, nfd_.layer.digest(), 0, &alice);
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  EXPECT_EQ(*blob, "nfd: spec");
+  auto seen = storage.requests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].target, "/bucket/object?sig=1");
+  EXPECT_EQ(seen[0].Header("authorization"), "");
+}
+
+TEST_F(ReferrersApiTest, HostsTomlMirrorTriedFirstWithNamespace) {
+  FakeRegistry mirror;  // has nothing: answers 404, then the server is asked
+  char tmpl[] = "/tmp/imgsel-certsd-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = std::string(tmpl) + "/" + reg_.host();
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/hosts.toml") << "server = \"" << reg_.url() << "\"\n[host.\""
+                                     << mirror.url() << "\"]\n  capabilities = [\"pull\"]\n";
+  ClientOptions o;
+  o.hosts_dir = tmpl;
+  o.use_docker_config = false;
+  auto client = RegistryClient::Create(o);
+  ASSERT_TRUE(client.ok());
+  auto m = (*client)->Resolve(ref_);  // resolve: the pull-only mirror is not trusted with it
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(mirror.Count("/manifests/v1"), 0);
+  EXPECT_EQ(mirror.Count("/manifests/" + index_.digest() +
+                         "?ns=" + absl::StrReplaceAll(reg_.host(), {{":", "%3A"}})),
+            1);
+  mirror.AddManifest(amd_.manifest);
+  ASSERT_TRUE((*client)->FetchManifest(ref_, amd_.manifest.digest()).ok());
+  EXPECT_EQ(reg_.Count("/manifests/" + amd_.manifest.digest()), 0);  // the mirror had it
+  std::filesystem::remove_all(tmpl);
+}
+
+}  // namespace
+}  // namespace imgsel::registry
