@@ -243,7 +243,7 @@ absl::StatusOr<ProbeResult> ProbeHost(const ProbeOptions& options) {
   if (!model_id.empty()) cpu_model["id"] = model_id;
   if (cpu_model.empty()) nfd.attributes.erase("cpu.model");
 
-  profile.features = cpu_features;
+  profile.features.insert(cpu_features.begin(), cpu_features.end());
   for (const std::string& declared : options.declared_features) {
     std::vector<std::string> names = CanonicalFeatures(declared);
     if (names.empty()) {
