@@ -161,8 +161,120 @@ absl::Status ParsePrefer(absl::string_view source, const toml::node& node,
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> GetInteger(absl::string_view source, const toml::node& node,
+                                   absl::string_view name, int64_t min, int64_t max) {
+  const auto* v = node.as_integer();
+  if (!v) return Error(source, node, absl::StrCat(name, ": expected an integer"));
+  if (v->get() < min || v->get() > max) {
+    return Error(source, node,
+                 absl::StrCat(name, ": ", v->get(), " is out of range (", min, "..", max, ")"));
+  }
+  return v->get();
+}
+
+// Reads [section] of `root` (when present) with one handler per key.
+template <typename Handler>
+absl::Status ParseSection(absl::string_view source, const toml::table& root,
+                          absl::string_view section, std::initializer_list<absl::string_view> keys,
+                          Handler handle) {
+  const auto* n = root.get(std::string_view(section.data(), section.size()));
+  if (!n) return absl::OkStatus();
+  const auto* t = n->as_table();
+  if (!t) return Error(source, *n, absl::StrCat(section, ": expected a table"));
+  if (auto st = CheckKeys(source, *t, keys, absl::StrCat("[", section, "]")); !st.ok()) return st;
+  for (const auto& [key, node] : *t) {
+    if (auto st = handle(std::string(key.str()), node); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseCompat(absl::string_view source, const toml::table& root, CompatConfig& c) {
+  return ParseSection(
+      source, root, "compat",
+      {"enabled", "cache_dir", "cache_max_bytes", "referrers_ttl", "on_error", "max_layer_bytes"},
+      [&](const std::string& key, const toml::node& node) -> absl::Status {
+        if (key == "enabled") {
+          const auto* b = node.as_boolean();
+          if (!b) return Error(source, node, "enabled: expected true or false");
+          c.enabled = b->get();
+        } else if (key == "cache_dir") {
+          auto s = GetString(source, node, key);
+          if (!s.ok()) return s.status();
+          c.cache_dir = *s;
+        } else if (key == "cache_max_bytes") {
+          auto v = GetInteger(source, node, key, 1 << 20, int64_t{1} << 40);
+          if (!v.ok()) return v.status();
+          c.cache_max_bytes = *v;
+        } else if (key == "referrers_ttl") {
+          auto d = GetDuration(source, node, key);
+          if (!d.ok()) return d.status();
+          c.referrers_ttl = *d;
+        } else if (key == "on_error") {
+          auto s = GetString(source, node, key);
+          if (!s.ok()) return s.status();
+          if (*s != "fallback" && *s != "ignore") {
+            return Error(source, node,
+                         absl::StrCat("on_error: \"", *s, "\" (want \"fallback\" or \"ignore\")"));
+          }
+          c.fallback_on_error = *s == "fallback";
+        } else if (key == "max_layer_bytes") {
+          auto v = GetInteger(source, node, key, 1024, 64 << 20);
+          if (!v.ok()) return v.status();
+          c.max_layer_bytes = *v;
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::Status ParseRegistry(absl::string_view source, const toml::table& root, RegistryConfig& r) {
+  return ParseSection(source, root, "registry",
+                      {"config_path", "docker_config", "connect_timeout", "request_timeout",
+                       "max_concurrent_per_registry"},
+                      [&](const std::string& key, const toml::node& node) -> absl::Status {
+                        if (key == "config_path" || key == "docker_config") {
+                          auto s = GetString(source, node, key);
+                          if (!s.ok()) return s.status();
+                          (key == "config_path" ? r.config_path : r.docker_config) = *s;
+                        } else if (key == "connect_timeout" || key == "request_timeout") {
+                          auto d = GetDuration(source, node, key);
+                          if (!d.ok()) return d.status();
+                          (key == "connect_timeout" ? r.connect_timeout : r.request_timeout) = *d;
+                        } else if (key == "max_concurrent_per_registry") {
+                          auto v = GetInteger(source, node, key, 1, 256);
+                          if (!v.ok()) return v.status();
+                          r.max_concurrent_per_registry = static_cast<int>(*v);
+                        }
+                        return absl::OkStatus();
+                      });
+}
+
+absl::Status ParseServer(absl::string_view source, const toml::table& root, ServerConfig& s) {
+  return ParseSection(source, root, "server",
+                      {"socket", "cri_socket", "containerd_socket", "namespace", "select_timeout",
+                       "drain_timeout", "metrics"},
+                      [&](const std::string& key, const toml::node& node) -> absl::Status {
+                        if (key == "select_timeout" || key == "drain_timeout") {
+                          auto d = GetDuration(source, node, key);
+                          if (!d.ok()) return d.status();
+                          (key == "select_timeout" ? s.select_timeout : s.drain_timeout) = *d;
+                          return absl::OkStatus();
+                        }
+                        auto v = GetString(source, node, key);
+                        if (!v.ok()) return v.status();
+                        if (key == "socket") s.socket = *v;
+                        if (key == "cri_socket") s.cri_socket = *v;
+                        if (key == "containerd_socket") s.containerd_socket = *v;
+                        if (key == "namespace") s.ns = *v;
+                        if (key == "metrics") s.metrics = *v;
+                        return absl::OkStatus();
+                      });
+}
+
 absl::Status ParseTable(absl::string_view source, const toml::table& root, Config& config) {
-  if (auto st = CheckKeys(source, root, {"version", "features", "host", "prefer", "handlers"}, "");
+  if (auto st = CheckKeys(
+          source, root,
+          {"version", "features", "host", "prefer", "handlers", "compat", "registry", "server"},
+          "");
       !st.ok()) {
     return st;
   }
@@ -223,6 +335,9 @@ absl::Status ParseTable(absl::string_view source, const toml::table& root, Confi
       config.host.hook_timeout = *d;
     }
   }
+  if (auto st = ParseCompat(source, root, config.compat); !st.ok()) return st;
+  if (auto st = ParseRegistry(source, root, config.registry); !st.ok()) return st;
+  if (auto st = ParseServer(source, root, config.server); !st.ok()) return st;
   if (const auto* n = root.get("prefer")) {
     if (auto st = ParsePrefer(source, *n, "prefer", config.policy.prefer); !st.ok()) return st;
   }

@@ -16,6 +16,32 @@
 //   value = "nvidia"              # or value_regex = "^nvidia"; neither: present
 //   weight = 10                   # may be negative
 //
+//   [compat]                      # compatibility artifacts (referrers)
+//   enabled = true
+//   cache_dir = "/var/cache/imgsel"
+//   cache_max_bytes = 268435456
+//   referrers_ttl = "10m"
+//   on_error = "fallback"         # or "ignore": a registry failure while
+//                                 # fetching artifacts falls back to first
+//                                 # match / ignores artifacts for that entry
+//   max_layer_bytes = 1048576
+//
+//   [registry]
+//   config_path = "/etc/containerd/certs.d"   # containerd's hosts.toml tree
+//   docker_config = ""            # config.json; empty: the default location
+//   connect_timeout = "5s"
+//   request_timeout = "30s"
+//   max_concurrent_per_registry = 8
+//
+//   [server]                      # imgseld
+//   socket = "/run/imgsel/imgsel.sock"          # Selector API
+//   cri_socket = "/run/imgsel/cri.sock"         # kubelet's image endpoint
+//   containerd_socket = "/run/containerd/containerd.sock"
+//   namespace = "k8s.io"
+//   select_timeout = "2s"         # budget before falling back
+//   drain_timeout = "10s"         # SIGTERM: finish in-flight calls
+//   metrics = ""                  # e.g. "127.0.0.1:9464"; empty: off
+//
 //   [handlers.nvidia]             # CRI runtime handler
 //   mode = "add"                  # or "replace": the global [[prefer]] rules
 //   [[handlers.nvidia.prefer]]
@@ -46,6 +72,33 @@ struct HostConfig {
   absl::Duration hook_timeout = absl::Seconds(2);
 };
 
+struct CompatConfig {
+  bool enabled = true;
+  std::string cache_dir;  // empty: no disk cache
+  int64_t cache_max_bytes = 256 << 20;
+  absl::Duration referrers_ttl = absl::Minutes(10);
+  bool fallback_on_error = true;  // on_error = "fallback" (default) / "ignore"
+  int64_t max_layer_bytes = 1 << 20;
+};
+
+struct RegistryConfig {
+  std::string config_path;    // containerd certs.d; empty: none
+  std::string docker_config;  // empty: the default location
+  absl::Duration connect_timeout = absl::Seconds(5);
+  absl::Duration request_timeout = absl::Seconds(30);
+  int max_concurrent_per_registry = 8;
+};
+
+struct ServerConfig {
+  std::string socket = "/run/imgsel/imgsel.sock";
+  std::string cri_socket = "/run/imgsel/cri.sock";
+  std::string containerd_socket = "/run/containerd/containerd.sock";
+  std::string ns = "k8s.io";
+  absl::Duration select_timeout = absl::Seconds(2);
+  absl::Duration drain_timeout = absl::Seconds(10);
+  std::string metrics;  // loopback host:port; empty: off
+};
+
 struct HandlerConfig {
   bool replace = false;  // mode = "replace"
   std::vector<PreferRule> prefer;
@@ -55,6 +108,9 @@ struct Config {
   std::string source;  // the file it came from, or "(defaults)"
   Policy policy;       // global [[prefer]] and [features]
   HostConfig host;
+  CompatConfig compat;
+  RegistryConfig registry;
+  ServerConfig server;
   std::map<std::string, HandlerConfig> handlers;
 
   // The policy for a CRI runtime handler: the global rules, with the

@@ -108,3 +108,61 @@ TEST(DefaultConfig, RejectsUnknownFeaturesAndHasNoRules) {
 
 }  // namespace
 }  // namespace imgsel
+
+namespace imgsel {
+namespace {
+
+TEST(ParseConfig, CompatRegistryAndServerSections) {
+  auto c = ParseConfig(R"(version = 1
+[compat]
+enabled = true
+cache_dir = "/var/cache/imgsel"
+referrers_ttl = "30s"
+on_error = "ignore"
+max_layer_bytes = 2048
+[registry]
+config_path = "/etc/containerd/certs.d"
+connect_timeout = "1s"
+max_concurrent_per_registry = 4
+[server]
+socket = "/tmp/a.sock"
+select_timeout = "250ms"
+namespace = "test"
+metrics = "127.0.0.1:9464"
+)",
+                       "imgsel.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->compat.cache_dir, "/var/cache/imgsel");
+  EXPECT_EQ(c->compat.referrers_ttl, absl::Seconds(30));
+  EXPECT_FALSE(c->compat.fallback_on_error);
+  EXPECT_EQ(c->compat.max_layer_bytes, 2048);
+  EXPECT_EQ(c->registry.config_path, "/etc/containerd/certs.d");
+  EXPECT_EQ(c->registry.connect_timeout, absl::Seconds(1));
+  EXPECT_EQ(c->registry.max_concurrent_per_registry, 4);
+  EXPECT_EQ(c->server.socket, "/tmp/a.sock");
+  EXPECT_EQ(c->server.select_timeout, absl::Milliseconds(250));
+  EXPECT_EQ(c->server.ns, "test");
+  EXPECT_EQ(c->server.metrics, "127.0.0.1:9464");
+  // Defaults where silent.
+  EXPECT_EQ(c->server.cri_socket, "/run/imgsel/cri.sock");
+  EXPECT_EQ(c->server.containerd_socket, "/run/containerd/containerd.sock");
+}
+
+TEST(ParseConfig, SectionErrors) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"version = 1\n[compat]\non_error = \"retry\"", "imgsel.toml:3:12: on_error: \"retry\""},
+      {"version = 1\n[compat]\nenabled = \"yes\"", "enabled: expected true or false"},
+      {"version = 1\n[compat]\nmax_layer_bytes = 1", "max_layer_bytes: 1 is out of range"},
+      {"version = 1\n[registry]\nconect_timeout = \"1s\"", "did you mean \"connect_timeout\"?"},
+      {"version = 1\n[server]\nselect_timeout = 2", "select_timeout: expected a string"},
+      {"version = 1\n[server]\nsocket = 1", "socket: expected a string"},
+  };
+  for (const auto& [toml, want] : cases) {
+    auto c = ParseConfig(toml, "imgsel.toml");
+    ASSERT_FALSE(c.ok()) << toml;
+    EXPECT_THAT(std::string(c.status().message()), ::testing::HasSubstr(want)) << toml;
+  }
+}
+
+}  // namespace
+}  // namespace imgsel
