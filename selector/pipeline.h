@@ -1,0 +1,108 @@
+// SelectionPipeline: the one path from an image reference (or index bytes)
+// to a Decision, shared by `imgsel select`, the Selector API and the CRI
+// proxy. Nothing else resolves references, fetches artifacts or applies the
+// fallback rules.
+//
+//   1. resolve the reference at its registry (hosts.toml, credentials)
+//   2. a plain manifest: nothing to choose (Selection::is_index false)
+//   3. an index: parse it (bounded), list compatibility artifacts for the
+//      index digest and every candidate that could win, in parallel; fetch
+//      and parse the newest of each kind (cached by digest)
+//   4. evaluate the artifacts against the host, select with the policy of the
+//      runtime handler
+//
+// Failure rules (DESIGN.md "Failure model"):
+//   - the index cannot be resolved or parsed: an error (the CRI proxy then
+//     forwards the original request; the API reports fallback);
+//   - artifacts cannot be fetched: [compat] on_error = "fallback" gives a
+//     first-match decision flagged fallback with the reason; "ignore" drops
+//     artifacts for the entries concerned;
+//   - the request's budget runs out: DeadlineExceeded.
+//
+// Thread-safe: Select may be called from many threads; Reload swaps the
+// config atomically (calls in flight keep the one they started with).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "config/config.h"
+#include "matcher/compat_eval.h"
+#include "matcher/host_profile.h"
+#include "matcher/select.h"
+#include "registry/auth.h"
+
+namespace imgsel {
+
+namespace registry {
+class RegistryClient;
+class DiskCache;
+}  // namespace registry
+
+struct SelectionRequest {
+  // A registry reference ("nginx", "host:5000/app:v1", "repo@sha256:...").
+  std::string reference;
+  // Or the index itself (reference then only names it in messages).
+  std::string index_bytes;
+  std::string runtime_handler;
+  PolicyKind policy = PolicyKind::kBest;
+  // The pull's own credentials (CRI auth); null: the Docker config.json.
+  const registry::Credentials* credentials = nullptr;
+  // Time allowed for everything; infinite: none beyond the registry timeouts.
+  absl::Duration budget = absl::InfiniteDuration();
+};
+
+struct Selection {
+  Decision decision;
+  std::string reference;   // normalised: "docker.io/library/nginx:latest"
+  std::string repository;  // "docker.io/library/nginx"
+  std::string tag;         // empty when pinned by digest only
+  std::string document_digest;      // what the reference resolved to
+  std::string document_media_type;  // index, manifest list or manifest
+  bool is_index = false;
+  // Per entry digest, the compatibility artifacts evaluated for it (its own
+  // and the index's), with result trees for display.
+  std::map<std::string, std::vector<ArtifactResult>> compat;
+  std::vector<std::string> warnings;  // artifact problems handled by on_error
+  int64_t round_trips = 0;            // registry requests this selection made
+  absl::Duration elapsed;
+
+  // The chosen manifest, or nullptr (nothing fits, or not an index).
+  const Descriptor* chosen() const { return decision.selected_descriptor(); }
+};
+
+class SelectionPipeline {
+ public:
+  // `host` is probed once by the caller. Creates the registry client and the
+  // disk cache from the config.
+  static absl::StatusOr<std::unique_ptr<SelectionPipeline>> Create(Config config,
+                                                                   HostProfile host);
+  ~SelectionPipeline();
+
+  absl::StatusOr<Selection> Select(const SelectionRequest& request) const;
+
+  // Replaces the config (weights, handlers, compat policy). Registry settings
+  // take effect for new clients only: they are fixed at Create.
+  void Reload(Config config);
+
+  const HostProfile& host() const { return host_; }
+  std::shared_ptr<const Config> config() const;
+  registry::RegistryClient* client() const { return client_.get(); }
+
+ private:
+  SelectionPipeline(std::shared_ptr<const Config> config, HostProfile host);
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const Config> config_ ABSL_GUARDED_BY(mu_);
+  HostProfile host_;
+  std::unique_ptr<registry::DiskCache> cache_;
+  std::unique_ptr<registry::RegistryClient> client_;
+};
+
+}  // namespace imgsel
