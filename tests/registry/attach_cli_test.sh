@@ -1,0 +1,61 @@
+#!/bin/bash
+# imgsel attach end to end: docker-registry on loopback, an image pushed with
+# skopeo from an OCI layout, a spec attached twice; the sha256-<hex> tag index
+# must list both artifacts. Skips (exit 77) without docker-registry or skopeo.
+set -euo pipefail
+IMGSEL=$1
+command -v docker-registry >/dev/null && command -v skopeo >/dev/null || exit 77
+
+work=$(mktemp -d /tmp/imgsel-attach-XXXXXX)
+pid=""
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/config.yml" <<YML
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $work/data
+http:
+  addr: 127.0.0.1:$port
+YML
+docker-registry serve "$work/config.yml" >"$work/registry.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+layout=$work/layout
+mkdir -p "$layout/blobs/sha256"
+echo '{"imageLayoutVersion":"1.0.0"}' >"$layout/oci-layout"
+put_blob() {  # stdin -> blob; prints "<hex> <size>"
+  local tmp=$work/blob.tmp; cat >"$tmp"
+  local hex; hex=$(sha256sum "$tmp" | cut -d' ' -f1)
+  mv "$tmp" "$layout/blobs/sha256/$hex"
+  echo "$hex $(stat -c %s "$layout/blobs/sha256/$hex")"
+}
+read -r chex csize < <(printf '%s' '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' | put_blob)
+read -r mhex msize < <(printf '%s' "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:$chex\",\"size\":$csize},\"layers\":[]}" | put_blob)
+echo "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$mhex\",\"size\":$msize,\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}}]}" >"$layout/index.json"
+timeout 60 skopeo copy -q --dest-tls-verify=false "oci:$layout:v1" "docker://127.0.0.1:$port/demo/app:v1"
+
+printf 'version: v1alpha1\ncompatibilities: []\n' >"$work/spec.yaml"
+ref=127.0.0.1:$port/demo/app:v1
+timeout 60 "$IMGSEL" attach "$ref" "$work/spec.yaml" --plain-http --annotation com.example.k=one | grep -q "sha256-$mhex"
+timeout 60 "$IMGSEL" attach "$ref" "$work/spec.yaml" --plain-http --annotation com.example.k=two >/dev/null
+index=$(curl -sf -H 'Accept: application/vnd.oci.image.index.v1+json' \
+  "http://127.0.0.1:$port/v2/demo/app/manifests/sha256-$mhex")
+[ "$(grep -o '"artifactType":"application/vnd.nfd.image-compatibility.v1alpha1"' <<<"$index" | wc -l)" = 2 ]
+
+# Bad input is exit 2, a registry refusal exit 1.
+set +e
+"$IMGSEL" attach "$ref" "$work/spec.yaml" --annotation novalue >/dev/null 2>&1; [ $? = 2 ] || exit 1
+"$IMGSEL" attach "127.0.0.1:$port/demo/app:absent" "$work/spec.yaml" --plain-http >/dev/null 2>&1; [ $? = 1 ] || exit 1
+echo PASS
