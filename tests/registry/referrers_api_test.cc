@@ -71,6 +71,13 @@ class FakeRegistry {
       if (auto r = fault(req)) return *r;
     }
     std::string path = req.Path();
+    if (path == "/token" && req.method == "POST") {
+      if (!absl::StrContains(req.body, "grant_type=refresh_token") ||
+          !absl::StrContains(req.body, "refresh_token=R1")) {
+        return {401, {}, "{}"};
+      }
+      return {200, {}, R"({"access_token":"T1","expires_in":300})"};
+    }
     if (path == "/token") {
       if (req.Header("authorization") != "Basic " + absl::Base64Escape("alice:pw")) {
         return {401, {}, "{}"};
@@ -311,7 +318,8 @@ TEST_F(ReferrersApiTest, WarmCacheMakesNoRequest) {
     ReferrersClient referrers(cold.get());
     auto lists = referrers.List(ref_, subjects, {});
     ASSERT_TRUE(referrers.FetchArtifact(ref_, lists[0].artifacts[0], {}).ok());
-    EXPECT_GT(cold->round_trips(), 0);
+    // One referrers query per subject, the artifact manifest, its one layer.
+    EXPECT_EQ(cold->round_trips(), 5);
   }
   size_t before = reg_.requests().size();
   auto warm = Client();
@@ -361,6 +369,44 @@ TEST_F(ReferrersApiTest, BasicAuthAndRegistryToken) {
   token.registry_token = "T1";
   ASSERT_TRUE(client->FetchManifest(ref_, arm_.manifest.digest(), &token).ok());
   EXPECT_EQ(reg_.Count("/token"), 0);
+}
+
+TEST_F(ReferrersApiTest, IdentityTokenIsExchangedForAnAccessToken) {
+  reg_.set_auth(FakeRegistry::Auth::kBearer);
+  auto client = Client();
+  Credentials refresh;
+  refresh.identity_token = "R1";
+  auto m = client->Resolve(ref_, &refresh);
+  ASSERT_TRUE(m.ok()) << m.status();
+  for (const FakeRequest& r : reg_.requests()) {
+    EXPECT_EQ(r.target.find("R1"), std::string::npos);  // never in a URL
+  }
+}
+
+TEST_F(ReferrersApiTest, ConcurrentRequestsPerRegistryAreBounded) {
+  std::atomic<int> in_flight{0}, peak{0};
+  reg_.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+    int now = ++in_flight;
+    int seen = peak.load();
+    while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+    }
+    absl::SleepFor(absl::Milliseconds(30));
+    --in_flight;
+    return std::nullopt;
+  });
+  ClientOptions o;
+  o.plain_http = true;
+  o.use_docker_config = false;
+  o.max_concurrent_per_registry = 2;
+  auto client = RegistryClient::Create(o);
+  ASSERT_TRUE(client.ok());
+  ReferrersClient referrers(client->get());
+  std::vector<std::string> subjects;
+  for (int i = 0; i < 8; ++i) subjects.push_back(Sha256Digest(std::to_string(i)));
+  auto lists = referrers.List(ref_, subjects, {});
+  for (const auto& l : lists) EXPECT_TRUE(l.status.ok()) << l.status;
+  EXPECT_LE(peak.load(), 2);
+  EXPECT_GE(peak.load(), 1);
 }
 
 // Each fault: a clear error, never a crash, never a hang.
