@@ -1,10 +1,11 @@
 #!/bin/bash
 # imgsel attach end to end: docker-registry on loopback, an image pushed with
 # skopeo from an OCI layout, a spec attached twice; the sha256-<hex> tag index
-# must list both artifacts. Skips (exit 77) without docker-registry or skopeo.
+# must list both artifacts. Skips (exit 77) without docker-registry, skopeo,
+# curl or python3.
 set -euo pipefail
 IMGSEL=$1
-command -v docker-registry >/dev/null && command -v skopeo >/dev/null || exit 77
+for tool in docker-registry skopeo curl python3; do command -v "$tool" >/dev/null || exit 77; done
 
 work=$(mktemp -d /tmp/imgsel-attach-XXXXXX)
 pid=""
