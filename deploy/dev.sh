@@ -18,7 +18,9 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libabsl-dev
   libsimdjson-dev libhwloc-dev libgtest-dev libgmock-dev libbenchmark-dev
   libtomlplusplus-dev libyaml-cpp-dev libcurl4-openssl-dev libre2-dev
-  libcli11-dev
+  libcli11-dev zlib1g-dev libssl-dev
+  # integration tests and figures
+  containerd runc docker-registry skopeo hyperfine
 )
 
 log() { printf 'dev.sh: %s\n' "$*" >&2; }

@@ -1,0 +1,293 @@
+#include "selector/pipeline.h"
+
+#include <algorithm>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "matcher/compat_spec.h"
+#include "registry/cache.h"
+#include "registry/client.h"
+#include "registry/reference.h"
+#include "registry/referrers.h"
+
+namespace imgsel {
+namespace {
+
+// Parsed compatibility specs by layer digest: a layer's bytes never change,
+// so parsing once per process is enough. Bounded; cleared when full (specs
+// are few and small; an LRU would buy nothing here).
+class SpecCache {
+ public:
+  std::shared_ptr<const CompatSpec> Get(const std::string& digest) {
+    absl::MutexLock lock(&mu_);
+    auto it = specs_.find(digest);
+    return it == specs_.end() ? nullptr : it->second;
+  }
+  void Put(const std::string& digest, std::shared_ptr<const CompatSpec> spec) {
+    absl::MutexLock lock(&mu_);
+    if (specs_.size() >= kMaxSpecs) specs_.clear();
+    specs_[digest] = std::move(spec);
+  }
+
+ private:
+  static constexpr size_t kMaxSpecs = 1024;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const CompatSpec>> specs_ ABSL_GUARDED_BY(mu_);
+};
+
+SpecCache& Specs() {
+  static auto* cache = new SpecCache();
+  return *cache;
+}
+
+const std::vector<std::string>& ArtifactTypes() {
+  static const auto* types = new std::vector<std::string>{
+      std::string(registry::kNfdArtifactType), std::string(registry::kOciCompatArtifactType)};
+  return *types;
+}
+
+const std::vector<std::string>& LayerTypes() {
+  static const auto* types = new std::vector<std::string>{
+      std::string(registry::kNfdSpecLayerType), std::string(registry::kOciCompatNfdLayerType),
+      std::string(registry::kOciCompatSpecLayerType)};
+  return *types;
+}
+
+// At most this many artifacts are fetched for one selection.
+constexpr size_t kMaxArtifactsPerSelection = 64;
+
+struct FetchedArtifact {
+  std::string subject;
+  absl::StatusOr<CompatArtifact> artifact;
+};
+
+absl::StatusOr<CompatArtifact> FetchAndParse(registry::ReferrersClient& referrers,
+                                             const registry::Reference& ref,
+                                             const registry::ArtifactDescriptor& desc,
+                                             const registry::Credentials* creds) {
+  auto art = referrers.FetchArtifact(ref, desc, LayerTypes(), creds);
+  if (!art.ok()) return art.status();
+  CompatArtifact out;
+  out.id = art->digest;
+  out.kind = art->artifact_type;
+  for (const auto& [k, v] : art->annotations) out.annotations[k] = v;
+  for (const registry::ArtifactLayer& layer : art->layers) {
+    std::shared_ptr<const CompatSpec> spec = Specs().Get(layer.digest);
+    if (!spec) {
+      auto format = SpecFormatForMediaType(layer.media_type);
+      if (!format) continue;  // not a layer type imgsel understands
+      auto parsed = ParseCompatSpec(layer.bytes, *format, layer.digest);
+      if (!parsed.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("artifact ", art->digest, " layer ",
+                                                       layer.digest, ": ", parsed.status().message()));
+      }
+      spec = std::make_shared<const CompatSpec>(*std::move(parsed));
+      Specs().Put(layer.digest, spec);
+    }
+    CompatSpec copy = *spec;
+    for (const auto& [k, v] : layer.annotations) {
+      if (k == "name") copy.name = v;
+    }
+    out.specs.push_back(std::move(copy));
+  }
+  if (out.specs.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("artifact ", art->digest, ": no layer of a compatibility media type"));
+  }
+  return out;
+}
+
+}  // namespace
+
+SelectionPipeline::SelectionPipeline(std::shared_ptr<const Config> config, HostProfile host)
+    : config_(std::move(config)), host_(std::move(host)) {}
+
+SelectionPipeline::~SelectionPipeline() = default;
+
+absl::StatusOr<std::unique_ptr<SelectionPipeline>> SelectionPipeline::Create(Config config,
+                                                                             HostProfile host) {
+  auto shared = std::make_shared<const Config>(std::move(config));
+  std::unique_ptr<SelectionPipeline> p(new SelectionPipeline(shared, std::move(host)));
+  if (!shared->compat.cache_dir.empty()) {
+    registry::CacheOptions cache;
+    cache.dir = shared->compat.cache_dir;
+    cache.max_bytes = shared->compat.cache_max_bytes;
+    auto opened = registry::DiskCache::Open(cache);
+    if (!opened.ok()) return opened.status();
+    p->cache_ = *std::move(opened);
+  }
+  registry::ClientOptions options;
+  options.hosts_dir = shared->registry.config_path;
+  options.docker_config = shared->registry.docker_config;
+  options.connect_timeout = shared->registry.connect_timeout;
+  options.request_timeout = shared->registry.request_timeout;
+  options.max_concurrent_per_registry = shared->registry.max_concurrent_per_registry;
+  options.max_blob_bytes = static_cast<size_t>(shared->compat.max_layer_bytes);
+  options.referrers_ttl = shared->compat.referrers_ttl;
+  options.cache = p->cache_.get();
+  auto client = registry::RegistryClient::Create(options);
+  if (!client.ok()) return client.status();
+  p->client_ = *std::move(client);
+  return p;
+}
+
+std::shared_ptr<const Config> SelectionPipeline::config() const {
+  absl::MutexLock lock(&mu_);
+  return config_;
+}
+
+void SelectionPipeline::Reload(Config config) {
+  auto shared = std::make_shared<const Config>(std::move(config));
+  absl::MutexLock lock(&mu_);
+  config_ = std::move(shared);
+}
+
+absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& request) const {
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = request.budget == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : start + request.budget;
+  auto out_of_time = [&](absl::string_view step) -> absl::Status {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "selection budget of ", absl::FormatDuration(request.budget), " ran out ", step));
+  };
+  const std::shared_ptr<const Config> config = this->config();
+  const int64_t trips_before = client_->round_trips();
+
+  Selection sel;
+  std::string bytes;
+  std::optional<registry::Reference> ref;
+  if (!request.index_bytes.empty()) {
+    bytes = request.index_bytes;
+    sel.reference = request.reference;
+  } else {
+    auto parsed = registry::ParseReference(request.reference);
+    if (!parsed.ok()) return parsed.status();
+    ref = *parsed;
+    sel.reference = ref->String();
+    sel.repository = ref->Name();
+    sel.tag = ref->tag;
+    auto manifest = client_->Resolve(*ref, request.credentials);
+    if (!manifest.ok()) {
+      return absl::Status(manifest.status().code(), absl::StrCat("resolve ", sel.reference, ": ",
+                                                                 manifest.status().message()));
+    }
+    sel.document_digest = manifest->digest;
+    sel.document_media_type = manifest->media_type;
+    bytes = std::move(manifest->bytes);
+    if (absl::Now() > deadline) return out_of_time("after resolving the reference");
+  }
+
+  auto index = ParseIndex(bytes, sel.reference.empty() ? "index" : sel.reference);
+  if (!index.ok()) return index.status();
+  if (sel.document_media_type.empty()) sel.document_media_type = std::string(index->media_type);
+  const Policy policy = config->PolicyFor(request.runtime_handler);
+  SelectOptions options;
+  options.kind = request.policy;
+  if (index->kind == DocumentKind::kManifest) {
+    sel.decision = imgsel::Select(*std::move(index), host_, policy, options);
+    sel.round_trips = client_->round_trips() - trips_before;
+    sel.elapsed = absl::Now() - start;
+    return sel;
+  }
+  sel.is_index = true;
+
+  std::map<std::string, CompatVerdict> verdicts;
+  std::string artifact_failure;
+  const bool use_artifacts =
+      config->compat.enabled && request.policy == PolicyKind::kBest && ref.has_value();
+  if (use_artifacts) {
+    // Only entries that can win need their artifacts: a first pass without
+    // them says which are eligible at all.
+    Decision pre = imgsel::Select(*index, host_, policy, options);
+    std::vector<std::string> subjects;
+    if (!sel.document_digest.empty()) subjects.push_back(sel.document_digest);
+    std::set<std::string> seen(subjects.begin(), subjects.end());
+    for (const Candidate& c : pre.candidates) {
+      if (!c.eligible) continue;
+      std::string digest(pre.index.manifests[c.position].digest);
+      if (seen.insert(digest).second) subjects.push_back(std::move(digest));
+    }
+    registry::ReferrersClient referrers(client_.get());
+    std::vector<registry::SubjectReferrers> lists =
+        referrers.List(*ref, subjects, ArtifactTypes(), request.credentials);
+    if (absl::Now() > deadline) return out_of_time("while listing compatibility artifacts");
+
+    // The newest artifact of each type per subject, fetched in parallel.
+    std::vector<std::pair<std::string, registry::ArtifactDescriptor>> wanted;
+    for (const auto& list : lists) {
+      if (!list.status.ok()) {
+        std::string why = absl::StrCat("referrers of ", list.subject, ": ", list.status.message());
+        if (config->compat.fallback_on_error) {
+          artifact_failure = why;
+        } else {
+          sel.warnings.push_back(absl::StrCat(why, " (ignored: [compat] on_error = \"ignore\")"));
+        }
+        continue;
+      }
+      for (const std::string& type : ArtifactTypes()) {
+        if (const auto* newest = registry::NewestArtifact(list.artifacts, type)) {
+          if (wanted.size() < kMaxArtifactsPerSelection) wanted.emplace_back(list.subject, *newest);
+        }
+      }
+    }
+    std::vector<std::future<absl::StatusOr<CompatArtifact>>> futures;
+    futures.reserve(wanted.size());
+    for (const auto& [subject, desc] : wanted) {
+      futures.push_back(std::async(std::launch::async, [&, d = desc] {
+        return FetchAndParse(referrers, *ref, d, request.credentials);
+      }));
+    }
+    std::map<std::string, std::vector<CompatArtifact>> by_subject;
+    for (size_t i = 0; i < futures.size(); ++i) {
+      absl::StatusOr<CompatArtifact> art = futures[i].get();
+      if (!art.ok()) {
+        std::string why = std::string(art.status().message());
+        if (config->compat.fallback_on_error) {
+          artifact_failure = why;
+        } else {
+          sel.warnings.push_back(absl::StrCat(why, " (ignored: [compat] on_error = \"ignore\")"));
+        }
+        continue;
+      }
+      by_subject[wanted[i].first].push_back(*std::move(art));
+    }
+    if (absl::Now() > deadline) return out_of_time("while fetching compatibility artifacts");
+
+    const std::vector<CompatArtifact> none;
+    const auto index_it = by_subject.find(sel.document_digest);
+    const std::vector<CompatArtifact>& index_artifacts =
+        index_it == by_subject.end() ? none : index_it->second;
+    for (const Candidate& c : pre.candidates) {
+      if (!c.eligible) continue;
+      std::string digest(pre.index.manifests[c.position].digest);
+      auto it = by_subject.find(digest);
+      const std::vector<CompatArtifact>& own = it == by_subject.end() ? none : it->second;
+      if (own.empty() && index_artifacts.empty()) continue;
+      EntryCompat entry = EvaluateEntryCompat(own, index_artifacts, host_);
+      verdicts[digest] = std::move(entry.verdict);
+      sel.compat[digest] = std::move(entry.artifacts);
+    }
+  }
+
+  if (!artifact_failure.empty()) {
+    // [compat] on_error = "fallback": containerd's own choice, flagged.
+    options.kind = PolicyKind::kFirstMatch;
+    sel.decision = imgsel::Select(*std::move(index), host_, policy, options);
+    sel.decision.fallback = true;
+    sel.decision.fallback_reason = absl::StrCat("compatibility artifacts: ", artifact_failure);
+    sel.compat.clear();
+  } else {
+    options.compat = &verdicts;
+    sel.decision = imgsel::Select(*std::move(index), host_, policy, options);
+  }
+  sel.round_trips = client_->round_trips() - trips_before;
+  sel.elapsed = absl::Now() - start;
+  return sel;
+}
+
+}  // namespace imgsel
