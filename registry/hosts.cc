@@ -177,9 +177,23 @@ absl::StatusOr<std::vector<RegistryEndpoint>> ParseHostsToml(absl::string_view t
   return out;
 }
 
+bool IsLoopbackRegistry(absl::string_view registry) {
+  absl::string_view host = registry;
+  if (absl::StartsWith(host, "[")) {
+    host = host.substr(1, host.find(']') == absl::string_view::npos ? host.size() - 1
+                                                                    : host.find(']') - 1);
+  } else if (size_t colon = host.rfind(':'); colon != absl::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
 absl::StatusOr<std::vector<RegistryEndpoint>> EndpointsFor(const std::string& hosts_dir,
                                                            absl::string_view registry,
                                                            bool plain_http) {
+  // As containerd and Docker do, a registry on the loopback interface is
+  // spoken to over plain HTTP unless hosts.toml says otherwise.
+  plain_http = plain_http || IsLoopbackRegistry(registry);
   if (!hosts_dir.empty()) {
     std::vector<std::string> names = {absl::StrReplaceAll(registry, {{":", "_"}}) + "_",
                                       std::string(registry), "_default"};

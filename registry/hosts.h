@@ -55,7 +55,12 @@ absl::StatusOr<std::vector<RegistryEndpoint>> ParseHostsToml(absl::string_view t
                                                              bool plain_http);
 
 // Looks up `registry`'s hosts.toml under `hosts_dir` (empty: none) and parses
-// it; with no file, the registry itself (https, or http with plain_http).
+// it; with no file, the registry itself (https, or http with plain_http or
+// when the registry is on loopback: localhost, 127.0.0.0/8, [::1], as
+// containerd and Docker treat them).
+// True for localhost, 127.0.0.0/8 and [::1], with or without a port.
+bool IsLoopbackRegistry(absl::string_view registry);
+
 absl::StatusOr<std::vector<RegistryEndpoint>> EndpointsFor(const std::string& hosts_dir,
                                                            absl::string_view registry,
                                                            bool plain_http);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
 namespace imgsel::registry {
@@ -109,6 +110,26 @@ TEST_F(HostsDirTest, LookupOrderHostPortThenDefault) {
   auto none = EndpointsFor("", "plain.io", true);
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->back().api_root, "http://plain.io/v2");
+}
+
+}  // namespace
+}  // namespace imgsel::registry
+
+namespace imgsel::registry {
+namespace {
+
+TEST(HostsTomlTest, LoopbackRegistriesDefaultToPlainHttp) {
+  const std::pair<const char*, bool> cases[] = {
+      {"localhost", true},       {"localhost:5000", true}, {"127.0.0.1:5000", true},
+      {"127.1.2.3", true},       {"[::1]:5000", true},     {"registry.example.com", false},
+      {"10.0.0.1:5000", false},  {"localhost.example.com:5000", false},
+  };
+  for (const auto& [registry, plain] : cases) {
+    EXPECT_EQ(IsLoopbackRegistry(registry), plain) << registry;
+    auto eps = EndpointsFor("", registry, false);
+    ASSERT_TRUE(eps.ok()) << registry;
+    EXPECT_EQ(absl::StartsWith((*eps)[0].api_root, "http://"), plain) << (*eps)[0].api_root;
+  }
 }
 
 }  // namespace
