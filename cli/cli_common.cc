@@ -8,6 +8,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "matcher/compat_eval.h"
 #include "matcher/features.h"
 #include "selector/file_read.h"
 
@@ -116,6 +118,34 @@ std::string RenderDecisionText(const Decision& decision, const std::string& sour
   } else {
     absl::StrAppend(&out, "selected: nothing in this index runs on this host\n");
   }
+  return out;
+}
+
+}  // namespace imgsel::cli
+
+namespace imgsel::cli {
+
+std::string RenderSelectionText(const Selection& s, const HostProfile& host) {
+  std::string source = s.reference;
+  if (!s.document_digest.empty()) absl::StrAppend(&source, " (", s.document_digest, ")");
+  std::string out = RenderDecisionText(s.decision, source, host);
+  for (const auto& [digest, artifacts] : s.compat) {
+    absl::StrAppend(&out, "\ncompatibility artifacts for ", ShortDigest(digest), ":\n");
+    for (const ArtifactResult& a : artifacts) {
+      absl::StrAppend(&out, "  artifact ", ShortDigest(a.id), " (", a.kind,
+                      a.on_index ? ", attached to the index" : "",
+                      "): ", a.matched ? "matches" : "does not match", "\n");
+      for (const SpecResult& spec : a.specs) {
+        if (!spec.name.empty()) absl::StrAppend(&out, "  profile ", spec.name, "\n");
+        for (absl::string_view line : absl::StrSplit(RenderCompatResultText(spec), '\n')) {
+          if (!line.empty()) absl::StrAppend(&out, "    ", line, "\n");
+        }
+      }
+    }
+  }
+  for (const auto& warning : s.warnings) absl::StrAppend(&out, "warning: ", warning, "\n");
+  absl::StrAppend(&out, "registry requests: ", s.round_trips,
+                  ", time: ", absl::FormatDuration(s.elapsed), "\n");
   return out;
 }
 

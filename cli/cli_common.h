@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "matcher/host_profile.h"
 #include "matcher/select.h"
+#include "selector/pipeline.h"
 
 namespace imgsel::cli {
 
@@ -23,6 +24,11 @@ absl::StatusOr<HostProfile> HostFromFlags(const std::string& profile_path, const
 // A readable table: the winner marked, each candidate's reasons.
 std::string RenderDecisionText(const Decision& decision, const std::string& source,
                                const HostProfile& host);
+
+// The same for a registry selection: where the index came from, the
+// decision, and each compatibility artifact's rules as `nfd compat
+// validate-node` prints them.
+std::string RenderSelectionText(const Selection& selection, const HostProfile& host);
 
 // Prints "imgsel: <message>" to stderr and returns 2 (bad input).
 int BadInput(const absl::Status& status);

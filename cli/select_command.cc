@@ -10,6 +10,8 @@
 #include "matcher/index.h"
 #include "selector/file_read.h"
 #include "selector/oci_layout.h"
+#include "selector/pipeline.h"
+#include "selector/selection_json.h"
 
 namespace imgsel::cli {
 namespace {
@@ -23,6 +25,29 @@ struct SelectFlags {
   std::string policy = "best";
   std::string output = "text";
 };
+
+// A registry reference: the whole pipeline, compatibility artifacts included.
+int RunRegistrySelect(const SelectFlags& f, const Config& config, const HostProfile& host) {
+  auto pipeline = SelectionPipeline::Create(config, host);
+  if (!pipeline.ok()) return BadInput(pipeline.status());
+  SelectionRequest request;
+  request.reference = f.source;
+  request.runtime_handler = f.runtime_handler;
+  request.policy = f.policy == "first-match" ? PolicyKind::kFirstMatch : PolicyKind::kBest;
+  auto selection = (*pipeline)->Select(request);
+  if (!selection.ok()) {
+    std::fprintf(stderr, "imgsel: %s\n", std::string(selection.status().message()).c_str());
+    // A reference that does not parse is bad input; a registry that fails is not.
+    return selection.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
+  }
+  if (f.output == "json") {
+    std::cout << SelectionToJson(*selection);
+  } else {
+    std::cout << RenderSelectionText(*selection, host);
+  }
+  const Decision& d = selection->decision;
+  return d.selected() || d.nothing_to_choose ? 0 : 1;
+}
 
 int RunSelect(const SelectFlags& f) {
   if (f.source.empty() == f.index_file.empty()) {
@@ -49,8 +74,7 @@ int RunSelect(const SelectFlags& f) {
     bytes = std::move(doc->bytes);
     name = absl::StrCat(f.source, " (", doc->digest, ")");
   } else {
-    return BadInput(absl::InvalidArgumentError(absl::StrCat(
-        "select: \"", f.source, "\": unsupported source; use oci-layout:DIR[:TAG|@DIGEST]")));
+    return RunRegistrySelect(f, *config, *host);
   }
   auto index = ParseIndex(bytes, name, limits);
   if (!index.ok()) return BadInput(index.status());
@@ -73,7 +97,9 @@ void AddSelectCommand(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<SelectFlags>();
   CLI::App* cmd = app.add_subcommand(
       "select", "Show which index entry this host (or a saved host profile) gets, and why");
-  cmd->add_option("source", flags->source, "oci-layout:DIR[:TAG|@DIGEST]");
+  cmd->add_option("source", flags->source,
+                  "An image reference (nginx:1.25, host:5000/app@sha256:...) or "
+                  "oci-layout:DIR[:TAG|@DIGEST]");
   cmd->add_option("--index", flags->index_file, "Raw index JSON file, or - for standard input");
   cmd->add_option("--host-profile", flags->host_profile,
                   "Host profile JSON (imgsel probe --save) instead of this host");

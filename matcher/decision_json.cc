@@ -36,6 +36,14 @@ void WritePlatformJson(JsonWriter& w, const PlatformView& p) {
 std::string DecisionToJson(const Decision& decision, int indent) {
   JsonWriter w(indent);
   w.BeginObject();
+  WriteDecisionJsonFields(w, decision);
+  w.EndObject();
+  std::string out = w.Take();
+  if (indent) out.push_back('\n');
+  return out;
+}
+
+void WriteDecisionJsonFields(JsonWriter& w, const Decision& decision) {
   w.Key("selected");
   if (const Descriptor* d = decision.selected_descriptor()) {
     w.BeginObject();
@@ -72,10 +80,6 @@ std::string DecisionToJson(const Decision& decision, int indent) {
     w.EndObject();
   }
   w.EndArray();
-  w.EndObject();
-  std::string out = w.Take();
-  if (indent) out.push_back('\n');
-  return out;
 }
 
 }  // namespace imgsel

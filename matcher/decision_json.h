@@ -21,6 +21,9 @@ class JsonWriter;
 
 std::string DecisionToJson(const Decision& decision, int indent = 2);
 
+// The members of that object, for documents that add their own around them.
+void WriteDecisionJsonFields(JsonWriter& w, const Decision& decision);
+
 // Writes a platform object (os, architecture, variant?, os.version?,
 // os.features?, features?) as OCI spells it.
 void WritePlatformJson(JsonWriter& w, const PlatformView& p);

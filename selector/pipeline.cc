@@ -82,8 +82,8 @@ absl::StatusOr<CompatArtifact> FetchAndParse(registry::ReferrersClient& referrer
       if (!format) continue;  // not a layer type imgsel understands
       auto parsed = ParseCompatSpec(layer.bytes, *format, layer.digest);
       if (!parsed.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("artifact ", art->digest, " layer ",
-                                                       layer.digest, ": ", parsed.status().message()));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "artifact ", art->digest, " layer ", layer.digest, ": ", parsed.status().message()));
       }
       spec = std::make_shared<const CompatSpec>(*std::move(parsed));
       Specs().Put(layer.digest, spec);
@@ -148,9 +148,8 @@ void SelectionPipeline::Reload(Config config) {
 
 absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& request) const {
   const absl::Time start = absl::Now();
-  const absl::Time deadline = request.budget == absl::InfiniteDuration()
-                                  ? absl::InfiniteFuture()
-                                  : start + request.budget;
+  const absl::Time deadline =
+      request.budget == absl::InfiniteDuration() ? absl::InfiniteFuture() : start + request.budget;
   auto out_of_time = [&](absl::string_view step) -> absl::Status {
     return absl::DeadlineExceededError(absl::StrCat(
         "selection budget of ", absl::FormatDuration(request.budget), " ran out ", step));

@@ -60,9 +60,9 @@ struct SelectionRequest {
 
 struct Selection {
   Decision decision;
-  std::string reference;   // normalised: "docker.io/library/nginx:latest"
-  std::string repository;  // "docker.io/library/nginx"
-  std::string tag;         // empty when pinned by digest only
+  std::string reference;            // normalised: "docker.io/library/nginx:latest"
+  std::string repository;           // "docker.io/library/nginx"
+  std::string tag;                  // empty when pinned by digest only
   std::string document_digest;      // what the reference resolved to
   std::string document_media_type;  // index, manifest list or manifest
   bool is_index = false;
@@ -81,8 +81,7 @@ class SelectionPipeline {
  public:
   // `host` is probed once by the caller. Creates the registry client and the
   // disk cache from the config.
-  static absl::StatusOr<std::unique_ptr<SelectionPipeline>> Create(Config config,
-                                                                   HostProfile host);
+  static absl::StatusOr<std::unique_ptr<SelectionPipeline>> Create(Config config, HostProfile host);
   ~SelectionPipeline();
 
   absl::StatusOr<Selection> Select(const SelectionRequest& request) const;

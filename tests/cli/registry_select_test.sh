@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# imgsel select REF end to end against Debian's docker-registry on loopback
+# (distribution 2.8: no referrers API, so the sha256-<hex> tag fallback is
+# used for real). The bundled example index is pushed with skopeo; specs are
+# attached with imgsel attach; each decision is checked.
+# Usage: registry_select_test.sh IMGSEL EXAMPLES_DIR
+set -uo pipefail
+IMGSEL="$1"
+EX="$2"
+for tool in docker-registry skopeo curl; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (deploy/dev.sh deps installs it)"; exit 1; }
+done
+PY=/usr/bin/python3
+WORK="$(mktemp -d /tmp/imgsel-select-XXXXXX)"
+PID=""
+cleanup() {
+  if [[ -n "$PID" ]]; then kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+failures=0
+fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+
+start_registry() {
+  PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat > "$WORK/registry.yml" <<YML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/data
+http:
+  addr: 127.0.0.1:$PORT
+YML
+  docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "docker-registry did not come up"; cat "$WORK/registry.log"; exit 1
+}
+start_registry
+timeout 60 skopeo copy -q --all --dest-tls-verify=false "oci:$EX/layout:demo" \
+  "docker://127.0.0.1:$PORT/demo:v1" || { echo "skopeo push failed"; exit 1; }
+REF="127.0.0.1:$PORT/demo:v1"
+
+# Config: a disk cache. Referrers lists are cached for referrers_ttl (an
+# attached spec shows up after at most that long); the steps that attach use
+# a TTL of 0 so each selection sees the registry's current list.
+cat > "$WORK/fresh.toml" <<TOML
+version = 1
+[compat]
+cache_dir = "$WORK/cache"
+referrers_ttl = "0s"
+TOML
+cat > "$WORK/cached.toml" <<TOML
+version = 1
+[compat]
+cache_dir = "$WORK/cache"
+referrers_ttl = "10m"
+TOML
+CONFIG="$WORK/fresh.toml"
+cat > "$WORK/host.json" <<'JSON'
+{"platform": {"os": "linux", "architecture": "amd64", "variant": "v3"},
+ "features": ["x86-64-v3"],
+ "nfd": {"attributes": {"kernel.version": {"elements": {"major": "6", "minor": "1"}}},
+         "flags": {"cpu.cpuid": {"elements": {"AVX2": {}, "FMA3": {}}}}}}
+JSON
+sel() { timeout 60 "$IMGSEL" select "$@" --config "$CONFIG" --host-profile "$WORK/host.json"; }
+field() { $PY -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+digest_at() {  # position -> digest of that entry in the pushed index
+  sel "$REF" -o json | field "[c['digest'] for c in d['candidates'] if c['position']==$1][0]"
+}
+
+# 1. No artifacts: the v3 entry (position 1) wins.
+got=$(sel "$REF" -o json | field "d['selected']['position']")
+[[ "$got" == 1 ]] && echo "ok   v3 entry without artifacts" || fail "without artifacts: selected $got, want 1"
+
+V3=$(digest_at 1)
+ZSTD=$(digest_at 4)
+INDEX=$(sel "$REF" -o json | field "d['digest']")
+
+# 2. An artifact on the v3 entry that this host fails (kernel >= 7) rules it out.
+cat > "$WORK/needs-kernel-7.yaml" <<'YAML'
+version: v1alpha1
+compatibilities:
+- description: needs a newer kernel
+  rules:
+  - name: kernel
+    matchFeatures:
+    - feature: kernel.version
+      matchExpressions:
+        major: {op: Ge, value: ["7"]}
+YAML
+timeout 60 "$IMGSEL" attach "127.0.0.1:$PORT/demo@$V3" "$WORK/needs-kernel-7.yaml" >/dev/null \
+  || fail "attach to the v3 entry"
+out=$(sel "$REF" -o json)
+got=$(field "d['selected']['position']" <<<"$out")
+[[ "$got" == 2 ]] && echo "ok   failing artifact rules the v3 entry out" || fail "failing artifact: selected $got, want 2"
+reason=$(field "' | '.join([r for c in d['candidates'] if c['position']==1 for r in c['reasons']])" <<<"$out")
+[[ "$reason" == *"no compatibility set"* ]] && echo "ok   the reason names the artifact" || fail "reason: $reason"
+text=$(sel "$REF")
+[[ "$text" == *"kernel.version"* && "$text" == *"FAIL"* ]] \
+  && echo "ok   text output prints the rule results" || fail "text lacks rule results: $text"
+
+# 3. A matching artifact with a weight lifts the zstd twin to the top.
+cat > "$WORK/zstd-ok.yaml" <<'YAML'
+version: v1alpha1
+compatibilities:
+- weight: 20
+  tag: zstd
+  rules:
+  - name: cpu
+    matchFeatures:
+    - feature: cpu.cpuid
+      matchExpressions:
+        AVX2: {op: Exists}
+YAML
+timeout 60 "$IMGSEL" attach "127.0.0.1:$PORT/demo@$ZSTD" "$WORK/zstd-ok.yaml" >/dev/null \
+  || fail "attach to the zstd entry"
+out=$(sel "$REF" -o json)
+got=$(field "d['selected']['position']" <<<"$out")
+score=$(field "d['candidates'][0]['score']" <<<"$out")
+[[ "$got" == 4 && "$score" == 20 ]] && echo "ok   weighted artifact wins" || fail "weighted: selected $got score $score, want 4 / 20"
+
+# 4. A warm cache: the same selection by digest makes no registry request.
+CONFIG="$WORK/cached.toml"
+PINNED="127.0.0.1:$PORT/demo@$INDEX"
+sel "$PINNED" -o json >/dev/null
+trips=$(sel "$PINNED" -o json | field "d['roundTrips']")
+[[ "$trips" == 0 ]] && echo "ok   warm cache: 0 registry requests" || fail "warm cache made $trips requests"
+trips=$(sel "$REF" -o json | field "d['roundTrips']")
+[[ "$trips" == 1 ]] && echo "ok   warm cache by tag: 1 request (the tag HEAD)" || fail "warm tag made $trips requests"
+
+# 5. The registry gone: a pinned, cached selection still works; a tag cannot resolve.
+kill "$PID"; wait "$PID" 2>/dev/null; PID=""
+got=$(sel "$PINNED" -o json | field "d['selected']['position']")
+[[ "$got" == 4 ]] && echo "ok   pinned selection works offline from the cache" || fail "offline pinned: $got"
+err=$(sel "$REF" 2>&1 >/dev/null); rc=$?
+[[ $rc == 3 && "$err" == *"resolve 127.0.0.1:$PORT/demo:v1"* ]] \
+  && echo "ok   unreachable registry: exit 3 naming the reference" || fail "unreachable: rc $rc, $err"
+
+# 6. Bad references are bad input.
+err=$(sel "UPPER/Case:tag" 2>&1 >/dev/null); rc=$?
+[[ $rc == 2 ]] && echo "ok   bad reference: exit 2" || fail "bad reference: rc $rc ($err)"
+
+if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
+echo "all passed"
