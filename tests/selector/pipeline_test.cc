@@ -1,0 +1,273 @@
+// The selection pipeline against an in-memory registry that speaks the
+// referrers API: artifacts rule entries out or lift them, failures follow
+// [compat] on_error, the budget is honoured, and the request count is what
+// the design promises (one referrers query per subject, one fetch per new
+// artifact, nothing on a warm cache).
+#include "selector/pipeline.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "matcher/features.h"
+#include "registry/referrers.h"
+#include "tests/registry/fake_registry.h"
+
+namespace imgsel {
+namespace {
+
+using registry::testing::Blob;
+using registry::testing::FakeRegistry;
+using registry::testing::FakeRequest;
+using registry::testing::FakeResponse;
+using registry::testing::MakeArtifact;
+using registry::testing::MakeImage;
+using registry::testing::TestArtifact;
+using registry::testing::TestImage;
+using ::testing::HasSubstr;
+
+constexpr char kFailingSpec[] = R"(version: v1alpha1
+compatibilities:
+- rules:
+  - name: kernel
+    matchFeatures:
+    - feature: kernel.version
+      matchExpressions:
+        major: {op: Ge, value: ["7"]}
+)";
+
+constexpr char kWeightedSpec[] = R"(version: v1alpha1
+compatibilities:
+- weight: 20
+  rules:
+  - name: kernel
+    matchFeatures:
+    - feature: kernel.version
+      matchExpressions:
+        major: {op: Ge, value: ["5"]}
+)";
+
+HostProfile Host() {
+  HostProfile h;
+  h.platform.os = "linux";
+  h.platform.architecture = "amd64";
+  h.platform.variant = "v3";
+  for (auto& f : X86LevelFeatures(3)) h.features.insert(f);
+  h.nfd.attributes["kernel.version"] = {{"major", "6"}, {"minor", "1"}};
+  return h;
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    generic_ = MakeImage("generic");
+    v3_ = MakeImage("v3");
+    other_ = MakeImage("other");
+    // Entries: generic amd64, amd64/v3, another generic amd64.
+    std::vector<std::string> descs = {
+        generic_.manifest.Descriptor(R"(,"platform":{"os":"linux","architecture":"amd64"})"),
+        v3_.manifest.Descriptor(
+            R"(,"platform":{"os":"linux","architecture":"amd64","variant":"v3"})"),
+        other_.manifest.Descriptor(R"(,"platform":{"os":"linux","architecture":"amd64"})"),
+    };
+    index_ = {
+        "application/vnd.oci.image.index.v1+json",
+        absl::StrCat(
+            R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)",
+            absl::StrJoin(descs, ","), "]}")};
+    for (const TestImage* img : {&generic_, &v3_, &other_}) {
+      registry_.AddManifest(img->manifest);
+      registry_.AddBlob(img->config);
+      registry_.AddBlob(img->layer);
+    }
+    registry_.AddManifest(index_, "v1");
+    cache_dir_ = absl::StrCat(::testing::TempDir(), "/pipeline-cache-",
+                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(cache_dir_);
+  }
+
+  void Attach(const Blob& subject, const std::string& spec) {
+    TestArtifact a = MakeArtifact(subject, std::string(registry::kNfdArtifactType), spec,
+                                  std::string(registry::kNfdSpecLayerType), "2026-01-01T00:00:00Z");
+    registry_.AddManifest(a.manifest);
+    registry_.AddBlob(a.layer);
+    registry_.AddBlob(a.config);
+  }
+
+  std::unique_ptr<SelectionPipeline> Pipeline(bool fallback_on_error = true) {
+    Config config = DefaultConfig();
+    config.compat.cache_dir = cache_dir_;
+    config.compat.fallback_on_error = fallback_on_error;
+    config.registry.request_timeout = absl::Seconds(5);
+    auto p = SelectionPipeline::Create(config, Host());
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? *std::move(p) : nullptr;
+  }
+
+  absl::StatusOr<Selection> Run(SelectionPipeline& p, absl::string_view suffix = ":v1") {
+    SelectionRequest r;
+    r.reference = absl::StrCat(registry_.host(), "/team/app", suffix);
+    return p.Select(r);
+  }
+
+  FakeRegistry registry_;
+  TestImage generic_, v3_, other_;
+  Blob index_;
+  std::string cache_dir_;
+};
+
+TEST_F(PipelineTest, WithoutArtifactsTheBestPlatformWins) {
+  auto p = Pipeline();
+  auto s = Run(*p);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->is_index);
+  EXPECT_EQ(s->document_digest, index_.digest());
+  ASSERT_NE(s->chosen(), nullptr);
+  EXPECT_EQ(s->chosen()->digest, v3_.manifest.digest());
+  EXPECT_TRUE(s->compat.empty());
+}
+
+TEST_F(PipelineTest, AFailingArtifactRulesTheEntryOutAndAWeightedOneLiftsAnother) {
+  Attach(v3_.manifest, kFailingSpec);
+  Attach(other_.manifest, kWeightedSpec);
+  auto p = Pipeline();
+  auto s = Run(*p);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_NE(s->chosen(), nullptr);
+  EXPECT_EQ(s->chosen()->digest, other_.manifest.digest());
+  EXPECT_EQ(s->decision.candidates[0].score, 20);
+  EXPECT_FALSE(s->decision.fallback);
+  ASSERT_EQ(s->compat.count(v3_.manifest.digest()), 1u);
+  EXPECT_FALSE(s->compat[v3_.manifest.digest()][0].matched);
+}
+
+TEST_F(PipelineTest, AnArtifactOnTheIndexAppliesToEveryEntry) {
+  Attach(index_, kFailingSpec);
+  auto p = Pipeline();
+  auto s = Run(*p);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->chosen(), nullptr) << "every entry inherits the failing index artifact";
+  EXPECT_EQ(s->compat.size(), 3u);
+}
+
+TEST_F(PipelineTest, ColdSelectionQueriesEachSubjectOnceAndWarmMakesNoRequest) {
+  Attach(v3_.manifest, kWeightedSpec);
+  auto p = Pipeline();
+  SelectionRequest r;
+  r.reference = absl::StrCat(registry_.host(), "/team/app@", index_.digest());
+  auto cold = p->Select(r);
+  ASSERT_TRUE(cold.ok()) << cold.status();
+  // Four subjects (the index and three eligible entries): one referrers query
+  // each; one artifact: its manifest and its one layer.
+  EXPECT_EQ(registry_.Count("/referrers/"), 4);
+  EXPECT_EQ(registry_.Count("/blobs/"), 1);
+  auto warm = p->Select(r);
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  EXPECT_EQ(warm->round_trips, 0);
+  EXPECT_EQ(warm->chosen()->digest, cold->chosen()->digest);
+  // A new pipeline (a restart) on the same cache directory: still nothing.
+  auto restarted = Pipeline();
+  auto again = restarted->Select(r);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->round_trips, 0);
+  EXPECT_EQ(again->chosen()->digest, v3_.manifest.digest());
+}
+
+TEST_F(PipelineTest, ArtifactFailureFallsBackToFirstMatchByDefault) {
+  Attach(v3_.manifest, kWeightedSpec);
+  registry_.set_fault([](const FakeRequest& req) -> std::optional<FakeResponse> {
+    if (absl::StrContains(req.target, "/blobs/")) return FakeResponse{500, {}, "boom"};
+    return std::nullopt;
+  });
+  auto p = Pipeline(/*fallback_on_error=*/true);
+  auto s = Run(*p);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->decision.fallback);
+  EXPECT_THAT(s->decision.fallback_reason, HasSubstr("compatibility artifacts"));
+  EXPECT_EQ(s->decision.policy, PolicyKind::kFirstMatch);
+  ASSERT_NE(s->chosen(), nullptr);
+  EXPECT_EQ(s->chosen()->digest, generic_.manifest.digest()) << "containerd's first match";
+}
+
+TEST_F(PipelineTest, ArtifactFailureIsIgnoredWhenConfigured) {
+  Attach(v3_.manifest, kFailingSpec);
+  registry_.set_fault([](const FakeRequest& req) -> std::optional<FakeResponse> {
+    if (absl::StrContains(req.target, "/blobs/")) return FakeResponse{500, {}, "boom"};
+    return std::nullopt;
+  });
+  auto p = Pipeline(/*fallback_on_error=*/false);
+  auto s = Run(*p);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(s->decision.fallback);
+  ASSERT_FALSE(s->warnings.empty());
+  EXPECT_THAT(s->warnings[0], HasSubstr("on_error = \"ignore\""));
+  EXPECT_EQ(s->chosen()->digest, v3_.manifest.digest()) << "the unreadable artifact is ignored";
+}
+
+TEST_F(PipelineTest, ReferrersFailureFollowsOnErrorToo) {
+  registry_.set_fault([](const FakeRequest& req) -> std::optional<FakeResponse> {
+    if (absl::StrContains(req.target, "/referrers/")) return FakeResponse{503, {}, "down"};
+    return std::nullopt;
+  });
+  auto p = Pipeline(true);
+  auto s = Run(*p);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->decision.fallback);
+}
+
+TEST_F(PipelineTest, ResolutionFailuresAreErrorsNamingTheReference) {
+  auto p = Pipeline();
+  auto missing = Run(*p, ":nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("/team/app:nope"));
+
+  registry_.AddManifest({"application/vnd.oci.image.index.v1+json", "{\"manifests\": 7}"}, "bad");
+  auto garbage = Run(*p, ":bad");
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_THAT(std::string(garbage.status().message()), HasSubstr("manifests: expected an array"));
+
+  SelectionRequest r;
+  r.reference = "Not A Reference";
+  EXPECT_EQ(p->Select(r).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(PipelineTest, TheBudgetIsHonoured) {
+  registry_.set_fault([](const FakeRequest& req) -> std::optional<FakeResponse> {
+    if (absl::StrContains(req.target, "/manifests/v1")) {
+      FakeResponse slow{404, {}, ""};
+      slow.delay = absl::Milliseconds(300);
+      return slow;
+    }
+    return std::nullopt;
+  });
+  auto p = Pipeline();
+  SelectionRequest r;
+  r.reference = absl::StrCat(registry_.host(), "/team/app:v1");
+  r.budget = absl::Milliseconds(50);
+  auto s = p->Select(r);
+  ASSERT_FALSE(s.ok());
+}
+
+TEST_F(PipelineTest, PlainManifestHasNothingToChoose) {
+  registry_.AddManifest(v3_.manifest, "single");
+  auto p = Pipeline();
+  auto s = Run(*p, ":single");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(s->is_index);
+  EXPECT_TRUE(s->decision.nothing_to_choose);
+}
+
+TEST_F(PipelineTest, ReloadChangesWeightsForNewSelections) {
+  auto p = Pipeline();
+  Config config = *p->config();
+  PreferRule rule;
+  rule.annotation = "org.example.never";
+  rule.weight = 5;
+  config.policy.prefer.push_back(rule);
+  p->Reload(config);
+  EXPECT_EQ(p->config()->policy.prefer.size(), 1u);
+}
+
+}  // namespace
+}  // namespace imgsel
