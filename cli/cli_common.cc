@@ -131,7 +131,8 @@ std::string RenderSelectionText(const Selection& s, const HostProfile& host) {
   std::string out = RenderDecisionText(s.decision, source, host);
   for (const auto& [digest, artifacts] : s.compat) {
     absl::StrAppend(&out, "\ncompatibility artifacts for ", ShortDigest(digest), ":\n");
-    for (const ArtifactResult& a : artifacts) {
+    for (const auto& shared : artifacts) {
+      const ArtifactResult& a = *shared;
       absl::StrAppend(&out, "  artifact ", ShortDigest(a.id), " (", a.kind,
                       a.on_index ? ", attached to the index" : "",
                       "): ", a.matched ? "matches" : "does not match", "\n");

@@ -520,46 +520,38 @@ std::vector<size_t> NewestArtifacts(absl::Span<const CompatArtifact> artifacts) 
   return chosen;
 }
 
-EntryCompat EvaluateEntryCompat(absl::Span<const CompatArtifact> entry_artifacts,
-                                absl::Span<const CompatArtifact> index_artifacts,
-                                const HostProfile& host) {
-  EntryCompat out;
-  auto run = [&](absl::Span<const CompatArtifact> artifacts, bool on_index) {
-    for (size_t i : NewestArtifacts(artifacts)) {
-      const CompatArtifact& a = artifacts[i];
-      ArtifactResult r;
-      r.id = a.id;
-      r.kind = a.kind;
-      r.on_index = on_index;
-      for (const CompatSpec& spec : a.specs) {
-        SpecResult s = EvaluateCompatSpec(spec, host);
-        if (std::optional<int64_t> w = s.best_weight(); w && (!r.weight || *w > *r.weight)) {
-          r.weight = w;
-        }
-        r.specs.push_back(std::move(s));
-      }
-      r.matched = r.weight.has_value();
-      out.artifacts.push_back(std::move(r));
+ArtifactResult EvaluateArtifact(const CompatArtifact& a, bool on_index, const HostProfile& host) {
+  ArtifactResult r;
+  r.id = a.id;
+  r.kind = a.kind;
+  r.on_index = on_index;
+  for (const CompatSpec& spec : a.specs) {
+    SpecResult s = EvaluateCompatSpec(spec, host);
+    if (std::optional<int64_t> w = s.best_weight(); w && (!r.weight || *w > *r.weight)) {
+      r.weight = w;
     }
-  };
-  run(index_artifacts, true);
-  run(entry_artifacts, false);
+    r.specs.push_back(std::move(s));
+  }
+  r.matched = r.weight.has_value();
+  return r;
+}
 
-  CompatVerdict& v = out.verdict;
+CompatVerdict CombineArtifactResults(absl::Span<const ArtifactResult* const> results) {
+  CompatVerdict v;
   v.passed = true;
   v.weight = 0;
   std::optional<int64_t> best;
-  for (const ArtifactResult& r : out.artifacts) {
-    std::string head = absl::StrCat("compat: ", r.on_index ? "index" : "entry", " artifact ",
-                                    r.id.empty() ? "(unnamed)" : r.id, " (", r.kind, "): ");
-    if (r.matched) {
-      if (!best || *r.weight > *best) best = r.weight;
-      v.reasons.push_back(absl::StrCat(head, BestSetLabel(r), " matched, weight ", *r.weight));
+  for (const ArtifactResult* r : results) {
+    std::string head = absl::StrCat("compat: ", r->on_index ? "index" : "entry", " artifact ",
+                                    r->id.empty() ? "(unnamed)" : r->id, " (", r->kind, "): ");
+    if (r->matched) {
+      if (!best || *r->weight > *best) best = r->weight;
+      v.reasons.push_back(absl::StrCat(head, BestSetLabel(*r), " matched, weight ", *r->weight));
       continue;
     }
     v.passed = false;
     std::vector<std::string> failures;
-    for (const SpecResult& s : r.specs) {
+    for (const SpecResult& s : r->specs) {
       for (const SetResult& set : s.sets) {
         failures.push_back(absl::StrCat(s.name.empty() ? "" : s.name + " ", SetLabel(set), ": ",
                                         FirstFailure(set)));
@@ -569,6 +561,22 @@ EntryCompat EvaluateEntryCompat(absl::Span<const CompatArtifact> entry_artifacts
     v.reasons.push_back(absl::StrCat(head, "no set matched: ", absl::StrJoin(failures, "; ")));
   }
   if (v.passed && best) v.weight = *best;
+  return v;
+}
+
+EntryCompat EvaluateEntryCompat(absl::Span<const CompatArtifact> entry_artifacts,
+                                absl::Span<const CompatArtifact> index_artifacts,
+                                const HostProfile& host) {
+  EntryCompat out;
+  for (size_t i : NewestArtifacts(index_artifacts)) {
+    out.artifacts.push_back(EvaluateArtifact(index_artifacts[i], true, host));
+  }
+  for (size_t i : NewestArtifacts(entry_artifacts)) {
+    out.artifacts.push_back(EvaluateArtifact(entry_artifacts[i], false, host));
+  }
+  std::vector<const ArtifactResult*> results;
+  for (const ArtifactResult& r : out.artifacts) results.push_back(&r);
+  out.verdict = CombineArtifactResults(results);
   return out;
 }
 

@@ -163,6 +163,15 @@ struct EntryCompat {
   std::vector<ArtifactResult> artifacts;  // those evaluated (newest per kind)
 };
 
+// One artifact against the host: every spec, the best matching weight.
+ArtifactResult EvaluateArtifact(const CompatArtifact& artifact, bool on_index,
+                                const HostProfile& host);
+
+// The verdict for one entry from the results of the artifacts that apply to
+// it (already the newest of each kind): it passes when every artifact has a
+// matching set, and earns the highest matching weight.
+CompatVerdict CombineArtifactResults(absl::Span<const ArtifactResult* const> results);
+
 // Evaluates the artifacts that apply to one entry (rules in the header
 // comment). With no artifact at all the verdict passes with weight 0 and no
 // reasons; callers should then pass no verdict to Select at all.

@@ -60,11 +60,6 @@ const std::vector<std::string>& LayerTypes() {
 // At most this many artifacts are fetched for one selection.
 constexpr size_t kMaxArtifactsPerSelection = 64;
 
-struct FetchedArtifact {
-  std::string subject;
-  absl::StatusOr<CompatArtifact> artifact;
-};
-
 absl::StatusOr<CompatArtifact> FetchAndParse(registry::ReferrersClient& referrers,
                                              const registry::Reference& ref,
                                              const registry::ArtifactDescriptor& desc,
@@ -103,8 +98,27 @@ absl::StatusOr<CompatArtifact> FetchAndParse(registry::ReferrersClient& referrer
 
 }  // namespace
 
+struct SelectionPipeline::Memo {
+  using Artifacts = std::shared_ptr<const std::vector<registry::ArtifactDescriptor>>;
+  struct Listing {
+    absl::Time expires;
+    Artifacts artifacts;
+  };
+  static constexpr size_t kMaxEntries = 4096;
+
+  absl::Mutex mu;
+  absl::flat_hash_map<std::string, Listing> listings ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, std::shared_ptr<const ArtifactResult>> results
+      ABSL_GUARDED_BY(mu);
+
+  // The key of a result: its digest and whether it was attached to the index.
+  static std::string ResultKey(const std::string& digest, bool on_index) {
+    return absl::StrCat(digest, on_index ? "#index" : "#entry");
+  }
+};
+
 SelectionPipeline::SelectionPipeline(std::shared_ptr<const Config> config, HostProfile host)
-    : config_(std::move(config)), host_(std::move(host)) {}
+    : config_(std::move(config)), host_(std::move(host)), memo_(std::make_unique<Memo>()) {}
 
 SelectionPipeline::~SelectionPipeline() = default;
 
@@ -212,40 +226,94 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
       if (seen.insert(digest).second) subjects.push_back(std::move(digest));
     }
     registry::ReferrersClient referrers(client_.get());
-    std::vector<registry::SubjectReferrers> lists =
-        referrers.List(*ref, subjects, ArtifactTypes(), request.credentials);
+    const std::string repo_key = ref->Name();
+    const absl::Time now = absl::Now();
+
+    // Referrers lists: memory first, the rest from the client (disk cache or
+    // registry, subjects in parallel).
+    std::map<std::string, Memo::Artifacts> listings;
+    std::vector<std::string> missing;
+    {
+      absl::MutexLock lock(&memo_->mu);
+      for (const std::string& subject : subjects) {
+        auto it = memo_->listings.find(absl::StrCat(repo_key, "@", subject));
+        if (it != memo_->listings.end() && it->second.expires > now) {
+          listings[subject] = it->second.artifacts;
+        } else {
+          missing.push_back(subject);
+        }
+      }
+    }
+    if (!missing.empty()) {
+      std::vector<registry::SubjectReferrers> lists =
+          referrers.List(*ref, missing, ArtifactTypes(), request.credentials);
+      absl::MutexLock lock(&memo_->mu);
+      if (memo_->listings.size() >= Memo::kMaxEntries) memo_->listings.clear();
+      for (auto& list : lists) {
+        if (!list.status.ok()) {
+          std::string why =
+              absl::StrCat("referrers of ", list.subject, ": ", list.status.message());
+          if (config->compat.fallback_on_error) {
+            artifact_failure = why;
+          } else {
+            sel.warnings.push_back(absl::StrCat(why, " (ignored: [compat] on_error = \"ignore\")"));
+          }
+          continue;
+        }
+        auto shared = std::make_shared<const std::vector<registry::ArtifactDescriptor>>(
+            std::move(list.artifacts));
+        memo_->listings[absl::StrCat(repo_key, "@", list.subject)] = {
+            now + config->compat.referrers_ttl, shared};
+        listings[list.subject] = std::move(shared);
+      }
+    }
     if (absl::Now() > deadline) return out_of_time("while listing compatibility artifacts");
 
-    // The newest artifact of each type per subject, fetched in parallel.
-    std::vector<std::pair<std::string, registry::ArtifactDescriptor>> wanted;
-    for (const auto& list : lists) {
-      if (!list.status.ok()) {
-        std::string why = absl::StrCat("referrers of ", list.subject, ": ", list.status.message());
-        if (config->compat.fallback_on_error) {
-          artifact_failure = why;
-        } else {
-          sel.warnings.push_back(absl::StrCat(why, " (ignored: [compat] on_error = \"ignore\")"));
-        }
-        continue;
-      }
+    // The newest artifact of each type per subject; evaluated results from
+    // memory, the rest fetched (in parallel when more than one) and evaluated.
+    struct Wanted {
+      std::string subject;
+      const registry::ArtifactDescriptor& desc;  // kept alive by `listings`
+      bool on_index;
+      std::shared_ptr<const ArtifactResult> result;
+    };
+    std::vector<Wanted> wanted;
+    for (const auto& [subject, artifacts] : listings) {
+      if (artifacts->empty()) continue;
       for (const std::string& type : ArtifactTypes()) {
-        if (const auto* newest = registry::NewestArtifact(list.artifacts, type)) {
-          if (wanted.size() < kMaxArtifactsPerSelection) wanted.emplace_back(list.subject, *newest);
+        const auto* newest = registry::NewestArtifact(*artifacts, type);
+        if (newest && wanted.size() < kMaxArtifactsPerSelection) {
+          wanted.push_back({subject, *newest, subject == sel.document_digest, nullptr});
         }
       }
     }
-    std::vector<std::future<absl::StatusOr<CompatArtifact>>> futures;
-    futures.reserve(wanted.size());
-    for (const auto& [subject, desc] : wanted) {
-      futures.push_back(std::async(std::launch::async, [&, d = desc] {
-        return FetchAndParse(referrers, *ref, d, request.credentials);
-      }));
+    std::vector<size_t> to_fetch;
+    {
+      absl::MutexLock lock(&memo_->mu);
+      for (size_t i = 0; i < wanted.size(); ++i) {
+        auto it = memo_->results.find(Memo::ResultKey(wanted[i].desc.digest, wanted[i].on_index));
+        if (it != memo_->results.end()) {
+          wanted[i].result = it->second;
+        } else {
+          to_fetch.push_back(i);
+        }
+      }
     }
-    std::map<std::string, std::vector<CompatArtifact>> by_subject;
-    for (size_t i = 0; i < futures.size(); ++i) {
-      absl::StatusOr<CompatArtifact> art = futures[i].get();
-      if (!art.ok()) {
-        std::string why = std::string(art.status().message());
+    auto fetch = [&](size_t i) {
+      return FetchAndParse(referrers, *ref, wanted[i].desc, request.credentials);
+    };
+    std::vector<absl::StatusOr<CompatArtifact>> fetched;
+    if (to_fetch.size() == 1) {
+      fetched.push_back(fetch(to_fetch[0]));
+    } else if (!to_fetch.empty()) {
+      std::vector<std::future<absl::StatusOr<CompatArtifact>>> futures;
+      for (size_t i : to_fetch) futures.push_back(std::async(std::launch::async, fetch, i));
+      for (auto& f : futures) fetched.push_back(f.get());
+    }
+    for (size_t k = 0; k < to_fetch.size(); ++k) {
+      Wanted& w = wanted[to_fetch[k]];
+      if (!fetched[k].ok()) {
+        std::string why = std::string(fetched[k].status().message());
         if (config->compat.fallback_on_error) {
           artifact_failure = why;
         } else {
@@ -253,23 +321,32 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
         }
         continue;
       }
-      by_subject[wanted[i].first].push_back(*std::move(art));
+      w.result =
+          std::make_shared<const ArtifactResult>(EvaluateArtifact(*fetched[k], w.on_index, host_));
+      absl::MutexLock lock(&memo_->mu);
+      if (memo_->results.size() >= Memo::kMaxEntries) memo_->results.clear();
+      memo_->results[Memo::ResultKey(w.desc.digest, w.on_index)] = w.result;
     }
     if (absl::Now() > deadline) return out_of_time("while fetching compatibility artifacts");
 
-    const std::vector<CompatArtifact> none;
-    const auto index_it = by_subject.find(sel.document_digest);
-    const std::vector<CompatArtifact>& index_artifacts =
-        index_it == by_subject.end() ? none : index_it->second;
+    std::vector<std::shared_ptr<const ArtifactResult>> index_results;
+    std::map<std::string, std::vector<std::shared_ptr<const ArtifactResult>>> entry_results;
+    for (const Wanted& w : wanted) {
+      if (!w.result) continue;
+      (w.on_index ? index_results : entry_results[w.subject]).push_back(w.result);
+    }
     for (const Candidate& c : pre.candidates) {
       if (!c.eligible) continue;
       std::string digest(pre.index.manifests[c.position].digest);
-      auto it = by_subject.find(digest);
-      const std::vector<CompatArtifact>& own = it == by_subject.end() ? none : it->second;
-      if (own.empty() && index_artifacts.empty()) continue;
-      EntryCompat entry = EvaluateEntryCompat(own, index_artifacts, host_);
-      verdicts[digest] = std::move(entry.verdict);
-      sel.compat[digest] = std::move(entry.artifacts);
+      std::vector<std::shared_ptr<const ArtifactResult>> all = index_results;
+      if (auto it = entry_results.find(digest); it != entry_results.end()) {
+        all.insert(all.end(), it->second.begin(), it->second.end());
+      }
+      if (all.empty()) continue;
+      std::vector<const ArtifactResult*> raw;
+      for (const auto& r : all) raw.push_back(r.get());
+      verdicts[digest] = CombineArtifactResults(raw);
+      sel.compat[digest] = std::move(all);
     }
   }
 

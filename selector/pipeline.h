@@ -11,6 +11,11 @@
 //   4. evaluate the artifacts against the host, select with the policy of the
 //      runtime handler
 //
+// Memory in front of the disk cache: referrers lists for referrers_ttl, and
+// each artifact's evaluation against this host for good (an artifact is
+// content-addressed and the host is fixed for the pipeline's life), so a
+// warm selection starts no thread and reads no file.
+//
 // Failure rules (DESIGN.md "Failure model"):
 //   - the index cannot be resolved or parsed: an error (the CRI proxy then
 //     forwards the original request; the API reports fallback);
@@ -68,7 +73,7 @@ struct Selection {
   bool is_index = false;
   // Per entry digest, the compatibility artifacts evaluated for it (its own
   // and the index's), with result trees for display.
-  std::map<std::string, std::vector<ArtifactResult>> compat;
+  std::map<std::string, std::vector<std::shared_ptr<const ArtifactResult>>> compat;
   std::vector<std::string> warnings;  // artifact problems handled by on_error
   int64_t round_trips = 0;            // registry requests this selection made
   absl::Duration elapsed;
@@ -97,11 +102,14 @@ class SelectionPipeline {
  private:
   SelectionPipeline(std::shared_ptr<const Config> config, HostProfile host);
 
+  struct Memo;  // in-memory referrers lists and evaluated artifacts
+
   mutable absl::Mutex mu_;
   std::shared_ptr<const Config> config_ ABSL_GUARDED_BY(mu_);
   HostProfile host_;
   std::unique_ptr<registry::DiskCache> cache_;
   std::unique_ptr<registry::RegistryClient> client_;
+  std::unique_ptr<Memo> memo_;
 };
 
 }  // namespace imgsel

@@ -23,7 +23,8 @@ std::string SelectionToJson(const Selection& s, int indent) {
   w.Key("compatibility").BeginObject();
   for (const auto& [digest, artifacts] : s.compat) {
     w.Key(digest).BeginArray();
-    for (const ArtifactResult& a : artifacts) {
+    for (const auto& shared : artifacts) {
+      const ArtifactResult& a = *shared;
       w.BeginObject();
       w.Key("artifact").String(a.id);
       w.Key("kind").String(a.kind);

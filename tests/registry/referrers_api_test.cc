@@ -123,6 +123,20 @@ TEST_F(ReferrersApiTest, FetchesArtifactLayersOfTheAskedTypes) {
   EXPECT_TRUE(none->layers.empty());
 }
 
+// Several subjects on a registry not yet known: one probe of the API, then
+// every subject straight to the tag schema (not one probe each).
+TEST_F(ReferrersApiTest, AnUnknownRegistryIsProbedOnceForManySubjects) {
+  reg_.set_referrers_api(false);
+  auto client = Client();
+  ReferrersClient referrers(client.get());
+  auto lists =
+      referrers.List(ref_, {index_.digest(), amd_.manifest.digest(), arm_.manifest.digest()}, {});
+  ASSERT_EQ(lists.size(), 3u);
+  for (const auto& l : lists) ASSERT_TRUE(l.status.ok()) << l.status;
+  EXPECT_EQ(reg_.Count("/referrers/"), 1);
+  EXPECT_EQ(reg_.Count("/manifests/sha256-"), 3);
+}
+
 TEST_F(ReferrersApiTest, NoApiFallsBackToTheTagAndRemembers) {
   reg_.set_referrers_api(false);
   // The tag schema index for the index digest lists the NFD artifact.

@@ -139,7 +139,7 @@ TEST_F(PipelineTest, AFailingArtifactRulesTheEntryOutAndAWeightedOneLiftsAnother
   EXPECT_EQ(s->decision.candidates[0].score, 20);
   EXPECT_FALSE(s->decision.fallback);
   ASSERT_EQ(s->compat.count(v3_.manifest.digest()), 1u);
-  EXPECT_FALSE(s->compat[v3_.manifest.digest()][0].matched);
+  EXPECT_FALSE(s->compat[v3_.manifest.digest()][0]->matched);
 }
 
 TEST_F(PipelineTest, AnArtifactOnTheIndexAppliesToEveryEntry) {
