@@ -1,0 +1,105 @@
+#include "plugin/cri_proxy.h"
+
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
+
+namespace imgsel::plugin {
+
+// One proxied call: read the request, answer it (forwarded or through the
+// PullHandler), finish. Deletes itself in OnDone.
+class CriProxy::Call : public grpc::ServerGenericBidiReactor {
+ public:
+  Call(CriProxy* proxy, grpc::GenericCallbackServerContext* ctx) : proxy_(proxy), ctx_(ctx) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message"));
+      return;
+    }
+    const std::string& method = ctx_->method();
+    const CriMethod kind = CriMethodFromPath(method);
+    CallInfo info;
+    info.metadata = CopyMetadata(ctx_->client_metadata());
+    const auto deadline = ctx_->deadline();
+    if (deadline != std::chrono::system_clock::time_point::max()) {
+      info.deadline = absl::FromChrono(deadline);
+    }
+    if (kind == CriMethod::kPullImage) {
+      if (proxy_->pulls_in_flight_.fetch_add(1) < proxy_->max_pulls_) {
+        std::thread([this, method, info = std::move(info)] {
+          UpstreamReply reply =
+              proxy_->pulls_->Pull(method, FromByteBuffer(request_), info, &cancel_);
+          proxy_->pulls_in_flight_.fetch_sub(1);
+          Reply(std::move(reply));
+        }).detach();
+        return;
+      }
+      proxy_->pulls_in_flight_.fetch_sub(1);
+      proxy_->metrics_->CountPull(PullOutcome::kFallback);
+      proxy_->metrics_->CountFallback(FallbackReason::kBusy);
+    }
+    Forward(method, kind, info);
+  }
+
+  void OnWriteDone(bool) override {}
+  void OnCancel() override {
+    cancel_.Cancel();
+    upstream_ctx_.TryCancel();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Forward(const std::string& method, CriMethod kind, const CallInfo& info) {
+    for (const auto& [k, v] : info.metadata) upstream_ctx_.AddMetadata(k, v);
+    if (info.deadline != absl::InfiniteFuture()) {
+      upstream_ctx_.set_deadline(absl::ToChronoTime(info.deadline));
+    }
+    proxy_->upstream_->stub().UnaryCall(
+        &upstream_ctx_, method, grpc::StubOptions(), &request_, &response_,
+        [this, kind](grpc::Status status) {
+          proxy_->metrics_->CountPassthrough(kind, !status.ok());
+          UpstreamReply reply;
+          reply.status = std::move(status);
+          reply.initial_metadata = CopyMetadata(upstream_ctx_.GetServerInitialMetadata());
+          reply.trailing_metadata = CopyMetadata(upstream_ctx_.GetServerTrailingMetadata());
+          for (const auto& [k, v] : reply.initial_metadata) ctx_->AddInitialMetadata(k, v);
+          for (const auto& [k, v] : reply.trailing_metadata) ctx_->AddTrailingMetadata(k, v);
+          if (reply.status.ok()) {
+            StartWriteAndFinish(&response_, grpc::WriteOptions(), reply.status);
+          } else {
+            Finish(reply.status);
+          }
+        });
+  }
+
+  void Reply(UpstreamReply reply) {
+    for (const auto& [k, v] : reply.initial_metadata) ctx_->AddInitialMetadata(k, v);
+    for (const auto& [k, v] : reply.trailing_metadata) ctx_->AddTrailingMetadata(k, v);
+    if (reply.status.ok()) {
+      response_ = ToByteBuffer(reply.body);
+      StartWriteAndFinish(&response_, grpc::WriteOptions(), reply.status);
+    } else {
+      Finish(reply.status);
+    }
+  }
+
+  CriProxy* proxy_;
+  grpc::GenericCallbackServerContext* ctx_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+  grpc::ClientContext upstream_ctx_;
+  Cancellation cancel_;
+};
+
+CriProxy::CriProxy(GrpcCriUpstream* upstream, PullHandler* pulls, Metrics* metrics, int max_pulls)
+    : upstream_(upstream), pulls_(pulls), metrics_(metrics), max_pulls_(max_pulls) {}
+
+grpc::ServerGenericBidiReactor* CriProxy::CreateReactor(grpc::GenericCallbackServerContext* ctx) {
+  return new Call(this, ctx);
+}
+
+}  // namespace imgsel::plugin

@@ -1,0 +1,88 @@
+#include "plugin/decision_log.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+namespace imgsel::plugin {
+namespace {
+
+std::string Timestamp(absl::Time now) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone());
+}
+
+std::string Quote(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out += "\"";
+  return out;
+}
+
+void Field(std::string& out, absl::string_view key, absl::string_view value) {
+  if (value.empty()) return;
+  absl::StrAppend(&out, ",\"", key, "\":", Quote(value));
+}
+
+}  // namespace
+
+std::string FormatDecisionLine(const DecisionLine& line, absl::Time now) {
+  std::string out = absl::StrCat("{\"ts\":\"", Timestamp(now), "\",\"msg\":", Quote(line.event));
+  Field(out, "image", line.image);
+  Field(out, "record", line.record);
+  Field(out, "outcome", line.outcome);
+  Field(out, "reason", line.reason);
+  Field(out, "detail", line.detail);
+  Field(out, "chosen", line.chosen);
+  Field(out, "index", line.index);
+  Field(out, "platform", line.platform);
+  Field(out, "policy", line.policy);
+  absl::StrAppend(&out, ",\"handler\":", Quote(line.handler));
+  absl::StrAppendFormat(&out, ",\"select_ms\":%.3f,\"total_ms\":%.3f",
+                        absl::ToDoubleMilliseconds(line.select_time),
+                        absl::ToDoubleMilliseconds(line.total_time));
+  Field(out, "code", line.code);
+  out += "}\n";
+  return out;
+}
+
+void LogLine(const std::string& line) {
+  size_t off = 0;
+  while (off < line.size()) {
+    ssize_t n = write(STDERR_FILENO, line.data() + off, line.size() - off);
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+void LogMessage(const std::string& level, const std::string& message) {
+  LogLine(absl::StrCat("{\"ts\":\"", Timestamp(absl::Now()), "\",\"level\":", Quote(level),
+                       ",\"msg\":", Quote(message), "}\n"));
+}
+
+}  // namespace imgsel::plugin

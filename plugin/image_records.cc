@@ -1,0 +1,71 @@
+#include "plugin/image_records.h"
+
+#include "absl/strings/str_cat.h"
+#include "github.com/containerd/containerd/api/services/images/v1/images.grpc.pb.h"
+
+namespace imgsel::plugin {
+namespace {
+
+namespace cimages = containerd::services::images::v1;
+
+absl::Status FromGrpc(const grpc::Status& s, absl::string_view step) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      absl::StrCat("containerd Images.", step, ": ", s.error_message()));
+}
+
+void FillImage(const ImageRecord& record, cimages::Image* image) {
+  image->set_name(record.name);
+  for (const auto& [k, v] : record.labels) (*image->mutable_labels())[k] = v;
+  containerd::types::Descriptor* target = image->mutable_target();
+  target->set_media_type(record.media_type);
+  target->set_digest(record.digest);
+  target->set_size(record.size);
+}
+
+}  // namespace
+
+struct ContainerdImageRecords::Stub {
+  std::unique_ptr<cimages::Images::Stub> images;
+};
+
+std::map<std::string, std::string> SelectedImageLabels(const std::string& index_digest) {
+  return {{kCriManagedLabel, "managed"}, {kIndexLabel, index_digest}, {kSelectedByLabel, "imgsel"}};
+}
+
+ContainerdImageRecords::ContainerdImageRecords(std::shared_ptr<grpc::Channel> channel,
+                                               std::string ns)
+    : stub_(new Stub{cimages::Images::NewStub(std::move(channel))}), ns_(std::move(ns)) {}
+
+ContainerdImageRecords::~ContainerdImageRecords() = default;
+
+absl::Status ContainerdImageRecords::Put(const ImageRecord& record, absl::Time deadline) {
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("containerd-namespace", ns_);
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    cimages::CreateImageRequest req;
+    FillImage(record, req.mutable_image());
+    cimages::CreateImageResponse resp;
+    grpc::Status s = stub_->images->Create(&ctx, req, &resp);
+    if (s.ok()) return absl::OkStatus();
+    if (s.error_code() != grpc::StatusCode::ALREADY_EXISTS) return FromGrpc(s, "Create");
+  }
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("containerd-namespace", ns_);
+  ctx.set_deadline(absl::ToChronoTime(deadline));
+  cimages::UpdateImageRequest req;
+  FillImage(record, req.mutable_image());
+  req.mutable_update_mask()->add_paths("target");
+  req.mutable_update_mask()->add_paths("labels");
+  cimages::UpdateImageResponse resp;
+  grpc::Status s = stub_->images->Update(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, "Update");
+  return absl::OkStatus();
+}
+
+absl::Status FailingImageRecords::Put(const ImageRecord& record, absl::Time) {
+  return absl::UnavailableError(
+      absl::StrCat("image record ", record.name, ": writes disabled by --inject-fault"));
+}
+
+}  // namespace imgsel::plugin

@@ -1,0 +1,76 @@
+// containerd's image records: the name -> target descriptor table that
+// containerd's CRI plugin reads (through its image events) to answer
+// ImageStatus and ListImages.
+//
+// After containerd has pulled the chosen manifest by digest, imgseld points
+// the name kubelet asked for ("host/app:v1") at that manifest, in the
+// namespace the CRI plugin uses (`[server] namespace`, "k8s.io"):
+//
+//   Images.Create(name, target, labels)
+//     ALREADY_EXISTS -> Images.Update(same, update_mask = ["target", "labels"])
+//
+// Calls carry the gRPC metadata `containerd-namespace`. Labels always
+// include `io.cri-containerd.image=managed` (what the CRI plugin sets on
+// the images it pulls) and imgseld's own:
+//
+//   io.imgsel.index        the index digest the entry was chosen from
+//   io.imgsel.selected-by  "imgsel"
+//
+// Thread-safe.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace imgsel::plugin {
+
+inline constexpr char kCriManagedLabel[] = "io.cri-containerd.image";
+inline constexpr char kIndexLabel[] = "io.imgsel.index";
+inline constexpr char kSelectedByLabel[] = "io.imgsel.selected-by";
+
+struct ImageRecord {
+  std::string name;  // "127.0.0.1:5000/demo:v1"
+  std::string media_type;
+  std::string digest;
+  int64_t size = 0;
+  std::map<std::string, std::string> labels;
+};
+
+// The labels imgseld puts on a record chosen from `index_digest`.
+std::map<std::string, std::string> SelectedImageLabels(const std::string& index_digest);
+
+class ImageRecordWriter {
+ public:
+  virtual ~ImageRecordWriter() = default;
+  // Creates or replaces the record; an error names the step that failed.
+  virtual absl::Status Put(const ImageRecord& record, absl::Time deadline) = 0;
+};
+
+class ContainerdImageRecords : public ImageRecordWriter {
+ public:
+  // `channel` reaches containerd's socket; `ns` is the CRI namespace.
+  ContainerdImageRecords(std::shared_ptr<grpc::Channel> channel, std::string ns);
+  ~ContainerdImageRecords() override;
+
+  absl::Status Put(const ImageRecord& record, absl::Time deadline) override;
+
+ private:
+  struct Stub;
+  std::unique_ptr<Stub> stub_;
+  std::string ns_;
+};
+
+// A writer that always fails (`imgseld --inject-fault=record-write`), so an
+// operator can watch the fallback path work on a real node.
+class FailingImageRecords : public ImageRecordWriter {
+ public:
+  absl::Status Put(const ImageRecord& record, absl::Time deadline) override;
+};
+
+}  // namespace imgsel::plugin

@@ -1,0 +1,273 @@
+// imgseld: the Selector API and the CRI image-service proxy (DESIGN.md "How
+// containerd is reached").
+//
+//   imgseld --config /etc/imgsel/imgsel.toml [--host-profile FILE]
+//
+// Signals: SIGHUP reloads the config (a bad file is reported and the last
+// good one stays); SIGTERM or SIGINT stops accepting, lets calls in flight
+// finish within `drain_timeout`, then exits 0.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "config/config.h"
+#include "matcher/host_profile.h"
+#include "plugin/cri_proxy.h"
+#include "plugin/decision_log.h"
+#include "plugin/image_records.h"
+#include "plugin/metrics.h"
+#include "plugin/metrics_http.h"
+#include "plugin/pull_handler.h"
+#include "plugin/selector_service.h"
+#include "plugin/sockets.h"
+#include "plugin/upstream.h"
+#include "probe/probe.h"
+#include "selector/file_read.h"
+
+namespace imgsel::plugin {
+namespace {
+
+constexpr char kDefaultConfig[] = "/etc/imgsel/imgsel.toml";
+
+struct Flags {
+  std::string config;
+  std::string host_profile;
+  std::string inject_fault;
+  int max_pulls = 64;
+};
+
+absl::StatusOr<Config> LoadConfigFlag(const std::string& path) {
+  if (!path.empty()) return LoadConfig(path);
+  if (access(kDefaultConfig, F_OK) == 0) return LoadConfig(kDefaultConfig);
+  return DefaultConfig();
+}
+
+absl::StatusOr<HostProfile> LoadHost(const Flags& flags, const Config& config) {
+  if (!flags.host_profile.empty()) {
+    auto text = ReadFileBounded(flags.host_profile, kMaxHostProfileBytes);
+    if (!text.ok()) return text.status();
+    return ParseHostProfile(*text, flags.host_profile);
+  }
+  probe::ProbeOptions options;
+  options.declared_features = config.host.features;
+  options.declared_attributes = config.host.attributes;
+  options.hooks_dir = config.host.hooks_dir;
+  options.hook_timeout = config.host.hook_timeout;
+  auto result = probe::ProbeHost(options);
+  if (!result.ok()) return result.status();
+  for (const std::string& w : result->warnings) LogMessage("warn", absl::StrCat("probe: ", w));
+  return std::move(result->profile);
+}
+
+PullSettings SettingsFrom(const Config& config) {
+  PullSettings s;
+  s.select_timeout = config.server.select_timeout;
+  return s;
+}
+
+int Fail(const absl::Status& status) {
+  LogMessage("error", std::string(status.message()));
+  return 1;
+}
+
+// A server on a socket path, or on a descriptor systemd passed in.
+struct Listener {
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<Acceptor> acceptor;
+  std::string path;  // created by us: removed at exit
+};
+
+absl::StatusOr<Listener> StartServer(grpc::ServerBuilder& builder, const std::string& path,
+                                     int activated_fd, absl::string_view what) {
+  Listener l;
+  if (activated_fd < 0) {
+    if (absl::Status s = PrepareSocketPath(path); !s.ok()) return s;
+    builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
+  }
+  const mode_t old_mask = umask(0117);
+  l.server = builder.BuildAndStart();
+  umask(old_mask);
+  if (l.server == nullptr) {
+    return absl::UnavailableError(absl::StrCat(what, ": cannot listen on ", path));
+  }
+  if (activated_fd >= 0) {
+    l.acceptor = std::make_unique<Acceptor>(activated_fd, l.server.get());
+  } else {
+    l.path = path;
+    if (absl::Status s = RestrictSocketMode(path); !s.ok()) return s;
+  }
+  return l;
+}
+
+int Run(const Flags& flags) {
+  auto config = LoadConfigFlag(flags.config);
+  if (!config.ok()) return Fail(config.status());
+  const std::string config_path = flags.config.empty() ? config->source : flags.config;
+  auto host = LoadHost(flags, *config);
+  if (!host.ok()) return Fail(host.status());
+  const ServerConfig server_config = config->server;
+  auto created = SelectionPipeline::Create(*config, *host);
+  if (!created.ok()) return Fail(created.status());
+  std::shared_ptr<SelectionPipeline> pipeline = std::move(*created);
+
+  Metrics metrics;
+  GrpcCriUpstream upstream(UnixChannel(server_config.containerd_socket));
+  std::unique_ptr<ImageRecordWriter> records;
+  if (flags.inject_fault == "record-write") {
+    records = std::make_unique<FailingImageRecords>();
+  } else if (!flags.inject_fault.empty()) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--inject-fault: unknown fault \"", flags.inject_fault, "\"")));
+  } else {
+    records = std::make_unique<ContainerdImageRecords>(UnixChannel(server_config.containerd_socket),
+                                                       server_config.ns);
+  }
+  PullHandler pulls(
+      [pipeline](const SelectionRequest& r) { return pipeline->Select(r); }, &upstream,
+      records.get(), &metrics,
+      [](const DecisionLine& line) { LogLine(FormatDecisionLine(line, absl::Now())); });
+  pulls.SetSettings(SettingsFrom(*config));
+  CriProxy proxy(&upstream, &pulls, &metrics, flags.max_pulls);
+  SelectorService selector(pipeline, &metrics, server_config.select_timeout);
+
+  const std::vector<ActivatedSocket> activated = TakeActivatedSockets();
+
+  // The CRI socket serves the proxy alone: built before health and
+  // reflection are switched on for the API socket.
+  grpc::EnableDefaultHealthCheckService(false);
+  grpc::ServerBuilder cri_builder;
+  cri_builder.RegisterCallbackGenericService(&proxy);
+  cri_builder.SetMaxReceiveMessageSize(kMaxCriMessageBytes);
+  cri_builder.SetMaxSendMessageSize(kMaxCriMessageBytes);
+  auto cri =
+      StartServer(cri_builder, server_config.cri_socket,
+                  FindActivatedSocket(activated, "cri", server_config.cri_socket), "CRI proxy");
+  if (!cri.ok()) return Fail(cri.status());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder api_builder;
+  api_builder.RegisterService(&selector);
+  api_builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxIndexBytes + (64 << 10)));
+  auto api =
+      StartServer(api_builder, server_config.socket,
+                  FindActivatedSocket(activated, "selector", server_config.socket), "Selector API");
+  if (!api.ok()) return Fail(api.status());
+  api->server->GetHealthCheckService()->SetServingStatus(true);
+
+  std::unique_ptr<MetricsHttpServer> metrics_http;
+  if (!server_config.metrics.empty()) {
+    auto m =
+        MetricsHttpServer::Start(server_config.metrics, [&metrics] { return metrics.Render(); });
+    if (!m.ok()) return Fail(m.status());
+    metrics_http = *std::move(m);
+  }
+  LogMessage("info", absl::StrCat("imgseld serving: Selector API ", server_config.socket,
+                                  ", CRI proxy ", server_config.cri_socket, " -> containerd ",
+                                  server_config.containerd_socket, " (namespace ", server_config.ns,
+                                  "), host ", FormatPlatform(pipeline->host().platform),
+                                  ", config ", config->source));
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  absl::Duration drain = server_config.drain_timeout;
+  while (true) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      auto next = LoadConfig(config_path);
+      if (!next.ok()) {
+        metrics.CountReload(false);
+        LogMessage("error", absl::StrCat("reload: ", next.status().message(),
+                                         "; keeping the running config"));
+        continue;
+      }
+      if (next->server.socket != server_config.socket ||
+          next->server.cri_socket != server_config.cri_socket ||
+          next->server.containerd_socket != server_config.containerd_socket ||
+          next->server.ns != server_config.ns || next->server.metrics != server_config.metrics) {
+        LogMessage("warn",
+                   "reload: [server] sockets, namespace and metrics take effect on restart");
+      }
+      pulls.SetSettings(SettingsFrom(*next));
+      selector.SetDefaultTimeout(next->server.select_timeout);
+      drain = next->server.drain_timeout;
+      pipeline->Reload(*std::move(next));
+      metrics.CountReload(true);
+      LogMessage("info", absl::StrCat("reload: ", config_path, " applied"));
+      continue;
+    }
+    break;
+  }
+
+  LogMessage("info", absl::StrCat("draining for up to ", absl::FormatDuration(drain)));
+  api->server->GetHealthCheckService()->SetServingStatus(false);
+  const auto deadline = absl::ToChronoTime(absl::Now() + drain);
+  std::thread api_stop([&] { api->server->Shutdown(deadline); });
+  cri->server->Shutdown(deadline);
+  api_stop.join();
+  for (Listener* l : {&*api, &*cri}) {
+    if (l->acceptor) l->acceptor->Stop();
+    if (!l->path.empty()) unlink(l->path.c_str());
+  }
+  if (metrics_http) metrics_http->Stop();
+  // Selections abandoned by their pull finish within the registry timeouts;
+  // nothing waits for them past a second.
+  const absl::Time give_up = absl::Now() + absl::Seconds(1);
+  while (pulls.selections_in_flight() > 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  LogMessage("info", "imgseld stopped");
+  // Detached selection threads may still hold the pipeline: leave without
+  // running destructors under them.
+  _exit(0);
+}
+
+}  // namespace
+}  // namespace imgsel::plugin
+
+int main(int argc, char** argv) {
+  // Signals are taken by sigwait in the main thread only: block them before
+  // any other thread exists.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  imgsel::plugin::Flags flags;
+  CLI::App app{"imgseld: the imgsel Selector API and CRI image-service proxy"};
+  app.add_option("--config,-c", flags.config,
+                 "imgsel.toml (default /etc/imgsel/imgsel.toml when it exists)");
+  app.add_option("--host-profile", flags.host_profile,
+                 "select for this saved host profile (imgsel probe -o json) instead of probing");
+  app.add_option("--max-pulls", flags.max_pulls,
+                 "PullImage calls handled with selection at once; more are forwarded as sent")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--inject-fault", flags.inject_fault,
+                 "exercise a fallback on purpose: record-write (image records always fail)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return imgsel::plugin::Run(flags);
+}

@@ -1,0 +1,277 @@
+#include "plugin/pull_handler.h"
+
+#include <thread>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "cri/runtime/v1/api.pb.h"
+#include "matcher/platform.h"
+#include "plugin/pull_request.h"
+#include "registry/reference.h"
+
+namespace imgsel::plugin {
+namespace {
+
+std::string SiblingMethod(const std::string& method, absl::string_view name) {
+  const size_t slash = method.rfind('/');
+  return absl::StrCat(method.substr(0, slash + 1), name);
+}
+
+const char* CodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
+}
+
+// State shared between a pull and the selection it started, which may
+// outlive the pull's wait.
+struct SelectionCall {
+  absl::Notification done;
+  SelectionRequest request;
+  registry::Credentials credentials;
+  absl::StatusOr<Selection> result = absl::UnknownError("not run");
+};
+
+}  // namespace
+
+struct PullHandler::Outcome {
+  DecisionLine line;
+  PullOutcome outcome = PullOutcome::kFallback;
+};
+
+std::string CriImageName(const std::string& repository, const std::string& tag,
+                         const std::string& digest) {
+  if (!digest.empty()) return absl::StrCat(repository, "@", digest);
+  return absl::StrCat(repository, ":", tag.empty() ? "latest" : tag);
+}
+
+FallbackReason ClassifySelectError(const absl::Status& status) {
+  if (absl::StartsWith(status.message(), "resolve ")) return FallbackReason::kResolve;
+  switch (status.code()) {
+    case absl::StatusCode::kDeadlineExceeded:
+      return FallbackReason::kTimeout;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kDataLoss:
+      return FallbackReason::kIndex;
+    default:
+      return FallbackReason::kResolve;
+  }
+}
+
+PullHandler::PullHandler(SelectFn select, CriUpstream* upstream, ImageRecordWriter* records,
+                         Metrics* metrics, LineSink sink)
+    : select_(std::move(select)),
+      upstream_(upstream),
+      records_(records),
+      metrics_(metrics),
+      sink_(std::move(sink)),
+      in_flight_(std::make_shared<std::atomic<int>>(0)) {}
+
+void PullHandler::SetSettings(const PullSettings& settings) {
+  absl::MutexLock lock(&mu_);
+  settings_ = settings;
+}
+
+PullSettings PullHandler::settings() const {
+  absl::MutexLock lock(&mu_);
+  return settings_;
+}
+
+UpstreamReply PullHandler::ForwardAsSent(const std::string& method, const std::string& request,
+                                         const CallInfo& info, Cancellation* cancel) {
+  return upstream_->Call(method, request, info, cancel);
+}
+
+absl::StatusOr<Selection> PullHandler::SelectWithin(const SelectionRequest& request,
+                                                    absl::Duration budget, bool* busy) {
+  *busy = false;
+  const int limit = settings().max_selections;
+  if (in_flight_->fetch_add(1) >= limit) {
+    in_flight_->fetch_sub(1);
+    *busy = true;
+    return absl::ResourceExhaustedError(
+        absl::StrCat(limit, " selections already running; forwarding as sent"));
+  }
+  auto call = std::make_shared<SelectionCall>();
+  call->request = request;
+  if (request.credentials != nullptr) {
+    call->credentials = *request.credentials;
+    call->request.credentials = &call->credentials;
+  }
+  call->request.budget = budget;
+  // The selection runs on its own thread so that a registry slower than the
+  // budget cannot hold the pull: the pull stops waiting at the deadline and
+  // the thread finishes on its own (bounded by the registry timeouts).
+  std::thread([call, select = select_, in_flight = in_flight_] {
+    call->result = select(call->request);
+    call->done.Notify();
+    in_flight->fetch_sub(1);
+  }).detach();
+  if (!call->done.WaitForNotificationWithTimeout(budget)) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "selection budget of ", absl::FormatDuration(budget), " ran out (registry still busy)"));
+  }
+  return call->result;
+}
+
+void PullHandler::WaitForCriCache(const std::string& method, const std::string& name,
+                                  const std::string& image_id, const CallInfo& info,
+                                  absl::Duration wait, Cancellation* cancel, std::string* warning) {
+  runtime::v1::ImageStatusRequest req;
+  req.mutable_image()->set_image(name);
+  const std::string bytes = req.SerializeAsString();
+  const std::string status_method = SiblingMethod(method, "ImageStatus");
+  const absl::Time give_up = std::min(absl::Now() + wait, info.deadline);
+  absl::Duration pause = absl::Milliseconds(2);
+  std::string last;
+  while (true) {
+    CallInfo poll;
+    poll.deadline = std::min(give_up, absl::Now() + absl::Seconds(1));
+    UpstreamReply r = upstream_->Call(status_method, bytes, poll, cancel);
+    if (r.status.ok()) {
+      runtime::v1::ImageStatusResponse resp;
+      if (resp.ParseFromString(r.body) && resp.has_image()) {
+        if (image_id.empty() || resp.image().id() == image_id) return;
+        last = absl::StrCat("ImageStatus(", name, ") still shows ", resp.image().id());
+      } else {
+        last = absl::StrCat("ImageStatus(", name, ") not found yet");
+      }
+    } else {
+      last = absl::StrCat("ImageStatus(", name, "): ", r.status.error_message());
+    }
+    if (absl::Now() + pause >= give_up || (cancel != nullptr && cancel->cancelled())) break;
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Milliseconds(50));
+  }
+  *warning = absl::StrCat("containerd's CRI cache did not show the new record within ",
+                          absl::FormatDuration(wait), ": ", last);
+}
+
+UpstreamReply PullHandler::Pull(const std::string& method, const std::string& request,
+                                const CallInfo& info, Cancellation* cancel) {
+  const absl::Time start = absl::Now();
+  const PullSettings settings = this->settings();
+  Outcome out;
+  DecisionLine& line = out.line;
+  UpstreamReply reply;
+
+  auto finish = [&](UpstreamReply r) {
+    line.total_time = absl::Now() - start;
+    line.code = CodeName(r.status.error_code());
+    metrics_->CountPull(out.outcome);
+    metrics_->pull_seconds.Observe(line.total_time);
+    line.outcome = std::string(PullOutcomeName(out.outcome));
+    if (sink_) sink_(line);
+    return r;
+  };
+  auto fall_back = [&](FallbackReason reason, std::string detail) {
+    out.outcome = PullOutcome::kFallback;
+    line.reason = std::string(FallbackReasonName(reason));
+    line.detail = std::move(detail);
+    metrics_->CountFallback(reason);
+    return finish(ForwardAsSent(method, request, info, cancel));
+  };
+
+  auto fields = ReadPullImageRequest(request);
+  if (!fields.ok())
+    return fall_back(FallbackReason::kRequest, std::string(fields.status().message()));
+  line.image = fields->image;
+  line.handler = fields->runtime_handler;
+  auto ref = registry::ParseReference(fields->image);
+  if (!ref.ok()) return fall_back(FallbackReason::kRequest, std::string(ref.status().message()));
+
+  SelectionRequest sreq;
+  sreq.reference = fields->image;
+  sreq.runtime_handler = fields->runtime_handler;
+  sreq.policy = PolicyKind::kBest;
+  sreq.credentials = fields->credentials.empty() ? nullptr : &fields->credentials;
+  line.policy = "best";
+  absl::Duration budget = settings.select_timeout;
+  if (info.deadline != absl::InfiniteFuture()) {
+    budget = std::min(budget, std::max(absl::ZeroDuration(), info.deadline - absl::Now()));
+  }
+  bool busy = false;
+  const absl::Time select_start = absl::Now();
+  absl::StatusOr<Selection> sel = SelectWithin(sreq, budget, &busy);
+  line.select_time = absl::Now() - select_start;
+  metrics_->pull_select_seconds.Observe(line.select_time);
+  if (busy) return fall_back(FallbackReason::kBusy, std::string(sel.status().message()));
+  if (!sel.ok())
+    return fall_back(ClassifySelectError(sel.status()), std::string(sel.status().message()));
+  line.index = sel->document_digest;
+  line.platform = sel->decision.host_platform;
+  if (!sel->is_index) {
+    out.outcome = PullOutcome::kUntouched;
+    line.detail = "a single manifest: nothing to choose";
+    return finish(ForwardAsSent(method, request, info, cancel));
+  }
+  if (sel->decision.fallback) {
+    return fall_back(FallbackReason::kArtifacts, sel->decision.fallback_reason);
+  }
+  const Descriptor* chosen = sel->chosen();
+  if (chosen == nullptr) {
+    return fall_back(FallbackReason::kNoFit, "no entry of the index fits this host");
+  }
+  line.chosen = std::string(chosen->digest);
+  const std::string record_name = CriImageName(ref->Name(), ref->tag, ref->digest);
+  const std::string pinned = absl::StrCat(ref->Name(), "@", chosen->digest);
+  auto rewritten = ReplacePullImageName(request, pinned);
+  if (!rewritten.ok()) {
+    return fall_back(FallbackReason::kRequest, std::string(rewritten.status().message()));
+  }
+
+  UpstreamReply pulled = upstream_->Call(method, *rewritten, info, cancel);
+  if (!pulled.status.ok()) {
+    const bool caller_gone =
+        (cancel != nullptr && cancel->cancelled()) || absl::Now() >= info.deadline;
+    if (caller_gone) {
+      out.outcome = PullOutcome::kFallback;
+      line.reason = std::string(FallbackReasonName(FallbackReason::kDigestPull));
+      line.detail = "the caller gave up during the pull by digest";
+      return finish(std::move(pulled));
+    }
+    return fall_back(FallbackReason::kDigestPull,
+                     absl::StrCat("pull of ", pinned, ": ", pulled.status.error_message()));
+  }
+  runtime::v1::PullImageResponse pull_resp;
+  pull_resp.ParseFromString(pulled.body);
+
+  ImageRecord record;
+  record.name = record_name;
+  record.media_type = std::string(chosen->media_type);
+  record.digest = std::string(chosen->digest);
+  record.size = chosen->size;
+  record.labels = SelectedImageLabels(sel->document_digest);
+  absl::Status put = records_->Put(record, absl::Now() + settings.record_timeout);
+  if (!put.ok()) return fall_back(FallbackReason::kRecord, std::string(put.message()));
+  line.record = record_name;
+
+  std::string warning;
+  WaitForCriCache(method, record_name, pull_resp.image_ref(), info, settings.status_wait, cancel,
+                  &warning);
+  if (!warning.empty()) line.detail = warning;
+  out.outcome = PullOutcome::kSelected;
+  return finish(std::move(pulled));
+}
+
+}  // namespace imgsel::plugin

@@ -1,0 +1,103 @@
+// PullImage through imgseld: select, let containerd pull the choice by
+// digest, record it under the name kubelet asked for; or, when anything
+// stands in the way, let containerd pull the request exactly as sent.
+//
+//   1. read the request (image, runtime handler, auth)         -> fallback "request"
+//   2. select within `select_timeout` (SelectionPipeline)      -> "resolve", "index",
+//                                                                 "timeout", "busy",
+//                                                                 "artifacts", "no_fit"
+//      not an index, or a manifest digest: forwarded untouched
+//   3. forward PullImage(repo@sha256:<chosen>), every other
+//      byte of the request unchanged                            -> on error: retried
+//                                                                 once as sent ("digest_pull")
+//   4. Images.Create/Update "repo:tag" -> chosen manifest      -> "record": forwarded as sent
+//   5. ImageStatus("repo:tag") until containerd's CRI cache
+//      shows the new image (bounded by `status_wait`)
+//   6. containerd's answer to step 3 goes back to kubelet
+//
+// The rule behind every branch: a pull never fails because of imgseld when
+// containerd alone would have succeeded. Every pull writes one decision line
+// and counts its outcome.
+//
+// Thread-safe: Pull is called from many threads; SetSettings may be called
+// at any time (calls in flight keep the settings they started with).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "plugin/decision_log.h"
+#include "plugin/image_records.h"
+#include "plugin/metrics.h"
+#include "plugin/upstream.h"
+#include "selector/pipeline.h"
+
+namespace imgsel::plugin {
+
+struct PullSettings {
+  absl::Duration select_timeout = absl::Seconds(2);
+  // How long to wait for containerd's CRI cache to see a new record.
+  absl::Duration status_wait = absl::Seconds(2);
+  absl::Duration record_timeout = absl::Seconds(5);
+  // Selections running at once; a pull beyond that is forwarded as sent.
+  int max_selections = 64;
+};
+
+class PullHandler {
+ public:
+  using SelectFn = std::function<absl::StatusOr<Selection>(const SelectionRequest&)>;
+  using LineSink = std::function<void(const DecisionLine&)>;
+
+  // `select` must stay callable from detached threads (it may outlive a
+  // pull that stopped waiting for it): give it shared ownership of what it
+  // uses. `upstream`, `records` and `metrics` outlive the handler.
+  PullHandler(SelectFn select, CriUpstream* upstream, ImageRecordWriter* records, Metrics* metrics,
+              LineSink sink);
+
+  void SetSettings(const PullSettings& settings);
+  PullSettings settings() const;
+
+  // The whole PullImage. `method` is the path the call came in on
+  // ("/runtime.v1.ImageService/PullImage"); `request` its bytes.
+  UpstreamReply Pull(const std::string& method, const std::string& request, const CallInfo& info,
+                     Cancellation* cancel);
+
+  // Selections still running (some may have been abandoned by their pull).
+  int selections_in_flight() const { return in_flight_->load(); }
+
+ private:
+  struct Outcome;
+  UpstreamReply ForwardAsSent(const std::string& method, const std::string& request,
+                              const CallInfo& info, Cancellation* cancel);
+  absl::StatusOr<Selection> SelectWithin(const SelectionRequest& request, absl::Duration budget,
+                                         bool* busy);
+  void WaitForCriCache(const std::string& method, const std::string& name,
+                       const std::string& image_id, const CallInfo& info, absl::Duration wait,
+                       Cancellation* cancel, std::string* warning);
+
+  SelectFn select_;
+  CriUpstream* upstream_;
+  ImageRecordWriter* records_;
+  Metrics* metrics_;
+  LineSink sink_;
+  std::shared_ptr<std::atomic<int>> in_flight_;
+  mutable absl::Mutex mu_;
+  PullSettings settings_ ABSL_GUARDED_BY(mu_);
+};
+
+// The name containerd's CRI plugin records for a reference: "repo:tag", or
+// "repo@sha256:..." when pinned (a tag next to a digest is dropped, as CRI
+// does).
+std::string CriImageName(const std::string& repository, const std::string& tag,
+                         const std::string& digest);
+
+// Which fallback reason a selection error stands for.
+FallbackReason ClassifySelectError(const absl::Status& status);
+
+}  // namespace imgsel::plugin

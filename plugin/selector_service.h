@@ -1,0 +1,50 @@
+// imgsel.v1.Selector over gRPC (proto/imgsel/v1/selector.proto): Select and
+// HostProfile, answered from the same SelectionPipeline the CRI proxy uses.
+//
+// Errors: a request without a source, an unparsable reference or index
+// bytes past the limit -> INVALID_ARGUMENT with the reason; a registry
+// answering "not found" -> NOT_FOUND. A registry that cannot be reached or a
+// budget that runs out is not an RPC error: the answer has fallback = true
+// and the reason.
+//
+// Thread-safe.
+#pragma once
+
+#include <memory>
+
+#include "absl/time/time.h"
+#include "imgsel/v1/selector.grpc.pb.h"
+#include "plugin/metrics.h"
+#include "selector/pipeline.h"
+
+namespace imgsel::plugin {
+
+// The largest index accepted in a Select request (as the CLI's limit).
+inline constexpr size_t kMaxIndexBytes = 4 << 20;
+inline constexpr size_t kMaxReferenceBytes = 4096;
+
+class SelectorService final : public imgsel::v1::Selector::Service {
+ public:
+  // `default_timeout` applies when a request gives none; both it and the
+  // pipeline may be replaced by SetDefaultTimeout on reload.
+  SelectorService(std::shared_ptr<SelectionPipeline> pipeline, Metrics* metrics,
+                  absl::Duration default_timeout);
+
+  void SetDefaultTimeout(absl::Duration timeout);
+
+  grpc::Status Select(grpc::ServerContext* ctx, const imgsel::v1::SelectRequest* request,
+                      imgsel::v1::SelectResponse* response) override;
+  grpc::Status HostProfile(grpc::ServerContext* ctx, const imgsel::v1::HostProfileRequest* request,
+                           imgsel::v1::HostProfileResponse* response) override;
+
+ private:
+  std::shared_ptr<SelectionPipeline> pipeline_;
+  Metrics* metrics_;
+  std::atomic<int64_t> default_timeout_ns_;
+  std::string host_json_;
+};
+
+// The Selection as the API's answer.
+void SelectionToProto(const Selection& selection, imgsel::v1::SelectResponse* out);
+
+}  // namespace imgsel::plugin

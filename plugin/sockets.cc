@@ -1,0 +1,169 @@
+#include "plugin/sockets.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grpcpp/server_posix.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace imgsel::plugin {
+namespace {
+
+absl::Status Errno(absl::string_view what, const std::string& path) {
+  return absl::Status(absl::ErrnoToStatusCode(errno),
+                      absl::StrCat(what, " ", path, ": ", strerror(errno)));
+}
+
+bool FillAddress(const std::string& path, sockaddr_un* addr) {
+  memset(addr, 0, sizeof(*addr));
+  addr->sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr->sun_path)) return false;
+  memcpy(addr->sun_path, path.data(), path.size());
+  return true;
+}
+
+}  // namespace
+
+absl::Status PrepareSocketPath(const std::string& path) {
+  sockaddr_un addr;
+  if (path.empty() || !FillAddress(path, &addr)) {
+    return absl::InvalidArgumentError(absl::StrCat("socket path \"", path,
+                                                   "\" is empty or longer than ",
+                                                   sizeof(addr.sun_path) - 1, " bytes"));
+  }
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::exists(dir, ec)) {
+      std::filesystem::create_directories(dir, ec);
+      if (ec) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
+      }
+      chmod(dir.c_str(), 0750);
+    }
+  }
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return Errno("cannot stat", path);
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " exists and is not a socket; remove it or choose another path"));
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno("socket() for", path);
+  const int rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  const int err = errno;
+  close(fd);
+  if (rc == 0) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(path, " is in use by a running process (another imgseld?)"));
+  }
+  if (err != ECONNREFUSED && err != ENOENT) {
+    errno = err;
+    return Errno("cannot probe", path);
+  }
+  if (unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Errno("cannot remove stale socket", path);
+  return absl::OkStatus();
+}
+
+absl::Status RestrictSocketMode(const std::string& path) {
+  if (chmod(path.c_str(), 0660) != 0) return Errno("cannot chmod", path);
+  return absl::OkStatus();
+}
+
+std::vector<ActivatedSocket> TakeActivatedSockets() {
+  std::vector<ActivatedSocket> out;
+  const char* pid_env = getenv("LISTEN_PID");
+  const char* fds_env = getenv("LISTEN_FDS");
+  const char* names_env = getenv("LISTEN_FDNAMES");
+  std::vector<std::string> names;
+  if (names_env != nullptr) names = absl::StrSplit(names_env, ':');
+  int64_t pid = 0;
+  int count = 0;
+  const bool ours = pid_env != nullptr && fds_env != nullptr && absl::SimpleAtoi(pid_env, &pid) &&
+                    pid == getpid() && absl::SimpleAtoi(fds_env, &count) && count > 0 && count < 64;
+  unsetenv("LISTEN_PID");
+  unsetenv("LISTEN_FDS");
+  unsetenv("LISTEN_FDNAMES");
+  if (!ours) return out;
+  for (int i = 0; i < count; ++i) {
+    ActivatedSocket s;
+    s.fd = 3 + i;
+    fcntl(s.fd, F_SETFD, FD_CLOEXEC);
+    if (i < static_cast<int>(names.size())) s.name = names[i];
+    sockaddr_un addr;
+    socklen_t len = sizeof(addr);
+    if (getsockname(s.fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+        addr.sun_family == AF_UNIX && len > offsetof(sockaddr_un, sun_path)) {
+      s.path =
+          std::string(addr.sun_path, strnlen(addr.sun_path, len - offsetof(sockaddr_un, sun_path)));
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+int FindActivatedSocket(const std::vector<ActivatedSocket>& sockets, const std::string& role,
+                        const std::string& path) {
+  for (const ActivatedSocket& s : sockets) {
+    if (s.name == role) return s.fd;
+  }
+  for (const ActivatedSocket& s : sockets) {
+    if (!s.path.empty() && s.path == path) return s.fd;
+  }
+  return -1;
+}
+
+Acceptor::Acceptor(int listen_fd, grpc::Server* server) : listen_fd_(listen_fd), server_(server) {
+  if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;
+  thread_ = std::thread([this] { Run(); });
+}
+
+Acceptor::~Acceptor() {
+  Stop();
+  if (wake_[0] >= 0) close(wake_[0]);
+  if (wake_[1] >= 0) close(wake_[1]);
+}
+
+void Acceptor::Stop() {
+  if (stopped_.exchange(true)) return;
+  if (wake_[1] >= 0) {
+    char c = 1;
+    (void)!write(wake_[1], &c, 1);
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Acceptor::Run() {
+  while (!stopped_.load()) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    // The timeout only bounds how long a missing wake pipe could delay Stop.
+    const int n = poll(fds, wake_[0] >= 0 ? 2 : 1, 500);
+    if (n <= 0) continue;
+    if (fds[1].revents != 0) break;
+    if ((fds[0].revents & POLLIN) == 0) continue;
+    int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (conn < 0) {
+      if (errno == EMFILE || errno == ENFILE) usleep(50 * 1000);
+      continue;
+    }
+    grpc::AddInsecureChannelFromFd(server_, conn);
+  }
+}
+
+}  // namespace imgsel::plugin

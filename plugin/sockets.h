@@ -1,0 +1,72 @@
+// imgseld's listening sockets: Unix sockets it creates itself, or sockets
+// systemd passes in (socket activation).
+//
+// A socket path imgseld creates:
+//   - its directory is created (mode 0750) when missing;
+//   - an existing socket nobody answers on (a previous imgseld that died)
+//     is removed; one a live process accepts on is an error, so two daemons
+//     never steal each other's socket; any other kind of file is an error;
+//   - the socket is made mode 0660 (owner and group: kubelet runs as root,
+//     API clients get access through the group).
+//
+// Socket activation (sd_listen_fds(3)): LISTEN_PID names this process,
+// LISTEN_FDS counts descriptors from 3, LISTEN_FDNAMES (optional) names them.
+// A descriptor is used for the Selector API or the CRI proxy when its name
+// is "selector" / "cri", or else when its bound path is the configured one.
+// gRPC cannot serve a listening descriptor directly, so an acceptor thread
+// hands every accepted connection to the server.
+//
+// Thread-safe where noted.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace imgsel::plugin {
+
+// Makes `path` ready for a new listening socket (rules above).
+absl::Status PrepareSocketPath(const std::string& path);
+
+// chmod 0660.
+absl::Status RestrictSocketMode(const std::string& path);
+
+struct ActivatedSocket {
+  int fd = -1;
+  std::string name;  // LISTEN_FDNAMES entry, may be empty
+  std::string path;  // the bound Unix path, may be empty
+};
+
+// The descriptors systemd passed, or none. The LISTEN_* variables are
+// removed from the environment so children do not inherit them.
+std::vector<ActivatedSocket> TakeActivatedSockets();
+
+// Picks the activated socket for a role ("selector" or "cri") configured at
+// `path`; -1 when none matches.
+int FindActivatedSocket(const std::vector<ActivatedSocket>& sockets, const std::string& role,
+                        const std::string& path);
+
+// Accepts connections on a listening descriptor and hands each to a gRPC
+// server. Stop() is thread-safe and idempotent.
+class Acceptor {
+ public:
+  Acceptor(int listen_fd, grpc::Server* server);
+  ~Acceptor();
+  void Stop();
+
+ private:
+  void Run();
+  int listen_fd_;
+  int wake_[2] = {-1, -1};
+  grpc::Server* server_;
+  std::atomic<bool> stopped_{false};
+  std::thread thread_;
+};
+
+}  // namespace imgsel::plugin
