@@ -34,6 +34,16 @@ bool IsLowerHex(absl::string_view s) {
 
 }  // namespace
 
+bool IsValidDigest(absl::string_view digest) {
+  if (digest.size() == 7 + 64 && digest.substr(0, 7) == "sha256:") {
+    return IsLowerHex(digest.substr(7));
+  }
+  if (digest.size() == 7 + 128 && digest.substr(0, 7) == "sha512:") {
+    return IsLowerHex(digest.substr(7));
+  }
+  return false;
+}
+
 absl::Status ValidateDigest(absl::string_view digest) {
   size_t colon = digest.find(':');
   if (colon == absl::string_view::npos) {

@@ -13,6 +13,9 @@
 
 namespace imgsel {
 
+// True when ValidateDigest would say OK; cheap enough for every index entry.
+bool IsValidDigest(absl::string_view digest);
+
 // OK, or InvalidArgument saying what is wrong ("not a sha256 digest: 63 hex digits").
 absl::Status ValidateDigest(absl::string_view digest);
 

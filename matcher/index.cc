@@ -1,5 +1,7 @@
 #include "matcher/index.h"
 
+#include <deque>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -15,6 +17,71 @@ using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
 
+// Everything one ParsedIndex views: the parsed document (its strings), the
+// descriptors, and the pools their lists point into.
+struct IndexStorage {
+  simdjson::dom::document document;
+  std::vector<Descriptor> descriptors;
+  std::vector<absl::string_view> strings;  // features and os.features of all entries
+  std::vector<Annotation> annotations;     // of all entries, then the index's
+  std::deque<std::string> problems;        // invalid_reason texts (stable addresses)
+  // Per descriptor, where its lists start in the pools while they still grow.
+  struct Ranges {
+    uint32_t features = 0, features_n = 0;
+    uint32_t os_features = 0, os_features_n = 0;
+    uint32_t annotations = 0, annotations_n = 0;
+  };
+  std::vector<Ranges> ranges;
+
+  // Descriptors are kept (each is reset as it is read), so a recycled
+  // storage does not construct them again.
+  void Clear() {
+    strings.clear();
+    annotations.clear();
+    problems.clear();
+    ranges.clear();
+  }
+};
+
+// Storage is recycled: when the last ParsedIndex viewing one goes, it returns
+// here with its buffers, so repeated selections neither allocate nor fault in
+// fresh pages. At most kMaxPooled are kept, each at most kMaxPooledBytes of
+// document capacity.
+class StoragePool {
+ public:
+  static std::shared_ptr<IndexStorage> Acquire() {
+    std::unique_ptr<IndexStorage> s;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!free_->empty()) {
+        s = std::move(free_->back());
+        free_->pop_back();
+      }
+    }
+    if (!s) s = std::make_unique<IndexStorage>();
+    s->Clear();
+    return std::shared_ptr<IndexStorage>(s.release(), Release);
+  }
+
+ private:
+  static constexpr size_t kMaxPooled = 8;
+  static constexpr size_t kMaxPooledBytes = 1 << 20;
+
+  static void Release(IndexStorage* raw) {
+    std::unique_ptr<IndexStorage> s(raw);
+    if (s->document.capacity() > kMaxPooledBytes) return;
+    absl::MutexLock lock(&mu_);
+    if (free_->size() < kMaxPooled) free_->push_back(std::move(s));
+  }
+
+  static absl::Mutex mu_;
+  static std::vector<std::unique_ptr<IndexStorage>>* free_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::Mutex StoragePool::mu_(absl::kConstInit);
+std::vector<std::unique_ptr<IndexStorage>>* StoragePool::free_ =
+    new std::vector<std::unique_ptr<IndexStorage>>();
+
 // One parser per thread: its stage buffers are reused across calls.
 simdjson::dom::parser& ThreadParser(size_t max_depth) {
   thread_local simdjson::dom::parser parser;
@@ -25,46 +92,6 @@ simdjson::dom::parser& ThreadParser(size_t max_depth) {
   }
   return parser;
 }
-
-// Parsed documents are recycled: a ParsedIndex views strings inside its
-// document, and handing the document back here when the last view goes
-// keeps repeated selections free of large allocations and page faults. At
-// most kMaxPooled documents of at most kMaxPooledCapacity bytes are kept.
-class DocumentPool {
- public:
-  static std::shared_ptr<simdjson::dom::document> Acquire() {
-    std::unique_ptr<simdjson::dom::document> doc;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!free_->empty()) {
-        doc = std::move(free_->back());
-        free_->pop_back();
-      }
-    }
-    if (!doc) doc = std::make_unique<simdjson::dom::document>();
-    return std::shared_ptr<simdjson::dom::document>(doc.release(), Release);
-  }
-
- private:
-  static constexpr size_t kMaxPooled = 8;
-  static constexpr size_t kMaxPooledCapacity = 1 << 20;
-
-  static void Release(simdjson::dom::document* doc) {
-    std::unique_ptr<simdjson::dom::document> owned(doc);
-    if (owned->capacity() > kMaxPooledCapacity) return;
-    absl::MutexLock lock(&mu_);
-    if (free_->size() < kMaxPooled) free_->push_back(std::move(owned));
-  }
-
-  static absl::Mutex mu_;
-  static std::vector<std::unique_ptr<simdjson::dom::document>>* free_ ABSL_GUARDED_BY(mu_);
-};
-
-absl::Mutex DocumentPool::mu_(absl::kConstInit);
-std::vector<std::unique_ptr<simdjson::dom::document>>* DocumentPool::free_ =
-    new std::vector<std::unique_ptr<simdjson::dom::document>>();
-
-absl::string_view Keep(std::string_view s) { return ToAbsl(s); }
 
 // Where a value sits, formatted only when there is an error to report.
 struct Loc {
@@ -78,146 +105,193 @@ struct Loc {
   }
 };
 
-// Field readers: false with `why` set when the value has the wrong type.
-bool String(element v, absl::string_view& out, std::string& why, const Loc& where,
-            absl::string_view key) {
-  std::string_view s;
-  if (v.get_string().get(s) != simdjson::SUCCESS) {
-    why = absl::StrCat(where.str(), ".", key, ": expected a string");
-    return false;
-  }
-  out = Keep(s);
-  return true;
-}
+// The walk over one document; every reader returns false with `why` set.
+class Reader {
+ public:
+  explicit Reader(IndexStorage& s) : s_(s) {}
 
-bool StringArray(element v, std::vector<absl::string_view>& out, std::string& why, const Loc& where,
-                 absl::string_view key) {
-  array arr;
-  if (v.get_array().get(arr) != simdjson::SUCCESS) {
-    why = absl::StrCat(where.str(), ".", key, ": expected an array of strings");
-    return false;
+  bool String(element v, absl::string_view& out, std::string& why, const Loc& where,
+              absl::string_view key) {
+    std::string_view sv;
+    if (v.get_string().get(sv) != simdjson::SUCCESS) {
+      why = absl::StrCat(where.str(), ".", key, ": expected a string");
+      return false;
+    }
+    out = ToAbsl(sv);
+    return true;
   }
-  out.reserve(arr.size());
-  for (element item : arr) {
-    std::string_view s;
-    if (item.get_string().get(s) != simdjson::SUCCESS) {
+
+  // Appends to the string pool; returns the count.
+  bool StringArray(element v, uint32_t& begin, uint32_t& count, std::string& why, const Loc& where,
+                   absl::string_view key) {
+    array arr;
+    if (v.get_array().get(arr) != simdjson::SUCCESS) {
       why = absl::StrCat(where.str(), ".", key, ": expected an array of strings");
       return false;
     }
-    out.push_back(Keep(s));
+    begin = static_cast<uint32_t>(s_.strings.size());
+    for (element item : arr) {
+      std::string_view sv;
+      if (item.get_string().get(sv) != simdjson::SUCCESS) {
+        why = absl::StrCat(where.str(), ".", key, ": expected an array of strings");
+        return false;
+      }
+      s_.strings.push_back(ToAbsl(sv));
+    }
+    count = static_cast<uint32_t>(s_.strings.size() - begin);
+    return true;
   }
-  return true;
-}
 
-bool Annotations(element v, AnnotationList& out, std::string& why, const Loc& where) {
-  if (v.is_null()) return true;
-  object a;
-  if (v.get_object().get(a) != simdjson::SUCCESS) {
-    why = absl::StrCat(where.str(), ".annotations: expected an object of strings");
-    return false;
-  }
-  out.reserve(a.size());
-  for (auto field : a) {
-    std::string_view s;
-    if (field.value.get_string().get(s) != simdjson::SUCCESS) {
-      why =
-          absl::StrCat(where.str(), ".annotations[\"", ToAbsl(field.key), "\"]: expected a string");
+  bool Annotations(element v, uint32_t& begin, uint32_t& count, std::string& why,
+                   const Loc& where) {
+    if (v.is_null()) return true;
+    object a;
+    if (v.get_object().get(a) != simdjson::SUCCESS) {
+      why = absl::StrCat(where.str(), ".annotations: expected an object of strings");
       return false;
     }
-    out.emplace_back(Keep(field.key), Keep(s));
-  }
-  return true;
-}
-
-bool ReadPlatform(element v, PlatformView& p, std::string& why, const Loc& where) {
-  object o;
-  if (v.get_object().get(o) != simdjson::SUCCESS) {
-    why = absl::StrCat(where.str(), ": expected an object");
-    return false;
-  }
-  for (auto field : o) {
-    std::string_view k = field.key;
-    bool ok = true;
-    if (k == "os") {
-      ok = String(field.value, p.os, why, where, "os");
-    } else if (k == "architecture") {
-      ok = String(field.value, p.architecture, why, where, "architecture");
-    } else if (k == "variant") {
-      ok = String(field.value, p.variant, why, where, "variant");
-    } else if (k == "os.version") {
-      ok = String(field.value, p.os_version, why, where, "os.version");
-    } else if (k == "os.features") {
-      ok = StringArray(field.value, p.os_features, why, where, "os.features");
-    } else if (k == "features") {
-      ok = StringArray(field.value, p.features, why, where, "features");
+    begin = static_cast<uint32_t>(s_.annotations.size());
+    for (auto field : a) {
+      std::string_view sv;
+      if (field.value.get_string().get(sv) != simdjson::SUCCESS) {
+        why = absl::StrCat(where.str(), ".annotations[\"", ToAbsl(field.key),
+                           "\"]: expected a string");
+        return false;
+      }
+      s_.annotations.emplace_back(ToAbsl(field.key), ToAbsl(sv));
     }
-    if (!ok) return false;
+    count = static_cast<uint32_t>(s_.annotations.size() - begin);
+    return true;
   }
-  if (p.architecture.empty()) {
-    why = absl::StrCat(where.str(), ".architecture: missing");
-    return false;
-  }
-  return true;
-}
 
-// Fills `d` from one manifests[] element in a single pass over its fields;
-// on a problem sets d.invalid_reason and stops.
-void ReadDescriptor(element e, size_t i, Descriptor& d) {
-  object o;
-  if (e.get_object().get(o) != simdjson::SUCCESS) {
-    d.invalid_reason = absl::StrCat(Loc{i}.str(), ": expected an object");
-    return;
+  bool Platform(element v, PlatformView& p, IndexStorage::Ranges& r, std::string& why,
+                const Loc& where) {
+    object o;
+    if (v.get_object().get(o) != simdjson::SUCCESS) {
+      why = absl::StrCat(where.str(), ": expected an object");
+      return false;
+    }
+    for (auto field : o) {
+      std::string_view k = field.key;
+      bool ok = true;
+      if (k == "os") {
+        ok = String(field.value, p.os, why, where, "os");
+      } else if (k == "architecture") {
+        ok = String(field.value, p.architecture, why, where, "architecture");
+      } else if (k == "variant") {
+        ok = String(field.value, p.variant, why, where, "variant");
+      } else if (k == "os.version") {
+        ok = String(field.value, p.os_version, why, where, "os.version");
+      } else if (k == "os.features") {
+        ok = StringArray(field.value, r.os_features, r.os_features_n, why, where, "os.features");
+      } else if (k == "features") {
+        ok = StringArray(field.value, r.features, r.features_n, why, where, "features");
+      }
+      if (!ok) return false;
+    }
+    if (p.architecture.empty()) {
+      why = absl::StrCat(where.str(), ".architecture: missing");
+      return false;
+    }
+    return true;
   }
-  std::string& why = d.invalid_reason;
-  bool has_digest = false, has_size = false;
-  element platform;
-  bool has_platform = false;
-  for (auto field : o) {
-    std::string_view k = field.key;
-    if (k == "mediaType") {
-      if (!String(field.value, d.media_type, why, Loc{i}, ToAbsl(k))) return;
-    } else if (k == "digest") {
-      if (!String(field.value, d.digest, why, Loc{i}, ToAbsl(k))) return;
-      has_digest = true;
-    } else if (k == "size") {
-      int64_t size;
-      if (field.value.get_int64().get(size) != simdjson::SUCCESS) {
-        why = absl::StrCat(Loc{i}.str(), ".size: expected an integer");
-        return;
-      }
-      if (size < 0) {
-        why = absl::StrCat(Loc{i}.str(), ".size: negative (", size, ")");
-        return;
-      }
-      d.size = size;
-      has_size = true;
-    } else if (k == "artifactType") {
-      if (!String(field.value, d.artifact_type, why, Loc{i}, ToAbsl(k))) return;
-    } else if (k == "annotations") {
-      if (!Annotations(field.value, d.annotations, why, Loc{i})) return;
-    } else if (k == "platform") {
-      platform = field.value;
-      has_platform = !field.value.is_null();
+
+  // Fills `d` from one manifests[] element in a single pass over its fields.
+  void Descriptor(element e, size_t i, imgsel::Descriptor& d, IndexStorage::Ranges& r) {
+    d = imgsel::Descriptor{};
+    std::string why;
+    if (!Read(e, i, d, r, why)) {
+      s_.problems.push_back(std::move(why));
+      d.invalid_reason = s_.problems.back();
+      d.platform.reset();
+      r = {};
     }
   }
-  if (!has_digest) {
-    why = absl::StrCat(Loc{i}.str(), ".digest: missing");
-    return;
+
+ private:
+  bool Read(element e, size_t i, imgsel::Descriptor& d, IndexStorage::Ranges& r, std::string& why) {
+    const Loc loc{i};
+    object o;
+    if (e.get_object().get(o) != simdjson::SUCCESS) {
+      why = absl::StrCat(loc.str(), ": expected an object");
+      return false;
+    }
+    bool has_digest = false, has_size = false, has_platform = false;
+    element platform;
+    // Dispatch on the key's length first: one comparison per field.
+    for (auto field : o) {
+      std::string_view k = field.key;
+      switch (k.size()) {
+        case 9:
+          if (k == "mediaType" && !String(field.value, d.media_type, why, loc, "mediaType")) {
+            return false;
+          }
+          break;
+        case 6:
+          if (k == "digest") {
+            if (!String(field.value, d.digest, why, loc, "digest")) return false;
+            has_digest = true;
+          }
+          break;
+        case 4:
+          if (k == "size") {
+            int64_t size;
+            if (field.value.get_int64().get(size) != simdjson::SUCCESS) {
+              why = absl::StrCat(loc.str(), ".size: expected an integer");
+              return false;
+            }
+            if (size < 0) {
+              why = absl::StrCat(loc.str(), ".size: negative (", size, ")");
+              return false;
+            }
+            d.size = size;
+            has_size = true;
+          }
+          break;
+        case 12:
+          if (k == "artifactType" &&
+              !String(field.value, d.artifact_type, why, loc, "artifactType")) {
+            return false;
+          }
+          break;
+        case 11:
+          if (k == "annotations" &&
+              !Annotations(field.value, r.annotations, r.annotations_n, why, loc)) {
+            return false;
+          }
+          break;
+        case 8:
+          if (k == "platform") {
+            platform = field.value;
+            has_platform = !field.value.is_null();
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    if (!has_digest) {
+      why = absl::StrCat(loc.str(), ".digest: missing");
+      return false;
+    }
+    if (!IsValidDigest(d.digest)) {
+      why = absl::StrCat(loc.str(), ".digest: ", ValidateDigest(d.digest).message());
+      return false;
+    }
+    if (!has_size) {
+      why = absl::StrCat(loc.str(), ".size: missing");
+      return false;
+    }
+    if (has_platform) {
+      PlatformView p;
+      if (!Platform(platform, p, r, why, Loc{i, true})) return false;
+      d.platform = p;
+    }
+    return true;
   }
-  if (auto st = ValidateDigest(d.digest); !st.ok()) {
-    why = absl::StrCat(Loc{i}.str(), ".digest: ", st.message());
-    return;
-  }
-  if (!has_size) {
-    why = absl::StrCat(Loc{i}.str(), ".size: missing");
-    return;
-  }
-  if (has_platform) {
-    PlatformView p;
-    if (!ReadPlatform(platform, p, why, Loc{i, true})) return;
-    d.platform = std::move(p);
-  }
-}
+
+  IndexStorage& s_;
+};
 
 }  // namespace
 
@@ -245,13 +319,14 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
     return absl::InvalidArgumentError(absl::StrCat(source, ": document is ", json.size(),
                                                    " bytes, over the limit of ", limits.max_bytes));
   }
-  std::shared_ptr<simdjson::dom::document> document = DocumentPool::Acquire();
+  std::shared_ptr<IndexStorage> storage = StoragePool::Acquire();
   simdjson::dom::parser& parser = ThreadParser(limits.max_depth);
   element doc;
-  if (auto err = parser
-                     .parse_into_document(*document, reinterpret_cast<const uint8_t*>(json.data()),
-                                          json.size())
-                     .get(doc);
+  if (auto err =
+          parser
+              .parse_into_document(storage->document, reinterpret_cast<const uint8_t*>(json.data()),
+                                   json.size())
+              .get(doc);
       err) {
     if (err == simdjson::DEPTH_ERROR) {
       return absl::InvalidArgumentError(
@@ -274,7 +349,7 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
       if (field.value.get_string().get(mt) != simdjson::SUCCESS) {
         return absl::InvalidArgumentError(absl::StrCat(source, ": mediaType: expected a string"));
       }
-      index.media_type = Keep(mt);
+      index.media_type = ToAbsl(mt);
     } else if (k == "manifests") {
       manifests_element = field.value;
       has_manifests = true;
@@ -289,7 +364,7 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
   if (mt == kOciManifestMediaType || mt == kDockerManifestMediaType ||
       (mt.empty() && !has_manifests && has_config_or_layers)) {
     index.kind = DocumentKind::kManifest;
-    index.storage = document;
+    index.storage = std::move(storage);
     return index;
   }
   if (mt == kDockerListMediaType) {
@@ -315,19 +390,39 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": manifests: ", count, " entries, over the limit of ", limits.max_entries));
   }
-  index.manifests.resize(count);
+  IndexStorage& s = *storage;
+  // Filled in place (reset as each is read): no separate pass to construct them.
+  s.descriptors.resize(count);
+  s.ranges.assign(count, IndexStorage::Ranges{});
+  Reader reader(s);
   size_t i = 0;
   for (element item : manifests) {
-    ReadDescriptor(item, i, index.manifests[i]);
+    reader.Descriptor(item, i, s.descriptors[i], s.ranges[i]);
     ++i;
   }
+  uint32_t index_annotations = 0, index_annotations_n = 0;
   if (has_annotations) {
     std::string why;
-    if (!Annotations(annotations_element, index.annotations, why, Loc{0, false, true})) {
+    if (!reader.Annotations(annotations_element, index_annotations, index_annotations_n, why,
+                            Loc{0, false, true})) {
       return absl::InvalidArgumentError(absl::StrCat(source, ": ", why));
     }
   }
-  index.storage = document;
+  // The pools are complete: point the lists into them.
+  for (size_t j = 0; j < count; ++j) {
+    const IndexStorage::Ranges& r = s.ranges[j];
+    Descriptor& d = s.descriptors[j];
+    if (r.annotations_n) d.annotations = {s.annotations.data() + r.annotations, r.annotations_n};
+    if (d.platform) {
+      if (r.features_n) d.platform->features = {s.strings.data() + r.features, r.features_n};
+      if (r.os_features_n) {
+        d.platform->os_features = {s.strings.data() + r.os_features, r.os_features_n};
+      }
+    }
+  }
+  index.annotations = {s.annotations.data() + index_annotations, index_annotations_n};
+  index.manifests = absl::MakeConstSpan(s.descriptors);
+  index.storage = std::move(storage);
   return index;
 }
 

@@ -27,6 +27,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "matcher/platform.h"
 
 namespace imgsel {
@@ -39,9 +40,12 @@ inline constexpr absl::string_view kDockerListMediaType =
 inline constexpr absl::string_view kDockerManifestMediaType =
     "application/vnd.docker.distribution.manifest.v2+json";
 
-// Strings inside a parsed index are views into the document ParsedIndex
-// owns: valid as long as the ParsedIndex (or the Decision holding it) lives.
-using AnnotationList = std::vector<std::pair<absl::string_view, absl::string_view>>;
+// Everything in a ParsedIndex - strings, lists, descriptors - views storage
+// the ParsedIndex shares ownership of: valid as long as any copy of the
+// ParsedIndex (or a Decision holding one) lives. Copies are cheap and share.
+using Annotation = std::pair<absl::string_view, absl::string_view>;
+using AnnotationList = absl::Span<const Annotation>;  // document order
+using StringList = absl::Span<const absl::string_view>;
 
 // An entry's platform as written in the index (not normalised).
 struct PlatformView {
@@ -49,9 +53,9 @@ struct PlatformView {
   absl::string_view architecture;
   absl::string_view variant;
   absl::string_view os_version;
-  std::vector<absl::string_view> os_features;
+  StringList os_features;
   // Proposal E: mandatory features as written in the entry.
-  std::vector<absl::string_view> features;
+  StringList features;
 
   // An owning copy.
   Platform ToPlatform() const;
@@ -62,10 +66,10 @@ struct Descriptor {
   absl::string_view digest;
   int64_t size = 0;
   std::optional<PlatformView> platform;
-  AnnotationList annotations;  // document order
+  AnnotationList annotations;
   absl::string_view artifact_type;
   // Non-empty when the descriptor is unusable: "manifests[3].digest: ...".
-  std::string invalid_reason;
+  absl::string_view invalid_reason;
 
   // The annotation's value, or nullopt.
   std::optional<absl::string_view> Annotation(absl::string_view key) const;
@@ -73,11 +77,10 @@ struct Descriptor {
 
 enum class DocumentKind { kOciIndex, kDockerManifestList, kManifest };
 
-// Move-only: it owns the parsed document its views point into.
 struct ParsedIndex {
   DocumentKind kind = DocumentKind::kOciIndex;
   absl::string_view media_type;
-  std::vector<Descriptor> manifests;  // in index order
+  absl::Span<const Descriptor> manifests;  // in index order
   AnnotationList annotations;
   std::shared_ptr<const void> storage;  // keeps the views alive
 };

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <climits>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/types/span.h"
 #include "matcher/features.h"
 
 namespace imgsel {
@@ -27,17 +29,6 @@ Platform ContainerdDefaultHost(Platform p) {
 }
 
 int EffectiveRank(const Candidate& c) { return c.platform_rank < 0 ? INT_MAX : c.platform_rank; }
-
-// True when a is ranked before b.
-bool Better(const Candidate& a, const Candidate& b) {
-  if (a.score != b.score) return a.score > b.score;
-  if (EffectiveRank(a) != EffectiveRank(b)) return EffectiveRank(a) < EffectiveRank(b);
-  if (a.features_satisfied != b.features_satisfied) {
-    return a.features_satisfied > b.features_satisfied;
-  }
-  if (a.os_features != b.os_features) return a.os_features > b.os_features;
-  return a.position < b.position;
-}
 
 // Why `loser` is ranked below `winner`: the first ranking key that differs.
 std::string LostBecause(const Candidate& loser, const Candidate& winner) {
@@ -102,7 +93,7 @@ std::vector<std::string> ExplainCandidate(const Decision& decision, const Candid
     const Reason& r = decision.reasons[i];
     switch (r.code) {
       case ReasonCode::kInvalid:
-        out.push_back(absl::StrCat("rejected: ", r.text));
+        out.push_back(absl::StrCat("rejected: ", d.invalid_reason));
         break;
       case ReasonCode::kNestedIndex:
         out.push_back("rejected: a nested index (imgsel selects among manifests only)");
@@ -123,10 +114,11 @@ std::vector<std::string> ExplainCandidate(const Decision& decision, const Candid
         out.push_back("no platform: accepted, ranked after entries with one");
         break;
       case ReasonCode::kMissingFeatures:
-        out.push_back(absl::StrCat("rejected: requires ", r.text, ", which this host lacks"));
+        out.push_back(absl::StrCat("rejected: requires ", decision.texts[r.index],
+                                   ", which this host lacks"));
         break;
       case ReasonCode::kUnknownFeatures:
-        out.push_back(absl::StrCat("rejected: requires unknown feature ", r.text,
+        out.push_back(absl::StrCat("rejected: requires unknown feature ", decision.texts[r.index],
                                    " (set [features] unknown = \"ignore\" to allow)"));
         break;
       case ReasonCode::kFeaturesSatisfied:
@@ -134,7 +126,7 @@ std::vector<std::string> ExplainCandidate(const Decision& decision, const Candid
                                    ", all present"));
         break;
       case ReasonCode::kCompatDetail:
-        out.push_back(r.text);
+        out.push_back(decision.texts[r.index]);
         break;
       case ReasonCode::kCompatFailed:
         out.push_back("rejected: no compatibility set of its artifacts matches this host");
@@ -176,44 +168,58 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     for (const auto& rule : policy.prefer) decision.rule_labels.push_back(RuleLabel(rule));
   }
 
-  const std::vector<Descriptor>& manifests = decision.index.manifests;
+  const absl::Span<const Descriptor> manifests = decision.index.manifests;
   std::vector<Candidate>& out = decision.candidates;
   std::vector<Reason>& reasons = decision.reasons;
+  // Rejected candidates wait here (reused by the thread) and go after the
+  // eligible ones, which keeps them in index order without a stable sort.
+  thread_local std::vector<Candidate> rejected;
+  rejected.clear();
   out.reserve(manifests.size());
   reasons.reserve(manifests.size() * 2);
+  absl::flat_hash_set<absl::string_view> host_features;  // filled on first use
+  auto has_feature = [&](absl::string_view f) {
+    if (host_features.empty()) {
+      for (const std::string& h : host.features) host_features.insert(h);
+    }
+    return host_features.contains(f);
+  };
   for (size_t i = 0; i < manifests.size(); ++i) {
     const Descriptor& d = manifests[i];
     Candidate c;
     c.position = i;
     c.reasons_begin = static_cast<uint32_t>(reasons.size());
-    auto add = [&](ReasonCode code, int64_t value = 0, std::string text = {}, uint32_t idx = 0) {
-      reasons.push_back(Reason{code, idx, value, std::move(text)});
+    auto add = [&](ReasonCode code, int64_t value = 0, uint32_t idx = 0) {
+      reasons.push_back(Reason{code, idx, value});
     };
-    auto finish = [&](bool eligible) {
-      c.eligible = eligible;
+    auto add_text = [&](ReasonCode code, std::string text) {
+      decision.texts.push_back(std::move(text));
+      add(code, 0, static_cast<uint32_t>(decision.texts.size() - 1));
+    };
+    auto reject = [&] {
       c.reasons_end = static_cast<uint32_t>(reasons.size());
-      out.push_back(c);
+      rejected.push_back(c);
     };
     if (!d.invalid_reason.empty()) {
-      add(ReasonCode::kInvalid, 0, d.invalid_reason);
-      finish(false);
+      add(ReasonCode::kInvalid);
+      reject();
       continue;
     }
     if (IsIndex(d.media_type)) {
       add(ReasonCode::kNestedIndex);
-      finish(false);
+      reject();
       continue;
     }
     if (!IsImageManifest(d.media_type)) {
       add(ReasonCode::kNotManifest);
-      finish(false);
+      reject();
       continue;
     }
     if (d.platform) {
       std::optional<int> rank = matcher.Rank(*d.platform);
       if (!rank) {
         add(ReasonCode::kPlatformMismatch);
-        finish(false);
+        reject();
         continue;
       }
       c.platform_rank = *rank;
@@ -229,7 +235,7 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
         absl::Span<const absl::string_view> canon = CanonicalFeatureViews(name);
         if (canon.empty()) {
           // A name only the operator declared for this host is still known.
-          if (host.features.contains(absl::AsciiStrToLower(name))) {
+          if (has_feature(absl::AsciiStrToLower(name))) {
             ++satisfied;
           } else if (policy.unknown_features == UnknownFeatures::kReject) {
             absl::StrAppend(&unknown, unknown.empty() ? "" : ", ", name);
@@ -238,7 +244,7 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
         }
         bool all = true;
         for (absl::string_view f : canon) {
-          if (host.features.find(f) != host.features.end()) continue;
+          if (has_feature(f)) continue;
           all = false;
           absl::StrAppend(&missing, missing.empty() ? "" : ", ", f);
           if (canon.size() > 1) absl::StrAppend(&missing, " (from ", name, ")");
@@ -246,25 +252,25 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
         if (all) ++satisfied;
       }
       if (!missing.empty()) {
-        add(ReasonCode::kMissingFeatures, 0, std::move(missing));
-        finish(false);
+        add_text(ReasonCode::kMissingFeatures, std::move(missing));
+        reject();
         continue;
       }
       if (!unknown.empty()) {
-        add(ReasonCode::kUnknownFeatures, 0, std::move(unknown));
-        finish(false);
+        add_text(ReasonCode::kUnknownFeatures, std::move(unknown));
+        reject();
         continue;
       }
       c.features_satisfied = satisfied;
       add(ReasonCode::kFeaturesSatisfied, satisfied);
     }
-    if (best && options.compat) {
+    if (best && options.compat && !options.compat->empty()) {
       if (auto it = options.compat->find(std::string(d.digest)); it != options.compat->end()) {
         const CompatVerdict& v = it->second;
-        for (const auto& line : v.reasons) add(ReasonCode::kCompatDetail, 0, line);
+        for (const auto& line : v.reasons) add_text(ReasonCode::kCompatDetail, line);
         if (!v.passed) {
           add(ReasonCode::kCompatFailed);
-          finish(false);
+          reject();
           continue;
         }
         if (v.weight != 0) {
@@ -278,16 +284,43 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
         const PreferRule& rule = policy.prefer[r];
         if (!rule.Matches(d.Annotation(rule.annotation))) continue;
         c.score += rule.weight;
-        add(ReasonCode::kPrefer, rule.weight, {}, r);
+        add(ReasonCode::kPrefer, rule.weight, r);
       }
     }
-    finish(true);
+    c.eligible = true;
+    c.reasons_end = static_cast<uint32_t>(reasons.size());
+    out.push_back(c);
   }
 
-  // Eligible first, best first; rejected after, in index order.
-  auto first_rejected =
-      std::stable_partition(out.begin(), out.end(), [](const Candidate& c) { return c.eligible; });
-  std::sort(out.begin(), first_rejected, Better);
+  // Eligible best first (Better, through a packed key: score desc, platform
+  // rank asc, features desc, os.features desc, position asc); rejected after,
+  // in index order.
+  struct Key {
+    int64_t score;
+    uint64_t rest;
+    bool operator<(const Key& o) const {
+      return score != o.score ? score > o.score : rest < o.rest;
+    }
+  };
+  auto key = [](const Candidate& c) {
+    uint64_t rank = static_cast<uint64_t>(std::min(EffectiveRank(c), 0xFFFF));
+    uint64_t features = 0xFFFF - static_cast<uint64_t>(std::min(c.features_satisfied, 0xFFFF));
+    uint64_t os_features = 0xFFFF - static_cast<uint64_t>(std::min(c.os_features, 0xFFFF));
+    return Key{c.score, rank << 48 | features << 32 | os_features << 16 |
+                            static_cast<uint64_t>(std::min<size_t>(c.position, 0xFFFF))};
+  };
+  if (out.size() > 1) {
+    std::vector<std::pair<Key, uint32_t>> order;
+    order.reserve(out.size());
+    for (uint32_t k = 0; k < out.size(); ++k) order.emplace_back(key(out[k]), k);
+    std::sort(order.begin(), order.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<Candidate> sorted;
+    sorted.reserve(manifests.size());
+    for (const auto& [k, idx] : order) sorted.push_back(out[idx]);
+    out.swap(sorted);
+  }
+  out.insert(out.end(), rejected.begin(), rejected.end());
   return decision;
 }
 

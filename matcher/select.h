@@ -60,9 +60,8 @@ enum class ReasonCode : uint8_t {
 
 struct Reason {
   ReasonCode code;
-  uint32_t index = 0;
+  uint32_t index = 0;  // into Decision::rule_labels or Decision::texts
   int64_t value = 0;
-  std::string text;
 };
 
 struct Candidate {
@@ -85,6 +84,7 @@ struct Decision {
   // Eligible candidates best first, then rejected ones in index order.
   std::vector<Candidate> candidates;
   std::vector<Reason> reasons;
+  std::vector<std::string> texts;        // the few reasons that carry text
   std::vector<std::string> rule_labels;  // "com.example.gpu=nvidia (imgsel.toml:7:1)"
   std::string host_platform;             // "linux/amd64/v3", as matched
 

@@ -73,7 +73,7 @@ printf 'version = 1\n[[prefer]]\nanotation = "x"\nweight = 1\n' > "$TMP/bad.toml
 expect "bad config" 2 "$TMP/bad.toml:3:1: unknown key \"anotation\"" -- select "$LAYOUT" --config "$TMP/bad.toml" --host-profile "$V3"
 expect "unknown tag" 2 'no entry tagged "nope" (tags: demo)' -- select "oci-layout:$EX/layout:nope" --host-profile "$V3"
 expect "no source" 2 "give exactly one of SOURCE" -- select --host-profile "$V3"
-expect "unsupported source" 2 "unsupported source" -- select "ftp://x" --host-profile "$V3"
+expect "not a reference" 2 "a reference has no scheme" -- select "ftp://x" --host-profile "$V3"
 expect "bad policy" 2 "" -- select "$LAYOUT" --policy random
 
 # A layout whose index blob was tampered with must be refused, not used.

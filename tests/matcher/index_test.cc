@@ -181,3 +181,26 @@ TEST(ValidateDigest, EveryByteAtEveryPosition) {
 
 }  // namespace
 }  // namespace imgsel
+
+namespace imgsel {
+namespace {
+
+TEST(IsValidDigest, AgreesWithValidateDigest) {
+  const std::string cases[] = {
+      "sha256:" + std::string(64, 'a'),
+      "sha256:" + std::string(63, 'a'),
+      "sha256:" + std::string(65, 'a'),
+      "sha512:" + std::string(128, '0'),
+      "sha512:" + std::string(64, '0'),
+      "sha384:" + std::string(96, '0'),
+      "SHA256:" + std::string(64, 'a'),
+      "sha256" + std::string(65, 'a'),
+      "",
+      "sha256:",
+      ":" + std::string(64, 'a'),
+  };
+  for (const auto& d : cases) EXPECT_EQ(IsValidDigest(d), ValidateDigest(d).ok()) << d;
+}
+
+}  // namespace
+}  // namespace imgsel
