@@ -50,7 +50,10 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
     cancel_.Cancel();
     upstream_ctx_.TryCancel();
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    proxy_->calls_in_flight_.fetch_sub(1);
+    delete this;
+  }
 
  private:
   void Forward(const std::string& method, CriMethod kind, const CallInfo& info) {
@@ -99,6 +102,7 @@ CriProxy::CriProxy(GrpcCriUpstream* upstream, PullHandler* pulls, Metrics* metri
     : upstream_(upstream), pulls_(pulls), metrics_(metrics), max_pulls_(max_pulls) {}
 
 grpc::ServerGenericBidiReactor* CriProxy::CreateReactor(grpc::GenericCallbackServerContext* ctx) {
+  calls_in_flight_.fetch_add(1);
   return new Call(this, ctx);
 }
 

@@ -32,6 +32,8 @@ class CriProxy : public grpc::CallbackGenericService {
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
 
   int pulls_in_flight() const { return pulls_in_flight_.load(); }
+  // Calls not finished yet, of any method.
+  int calls_in_flight() const { return calls_in_flight_.load(); }
 
  private:
   class Call;
@@ -40,6 +42,7 @@ class CriProxy : public grpc::CallbackGenericService {
   Metrics* metrics_;
   const int max_pulls_;
   std::atomic<int> pulls_in_flight_{0};
+  std::atomic<int> calls_in_flight_{0};
 };
 
 }  // namespace imgsel::plugin

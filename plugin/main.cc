@@ -218,10 +218,23 @@ int Run(const Flags& flags) {
 
   LogMessage("info", absl::StrCat("draining for up to ", absl::FormatDuration(drain)));
   api->server->GetHealthCheckService()->SetServingStatus(false);
-  const auto deadline = absl::ToChronoTime(absl::Now() + drain);
-  std::thread api_stop([&] { api->server->Shutdown(deadline); });
-  cri->server->Shutdown(deadline);
-  api_stop.join();
+  // Shutdown returns only when clients have also dropped their idle
+  // connections (or at the deadline); the drain is over as soon as no call
+  // is in flight, so it runs on its own thread and is not waited for then.
+  const absl::Time drain_end = absl::Now() + drain;
+  auto stopped = std::make_shared<std::atomic<bool>>(false);
+  std::thread([api = api->server.get(), cri = cri->server.get(), stopped, drain_end] {
+    const auto deadline = absl::ToChronoTime(drain_end);
+    std::thread api_stop([&] { api->Shutdown(deadline); });
+    cri->Shutdown(deadline);
+    api_stop.join();
+    *stopped = true;
+  }).detach();
+  absl::SleepFor(absl::Milliseconds(20));  // new calls are refused from here on
+  while (!*stopped && absl::Now() < drain_end + absl::Seconds(1) &&
+         (proxy.calls_in_flight() > 0 || selector.calls_in_flight() > 0)) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   for (Listener* l : {&*api, &*cri}) {
     if (l->acceptor) l->acceptor->Stop();
     if (!l->path.empty()) unlink(l->path.c_str());

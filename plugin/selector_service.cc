@@ -92,7 +92,9 @@ void SelectorService::SetDefaultTimeout(absl::Duration timeout) {
 grpc::Status SelectorService::Select(grpc::ServerContext* ctx, const v1::SelectRequest* request,
                                      v1::SelectResponse* response) {
   const absl::Time start = absl::Now();
+  calls_in_flight_.fetch_add(1);
   auto done = [&](SelectResult result, grpc::Status status) {
+    calls_in_flight_.fetch_sub(1);
     metrics_->CountSelect(result);
     metrics_->select_seconds.Observe(absl::Now() - start);
     return status;

@@ -31,6 +31,8 @@ class SelectorService final : public imgsel::v1::Selector::Service {
                   absl::Duration default_timeout);
 
   void SetDefaultTimeout(absl::Duration timeout);
+  // Calls not finished yet.
+  int calls_in_flight() const { return calls_in_flight_.load(); }
 
   grpc::Status Select(grpc::ServerContext* ctx, const imgsel::v1::SelectRequest* request,
                       imgsel::v1::SelectResponse* response) override;
@@ -42,6 +44,7 @@ class SelectorService final : public imgsel::v1::Selector::Service {
   Metrics* metrics_;
   std::atomic<int64_t> default_timeout_ns_;
   std::string host_json_;
+  std::atomic<int> calls_in_flight_{0};
 };
 
 // The Selection as the API's answer.

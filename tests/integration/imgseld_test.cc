@@ -1,0 +1,560 @@
+// imgseld between a kubelet (this test, over the CRI socket) and a real
+// containerd pulling from a real registry on loopback. The example layout
+// (examples/layout, tag demo) is pushed under several names; each image's
+// layer holds /imgsel-variant naming its entry, so the test can see which
+// entry containerd unpacked. imgseld runs with the saved x86-64-v3 host
+// profile: the best entry is then `amd64-v3` (position 1), while
+// containerd's own first match is `generic-amd64` (position 0).
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "cri/runtime/v1/api.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "imgsel/v1/selector.grpc.pb.h"
+#include "plugin/upstream.h"
+#include "tests/integration/harness.h"
+
+#ifndef IMGSEL_EXAMPLES
+#error "IMGSEL_EXAMPLES must name the examples directory"
+#endif
+#ifndef IMGSELD_BINARY
+#error "IMGSELD_BINARY must name the imgseld binary"
+#endif
+
+namespace imgsel::integration {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kGeneric[] =
+    "sha256:66bf5a58e3ac6da830dcb19340f4b451c5808304a4b952e32269882c96343f39";
+constexpr char kV3[] = "sha256:7619113e33a90ff18f06dfd58cb1490aabc3bb79ad82ba67b3838dbe7d01fe40";
+constexpr char kIndex[] = "sha256:25379efb0d455eb3a57777dffb980043481090ea07c60f68e2f5bf4edcbce8a7";
+constexpr int kConcurrent = 16;
+
+std::string Examples() { return IMGSEL_EXAMPLES; }
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Blob(const std::string& digest) {
+  return ReadFile(absl::StrCat(Examples(), "/layout/blobs/sha256/", digest.substr(7)));
+}
+
+// The config digest of a manifest in the layout: CRI's image id.
+std::string ConfigDigest(const std::string& manifest_digest) {
+  const std::string m = Blob(manifest_digest);
+  const size_t at = m.find("\"digest\": \"");
+  return m.substr(at + 11, 71);
+}
+
+// One imgseld with its own sockets and config.
+struct Daemon {
+  std::unique_ptr<Process> process;
+  std::string dir;
+  std::string config;
+  std::string api_socket;
+  std::string cri_socket;
+  std::string log;
+  int metrics_port = 0;
+};
+
+struct World {
+  std::string skip;  // why the suite cannot run here
+  std::string dir;
+  std::unique_ptr<registry::testing::RealRegistry> registry;
+  std::unique_ptr<Containerd> containerd;
+  std::string certs;  // shared by containerd and imgseld
+  Daemon main;
+};
+
+World* world = nullptr;
+
+// `server_toml` adds lines to the [server] table.
+absl::StatusOr<Daemon> StartImgseld(const std::string& name, const std::string& server_toml,
+                                    const std::vector<std::string>& extra_flags,
+                                    const std::string& certs, bool wait = true) {
+  Daemon d;
+  d.dir = absl::StrCat(world->dir, "/", name);
+  fs::create_directories(d.dir);
+  d.config = d.dir + "/imgsel.toml";
+  d.api_socket = d.dir + "/imgsel.sock";
+  d.cri_socket = d.dir + "/cri.sock";
+  d.log = d.dir + "/imgseld.log";
+  d.metrics_port = FreeLoopbackPort();
+  std::ofstream(d.config) << "version = 1\n"
+                          << "[registry]\nconfig_path = \"" << certs << "\"\n"
+                          << "request_timeout = \"5s\"\nconnect_timeout = \"2s\"\n"
+                          << "[server]\nsocket = \"" << d.api_socket << "\"\n"
+                          << "cri_socket = \"" << d.cri_socket << "\"\n"
+                          << "containerd_socket = \"" << world->containerd->socket() << "\"\n"
+                          << "metrics = \"127.0.0.1:" << d.metrics_port << "\"\n"
+                          << "drain_timeout = \"3s\"\n"
+                          << server_toml;
+  std::vector<std::string> argv = {IMGSELD_BINARY, "--config", d.config, "--host-profile",
+                                   Examples() + "/hosts/amd64-v3.json"};
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  auto p = Process::Spawn(argv, d.log);
+  if (!p.ok()) return p.status();
+  d.process = *std::move(p);
+  if (wait && !WaitForSocket(d.cri_socket, absl::Seconds(15))) {
+    return absl::UnavailableError(absl::StrCat("imgseld did not come up: ", ReadFile(d.log)));
+  }
+  return d;
+}
+
+// Pushes the example layout (or another layout) as host/repo:v1.
+std::vector<std::string> PushAll(const std::string& layout, const std::vector<std::string>& repos) {
+  std::vector<std::string> errors;
+  std::vector<std::unique_ptr<Process>> procs;
+  std::vector<std::string> logs;
+  for (const std::string& repo : repos) {
+    const std::string log = absl::StrCat(world->dir, "/skopeo-", repo, ".log");
+    auto p = Process::Spawn({"/usr/bin/skopeo", "copy", "--all", "--preserve-digests",
+                             "--dest-tls-verify=false", absl::StrCat("oci:", layout, ":demo"),
+                             absl::StrCat("docker://", world->registry->host(), "/", repo, ":v1")},
+                            log);
+    if (!p.ok()) {
+      errors.push_back(std::string(p.status().message()));
+      continue;
+    }
+    procs.push_back(*std::move(p));
+    logs.push_back(log);
+  }
+  for (size_t i = 0; i < procs.size(); ++i) {
+    const int status = procs[i]->Signal(0, absl::Seconds(60));
+    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      errors.push_back(absl::StrCat("skopeo: ", ReadFile(logs[i])));
+    }
+  }
+  return errors;
+}
+
+// A layout whose "demo" index has an unknown member nested deeper than
+// imgsel's parser accepts; containerd's parser ignores it.
+std::string MakeGarbageLayout() {
+  const std::string dir = world->dir + "/garbage-layout";
+  fs::copy(Examples() + "/layout", dir, fs::copy_options::recursive);
+  std::string index = Blob(kIndex);
+  std::string deep;
+  for (int i = 0; i < 200; ++i) deep += "[";
+  for (int i = 0; i < 200; ++i) deep += "]";
+  index.insert(index.rfind('}'), absl::StrCat(",\n  \"x-nested\": ", deep, "\n"));
+  const std::string tmp = dir + "/blobs/sha256/new";
+  std::ofstream(tmp) << index;
+  std::string out;
+  if (!RunCommand({"/usr/bin/sha256sum", tmp}, absl::Seconds(10), &out).ok()) return "";
+  const std::string hex = out.substr(0, 64);
+  fs::rename(tmp, dir + "/blobs/sha256/" + hex);
+  std::ofstream(dir + "/index.json")
+      << "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+         "\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":"
+         "\"sha256:"
+      << hex << "\",\"size\":" << index.size()
+      << ",\"annotations\":{\"org.opencontainers.image.ref.name\":\"demo\"}}]}\n";
+  return dir;
+}
+
+class WorldEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    world = new World();
+    for (const char* bin : {"/usr/bin/containerd", "/usr/bin/skopeo", "/usr/bin/docker-registry"}) {
+      if (access(bin, X_OK) != 0) {
+        world->skip = absl::StrCat(bin, " not installed");
+        return;
+      }
+    }
+    if (geteuid() != 0) {
+      world->skip = "containerd needs root";
+      return;
+    }
+    char tmpl[] = "/tmp/imgseld-it-XXXXXX";
+    world->dir = mkdtemp(tmpl);
+    std::string why;
+    world->registry = registry::testing::RealRegistry::Start(&why);
+    if (world->registry == nullptr) {
+      world->skip = why;
+      return;
+    }
+    world->certs = world->dir + "/certs.d";
+    const std::string host = world->registry->host();
+    if (!WriteHostsToml(world->certs, host, host).ok()) return;
+    auto c = Containerd::Start(world->dir, world->certs);
+    if (!c.ok()) {
+      world->skip = std::string(c.status().message());
+      return;
+    }
+    world->containerd = *std::move(c);
+    std::vector<std::string> repos = {"demo",      "demo-rm", "fb-unreach", "fb-timeout",
+                                      "fb-record", "api",     "again"};
+    for (int i = 0; i < kConcurrent; ++i) repos.push_back(absl::StrCat("many", i));
+    std::vector<std::string> errors = PushAll(Examples() + "/layout", repos);
+    const std::string garbage = MakeGarbageLayout();
+    for (const std::string& e : PushAll(garbage, {"fb-garbage"})) errors.push_back(e);
+    if (!errors.empty()) {
+      world->skip = absl::StrCat("push failed: ", errors.front());
+      return;
+    }
+    auto d = StartImgseld("main", "", {}, world->certs);
+    if (!d.ok()) {
+      world->skip = std::string(d.status().message());
+      return;
+    }
+    world->main = *std::move(d);
+  }
+
+  void TearDown() override {
+    if (world == nullptr) return;
+    world->main.process.reset();
+    world->containerd.reset();
+    world->registry.reset();
+    if (!world->dir.empty() && !::testing::Test::HasFailure()) {
+      // Unmount nothing: the native snapshotter leaves plain directories.
+      std::error_code ec;
+      fs::remove_all(world->dir, ec);
+    }
+    delete world;
+    world = nullptr;
+  }
+};
+
+std::unique_ptr<runtime::v1::ImageService::Stub> Cri(const std::string& socket) {
+  return runtime::v1::ImageService::NewStub(plugin::UnixChannel(socket));
+}
+
+absl::StatusOr<std::string> Pull(runtime::v1::ImageService::Stub& cri, const std::string& image) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image(image);
+  runtime::v1::PullImageResponse resp;
+  grpc::Status s = cri.PullImage(&ctx, req, &resp);
+  if (!s.ok()) return absl::UnknownError(s.error_message());
+  return resp.image_ref();
+}
+
+std::optional<runtime::v1::Image> Status(runtime::v1::ImageService::Stub& cri,
+                                         const std::string& image) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  runtime::v1::ImageStatusRequest req;
+  req.mutable_image()->set_image(image);
+  runtime::v1::ImageStatusResponse resp;
+  if (!cri.ImageStatus(&ctx, req, &resp).ok() || !resp.has_image()) return std::nullopt;
+  return resp.image();
+}
+
+std::string Ref(const std::string& repo) {
+  return absl::StrCat(world->registry->host(), "/", repo, ":v1");
+}
+
+std::string Metrics(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string req = "GET /metrics HTTP/1.0\r\n\r\n";
+    (void)!write(fd, req.data(), req.size());
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+#define REQUIRE_WORLD() \
+  if (!world->skip.empty()) GTEST_SKIP() << world->skip
+
+// The whole point: containerd pulls and unpacks the entry imgsel chose, and
+// kubelet's view of "repo:tag" is that entry.
+TEST(ImgseldIntegration, PullGetsTheBestEntryNotTheFirst) {
+  REQUIRE_WORLD();
+  auto cri = Cri(world->main.cri_socket);
+  auto ref = Pull(*cri, Ref("demo"));
+  ASSERT_TRUE(ref.ok()) << ref.status() << ReadFile(world->main.log);
+  EXPECT_EQ(*ref, ConfigDigest(kV3));
+
+  auto image = Status(*cri, Ref("demo"));
+  ASSERT_TRUE(image.has_value());
+  EXPECT_EQ(image->id(), ConfigDigest(kV3));
+  EXPECT_NE(std::find(image->repo_tags().begin(), image->repo_tags().end(), Ref("demo")),
+            image->repo_tags().end());
+  const std::string pinned = absl::StrCat(world->registry->host(), "/demo@", kV3);
+  EXPECT_NE(std::find(image->repo_digests().begin(), image->repo_digests().end(), pinned),
+            image->repo_digests().end())
+      << image->DebugString();
+
+  const std::vector<std::string> variants = world->containerd->SnapshotVariants();
+  EXPECT_NE(std::find(variants.begin(), variants.end(), "amd64-v3"), variants.end());
+
+  const std::string log = ReadFile(world->main.log);
+  EXPECT_TRUE(absl::StrContains(log, "\"outcome\":\"selected\"")) << log;
+  EXPECT_TRUE(absl::StrContains(log, kV3)) << log;
+}
+
+TEST(ImgseldIntegration, SecondPullFetchesNothingNew) {
+  REQUIRE_WORLD();
+  auto cri = Cri(world->main.cri_socket);
+  ASSERT_TRUE(Pull(*cri, Ref("again")).ok());
+  const int blobs = world->containerd->ContentBlobCount();
+  const size_t snapshots = world->containerd->SnapshotVariants().size();
+  auto ref = Pull(*cri, Ref("again"));
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  EXPECT_EQ(*ref, ConfigDigest(kV3));
+  EXPECT_EQ(world->containerd->ContentBlobCount(), blobs);
+  EXPECT_EQ(world->containerd->SnapshotVariants().size(), snapshots);
+}
+
+TEST(ImgseldIntegration, ListAndRemovePassThrough) {
+  REQUIRE_WORLD();
+  auto cri = Cri(world->main.cri_socket);
+  ASSERT_TRUE(Pull(*cri, Ref("demo-rm")).ok());
+  {
+    grpc::ClientContext ctx;
+    runtime::v1::ListImagesRequest req;
+    runtime::v1::ListImagesResponse resp;
+    ASSERT_TRUE(cri->ListImages(&ctx, req, &resp).ok());
+    bool found = false;
+    for (const auto& img : resp.images()) {
+      for (const auto& tag : img.repo_tags()) found |= tag == Ref("demo-rm");
+    }
+    EXPECT_TRUE(found);
+  }
+  {
+    grpc::ClientContext ctx;
+    runtime::v1::RemoveImageRequest req;
+    req.mutable_image()->set_image(Ref("demo-rm"));
+    runtime::v1::RemoveImageResponse resp;
+    grpc::Status s = cri->RemoveImage(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_FALSE(Status(*cri, Ref("demo-rm")).has_value());
+  // An error from containerd comes back as containerd said it (PullImage of
+  // something that is not a reference goes to containerd as sent).
+  auto direct = Cri(world->containerd->socket());
+  grpc::Status via_proxy;
+  grpc::Status from_containerd;
+  for (auto* stub : {cri.get(), direct.get()}) {
+    grpc::ClientContext ctx;
+    runtime::v1::PullImageRequest req;
+    req.mutable_image()->set_image("Not:A:Reference");
+    runtime::v1::PullImageResponse resp;
+    (stub == cri.get() ? via_proxy : from_containerd) = stub->PullImage(&ctx, req, &resp);
+  }
+  EXPECT_FALSE(from_containerd.ok());
+  EXPECT_EQ(via_proxy.error_code(), from_containerd.error_code());
+  EXPECT_EQ(via_proxy.error_message(), from_containerd.error_message());
+}
+
+// Each fallback ends with containerd's own first match, pulled fine.
+void ExpectFirstMatch(const Daemon& d, const std::string& repo, const std::string& reason) {
+  auto cri = Cri(d.cri_socket);
+  auto ref = Pull(*cri, Ref(repo));
+  ASSERT_TRUE(ref.ok()) << ref.status() << ReadFile(d.log);
+  EXPECT_EQ(*ref, ConfigDigest(kGeneric));
+  auto image = Status(*cri, Ref(repo));
+  ASSERT_TRUE(image.has_value());
+  EXPECT_EQ(image->id(), ConfigDigest(kGeneric));
+  const std::string log = ReadFile(d.log);
+  EXPECT_TRUE(absl::StrContains(log, absl::StrCat("\"reason\":\"", reason, "\""))) << log;
+  EXPECT_TRUE(absl::StrContains(Metrics(d.metrics_port),
+                                absl::StrCat("imgseld_fallbacks_total{reason=\"", reason, "\"} 1")))
+      << Metrics(d.metrics_port);
+}
+
+TEST(ImgseldIntegration, FallbackWhenTheRegistryIsUnreachableForImgsel) {
+  REQUIRE_WORLD();
+  const std::string dead_certs = world->dir + "/certs-dead.d";
+  ASSERT_TRUE(WriteHostsToml(dead_certs, world->registry->host(),
+                             absl::StrCat("127.0.0.1:", FreeLoopbackPort()))
+                  .ok());
+  auto d = StartImgseld("unreachable", "", {}, dead_certs);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ExpectFirstMatch(*d, "fb-unreach", "resolve");
+}
+
+TEST(ImgseldIntegration, FallbackOnAnIndexImgselCannotParse) {
+  REQUIRE_WORLD();
+  ExpectFirstMatch(world->main, "fb-garbage", "index");
+}
+
+TEST(ImgseldIntegration, FallbackWhenTheBudgetRunsOut) {
+  REQUIRE_WORLD();
+  auto d = StartImgseld("timeout", "select_timeout = \"1ms\"\n", {}, world->certs);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ExpectFirstMatch(*d, "fb-timeout", "timeout");
+}
+
+TEST(ImgseldIntegration, FallbackWhenTheImageRecordCannotBeWritten) {
+  REQUIRE_WORLD();
+  auto d = StartImgseld("record", "", {"--inject-fault=record-write"}, world->certs);
+  ASSERT_TRUE(d.ok());
+  ExpectFirstMatch(*d, "fb-record", "record");
+}
+
+TEST(ImgseldIntegration, ConcurrentPullsOfDifferentImagesAreAllCorrect) {
+  REQUIRE_WORLD();
+  std::vector<std::thread> threads;
+  std::vector<std::string> results(kConcurrent);
+  for (int i = 0; i < kConcurrent; ++i) {
+    threads.emplace_back([i, &results] {
+      auto cri = Cri(world->main.cri_socket);
+      auto ref = Pull(*cri, Ref(absl::StrCat("many", i)));
+      results[i] = ref.ok() ? *ref : std::string(ref.status().message());
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto cri = Cri(world->main.cri_socket);
+  for (int i = 0; i < kConcurrent; ++i) {
+    EXPECT_EQ(results[i], ConfigDigest(kV3)) << "many" << i;
+    auto image = Status(*cri, Ref(absl::StrCat("many", i)));
+    ASSERT_TRUE(image.has_value()) << "many" << i;
+    EXPECT_EQ(image->id(), ConfigDigest(kV3)) << "many" << i;
+  }
+}
+
+TEST(ImgseldIntegration, SelectorApiOverItsSocket) {
+  REQUIRE_WORLD();
+  auto channel =
+      grpc::CreateChannel("unix:" + world->main.api_socket, grpc::InsecureChannelCredentials());
+  auto api = imgsel::v1::Selector::NewStub(channel);
+  {
+    grpc::ClientContext ctx;
+    imgsel::v1::SelectRequest req;
+    req.set_reference(Ref("api"));
+    imgsel::v1::SelectResponse resp;
+    grpc::Status s = api->Select(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_FALSE(resp.fallback());
+    EXPECT_EQ(resp.selected().digest(), kV3);
+    EXPECT_EQ(resp.document_digest(), kIndex);
+    EXPECT_EQ(resp.candidates_size(), 8);
+    EXPECT_TRUE(resp.candidates(0).selected());
+    EXPECT_FALSE(resp.candidates(0).reasons().empty());
+  }
+  {
+    grpc::ClientContext ctx;
+    imgsel::v1::SelectRequest req;
+    req.set_index(Blob(kIndex));
+    req.set_policy(imgsel::v1::POLICY_FIRST_MATCH);
+    imgsel::v1::SelectResponse resp;
+    ASSERT_TRUE(api->Select(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.selected().digest(), kGeneric);
+  }
+  {
+    grpc::ClientContext ctx;
+    imgsel::v1::SelectRequest req;
+    req.set_index("{not json");
+    imgsel::v1::SelectResponse resp;
+    EXPECT_EQ(api->Select(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
+    imgsel::v1::SelectRequest req;
+    imgsel::v1::SelectResponse resp;
+    EXPECT_EQ(api->Select(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
+    imgsel::v1::HostProfileRequest req;
+    imgsel::v1::HostProfileResponse resp;
+    ASSERT_TRUE(api->HostProfile(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.platform().architecture(), "amd64");
+    EXPECT_EQ(resp.platform().variant(), "v3");
+    EXPECT_TRUE(absl::StrContains(resp.profile_json(), "\"platform\""));
+  }
+  {
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    ASSERT_TRUE(health->Check(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+}
+
+TEST(ImgseldIntegration, SocketsAreExclusiveAndRestricted) {
+  REQUIRE_WORLD();
+  struct stat st;
+  ASSERT_EQ(stat(world->main.cri_socket.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660);
+  // A second daemon on live sockets refuses to start.
+  const std::string log = world->dir + "/second.log";
+  auto p = Process::Spawn({IMGSELD_BINARY, "--config", world->main.config, "--host-profile",
+                           Examples() + "/hosts/amd64-v3.json"},
+                          log);
+  ASSERT_TRUE(p.ok());
+  const int status = (*p)->Signal(0, absl::Seconds(10));
+  ASSERT_NE(status, -1);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  EXPECT_TRUE(absl::StrContains(ReadFile(log), "in use")) << ReadFile(log);
+  EXPECT_TRUE(WaitForSocket(world->main.cri_socket, absl::Seconds(1)));
+}
+
+TEST(ImgseldIntegration, ReloadKeepsTheLastGoodConfigAndTermDrains) {
+  REQUIRE_WORLD();
+  auto d = StartImgseld("signals", "", {}, world->certs);
+  ASSERT_TRUE(d.ok());
+  const std::string good = ReadFile(d->config);
+  std::ofstream(d->config) << "version = 1\n[server]\nselect_timeout = \"soon\"\n";
+  kill(d->process->pid(), SIGHUP);
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (!absl::StrContains(ReadFile(d->log), "keeping the running config") &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(absl::StrContains(ReadFile(d->log), "keeping the running config"));
+  // Still serving with the old config.
+  auto cri = Cri(d->cri_socket);
+  ASSERT_TRUE(Pull(*cri, Ref("demo")).ok()) << ReadFile(d->log);
+  EXPECT_TRUE(absl::StrContains(Metrics(d->metrics_port),
+                                "imgseld_config_reloads_total{result=\"error\"} 1"));
+  std::ofstream(d->config) << good;
+  kill(d->process->pid(), SIGHUP);
+  const int status = d->process->Signal(SIGTERM, absl::Seconds(8));
+  ASSERT_NE(status, -1) << "imgseld did not stop within drain_timeout";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_FALSE(fs::exists(d->cri_socket));
+  EXPECT_FALSE(fs::exists(d->api_socket));
+  std::cerr << ReadFile(d->log);
+}
+
+}  // namespace
+}  // namespace imgsel::integration
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new imgsel::integration::WorldEnvironment());
+  return RUN_ALL_TESTS();
+}
