@@ -2,6 +2,8 @@
 
 #include <deque>
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -110,15 +112,20 @@ class Reader {
  public:
   explicit Reader(IndexStorage& s) : s_(s) {}
 
-  bool String(element v, absl::string_view& out, std::string& why, const Loc& where,
-              absl::string_view key) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool String(element v, absl::string_view& out, std::string& why,
+                                           const Loc& where, absl::string_view key) {
     std::string_view sv;
-    if (v.get_string().get(sv) != simdjson::SUCCESS) {
-      why = absl::StrCat(where.str(), ".", key, ": expected a string");
-      return false;
+    if (ABSL_PREDICT_FALSE(v.get_string().get(sv) != simdjson::SUCCESS)) {
+      return NotAString(why, where, key);
     }
     out = ToAbsl(sv);
     return true;
+  }
+
+  ABSL_ATTRIBUTE_NOINLINE static bool NotAString(std::string& why, const Loc& where,
+                                                 absl::string_view key) {
+    why = absl::StrCat(where.str(), ".", key, ": expected a string");
+    return false;
   }
 
   // Appends to the string pool; returns the count.
@@ -174,18 +181,34 @@ class Reader {
     for (auto field : o) {
       std::string_view k = field.key;
       bool ok = true;
-      if (k == "os") {
-        ok = String(field.value, p.os, why, where, "os");
-      } else if (k == "architecture") {
-        ok = String(field.value, p.architecture, why, where, "architecture");
-      } else if (k == "variant") {
-        ok = String(field.value, p.variant, why, where, "variant");
-      } else if (k == "os.version") {
-        ok = String(field.value, p.os_version, why, where, "os.version");
-      } else if (k == "os.features") {
-        ok = StringArray(field.value, r.os_features, r.os_features_n, why, where, "os.features");
-      } else if (k == "features") {
-        ok = StringArray(field.value, r.features, r.features_n, why, where, "features");
+      switch (k.size()) {  // one comparison per field, as for descriptors
+        case 2:
+          if (k == "os") ok = String(field.value, p.os, why, where, "os");
+          break;
+        case 12:
+          if (k == "architecture") {
+            ok = String(field.value, p.architecture, why, where, "architecture");
+          }
+          break;
+        case 7:
+          if (k == "variant") ok = String(field.value, p.variant, why, where, "variant");
+          break;
+        case 10:
+          if (k == "os.version") ok = String(field.value, p.os_version, why, where, "os.version");
+          break;
+        case 11:
+          if (k == "os.features") {
+            ok =
+                StringArray(field.value, r.os_features, r.os_features_n, why, where, "os.features");
+          }
+          break;
+        case 8:
+          if (k == "features") {
+            ok = StringArray(field.value, r.features, r.features_n, why, where, "features");
+          }
+          break;
+        default:
+          break;
       }
       if (!ok) return false;
     }
@@ -198,10 +221,18 @@ class Reader {
 
   // Fills `d` from one manifests[] element in a single pass over its fields.
   void Descriptor(element e, size_t i, imgsel::Descriptor& d, IndexStorage::Ranges& r) {
-    d = imgsel::Descriptor{};
-    std::string why;
-    if (!Read(e, i, d, r, why)) {
-      s_.problems.push_back(std::move(why));
+    // Field by field: a whole-struct clear compiles to `rep stos`, whose
+    // start-up cost dominated this loop.
+    d.media_type = {};
+    d.digest = {};
+    d.size = 0;
+    d.platform.reset();
+    d.annotations = {};
+    d.artifact_type = {};
+    d.invalid_reason = {};
+    if (!Read(e, i, d, r, why_)) {
+      s_.problems.push_back(std::move(why_));
+      why_.clear();
       d.invalid_reason = s_.problems.back();
       d.platform.reset();
       r = {};
@@ -282,15 +313,14 @@ class Reader {
       why = absl::StrCat(loc.str(), ".size: missing");
       return false;
     }
-    if (has_platform) {
-      PlatformView p;
-      if (!Platform(platform, p, r, why, Loc{i, true})) return false;
-      d.platform = p;
+    if (has_platform && !Platform(platform, d.platform.emplace(), r, why, Loc{i, true})) {
+      return false;
     }
     return true;
   }
 
   IndexStorage& s_;
+  std::string why_;  // one for the whole walk: filled only on a problem
 };
 
 }  // namespace

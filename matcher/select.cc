@@ -4,6 +4,7 @@
 #include <climits>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -184,6 +185,49 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     }
     return host_features.contains(f);
   };
+  // Indexes repeat a handful of platforms and feature names over many
+  // entries: each distinct one is worked out once per selection.
+  struct RankMemo {
+    absl::string_view os, arch, variant, os_version;
+    std::optional<int> rank;
+  };
+  absl::InlinedVector<RankMemo, 16> rank_memo;
+  auto rank_of = [&](const PlatformView& p) -> std::optional<int> {
+    if (!p.os_features.empty()) return matcher.Rank(p);
+    for (const RankMemo& m : rank_memo) {
+      if (m.arch == p.architecture && m.variant == p.variant && m.os == p.os &&
+          m.os_version == p.os_version) {
+        return m.rank;
+      }
+    }
+    std::optional<int> rank = matcher.Rank(p);
+    if (rank_memo.size() < 16) {
+      rank_memo.push_back({p.os, p.architecture, p.variant, p.os_version, rank});
+    }
+    return rank;
+  };
+  enum class FeatureState : uint8_t { kSatisfied, kMissing, kUnknown, kUnknownIgnored };
+  absl::InlinedVector<std::pair<absl::string_view, FeatureState>, 32> feature_memo;
+  auto feature_state = [&](absl::string_view name) {
+    for (const auto& [n, state] : feature_memo) {
+      if (n == name) return state;
+    }
+    FeatureState state = FeatureState::kSatisfied;
+    absl::Span<const absl::string_view> canon = CanonicalFeatureViews(name);
+    if (canon.empty()) {
+      // A name only the operator declared for this host is still known.
+      if (!has_feature(absl::AsciiStrToLower(name))) {
+        state = policy.unknown_features == UnknownFeatures::kReject ? FeatureState::kUnknown
+                                                                    : FeatureState::kUnknownIgnored;
+      }
+    } else {
+      for (absl::string_view f : canon) {
+        if (!has_feature(f)) state = FeatureState::kMissing;
+      }
+    }
+    if (feature_memo.size() < 32) feature_memo.emplace_back(name, state);
+    return state;
+  };
   for (size_t i = 0; i < manifests.size(); ++i) {
     const Descriptor& d = manifests[i];
     Candidate c;
@@ -216,7 +260,7 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
       continue;
     }
     if (d.platform) {
-      std::optional<int> rank = matcher.Rank(*d.platform);
+      std::optional<int> rank = rank_of(*d.platform);
       if (!rank) {
         add(ReasonCode::kPlatformMismatch);
         reject();
@@ -232,24 +276,25 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
       std::string missing, unknown;
       int satisfied = 0;
       for (absl::string_view name : d.platform->features) {
-        absl::Span<const absl::string_view> canon = CanonicalFeatureViews(name);
-        if (canon.empty()) {
-          // A name only the operator declared for this host is still known.
-          if (has_feature(absl::AsciiStrToLower(name))) {
+        switch (feature_state(name)) {
+          case FeatureState::kSatisfied:
             ++satisfied;
-          } else if (policy.unknown_features == UnknownFeatures::kReject) {
+            break;
+          case FeatureState::kUnknownIgnored:
+            break;
+          case FeatureState::kUnknown:
             absl::StrAppend(&unknown, unknown.empty() ? "" : ", ", name);
-          }
-          continue;
+            break;
+          case FeatureState::kMissing:
+            // The rare path: spell out which canonical names are missing.
+            absl::Span<const absl::string_view> canon = CanonicalFeatureViews(name);
+            for (absl::string_view f : canon) {
+              if (has_feature(f)) continue;
+              absl::StrAppend(&missing, missing.empty() ? "" : ", ", f);
+              if (canon.size() > 1) absl::StrAppend(&missing, " (from ", name, ")");
+            }
+            break;
         }
-        bool all = true;
-        for (absl::string_view f : canon) {
-          if (has_feature(f)) continue;
-          all = false;
-          absl::StrAppend(&missing, missing.empty() ? "" : ", ", f);
-          if (canon.size() > 1) absl::StrAppend(&missing, " (from ", name, ")");
-        }
-        if (all) ++satisfied;
       }
       if (!missing.empty()) {
         add_text(ReasonCode::kMissingFeatures, std::move(missing));
@@ -289,7 +334,7 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     }
     c.eligible = true;
     c.reasons_end = static_cast<uint32_t>(reasons.size());
-    out.push_back(c);
+    out.emplace_back(c);
   }
 
   // Eligible best first (Better, through a packed key: score desc, platform
