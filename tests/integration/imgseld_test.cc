@@ -49,6 +49,7 @@ namespace fs = std::filesystem;
 constexpr char kGeneric[] =
     "sha256:66bf5a58e3ac6da830dcb19340f4b451c5808304a4b952e32269882c96343f39";
 constexpr char kV3[] = "sha256:7619113e33a90ff18f06dfd58cb1490aabc3bb79ad82ba67b3838dbe7d01fe40";
+constexpr char kAvx2[] = "sha256:fe742936e29f86b9dee1f0e0c2b15a35479eecd7aa5e96b6e2eb76304961bcb4";
 constexpr char kIndex[] = "sha256:25379efb0d455eb3a57777dffb980043481090ea07c60f68e2f5bf4edcbce8a7";
 constexpr int kConcurrent = 16;
 
@@ -211,7 +212,7 @@ class WorldEnvironment : public ::testing::Environment {
     }
     world->containerd = *std::move(c);
     std::vector<std::string> repos = {"demo",      "demo-rm", "fb-unreach", "fb-timeout",
-                                      "fb-record", "api",     "again"};
+                                      "fb-record", "api",     "again",      "compat"};
     for (int i = 0; i < kConcurrent; ++i) repos.push_back(absl::StrCat("many", i));
     std::vector<std::string> errors = PushAll(Examples() + "/layout", repos);
     const std::string garbage = MakeGarbageLayout();
@@ -442,6 +443,41 @@ TEST(ImgseldIntegration, ConcurrentPullsOfDifferentImagesAreAllCorrect) {
     ASSERT_TRUE(image.has_value()) << "many" << i;
     EXPECT_EQ(image->id(), ConfigDigest(kV3)) << "many" << i;
   }
+}
+
+// A compatibility artifact attached to the v3 entry (with `imgsel attach`)
+// that this host fails rules it out: containerd gets the next best entry.
+TEST(ImgseldIntegration, CompatibilityArtifactRulesTheFirstChoiceOut) {
+  REQUIRE_WORLD();
+#ifndef IMGSEL_BINARY
+  GTEST_SKIP() << "the imgsel CLI is not part of this build";
+#else
+  const std::string spec = world->dir + "/needs-kernel-7.yaml";
+  std::ofstream(spec) << "version: v1alpha1\n"
+                         "compatibilities:\n"
+                         "- description: needs a newer kernel\n"
+                         "  rules:\n"
+                         "  - name: kernel\n"
+                         "    matchFeatures:\n"
+                         "    - feature: kernel.version\n"
+                         "      matchExpressions:\n"
+                         "        major: {op: Ge, value: [\"7\"]}\n";
+  std::string out;
+  absl::Status attached =
+      RunCommand({IMGSEL_BINARY, "attach", absl::StrCat(world->registry->host(), "/compat@", kV3),
+                  spec, "--hosts-dir", world->certs},
+                 absl::Seconds(60), &out);
+  ASSERT_TRUE(attached.ok()) << attached << out;
+  auto cri = Cri(world->main.cri_socket);
+  auto ref = Pull(*cri, Ref("compat"));
+  ASSERT_TRUE(ref.ok()) << ref.status() << ReadFile(world->main.log);
+  EXPECT_EQ(*ref, ConfigDigest(kAvx2));
+  auto image = Status(*cri, Ref("compat"));
+  ASSERT_TRUE(image.has_value());
+  EXPECT_EQ(image->id(), ConfigDigest(kAvx2));
+  const std::vector<std::string> variants = world->containerd->SnapshotVariants();
+  EXPECT_NE(std::find(variants.begin(), variants.end(), "amd64-avx2-bmi2"), variants.end());
+#endif
 }
 
 TEST(ImgseldIntegration, SelectorApiOverItsSocket) {
