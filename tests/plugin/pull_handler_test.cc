@@ -1,0 +1,319 @@
+// The PullImage decision table, with containerd and the registry replaced by
+// fakes: what goes upstream, what is recorded, what kubelet gets back.
+#include "plugin/pull_handler.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/synchronization/notification.h"
+#include "cri/runtime/v1/api.pb.h"
+#include "matcher/index.h"
+#include "matcher/select.h"
+
+namespace imgsel::plugin {
+namespace {
+
+constexpr char kPull[] = "/runtime.v1.ImageService/PullImage";
+constexpr char kV3[] = "sha256:7619113e33a90ff18f06dfd58cb1490aabc3bb79ad82ba67b3838dbe7d01fe40";
+constexpr char kIndex[] = "sha256:25379efb0d455eb3a57777dffb980043481090ea07c60f68e2f5bf4edcbce8a7";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string PullRequest(const std::string& image) {
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image(image);
+  req.mutable_auth()->set_username("u");
+  req.mutable_auth()->set_password("p");
+  req.GetReflection()->MutableUnknownFields(&req)->AddVarint(77, 1);
+  return req.SerializeAsString();
+}
+
+std::string ImageOf(const std::string& request) {
+  runtime::v1::PullImageRequest req;
+  req.ParseFromString(request);
+  return req.image().image();
+}
+
+// containerd: pulls answer "id:<image>", or fail for images in `fail_pulls`;
+// ImageStatus answers from `records`.
+class FakeCri : public CriUpstream {
+ public:
+  UpstreamReply Call(const std::string& method, absl::string_view request, const CallInfo&,
+                     Cancellation*) override {
+    absl::MutexLock lock(&mu);
+    calls.push_back({method, std::string(request)});
+    UpstreamReply r;
+    if (method == kPull) {
+      const std::string image = ImageOf(std::string(request));
+      if (fail_pulls.count(image)) {
+        r.status = grpc::Status(grpc::StatusCode::NOT_FOUND, "no such manifest");
+        return r;
+      }
+      runtime::v1::PullImageResponse resp;
+      resp.set_image_ref("id:" + image);
+      r.body = resp.SerializeAsString();
+      return r;
+    }
+    runtime::v1::ImageStatusRequest req;
+    req.ParseFromString(std::string(request));
+    runtime::v1::ImageStatusResponse resp;
+    auto it = status_ids.find(req.image().image());
+    if (it != status_ids.end()) resp.mutable_image()->set_id(it->second);
+    r.body = resp.SerializeAsString();
+    return r;
+  }
+
+  absl::Mutex mu;
+  std::vector<std::pair<std::string, std::string>> calls;
+  std::set<std::string> fail_pulls;
+  std::map<std::string, std::string> status_ids;
+};
+
+class FakeRecords : public ImageRecordWriter {
+ public:
+  absl::Status Put(const ImageRecord& record, absl::Time) override {
+    records.push_back(record);
+    return result;
+  }
+  std::vector<ImageRecord> records;
+  absl::Status result = absl::OkStatus();
+};
+
+class PullHandlerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto host = ParseHostProfile(ReadFile(std::string(IMGSEL_EXAMPLES) + "/hosts/amd64-v3.json"),
+                                 "amd64-v3.json");
+    ASSERT_TRUE(host.ok());
+    host_ = *host;
+    index_bytes_ = ReadFile(std::string(IMGSEL_EXAMPLES) + "/layout/blobs/sha256/" + (kIndex + 7));
+  }
+
+  Selection IndexSelection() {
+    Selection sel;
+    auto parsed = ParseIndex(index_bytes_, "index");
+    EXPECT_TRUE(parsed.ok());
+    sel.decision = imgsel::Select(*std::move(parsed), host_, Policy());
+    sel.is_index = true;
+    sel.document_digest = kIndex;
+    return sel;
+  }
+
+  std::unique_ptr<PullHandler> Handler(PullHandler::SelectFn fn, PullSettings settings = {}) {
+    auto h = std::make_unique<PullHandler>(std::move(fn), &cri_, &records_, &metrics_,
+                                           [this](const DecisionLine& l) { lines_.push_back(l); });
+    settings.status_wait = absl::Milliseconds(200);
+    h->SetSettings(settings);
+    return h;
+  }
+
+  FakeCri cri_;
+  FakeRecords records_;
+  Metrics metrics_;
+  std::vector<DecisionLine> lines_;
+  HostProfile host_;
+  std::string index_bytes_;
+};
+
+TEST_F(PullHandlerTest, SelectedEntryIsPulledByDigestAndRecordedUnderTheTag) {
+  const std::string pinned = std::string("host:5000/app@") + kV3;
+  cri_.status_ids["host:5000/app:v1"] = "id:" + pinned;
+  const registry::Credentials* seen = nullptr;
+  std::string seen_user;
+  auto h = Handler([&](const SelectionRequest& r) -> absl::StatusOr<Selection> {
+    seen = r.credentials;
+    if (seen) seen_user = seen->username;
+    return IndexSelection();
+  });
+  const std::string request = PullRequest("host:5000/app:v1");
+  UpstreamReply reply = h->Pull(kPull, request, CallInfo(), nullptr);
+  ASSERT_TRUE(reply.status.ok());
+  runtime::v1::PullImageResponse resp;
+  ASSERT_TRUE(resp.ParseFromString(reply.body));
+  EXPECT_EQ(resp.image_ref(), "id:" + pinned);
+  EXPECT_EQ(seen_user, "u");
+
+  ASSERT_GE(cri_.calls.size(), 2u);
+  EXPECT_EQ(cri_.calls[0].first, kPull);
+  EXPECT_EQ(cri_.calls[0].second, PullRequest(pinned));  // only the name changed
+  EXPECT_EQ(cri_.calls[1].first, "/runtime.v1.ImageService/ImageStatus");
+
+  ASSERT_EQ(records_.records.size(), 1u);
+  const ImageRecord& rec = records_.records[0];
+  EXPECT_EQ(rec.name, "host:5000/app:v1");
+  EXPECT_EQ(rec.digest, kV3);
+  EXPECT_EQ(rec.media_type, "application/vnd.oci.image.manifest.v1+json");
+  EXPECT_EQ(rec.size, 477);
+  EXPECT_EQ(rec.labels.at("io.cri-containerd.image"), "managed");
+  EXPECT_EQ(rec.labels.at("io.imgsel.index"), kIndex);
+
+  ASSERT_EQ(lines_.size(), 1u);
+  EXPECT_EQ(lines_[0].outcome, "selected");
+  EXPECT_EQ(lines_[0].chosen, kV3);
+  EXPECT_EQ(metrics_.pulls(PullOutcome::kSelected), 1u);
+}
+
+TEST_F(PullHandlerTest, IndexDigestIsRecordedUnderThatName) {
+  auto h = Handler(
+      [&](const SelectionRequest&) -> absl::StatusOr<Selection> { return IndexSelection(); });
+  const std::string by_index = std::string("host:5000/app@") + kIndex;
+  ASSERT_TRUE(h->Pull(kPull, PullRequest(by_index), CallInfo(), nullptr).status.ok());
+  ASSERT_EQ(records_.records.size(), 1u);
+  EXPECT_EQ(records_.records[0].name, by_index);
+  EXPECT_EQ(records_.records[0].digest, kV3);
+}
+
+// Every way selection can fail sends the original bytes to containerd.
+TEST_F(PullHandlerTest, FallbacksForwardTheRequestAsSent) {
+  struct Case {
+    const char* name;
+    absl::Status error;
+    FallbackReason reason;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"resolve", absl::UnavailableError("resolve host:5000/app:v1: connection refused"),
+            FallbackReason::kResolve},
+           {"index", absl::InvalidArgumentError("index: manifests: too deep"),
+            FallbackReason::kIndex},
+           {"budget", absl::DeadlineExceededError("selection budget ran out"),
+            FallbackReason::kTimeout},
+       }) {
+    cri_.calls.clear();
+    records_.records.clear();
+    auto h = Handler([&](const SelectionRequest&) -> absl::StatusOr<Selection> { return c.error; });
+    const std::string request = PullRequest("host:5000/app:v1");
+    UpstreamReply reply = h->Pull(kPull, request, CallInfo(), nullptr);
+    EXPECT_TRUE(reply.status.ok()) << c.name;
+    ASSERT_EQ(cri_.calls.size(), 1u) << c.name;
+    EXPECT_EQ(cri_.calls[0].second, request) << c.name;
+    EXPECT_TRUE(records_.records.empty()) << c.name;
+    EXPECT_EQ(metrics_.fallbacks(c.reason), 1u) << c.name;
+    EXPECT_EQ(lines_.back().reason, FallbackReasonName(c.reason)) << c.name;
+  }
+}
+
+TEST_F(PullHandlerTest, ASelectionSlowerThanTheBudgetIsNotWaitedFor) {
+  auto release = std::make_shared<absl::Notification>();
+  PullSettings settings;
+  settings.select_timeout = absl::Milliseconds(20);
+  auto h = Handler(
+      [release, this](const SelectionRequest&) -> absl::StatusOr<Selection> {
+        release->WaitForNotification();
+        return IndexSelection();
+      },
+      settings);
+  const std::string request = PullRequest("host:5000/app:v1");
+  UpstreamReply reply = h->Pull(kPull, request, CallInfo(), nullptr);
+  EXPECT_TRUE(reply.status.ok());
+  EXPECT_EQ(cri_.calls.at(0).second, request);
+  EXPECT_EQ(metrics_.fallbacks(FallbackReason::kTimeout), 1u);
+  release->Notify();
+  while (h->selections_in_flight() > 0) absl::SleepFor(absl::Milliseconds(1));
+}
+
+TEST_F(PullHandlerTest, TooManySelectionsForwardAsSent) {
+  PullSettings settings;
+  settings.max_selections = 0;
+  bool called = false;
+  auto h = Handler(
+      [&](const SelectionRequest&) -> absl::StatusOr<Selection> {
+        called = true;
+        return IndexSelection();
+      },
+      settings);
+  EXPECT_TRUE(h->Pull(kPull, PullRequest("app:v1"), CallInfo(), nullptr).status.ok());
+  EXPECT_FALSE(called);
+  EXPECT_EQ(metrics_.fallbacks(FallbackReason::kBusy), 1u);
+}
+
+TEST_F(PullHandlerTest, FailedDigestPullIsRetriedOnceAsSent) {
+  cri_.fail_pulls.insert(std::string("host:5000/app@") + kV3);
+  auto h = Handler(
+      [&](const SelectionRequest&) -> absl::StatusOr<Selection> { return IndexSelection(); });
+  const std::string request = PullRequest("host:5000/app:v1");
+  UpstreamReply reply = h->Pull(kPull, request, CallInfo(), nullptr);
+  ASSERT_TRUE(reply.status.ok());
+  ASSERT_EQ(cri_.calls.size(), 2u);
+  EXPECT_EQ(cri_.calls[1].second, request);
+  EXPECT_TRUE(records_.records.empty());
+  EXPECT_EQ(metrics_.fallbacks(FallbackReason::kDigestPull), 1u);
+}
+
+TEST_F(PullHandlerTest, ContainerdsOwnErrorIsReturnedWhenItFailsToo) {
+  cri_.fail_pulls.insert(std::string("host:5000/app@") + kV3);
+  cri_.fail_pulls.insert("host:5000/app:v1");
+  auto h = Handler(
+      [&](const SelectionRequest&) -> absl::StatusOr<Selection> { return IndexSelection(); });
+  UpstreamReply reply = h->Pull(kPull, PullRequest("host:5000/app:v1"), CallInfo(), nullptr);
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(PullHandlerTest, RecordFailureFallsBackToThePullAsSent) {
+  records_.result = absl::UnavailableError("containerd Images.Create: unavailable");
+  auto h = Handler(
+      [&](const SelectionRequest&) -> absl::StatusOr<Selection> { return IndexSelection(); });
+  const std::string request = PullRequest("host:5000/app:v1");
+  UpstreamReply reply = h->Pull(kPull, request, CallInfo(), nullptr);
+  ASSERT_TRUE(reply.status.ok());
+  ASSERT_EQ(cri_.calls.size(), 2u);
+  EXPECT_EQ(cri_.calls[1].second, request);
+  runtime::v1::PullImageResponse resp;
+  resp.ParseFromString(reply.body);
+  EXPECT_EQ(resp.image_ref(), "id:host:5000/app:v1");
+  EXPECT_EQ(metrics_.fallbacks(FallbackReason::kRecord), 1u);
+}
+
+TEST_F(PullHandlerTest, PlainManifestsAndNoFitAreNotRewritten) {
+  auto h = Handler([&](const SelectionRequest&) -> absl::StatusOr<Selection> {
+    Selection sel;
+    sel.is_index = false;
+    return sel;
+  });
+  const std::string request = PullRequest("app:v1");
+  ASSERT_TRUE(h->Pull(kPull, request, CallInfo(), nullptr).status.ok());
+  EXPECT_EQ(cri_.calls.at(0).second, request);
+  EXPECT_EQ(metrics_.pulls(PullOutcome::kUntouched), 1u);
+
+  cri_.calls.clear();
+  HostProfile riscv;
+  riscv.platform.os = "linux";
+  riscv.platform.architecture = "riscv64";
+  auto h2 = Handler([&](const SelectionRequest&) -> absl::StatusOr<Selection> {
+    Selection sel;
+    auto parsed = ParseIndex(index_bytes_, "index");
+    sel.decision = imgsel::Select(*std::move(parsed), riscv, Policy());
+    sel.is_index = true;
+    return sel;
+  });
+  ASSERT_TRUE(h2->Pull(kPull, request, CallInfo(), nullptr).status.ok());
+  EXPECT_EQ(cri_.calls.at(0).second, request);
+  EXPECT_EQ(metrics_.fallbacks(FallbackReason::kNoFit), 1u);
+}
+
+TEST_F(PullHandlerTest, UnreadableRequestIsForwardedAsSent) {
+  auto h = Handler([&](const SelectionRequest&) -> absl::StatusOr<Selection> {
+    ADD_FAILURE() << "no selection for an unreadable request";
+    return IndexSelection();
+  });
+  const std::string garbage = "\x0a\xff";
+  h->Pull(kPull, garbage, CallInfo(), nullptr);
+  EXPECT_EQ(cri_.calls.at(0).second, garbage);
+  EXPECT_EQ(metrics_.fallbacks(FallbackReason::kRequest), 1u);
+}
+
+TEST(CriImageNameTest, AsContainerdNamesImages) {
+  EXPECT_EQ(CriImageName("docker.io/library/nginx", "latest", ""),
+            "docker.io/library/nginx:latest");
+  EXPECT_EQ(CriImageName("h/app", "v1", "sha256:ab"), "h/app@sha256:ab");
+  EXPECT_EQ(CriImageName("h/app", "", ""), "h/app:latest");
+}
+
+}  // namespace
+}  // namespace imgsel::plugin

@@ -1,0 +1,89 @@
+#include "plugin/pull_request.h"
+
+#include <gtest/gtest.h>
+
+#include "cri/runtime/v1/api.pb.h"
+
+namespace imgsel::plugin {
+namespace {
+
+// A request as a newer kubelet might send it: fields this build knows, plus
+// unknown ones at the top level, inside ImageSpec and inside the sandbox
+// config.
+std::string NewerKubeletRequest(const std::string& image) {
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image(image);
+  (*req.mutable_image()->mutable_annotations())["a"] = "b";
+  req.mutable_image()->set_runtime_handler("nvidia");
+  req.mutable_auth()->set_username("user");
+  req.mutable_auth()->set_password("secret");
+  (*req.mutable_sandbox_config()->mutable_labels())["app"] = "web";
+  req.mutable_sandbox_config()
+      ->GetReflection()
+      ->MutableUnknownFields(req.mutable_sandbox_config())
+      ->AddLengthDelimited(1, "metadata-bytes");
+  req.mutable_image()->GetReflection()->MutableUnknownFields(req.mutable_image())->AddVarint(42, 7);
+  req.GetReflection()->MutableUnknownFields(&req)->AddLengthDelimited(99, "from the future");
+  return req.SerializeAsString();
+}
+
+TEST(PullRequestTest, ReadsImageHandlerAndCredentials) {
+  auto fields = ReadPullImageRequest(NewerKubeletRequest("host:5000/app:v1"));
+  ASSERT_TRUE(fields.ok()) << fields.status();
+  EXPECT_EQ(fields->image, "host:5000/app:v1");
+  EXPECT_EQ(fields->runtime_handler, "nvidia");
+  EXPECT_EQ(fields->credentials.username, "user");
+  EXPECT_EQ(fields->credentials.password, "secret");
+}
+
+TEST(PullRequestTest, BadRequestsAreErrors) {
+  EXPECT_FALSE(ReadPullImageRequest("\xff\xff\xff").ok());
+  EXPECT_FALSE(ReadPullImageRequest("").ok());  // no image
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image("app");
+  req.mutable_auth()->set_auth("not base64!");
+  EXPECT_FALSE(ReadPullImageRequest(req.SerializeAsString()).ok());
+  EXPECT_FALSE(ReplacePullImageName("\x0a\x05ab", "x").ok());  // length past the end
+  EXPECT_FALSE(ReplacePullImageName("", "x").ok());            // no ImageSpec
+}
+
+TEST(PullRequestTest, RewriteChangesOnlyTheImageName) {
+  const std::string original = NewerKubeletRequest("host:5000/app:v1");
+  const std::string pinned = "host:5000/app@sha256:" + std::string(64, 'a');
+  auto rewritten = ReplacePullImageName(original, pinned);
+  ASSERT_TRUE(rewritten.ok()) << rewritten.status();
+  // Byte for byte what the same request with the pinned name would be.
+  EXPECT_EQ(*rewritten, NewerKubeletRequest(pinned));
+  // Rewriting back restores the original bytes exactly.
+  auto back = ReplacePullImageName(*rewritten, "host:5000/app:v1");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, original);
+
+  runtime::v1::PullImageRequest parsed;
+  ASSERT_TRUE(parsed.ParseFromString(*rewritten));
+  EXPECT_EQ(parsed.image().image(), pinned);
+  EXPECT_EQ(parsed.image().annotations().at("a"), "b");
+  EXPECT_EQ(parsed.auth().password(), "secret");
+  const auto unknown = [](const google::protobuf::Message& m) -> const auto& {
+    return m.GetReflection()->GetUnknownFields(m);
+  };
+  EXPECT_EQ(unknown(parsed).field_count(), 1);
+  EXPECT_EQ(unknown(parsed).field(0).number(), 99);
+  EXPECT_EQ(unknown(parsed).field(0).length_delimited(), "from the future");
+  EXPECT_EQ(unknown(parsed.image()).field(0).number(), 42);
+  EXPECT_EQ(unknown(parsed.sandbox_config()).field(0).length_delimited(), "metadata-bytes");
+}
+
+TEST(PullRequestTest, RewriteAddsTheNameWhenTheSpecHasNone) {
+  runtime::v1::PullImageRequest req;
+  (*req.mutable_image()->mutable_annotations())["k"] = "v";
+  auto rewritten = ReplacePullImageName(req.SerializeAsString(), "app@sha256:x");
+  ASSERT_TRUE(rewritten.ok());
+  runtime::v1::PullImageRequest parsed;
+  ASSERT_TRUE(parsed.ParseFromString(*rewritten));
+  EXPECT_EQ(parsed.image().image(), "app@sha256:x");
+  EXPECT_EQ(parsed.image().annotations().at("k"), "v");
+}
+
+}  // namespace
+}  // namespace imgsel::plugin
