@@ -6,6 +6,7 @@
 // profile: the best entry is then `amd64-v3` (position 1), while
 // containerd's own first match is `generic-amd64` (position 0).
 #include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -531,6 +532,36 @@ TEST(ImgseldIntegration, SelectorApiOverItsSocket) {
     EXPECT_TRUE(absl::StrContains(resp.profile_json(), "\"platform\""));
   }
   {
+    // Server reflection lists the services (what `grpcurl list` shows):
+    // ServerReflectionRequest{list_services: ""} encoded by hand.
+    grpc::GenericStub generic(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::CompletionQueue cq;
+    auto call = generic.PrepareCall(
+        &ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+    void* tag;
+    bool ok;
+    call->StartCall(reinterpret_cast<void*>(1));
+    ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+    const std::string list_services("\x3a\x00", 2);
+    call->WriteLast(plugin::ToByteBuffer(list_services), grpc::WriteOptions(),
+                    reinterpret_cast<void*>(2));
+    ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+    grpc::ByteBuffer answer;
+    call->Read(&answer, reinterpret_cast<void*>(3));
+    ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+    const std::string text = plugin::FromByteBuffer(answer);
+    EXPECT_TRUE(absl::StrContains(text, "imgsel.v1.Selector")) << text;
+    EXPECT_TRUE(absl::StrContains(text, "grpc.health.v1.Health")) << text;
+    grpc::Status status;
+    call->Finish(&status, reinterpret_cast<void*>(4));
+    cq.Next(&tag, &ok);
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+  }
+  {
     auto health = grpc::health::v1::Health::NewStub(channel);
     grpc::ClientContext ctx;
     grpc::health::v1::HealthCheckRequest req;
@@ -556,6 +587,35 @@ TEST(ImgseldIntegration, SocketsAreExclusiveAndRestricted) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
   EXPECT_TRUE(absl::StrContains(ReadFile(log), "in use")) << ReadFile(log);
   EXPECT_TRUE(WaitForSocket(world->main.cri_socket, absl::Seconds(1)));
+}
+
+// Under systemd socket activation imgseld serves the descriptors it is
+// given (matched to the config by path) and creates no socket itself.
+TEST(ImgseldIntegration, SocketActivation) {
+  REQUIRE_WORLD();
+  if (access("/usr/bin/systemd-socket-activate", X_OK) != 0) {
+    GTEST_SKIP() << "systemd-socket-activate not installed";
+  }
+  auto d = StartImgseld("activated", "", {}, world->certs, /*wait=*/false);
+  ASSERT_TRUE(d.ok());
+  d->process.reset();  // started below, through systemd-socket-activate
+  auto p = Process::Spawn(
+      {"/usr/bin/systemd-socket-activate", "-l", d->api_socket, "-l", d->cri_socket, IMGSELD_BINARY,
+       "--config", d->config, "--host-profile", Examples() + "/hosts/amd64-v3.json"},
+      d->log);
+  ASSERT_TRUE(p.ok());
+  d->process = *std::move(p);
+  ASSERT_TRUE(WaitForSocket(d->cri_socket, absl::Seconds(10))) << ReadFile(d->log);
+  auto cri = Cri(d->cri_socket);
+  auto ref = Pull(*cri, Ref("demo"));
+  ASSERT_TRUE(ref.ok()) << ref.status() << ReadFile(d->log);
+  EXPECT_EQ(*ref, ConfigDigest(kV3));
+  auto api = imgsel::v1::Selector::NewStub(
+      grpc::CreateChannel("unix:" + d->api_socket, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  imgsel::v1::HostProfileRequest req;
+  imgsel::v1::HostProfileResponse resp;
+  EXPECT_TRUE(api->HostProfile(&ctx, req, &resp).ok());
 }
 
 TEST(ImgseldIntegration, ReloadKeepsTheLastGoodConfigAndTermDrains) {
