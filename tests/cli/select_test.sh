@@ -84,5 +84,13 @@ expect "tampered blob" 2 "does not match digest" -- select "oci-layout:$TMP/layo
 printf 'garbage' > "$TMP/layout/blobs/sha256/$IDX"
 expect "truncated blob" 2 "does not match the descriptor" -- select "oci-layout:$TMP/layout:demo" --host-profile "$V3"
 
+# --- imgsel matrix: every image against every saved host
+expect "matrix table" 0 "linux/amd64/v3" -- matrix "$LAYOUT" --config "$CFG" --host-profile "$V1" --host-profile "$V3" --host-profile "$ARM"
+got=$("$IMGSEL" matrix "$LAYOUT" --config "$CFG" --host-profile "$V1" --host-profile "$V3" --host-profile "$ARM" -o json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(r["platform"] for r in d["images"][0]["results"]))')
+if [[ "$got" == "linux/amd64 linux/amd64/v3 linux/arm64" ]]; then echo "ok   matrix json per host"; else echo "FAIL matrix json: $got"; failures=$((failures + 1)); fi
+expect "matrix: a host nothing fits" 1 "NOTHING FITS" -- matrix "$LAYOUT" --config "$CFG" --host-profile "$V3" --host-profile "$TMP/s390x.json"
+expect "matrix: bad profile" 2 "/platform/architecture: missing" -- matrix "$LAYOUT" --host-profile "$TMP/badhost.json"
+expect "matrix: no host" 2 "" -- matrix "$LAYOUT"
+
 if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
 echo "all passed"

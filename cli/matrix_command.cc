@@ -1,0 +1,192 @@
+// imgsel matrix: which entry each image gives each host, before a migration.
+//
+//   imgsel matrix --host-profile old.json --host-profile new.json IMAGE...
+//
+// Every image (a registry reference or oci-layout:DIR[:TAG|@DIGEST]) is
+// evaluated against every saved host profile through the same pipeline as
+// `imgsel select`. Exit 0 when every image has an entry for every host, 1 when
+// some pair has none (the table says which), 2 on bad input.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "matcher/json_writer.h"
+#include "selector/file_read.h"
+#include "selector/oci_layout.h"
+#include "selector/pipeline.h"
+
+namespace imgsel::cli {
+namespace {
+
+struct MatrixFlags {
+  std::vector<std::string> images;
+  std::vector<std::string> host_profiles;
+  std::string config;
+  std::string runtime_handler;
+  std::string output = "text";
+};
+
+struct Cell {
+  std::string digest;    // empty: nothing fits, or an error
+  std::string platform;  // of the chosen entry
+  bool fallback = false;
+  std::string error;
+};
+
+struct Host {
+  std::string name;
+  HostProfile profile;
+  std::unique_ptr<SelectionPipeline> pipeline;
+};
+
+Cell FromDecision(const Decision& d, bool fallback) {
+  Cell cell;
+  cell.fallback = fallback;
+  if (const Descriptor* chosen = d.selected_descriptor()) {
+    cell.digest = std::string(chosen->digest);
+    cell.platform = chosen->platform
+                        ? FormatPlatform(NormalizePlatform(chosen->platform->ToPlatform()))
+                        : "(none)";
+  } else if (d.nothing_to_choose) {
+    cell.platform = "single manifest";
+  }
+  return cell;
+}
+
+Cell Evaluate(const std::string& image, Host& host, const Config& config,
+              const std::string& handler) {
+  if (absl::StartsWith(image, "oci-layout:")) {
+    auto ref = ParseOciLayoutRef(image);
+    if (!ref.ok()) return {.error = std::string(ref.status().message())};
+    auto doc = ReadOciLayout(*ref);
+    if (!doc.ok()) return {.error = std::string(doc.status().message())};
+    auto index = ParseIndex(doc->bytes, image);
+    if (!index.ok()) return {.error = std::string(index.status().message())};
+    return FromDecision(Select(*std::move(index), host.profile, config.PolicyFor(handler)), false);
+  }
+  SelectionRequest request;
+  request.reference = image;
+  request.runtime_handler = handler;
+  auto s = host.pipeline->Select(request);
+  if (!s.ok()) return {.error = std::string(s.status().message())};
+  return FromDecision(s->decision, s->decision.fallback);
+}
+
+std::string Short(const std::string& digest) {
+  return digest.size() > 19 ? digest.substr(0, 19) : digest;
+}
+
+int RunMatrix(const MatrixFlags& f) {
+  if (f.images.empty() || f.host_profiles.empty()) {
+    return BadInput(
+        absl::InvalidArgumentError("matrix: give at least one --host-profile FILE and one IMAGE"));
+  }
+  auto config = LoadConfigFlag(f.config);
+  if (!config.ok()) return BadInput(config.status());
+  std::vector<Host> hosts;
+  for (const std::string& path : f.host_profiles) {
+    auto bytes = ReadFileBounded(path, kMaxHostProfileBytes);
+    if (!bytes.ok()) return BadInput(bytes.status());
+    auto profile = ParseHostProfile(*bytes, path);
+    if (!profile.ok()) return BadInput(profile.status());
+    auto pipeline = SelectionPipeline::Create(*config, *profile);
+    if (!pipeline.ok()) return BadInput(pipeline.status());
+    hosts.push_back(
+        {std::filesystem::path(path).stem().string(), *std::move(profile), *std::move(pipeline)});
+  }
+  std::vector<std::vector<Cell>> table;
+  bool all_fit = true;
+  for (const std::string& image : f.images) {
+    std::vector<Cell> row;
+    for (Host& host : hosts) {
+      row.push_back(Evaluate(image, host, *config, f.runtime_handler));
+      if (row.back().digest.empty() && row.back().platform != "single manifest") all_fit = false;
+    }
+    table.push_back(std::move(row));
+  }
+  if (f.output == "json") {
+    JsonWriter w(2);
+    w.BeginObject();
+    w.Key("hosts").BeginArray();
+    for (const Host& h : hosts) w.String(h.name);
+    w.EndArray();
+    w.Key("images").BeginArray();
+    for (size_t i = 0; i < f.images.size(); ++i) {
+      w.BeginObject().Key("image").String(f.images[i]).Key("results").BeginArray();
+      for (size_t j = 0; j < hosts.size(); ++j) {
+        const Cell& c = table[i][j];
+        w.BeginObject().Key("host").String(hosts[j].name).Key("selected");
+        if (c.digest.empty()) {
+          w.Null();
+        } else {
+          w.String(c.digest);
+        }
+        w.Key("platform").String(c.platform);
+        w.Key("fallback").Bool(c.fallback);
+        if (!c.error.empty()) w.Key("error").String(c.error);
+        w.EndObject();
+      }
+      w.EndArray().EndObject();
+    }
+    w.EndArray().EndObject();
+    std::cout << w.Take() << "\n";
+  } else {
+    std::string out = absl::StrFormat("%-40s", "IMAGE");
+    for (const Host& h : hosts) absl::StrAppend(&out, absl::StrFormat("  %-40s", h.name));
+    out += "\n";
+    for (size_t i = 0; i < f.images.size(); ++i) {
+      absl::StrAppend(&out, absl::StrFormat("%-40s", f.images[i]));
+      for (const Cell& c : table[i]) {
+        std::string text = !c.error.empty()     ? "error (see below)"
+                           : !c.digest.empty()  ? absl::StrCat(c.platform, " ", Short(c.digest),
+                                                              c.fallback ? " (fallback)" : "")
+                           : c.platform.empty() ? "NOTHING FITS"
+                                                : c.platform;
+        absl::StrAppend(&out, absl::StrFormat("  %-40s", text));
+      }
+      out += "\n";
+    }
+    for (size_t i = 0; i < f.images.size(); ++i) {
+      for (size_t j = 0; j < hosts.size(); ++j) {
+        if (!table[i][j].error.empty()) {
+          absl::StrAppend(&out, "error: ", f.images[i], " on ", hosts[j].name, ": ",
+                          table[i][j].error, "\n");
+        }
+      }
+    }
+    std::cout << out;
+  }
+  for (const auto& row : table) {
+    for (const Cell& c : row) {
+      if (!c.error.empty()) return 3;
+    }
+  }
+  return all_fit ? 0 : 1;
+}
+
+}  // namespace
+
+void AddMatrixCommand(CLI::App& app, int& exit_code) {
+  auto flags = std::make_shared<MatrixFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "matrix", "Evaluate images against saved host profiles (e.g. old and new hardware)");
+  cmd->add_option("images", flags->images, "Image references or oci-layout:DIR[:TAG|@DIGEST]")
+      ->required();
+  cmd->add_option("--host-profile", flags->host_profiles,
+                  "Host profile JSON (imgsel probe --save); repeat for each host")
+      ->required();
+  cmd->add_option("--config", flags->config,
+                  absl::StrCat("imgsel.toml (default ", kDefaultConfigPath, " when present)"));
+  cmd->add_option("--runtime-handler", flags->runtime_handler,
+                  "CRI runtime handler whose [handlers.NAME] rules apply");
+  cmd->add_option("--output,-o", flags->output, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  cmd->callback([flags, &exit_code] { exit_code = RunMatrix(*flags); });
+}
+
+}  // namespace imgsel::cli
