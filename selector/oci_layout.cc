@@ -1,12 +1,11 @@
 #include "selector/oci_layout.h"
 
-#include <openssl/evp.h>
-
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "matcher/digest.h"
 #include "matcher/index.h"
+#include "registry/digest_check.h"
 #include "selector/file_read.h"
 
 namespace imgsel {
@@ -15,21 +14,6 @@ namespace {
 constexpr absl::string_view kScheme = "oci-layout:";
 constexpr size_t kMaxLayoutIndexBytes = 4 << 20;
 constexpr absl::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
-
-std::string HexDigest(absl::string_view algorithm, absl::string_view bytes) {
-  const EVP_MD* md = algorithm == "sha512" ? EVP_sha512() : EVP_sha256();
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), out, &len, md, nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    hex.push_back(kHex[out[i] >> 4]);
-    hex.push_back(kHex[out[i] & 15]);
-  }
-  return hex;
-}
 
 }  // namespace
 
@@ -111,9 +95,9 @@ absl::StatusOr<LayoutDocument> ReadOciLayout(const OciLayoutRef& ref, size_t max
     return absl::DataLossError(absl::StrCat(blob_path, ": size ", blob->size(),
                                             " does not match the descriptor's ", chosen->size));
   }
-  if (HexDigest(algorithm, *blob) != hex) {
-    return absl::DataLossError(
-        absl::StrCat(blob_path, ": content does not match digest ", chosen->digest));
+  if (auto st = registry::VerifyDigest(*blob, chosen->digest); !st.ok()) {
+    return absl::DataLossError(absl::StrCat(blob_path, ": content does not match digest ",
+                                            chosen->digest, " (", st.message(), ")"));
   }
   LayoutDocument doc;
   doc.bytes = *std::move(blob);
