@@ -1,5 +1,7 @@
 #include "plugin/selector_service.h"
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "matcher/decision_json.h"
 #include "matcher/host_profile.h"
@@ -35,7 +37,7 @@ grpc::Status Invalid(const absl::Status& s) {
 
 }  // namespace
 
-void SelectionToProto(const Selection& sel, v1::SelectResponse* out) {
+void SelectionToProto(const Selection& sel, v1::SelectResponse* out, bool with_json) {
   const Decision& d = sel.decision;
   if (const Descriptor* chosen = sel.chosen()) DescriptorToProto(*chosen, out->mutable_selected());
   out->set_fallback(d.fallback);
@@ -74,7 +76,7 @@ void SelectionToProto(const Selection& sel, v1::SelectResponse* out) {
   out->set_document_digest(sel.document_digest);
   out->set_document_media_type(sel.document_media_type);
   for (const std::string& w : sel.warnings) out->add_warnings(w);
-  out->set_decision_json(DecisionToJson(d, 0));
+  if (with_json) out->set_decision_json(DecisionToJson(d, 0));
   out->set_elapsed_us(static_cast<uint64_t>(absl::ToInt64Microseconds(sel.elapsed)));
 }
 
@@ -89,12 +91,41 @@ void SelectorService::SetDefaultTimeout(absl::Duration timeout) {
   default_timeout_ns_ = absl::ToInt64Nanoseconds(timeout);
 }
 
-grpc::Status SelectorService::Select(grpc::ServerContext* ctx, const v1::SelectRequest* request,
-                                     v1::SelectResponse* response) {
-  const absl::Time start = absl::Now();
+grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* ctx,
+                                                  const v1::SelectRequest* request,
+                                                  v1::SelectResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   calls_in_flight_.fetch_add(1);
-  auto done = [&](SelectResult result, grpc::Status status) {
+  const auto chrono_deadline = ctx->deadline();
+  const absl::Time deadline = chrono_deadline == std::chrono::system_clock::time_point::max()
+                                  ? absl::InfiniteFuture()
+                                  : absl::FromChrono(chrono_deadline);
+  if (request->source_case() != v1::SelectRequest::kReference) {
+    reactor->Finish(DoSelect(deadline, request, response));
     calls_in_flight_.fetch_sub(1);
+    return reactor;
+  }
+  if (registry_selects_.fetch_add(1) >= kMaxRegistrySelects) {
+    registry_selects_.fetch_sub(1);
+    metrics_->CountSelect(SelectResult::kInvalid);
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "too many selections waiting on registries; retry later"));
+    calls_in_flight_.fetch_sub(1);
+    return reactor;
+  }
+  std::thread([this, reactor, deadline, request, response] {
+    grpc::Status status = DoSelect(deadline, request, response);
+    registry_selects_.fetch_sub(1);
+    reactor->Finish(std::move(status));
+    calls_in_flight_.fetch_sub(1);
+  }).detach();
+  return reactor;
+}
+
+grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequest* request,
+                                       v1::SelectResponse* response) {
+  const absl::Time start = absl::Now();
+  auto done = [&](SelectResult result, grpc::Status status) {
     metrics_->CountSelect(result);
     metrics_->select_seconds.Observe(absl::Now() - start);
     return status;
@@ -137,10 +168,7 @@ grpc::Status SelectorService::Select(grpc::ServerContext* ctx, const v1::SelectR
   }
   absl::Duration budget = request->timeout_ms() > 0 ? absl::Milliseconds(request->timeout_ms())
                                                     : absl::Nanoseconds(default_timeout_ns_.load());
-  const auto deadline = ctx->deadline();
-  if (deadline != std::chrono::system_clock::time_point::max()) {
-    budget = std::min(budget, absl::FromChrono(deadline) - absl::Now());
-  }
+  if (deadline != absl::InfiniteFuture()) budget = std::min(budget, deadline - absl::Now());
   sreq.budget = budget;
 
   absl::StatusOr<Selection> sel = pipeline_->Select(sreq);
@@ -162,13 +190,14 @@ grpc::Status SelectorService::Select(grpc::ServerContext* ctx, const v1::SelectR
     response->set_elapsed_us(static_cast<uint64_t>(absl::ToInt64Microseconds(absl::Now() - start)));
     return done(SelectResult::kFallback, grpc::Status::OK);
   }
-  SelectionToProto(*sel, response);
+  SelectionToProto(*sel, response, request->include_decision_json());
   return done(sel->decision.fallback ? SelectResult::kFallback : SelectResult::kOk,
               grpc::Status::OK);
 }
 
-grpc::Status SelectorService::HostProfile(grpc::ServerContext*, const v1::HostProfileRequest*,
-                                          v1::HostProfileResponse* response) {
+grpc::ServerUnaryReactor* SelectorService::HostProfile(grpc::CallbackServerContext* ctx,
+                                                       const v1::HostProfileRequest*,
+                                                       v1::HostProfileResponse* response) {
   const imgsel::HostProfile& host = pipeline_->host();
   v1::Platform* p = response->mutable_platform();
   p->set_os(host.platform.os);
@@ -178,7 +207,9 @@ grpc::Status SelectorService::HostProfile(grpc::ServerContext*, const v1::HostPr
   for (const std::string& f : host.platform.os_features) p->add_os_features(f);
   for (const std::string& f : host.features) response->add_features(f);
   response->set_profile_json(host_json_);
-  return grpc::Status::OK;
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 }  // namespace imgsel::plugin

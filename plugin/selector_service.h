@@ -23,7 +23,10 @@ namespace imgsel::plugin {
 inline constexpr size_t kMaxIndexBytes = 4 << 20;
 inline constexpr size_t kMaxReferenceBytes = 4096;
 
-class SelectorService final : public imgsel::v1::Selector::Service {
+// Calls with raw index bytes are answered on gRPC's own thread (pure CPU,
+// microseconds); calls that go to a registry run on a thread of their own,
+// at most kMaxRegistrySelects at once (RESOURCE_EXHAUSTED beyond).
+class SelectorService final : public imgsel::v1::Selector::CallbackService {
  public:
   // `default_timeout` applies when a request gives none; both it and the
   // pipeline may be replaced by SetDefaultTimeout on reload.
@@ -34,20 +37,29 @@ class SelectorService final : public imgsel::v1::Selector::Service {
   // Calls not finished yet.
   int calls_in_flight() const { return calls_in_flight_.load(); }
 
-  grpc::Status Select(grpc::ServerContext* ctx, const imgsel::v1::SelectRequest* request,
-                      imgsel::v1::SelectResponse* response) override;
-  grpc::Status HostProfile(grpc::ServerContext* ctx, const imgsel::v1::HostProfileRequest* request,
-                           imgsel::v1::HostProfileResponse* response) override;
+  static constexpr int kMaxRegistrySelects = 256;
+
+  grpc::ServerUnaryReactor* Select(grpc::CallbackServerContext* ctx,
+                                   const imgsel::v1::SelectRequest* request,
+                                   imgsel::v1::SelectResponse* response) override;
+  grpc::ServerUnaryReactor* HostProfile(grpc::CallbackServerContext* ctx,
+                                        const imgsel::v1::HostProfileRequest* request,
+                                        imgsel::v1::HostProfileResponse* response) override;
 
  private:
   std::shared_ptr<SelectionPipeline> pipeline_;
   Metrics* metrics_;
   std::atomic<int64_t> default_timeout_ns_;
   std::string host_json_;
+  grpc::Status DoSelect(absl::Time deadline, const imgsel::v1::SelectRequest* request,
+                        imgsel::v1::SelectResponse* response);
+
   std::atomic<int> calls_in_flight_{0};
+  std::atomic<int> registry_selects_{0};
 };
 
-// The Selection as the API's answer.
-void SelectionToProto(const Selection& selection, imgsel::v1::SelectResponse* out);
+// The Selection as the API's answer; `with_json` adds decision_json.
+void SelectionToProto(const Selection& selection, imgsel::v1::SelectResponse* out,
+                      bool with_json = false);
 
 }  // namespace imgsel::plugin

@@ -1,0 +1,16 @@
+# imgseld figures (docs/BENCHMARKS.md "imgseld"): Select RPC against an
+# empty RPC on the same socket, throughput with 16 clients, RSS, and a pull
+# through the CRI proxy against a direct CRI pull (real containerd and
+# docker-registry on loopback, when installed and run as root).
+if(TARGET imgseld)
+  add_executable(plugin_bench
+    ${CMAKE_CURRENT_LIST_DIR}/plugin_bench.cc
+    ${PROJECT_SOURCE_DIR}/tests/integration/harness.cc
+    ${PROJECT_SOURCE_DIR}/tests/registry/real_registry.cc
+  )
+  target_link_libraries(plugin_bench PRIVATE imgsel_plugin imgsel_registry)
+  target_compile_definitions(plugin_bench PRIVATE
+    IMGSEL_EXAMPLES="${PROJECT_SOURCE_DIR}/examples"
+    IMGSELD_BINARY="$<TARGET_FILE:imgseld>")
+  add_dependencies(plugin_bench imgseld)
+endif()

@@ -1,0 +1,292 @@
+// imgseld, measured as a client sees it (docs/BENCHMARKS.md "imgseld").
+//
+//   plugin_bench [--requests N] [--pulls N] [--skip-pulls]
+//
+// 1. Latency: Select with raw index bytes (the example index, 8 entries)
+//    against grpc.health.v1.Health/Check — an empty unary RPC on the same
+//    socket and server — interleaved in blocks of 100, p50/p99 of each.
+// 2. Throughput: 16 clients, each with its own connection, Select with raw
+//    index bytes as fast as answers come, a fixed number of calls each.
+// 3. RSS of the imgseld process: idle, and the peak sampled during (2).
+// 4. Pull: a direct CRI PullImage to containerd against one through
+//    imgseld's proxy, of the same image from a loopback docker-registry,
+//    alternating, the image removed (with containerd's synchronous garbage
+//    collection) after every pull so each one fetches and unpacks.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "cri/runtime/v1/api.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "imgsel/v1/selector.grpc.pb.h"
+#include "plugin/upstream.h"
+#include "tests/integration/harness.h"
+
+namespace imgsel::bench {
+namespace {
+
+using integration::Process;
+
+constexpr char kIndexHex[] = "25379efb0d455eb3a57777dffb980043481090ea07c60f68e2f5bf4edcbce8a7";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+long RssKiB(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      long kib = 0;
+      std::istringstream(line.substr(6)) >> kib;
+      return kib;
+    }
+  }
+  return -1;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+struct Daemon {
+  std::unique_ptr<Process> process;
+  std::string api;
+  std::string cri;
+};
+
+Daemon StartImgseld(const std::string& dir, const std::string& containerd_socket,
+                    const std::string& certs) {
+  Daemon d;
+  d.api = dir + "/imgsel.sock";
+  d.cri = dir + "/cri.sock";
+  const std::string config = dir + "/imgsel.toml";
+  std::ofstream(config) << "version = 1\n[registry]\nconfig_path = \"" << certs << "\"\n"
+                        << "[server]\nsocket = \"" << d.api << "\"\ncri_socket = \"" << d.cri
+                        << "\"\ncontainerd_socket = \"" << containerd_socket << "\"\n";
+  auto p = Process::Spawn({IMGSELD_BINARY, "--config", config, "--host-profile",
+                           std::string(IMGSEL_EXAMPLES) + "/hosts/amd64-v3.json"},
+                          dir + "/imgseld.log");
+  if (!p.ok() || !integration::WaitForSocket(d.api, absl::Seconds(15))) {
+    fprintf(stderr, "imgseld did not start: %s\n", ReadFile(dir + "/imgseld.log").c_str());
+    exit(1);
+  }
+  d.process = *std::move(p);
+  return d;
+}
+
+void ApiFigures(const Daemon& d, int requests) {
+  const std::string index =
+      ReadFile(absl::StrCat(IMGSEL_EXAMPLES, "/layout/blobs/sha256/", kIndexHex));
+  auto channel = grpc::CreateChannel("unix:" + d.api, grpc::InsecureChannelCredentials());
+  auto api = imgsel::v1::Selector::NewStub(channel);
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  imgsel::v1::SelectRequest select;
+  select.set_index(index);
+  auto one_select = [&] {
+    grpc::ClientContext ctx;
+    imgsel::v1::SelectResponse resp;
+    return api->Select(&ctx, select, &resp).ok() && !resp.selected().digest().empty();
+  };
+  auto one_empty = [&] {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    return health->Check(&ctx, req, &resp).ok();
+  };
+  for (int i = 0; i < 500; ++i) one_select(), one_empty();  // warm up
+  {
+    grpc::ClientContext ctx;
+    imgsel::v1::SelectResponse resp;
+    (void)api->Select(&ctx, select, &resp);
+    printf("messages  Select request %zu bytes, response %zu bytes (server time %llu us)\n",
+           select.ByteSizeLong(), resp.ByteSizeLong(),
+           static_cast<unsigned long long>(resp.elapsed_us()));
+  }
+  const long idle_rss = RssKiB(d.process->pid());
+
+  std::vector<double> sel_us;
+  std::vector<double> empty_us;
+  int errors = 0;
+  for (int done = 0; done < requests; done += 100) {
+    for (int i = 0; i < 100; ++i) {
+      absl::Time t = absl::Now();
+      errors += one_empty() ? 0 : 1;
+      empty_us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
+    }
+    for (int i = 0; i < 100; ++i) {
+      absl::Time t = absl::Now();
+      errors += one_select() ? 0 : 1;
+      sel_us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
+    }
+  }
+  const double sp50 = Percentile(sel_us, 0.5), sp99 = Percentile(sel_us, 0.99);
+  const double ep50 = Percentile(empty_us, 0.5), ep99 = Percentile(empty_us, 0.99);
+  printf("latency  (%zu calls each, errors %d)\n", sel_us.size(), errors);
+  printf("  empty RPC (Health/Check)  p50 %7.1f us  p99 %7.1f us\n", ep50, ep99);
+  printf("  Select (index bytes)      p50 %7.1f us  p99 %7.1f us\n", sp50, sp99);
+  printf("  ratio                     p50 %7.2fx    p99 %7.2fx\n", sp50 / ep50, sp99 / ep99);
+
+  constexpr int kClients = 16;
+  const int per_client = std::max(1, requests * 2 / kClients);
+  std::atomic<int> failures{0};
+  std::atomic<bool> loading{true};
+  std::atomic<long> peak_rss{0};
+  std::thread sampler([&] {
+    while (loading) {
+      peak_rss = std::max(peak_rss.load(), RssKiB(d.process->pid()));
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  });
+  std::vector<std::thread> clients;
+  const absl::Time start = absl::Now();
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      grpc::ChannelArguments args;
+      args.SetInt("client_index", c);  // a connection per client
+      auto ch =
+          grpc::CreateCustomChannel("unix:" + d.api, grpc::InsecureChannelCredentials(), args);
+      auto stub = imgsel::v1::Selector::NewStub(ch);
+      for (int i = 0; i < per_client; ++i) {
+        grpc::ClientContext ctx;
+        imgsel::v1::SelectResponse resp;
+        if (!stub->Select(&ctx, select, &resp).ok() || resp.selected().digest().empty()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  loading = false;
+  sampler.join();
+  const int total = per_client * kClients;
+  printf("throughput  %d clients x %d calls: %.0f selections/s, errors %d\n", kClients, per_client,
+         total / seconds, failures.load());
+  printf("rss  idle %.1f MiB, peak under load %.1f MiB\n", idle_rss / 1024.0,
+         peak_rss.load() / 1024.0);
+}
+
+absl::StatusOr<std::string> Pull(runtime::v1::ImageService::Stub& cri, const std::string& image,
+                                 absl::Duration* took) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image(image);
+  runtime::v1::PullImageResponse resp;
+  const absl::Time t = absl::Now();
+  grpc::Status s = cri.PullImage(&ctx, req, &resp);
+  *took = absl::Now() - t;
+  if (!s.ok()) return absl::UnknownError(s.error_message());
+  return resp.image_ref();
+}
+
+void Remove(runtime::v1::ImageService::Stub& cri, const std::string& id) {
+  grpc::ClientContext ctx;
+  runtime::v1::RemoveImageRequest req;
+  req.mutable_image()->set_image(id);
+  runtime::v1::RemoveImageResponse resp;
+  cri.RemoveImage(&ctx, req, &resp);
+}
+
+void PullFigures(const std::string& dir, int pulls) {
+  std::string why;
+  auto registry = registry::testing::RealRegistry::Start(&why);
+  if (!registry) {
+    printf("pull: skipped (%s)\n", why.c_str());
+    return;
+  }
+  const std::string certs = dir + "/certs.d";
+  (void)integration::WriteHostsToml(certs, registry->host(), registry->host());
+  auto containerd = integration::Containerd::Start(dir, certs);
+  if (!containerd.ok()) {
+    printf("pull: skipped (%s)\n", std::string(containerd.status().message()).c_str());
+    return;
+  }
+  const std::string image = registry->host() + "/bench:v1";
+  absl::Status pushed = integration::RunCommand(
+      {"/usr/bin/skopeo", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false",
+       absl::StrCat("oci:", IMGSEL_EXAMPLES, "/layout:demo"), "docker://" + image},
+      absl::Seconds(60));
+  if (!pushed.ok()) {
+    printf("pull: skipped (%s)\n", std::string(pushed.message()).c_str());
+    return;
+  }
+  const std::string proxy_dir = dir + "/proxy";
+  std::filesystem::create_directories(proxy_dir);
+  Daemon d = StartImgseld(proxy_dir, (*containerd)->socket(), certs);
+  auto direct = runtime::v1::ImageService::NewStub(plugin::UnixChannel((*containerd)->socket()));
+  auto proxy = runtime::v1::ImageService::NewStub(plugin::UnixChannel(d.cri));
+  std::vector<double> direct_ms, proxy_ms;
+  int errors = 0;
+  for (int i = 0; i < pulls + 2; ++i) {  // the first two warm both paths up
+    for (bool via_proxy : {false, true}) {
+      absl::Duration took;
+      auto ref = Pull(via_proxy ? *proxy : *direct, image, &took);
+      if (!ref.ok()) {
+        ++errors;
+        continue;
+      }
+      if (i >= 2) (via_proxy ? proxy_ms : direct_ms).push_back(absl::ToDoubleMilliseconds(took));
+      Remove(*direct, *ref);
+    }
+  }
+  if (direct_ms.empty() || proxy_ms.empty()) {
+    printf("pull: no successful pulls (errors %d)\n", errors);
+    return;
+  }
+  const double dp50 = Percentile(direct_ms, 0.5), pp50 = Percentile(proxy_ms, 0.5);
+  printf("pull  (%zu each, fetch + unpack every time, errors %d)\n", direct_ms.size(), errors);
+  printf("  direct to containerd      p50 %7.1f ms  p90 %7.1f ms\n", dp50,
+         Percentile(direct_ms, 0.9));
+  printf("  through imgseld           p50 %7.1f ms  p90 %7.1f ms\n", pp50,
+         Percentile(proxy_ms, 0.9));
+  printf("  ratio                     p50 %7.2fx\n", pp50 / dp50);
+}
+
+}  // namespace
+}  // namespace imgsel::bench
+
+int main(int argc, char** argv) {
+  int requests = 20000;
+  int pulls = 20;
+  bool skip_pulls = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--requests" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &requests);
+    if (a == "--pulls" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &pulls);
+    if (a == "--skip-pulls") skip_pulls = true;
+  }
+  char tmpl[] = "/tmp/imgseld-bench-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  {
+    const std::string api_dir = dir + "/api";
+    std::filesystem::create_directories(api_dir);
+    imgsel::bench::Daemon d =
+        imgsel::bench::StartImgseld(api_dir, dir + "/no-containerd.sock", dir);
+    imgsel::bench::ApiFigures(d, requests);
+  }
+  if (!skip_pulls) imgsel::bench::PullFigures(dir, pulls);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return 0;
+}
