@@ -491,13 +491,21 @@ void WriteCompatResultJson(const SpecResult& result, JsonWriter& out) {
   out.EndArray();
 }
 
+std::optional<absl::Time> ParseCreatedAnnotation(absl::string_view key, absl::string_view value) {
+  if (key != "org.opencontainers.image.created" && key != "oci.opencontainers.image.created") {
+    return std::nullopt;
+  }
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, value, &t, &err)) return std::nullopt;
+  return t;
+}
+
 std::optional<absl::Time> ArtifactCreated(const std::map<std::string, std::string>& annotations) {
   for (const char* key : {"org.opencontainers.image.created", "oci.opencontainers.image.created"}) {
     auto it = annotations.find(key);
     if (it == annotations.end()) continue;
-    absl::Time t;
-    std::string err;
-    if (absl::ParseTime(absl::RFC3339_full, it->second, &t, &err)) return t;
+    if (auto t = ParseCreatedAnnotation(key, it->second)) return t;
   }
   return std::nullopt;
 }

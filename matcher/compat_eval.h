@@ -141,6 +141,12 @@ struct CompatArtifact {
   std::vector<CompatSpec> specs;  // one per layer / profile
 };
 
+// The time one annotation records when it is a creation time: RFC 3339 in
+// org.opencontainers.image.created (or the oci.opencontainers.image.created
+// spelling some documents use); nullopt for any other key or a bad value.
+// The one parser of creation times: the registry's NewestArtifact uses it too.
+std::optional<absl::Time> ParseCreatedAnnotation(absl::string_view key, absl::string_view value);
+
 // The creation time from the annotations, nullopt when absent or not RFC 3339.
 std::optional<absl::Time> ArtifactCreated(const std::map<std::string, std::string>& annotations);
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "matcher/compat_eval.h"
 #include "matcher/digest.h"
 #include "matcher/index.h"
 #include "matcher/json_writer.h"
@@ -121,11 +122,7 @@ const ArtifactDescriptor* NewestArtifact(const std::vector<ArtifactDescriptor>& 
     if (a.artifact_type != artifact_type) continue;
     absl::Time t = absl::InfinitePast();
     for (const auto& [k, v] : a.annotations) {
-      if (k != "org.opencontainers.image.created" && k != "oci.opencontainers.image.created")
-        continue;
-      std::string err;
-      absl::Time parsed;
-      if (absl::ParseTime(absl::RFC3339_full, v, &parsed, &err)) t = std::max(t, parsed);
+      if (auto parsed = ParseCreatedAnnotation(k, v)) t = std::max(t, *parsed);
     }
     if (best == nullptr || t > best_time) {
       best = &a;
