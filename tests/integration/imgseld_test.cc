@@ -212,8 +212,8 @@ class WorldEnvironment : public ::testing::Environment {
       return;
     }
     world->containerd = *std::move(c);
-    std::vector<std::string> repos = {"demo",      "demo-rm", "fb-unreach", "fb-timeout",
-                                      "fb-record", "api",     "again",      "compat"};
+    std::vector<std::string> repos = {"demo", "demo-rm", "fb-unreach", "fb-timeout", "fb-record",
+                                      "api",  "again",   "compat",     "drain"};
     for (int i = 0; i < kConcurrent; ++i) repos.push_back(absl::StrCat("many", i));
     std::vector<std::string> errors = PushAll(Examples() + "/layout", repos);
     const std::string garbage = MakeGarbageLayout();
@@ -644,6 +644,41 @@ TEST(ImgseldIntegration, ReloadKeepsTheLastGoodConfigAndTermDrains) {
   EXPECT_FALSE(fs::exists(d->cri_socket));
   EXPECT_FALSE(fs::exists(d->api_socket));
   std::cerr << ReadFile(d->log);
+}
+
+// SIGTERM while a pull is in flight: the pull still ends well, then imgseld
+// exits. The pull is held by a registry that accepts connections and never
+// answers, until select_timeout sends it to containerd as sent.
+TEST(ImgseldIntegration, TermLetsAPullInFlightFinish) {
+  REQUIRE_WORLD();
+  int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(silent, 16), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string silent_certs = world->dir + "/certs-silent.d";
+  ASSERT_TRUE(WriteHostsToml(silent_certs, world->registry->host(),
+                             absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)))
+                  .ok());
+  auto d = StartImgseld("drain", "select_timeout = \"1500ms\"\n", {}, silent_certs);
+  ASSERT_TRUE(d.ok()) << d.status();
+  absl::StatusOr<std::string> ref = absl::UnknownError("not run");
+  std::thread kubelet([&] {
+    auto cri = Cri(d->cri_socket);
+    ref = Pull(*cri, Ref("drain"));
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  const int status = d->process->Signal(SIGTERM, absl::Seconds(10));
+  kubelet.join();
+  close(silent);
+  ASSERT_TRUE(ref.ok()) << ref.status() << ReadFile(d->log);
+  EXPECT_EQ(*ref, ConfigDigest(kGeneric));  // containerd's own first match
+  ASSERT_NE(status, -1);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(absl::StrContains(ReadFile(d->log), "\"reason\":\"timeout\"")) << ReadFile(d->log);
 }
 
 }  // namespace
