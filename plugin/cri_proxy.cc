@@ -3,7 +3,10 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "plugin/decision_log.h"
 
 namespace imgsel::plugin {
 
@@ -41,6 +44,11 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
       proxy_->pulls_in_flight_.fetch_sub(1);
       proxy_->metrics_->CountPull(PullOutcome::kFallback);
       proxy_->metrics_->CountFallback(FallbackReason::kBusy);
+      DecisionLine line;
+      line.outcome = std::string(PullOutcomeName(PullOutcome::kFallback));
+      line.reason = std::string(FallbackReasonName(FallbackReason::kBusy));
+      line.detail = absl::StrCat(proxy_->max_pulls_, " pulls already being handled (--max-pulls)");
+      LogLine(FormatDecisionLine(line, absl::Now()));
     }
     Forward(method, kind, info);
   }
