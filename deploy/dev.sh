@@ -19,8 +19,10 @@ PACKAGES=(
   libsimdjson-dev libhwloc-dev libgtest-dev libgmock-dev libbenchmark-dev
   libtomlplusplus-dev libyaml-cpp-dev libcurl4-openssl-dev libre2-dev
   libcli11-dev zlib1g-dev libssl-dev
-  # integration tests and figures
-  containerd runc docker-registry skopeo hyperfine
+  # containerd's own protos (images service), compiled at build time
+  golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
+  # integration tests and figures: the real containerd and registry
+  containerd runc docker-registry skopeo curl systemd hyperfine
 )
 
 log() { printf 'dev.sh: %s\n' "$*" >&2; }

@@ -5,7 +5,11 @@
 # curl or python3.
 set -euo pipefail
 IMGSEL=$1
-for tool in docker-registry skopeo curl python3; do command -v "$tool" >/dev/null || exit 77; done
+for tool in docker-registry skopeo curl python3; do
+  command -v "$tool" >/dev/null && continue
+  [ -n "${IMGSEL_REQUIRE_INTEGRATION:-}" ] && { echo "missing $tool"; exit 1; }
+  exit 77
+done
 
 work=$(mktemp -d /tmp/imgsel-attach-XXXXXX)
 pid=""

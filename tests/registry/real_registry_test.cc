@@ -34,6 +34,9 @@ class RealRegistryTest : public ::testing::Test {
     registry_ = nullptr;
   }
   void SetUp() override {
+    if (registry_ == nullptr && getenv("IMGSEL_REQUIRE_INTEGRATION") != nullptr) {
+      FAIL() << *skip_reason_;
+    }
     if (registry_ == nullptr) GTEST_SKIP() << *skip_reason_;
     char tmpl[] = "/tmp/imgsel-regcache-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
