@@ -180,8 +180,8 @@ absl::StatusOr<std::vector<RegistryEndpoint>> ParseHostsToml(absl::string_view t
 bool IsLoopbackRegistry(absl::string_view registry) {
   absl::string_view host = registry;
   if (absl::StartsWith(host, "[")) {
-    host = host.substr(1, host.find(']') == absl::string_view::npos ? host.size() - 1
-                                                                    : host.find(']') - 1);
+    host = host.substr(
+        1, host.find(']') == absl::string_view::npos ? host.size() - 1 : host.find(']') - 1);
   } else if (size_t colon = host.rfind(':'); colon != absl::string_view::npos) {
     host = host.substr(0, colon);
   }

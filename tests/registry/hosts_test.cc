@@ -120,9 +120,10 @@ namespace {
 
 TEST(HostsTomlTest, LoopbackRegistriesDefaultToPlainHttp) {
   const std::pair<const char*, bool> cases[] = {
-      {"localhost", true},       {"localhost:5000", true}, {"127.0.0.1:5000", true},
-      {"127.1.2.3", true},       {"[::1]:5000", true},     {"registry.example.com", false},
-      {"10.0.0.1:5000", false},  {"localhost.example.com:5000", false},
+      {"localhost", true},      {"localhost:5000", true},
+      {"127.0.0.1:5000", true}, {"127.1.2.3", true},
+      {"[::1]:5000", true},     {"registry.example.com", false},
+      {"10.0.0.1:5000", false}, {"localhost.example.com:5000", false},
   };
   for (const auto& [registry, plain] : cases) {
     EXPECT_EQ(IsLoopbackRegistry(registry), plain) << registry;
