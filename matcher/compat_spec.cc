@@ -91,7 +91,7 @@ class SpecReader {
     bool saw_compat = false;
     for (auto it = root.begin(); it != root.end(); ++it) {
       std::string key = KeyText(it->first);
-      const YAML::Node& value = it->second;
+      const YAML::Node value = it->second;  // a copy: it-> is a proxy gone at the `;`
       if (key == "version") {
         if (!ReadScalar(value, "version", spec.version)) continue;
         if (format == SpecFormat::kNfd && spec.version != "v1alpha1") {
@@ -190,7 +190,7 @@ class SpecReader {
     bool saw_rules = false;
     for (auto it = node.begin(); it != node.end(); ++it) {
       std::string key = KeyText(it->first);
-      const YAML::Node& value = it->second;
+      const YAML::Node value = it->second;  // a copy: it-> is a proxy gone at the `;`
       if (key == "rules") {
         saw_rules = true;
         if (!value.IsSequence()) {
@@ -231,7 +231,7 @@ class SpecReader {
     bool saw_match = false;
     for (auto it = node.begin(); it != node.end(); ++it) {
       std::string key = KeyText(it->first);
-      const YAML::Node& value = it->second;
+      const YAML::Node value = it->second;  // a copy: it-> is a proxy gone at the `;`
       if (key == "name") {
         saw_name = ReadScalar(value, "name", rule.name);
       } else if (key == "matchFeatures") {
@@ -299,7 +299,7 @@ class SpecReader {
     bool saw_feature = false;
     for (auto it = node.begin(); it != node.end(); ++it) {
       std::string key = KeyText(it->first);
-      const YAML::Node& value = it->second;
+      const YAML::Node value = it->second;  // a copy: it-> is a proxy gone at the `;`
       if (key == "feature") {
         if (ReadScalar(value, "feature", term.feature)) {
           saw_feature = true;
@@ -352,7 +352,7 @@ class SpecReader {
     bool values_ok = true;
     for (auto it = node.begin(); it != node.end(); ++it) {
       std::string key = KeyText(it->first);
-      const YAML::Node& value = it->second;
+      const YAML::Node value = it->second;  // a copy: it-> is a proxy gone at the `;`
       if (key == "op") {
         op_pos = PosOf(value);
         std::string name;
