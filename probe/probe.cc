@@ -294,6 +294,17 @@ absl::StatusOr<ProbeResult> ProbeHost(const ProbeOptions& options) {
     warnings.push_back(std::string(nv.status().message()));
   }
   result.gpus = FindGpus(hw.pci, nvidia);
+  // GPUs also go into the profile, so compatibility specs can require them:
+  // one `gpu.device` instance each, and the NVIDIA driver as an attribute
+  // (NFD has no core GPU source; these names are imgsel's, in NFD's shapes).
+  for (const Gpu& g : result.gpus) {
+    std::map<std::string, std::string> attrs = {
+        {"vendor", g.vendor}, {"device", g.device}, {"vendor_name", g.vendor_name}};
+    if (!g.driver_version.empty()) attrs["driver_version"] = g.driver_version;
+    nfd.instances["gpu.device"].push_back(std::move(attrs));
+    if (!g.driver_version.empty())
+      nfd.attributes["gpu.nvidia"]["driver_version"] = g.driver_version;
+  }
 
   ProbeKernel(files, nfd, warnings);
   ProbeOsRelease(files, nfd, warnings);

@@ -151,6 +151,20 @@ TEST(FixtureGpus, NvidiaDriverVersionOnTheNvidiaGpuOnly) {
                                                {"subsystem_vendor", "10de"},
                                                {"subsystem_device", "1454"}};
   EXPECT_THAT(pci, Contains(nvidia));
+  // The GPUs are in the profile too, so specs can require a driver version.
+  const auto& gpus = result->profile.nfd.instances.at("gpu.device");
+  ASSERT_EQ(gpus.size(), 2u);
+  EXPECT_EQ(gpus[1].at("vendor_name"), "NVIDIA");
+  EXPECT_EQ(gpus[1].at("driver_version"), "535.104.05");
+  EXPECT_EQ(gpus[0].count("driver_version"), 0u);
+  EXPECT_EQ(result->profile.nfd.attributes.at("gpu.nvidia").at("driver_version"), "535.104.05");
+}
+
+TEST(FixtureGpus, AHostWithoutGpusHasNoGpuFeatures) {
+  auto result = ProbeHost(FixtureOptions("arm64-server"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->profile.nfd.instances.count("gpu.device"), 0u);
+  EXPECT_EQ(result->profile.nfd.attributes.count("gpu.nvidia"), 0u);
 }
 
 TEST(FixtureModules, LoadedAndBuiltin) {
