@@ -25,6 +25,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;  // usage errors are "bad input"
+  } catch (const std::exception& e) {
+    // Modules return statuses; reaching here is a bug, reported plainly
+    // rather than as an abort.
+    std::fprintf(stderr, "imgsel: internal error: %s\n", e.what());
+    return 70;
   }
   return exit_code;
 }

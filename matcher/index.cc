@@ -90,7 +90,7 @@ simdjson::dom::parser& ThreadParser(size_t max_depth) {
   thread_local size_t depth = 0;
   if (depth != max_depth) {
     parser = simdjson::dom::parser();
-    if (parser.allocate(64 * 1024, max_depth) == simdjson::SUCCESS) depth = max_depth;
+    if (parser.allocate(size_t{64} * 1024, max_depth) == simdjson::SUCCESS) depth = max_depth;
   }
   return parser;
 }
