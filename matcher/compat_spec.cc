@@ -162,6 +162,20 @@ class SpecReader {
     return true;
   }
 
+  // Reads each element of `list` with `read`; past `limit` elements the
+  // spec stops being read (with an error saying so).
+  template <typename T, typename Read>
+  void ReadAtMost(const YAML::Node& list, std::vector<T>& out, size_t limit, absl::string_view what,
+                  Read read) {
+    for (const YAML::Node& item : list) {
+      if (out.size() == limit) {
+        Error(PosOf(item), absl::StrCat("more than ", limit, " ", what, "; the rest is not read"));
+        throw StopReading{};
+      }
+      out.push_back(read(item));
+    }
+  }
+
   // ---- NFD ----
 
   void ReadNfdSets(const YAML::Node& node, CompatSpec& spec) {
@@ -170,14 +184,8 @@ class SpecReader {
       return;
     }
     if (node.size() == 0) Error(PosOf(node), "\"compatibilities\" is empty");
-    for (const YAML::Node& item : node) {
-      if (spec.sets.size() == kMaxCompatSets) {
-        Error(PosOf(item), absl::StrCat("more than ", kMaxCompatSets,
-                                        " compatibility sets; the rest is not read"));
-        throw StopReading{};
-      }
-      spec.sets.push_back(ReadNfdSet(item));
-    }
+    ReadAtMost(node, spec.sets, kMaxCompatSets, "compatibility sets",
+               [&](const YAML::Node& item) { return ReadNfdSet(item); });
   }
 
   CompatSet ReadNfdSet(const YAML::Node& node) {
@@ -198,14 +206,8 @@ class SpecReader {
           continue;
         }
         if (value.size() == 0) Error(PosOf(value), "\"rules\" is empty");
-        for (const YAML::Node& rule : value) {
-          if (set.rules.size() == kMaxCompatRulesPerSet) {
-            Error(PosOf(rule), absl::StrCat("more than ", kMaxCompatRulesPerSet,
-                                            " rules in one set; the rest is not read"));
-            throw StopReading{};
-          }
-          set.rules.push_back(ReadRule(rule));
-        }
+        ReadAtMost(value, set.rules, kMaxCompatRulesPerSet, "rules in one set",
+                   [&](const YAML::Node& rule) { return ReadRule(rule); });
       } else if (key == "weight") {
         ReadInt(value, "weight", set.weight);
       } else if (key == "tag") {
