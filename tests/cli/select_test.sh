@@ -6,21 +6,7 @@ IMGSEL="$1"
 EX="$2"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-failures=0
-
-# expect NAME WANT_RC WANT_SUBSTRING -- ARGS...   (substring searched in stdout+stderr)
-expect() {
-  local name="$1" want_rc="$2" want="$3"; shift 4
-  local out rc
-  out="$("$IMGSEL" "$@" 2>&1)"; rc=$?
-  if [[ $rc -ne $want_rc ]]; then
-    echo "FAIL $name: exit $rc, want $want_rc"; echo "$out" | head -20; failures=$((failures + 1)); return
-  fi
-  if [[ "$out" != *"$want"* ]]; then
-    echo "FAIL $name: output lacks \"$want\""; echo "$out" | head -20; failures=$((failures + 1)); return
-  fi
-  echo "ok   $name"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/expect.sh"
 
 # selected digest of a JSON decision
 selected() { "$IMGSEL" "$@" -o json 2>/dev/null | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["selected"]["position"] if d["selected"] else "none")'; }
@@ -92,5 +78,4 @@ expect "matrix: a host nothing fits" 1 "NOTHING FITS" -- matrix "$LAYOUT" --conf
 expect "matrix: bad profile" 2 "/platform/architecture: missing" -- matrix "$LAYOUT" --host-profile "$TMP/badhost.json"
 expect "matrix: no host" 2 "" -- matrix "$LAYOUT"
 
-if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
-echo "all passed"
+finish

@@ -6,21 +6,7 @@ IMGSEL="$1"
 D="$2"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-failures=0
-
-# expect NAME WANT_RC WANT_SUBSTRING -- ARGS...   (substring searched in stdout+stderr)
-expect() {
-  local name="$1" want_rc="$2" want="$3"; shift 4
-  local out rc
-  out="$("$IMGSEL" "$@" 2>&1)"; rc=$?
-  if [[ $rc -ne $want_rc ]]; then
-    echo "FAIL $name: exit $rc, want $want_rc"; echo "$out" | head -20; failures=$((failures + 1)); return
-  fi
-  if [[ "$out" != *"$want"* ]]; then
-    echo "FAIL $name: output lacks \"$want\""; echo "$out" | head -20; failures=$((failures + 1)); return
-  fi
-  echo "ok   $name"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/expect.sh"
 
 expect "valid NFD spec"            0 "valid nfd spec, 3 compatibility set(s), 9 rule(s)" -- validate "$D/realistic.yaml"
 expect "valid Proposal F spec"     0 "valid keyValueGroups spec, 2 compatibility set(s)" -- validate "$D/groups.json"
@@ -54,5 +40,4 @@ else
   echo "FAIL json host result"; echo "$out" | head -20; failures=$((failures + 1))
 fi
 
-if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
-echo "all validate checks passed"
+finish
