@@ -16,6 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "probe/setting_lines.h"
 
 extern char** environ;
 
@@ -146,25 +147,17 @@ bool ValidFeatureName(absl::string_view name) {
 }
 
 absl::StatusOr<std::map<std::string, std::string>> ParseLocalFeatures(absl::string_view text) {
-  std::map<std::string, std::string> out;
-  int line_no = 0;
-  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
-    ++line_no;
-    absl::string_view line = absl::StripAsciiWhitespace(raw);
-    if (line.empty() || line[0] == '#') continue;
-    size_t eq = line.find('=');
-    absl::string_view name = line.substr(0, eq);
-    absl::string_view value = eq == absl::string_view::npos ? "true" : line.substr(eq + 1);
-    if (!ValidFeatureName(name)) {
-      return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": not a feature name"));
-    }
-    if (!ValidValue(value)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("line ", line_no, ": value has control characters or is too long"));
-    }
-    out[std::string(name)] = std::string(value);
-  }
-  return out;
+  return ParseSettingLines(
+      text, [](absl::string_view line) -> absl::StatusOr<std::pair<std::string, std::string>> {
+        size_t eq = line.find('=');
+        absl::string_view name = line.substr(0, eq);
+        absl::string_view value = eq == absl::string_view::npos ? "true" : line.substr(eq + 1);
+        if (!ValidFeatureName(name)) return absl::InvalidArgumentError("not a feature name");
+        if (!ValidValue(value)) {
+          return absl::InvalidArgumentError("value has control characters or is too long");
+        }
+        return std::make_pair(std::string(name), std::string(value));
+      });
 }
 
 HookResults RunHooks(const HookOptions& options) {

@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "probe/setting_lines.h"
 
 #ifdef IMGSEL_HAVE_ZLIB
 #include <zlib.h>
@@ -52,24 +53,18 @@ std::set<std::string> ParseModulesBuiltin(absl::string_view text) {
 }
 
 absl::StatusOr<std::map<std::string, std::string>> ParseKernelConfig(absl::string_view text) {
-  std::map<std::string, std::string> out;
-  int line_no = 0;
-  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
-    ++line_no;
-    absl::string_view line = absl::StripAsciiWhitespace(raw);
-    if (line.empty() || line[0] == '#') continue;
-    size_t eq = line.find('=');
-    if (!absl::StartsWith(line, "CONFIG_") || eq == absl::string_view::npos || eq == 7) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("line ", line_no, ": expected CONFIG_NAME=value"));
-    }
-    absl::string_view value = line.substr(eq + 1);
-    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
-      value = value.substr(1, value.size() - 2);
-    }
-    out[std::string(line.substr(7, eq - 7))] = std::string(value);
-  }
-  return out;
+  return ParseSettingLines(
+      text, [](absl::string_view line) -> absl::StatusOr<std::pair<std::string, std::string>> {
+        size_t eq = line.find('=');
+        if (!absl::StartsWith(line, "CONFIG_") || eq == absl::string_view::npos || eq == 7) {
+          return absl::InvalidArgumentError("expected CONFIG_NAME=value");
+        }
+        absl::string_view value = line.substr(eq + 1);
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+          value = value.substr(1, value.size() - 2);
+        }
+        return std::make_pair(std::string(line.substr(7, eq - 7)), std::string(value));
+      });
 }
 
 absl::StatusOr<std::string> Gunzip(absl::string_view gz, size_t max_bytes) {

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "probe/setting_lines.h"
 
 namespace imgsel::probe {
 namespace {
@@ -72,23 +73,18 @@ std::string LeadingDigits(absl::string_view s) {
 }  // namespace
 
 absl::StatusOr<std::map<std::string, std::string>> ParseOsRelease(absl::string_view text) {
-  std::map<std::string, std::string> out;
-  int line_no = 0;
-  for (absl::string_view raw : absl::StrSplit(text, '\n')) {
-    ++line_no;
-    absl::string_view line = absl::StripAsciiWhitespace(raw);
-    if (line.empty() || line[0] == '#') continue;
-    size_t eq = line.find('=');
-    if (eq == absl::string_view::npos || !ValidKey(line.substr(0, eq))) {
-      return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": expected KEY=value"));
-    }
-    std::optional<std::string> value = Unquote(line.substr(eq + 1));
-    if (!value) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("line ", line_no, ": malformed value (quote it)"));
-    }
-    out[std::string(line.substr(0, eq))] = std::move(*value);
-  }
+  auto parsed = ParseSettingLines(
+      text, [](absl::string_view line) -> absl::StatusOr<std::pair<std::string, std::string>> {
+        size_t eq = line.find('=');
+        if (eq == absl::string_view::npos || !ValidKey(line.substr(0, eq))) {
+          return absl::InvalidArgumentError("expected KEY=value");
+        }
+        std::optional<std::string> value = Unquote(line.substr(eq + 1));
+        if (!value) return absl::InvalidArgumentError("malformed value (quote it)");
+        return std::make_pair(std::string(line.substr(0, eq)), std::move(*value));
+      });
+  if (!parsed.ok()) return parsed.status();
+  std::map<std::string, std::string>& out = *parsed;
   if (auto it = out.find("VERSION_ID"); it != out.end()) {
     std::vector<absl::string_view> parts = absl::StrSplit(it->second, '.');
     std::string major = LeadingDigits(parts[0]);
@@ -100,7 +96,7 @@ absl::StatusOr<std::map<std::string, std::string>> ParseOsRelease(absl::string_v
       }
     }
   }
-  return out;
+  return std::move(*parsed);
 }
 
 }  // namespace imgsel::probe
