@@ -38,9 +38,7 @@ std::string DecisionToJson(const Decision& decision, int indent) {
   w.BeginObject();
   WriteDecisionJsonFields(w, decision);
   w.EndObject();
-  std::string out = w.Take();
-  if (indent) out.push_back('\n');
-  return out;
+  return w.TakeDocument();
 }
 
 void WriteDecisionJsonFields(JsonWriter& w, const Decision& decision) {

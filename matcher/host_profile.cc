@@ -248,9 +248,7 @@ std::string HostProfileToJson(const HostProfile& profile, int indent) {
   w.EndObject();
   w.EndObject();
   w.EndObject();
-  std::string out = w.Take();
-  if (indent) out.push_back('\n');
-  return out;
+  return w.TakeDocument();
 }
 
 }  // namespace imgsel

@@ -32,6 +32,11 @@ class JsonWriter {
   // The document so far; complete once every Begin has its End.
   const std::string& str() const { return out_; }
   std::string Take() { return std::move(out_); }
+  // The finished document: a pretty one ends with a newline, as files should.
+  std::string TakeDocument() {
+    if (indent_) out_.push_back('\n');
+    return std::move(out_);
+  }
 
   static void AppendEscaped(std::string& out, absl::string_view s);
 

@@ -213,22 +213,15 @@ std::optional<int> PlatformMatcher::Rank(const PlatformView& raw) const {
 }
 
 std::optional<int> PlatformMatcher::Rank(const Platform& raw) const {
-  Platform entry = NormalizePlatform(raw);
-  // containerd: an empty os means the host's own.
-  if (entry.os.empty()) entry.os = host_.os;
-  if (!OsVersionMatches(entry.os_version)) return std::nullopt;
-  if (!std::includes(host_.os_features.begin(), host_.os_features.end(), entry.os_features.begin(),
-                     entry.os_features.end())) {
-    return std::nullopt;
-  }
-  for (size_t i = 0; i < vector_.size(); ++i) {
-    const Platform& want = vector_[i];
-    if (want.os == entry.os && want.architecture == entry.architecture &&
-        want.variant == entry.variant) {
-      return static_cast<int>(i);
-    }
-  }
-  return std::nullopt;
+  // One matching path: the owning form is viewed and ranked like an entry.
+  std::vector<absl::string_view> os_features(raw.os_features.begin(), raw.os_features.end());
+  PlatformView view;
+  view.os = raw.os;
+  view.architecture = raw.architecture;
+  view.variant = raw.variant;
+  view.os_version = raw.os_version;
+  view.os_features = os_features;
+  return Rank(view);
 }
 
 }  // namespace imgsel

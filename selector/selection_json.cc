@@ -46,9 +46,7 @@ std::string SelectionToJson(const Selection& s, int indent) {
   }
   w.EndObject();
   w.EndObject();
-  std::string out = w.Take();
-  if (indent) out.push_back('\n');
-  return out;
+  return w.TakeDocument();
 }
 
 }  // namespace imgsel
