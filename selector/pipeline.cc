@@ -211,18 +211,19 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
 
   std::map<std::string, CompatVerdict> verdicts;
   std::string artifact_failure;
+  std::optional<Decision> pre;  // the decision without artifacts, when artifacts were looked for
   const bool use_artifacts =
       config->compat.enabled && request.policy == PolicyKind::kBest && ref.has_value();
   if (use_artifacts) {
     // Only entries that can win need their artifacts: a first pass without
     // them says which are eligible at all.
-    Decision pre = imgsel::Select(*index, host_, policy, options);
+    pre = imgsel::Select(*index, host_, policy, options);
     std::vector<std::string> subjects;
     if (!sel.document_digest.empty()) subjects.push_back(sel.document_digest);
     std::set<std::string> seen(subjects.begin(), subjects.end());
-    for (const Candidate& c : pre.candidates) {
+    for (const Candidate& c : pre->candidates) {
       if (!c.eligible) continue;
-      std::string digest(pre.index.manifests[c.position].digest);
+      std::string digest(pre->index.manifests[c.position].digest);
       if (seen.insert(digest).second) subjects.push_back(std::move(digest));
     }
     registry::ReferrersClient referrers(client_.get());
@@ -335,9 +336,9 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
       if (!w.result) continue;
       (w.on_index ? index_results : entry_results[w.subject]).push_back(w.result);
     }
-    for (const Candidate& c : pre.candidates) {
+    for (const Candidate& c : pre->candidates) {
       if (!c.eligible) continue;
-      std::string digest(pre.index.manifests[c.position].digest);
+      std::string digest(pre->index.manifests[c.position].digest);
       std::vector<std::shared_ptr<const ArtifactResult>> all = index_results;
       if (auto it = entry_results.find(digest); it != entry_results.end()) {
         all.insert(all.end(), it->second.begin(), it->second.end());
@@ -357,6 +358,9 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
     sel.decision.fallback = true;
     sel.decision.fallback_reason = absl::StrCat("compatibility artifacts: ", artifact_failure);
     sel.compat.clear();
+  } else if (pre && verdicts.empty()) {
+    // No artifact applied to any entry: the first pass is the decision.
+    sel.decision = *std::move(pre);
   } else {
     options.compat = &verdicts;
     sel.decision = imgsel::Select(*std::move(index), host_, policy, options);
