@@ -111,7 +111,9 @@ TEST(Mutation, IndexParseAndSelect) {
 TEST(Mutation, HostProfile) {
   RunMutants(HostProfileToJson(Host()), 2, [](const std::string& bytes) {
     auto p = ParseHostProfile(bytes, "mutant");
-    if (!p.ok()) EXPECT_FALSE(p.status().message().empty());
+    if (!p.ok()) {
+      EXPECT_FALSE(p.status().message().empty());
+    }
   });
 }
 
@@ -130,7 +132,9 @@ TEST(Mutation, CompatSpecs) {
 TEST(Mutation, Config) {
   RunMutants(Read("examples/imgsel.toml"), 5, [](const std::string& bytes) {
     auto c = ParseConfig(bytes, "mutant.toml");
-    if (!c.ok()) EXPECT_FALSE(c.status().message().empty());
+    if (!c.ok()) {
+      EXPECT_FALSE(c.status().message().empty());
+    }
   });
 }
 
