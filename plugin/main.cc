@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "config/config.h"
 #include "matcher/host_profile.h"
@@ -256,6 +257,10 @@ int Run(const Flags& flags) {
 }  // namespace imgsel::plugin
 
 int main(int argc, char** argv) {
+  // Debian's abseil is built without NDEBUG, which leaves absl::Mutex's
+  // deadlock detector on: a global graph update on every lock, ours and
+  // gRPC's. It is a debugging aid; the daemon's locks are leaves.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Signals are taken by sigwait in the main thread only: block them before
   // any other thread exists.
   sigset_t set;

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/arena.h"
 #include "matcher/decision_json.h"
 #include "matcher/host_profile.h"
 #include "registry/auth.h"
@@ -30,6 +31,31 @@ void DescriptorToProto(const Descriptor& d, v1::Descriptor* out) {
     (*out->mutable_annotations())[std::string(k)] = std::string(v);
   }
 }
+
+// One Select's request and answer on one arena: an answer is a few hundred
+// small strings and messages (descriptors, annotation maps, reasons), which
+// the arena hands out by bumping a pointer and frees at once when gRPC is
+// done with the call. The first block sits inside the holder, so an
+// ordinary call makes one allocation for all of it.
+class ArenaMessages final : public grpc::MessageHolder<v1::SelectRequest, v1::SelectResponse> {
+ public:
+  ArenaMessages() : arena_(Options(initial_block_)) {
+    set_request(google::protobuf::Arena::CreateMessage<v1::SelectRequest>(&arena_));
+    set_response(google::protobuf::Arena::CreateMessage<v1::SelectResponse>(&arena_));
+  }
+  void Release() override { delete this; }
+
+ private:
+  static constexpr size_t kInitialBlock = 16 << 10;
+  static google::protobuf::ArenaOptions Options(char* block) {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = block;
+    o.initial_block_size = kInitialBlock;
+    return o;
+  }
+  alignas(16) char initial_block_[kInitialBlock];
+  google::protobuf::Arena arena_;  // after the block it starts in
+};
 
 grpc::Status Invalid(const absl::Status& s) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(s.message()));
@@ -85,7 +111,14 @@ SelectorService::SelectorService(std::shared_ptr<SelectionPipeline> pipeline, Me
     : pipeline_(std::move(pipeline)),
       metrics_(metrics),
       default_timeout_ns_(absl::ToInt64Nanoseconds(default_timeout)),
-      host_json_(HostProfileToJson(pipeline_->host())) {}
+      host_json_(HostProfileToJson(pipeline_->host())) {
+  SetMessageAllocatorFor_Select(&allocator_);
+}
+
+grpc::MessageHolder<v1::SelectRequest, v1::SelectResponse>*
+SelectorService::ArenaAllocator::AllocateMessages() {
+  return new ArenaMessages();
+}
 
 void SelectorService::SetDefaultTimeout(absl::Duration timeout) {
   default_timeout_ns_ = absl::ToInt64Nanoseconds(timeout);

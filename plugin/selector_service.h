@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "absl/time/time.h"
+#include "grpcpp/support/message_allocator.h"
 #include "imgsel/v1/selector.grpc.pb.h"
 #include "plugin/metrics.h"
 #include "selector/pipeline.h"
@@ -53,6 +54,15 @@ class SelectorService final : public imgsel::v1::Selector::CallbackService {
   std::string host_json_;
   grpc::Status DoSelect(absl::Time deadline, const imgsel::v1::SelectRequest* request,
                         imgsel::v1::SelectResponse* response);
+
+  // Request and answer of each Select on one protobuf arena (see .cc).
+  class ArenaAllocator final
+      : public grpc::MessageAllocator<imgsel::v1::SelectRequest, imgsel::v1::SelectResponse> {
+   public:
+    grpc::MessageHolder<imgsel::v1::SelectRequest, imgsel::v1::SelectResponse>* AllocateMessages()
+        override;
+  };
+  ArenaAllocator allocator_;
 
   std::atomic<int> calls_in_flight_{0};
   std::atomic<int> registry_selects_{0};
