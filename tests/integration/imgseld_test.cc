@@ -28,6 +28,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "cri/runtime/v1/api.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -213,7 +214,7 @@ class WorldEnvironment : public ::testing::Environment {
     }
     world->containerd = *std::move(c);
     std::vector<std::string> repos = {"demo", "demo-rm", "fb-unreach", "fb-timeout", "fb-record",
-                                      "api",  "again",   "compat",     "drain"};
+                                      "api",  "again",   "compat",     "drain",      "alpha"};
     for (int i = 0; i < kConcurrent; ++i) repos.push_back(absl::StrCat("many", i));
     std::vector<std::string> errors = PushAll(Examples() + "/layout", repos);
     const std::string garbage = MakeGarbageLayout();
@@ -269,6 +270,28 @@ std::optional<runtime::v1::Image> Status(runtime::v1::ImageService::Stub& cri,
   runtime::v1::ImageStatusResponse resp;
   if (!cri.ImageStatus(&ctx, req, &resp).ok() || !resp.has_image()) return std::nullopt;
   return resp.image();
+}
+
+// A unary call under another package name: runtime.v1alpha2 messages are
+// wire-identical to runtime.v1's, so v1 messages are sent and read.
+grpc::Status CallAs(const std::string& socket, const std::string& method,
+                    const google::protobuf::Message& request, google::protobuf::Message* response) {
+  grpc::GenericStub stub(plugin::UnixChannel(socket));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  grpc::ByteBuffer req = plugin::ToByteBuffer(request.SerializeAsString());
+  grpc::ByteBuffer resp;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &req, &resp, [&](grpc::Status s) {
+    status = std::move(s);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  if (status.ok() && !response->ParseFromString(plugin::FromByteBuffer(resp))) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "answer does not parse");
+  }
+  return status;
 }
 
 std::string Ref(const std::string& repo) {
@@ -328,6 +351,38 @@ TEST(ImgseldIntegration, PullGetsTheBestEntryNotTheFirst) {
   const std::string log = ReadFile(world->main.log);
   EXPECT_TRUE(absl::StrContains(log, "\"outcome\":\"selected\"")) << log;
   EXPECT_TRUE(absl::StrContains(log, kV3)) << log;
+}
+
+// Kubelets before 1.26 speak runtime.v1alpha2, which containerd 1.6 still
+// serves: the same selection and record, through the same proxy.
+TEST(ImgseldIntegration, V1alpha2PullGetsTheBestEntry) {
+  REQUIRE_WORLD();
+  runtime::v1::PullImageRequest pull;
+  pull.mutable_image()->set_image(Ref("alpha"));
+  runtime::v1::PullImageResponse pulled;
+  grpc::Status s =
+      CallAs(world->main.cri_socket, "/runtime.v1alpha2.ImageService/PullImage", pull, &pulled);
+  ASSERT_TRUE(s.ok()) << s.error_message() << ReadFile(world->main.log);
+  EXPECT_EQ(pulled.image_ref(), ConfigDigest(kV3));
+
+  // Both API versions now see repo:tag as the chosen entry.
+  runtime::v1::ImageStatusRequest status;
+  status.mutable_image()->set_image(Ref("alpha"));
+  runtime::v1::ImageStatusResponse alpha_view;
+  s = CallAs(world->main.cri_socket, "/runtime.v1alpha2.ImageService/ImageStatus", status,
+             &alpha_view);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(alpha_view.image().id(), ConfigDigest(kV3));
+  auto cri = Cri(world->main.cri_socket);
+  auto v1_view = Status(*cri, Ref("alpha"));
+  ASSERT_TRUE(v1_view.has_value());
+  EXPECT_EQ(v1_view->id(), ConfigDigest(kV3));
+  const std::string pinned = absl::StrCat(world->registry->host(), "/alpha@", kV3);
+  EXPECT_NE(std::find(v1_view->repo_digests().begin(), v1_view->repo_digests().end(), pinned),
+            v1_view->repo_digests().end())
+      << v1_view->DebugString();
+  const std::string log = ReadFile(world->main.log);
+  EXPECT_TRUE(absl::StrContains(log, "/alpha:v1")) << log;
 }
 
 TEST(ImgseldIntegration, SecondPullFetchesNothingNew) {
