@@ -5,6 +5,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"imgsel: pick the best entry of an OCI image index for this host"};
+  app.set_version_flag("--version", "imgsel " IMGSEL_VERSION);
   app.require_subcommand(1);
   int exit_code = 0;
   imgsel::cli::AddSelectCommand(app, exit_code);

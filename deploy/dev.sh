@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# imgsel developer entry point: deps | build | test | demo | bench | format
+# imgsel developer entry point: deps | build | test | demo | bench | image | format
 #
 #   deploy/dev.sh demo    install what is missing, build, run `imgsel select`
 #                         on the bundled example and print the explanation
 #   deploy/dev.sh test    install what is missing, build, run every test
+#   deploy/dev.sh image   build the imgseld container image as an OCI layout
+#                         in $BUILD_DIR/image and print its digest
 #
 # Only Debian packages are used. BUILD_DIR and PRESET may be overridden.
 set -euo pipefail
@@ -78,6 +80,17 @@ bench() {
   "$out/matcher_bench" "$@"
 }
 
+image() {
+  local out="$BUILD_DIR/image" digest
+  digest="$(/usr/bin/python3 "$ROOT/deploy/image.py" --imgseld "$BUILD_DIR/plugin/imgseld" \
+    --imgsel "$BUILD_DIR/cli/imgsel" --out "$out")"
+  local version; version="$("$BUILD_DIR/plugin/imgseld" --version | cut -d' ' -f2)"
+  echo "imgseld image: oci:$out:imgseld"
+  echo "digest:        $digest"
+  echo "push:          skopeo copy --preserve-digests oci:$out:imgseld docker://REGISTRY/imgsel/imgseld:$version"
+  echo "DaemonSet:     image: REGISTRY/imgsel/imgseld@$digest"
+}
+
 format() {
   find "$ROOT" -path "$ROOT/build" -prune -o \( -name '*.cc' -o -name '*.h' \) -print0 |
     xargs -0 clang-format -i
@@ -90,6 +103,7 @@ case "$cmd" in
   test) deps; build; run_tests "$@" ;;
   demo) deps; build; demo ;;
   bench) deps; build; bench "$@" ;;
+  image) deps; build; image ;;
   format) format ;;
-  *) echo "usage: deploy/dev.sh deps|build|test|demo|bench|format" >&2; exit 2 ;;
+  *) echo "usage: deploy/dev.sh deps|build|test|demo|bench|image|format" >&2; exit 2 ;;
 esac

@@ -273,6 +273,7 @@ int main(int argc, char** argv) {
 
   imgsel::plugin::Flags flags;
   CLI::App app{"imgseld: the imgsel Selector API and CRI image-service proxy"};
+  app.set_version_flag("--version", "imgseld " IMGSEL_VERSION);
   app.add_option("--config,-c", flags.config,
                  "imgsel.toml (default /etc/imgsel/imgsel.toml when it exists)");
   app.add_option("--host-profile", flags.host_profile,
