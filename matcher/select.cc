@@ -29,6 +29,17 @@ Platform ContainerdDefaultHost(Platform p) {
   return p;
 }
 
+// Equality for the short strings of platforms ("amd64", "v3"): a byte loop
+// the compiler keeps inline, where operator== calls memcmp for every pair of
+// equal-length strings.
+inline bool ShortEquals(absl::string_view a, absl::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
 int EffectiveRank(const Candidate& c) { return c.platform_rank < 0 ? INT_MAX : c.platform_rank; }
 
 // Why `loser` is ranked below `winner`: the first ranking key that differs.
@@ -195,8 +206,8 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
   auto rank_of = [&](const PlatformView& p) -> std::optional<int> {
     if (!p.os_features.empty()) return matcher.Rank(p);
     for (const RankMemo& m : rank_memo) {
-      if (m.arch == p.architecture && m.variant == p.variant && m.os == p.os &&
-          m.os_version == p.os_version) {
+      if (ShortEquals(m.arch, p.architecture) && ShortEquals(m.variant, p.variant) &&
+          ShortEquals(m.os, p.os) && ShortEquals(m.os_version, p.os_version)) {
         return m.rank;
       }
     }
@@ -324,7 +335,9 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
         }
       }
     }
-    if (best) {
+    // A rule only counts for an entry carrying its annotation: most entries
+    // carry none, and skip the rules altogether.
+    if (best && !d.annotations.empty()) {
       for (uint32_t r = 0; r < policy.prefer.size(); ++r) {
         const PreferRule& rule = policy.prefer[r];
         if (!rule.Matches(d.Annotation(rule.annotation))) continue;
