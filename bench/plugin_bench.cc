@@ -4,7 +4,9 @@
 //
 // 1. Latency: Select with raw index bytes (the example index, 8 entries)
 //    against grpc.health.v1.Health/Check — an empty unary RPC on the same
-//    socket and server — interleaved in blocks of 100, p50/p99 of each.
+//    socket and server — interleaved in blocks of 100, p50/p99 of each;
+//    then a breakdown, call by call, against Select calls with a small
+//    answer and a refused one.
 // 2. Throughput: 16 clients, each with its own connection, Select with raw
 //    index bytes as fast as answers come, a fixed number of calls each.
 // 3. RSS of the imgseld process: idle, and the peak sampled during (2).
@@ -22,6 +24,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -145,6 +148,48 @@ void ApiFigures(const Daemon& d, int requests) {
   printf("  empty RPC (Health/Check)  p50 %7.1f us  p99 %7.1f us\n", ep50, ep99);
   printf("  Select (index bytes)      p50 %7.1f us  p99 %7.1f us\n", sp50, sp99);
   printf("  ratio                     p50 %7.2fx    p99 %7.2fx\n", sp50 / ep50, sp99 / ep99);
+
+  // What the gap is made of: the same calls interleaved one by one, plus
+  // Select on a single-manifest document (the same method and path, a
+  // 200-byte answer with no candidates) and a Select refused as
+  // INVALID_ARGUMENT (an error status, no answer).
+  {
+    imgsel::v1::SelectRequest small;
+    small.set_index(
+        R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]})");
+    imgsel::v1::SelectRequest refused;
+    refused.set_index("not json");
+    auto select_with = [&](const imgsel::v1::SelectRequest& req) {
+      return [&api, &req] {
+        grpc::ClientContext ctx;
+        imgsel::v1::SelectResponse resp;
+        (void)api->Select(&ctx, req, &resp);
+      };
+    };
+    struct Kind {
+      const char* name;
+      std::function<void()> call;
+      std::vector<double> us;
+    };
+    std::vector<Kind> kinds = {{"empty RPC", [&] { one_empty(); }, {}},
+                               {"Select, small answer", select_with(small), {}},
+                               {"Select, refused", select_with(refused), {}},
+                               {"Select, full answer", [&] { one_select(); }, {}}};
+    const int rounds = std::max(100, requests / 4);
+    for (int i = 0; i < rounds; ++i) {
+      for (Kind& k : kinds) {
+        absl::Time t = absl::Now();
+        k.call();
+        k.us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
+      }
+    }
+    printf("breakdown  (interleaved call by call, %d each)\n", rounds);
+    const double base = Percentile(kinds[0].us, 0.5);
+    for (const Kind& k : kinds) {
+      printf("  %-24s p50 %7.1f us  %5.2fx\n", k.name, Percentile(k.us, 0.5),
+             Percentile(k.us, 0.5) / base);
+    }
+  }
 
   constexpr int kClients = 16;
   const int per_client = std::max(1, requests * 2 / kClients);
