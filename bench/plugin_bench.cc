@@ -6,7 +6,7 @@
 //    against grpc.health.v1.Health/Check — an empty unary RPC on the same
 //    socket and server — interleaved in blocks of 100, p50/p99 of each;
 //    then a breakdown, call by call, against Select calls with a small
-//    answer and a refused one.
+//    answer, a refused one, and the example index in SELECT_VIEW_BASIC.
 // 2. Throughput: 16 clients, each with its own connection, Select with raw
 //    index bytes as fast as answers come, a fixed number of calls each.
 // 3. RSS of the imgseld process: idle, and the peak sampled during (2).
@@ -157,6 +157,8 @@ void ApiFigures(const Daemon& d, int requests) {
     imgsel::v1::SelectRequest small;
     small.set_index(
         R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]})");
+    imgsel::v1::SelectRequest basic = select;
+    basic.set_view(imgsel::v1::SELECT_VIEW_BASIC);
     imgsel::v1::SelectRequest refused;
     refused.set_index("not json");
     auto select_with = [&](const imgsel::v1::SelectRequest& req) {
@@ -174,6 +176,7 @@ void ApiFigures(const Daemon& d, int requests) {
     std::vector<Kind> kinds = {{"empty RPC", [&] { one_empty(); }, {}},
                                {"Select, small answer", select_with(small), {}},
                                {"Select, refused", select_with(refused), {}},
+                               {"Select, basic view", select_with(basic), {}},
                                {"Select, full answer", [&] { one_select(); }, {}}};
     const int rounds = std::max(100, requests / 4);
     for (int i = 0; i < rounds; ++i) {

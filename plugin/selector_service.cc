@@ -63,7 +63,7 @@ grpc::Status Invalid(const absl::Status& s) {
 
 }  // namespace
 
-void SelectionToProto(const Selection& sel, v1::SelectResponse* out, bool with_json) {
+void SelectionToProto(const Selection& sel, v1::SelectResponse* out, bool with_json, bool basic) {
   const Decision& d = sel.decision;
   if (const Descriptor* chosen = sel.chosen()) DescriptorToProto(*chosen, out->mutable_selected());
   out->set_fallback(d.fallback);
@@ -71,6 +71,13 @@ void SelectionToProto(const Selection& sel, v1::SelectResponse* out, bool with_j
   out->set_nothing_to_choose(d.nothing_to_choose || !sel.is_index);
   out->set_policy(d.policy == PolicyKind::kFirstMatch ? v1::POLICY_FIRST_MATCH : v1::POLICY_BEST);
   out->set_host_platform(d.host_platform);
+  out->set_reference(sel.reference);
+  out->set_document_digest(sel.document_digest);
+  out->set_document_media_type(sel.document_media_type);
+  for (const std::string& w : sel.warnings) out->add_warnings(w);
+  if (with_json) out->set_decision_json(DecisionToJson(d, 0));
+  out->set_elapsed_us(static_cast<uint64_t>(absl::ToInt64Microseconds(sel.elapsed)));
+  if (basic) return;
   const Candidate* winner = d.selected();
   for (const Candidate& c : d.candidates) {
     v1::Candidate* pc = out->add_candidates();
@@ -98,12 +105,6 @@ void SelectionToProto(const Selection& sel, v1::SelectResponse* out, bool with_j
       }
     }
   }
-  out->set_reference(sel.reference);
-  out->set_document_digest(sel.document_digest);
-  out->set_document_media_type(sel.document_media_type);
-  for (const std::string& w : sel.warnings) out->add_warnings(w);
-  if (with_json) out->set_decision_json(DecisionToJson(d, 0));
-  out->set_elapsed_us(static_cast<uint64_t>(absl::ToInt64Microseconds(sel.elapsed)));
 }
 
 SelectorService::SelectorService(std::shared_ptr<SelectionPipeline> pipeline, Metrics* metrics,
@@ -187,6 +188,11 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequ
                   grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                "a reference or the index bytes are required"));
   }
+  if (!v1::SelectView_IsValid(request->view())) {
+    return done(SelectResult::kInvalid,
+                grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             absl::StrCat("view: unknown value ", request->view())));
+  }
   sreq.runtime_handler = request->runtime_handler();
   sreq.policy =
       request->policy() == v1::POLICY_FIRST_MATCH ? PolicyKind::kFirstMatch : PolicyKind::kBest;
@@ -223,7 +229,8 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequ
     response->set_elapsed_us(static_cast<uint64_t>(absl::ToInt64Microseconds(absl::Now() - start)));
     return done(SelectResult::kFallback, grpc::Status::OK);
   }
-  SelectionToProto(*sel, response, request->include_decision_json());
+  SelectionToProto(*sel, response, request->include_decision_json(),
+                   request->view() == v1::SELECT_VIEW_BASIC);
   return done(sel->decision.fallback ? SelectResult::kFallback : SelectResult::kOk,
               grpc::Status::OK);
 }

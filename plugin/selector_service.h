@@ -68,8 +68,9 @@ class SelectorService final : public imgsel::v1::Selector::CallbackService {
   std::atomic<int> registry_selects_{0};
 };
 
-// The Selection as the API's answer; `with_json` adds decision_json.
+// The Selection as the API's answer; `with_json` adds decision_json,
+// `basic` leaves out candidates and compatibility results (SELECT_VIEW_BASIC).
 void SelectionToProto(const Selection& selection, imgsel::v1::SelectResponse* out,
-                      bool with_json = false);
+                      bool with_json = false, bool basic = false);
 
 }  // namespace imgsel::plugin

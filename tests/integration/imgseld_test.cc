@@ -570,6 +570,33 @@ TEST(ImgseldIntegration, SelectorApiOverItsSocket) {
     EXPECT_EQ(resp.selected().digest(), kGeneric);
   }
   {
+    // The basic view: the same choice, without candidates.
+    imgsel::v1::SelectRequest req;
+    req.set_index(Blob(kIndex));
+    imgsel::v1::SelectResponse full, basic;
+    grpc::ClientContext full_ctx;
+    ASSERT_TRUE(api->Select(&full_ctx, req, &full).ok());
+    req.set_view(imgsel::v1::SELECT_VIEW_BASIC);
+    grpc::ClientContext basic_ctx;
+    ASSERT_TRUE(api->Select(&basic_ctx, req, &basic).ok());
+    EXPECT_EQ(basic.selected().digest(), kV3);
+    EXPECT_EQ(basic.selected().SerializeAsString(), full.selected().SerializeAsString());
+    EXPECT_EQ(basic.host_platform(), full.host_platform());
+    EXPECT_EQ(basic.candidates_size(), 0);
+    EXPECT_EQ(full.candidates_size(), 8);
+    EXPECT_LT(basic.ByteSizeLong() * 5, full.ByteSizeLong());
+  }
+  {
+    grpc::ClientContext ctx;
+    imgsel::v1::SelectRequest req;
+    req.set_index(Blob(kIndex));
+    req.set_view(static_cast<imgsel::v1::SelectView>(7));
+    imgsel::v1::SelectResponse resp;
+    grpc::Status s = api->Select(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "view")) << s.error_message();
+  }
+  {
     grpc::ClientContext ctx;
     imgsel::v1::SelectRequest req;
     req.set_index("{not json");
