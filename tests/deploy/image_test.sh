@@ -8,7 +8,9 @@ set -uo pipefail
 ROOT="$1" IMGSELD="$2" IMGSEL="$3"
 source "$ROOT/tests/cli/expect.sh"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# The chroot gets /proc, as a container does (sanitizer runtimes read their
+# options from it); unmounted before anything is removed.
+trap 'umount "$work/rootfs/proc" 2>/dev/null; rm -rf --one-file-system "$work"' EXIT
 
 # CONDITION; verdict NAME  -- records the condition's status under NAME.
 verdict() {
@@ -54,6 +56,7 @@ m = json.load(open(d + "/blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
 print(m["layers"][0]["digest"][7:])' "$work/image")"
 mkdir "$work/rootfs"
 tar -xzf "$work/image/blobs/sha256/$layer" -C "$work/rootfs"
+mount -t proc proc "$work/rootfs/proc" || { echo "FAIL cannot mount /proc in the chroot"; exit 1; }
 [[ "$(chroot "$work/rootfs" /usr/sbin/imgseld --version)" == "imgseld "* ]]; verdict "imgseld runs from the layer alone"
 cp "$ROOT/examples/hosts/amd64-v3.json" "$work/rootfs/tmp/host.json"
 cp "$ROOT/examples/layout/blobs/sha256/25379efb0d455eb3a57777dffb980043481090ea07c60f68e2f5bf4edcbce8a7" \
