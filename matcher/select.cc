@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <climits>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
 #include "matcher/features.h"
+#include "matcher/string_view_bridge.h"
 
 namespace imgsel {
 namespace {
@@ -40,6 +40,23 @@ inline bool ShortEquals(absl::string_view a, absl::string_view b) {
   return true;
 }
 
+// The host's platform vector is the same for every selection on a node, so
+// each thread keeps the last one built for each policy. The reference is
+// good until this thread's next call.
+const PlatformMatcher& MatcherFor(const Platform& host, PolicyKind kind) {
+  struct Cached {
+    Platform host;
+    std::optional<PlatformMatcher> matcher;
+  };
+  thread_local Cached cached[2];
+  Cached& slot = cached[kind == PolicyKind::kBest ? 0 : 1];
+  if (!slot.matcher || !(slot.host == host)) {
+    slot.host = host;
+    slot.matcher.emplace(host);
+  }
+  return *slot.matcher;
+}
+
 int EffectiveRank(const Candidate& c) { return c.platform_rank < 0 ? INT_MAX : c.platform_rank; }
 
 // Why `loser` is ranked below `winner`: the first ranking key that differs.
@@ -65,7 +82,13 @@ std::string LostBecause(const Candidate& loser, const Candidate& winner) {
 }
 
 std::string EntryPlatform(const Descriptor& d) {
-  return d.platform ? FormatPlatform(NormalizePlatform(d.platform->ToPlatform())) : "(none)";
+  if (!d.platform) return "(none)";
+  // Only what FormatPlatform prints: no copies of the feature lists.
+  Platform p;
+  p.os = std::string(d.platform->os);
+  p.architecture = std::string(d.platform->architecture);
+  p.variant = std::string(d.platform->variant);
+  return FormatPlatform(NormalizePlatform(std::move(p)));
 }
 
 std::string RuleLabel(const PreferRule& rule) {
@@ -173,7 +196,9 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     return decision;
   }
   const bool best = options.kind == PolicyKind::kBest;
-  const PlatformMatcher matcher(best ? host.platform : ContainerdDefaultHost(host.platform));
+  const PlatformMatcher& matcher =
+      best ? MatcherFor(host.platform, options.kind)
+           : MatcherFor(ContainerdDefaultHost(host.platform), options.kind);
   decision.host_platform = FormatPlatform(matcher.host());
   if (best) {
     decision.rule_labels.reserve(policy.prefer.size());
@@ -189,12 +214,9 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
   rejected.clear();
   out.reserve(manifests.size());
   reasons.reserve(manifests.size() * 2);
-  absl::flat_hash_set<absl::string_view> host_features;  // filled on first use
+  // Looked up at most once per distinct name (feature_memo below).
   auto has_feature = [&](absl::string_view f) {
-    if (host_features.empty()) {
-      for (const std::string& h : host.features) host_features.insert(h);
-    }
-    return host_features.contains(f);
+    return host.features.find(ToStd(f)) != host.features.end();
   };
   // Indexes repeat a handful of platforms and feature names over many
   // entries: each distinct one is worked out once per selection.
