@@ -14,3 +14,10 @@ if(TARGET imgseld)
     IMGSELD_BINARY="$<TARGET_FILE:imgseld>")
   add_dependencies(plugin_bench imgseld)
 endif()
+
+# The server-side cost of a Select answer, in process (no gRPC).
+if(TARGET imgsel_plugin)
+  add_executable(answer_bench ${CMAKE_CURRENT_LIST_DIR}/answer_bench.cc)
+  target_link_libraries(answer_bench PRIVATE imgsel_plugin benchmark::benchmark)
+  target_compile_definitions(answer_bench PRIVATE IMGSEL_EXAMPLES="${PROJECT_SOURCE_DIR}/examples")
+endif()

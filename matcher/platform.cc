@@ -156,6 +156,25 @@ std::string FormatPlatform(const Platform& p) {
   return out;
 }
 
+std::string FormatPlatform(const PlatformView& raw) {
+  char os_buf[32], arch_buf[32], variant_buf[32];
+  absl::string_view os, arch, variant;
+  if (!LowerView(raw.os, os_buf, os) || !LowerView(raw.architecture, arch_buf, arch) ||
+      !LowerView(raw.variant, variant_buf, variant)) {
+    Platform p;  // names too long for the buffers: the owning path
+    p.os = std::string(raw.os);
+    p.architecture = std::string(raw.architecture);
+    p.variant = std::string(raw.variant);
+    return FormatPlatform(NormalizePlatform(std::move(p)));
+  }
+  if (os == "macos") os = "darwin";
+  std::tie(arch, variant) = NormalizeArchLower(arch, variant);
+  if (os.empty() && arch.empty()) return "unknown";
+  std::string out = absl::StrCat(os, "/", arch);
+  if (!variant.empty()) absl::StrAppend(&out, "/", variant);
+  return out;
+}
+
 absl::StatusOr<Platform> ParsePlatformSpecifier(absl::string_view specifier) {
   std::vector<std::string> parts = absl::StrSplit(specifier, '/');
   if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty() ||

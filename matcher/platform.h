@@ -52,6 +52,10 @@ Platform NormalizePlatform(Platform p);
 
 // "os/arch[/variant]" as containerd formats it ("linux/amd64/v3").
 std::string FormatPlatform(const Platform& p);
+// The same for an entry as the index wrote it, normalised first (equal to
+// FormatPlatform(NormalizePlatform(view.ToPlatform()))) without building a
+// Platform.
+std::string FormatPlatform(const PlatformView& view);
 
 // Parses "os/arch[/variant]" (each part required except the variant) and
 // normalises it. Errors name the specifier.

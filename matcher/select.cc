@@ -82,13 +82,7 @@ std::string LostBecause(const Candidate& loser, const Candidate& winner) {
 }
 
 std::string EntryPlatform(const Descriptor& d) {
-  if (!d.platform) return "(none)";
-  // Only what FormatPlatform prints: no copies of the feature lists.
-  Platform p;
-  p.os = std::string(d.platform->os);
-  p.architecture = std::string(d.platform->architecture);
-  p.variant = std::string(d.platform->variant);
-  return FormatPlatform(NormalizePlatform(std::move(p)));
+  return d.platform ? FormatPlatform(*d.platform) : "(none)";
 }
 
 std::string RuleLabel(const PreferRule& rule) {

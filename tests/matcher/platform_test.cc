@@ -4,6 +4,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "matcher/index.h"
 
 namespace imgsel {
 namespace {
@@ -36,6 +37,37 @@ TEST(NormalizePlatform, ContainerdSpellings) {
   for (const auto& c : cases) {
     EXPECT_EQ(FormatPlatform(NormalizePlatform(c.in)), c.want)
         << "input " << c.in.os << "/" << c.in.architecture << "/" << c.in.variant;
+  }
+}
+
+// The view form (used for every candidate's explanation) normalises exactly
+// as the owning one, including names too long for its stack buffers.
+TEST(NormalizePlatform, ViewFormatsAsTheOwningForm) {
+  const std::string long_name(40, 'X');
+  const Platform cases[] = {
+      P("linux", "x86_64"),
+      P("Linux", "AMD64", "V1"),
+      P("linux", "amd64", "v3"),
+      P("linux", "aarch64"),
+      P("linux", "arm64", "8"),
+      P("linux", "armhf"),
+      P("linux", "arm"),
+      P("linux", "arm", "5"),
+      P("linux", "i386", "whatever"),
+      P("MacOS", "arm64"),
+      P("", ""),
+      P("", "amd64"),
+      P("unknown", "unknown"),
+      P(long_name, "AMD64"),
+      P("linux", long_name, long_name),
+  };
+  for (const Platform& c : cases) {
+    PlatformView view;
+    view.os = c.os;
+    view.architecture = c.architecture;
+    view.variant = c.variant;
+    EXPECT_EQ(FormatPlatform(view), FormatPlatform(NormalizePlatform(c)))
+        << "input " << c.os << "/" << c.architecture << "/" << c.variant;
   }
 }
 

@@ -1,0 +1,84 @@
+// What imgseld spends on one Select with index bytes, in process: the
+// selection pipeline alone, then with the answer built and serialized in the
+// full view and in SELECT_VIEW_BASIC (docs/BENCHMARKS.md "imgseld").
+//
+//   build/default/bench/answer_bench
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "benchmark/benchmark.h"
+#include "config/config.h"
+#include "google/protobuf/arena.h"
+#include "matcher/host_profile.h"
+#include "plugin/selector_service.h"
+#include "selector/pipeline.h"
+
+namespace imgsel {
+namespace {
+
+constexpr char kIndexBlob[] =
+    "/layout/blobs/sha256/25379efb0d455eb3a57777dffb980043481090ea07c60f68e2f5bf4edcbce8a7";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The example index for the saved x86-64-v3 host, as plugin_bench asks it.
+struct Fixture {
+  std::unique_ptr<SelectionPipeline> pipeline;
+  std::string index = ReadFile(std::string(IMGSEL_EXAMPLES) + kIndexBlob);
+
+  Fixture() {
+    auto host = ParseHostProfile(ReadFile(std::string(IMGSEL_EXAMPLES) + "/hosts/amd64-v3.json"),
+                                 "amd64-v3.json");
+    auto created = host.ok() ? SelectionPipeline::Create(Config{}, *host)
+                             : absl::StatusOr<std::unique_ptr<SelectionPipeline>>(host.status());
+    if (!created.ok() || index.empty()) {
+      fprintf(stderr, "answer_bench: %s\n", std::string(created.status().message()).c_str());
+      exit(1);
+    }
+    pipeline = *std::move(created);
+  }
+};
+
+void BM_Selection(benchmark::State& state) {
+  Fixture f;
+  for (auto _ : state) {
+    SelectionRequest req;
+    req.index_bytes = f.index;
+    auto sel = f.pipeline->Select(req);
+    benchmark::DoNotOptimize(sel);
+  }
+}
+
+// Arg 0: full answer; 1: SELECT_VIEW_BASIC.
+void BM_SelectionAndAnswer(benchmark::State& state) {
+  Fixture f;
+  const bool basic = state.range(0) == 1;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    SelectionRequest req;
+    req.index_bytes = f.index;
+    auto sel = f.pipeline->Select(req);
+    google::protobuf::Arena arena;
+    auto* answer = google::protobuf::Arena::CreateMessage<v1::SelectResponse>(&arena);
+    plugin::SelectionToProto(*sel, answer, /*with_json=*/false, basic);
+    std::string wire;
+    answer->SerializeToString(&wire);
+    bytes = wire.size();
+    benchmark::DoNotOptimize(wire);
+  }
+  state.counters["answer_bytes"] = static_cast<double>(bytes);
+}
+
+BENCHMARK(BM_Selection);
+BENCHMARK(BM_SelectionAndAnswer)->Arg(0)->Arg(1);
+
+}  // namespace
+}  // namespace imgsel
+
+BENCHMARK_MAIN();
