@@ -171,12 +171,6 @@ int LevelOf(absl::string_view lower) {
   return 0;
 }
 
-std::optional<absl::string_view> Lookup(absl::string_view lower) {
-  const auto& map = AliasMap();
-  if (auto it = map.find(lower); it != map.end()) return it->second;
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::string NfdCpuidName(absl::string_view canonical) {

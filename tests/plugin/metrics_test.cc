@@ -67,7 +67,9 @@ TEST(MetricsTest, OnlyLoopbackAddresses) {
        }) {
     auto a = ParseLoopbackAddress(c.address);
     EXPECT_EQ(a.ok(), c.ok) << c.address;
-    if (a.ok()) EXPECT_EQ(a->host, c.host) << c.address;
+    if (a.ok()) {
+      EXPECT_EQ(a->host, c.host) << c.address;
+    }
   }
 }
 

@@ -43,8 +43,10 @@ TEST(PullRequestTest, BadRequestsAreErrors) {
   req.mutable_image()->set_image("app");
   req.mutable_auth()->set_auth("not base64!");
   EXPECT_FALSE(ReadPullImageRequest(req.SerializeAsString()).ok());
-  EXPECT_FALSE(ReplacePullImageName("\x0a\x05ab", "x").ok());  // length past the end
-  EXPECT_FALSE(ReplacePullImageName("", "x").ok());            // no ImageSpec
+  // ImageSpec (field 1) says 5 bytes follow; 2 do.
+  const std::string truncated = {'\x0a', '\x05', 'a', 'b'};
+  EXPECT_FALSE(ReplacePullImageName(truncated, "x").ok());
+  EXPECT_FALSE(ReplacePullImageName("", "x").ok());  // no ImageSpec
 }
 
 TEST(PullRequestTest, RewriteChangesOnlyTheImageName) {
