@@ -13,7 +13,7 @@
 #include <memory>
 
 #include "absl/time/time.h"
-#include "grpcpp/support/message_allocator.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "imgsel/v1/selector.grpc.pb.h"
 #include "plugin/metrics.h"
 #include "selector/pipeline.h"
@@ -27,7 +27,13 @@ inline constexpr size_t kMaxReferenceBytes = 4096;
 // Calls with raw index bytes are answered on gRPC's own thread (pure CPU,
 // microseconds); calls that go to a registry run on a thread of their own,
 // at most kMaxRegistrySelects at once (RESOURCE_EXHAUSTED beyond).
-class SelectorService final : public imgsel::v1::Selector::CallbackService {
+//
+// Select is a raw method: the request is parsed here and the answer written
+// to wire bytes by EncodeSelectAnswer (select_answer.h), without building
+// the generated response message; clients see the same imgsel.v1 messages.
+class SelectorService final
+    : public imgsel::v1::Selector::WithRawCallbackMethod_Select<
+          imgsel::v1::Selector::WithCallbackMethod_HostProfile<imgsel::v1::Selector::Service>> {
  public:
   // `default_timeout` applies when a request gives none; both it and the
   // pipeline may be replaced by SetDefaultTimeout on reload.
@@ -41,8 +47,8 @@ class SelectorService final : public imgsel::v1::Selector::CallbackService {
   static constexpr int kMaxRegistrySelects = 256;
 
   grpc::ServerUnaryReactor* Select(grpc::CallbackServerContext* ctx,
-                                   const imgsel::v1::SelectRequest* request,
-                                   imgsel::v1::SelectResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* HostProfile(grpc::CallbackServerContext* ctx,
                                         const imgsel::v1::HostProfileRequest* request,
                                         imgsel::v1::HostProfileResponse* response) override;
@@ -52,25 +58,11 @@ class SelectorService final : public imgsel::v1::Selector::CallbackService {
   Metrics* metrics_;
   std::atomic<int64_t> default_timeout_ns_;
   std::string host_json_;
-  grpc::Status DoSelect(absl::Time deadline, const imgsel::v1::SelectRequest* request,
-                        imgsel::v1::SelectResponse* response);
-
-  // Request and answer of each Select on one protobuf arena (see .cc).
-  class ArenaAllocator final
-      : public grpc::MessageAllocator<imgsel::v1::SelectRequest, imgsel::v1::SelectResponse> {
-   public:
-    grpc::MessageHolder<imgsel::v1::SelectRequest, imgsel::v1::SelectResponse>* AllocateMessages()
-        override;
-  };
-  ArenaAllocator allocator_;
+  grpc::Status DoSelect(absl::Time deadline, const imgsel::v1::SelectRequest& request,
+                        grpc::ByteBuffer* response);
 
   std::atomic<int> calls_in_flight_{0};
   std::atomic<int> registry_selects_{0};
 };
-
-// The Selection as the API's answer; `with_json` adds decision_json,
-// `basic` leaves out candidates and compatibility results (SELECT_VIEW_BASIC).
-void SelectionToProto(const Selection& selection, imgsel::v1::SelectResponse* out,
-                      bool with_json = false, bool basic = false);
 
 }  // namespace imgsel::plugin

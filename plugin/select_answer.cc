@@ -1,0 +1,184 @@
+#include "plugin/select_answer.h"
+
+#include <cstdint>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "matcher/decision_json.h"
+#include "matcher/select.h"
+
+namespace imgsel::plugin {
+namespace {
+
+// Protobuf wire format, the subset the answer needs. proto3 rules: a scalar
+// or string field at its default is not written; an element of a repeated
+// field and a set message field always are.
+class Wire {
+ public:
+  explicit Wire(std::string* out) : out_(out) {}
+
+  void Uint(int field, uint64_t v) {
+    if (v == 0) return;
+    Tag(field, kVarint);
+    Varint(v);
+  }
+  // int32 and int64 alike: a negative value is its 64-bit two's complement.
+  void Int(int field, int64_t v) { Uint(field, static_cast<uint64_t>(v)); }
+  void Bool(int field, bool v) { Uint(field, v ? 1 : 0); }
+  void String(int field, absl::string_view s) {
+    if (!s.empty()) Element(field, s);
+  }
+  // One element of a repeated string, or a map key or value: always written.
+  void Element(int field, absl::string_view s) {
+    Tag(field, kLengthDelimited);
+    Varint(s.size());
+    out_->append(s.data(), s.size());
+  }
+  // A nested message: `body` writes its fields; the length is put in front
+  // afterwards (room for two bytes is kept, enough below 16 KiB).
+  template <typename Body>
+  void Message(int field, Body&& body) {
+    Tag(field, kLengthDelimited);
+    const size_t at = out_->size();
+    out_->append(2, '\0');
+    body();
+    const uint64_t len = out_->size() - at - 2;
+    char buf[10];
+    size_t n = 0;
+    for (uint64_t v = len;; v >>= 7) {
+      if (v < 0x80) {
+        buf[n++] = static_cast<char>(v);
+        break;
+      }
+      buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
+    }
+    if (n < 2) out_->erase(at, 2 - n);
+    if (n > 2) out_->insert(at, n - 2, '\0');
+    out_->replace(at, n, buf, n);
+  }
+
+ private:
+  static constexpr int kVarint = 0;
+  static constexpr int kLengthDelimited = 2;
+
+  void Tag(int field, int type) { Varint(static_cast<uint64_t>(field) << 3 | type); }
+  void Varint(uint64_t v) {
+    while (v >= 0x80) {
+      out_->push_back(static_cast<char>((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    out_->push_back(static_cast<char>(v));
+  }
+
+  std::string* out_;
+};
+
+// Field numbers of proto/imgsel/v1/selector.proto.
+namespace platform_field {
+constexpr int kOs = 1, kArchitecture = 2, kVariant = 3, kOsVersion = 4, kOsFeatures = 5,
+              kFeatures = 6;
+}
+namespace descriptor_field {
+constexpr int kMediaType = 1, kDigest = 2, kSize = 3, kPlatform = 4, kAnnotations = 5;
+}
+namespace candidate_field {
+constexpr int kPosition = 1, kEntry = 2, kEligible = 3, kSelected = 4, kScore = 5,
+              kPlatformRank = 6, kReasons = 7;
+}
+namespace compat_field {
+constexpr int kEntryDigest = 1, kArtifact = 2, kKind = 3, kOnIndex = 4, kMatched = 5, kWeight = 6,
+              kHasWeight = 7;
+}
+namespace response_field {
+constexpr int kSelected = 1, kFallback = 2, kFallbackReason = 3, kNothingToChoose = 4, kPolicy = 5,
+              kHostPlatform = 6, kCandidates = 7, kCompatibility = 8, kReference = 9,
+              kDocumentDigest = 10, kDocumentMediaType = 11, kWarnings = 12, kDecisionJson = 13,
+              kElapsedUs = 14;
+}
+// imgsel.v1.Policy values.
+constexpr uint64_t kPolicyBest = 1, kPolicyFirstMatch = 2;
+
+void WriteDescriptor(Wire& w, const Descriptor& d) {
+  namespace f = descriptor_field;
+  w.String(f::kMediaType, d.media_type);
+  w.String(f::kDigest, d.digest);
+  w.Int(f::kSize, d.size);
+  if (d.platform) {
+    const PlatformView& p = *d.platform;
+    w.Message(f::kPlatform, [&] {
+      namespace pf = platform_field;
+      w.String(pf::kOs, p.os);
+      w.String(pf::kArchitecture, p.architecture);
+      w.String(pf::kVariant, p.variant);
+      w.String(pf::kOsVersion, p.os_version);
+      for (absl::string_view s : p.os_features) w.Element(pf::kOsFeatures, s);
+      for (absl::string_view s : p.features) w.Element(pf::kFeatures, s);
+    });
+  }
+  // A map field is a repeated entry message {key = 1, value = 2}. Entries go
+  // in document order: a key written twice in the index parses to its last
+  // value, as assigning them in order to the message's map does.
+  for (const auto& [key, value] : d.annotations) {
+    w.Message(f::kAnnotations, [&] {
+      w.Element(1, key);
+      w.Element(2, value);
+    });
+  }
+}
+
+}  // namespace
+
+void EncodeSelectAnswer(const Selection& sel, bool with_json, bool basic, std::string* out) {
+  namespace f = response_field;
+  Wire w(out);
+  const Decision& d = sel.decision;
+  if (const Descriptor* chosen = sel.chosen()) {
+    w.Message(f::kSelected, [&] { WriteDescriptor(w, *chosen); });
+  }
+  w.Bool(f::kFallback, d.fallback);
+  w.String(f::kFallbackReason, d.fallback_reason);
+  w.Bool(f::kNothingToChoose, d.nothing_to_choose || !sel.is_index);
+  w.Uint(f::kPolicy, d.policy == PolicyKind::kFirstMatch ? kPolicyFirstMatch : kPolicyBest);
+  w.String(f::kHostPlatform, d.host_platform);
+  if (!basic) {
+    const Candidate* winner = d.selected();
+    for (const Candidate& c : d.candidates) {
+      w.Message(f::kCandidates, [&] {
+        namespace cf = candidate_field;
+        w.Uint(cf::kPosition, static_cast<uint32_t>(c.position));
+        w.Message(cf::kEntry, [&] { WriteDescriptor(w, d.index.manifests[c.position]); });
+        w.Bool(cf::kEligible, c.eligible);
+        w.Bool(cf::kSelected, &c == winner);
+        w.Int(cf::kScore, c.score);
+        w.Int(cf::kPlatformRank, c.platform_rank);
+        for (const std::string& r : ExplainCandidate(d, c)) w.Element(cf::kReasons, r);
+      });
+    }
+    for (const auto& [entry, results] : sel.compat) {
+      for (const auto& shared : results) {
+        if (shared == nullptr) continue;
+        const ArtifactResult& a = *shared;
+        w.Message(f::kCompatibility, [&] {
+          namespace cf = compat_field;
+          w.String(cf::kEntryDigest, entry);
+          w.String(cf::kArtifact, a.id);
+          w.String(cf::kKind, a.kind);
+          w.Bool(cf::kOnIndex, a.on_index);
+          w.Bool(cf::kMatched, a.matched);
+          if (a.weight) {
+            w.Int(cf::kWeight, *a.weight);
+            w.Bool(cf::kHasWeight, true);
+          }
+        });
+      }
+    }
+  }
+  w.String(f::kReference, sel.reference);
+  w.String(f::kDocumentDigest, sel.document_digest);
+  w.String(f::kDocumentMediaType, sel.document_media_type);
+  for (const std::string& warning : sel.warnings) w.Element(f::kWarnings, warning);
+  if (with_json) w.String(f::kDecisionJson, DecisionToJson(d, 0));
+  w.Uint(f::kElapsedUs, static_cast<uint64_t>(absl::ToInt64Microseconds(sel.elapsed)));
+}
+
+}  // namespace imgsel::plugin

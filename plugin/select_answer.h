@@ -1,0 +1,25 @@
+// The Select answer (imgsel.v1.SelectResponse) written straight to protobuf
+// wire bytes from a Selection.
+//
+// imgseld answers Select through a raw gRPC method: building the generated
+// message first costs twice the selection itself (a heap string per digest,
+// media type and reason, a hash map per annotation set, then a second walk
+// to serialize), and every Select pays it. The bytes written here parse to
+// exactly the message SelectionToProto builds (tests hold the two equal), so
+// clients see no difference.
+//
+// Thread-safe; no I/O.
+#pragma once
+
+#include <string>
+
+#include "selector/pipeline.h"
+
+namespace imgsel::plugin {
+
+// Appends the encoded SelectResponse to `out`. `with_json` adds
+// decision_json; `basic` leaves out candidates and compatibility results
+// (SELECT_VIEW_BASIC).
+void EncodeSelectAnswer(const Selection& selection, bool with_json, bool basic, std::string* out);
+
+}  // namespace imgsel::plugin
