@@ -74,7 +74,6 @@ void BM_SelectionAndAnswer(benchmark::State& state) {
 
 BENCHMARK(BM_Selection);
 BENCHMARK(BM_SelectionAndAnswer)->Arg(0)->Arg(1);
-BENCHMARK(BM_SelectionAndAnswer)->Arg(0)->Arg(1);
 
 }  // namespace
 }  // namespace imgsel

@@ -4,6 +4,7 @@
 #include <climits>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -115,68 +116,75 @@ size_t Decision::eligible_count() const {
   return n;
 }
 
-std::vector<std::string> ExplainCandidate(const Decision& decision, const Candidate& c) {
+void ForEachReason(const Decision& decision, const Candidate& c,
+                   absl::FunctionRef<void(absl::string_view)> sink) {
   const Descriptor& d = decision.index.manifests[c.position];
-  std::vector<std::string> out;
+  // One buffer for every sentence: its capacity is reused.
+  std::string line;
+  auto emit = [&](auto&&... parts) {
+    line.clear();
+    absl::StrAppend(&line, parts...);
+    sink(line);
+  };
   for (uint32_t i = c.reasons_begin; i < c.reasons_end; ++i) {
     const Reason& r = decision.reasons[i];
     switch (r.code) {
       case ReasonCode::kInvalid:
-        out.push_back(absl::StrCat("rejected: ", d.invalid_reason));
+        emit("rejected: ", d.invalid_reason);
         break;
       case ReasonCode::kNestedIndex:
-        out.push_back("rejected: a nested index (imgsel selects among manifests only)");
+        sink("rejected: a nested index (imgsel selects among manifests only)");
         break;
       case ReasonCode::kNotManifest:
-        out.push_back(
-            absl::StrCat("rejected: mediaType \"", d.media_type, "\" is not an image manifest"));
+        emit("rejected: mediaType \"", d.media_type, "\" is not an image manifest");
         break;
       case ReasonCode::kPlatformMismatch:
-        out.push_back(absl::StrCat("rejected: platform ", EntryPlatform(d),
-                                   " does not run on host ", decision.host_platform));
+        emit("rejected: platform ", EntryPlatform(d), " does not run on host ",
+             decision.host_platform);
         break;
       case ReasonCode::kPlatformMatch:
-        out.push_back(absl::StrCat("platform ", EntryPlatform(d), " matches host ",
-                                   decision.host_platform, " (rank ", r.value, ")"));
+        emit("platform ", EntryPlatform(d), " matches host ", decision.host_platform, " (rank ",
+             r.value, ")");
         break;
       case ReasonCode::kNoPlatform:
-        out.push_back("no platform: accepted, ranked after entries with one");
+        sink("no platform: accepted, ranked after entries with one");
         break;
       case ReasonCode::kMissingFeatures:
-        out.push_back(absl::StrCat("rejected: requires ", decision.texts[r.index],
-                                   ", which this host lacks"));
+        emit("rejected: requires ", decision.texts[r.index], ", which this host lacks");
         break;
       case ReasonCode::kUnknownFeatures:
-        out.push_back(absl::StrCat("rejected: requires unknown feature ", decision.texts[r.index],
-                                   " (set [features] unknown = \"ignore\" to allow)"));
+        emit("rejected: requires unknown feature ", decision.texts[r.index],
+             " (set [features] unknown = \"ignore\" to allow)");
         break;
       case ReasonCode::kFeaturesSatisfied:
-        out.push_back(absl::StrCat("requires ", r.value, " feature", r.value == 1 ? "" : "s",
-                                   ", all present"));
+        emit("requires ", r.value, " feature", r.value == 1 ? "" : "s", ", all present");
         break;
       case ReasonCode::kCompatDetail:
-        out.push_back(decision.texts[r.index]);
+        sink(decision.texts[r.index]);
         break;
       case ReasonCode::kCompatFailed:
-        out.push_back("rejected: no compatibility set of its artifacts matches this host");
+        sink("rejected: no compatibility set of its artifacts matches this host");
         break;
       case ReasonCode::kCompatWeight:
-        out.push_back(
-            absl::StrCat(r.value > 0 ? "+" : "", r.value, " from the matching compatibility set"));
+        emit(r.value > 0 ? "+" : "", r.value, " from the matching compatibility set");
         break;
       case ReasonCode::kPrefer:
-        out.push_back(absl::StrCat(r.value >= 0 ? "+" : "", r.value, " from prefer ",
-                                   decision.rule_labels[r.index]));
+        emit(r.value >= 0 ? "+" : "", r.value, " from prefer ", decision.rule_labels[r.index]);
         break;
     }
   }
   if (&c == decision.selected()) {
     size_t eligible = decision.eligible_count();
-    out.push_back(absl::StrCat("selected: best of ", eligible, " eligible entr",
-                               eligible == 1 ? "y" : "ies", " (score ", c.score, ")"));
+    emit("selected: best of ", eligible, " eligible entr", eligible == 1 ? "y" : "ies", " (score ",
+         c.score, ")");
   } else if (c.eligible) {
-    out.push_back(LostBecause(c, *decision.selected()));
+    sink(LostBecause(c, *decision.selected()));
   }
+}
+
+std::vector<std::string> ExplainCandidate(const Decision& decision, const Candidate& c) {
+  std::vector<std::string> out;
+  ForEachReason(decision, c, [&](absl::string_view line) { out.emplace_back(line); });
   return out;
 }
 

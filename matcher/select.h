@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
+#include "absl/strings/string_view.h"
 #include "matcher/host_profile.h"
 #include "matcher/index.h"
 #include "matcher/policy.h"
@@ -102,6 +104,10 @@ struct Decision {
 // Every reason of a candidate as a sentence, the winner's and losers'
 // comparison included ("ranked below position 1: lower score (0 < 10)").
 std::vector<std::string> ExplainCandidate(const Decision& decision, const Candidate& candidate);
+// The same sentences, handed to `sink` one at a time (each view is good only
+// during the call): no vector, and one buffer reused for all of them.
+void ForEachReason(const Decision& decision, const Candidate& candidate,
+                   absl::FunctionRef<void(absl::string_view)> sink);
 
 struct SelectOptions {
   PolicyKind kind = PolicyKind::kBest;

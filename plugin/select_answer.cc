@@ -132,6 +132,9 @@ void EncodeSelectAnswer(const Selection& sel, bool with_json, bool basic, std::s
   namespace f = response_field;
   Wire w(out);
   const Decision& d = sel.decision;
+  // About what the example's answer takes per candidate, so the buffer
+  // rarely grows while it is written.
+  out->reserve(out->size() + 256 + (basic ? 0 : 320 * d.candidates.size()));
   if (const Descriptor* chosen = sel.chosen()) {
     w.Message(f::kSelected, [&] { WriteDescriptor(w, *chosen); });
   }
@@ -151,7 +154,7 @@ void EncodeSelectAnswer(const Selection& sel, bool with_json, bool basic, std::s
         w.Bool(cf::kSelected, &c == winner);
         w.Int(cf::kScore, c.score);
         w.Int(cf::kPlatformRank, c.platform_rank);
-        for (const std::string& r : ExplainCandidate(d, c)) w.Element(cf::kReasons, r);
+        ForEachReason(d, c, [&](absl::string_view r) { w.Element(cf::kReasons, r); });
       });
     }
     for (const auto& [entry, results] : sel.compat) {
