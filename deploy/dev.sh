@@ -89,6 +89,7 @@ image() {
   echo "digest:        $digest"
   echo "push:          skopeo copy --preserve-digests oci:$out:imgseld docker://REGISTRY/imgsel/imgseld:$version"
   echo "DaemonSet:     image: REGISTRY/imgsel/imgseld@$digest"
+  echo "pre-load:      see docs/deploy.md, \"The image\" (skopeo oci-archive, ctr import, ctr tag @$digest)"
 }
 
 format() {

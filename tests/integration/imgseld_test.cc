@@ -385,6 +385,66 @@ TEST(ImgseldIntegration, V1alpha2PullGetsTheBestEntry) {
   EXPECT_TRUE(absl::StrContains(log, "/alpha:v1")) << log;
 }
 
+// docs/deploy.md's pre-load route for the DaemonSet image: deploy/image.py
+// builds it, skopeo wraps it as an OCI archive under the DaemonSet's name,
+// ctr imports and tags it by digest, and CRI finds it by the digest the
+// DaemonSet pins.
+TEST(ImgseldIntegration, DaemonSetImagePreloadsIntoContainerd) {
+  REQUIRE_WORLD();
+#ifndef IMGSEL_BINARY
+  GTEST_SKIP() << "the imgsel CLI is not part of this build";
+#else
+  const std::string dir = world->dir + "/image";
+  const std::string name = "registry.example/imgsel/imgseld:0.1.0";
+  std::string out;
+  absl::Status built =
+      RunCommand({"/usr/bin/python3", Examples() + "/../deploy/image.py", "--imgseld",
+                  IMGSELD_BINARY, "--imgsel", IMGSEL_BINARY, "--out", dir + "/layout"},
+                 absl::Seconds(120), &out);
+  ASSERT_TRUE(built.ok()) << built << out;
+  const size_t at = out.find("sha256:");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string digest = out.substr(at, 71);
+  absl::Status archived = RunCommand({"/usr/bin/skopeo", "copy", "oci:" + dir + "/layout:imgseld",
+                                      "oci-archive:" + dir + "/imgseld.tar:" + name},
+                                     absl::Seconds(60), &out);
+  ASSERT_TRUE(archived.ok()) << archived << out;
+  absl::Status imported =
+      RunCommand({"/usr/bin/ctr", "--address", world->containerd->socket(), "--namespace", "k8s.io",
+                  "images", "import", "--snapshotter", "native", dir + "/imgseld.tar"},
+                 absl::Seconds(60), &out);
+  ASSERT_TRUE(imported.ok()) << imported << out;
+  // ctr names the image by its tag only; the DaemonSet asks for it by
+  // digest, which CRI answers from a record named repo@digest.
+  absl::Status pinned =
+      RunCommand({"/usr/bin/ctr", "--address", world->containerd->socket(), "--namespace", "k8s.io",
+                  "images", "tag", name, "registry.example/imgsel/imgseld@" + digest},
+                 absl::Seconds(30), &out);
+  ASSERT_TRUE(pinned.ok()) << pinned << out;
+
+  auto direct =
+      runtime::v1::ImageService::NewStub(plugin::UnixChannel(world->containerd->socket()));
+  std::optional<runtime::v1::Image> image;
+  for (int i = 0; i < 50 && !image; ++i) {  // CRI follows the image event
+    image = Status(*direct, "registry.example/imgsel/imgseld@" + digest);
+    if (!image) absl::SleepFor(absl::Milliseconds(20));
+  }
+  if (!image) {
+    std::string listing;
+    (void)RunCommand({"/usr/bin/ctr", "--address", world->containerd->socket(), "--namespace",
+                      "k8s.io", "images", "ls"},
+                     absl::Seconds(10), &listing);
+    auto by_tag = Status(*direct, name);
+    FAIL() << "CRI does not find the imported image by its digest " << digest
+           << "; import said: " << out << "\nctr images ls:\n"
+           << listing << "\nby tag: " << (by_tag ? by_tag->DebugString() : "not found");
+  }
+  EXPECT_NE(std::find(image->repo_tags().begin(), image->repo_tags().end(), name),
+            image->repo_tags().end())
+      << image->DebugString();
+#endif
+}
+
 TEST(ImgseldIntegration, SecondPullFetchesNothingNew) {
   REQUIRE_WORLD();
   auto cri = Cri(world->main.cri_socket);
