@@ -172,10 +172,11 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
   const int64_t trips_before = client_->round_trips();
 
   Selection sel;
-  std::string bytes;
+  std::string fetched;  // the document when it comes from the registry
+  absl::string_view bytes;
   std::optional<registry::Reference> ref;
   if (!request.index_bytes.empty()) {
-    bytes = request.index_bytes;
+    bytes = request.index_bytes;  // the caller's bytes, not copied
     sel.reference = request.reference;
   } else {
     auto parsed = registry::ParseReference(request.reference);
@@ -191,7 +192,8 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
     }
     sel.document_digest = manifest->digest;
     sel.document_media_type = manifest->media_type;
-    bytes = std::move(manifest->bytes);
+    fetched = std::move(manifest->bytes);
+    bytes = fetched;
     if (absl::Now() > deadline) return out_of_time("after resolving the reference");
   }
 
