@@ -77,6 +77,25 @@ bool LowerView(absl::string_view in, char (&buf)[N], absl::string_view& out) {
   return true;
 }
 
+// An entry's os, architecture and variant as containerd normalises them,
+// without allocating: the views point at static names, the entry's own
+// strings or the buffers here.
+struct NormalNames {
+  char os_buf[32], arch_buf[32], variant_buf[32];
+  absl::string_view os, arch, variant;
+};
+
+// False when a name is too long for the buffers (no platform name is).
+bool Normalize(const PlatformView& raw, NormalNames& n) {
+  if (!LowerView(raw.os, n.os_buf, n.os) || !LowerView(raw.architecture, n.arch_buf, n.arch) ||
+      !LowerView(raw.variant, n.variant_buf, n.variant)) {
+    return false;
+  }
+  if (n.os == "macos") n.os = "darwin";
+  std::tie(n.arch, n.variant) = NormalizeArchLower(n.arch, n.variant);
+  return true;
+}
+
 Platform WithArch(const Platform& base, std::string arch, std::string variant) {
   Platform p;
   p.os = base.os;
@@ -157,21 +176,17 @@ std::string FormatPlatform(const Platform& p) {
 }
 
 std::string FormatPlatform(const PlatformView& raw) {
-  char os_buf[32], arch_buf[32], variant_buf[32];
-  absl::string_view os, arch, variant;
-  if (!LowerView(raw.os, os_buf, os) || !LowerView(raw.architecture, arch_buf, arch) ||
-      !LowerView(raw.variant, variant_buf, variant)) {
+  NormalNames n;
+  if (!Normalize(raw, n)) {
     Platform p;  // names too long for the buffers: the owning path
     p.os = std::string(raw.os);
     p.architecture = std::string(raw.architecture);
     p.variant = std::string(raw.variant);
     return FormatPlatform(NormalizePlatform(std::move(p)));
   }
-  if (os == "macos") os = "darwin";
-  std::tie(arch, variant) = NormalizeArchLower(arch, variant);
-  if (os.empty() && arch.empty()) return "unknown";
-  std::string out = absl::StrCat(os, "/", arch);
-  if (!variant.empty()) absl::StrAppend(&out, "/", variant);
+  if (n.os.empty() && n.arch.empty()) return "unknown";
+  std::string out = absl::StrCat(n.os, "/", n.arch);
+  if (!n.variant.empty()) absl::StrAppend(&out, "/", n.variant);
   return out;
 }
 
@@ -202,15 +217,11 @@ bool PlatformMatcher::OsVersionMatches(absl::string_view entry_version) const {
 
 std::optional<int> PlatformMatcher::Rank(const PlatformView& raw) const {
   // Normalised without allocating: this runs once per index entry.
-  char os_buf[32], arch_buf[32], variant_buf[32];
-  absl::string_view os, arch, variant;
-  if (!LowerView(raw.os, os_buf, os) || !LowerView(raw.architecture, arch_buf, arch) ||
-      !LowerView(raw.variant, variant_buf, variant)) {
-    return std::nullopt;
-  }
-  if (os == "macos") os = "darwin";
-  if (os.empty()) os = host_.os;  // containerd: an empty os means the host's own
-  std::tie(arch, variant) = NormalizeArchLower(arch, variant);
+  NormalNames n;
+  if (!Normalize(raw, n)) return std::nullopt;
+  // containerd: an empty os means the host's own.
+  const absl::string_view os = n.os.empty() ? absl::string_view(host_.os) : n.os;
+  const absl::string_view arch = n.arch, variant = n.variant;
   if (!OsVersionMatches(raw.os_version)) return std::nullopt;
   if (!raw.os_features.empty()) {
     std::vector<absl::string_view> wanted(raw.os_features.begin(), raw.os_features.end());
