@@ -1,5 +1,6 @@
 #include "matcher/index.h"
 
+#include <cstring>
 #include <deque>
 
 #include "absl/base/attributes.h"
@@ -9,24 +10,25 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "matcher/digest.h"
-#include "matcher/string_view_bridge.h"
-#include "simdjson.h"
+#include "matcher/json_cursor.h"
 
 namespace imgsel {
 namespace {
 
-using simdjson::dom::array;
-using simdjson::dom::element;
-using simdjson::dom::object;
+using Got = JsonCursor::Got;
 
-// Everything one ParsedIndex views: the parsed document (its strings), the
-// descriptors, and the pools their lists point into.
+// Everything one ParsedIndex views: the padded copy of the document (strings
+// without escapes are views into it), the unescaped strings, the descriptors,
+// and the pools their lists point into.
 struct IndexStorage {
-  simdjson::dom::document document;
-  std::vector<Descriptor> descriptors;
+  // The document, its padding, then room for its unescaped strings.
+  std::unique_ptr<char[]> bytes;
+  size_t bytes_capacity = 0;
+  std::vector<Descriptor> descriptors;     // the first `count` are the index's
   std::vector<absl::string_view> strings;  // features and os.features of all entries
-  std::vector<Annotation> annotations;     // of all entries, then the index's
-  std::deque<std::string> problems;        // invalid_reason texts (stable addresses)
+  std::vector<Annotation> annotations;     // of all entries
+  std::vector<Annotation> index_annotations;
+  std::deque<std::string> problems;  // invalid_reason texts (stable addresses)
   // Per descriptor, where its lists start in the pools while they still grow.
   struct Ranges {
     uint32_t features = 0, features_n = 0;
@@ -35,20 +37,38 @@ struct IndexStorage {
   };
   std::vector<Ranges> ranges;
 
+  // Copies `json` in, padded; returns the copy and the unescape scratch.
+  std::pair<const char*, char*> Load(absl::string_view json) {
+    const size_t need = 2 * (json.size() + kJsonPadding);
+    if (bytes_capacity < need) {
+      bytes.reset(new char[need]);
+      bytes_capacity = need;
+    }
+    char* copy = bytes.get();
+    if (!json.empty()) std::memcpy(copy, json.data(), json.size());
+    std::memset(copy + json.size(), 0, kJsonPadding);
+    return {copy, copy + json.size() + kJsonPadding};
+  }
+
+  // The entries' pools, emptied when a document repeats `manifests`.
+  void ClearEntries() {
+    strings.clear();
+    annotations.clear();
+  }
+
   // Descriptors are kept (each is reset as it is read), so a recycled
   // storage does not construct them again.
   void Clear() {
-    strings.clear();
-    annotations.clear();
+    ClearEntries();
+    index_annotations.clear();
     problems.clear();
-    ranges.clear();
   }
 };
 
 // Storage is recycled: when the last ParsedIndex viewing one goes, it returns
 // here with its buffers, so repeated selections neither allocate nor fault in
 // fresh pages. At most kMaxPooled are kept, each at most kMaxPooledBytes of
-// document capacity.
+// document buffer.
 class StoragePool {
  public:
   static std::shared_ptr<IndexStorage> Acquire() {
@@ -67,11 +87,11 @@ class StoragePool {
 
  private:
   static constexpr size_t kMaxPooled = 8;
-  static constexpr size_t kMaxPooledBytes = 1 << 20;
+  static constexpr size_t kMaxPooledBytes = 2 << 20;
 
   static void Release(IndexStorage* raw) {
     std::unique_ptr<IndexStorage> s(raw);
-    if (s->document.capacity() > kMaxPooledBytes) return;
+    if (s->bytes_capacity > kMaxPooledBytes) return;
     absl::MutexLock lock(&mu_);
     if (free_->size() < kMaxPooled) free_->push_back(std::move(s));
   }
@@ -83,17 +103,6 @@ class StoragePool {
 absl::Mutex StoragePool::mu_(absl::kConstInit);
 std::vector<std::unique_ptr<IndexStorage>>* StoragePool::free_ =
     new std::vector<std::unique_ptr<IndexStorage>>();
-
-// One parser per thread: its stage buffers are reused across calls.
-simdjson::dom::parser& ThreadParser(size_t max_depth) {
-  thread_local simdjson::dom::parser parser;
-  thread_local size_t depth = 0;
-  if (depth != max_depth) {
-    parser = simdjson::dom::parser();
-    if (parser.allocate(size_t{64} * 1024, max_depth) == simdjson::SUCCESS) depth = max_depth;
-  }
-  return parser;
-}
 
 // Where a value sits, formatted only when there is an error to report.
 struct Loc {
@@ -107,120 +116,136 @@ struct Loc {
   }
 };
 
-// The walk over one document; every reader returns false with `why` set.
+// The one pass over a document. Problems of the schema (a wrong type, a
+// missing field) are collected as text in a `why` string, the first one
+// winning; values after a problem are still walked, so that a document that
+// is not valid JSON is refused whatever it holds. Every reader returns false
+// only when the cursor found the document invalid.
 class Reader {
  public:
-  explicit Reader(IndexStorage& s) : s_(s) {}
+  Reader(JsonCursor& cursor, IndexStorage& s) : c_(cursor), s_(s) {}
 
-  ABSL_ATTRIBUTE_ALWAYS_INLINE bool String(element v, absl::string_view& out, std::string& why,
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool String(absl::string_view& out, std::string& why,
                                            const Loc& where, absl::string_view key) {
-    std::string_view sv;
-    if (ABSL_PREDICT_FALSE(v.get_string().get(sv) != simdjson::SUCCESS)) {
-      return NotAString(why, where, key);
-    }
-    out = ToAbsl(sv);
-    return true;
+    const Got got = c_.String(out);
+    if (ABSL_PREDICT_TRUE(got == Got::kValue)) return true;
+    if (got == Got::kInvalid) return false;
+    return NotAString(why, where, key);
   }
 
-  ABSL_ATTRIBUTE_NOINLINE static bool NotAString(std::string& why, const Loc& where,
-                                                 absl::string_view key) {
+  ABSL_ATTRIBUTE_NOINLINE bool NotAString(std::string& why, const Loc& where,
+                                          absl::string_view key) {
     why = absl::StrCat(where.str(), ".", key, ": expected a string");
-    return false;
+    return c_.Skip();
   }
 
-  // Appends to the string pool; returns the count.
-  bool StringArray(element v, uint32_t& begin, uint32_t& count, std::string& why, const Loc& where,
+  // Appends to the string pool; sets the range.
+  bool StringArray(uint32_t& begin, uint32_t& count, std::string& why, const Loc& where,
                    absl::string_view key) {
-    array arr;
-    if (v.get_array().get(arr) != simdjson::SUCCESS) {
+    if (c_.Peek() != '[') {
       why = absl::StrCat(where.str(), ".", key, ": expected an array of strings");
-      return false;
+      return c_.Skip();
     }
+    c_.EnterArray();
     begin = static_cast<uint32_t>(s_.strings.size());
-    for (element item : arr) {
-      std::string_view sv;
-      if (item.get_string().get(sv) != simdjson::SUCCESS) {
-        why = absl::StrCat(where.str(), ".", key, ": expected an array of strings");
-        return false;
+    bool first = true;
+    while (c_.NextElement(first)) {
+      absl::string_view sv;
+      const Got got = why.empty() ? c_.String(sv) : Got::kWrongType;
+      if (got == Got::kValue) {
+        s_.strings.push_back(sv);
+        continue;
       }
-      s_.strings.push_back(ToAbsl(sv));
+      if (got == Got::kInvalid) return false;
+      if (why.empty()) why = absl::StrCat(where.str(), ".", key, ": expected an array of strings");
+      if (!c_.Skip()) return false;
     }
     count = static_cast<uint32_t>(s_.strings.size() - begin);
-    return true;
+    return c_.ok();
   }
 
-  bool Annotations(element v, uint32_t& begin, uint32_t& count, std::string& why,
-                   const Loc& where) {
-    if (v.is_null()) return true;
-    object a;
-    if (v.get_object().get(a) != simdjson::SUCCESS) {
+  bool Annotations(std::vector<Annotation>& pool, uint32_t& begin, uint32_t& count,
+                   std::string& why, const Loc& where) {
+    const char c = c_.Peek();
+    if (c == 'n') return c_.Skip();  // null: none (Skip refuses anything but `null`)
+    if (c != '{') {
       why = absl::StrCat(where.str(), ".annotations: expected an object of strings");
-      return false;
+      return c_.Skip();
     }
-    begin = static_cast<uint32_t>(s_.annotations.size());
-    for (auto field : a) {
-      std::string_view sv;
-      if (field.value.get_string().get(sv) != simdjson::SUCCESS) {
-        why = absl::StrCat(where.str(), ".annotations[\"", ToAbsl(field.key),
-                           "\"]: expected a string");
-        return false;
+    c_.EnterObject();
+    begin = static_cast<uint32_t>(pool.size());
+    bool first = true;
+    absl::string_view key;
+    while (c_.NextField(first, key)) {
+      absl::string_view sv;
+      const Got got = why.empty() ? c_.String(sv) : Got::kWrongType;
+      if (got == Got::kValue) {
+        pool.emplace_back(key, sv);
+        continue;
       }
-      s_.annotations.emplace_back(ToAbsl(field.key), ToAbsl(sv));
+      if (got == Got::kInvalid) return false;
+      if (why.empty()) {
+        why = absl::StrCat(where.str(), ".annotations[\"", key, "\"]: expected a string");
+      }
+      if (!c_.Skip()) return false;
     }
-    count = static_cast<uint32_t>(s_.annotations.size() - begin);
-    return true;
+    count = static_cast<uint32_t>(pool.size() - begin);
+    return c_.ok();
   }
 
-  bool Platform(element v, PlatformView& p, IndexStorage::Ranges& r, std::string& why,
-                const Loc& where) {
-    object o;
-    if (v.get_object().get(o) != simdjson::SUCCESS) {
+  bool Platform(PlatformView& p, IndexStorage::Ranges& r, std::string& why, const Loc& where) {
+    if (c_.Peek() != '{') {
       why = absl::StrCat(where.str(), ": expected an object");
-      return false;
+      return c_.Skip();
     }
-    for (auto field : o) {
-      std::string_view k = field.key;
+    c_.EnterObject();
+    bool first = true;
+    absl::string_view k;
+    while (c_.NextField(first, k)) {
       bool ok = true;
-      switch (k.size()) {  // one comparison per field, as for descriptors
-        case 2:
-          if (k == "os") ok = String(field.value, p.os, why, where, "os");
-          break;
-        case 12:
-          if (k == "architecture") {
-            ok = String(field.value, p.architecture, why, where, "architecture");
-          }
-          break;
-        case 7:
-          if (k == "variant") ok = String(field.value, p.variant, why, where, "variant");
-          break;
-        case 10:
-          if (k == "os.version") ok = String(field.value, p.os_version, why, where, "os.version");
-          break;
-        case 11:
-          if (k == "os.features") {
-            ok =
-                StringArray(field.value, r.os_features, r.os_features_n, why, where, "os.features");
-          }
-          break;
-        case 8:
-          if (k == "features") {
-            ok = StringArray(field.value, r.features, r.features_n, why, where, "features");
-          }
-          break;
-        default:
-          break;
+      if (!why.empty()) {
+        ok = c_.Skip();
+      } else {
+        switch (k.size()) {  // one comparison per field, as for descriptors
+          case 2:
+            ok = k == "os" ? String(p.os, why, where, "os") : c_.Skip();
+            break;
+          case 12:
+            ok = k == "architecture" ? String(p.architecture, why, where, "architecture")
+                                     : c_.Skip();
+            break;
+          case 7:
+            ok = k == "variant" ? String(p.variant, why, where, "variant") : c_.Skip();
+            break;
+          case 10:
+            ok = k == "os.version" ? String(p.os_version, why, where, "os.version") : c_.Skip();
+            break;
+          case 11:
+            ok = k == "os.features"
+                     ? StringArray(r.os_features, r.os_features_n, why, where, "os.features")
+                     : c_.Skip();
+            break;
+          case 8:
+            ok = k == "features" ? StringArray(r.features, r.features_n, why, where, "features")
+                                 : c_.Skip();
+            break;
+          default:
+            ok = c_.Skip();
+            break;
+        }
       }
       if (!ok) return false;
     }
-    if (p.architecture.empty()) {
+    if (!c_.ok()) return false;
+    if (why.empty() && p.architecture.empty()) {
       why = absl::StrCat(where.str(), ".architecture: missing");
-      return false;
     }
     return true;
   }
 
-  // Fills `d` from one manifests[] element in a single pass over its fields.
-  void Descriptor(element e, size_t i, imgsel::Descriptor& d, IndexStorage::Ranges& r) {
+  // Fills `d` from the manifests[] element at the cursor in a single pass
+  // over its fields. Returns false only when the document is invalid.
+  bool Descriptor(size_t i, imgsel::Descriptor& d, IndexStorage::Ranges& r) {
     // Field by field: a whole-struct clear compiles to `rep stos`, whose
     // start-up cost dominated this loop.
     d.media_type = {};
@@ -230,98 +255,135 @@ class Reader {
     d.annotations = {};
     d.artifact_type = {};
     d.invalid_reason = {};
-    if (!Read(e, i, d, r, why_)) {
+    r = {};
+    if (!Read(i, d, r)) return false;
+    if (ABSL_PREDICT_FALSE(!why_.empty())) {
       s_.problems.push_back(std::move(why_));
       why_.clear();
       d.invalid_reason = s_.problems.back();
       d.platform.reset();
       r = {};
     }
+    return true;
   }
 
  private:
-  bool Read(element e, size_t i, imgsel::Descriptor& d, IndexStorage::Ranges& r, std::string& why) {
+  // The fields in document order; the first problem wins, and the checks
+  // after the fields (digest, size, then the platform) come in that order.
+  bool Read(size_t i, imgsel::Descriptor& d, IndexStorage::Ranges& r) {
     const Loc loc{i};
-    object o;
-    if (e.get_object().get(o) != simdjson::SUCCESS) {
+    std::string& why = why_;
+    if (c_.Peek() != '{') {
       why = absl::StrCat(loc.str(), ": expected an object");
-      return false;
+      return c_.Skip();
     }
+    c_.EnterObject();
     bool has_digest = false, has_size = false, has_platform = false;
-    element platform;
+    // The last `platform` field counts; its problem is reported after the
+    // digest and size checks.
+    std::string platform_why;
+    bool first = true;
+    absl::string_view k;
     // Dispatch on the key's length first: one comparison per field.
-    for (auto field : o) {
-      std::string_view k = field.key;
-      switch (k.size()) {
-        case 9:
-          if (k == "mediaType" && !String(field.value, d.media_type, why, loc, "mediaType")) {
-            return false;
-          }
-          break;
-        case 6:
-          if (k == "digest") {
-            if (!String(field.value, d.digest, why, loc, "digest")) return false;
-            has_digest = true;
-          }
-          break;
-        case 4:
-          if (k == "size") {
-            int64_t size;
-            if (field.value.get_int64().get(size) != simdjson::SUCCESS) {
-              why = absl::StrCat(loc.str(), ".size: expected an integer");
-              return false;
+    while (c_.NextField(first, k)) {
+      bool ok = true;
+      if (!why.empty()) {
+        ok = c_.Skip();
+      } else {
+        switch (k.size()) {
+          case 9:
+            ok = k == "mediaType" ? String(d.media_type, why, loc, "mediaType") : c_.Skip();
+            break;
+          case 6:
+            if (k == "digest") {
+              ok = String(d.digest, why, loc, "digest");
+              has_digest = true;
+            } else {
+              ok = c_.Skip();
             }
-            if (size < 0) {
-              why = absl::StrCat(loc.str(), ".size: negative (", size, ")");
-              return false;
+            break;
+          case 4:
+            ok = k == "size" ? Size(d, why, loc, has_size) : c_.Skip();
+            break;
+          case 12:
+            ok =
+                k == "artifactType" ? String(d.artifact_type, why, loc, "artifactType") : c_.Skip();
+            break;
+          case 11:
+            ok = k == "annotations"
+                     ? Annotations(s_.annotations, r.annotations, r.annotations_n, why, loc)
+                     : c_.Skip();
+            break;
+          case 8:
+            if (k == "platform") {
+              platform_why.clear();
+              r.features = r.features_n = r.os_features = r.os_features_n = 0;
+              has_platform = c_.Peek() != 'n';
+              if (has_platform) {
+                ok = Platform(d.platform.emplace(), r, platform_why, Loc{i, true});
+              } else {
+                d.platform.reset();
+                ok = c_.Skip();
+              }
+            } else {
+              ok = c_.Skip();
             }
-            d.size = size;
-            has_size = true;
-          }
-          break;
-        case 12:
-          if (k == "artifactType" &&
-              !String(field.value, d.artifact_type, why, loc, "artifactType")) {
-            return false;
-          }
-          break;
-        case 11:
-          if (k == "annotations" &&
-              !Annotations(field.value, r.annotations, r.annotations_n, why, loc)) {
-            return false;
-          }
-          break;
-        case 8:
-          if (k == "platform") {
-            platform = field.value;
-            has_platform = !field.value.is_null();
-          }
-          break;
-        default:
-          break;
+            break;
+          default:
+            ok = c_.Skip();
+            break;
+        }
       }
+      if (!ok) return false;
     }
+    if (!c_.ok()) return false;
+    if (!why.empty()) return true;
     if (!has_digest) {
       why = absl::StrCat(loc.str(), ".digest: missing");
-      return false;
-    }
-    if (!IsValidDigest(d.digest)) {
+    } else if (!IsValidDigest(d.digest)) {
       why = absl::StrCat(loc.str(), ".digest: ", ValidateDigest(d.digest).message());
-      return false;
-    }
-    if (!has_size) {
+    } else if (!has_size) {
       why = absl::StrCat(loc.str(), ".size: missing");
-      return false;
-    }
-    if (has_platform && !Platform(platform, d.platform.emplace(), r, why, Loc{i, true})) {
-      return false;
+    } else if (has_platform && !platform_why.empty()) {
+      why = std::move(platform_why);
     }
     return true;
   }
 
+  bool Size(imgsel::Descriptor& d, std::string& why, const Loc& loc, bool& has_size) {
+    int64_t size;
+    const Got got = c_.Int64(size);
+    if (got == Got::kInvalid) return false;
+    if (got == Got::kWrongType) {
+      why = absl::StrCat(loc.str(), ".size: expected an integer");
+      return c_.Skip();
+    }
+    if (size < 0) {
+      why = absl::StrCat(loc.str(), ".size: negative (", size, ")");
+      return true;
+    }
+    d.size = size;
+    has_size = true;
+    return true;
+  }
+
+  JsonCursor& c_;
   IndexStorage& s_;
   std::string why_;  // one for the whole walk: filled only on a problem
 };
+
+absl::Status NotValidJson(absl::string_view source, const JsonCursor& c, size_t max_depth) {
+  if (c.error() == JsonCursor::Error::kDepth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": JSON nested deeper than ", max_depth, " levels"));
+  }
+  if (c.error_offset() == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": not valid JSON: ", c.error_message()));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ": not valid JSON at byte ", c.error_offset(), ": ", c.error_message()));
+}
 
 }  // namespace
 
@@ -350,45 +412,83 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
                                                    " bytes, over the limit of ", limits.max_bytes));
   }
   std::shared_ptr<IndexStorage> storage = StoragePool::Acquire();
-  simdjson::dom::parser& parser = ThreadParser(limits.max_depth);
-  element doc;
-  if (auto err =
-          parser
-              .parse_into_document(storage->document, reinterpret_cast<const uint8_t*>(json.data()),
-                                   json.size())
-              .get(doc);
-      err) {
-    if (err == simdjson::DEPTH_ERROR) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": JSON nested deeper than ", limits.max_depth, " levels"));
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": not valid JSON: ", simdjson::error_message(err)));
-  }
-  object root;
-  if (doc.get_object().get(root) != simdjson::SUCCESS) {
+  IndexStorage& s = *storage;
+  const auto [bytes, scratch] = s.Load(json);
+  JsonCursor c(bytes, json.size(), scratch, limits.max_depth);
+  if (!c.ok()) return NotValidJson(source, c, limits.max_depth);
+  if (c.Peek() != '{') {
+    if (!c.Skip() || !c.AtEnd()) return NotValidJson(source, c, limits.max_depth);
     return absl::InvalidArgumentError(absl::StrCat(source, ": expected a JSON object"));
   }
+  c.EnterObject();
+
+  // One pass over the top level. The kind of document is known only at its
+  // end (mediaType may follow manifests), so manifests are read as they come
+  // and their problems judged afterwards, as a whole-document reading would.
   ParsedIndex index;
-  element manifests_element, annotations_element;
-  bool has_manifests = false, has_annotations = false, has_config_or_layers = false;
-  for (auto field : root) {
-    std::string_view k = field.key;
+  Reader reader(c, s);
+  std::string media_type_problem, annotations_problem;
+  bool has_manifests = false, manifests_is_array = false, has_annotations = false;
+  bool has_config_or_layers = false;
+  size_t count = 0;
+  uint32_t index_annotations = 0, index_annotations_n = 0;
+  bool first = true;
+  absl::string_view k;
+  while (c.NextField(first, k)) {
+    bool ok = true;
     if (k == "mediaType") {
-      std::string_view mt;
-      if (field.value.get_string().get(mt) != simdjson::SUCCESS) {
-        return absl::InvalidArgumentError(absl::StrCat(source, ": mediaType: expected a string"));
+      absl::string_view mt;
+      const Got got = c.String(mt);
+      if (got == Got::kValue) {
+        index.media_type = mt;
+      } else if (got == Got::kWrongType) {
+        if (media_type_problem.empty()) media_type_problem = "mediaType: expected a string";
+        ok = c.Skip();
+      } else {
+        ok = false;
       }
-      index.media_type = ToAbsl(mt);
     } else if (k == "manifests") {
-      manifests_element = field.value;
       has_manifests = true;
+      manifests_is_array = c.Peek() == '[';
+      if (!manifests_is_array) {
+        ok = c.Skip();
+      } else {
+        c.EnterArray();
+        s.ClearEntries();
+        count = 0;
+        bool first_entry = true;
+        while (ok && c.NextElement(first_entry)) {
+          if (count >= limits.max_entries) {
+            ++count;  // counted for the error, only validated
+            ok = c.Skip();
+            continue;
+          }
+          if (count == s.descriptors.size()) {
+            s.descriptors.emplace_back();
+            s.ranges.emplace_back();
+          }
+          ok = reader.Descriptor(count, s.descriptors[count], s.ranges[count]);
+          ++count;
+        }
+        ok = ok && c.ok();
+      }
     } else if (k == "annotations") {
-      annotations_element = field.value;
       has_annotations = true;
-    } else if (k == "config" || k == "layers") {
-      has_config_or_layers = true;
+      s.index_annotations.clear();
+      annotations_problem.clear();
+      index_annotations = index_annotations_n = 0;
+      ok = reader.Annotations(s.index_annotations, index_annotations, index_annotations_n,
+                              annotations_problem, Loc{0, false, true});
+    } else {
+      if (k == "config" || k == "layers") has_config_or_layers = true;
+      ok = c.Skip();
     }
+    if (!ok) return NotValidJson(source, c, limits.max_depth);
+  }
+  if (!c.AtEnd()) return NotValidJson(source, c, limits.max_depth);
+
+  if (!media_type_problem.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", media_type_problem));
   }
   const absl::string_view mt = index.media_type;
   if (mt == kOciManifestMediaType || mt == kDockerManifestMediaType ||
@@ -411,32 +511,15 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
   if (!has_manifests) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": manifests: missing"));
   }
-  array manifests;
-  if (manifests_element.get_array().get(manifests) != simdjson::SUCCESS) {
+  if (!manifests_is_array) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": manifests: expected an array"));
   }
-  size_t count = manifests.size();
   if (count > limits.max_entries) {
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": manifests: ", count, " entries, over the limit of ", limits.max_entries));
   }
-  IndexStorage& s = *storage;
-  // Filled in place (reset as each is read): no separate pass to construct them.
-  s.descriptors.resize(count);
-  s.ranges.assign(count, IndexStorage::Ranges{});
-  Reader reader(s);
-  size_t i = 0;
-  for (element item : manifests) {
-    reader.Descriptor(item, i, s.descriptors[i], s.ranges[i]);
-    ++i;
-  }
-  uint32_t index_annotations = 0, index_annotations_n = 0;
-  if (has_annotations) {
-    std::string why;
-    if (!reader.Annotations(annotations_element, index_annotations, index_annotations_n, why,
-                            Loc{0, false, true})) {
-      return absl::InvalidArgumentError(absl::StrCat(source, ": ", why));
-    }
+  if (has_annotations && !annotations_problem.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", annotations_problem));
   }
   // The pools are complete: point the lists into them.
   for (size_t j = 0; j < count; ++j) {
@@ -450,8 +533,8 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
       }
     }
   }
-  index.annotations = {s.annotations.data() + index_annotations, index_annotations_n};
-  index.manifests = absl::MakeConstSpan(s.descriptors);
+  index.annotations = {s.index_annotations.data() + index_annotations, index_annotations_n};
+  index.manifests = {s.descriptors.data(), count};
   index.storage = std::move(storage);
   return index;
 }

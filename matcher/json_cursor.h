@@ -1,0 +1,238 @@
+// A forward-only, validating walk over one JSON document.
+//
+// simdjson parses in two stages. Stage 1 (SIMD, the kernel for this CPU
+// chosen at run time) validates UTF-8, rejects unescaped control characters
+// and unclosed strings, and records the offset of every token: each of
+// `{ } [ ] : ,`, the opening quote of every string and the first byte of
+// every number and literal. Stage 2 of simdjson's DOM then builds a tape and
+// copies every string into its own buffer, which a reader walks a second
+// time. JsonCursor replaces stage 2 for readers that know the shape they
+// expect (the image index): it walks the token offsets once, checks the JSON
+// grammar as it goes, and hands out strings as views into the input - only a
+// string holding a backslash is unescaped (with simdjson's own unescaper) into
+// a scratch buffer.
+//
+//   token text       the bytes from a token's offset to the next token's,
+//                    trailing whitespace dropped: `"abc"`, `-12.5e3`, `true`
+//   string           text from `"` to the closing `"`; escapes unescaped
+//   number           the JSON grammar; anything but a plain integer of at
+//                    most 18 digits is checked by simdjson's own number parser
+//   literal          text exactly `true`, `false` or `null`
+//
+// What is valid JSON is exactly what simdjson's DOM accepts (the same stage 1,
+// the same string and number parsers, the same depth rule: no value may sit
+// deeper than max_depth levels, the document itself being level 1 - so an
+// empty array or object may sit at the last level); tests hold the two equal
+// on thousands of corrupted documents.
+//
+// Reading protocol: the caller looks at Peek() and calls the reader for what
+// it expects; a value of another type is passed over with Skip(), which still
+// validates it. Every reader returns false once the document is found
+// invalid; the first error (what and at which byte) is kept. Values a caller
+// does not want must be passed with Skip() so that they are validated too.
+//
+// Not thread-safe. Stage 1 runs on a per-thread simdjson parser: a cursor is
+// used on the thread that made it, and making another cursor on that thread
+// ends the first one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "absl/base/attributes.h"
+#include "absl/base/internal/endian.h"
+#include "absl/base/optimization.h"
+#include "absl/numeric/bits.h"
+#include "absl/strings/string_view.h"
+
+namespace simdjson::internal {
+class dom_parser_implementation;
+}  // namespace simdjson::internal
+
+namespace imgsel {
+
+// Readable bytes a document must be followed by (simdjson's SIMDJSON_PADDING).
+inline constexpr size_t kJsonPadding = 64;
+
+class JsonCursor {
+ public:
+  enum class Error { kNone, kSyntax, kDepth };
+  enum class Got { kValue, kWrongType, kInvalid };
+
+  // `json` is `size` bytes followed by kJsonPadding readable bytes, the
+  // first of them '\0' (it marks the end for Peek()). Escaped strings are
+  // unescaped into `scratch`, which holds size + kJsonPadding bytes and must
+  // outlive the views handed out. Runs stage 1 at once: on an invalid
+  // document ok() is false from the start.
+  JsonCursor(const char* json, size_t size, char* scratch, size_t max_depth);
+  ~JsonCursor();
+  JsonCursor(const JsonCursor&) = delete;
+  JsonCursor& operator=(const JsonCursor&) = delete;
+
+  bool ok() const { return error_ == Error::kNone; }
+  Error error() const { return error_; }
+  // What is wrong ("expected ',' or '}'") and the byte offset where, or
+  // npos for a problem of the whole input (invalid UTF-8, empty).
+  const std::string& error_message() const { return error_message_; }
+  size_t error_offset() const { return error_offset_; }
+
+  // The first byte of the current token; '\0' past the last token and after
+  // an error (an error moves the cursor past the last token).
+  char Peek() const { return static_cast<char>(bytes_[*cur_]); }
+
+  // Reads the string at the cursor. kWrongType (nothing consumed) when the
+  // value is not a string.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE Got String(absl::string_view& out) {
+    if (ABSL_PREDICT_FALSE(Peek() != '"')) return ok() ? Got::kWrongType : Got::kInvalid;
+    return ReadString(out) ? Got::kValue : Got::kInvalid;
+  }
+
+  // Reads the number at the cursor as an int64. kWrongType (nothing
+  // consumed) when the value is valid JSON but not an integer in range.
+  Got Int64(int64_t& out);
+
+  // Validates and passes one value of any type.
+  bool Skip();
+
+  // Objects: at '{', EnterObject(); then `while (NextField(first, key))`
+  // with the cursor at each field's value, which the caller must consume.
+  // NextField returns false at the closing '}' (consumed) or on an error.
+  bool EnterObject() { return Enter('}'); }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool NextField(bool& first, absl::string_view& key) {
+    char c = Peek();
+    if (first) {
+      first = false;
+      if (c == '}') return Leave();
+    } else if (ABSL_PREDICT_TRUE(c == ',')) {
+      ++cur_;
+      c = Peek();
+    } else if (c == '}') {
+      return Leave();
+    } else {
+      return Fail("expected ',' or '}'");
+    }
+    if (ABSL_PREDICT_FALSE(c != '"')) return Fail("expected a string key");
+    if (ABSL_PREDICT_FALSE(!ReadString(key))) return false;
+    if (ABSL_PREDICT_FALSE(Peek() != ':')) return Fail("expected ':' after the key");
+    ++cur_;
+    return true;
+  }
+
+  // Arrays: at '[', EnterArray(); then `while (NextElement(first))` with the
+  // cursor at each element, which the caller must consume.
+  bool EnterArray() { return Enter(']'); }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool NextElement(bool& first) {
+    const char c = Peek();
+    if (c == ']') {
+      // `[]`, or the end after an element; `[1,]` fails in the element reader.
+      return Leave();
+    }
+    if (first) {
+      first = false;
+      return ok();
+    }
+    if (ABSL_PREDICT_FALSE(c != ',')) return Fail("expected ',' or ']'");
+    ++cur_;
+    return true;
+  }
+
+  // True when every token has been read; an error ("trailing content")
+  // otherwise.
+  bool AtEnd();
+
+ private:
+  // Enters the container at the cursor, which ends with `close`. A
+  // container at level depth_ + 1 holds values one level deeper; an empty
+  // one holds none, so it may sit at the last level.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool Enter(char close) {
+    if (ABSL_PREDICT_FALSE(depth_ + 1 >= max_depth_) && bytes_[cur_[1]] != close) {
+      return FailDepth();
+    }
+    ++depth_;
+    ++cur_;
+    return true;
+  }
+  // Consumes the closer at the cursor; always false (the container ended).
+  bool Leave() {
+    --depth_;
+    ++cur_;
+    return false;
+  }
+
+  // The end of the current token's text, trailing whitespace dropped.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE size_t TokenEnd() const {
+    size_t end = cur_[1];
+    const size_t begin = cur_[0];
+    while (end > begin + 1 && IsSpace(bytes_[end - 1])) --end;
+    return end;
+  }
+  static bool IsSpace(uint8_t c) {
+    constexpr uint64_t kSpaces = (1ULL << ' ') | (1ULL << '\n') | (1ULL << '\r') | (1ULL << '\t');
+    return c <= ' ' && ((kSpaces >> c) & 1) != 0;
+  }
+
+  // True when [p, p + n) holds a backslash. Reads whole 8-byte words, up to
+  // 7 bytes past the end, which the padding allows.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static bool HasBackslash(const uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; i += 8) {
+      const uint64_t x = absl::little_endian::Load64(p + i) ^ 0x5c5c5c5c5c5c5c5cULL;
+      // The lowest flagged byte is the first backslash (flags above it may
+      // be false); beyond n it is not part of the string.
+      const uint64_t zero = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
+      if (zero != 0) return i + (absl::countr_zero(zero) >> 3) < n;
+    }
+    return false;
+  }
+
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadString(absl::string_view& out) {
+    const size_t begin = cur_[0];
+    const size_t end = TokenEnd();
+    if (ABSL_PREDICT_FALSE(end < begin + 2 || bytes_[end - 1] != '"')) {
+      return Fail("malformed string");
+    }
+    const uint8_t* text = bytes_ + begin + 1;
+    const size_t length = end - begin - 2;
+    if (ABSL_PREDICT_FALSE(any_backslash_) && HasBackslash(text, length)) {
+      return Unescape(text, out);
+    }
+    out = absl::string_view(reinterpret_cast<const char*>(text), length);
+    ++cur_;
+    return true;
+  }
+
+  size_t Offset() const;
+  bool Unescape(const uint8_t* text, absl::string_view& out);
+  bool Scalar();
+  // Checks a number token with simdjson's parser; `value` gets the int64 when
+  // it is one (kWrongType when it is valid but not an int64).
+  Got SlowNumber(size_t begin, size_t end, int64_t* value);
+  ABSL_ATTRIBUTE_NOINLINE bool Fail(const char* what);
+  ABSL_ATTRIBUTE_NOINLINE bool FailDepth();
+
+  // The hot state has types that the stores of a reader (string views,
+  // sizes, chars) cannot alias, so the compiler keeps it in registers.
+  const uint8_t* bytes_;
+  const uint32_t* cur_;   // the current token's offset
+  const uint32_t* last_;  // past the last token: holds the document's size
+  uint32_t depth_ = 0;
+  uint32_t max_depth_;
+  // Whether the document holds a backslash at all: most hold none, and then
+  // no string needs looking at for escapes.
+  bool any_backslash_ = true;
+  size_t size_;
+  uint8_t* scratch_;
+  // Stage 1's parser: this thread's, or own_stage1_ for a large document.
+  std::unique_ptr<simdjson::internal::dom_parser_implementation> own_stage1_;
+  const simdjson::internal::dom_parser_implementation* stage1_ = nullptr;
+  // The token list before stage 1 succeeds: only the end, so that Peek()
+  // reads the '\0' after the document.
+  uint32_t no_tokens_[2];
+  Error error_ = Error::kNone;
+  std::string error_message_;
+  size_t error_offset_ = std::string::npos;
+};
+
+}  // namespace imgsel
