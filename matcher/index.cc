@@ -279,9 +279,10 @@ class Reader {
     }
     c_.EnterObject();
     bool has_digest = false, has_size = false, has_platform = false;
-    // The last `platform` field counts; its problem is reported after the
-    // digest and size checks.
-    std::string platform_why;
+    // The last `platform` field counts; its problem (in platform_why_) is
+    // reported after the digest and size checks.
+    std::string& platform_why = platform_why_;
+    platform_why.clear();
     bool first = true;
     absl::string_view k;
     // Dispatch on the key's length first: one comparison per field.
@@ -345,7 +346,7 @@ class Reader {
     } else if (!has_size) {
       why = absl::StrCat(loc.str(), ".size: missing");
     } else if (has_platform && !platform_why.empty()) {
-      why = std::move(platform_why);
+      why.swap(platform_why);
     }
     return true;
   }
@@ -369,7 +370,9 @@ class Reader {
 
   JsonCursor& c_;
   IndexStorage& s_;
-  std::string why_;  // one for the whole walk: filled only on a problem
+  // One each for the whole walk: filled only on a problem.
+  std::string why_;
+  std::string platform_why_;
 };
 
 absl::Status NotValidJson(absl::string_view source, const JsonCursor& c, size_t max_depth) {

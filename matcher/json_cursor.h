@@ -189,9 +189,11 @@ class JsonCursor {
 
   ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadString(absl::string_view& out) {
     const size_t begin = cur_[0];
-    const size_t end = TokenEnd();
-    if (ABSL_PREDICT_FALSE(end < begin + 2 || bytes_[end - 1] != '"')) {
-      return Fail("malformed string");
+    size_t end = cur_[1];
+    // Compact JSON: the next token follows the closing quote at once.
+    if (ABSL_PREDICT_FALSE(bytes_[end - 1] != '"' || end < begin + 2)) {
+      end = TokenEnd();
+      if (end < begin + 2 || bytes_[end - 1] != '"') return Fail("malformed string");
     }
     const uint8_t* text = bytes_ + begin + 1;
     const size_t length = end - begin - 2;
