@@ -49,23 +49,6 @@ Stage1* ThreadStage1(size_t size, std::unique_ptr<Stage1>& own) {
   return kept.get();
 }
 
-// A plain integer: -?(0|[1-9][0-9]*) with at most 18 digits, so it fits an
-// int64 without checking. Everything else goes to simdjson's number parser.
-bool PlainInteger(const uint8_t* p, const uint8_t* end, int64_t& value) {
-  const bool negative = p < end && *p == '-';
-  p += negative;
-  const size_t digits = static_cast<size_t>(end - p);
-  if (digits == 0 || digits > 18 || (p[0] == '0' && digits > 1)) return false;
-  int64_t v = 0;
-  for (; p < end; ++p) {
-    const unsigned d = static_cast<unsigned>(*p) - '0';
-    if (d > 9) return false;
-    v = v * 10 + d;
-  }
-  value = negative ? -v : v;
-  return true;
-}
-
 }  // namespace
 
 JsonCursor::JsonCursor(const char* json, size_t size, char* scratch, size_t max_depth)
@@ -132,16 +115,8 @@ JsonCursor::Got JsonCursor::SlowNumber(size_t begin, size_t end, int64_t* value)
   return Got::kValue;
 }
 
-JsonCursor::Got JsonCursor::Int64(int64_t& out) {
-  const char c = Peek();
-  if (c != '-' && (c < '0' || c > '9')) return ok() ? Got::kWrongType : Got::kInvalid;
-  const size_t begin = cur_[0];
-  const size_t end = TokenEnd();
-  if (PlainInteger(bytes_ + begin, bytes_ + end, out)) {
-    ++cur_;
-    return Got::kValue;
-  }
-  const Got got = SlowNumber(begin, end, &out);
+JsonCursor::Got JsonCursor::SlowInt64(int64_t& out) {
+  const Got got = SlowNumber(cur_[0], TokenEnd(), &out);
   if (got == Got::kValue) ++cur_;
   return got;
 }

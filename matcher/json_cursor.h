@@ -92,7 +92,17 @@ class JsonCursor {
 
   // Reads the number at the cursor as an int64. kWrongType (nothing
   // consumed) when the value is valid JSON but not an integer in range.
-  Got Int64(int64_t& out);
+  ABSL_ATTRIBUTE_ALWAYS_INLINE Got Int64(int64_t& out) {
+    const char c = Peek();
+    if (ABSL_PREDICT_FALSE(c != '-' && (c < '0' || c > '9'))) {
+      return ok() ? Got::kWrongType : Got::kInvalid;
+    }
+    if (ABSL_PREDICT_TRUE(PlainInteger(bytes_ + cur_[0], bytes_ + TokenEnd(), out))) {
+      ++cur_;
+      return Got::kValue;
+    }
+    return SlowInt64(out);
+  }
 
   // Validates and passes one value of any type.
   bool Skip();
@@ -205,6 +215,25 @@ class JsonCursor {
     return true;
   }
 
+  // A plain integer: -?(0|[1-9][0-9]*) with at most 18 digits, so it fits an
+  // int64 without checking. Everything else goes to simdjson's number parser.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static bool PlainInteger(const uint8_t* p, const uint8_t* end,
+                                                        int64_t& value) {
+    const bool negative = p < end && *p == '-';
+    p += negative;
+    const size_t digits = static_cast<size_t>(end - p);
+    if (digits == 0 || digits > 18 || (p[0] == '0' && digits > 1)) return false;
+    int64_t v = 0;
+    for (; p < end; ++p) {
+      const unsigned d = static_cast<unsigned>(*p) - '0';
+      if (d > 9) return false;
+      v = v * 10 + d;
+    }
+    value = negative ? -v : v;
+    return true;
+  }
+
+  Got SlowInt64(int64_t& out);
   size_t Offset() const;
   bool Unescape(const uint8_t* text, absl::string_view& out);
   bool Scalar();
