@@ -100,6 +100,18 @@ void BM_Select(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * json.size()));
 }
 
+// Select alone on an index parsed once: the ranking side of BM_Select.
+void BM_SelectParsed(benchmark::State& state) {
+  std::string json = MakeIndex(static_cast<int>(state.range(0)));
+  HostProfile host = V3Host();
+  Policy policy = Rules();
+  auto index = ParseIndex(json);
+  for (auto _ : state) {
+    Decision d = Select(*index, host, policy);
+    benchmark::DoNotOptimize(d.selected());
+  }
+}
+
 // The parse into candidates alone, to split the cost of BM_Select.
 void BM_ParseIndex(benchmark::State& state) {
   std::string json = MakeIndex(static_cast<int>(state.range(0)));
@@ -129,6 +141,7 @@ void BM_Stage1(benchmark::State& state, bool validate) {
 BENCHMARK_CAPTURE(BM_Stage1, tokens, false)->Arg(1024);
 BENCHMARK_CAPTURE(BM_Stage1, validated, true)->Arg(1024);
 BENCHMARK(BM_ParseIndex)->Arg(16)->Arg(1024);
+BENCHMARK(BM_SelectParsed)->Arg(1024);
 BENCHMARK(BM_ParseOnly)->Arg(4)->Arg(16)->Arg(64)->Arg(1024);
 BENCHMARK(BM_Select)->Arg(4)->Arg(16)->Arg(64)->Arg(1024);
 

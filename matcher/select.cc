@@ -383,23 +383,73 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     bool operator<(const Key& o) const {
       return score != o.score ? score > o.score : rest < o.rest;
     }
+    bool operator==(const Key& o) const { return score == o.score && rest == o.rest; }
   };
-  auto key = [](const Candidate& c) {
+  // The key without the position: the candidates are in index order, so
+  // within one such key they are already in position order.
+  auto group_key = [](const Candidate& c) {
     uint64_t rank = static_cast<uint64_t>(std::min(EffectiveRank(c), 0xFFFF));
     uint64_t features = 0xFFFF - static_cast<uint64_t>(std::min(c.features_satisfied, 0xFFFF));
     uint64_t os_features = 0xFFFF - static_cast<uint64_t>(std::min(c.os_features, 0xFFFF));
-    return Key{c.score, rank << 48 | features << 32 | os_features << 16 |
-                            static_cast<uint64_t>(std::min<size_t>(c.position, 0xFFFF))};
+    return Key{c.score, rank << 48 | features << 32 | os_features << 16};
   };
   if (out.size() > 1) {
-    std::vector<std::pair<Key, uint32_t>> order;
-    order.reserve(out.size());
-    for (uint32_t k = 0; k < out.size(); ++k) order.emplace_back(key(out[k]), k);
-    std::sort(order.begin(), order.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
+    // Entries share a handful of keys (a few platforms, a few scores): order
+    // the distinct keys, then take each key's candidates in index order. An
+    // index with many distinct keys is sorted whole.
+    constexpr size_t kMaxGroups = 32;
+    struct Group {
+      Key key;
+      uint32_t count = 0;
+    };
+    absl::InlinedVector<Group, kMaxGroups> groups;
+    thread_local std::vector<uint8_t> group_of;
+    group_of.resize(out.size());
+    bool grouped = true;
+    for (size_t k = 0; k < out.size() && grouped; ++k) {
+      const Key key = group_key(out[k]);
+      size_t g = 0;
+      while (g < groups.size() && !(groups[g].key == key)) ++g;
+      if (g == groups.size()) {
+        if (groups.size() == kMaxGroups) {
+          grouped = false;
+          break;
+        }
+        groups.push_back({key, 0});
+      }
+      ++groups[g].count;
+      group_of[k] = static_cast<uint8_t>(g);
+    }
     std::vector<Candidate> sorted;
     sorted.reserve(manifests.size());
-    for (const auto& [k, idx] : order) sorted.push_back(out[idx]);
+    if (grouped) {
+      // Each group's first slot in the answer, in key order.
+      absl::InlinedVector<uint32_t, kMaxGroups> by_key(groups.size());
+      for (uint32_t g = 0; g < groups.size(); ++g) by_key[g] = g;
+      std::sort(by_key.begin(), by_key.end(),
+                [&](uint32_t a, uint32_t b) { return groups[a].key < groups[b].key; });
+      absl::InlinedVector<uint32_t, kMaxGroups> next(groups.size());
+      uint32_t at = 0;
+      for (uint32_t g : by_key) {
+        next[g] = at;
+        at += groups[g].count;
+      }
+      thread_local std::vector<uint32_t> order;
+      order.resize(out.size());
+      for (uint32_t k = 0; k < out.size(); ++k) order[next[group_of[k]]++] = k;
+      for (uint32_t k : order) sorted.push_back(out[k]);
+    } else {
+      std::vector<std::pair<Key, uint32_t>> order;
+      order.reserve(out.size());
+      for (uint32_t k = 0; k < out.size(); ++k) {
+        Key key = group_key(out[k]);
+        key.rest |= static_cast<uint64_t>(std::min<size_t>(out[k].position, 0xFFFF));
+        order.emplace_back(key, k);
+      }
+      std::sort(order.begin(), order.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (const auto& [key, idx] : order) sorted.push_back(out[idx]);
+    }
     out.swap(sorted);
   }
   out.insert(out.end(), rejected.begin(), rejected.end());

@@ -1,5 +1,7 @@
 #include "matcher/select.h"
 
+#include <algorithm>
+#include <climits>
 #include <string>
 #include <vector>
 
@@ -255,6 +257,67 @@ TEST(Select, BestEqualsFirstMatchWithoutWeightsOrFeatures) {
       Decision first =
           Select(MakeIndex(entries), Host(host), {}, {.kind = PolicyKind::kFirstMatch});
       EXPECT_EQ(Ranking(best), Ranking(first)) << host;
+    }
+  }
+}
+
+// The order of eligible candidates against a plain sort by the rule of
+// DESIGN.md (score desc, platform rank asc, features desc, os.features desc,
+// position asc), on large indexes with few and with many distinct keys.
+TEST(Select, OrderIsTheRankingRuleOnLargeIndexes) {
+  const char* kPlatforms[] = {"linux/amd64", "linux/amd64/v2", "linux/amd64/v3",
+                              "linux/386",   "linux/arm64",    ""};
+  const std::vector<std::string> kFeatures = {"avx2", "bmi2", "fma", "sse4_2", "popcnt"};
+  for (int distinct_scores : {1, 3, 60}) {
+    Policy policy;
+    for (int w = 0; w < distinct_scores; ++w) {
+      policy.prefer.push_back(Rule("com.example.build", w * 7 - 20, absl::StrCat("b", w)));
+    }
+    std::vector<E> entries;
+    uint32_t seed = 12345u + static_cast<uint32_t>(distinct_scores);
+    auto next = [&seed] { return seed = seed * 1103515245u + 12345u, seed >> 8; };
+    for (int i = 0; i < 300; ++i) {
+      E e{kPlatforms[next() % 6]};
+      if (!e.platform.empty() && e.platform.find("arm") == std::string::npos) {
+        e.features.assign(kFeatures.begin(), kFeatures.begin() + next() % 4);
+      }
+      if (next() % 4 != 0) {
+        e.annotations = {{"com.example.build", absl::StrCat("b", next() % distinct_scores)}};
+      }
+      entries.push_back(e);
+    }
+    const ParsedIndex index = MakeIndex(entries);
+    const Decision d = Select(index, Host("linux/amd64/v3", kFeatures), policy);
+    std::vector<const Candidate*> want;
+    for (const Candidate& c : d.candidates) {
+      if (c.eligible) want.push_back(&c);
+    }
+    ASSERT_GT(want.size(), 100u) << distinct_scores;
+    auto rank = [](const Candidate* c) {
+      return c->platform_rank < 0 ? INT_MAX : c->platform_rank;
+    };
+    std::sort(want.begin(), want.end(), [&](const Candidate* a, const Candidate* b) {
+      if (a->score != b->score) return a->score > b->score;
+      if (rank(a) != rank(b)) return rank(a) < rank(b);
+      if (a->features_satisfied != b->features_satisfied) {
+        return a->features_satisfied > b->features_satisfied;
+      }
+      if (a->os_features != b->os_features) return a->os_features > b->os_features;
+      return a->position < b->position;
+    });
+    std::vector<size_t> want_positions;
+    for (const Candidate* c : want) want_positions.push_back(c->position);
+    EXPECT_EQ(Ranking(d), want_positions) << distinct_scores << " distinct scores";
+    // Rejected ones follow, in index order.
+    size_t last = 0;
+    bool first_rejected = true;
+    for (size_t k = want.size(); k < d.candidates.size(); ++k) {
+      ASSERT_FALSE(d.candidates[k].eligible);
+      if (!first_rejected) {
+        EXPECT_GT(d.candidates[k].position, last);
+      }
+      last = d.candidates[k].position;
+      first_rejected = false;
     }
   }
 }
