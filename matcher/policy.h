@@ -27,7 +27,7 @@ struct PreferRule {
   int64_t weight = 0;
   std::string origin;  // where it was written: "imgsel.toml:12"
 
-  bool Matches(std::optional<absl::string_view> annotation_value) const;
+  bool Matches(const std::optional<absl::string_view>& annotation_value) const;
 };
 
 enum class UnknownFeatures { kReject, kIgnore };

@@ -96,7 +96,7 @@ std::string RuleLabel(const PreferRule& rule) {
 
 }  // namespace
 
-bool PreferRule::Matches(std::optional<absl::string_view> annotation_value) const {
+bool PreferRule::Matches(const std::optional<absl::string_view>& annotation_value) const {
   if (!annotation_value) return false;
   if (value) return *annotation_value == *value;
   if (value_regex) {
@@ -210,10 +210,9 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
   const absl::Span<const Descriptor> manifests = decision.index.manifests;
   std::vector<Candidate>& out = decision.candidates;
   std::vector<Reason>& reasons = decision.reasons;
-  // Rejected candidates wait here (reused by the thread) and go after the
-  // eligible ones, which keeps them in index order without a stable sort.
-  thread_local std::vector<Candidate> rejected;
-  rejected.clear();
+  // Every candidate is written in place, in index order (a candidate built
+  // on the stack and copied in stalled on store forwarding); the answer's
+  // order is made at the end.
   out.reserve(manifests.size());
   reasons.reserve(manifests.size() * 2);
   // Looked up at most once per distinct name (feature_memo below).
@@ -230,6 +229,11 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
   auto rank_of = [&](const PlatformView& p) -> std::optional<int> {
     if (!p.os_features.empty()) return matcher.Rank(p);
     for (const RankMemo& m : rank_memo) {
+      // Lengths first: most entries of the memo differ in one of them.
+      if (m.arch.size() != p.architecture.size() || m.variant.size() != p.variant.size() ||
+          m.os.size() != p.os.size() || m.os_version.size() != p.os_version.size()) {
+        continue;
+      }
       if (ShortEquals(m.arch, p.architecture) && ShortEquals(m.variant, p.variant) &&
           ShortEquals(m.os, p.os) && ShortEquals(m.os_version, p.os_version)) {
         return m.rank;
@@ -265,7 +269,7 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
   };
   for (size_t i = 0; i < manifests.size(); ++i) {
     const Descriptor& d = manifests[i];
-    Candidate c;
+    Candidate& c = out.emplace_back();  // reserved: the reference stays valid
     c.position = i;
     c.reasons_begin = static_cast<uint32_t>(reasons.size());
     auto add = [&](ReasonCode code, int64_t value = 0, uint32_t idx = 0) {
@@ -275,10 +279,7 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
       decision.texts.push_back(std::move(text));
       add(code, 0, static_cast<uint32_t>(decision.texts.size() - 1));
     };
-    auto reject = [&] {
-      c.reasons_end = static_cast<uint32_t>(reasons.size());
-      rejected.push_back(c);
-    };
+    auto reject = [&] { c.reasons_end = static_cast<uint32_t>(reasons.size()); };
     if (!d.invalid_reason.empty()) {
       add(ReasonCode::kInvalid);
       reject();
@@ -371,7 +372,6 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     }
     c.eligible = true;
     c.reasons_end = static_cast<uint32_t>(reasons.size());
-    out.emplace_back(c);
   }
 
   // Eligible best first (Better, through a packed key: score desc, platform
@@ -393,66 +393,75 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     uint64_t os_features = 0xFFFF - static_cast<uint64_t>(std::min(c.os_features, 0xFFFF));
     return Key{c.score, rank << 48 | features << 32 | os_features << 16};
   };
-  if (out.size() > 1) {
-    // Entries share a handful of keys (a few platforms, a few scores): order
-    // the distinct keys, then take each key's candidates in index order. An
-    // index with many distinct keys is sorted whole.
-    constexpr size_t kMaxGroups = 32;
-    struct Group {
-      Key key;
-      uint32_t count = 0;
-    };
-    absl::InlinedVector<Group, kMaxGroups> groups;
-    thread_local std::vector<uint8_t> group_of;
-    group_of.resize(out.size());
-    bool grouped = true;
-    for (size_t k = 0; k < out.size() && grouped; ++k) {
-      const Key key = group_key(out[k]);
-      size_t g = 0;
-      while (g < groups.size() && !(groups[g].key == key)) ++g;
-      if (g == groups.size()) {
-        if (groups.size() == kMaxGroups) {
-          grouped = false;
-          break;
-        }
-        groups.push_back({key, 0});
+  // Entries share a handful of keys (a few platforms, a few scores): order
+  // the distinct keys, then take each key's candidates in index order. An
+  // index with many distinct keys is sorted whole.
+  constexpr size_t kMaxGroups = 32;
+  struct Group {
+    Key key;
+    uint32_t count = 0;
+  };
+  absl::InlinedVector<Group, kMaxGroups> groups;
+  thread_local std::vector<uint8_t> group_of;
+  group_of.resize(out.size());
+  bool grouped = true;
+  size_t eligible = 0;
+  for (size_t k = 0; k < out.size(); ++k) {
+    if (!out[k].eligible) continue;
+    ++eligible;
+    if (!grouped) continue;
+    const Key key = group_key(out[k]);
+    size_t g = 0;
+    while (g < groups.size() && !(groups[g].key == key)) ++g;
+    if (g == groups.size()) {
+      if (groups.size() == kMaxGroups) {
+        grouped = false;
+        continue;
       }
-      ++groups[g].count;
-      group_of[k] = static_cast<uint8_t>(g);
+      groups.push_back({key, 0});
     }
-    std::vector<Candidate> sorted;
-    sorted.reserve(manifests.size());
-    if (grouped) {
-      // Each group's first slot in the answer, in key order.
-      absl::InlinedVector<uint32_t, kMaxGroups> by_key(groups.size());
-      for (uint32_t g = 0; g < groups.size(); ++g) by_key[g] = g;
-      std::sort(by_key.begin(), by_key.end(),
-                [&](uint32_t a, uint32_t b) { return groups[a].key < groups[b].key; });
-      absl::InlinedVector<uint32_t, kMaxGroups> next(groups.size());
-      uint32_t at = 0;
-      for (uint32_t g : by_key) {
-        next[g] = at;
-        at += groups[g].count;
-      }
-      thread_local std::vector<uint32_t> order;
-      order.resize(out.size());
-      for (uint32_t k = 0; k < out.size(); ++k) order[next[group_of[k]]++] = k;
-      for (uint32_t k : order) sorted.push_back(out[k]);
-    } else {
-      std::vector<std::pair<Key, uint32_t>> order;
-      order.reserve(out.size());
-      for (uint32_t k = 0; k < out.size(); ++k) {
-        Key key = group_key(out[k]);
-        key.rest |= static_cast<uint64_t>(std::min<size_t>(out[k].position, 0xFFFF));
-        order.emplace_back(key, k);
-      }
-      std::sort(order.begin(), order.end(),
-                [](const auto& a, const auto& b) { return a.first < b.first; });
-      for (const auto& [key, idx] : order) sorted.push_back(out[idx]);
-    }
-    out.swap(sorted);
+    ++groups[g].count;
+    group_of[k] = static_cast<uint8_t>(g);
   }
-  out.insert(out.end(), rejected.begin(), rejected.end());
+  if (eligible == out.size() && groups.size() <= 1) return decision;  // already in order
+  thread_local std::vector<uint32_t> order;
+  order.clear();
+  if (grouped) {
+    // Each group's first slot in the answer, in key order.
+    absl::InlinedVector<uint32_t, kMaxGroups> by_key(groups.size());
+    for (uint32_t g = 0; g < groups.size(); ++g) by_key[g] = g;
+    std::sort(by_key.begin(), by_key.end(),
+              [&](uint32_t a, uint32_t b) { return groups[a].key < groups[b].key; });
+    absl::InlinedVector<uint32_t, kMaxGroups> next(groups.size());
+    uint32_t at = 0;
+    for (uint32_t g : by_key) {
+      next[g] = at;
+      at += groups[g].count;
+    }
+    order.resize(eligible);
+    for (uint32_t k = 0; k < out.size(); ++k) {
+      if (out[k].eligible) order[next[group_of[k]]++] = k;
+    }
+  } else {
+    std::vector<std::pair<Key, uint32_t>> keyed;
+    keyed.reserve(eligible);
+    for (uint32_t k = 0; k < out.size(); ++k) {
+      if (!out[k].eligible) continue;
+      Key key = group_key(out[k]);
+      key.rest |= static_cast<uint64_t>(std::min<size_t>(out[k].position, 0xFFFF));
+      keyed.emplace_back(key, k);
+    }
+    std::sort(keyed.begin(), keyed.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [key, k] : keyed) order.push_back(k);
+  }
+  std::vector<Candidate> ranked;
+  ranked.reserve(out.size());
+  for (uint32_t k : order) ranked.push_back(out[k]);
+  for (const Candidate& c : out) {
+    if (!c.eligible) ranked.push_back(c);
+  }
+  out.swap(ranked);
   return decision;
 }
 
