@@ -116,6 +116,13 @@ struct Loc {
   }
 };
 
+// A key already known to have the name's length (the readers switch on the
+// length first) against the name: a fixed-size compare the compiler inlines.
+template <size_t N>
+inline ABSL_ATTRIBUTE_ALWAYS_INLINE bool SameBytes(absl::string_view key, const char (&name)[N]) {
+  return std::memcmp(key.data(), name, N - 1) == 0;
+}
+
 // The one pass over a document. Problems of the schema (a wrong type, a
 // missing field) are collected as text in a `why` string, the first one
 // winning; values after a problem are still walked, so that a document that
@@ -123,62 +130,69 @@ struct Loc {
 // only when the cursor found the document invalid.
 class Reader {
  public:
+  using Pos = JsonCursor::Pos;
+
   Reader(JsonCursor& cursor, IndexStorage& s) : c_(cursor), s_(s) {}
 
-  ABSL_ATTRIBUTE_ALWAYS_INLINE bool String(absl::string_view& out, std::string& why,
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool String(Pos& at, absl::string_view& out, std::string& why,
                                            const Loc& where, absl::string_view key) {
-    const Got got = c_.String(out);
+    const Got got = c_.String(at, out);
     if (ABSL_PREDICT_TRUE(got == Got::kValue)) return true;
     if (got == Got::kInvalid) return false;
-    return NotAString(why, where, key);
+    at = NotAString(at, why, where, key);
+    return c_.ok();
   }
 
-  ABSL_ATTRIBUTE_NOINLINE bool NotAString(std::string& why, const Loc& where,
-                                          absl::string_view key) {
+  // Out of line, so it takes the position by value and returns the new one.
+  ABSL_ATTRIBUTE_NOINLINE Pos NotAString(Pos at, std::string& why, const Loc& where,
+                                         absl::string_view key) {
     why = absl::StrCat(where.str(), ".", key, ": expected a string");
-    return c_.Skip();
+    c_.Skip(at);
+    return at;
   }
 
   // Appends to the string pool; sets the range.
-  bool StringArray(uint32_t& begin, uint32_t& count, std::string& why, const Loc& where,
-                   absl::string_view key) {
-    if (c_.Peek() != '[') {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool StringArray(Pos& at, uint32_t& begin, uint32_t& count,
+                                                std::string& why, const Loc& where,
+                                                absl::string_view key) {
+    if (c_.Peek(at) != '[') {
       why = absl::StrCat(where.str(), ".", key, ": expected an array of strings");
-      return c_.Skip();
+      return c_.Skip(at);
     }
-    c_.EnterArray();
+    c_.EnterArray(at);
     begin = static_cast<uint32_t>(s_.strings.size());
     bool first = true;
-    while (c_.NextElement(first)) {
+    while (c_.NextElement(at, first)) {
       absl::string_view sv;
-      const Got got = why.empty() ? c_.String(sv) : Got::kWrongType;
+      const Got got = why.empty() ? c_.String(at, sv) : Got::kWrongType;
       if (got == Got::kValue) {
         s_.strings.push_back(sv);
         continue;
       }
       if (got == Got::kInvalid) return false;
       if (why.empty()) why = absl::StrCat(where.str(), ".", key, ": expected an array of strings");
-      if (!c_.Skip()) return false;
+      if (!c_.Skip(at)) return false;
     }
     count = static_cast<uint32_t>(s_.strings.size() - begin);
     return c_.ok();
   }
 
-  bool Annotations(std::vector<Annotation>& pool, uint32_t& begin, uint32_t& count,
-                   std::string& why, const Loc& where) {
-    const char c = c_.Peek();
-    if (c == 'n') return c_.Skip();  // null: none (Skip refuses anything but `null`)
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool Annotations(Pos& at, std::vector<Annotation>& pool,
+                                                uint32_t& begin, uint32_t& count, std::string& why,
+                                                const Loc& where) {
+    const char c = c_.Peek(at);
+    if (c == 'n') return c_.Skip(at);  // null: none (Skip refuses anything but `null`)
     if (c != '{') {
       why = absl::StrCat(where.str(), ".annotations: expected an object of strings");
-      return c_.Skip();
+      return c_.Skip(at);
     }
-    c_.EnterObject();
+    c_.EnterObject(at);
     begin = static_cast<uint32_t>(pool.size());
     bool first = true;
     absl::string_view key;
-    while (c_.NextField(first, key)) {
+    while (c_.NextField(at, first, key)) {
       absl::string_view sv;
-      const Got got = why.empty() ? c_.String(sv) : Got::kWrongType;
+      const Got got = why.empty() ? c_.String(at, sv) : Got::kWrongType;
       if (got == Got::kValue) {
         pool.emplace_back(key, sv);
         continue;
@@ -187,50 +201,55 @@ class Reader {
       if (why.empty()) {
         why = absl::StrCat(where.str(), ".annotations[\"", key, "\"]: expected a string");
       }
-      if (!c_.Skip()) return false;
+      if (!c_.Skip(at)) return false;
     }
     count = static_cast<uint32_t>(pool.size() - begin);
     return c_.ok();
   }
 
-  bool Platform(PlatformView& p, IndexStorage::Ranges& r, std::string& why, const Loc& where) {
-    if (c_.Peek() != '{') {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool Platform(Pos& at, PlatformView& p, IndexStorage::Ranges& r,
+                                             std::string& why, const Loc& where) {
+    if (c_.Peek(at) != '{') {
       why = absl::StrCat(where.str(), ": expected an object");
-      return c_.Skip();
+      return c_.Skip(at);
     }
-    c_.EnterObject();
+    c_.EnterObject(at);
     bool first = true;
     absl::string_view k;
-    while (c_.NextField(first, k)) {
+    while (c_.NextField(at, first, k)) {
       bool ok = true;
       if (!why.empty()) {
-        ok = c_.Skip();
+        ok = c_.Skip(at);
       } else {
         switch (k.size()) {  // one comparison per field, as for descriptors
           case 2:
-            ok = k == "os" ? String(p.os, why, where, "os") : c_.Skip();
+            ok = SameBytes(k, "os") ? String(at, p.os, why, where, "os") : c_.Skip(at);
             break;
           case 12:
-            ok = k == "architecture" ? String(p.architecture, why, where, "architecture")
-                                     : c_.Skip();
+            ok = SameBytes(k, "architecture")
+                     ? String(at, p.architecture, why, where, "architecture")
+                     : c_.Skip(at);
             break;
           case 7:
-            ok = k == "variant" ? String(p.variant, why, where, "variant") : c_.Skip();
+            ok = SameBytes(k, "variant") ? String(at, p.variant, why, where, "variant")
+                                         : c_.Skip(at);
             break;
           case 10:
-            ok = k == "os.version" ? String(p.os_version, why, where, "os.version") : c_.Skip();
+            ok = SameBytes(k, "os.version") ? String(at, p.os_version, why, where, "os.version")
+                                            : c_.Skip(at);
             break;
           case 11:
-            ok = k == "os.features"
-                     ? StringArray(r.os_features, r.os_features_n, why, where, "os.features")
-                     : c_.Skip();
+            ok = SameBytes(k, "os.features")
+                     ? StringArray(at, r.os_features, r.os_features_n, why, where, "os.features")
+                     : c_.Skip(at);
             break;
           case 8:
-            ok = k == "features" ? StringArray(r.features, r.features_n, why, where, "features")
-                                 : c_.Skip();
+            ok = SameBytes(k, "features")
+                     ? StringArray(at, r.features, r.features_n, why, where, "features")
+                     : c_.Skip(at);
             break;
           default:
-            ok = c_.Skip();
+            ok = c_.Skip(at);
             break;
         }
       }
@@ -245,7 +264,10 @@ class Reader {
 
   // Fills `d` from the manifests[] element at the cursor in a single pass
   // over its fields. Returns false only when the document is invalid.
-  bool Descriptor(size_t i, imgsel::Descriptor& d, IndexStorage::Ranges& r) {
+  // Out of line: it takes the position by value and returns the new one, so
+  // that inside it the position stays in a register.
+  ABSL_ATTRIBUTE_NOINLINE Pos Descriptor(Pos at, size_t i, imgsel::Descriptor& d,
+                                         IndexStorage::Ranges& r) {
     // Field by field: a whole-struct clear compiles to `rep stos`, whose
     // start-up cost dominated this loop.
     d.media_type = {};
@@ -256,7 +278,7 @@ class Reader {
     d.artifact_type = {};
     d.invalid_reason = {};
     r = {};
-    if (!Read(i, d, r)) return false;
+    if (!Read(at, i, d, r)) return at;
     if (ABSL_PREDICT_FALSE(!why_.empty())) {
       s_.problems.push_back(std::move(why_));
       why_.clear();
@@ -264,20 +286,21 @@ class Reader {
       d.platform.reset();
       r = {};
     }
-    return true;
+    return at;
   }
 
  private:
   // The fields in document order; the first problem wins, and the checks
   // after the fields (digest, size, then the platform) come in that order.
-  bool Read(size_t i, imgsel::Descriptor& d, IndexStorage::Ranges& r) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool Read(Pos& at, size_t i, imgsel::Descriptor& d,
+                                         IndexStorage::Ranges& r) {
     const Loc loc{i};
     std::string& why = why_;
-    if (c_.Peek() != '{') {
+    if (c_.Peek(at) != '{') {
       why = absl::StrCat(loc.str(), ": expected an object");
-      return c_.Skip();
+      return c_.Skip(at);
     }
-    c_.EnterObject();
+    c_.EnterObject(at);
     bool has_digest = false, has_size = false, has_platform = false;
     // The last `platform` field counts; its problem (in platform_why_) is
     // reported after the digest and size checks.
@@ -286,52 +309,54 @@ class Reader {
     bool first = true;
     absl::string_view k;
     // Dispatch on the key's length first: one comparison per field.
-    while (c_.NextField(first, k)) {
+    while (c_.NextField(at, first, k)) {
       bool ok = true;
       if (!why.empty()) {
-        ok = c_.Skip();
+        ok = c_.Skip(at);
       } else {
         switch (k.size()) {
           case 9:
-            ok = k == "mediaType" ? String(d.media_type, why, loc, "mediaType") : c_.Skip();
+            ok = SameBytes(k, "mediaType") ? String(at, d.media_type, why, loc, "mediaType")
+                                           : c_.Skip(at);
             break;
           case 6:
-            if (k == "digest") {
-              ok = String(d.digest, why, loc, "digest");
+            if (SameBytes(k, "digest")) {
+              ok = String(at, d.digest, why, loc, "digest");
               has_digest = true;
             } else {
-              ok = c_.Skip();
+              ok = c_.Skip(at);
             }
             break;
           case 4:
-            ok = k == "size" ? Size(d, why, loc, has_size) : c_.Skip();
+            ok = SameBytes(k, "size") ? Size(at, d, why, loc, has_size) : c_.Skip(at);
             break;
           case 12:
-            ok =
-                k == "artifactType" ? String(d.artifact_type, why, loc, "artifactType") : c_.Skip();
+            ok = SameBytes(k, "artifactType")
+                     ? String(at, d.artifact_type, why, loc, "artifactType")
+                     : c_.Skip(at);
             break;
           case 11:
-            ok = k == "annotations"
-                     ? Annotations(s_.annotations, r.annotations, r.annotations_n, why, loc)
-                     : c_.Skip();
+            ok = SameBytes(k, "annotations")
+                     ? Annotations(at, s_.annotations, r.annotations, r.annotations_n, why, loc)
+                     : c_.Skip(at);
             break;
           case 8:
-            if (k == "platform") {
+            if (SameBytes(k, "platform")) {
               platform_why.clear();
               r.features = r.features_n = r.os_features = r.os_features_n = 0;
-              has_platform = c_.Peek() != 'n';
+              has_platform = c_.Peek(at) != 'n';
               if (has_platform) {
-                ok = Platform(d.platform.emplace(), r, platform_why, Loc{i, true});
+                ok = Platform(at, d.platform.emplace(), r, platform_why, Loc{i, true});
               } else {
                 d.platform.reset();
-                ok = c_.Skip();
+                ok = c_.Skip(at);
               }
             } else {
-              ok = c_.Skip();
+              ok = c_.Skip(at);
             }
             break;
           default:
-            ok = c_.Skip();
+            ok = c_.Skip(at);
             break;
         }
       }
@@ -351,13 +376,14 @@ class Reader {
     return true;
   }
 
-  bool Size(imgsel::Descriptor& d, std::string& why, const Loc& loc, bool& has_size) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool Size(Pos& at, imgsel::Descriptor& d, std::string& why,
+                                         const Loc& loc, bool& has_size) {
     int64_t size;
-    const Got got = c_.Int64(size);
+    const Got got = c_.Int64(at, size);
     if (got == Got::kInvalid) return false;
     if (got == Got::kWrongType) {
       why = absl::StrCat(loc.str(), ".size: expected an integer");
-      return c_.Skip();
+      return c_.Skip(at);
     }
     if (size < 0) {
       why = absl::StrCat(loc.str(), ".size: negative (", size, ")");
@@ -419,11 +445,13 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
   const auto [bytes, scratch] = s.Load(json);
   JsonCursor c(bytes, json.size(), scratch, limits.max_depth);
   if (!c.ok()) return NotValidJson(source, c, limits.max_depth);
-  if (c.Peek() != '{') {
-    if (!c.Skip() || !c.AtEnd()) return NotValidJson(source, c, limits.max_depth);
+  // The position stays in this function (and the readers inlined into it).
+  JsonCursor::Pos at = c.begin();
+  if (c.Peek(at) != '{') {
+    if (!c.Skip(at) || !c.AtEnd(at)) return NotValidJson(source, c, limits.max_depth);
     return absl::InvalidArgumentError(absl::StrCat(source, ": expected a JSON object"));
   }
-  c.EnterObject();
+  c.EnterObject(at);
 
   // One pass over the top level. The kind of document is known only at its
   // end (mediaType may follow manifests), so manifests are read as they come
@@ -437,40 +465,41 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
   uint32_t index_annotations = 0, index_annotations_n = 0;
   bool first = true;
   absl::string_view k;
-  while (c.NextField(first, k)) {
+  while (c.NextField(at, first, k)) {
     bool ok = true;
     if (k == "mediaType") {
       absl::string_view mt;
-      const Got got = c.String(mt);
+      const Got got = c.String(at, mt);
       if (got == Got::kValue) {
         index.media_type = mt;
       } else if (got == Got::kWrongType) {
         if (media_type_problem.empty()) media_type_problem = "mediaType: expected a string";
-        ok = c.Skip();
+        ok = c.Skip(at);
       } else {
         ok = false;
       }
     } else if (k == "manifests") {
       has_manifests = true;
-      manifests_is_array = c.Peek() == '[';
+      manifests_is_array = c.Peek(at) == '[';
       if (!manifests_is_array) {
-        ok = c.Skip();
+        ok = c.Skip(at);
       } else {
-        c.EnterArray();
+        c.EnterArray(at);
         s.ClearEntries();
         count = 0;
         bool first_entry = true;
-        while (ok && c.NextElement(first_entry)) {
+        while (ok && c.NextElement(at, first_entry)) {
           if (count >= limits.max_entries) {
             ++count;  // counted for the error, only validated
-            ok = c.Skip();
+            ok = c.Skip(at);
             continue;
           }
           if (count == s.descriptors.size()) {
             s.descriptors.emplace_back();
             s.ranges.emplace_back();
           }
-          ok = reader.Descriptor(count, s.descriptors[count], s.ranges[count]);
+          at = reader.Descriptor(at, count, s.descriptors[count], s.ranges[count]);
+          ok = c.ok();
           ++count;
         }
         ok = ok && c.ok();
@@ -480,15 +509,15 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
       s.index_annotations.clear();
       annotations_problem.clear();
       index_annotations = index_annotations_n = 0;
-      ok = reader.Annotations(s.index_annotations, index_annotations, index_annotations_n,
+      ok = reader.Annotations(at, s.index_annotations, index_annotations, index_annotations_n,
                               annotations_problem, Loc{0, false, true});
     } else {
       if (k == "config" || k == "layers") has_config_or_layers = true;
-      ok = c.Skip();
+      ok = c.Skip(at);
     }
     if (!ok) return NotValidJson(source, c, limits.max_depth);
   }
-  if (!c.AtEnd()) return NotValidJson(source, c, limits.max_depth);
+  if (!c.AtEnd(at)) return NotValidJson(source, c, limits.max_depth);
 
   if (!media_type_problem.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", media_type_problem));

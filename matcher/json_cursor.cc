@@ -53,7 +53,7 @@ Stage1* ThreadStage1(size_t size, std::unique_ptr<Stage1>& own) {
 
 JsonCursor::JsonCursor(const char* json, size_t size, char* scratch, size_t max_depth)
     : bytes_(reinterpret_cast<const uint8_t*>(json)),
-      cur_(no_tokens_),
+      begin_(no_tokens_),
       last_(no_tokens_),
       max_depth_(static_cast<uint32_t>(std::min<size_t>(max_depth, UINT32_MAX))),
       size_(size),
@@ -83,30 +83,32 @@ JsonCursor::JsonCursor(const char* json, size_t size, char* scratch, size_t max_
   // Stage 1 ends the list with the document's size (and room after it); set
   // here so that Peek() past the last token reads the '\0' after the document.
   tokens[count] = static_cast<uint32_t>(size);
-  cur_ = tokens;
+  begin_ = tokens;
   last_ = tokens + count;
 }
 
 JsonCursor::~JsonCursor() = default;
 
-size_t JsonCursor::Offset() const { return cur_ < last_ ? *cur_ : size_; }
+size_t JsonCursor::Offset(Pos p) const { return p < last_ ? *p : size_; }
 
-bool JsonCursor::Unescape(const uint8_t* text, absl::string_view& out) {
+bool JsonCursor::Unescape(Pos p, const uint8_t* text, absl::string_view& out) {
   uint8_t* const dst = scratch_;
   const uint8_t* end = stage1_->parse_string(text, dst);
-  if (end == nullptr) return Fail("invalid escape in a string");
+  if (end == nullptr) {
+    FailAt(p, "invalid escape in a string");
+    return false;
+  }
   out = absl::string_view(reinterpret_cast<const char*>(dst), static_cast<size_t>(end - dst));
   scratch_ += out.size();
-  ++cur_;
   return true;
 }
 
-JsonCursor::Got JsonCursor::SlowNumber(size_t begin, size_t end, int64_t* value) {
+JsonCursor::Got JsonCursor::SlowNumber(Pos p, size_t begin, size_t end, int64_t* value) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element number;
   if (parser.parse(bytes_ + begin, end - begin).get(number) != simdjson::SUCCESS ||
       !number.is_number()) {
-    Fail("not a valid number");
+    FailAt(p, "not a valid number");
     return Got::kInvalid;
   }
   if (value != nullptr && number.get_int64().get(*value) != simdjson::SUCCESS) {
@@ -115,107 +117,111 @@ JsonCursor::Got JsonCursor::SlowNumber(size_t begin, size_t end, int64_t* value)
   return Got::kValue;
 }
 
-JsonCursor::Got JsonCursor::SlowInt64(int64_t& out) {
-  const Got got = SlowNumber(cur_[0], TokenEnd(), &out);
-  if (got == Got::kValue) ++cur_;
+JsonCursor::Got JsonCursor::SlowInt64(Pos& p, int64_t& out) {
+  const Got got = SlowNumber(p, p[0], TokenEnd(p), &out);
+  if (got == Got::kValue) ++p;
+  if (got == Got::kInvalid) p = last_;
   return got;
 }
 
-bool JsonCursor::Scalar() {
-  const char c = Peek();
+JsonCursor::Pos JsonCursor::ScalarFrom(Pos p) {
+  const char c = Peek(p);
   if (c == '"') {
     absl::string_view unused;
-    return ReadString(unused);
+    ReadString(p, unused);
+    return p;
   }
-  if (c == '\0') return Fail("expected a value");
-  const size_t begin = cur_[0];
+  if (c == '\0') return FailAt(p, "expected a value");
+  const size_t begin = p[0];
   if (c == 't' || c == 'f' || c == 'n') {
-    const absl::string_view text(reinterpret_cast<const char*>(bytes_) + begin, TokenEnd() - begin);
-    if (text != "true" && text != "false" && text != "null") return Fail("not a valid literal");
-    ++cur_;
-    return true;
+    const absl::string_view text(reinterpret_cast<const char*>(bytes_) + begin,
+                                 TokenEnd(p) - begin);
+    if (text != "true" && text != "false" && text != "null") {
+      return FailAt(p, "not a valid literal");
+    }
+    return p + 1;
   }
   if (c == '-' || (c >= '0' && c <= '9')) {
-    const size_t end = TokenEnd();
+    const size_t end = TokenEnd(p);
     int64_t unused;
     if (!PlainInteger(bytes_ + begin, bytes_ + end, unused) &&
-        SlowNumber(begin, end, nullptr) == Got::kInvalid) {
-      return false;
+        SlowNumber(p, begin, end, nullptr) == Got::kInvalid) {
+      return last_;
     }
-    ++cur_;
-    return true;
+    return p + 1;
   }
-  return Fail("expected a value");
+  return FailAt(p, "expected a value");
 }
 
-bool JsonCursor::Skip() {
+JsonCursor::Pos JsonCursor::SkipFrom(Pos p) {
   // The closers of the containers this call opened, innermost last.
   std::string open;
   for (;;) {
-    char c = Peek();
+    char c = Peek(p);
     if (c == '{' || c == '[') {
       const char close = c == '{' ? '}' : ']';
-      if (!Enter(close)) return false;
-      if (Peek() == close) {
-        Leave();
+      if (!Enter(p, close)) return p;
+      if (Peek(p) == close) {
+        Leave(p);
       } else {
         open.push_back(close);
         absl::string_view key;
         bool first = true;
-        if (c == '{' && !NextField(first, key)) return false;
+        if (c == '{' && !NextField(p, first, key)) return p;
         continue;  // a value follows
       }
-    } else if (!Scalar()) {
-      return false;
+    } else {
+      p = ScalarFrom(p);
+      if (!ok()) return p;
     }
     // A value ended: close the containers that end here, or move to the
     // next value.
     for (;;) {
-      if (open.empty()) return true;
+      if (open.empty()) return p;
       const char close = open.back();
-      c = Peek();
+      c = Peek(p);
       if (c == ',') {
         if (close == '}') {
           absl::string_view key;
           bool first = false;
-          if (!NextField(first, key)) return false;
+          if (!NextField(p, first, key)) return p;
         } else {
-          ++cur_;
+          ++p;
         }
         break;
       }
       if (c == close) {
-        Leave();
+        Leave(p);
         open.pop_back();
         continue;
       }
-      return Fail(close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+      return FailAt(p, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
     }
   }
 }
 
-bool JsonCursor::AtEnd() {
+bool JsonCursor::AtEnd(Pos& p) {
   if (!ok()) return false;
-  if (cur_ != last_) return Fail("unexpected content after the document");
+  if (p != last_) return Fail(p, "unexpected content after the document");
   return true;
 }
 
-bool JsonCursor::Fail(const char* what) {
-  if (error_ != Error::kNone) return false;
-  error_ = Error::kSyntax;
-  error_message_ = what;
-  error_offset_ = Offset();
-  cur_ = last_;
-  return false;
+JsonCursor::Pos JsonCursor::FailAt(Pos p, const char* what) {
+  if (error_ == Error::kNone) {
+    error_ = Error::kSyntax;
+    error_message_ = what;
+    error_offset_ = Offset(p);
+  }
+  return last_;
 }
 
-bool JsonCursor::FailDepth() {
-  if (error_ != Error::kNone) return false;
-  error_ = Error::kDepth;
-  error_message_ = absl::StrCat("nested deeper than ", max_depth_, " levels");
-  error_offset_ = Offset();
-  cur_ = last_;
-  return false;
+JsonCursor::Pos JsonCursor::FailDepthAt(Pos p) {
+  if (error_ == Error::kNone) {
+    error_ = Error::kDepth;
+    error_message_ = absl::StrCat("nested deeper than ", max_depth_, " levels");
+    error_offset_ = Offset(p);
+  }
+  return last_;
 }
 
 }  // namespace imgsel

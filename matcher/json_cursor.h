@@ -25,11 +25,15 @@
 // empty array or object may sit at the last level); tests hold the two equal
 // on thousands of corrupted documents.
 //
-// Reading protocol: the caller looks at Peek() and calls the reader for what
-// it expects; a value of another type is passed over with Skip(), which still
-// validates it. Every reader returns false once the document is found
-// invalid; the first error (what and at which byte) is kept. Values a caller
-// does not want must be passed with Skip() so that they are validated too.
+// Reading protocol: the caller holds the position (a Pos, from begin()) in a
+// local variable - so that the compiler keeps it in a register, which is
+// most of the walk's speed - and hands it to each reader, which moves it on.
+// The caller looks at Peek() and calls the reader for what it expects; a
+// value of another type is passed over with Skip(), which still validates
+// it. Every reader returns false once the document is found invalid (and
+// moves the position to the end, where Peek() is '\0'); the first error
+// (what and at which byte) is kept. Values a caller does not want must be
+// passed with Skip() so that they are validated too.
 //
 // Not thread-safe. Stage 1 runs on a per-thread simdjson parser: a cursor is
 // used on the thread that made it, and making another cursor on that thread
@@ -61,6 +65,8 @@ class JsonCursor {
  public:
   enum class Error { kNone, kSyntax, kDepth };
   enum class Got { kValue, kWrongType, kInvalid };
+  // A position: the current token's entry in the token list.
+  using Pos = const uint32_t*;
 
   // `json` is `size` bytes followed by kJsonPadding readable bytes, the
   // first of them '\0' (it marks the end for Peek()). Escaped strings are
@@ -79,103 +85,114 @@ class JsonCursor {
   const std::string& error_message() const { return error_message_; }
   size_t error_offset() const { return error_offset_; }
 
-  // The first byte of the current token; '\0' past the last token and after
-  // an error (an error moves the cursor past the last token).
-  char Peek() const { return static_cast<char>(bytes_[*cur_]); }
+  // The first token (the end when stage 1 failed).
+  Pos begin() const { return begin_; }
 
-  // Reads the string at the cursor. kWrongType (nothing consumed) when the
-  // value is not a string.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE Got String(absl::string_view& out) {
-    if (ABSL_PREDICT_FALSE(Peek() != '"')) return ok() ? Got::kWrongType : Got::kInvalid;
-    return ReadString(out) ? Got::kValue : Got::kInvalid;
+  // The first byte of the token at `p`; '\0' at the end (and after an
+  // error, which moves the position to the end).
+  char Peek(Pos p) const { return static_cast<char>(bytes_[*p]); }
+
+  // Reads the string at `p`. kWrongType (nothing consumed) when the value is
+  // not a string.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE Got String(Pos& p, absl::string_view& out) {
+    if (ABSL_PREDICT_FALSE(Peek(p) != '"')) return ok() ? Got::kWrongType : Got::kInvalid;
+    return ReadString(p, out) ? Got::kValue : Got::kInvalid;
   }
 
-  // Reads the number at the cursor as an int64. kWrongType (nothing
-  // consumed) when the value is valid JSON but not an integer in range.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE Got Int64(int64_t& out) {
-    const char c = Peek();
+  // Reads the number at `p` as an int64. kWrongType (nothing consumed) when
+  // the value is valid JSON but not an integer in range.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE Got Int64(Pos& p, int64_t& out) {
+    const char c = Peek(p);
     if (ABSL_PREDICT_FALSE(c != '-' && (c < '0' || c > '9'))) {
       return ok() ? Got::kWrongType : Got::kInvalid;
     }
-    if (ABSL_PREDICT_TRUE(PlainInteger(bytes_ + cur_[0], bytes_ + TokenEnd(), out))) {
-      ++cur_;
+    if (ABSL_PREDICT_TRUE(PlainInteger(bytes_ + p[0], bytes_ + TokenEnd(p), out))) {
+      ++p;
       return Got::kValue;
     }
-    return SlowInt64(out);
+    return SlowInt64(p, out);
   }
 
   // Validates and passes one value of any type.
-  bool Skip();
+  bool Skip(Pos& p) {
+    p = SkipFrom(p);
+    return ok();
+  }
 
-  // Objects: at '{', EnterObject(); then `while (NextField(first, key))`
-  // with the cursor at each field's value, which the caller must consume.
-  // NextField returns false at the closing '}' (consumed) or on an error.
-  bool EnterObject() { return Enter('}'); }
-  ABSL_ATTRIBUTE_ALWAYS_INLINE bool NextField(bool& first, absl::string_view& key) {
-    char c = Peek();
+  // Objects: at '{', EnterObject(p); then `while (NextField(p, first, key))`
+  // with `p` at each field's value, which the caller must consume. NextField
+  // returns false at the closing '}' (consumed) or on an error.
+  bool EnterObject(Pos& p) { return Enter(p, '}'); }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool NextField(Pos& p, bool& first, absl::string_view& key) {
+    char c = Peek(p);
     if (first) {
       first = false;
-      if (c == '}') return Leave();
+      if (c == '}') return Leave(p);
     } else if (ABSL_PREDICT_TRUE(c == ',')) {
-      ++cur_;
-      c = Peek();
+      ++p;
+      c = Peek(p);
     } else if (c == '}') {
-      return Leave();
+      return Leave(p);
     } else {
-      return Fail("expected ',' or '}'");
+      return Fail(p, "expected ',' or '}'");
     }
-    if (ABSL_PREDICT_FALSE(c != '"')) return Fail("expected a string key");
-    if (ABSL_PREDICT_FALSE(!ReadString(key))) return false;
-    if (ABSL_PREDICT_FALSE(Peek() != ':')) return Fail("expected ':' after the key");
-    ++cur_;
+    if (ABSL_PREDICT_FALSE(c != '"')) return Fail(p, "expected a string key");
+    if (ABSL_PREDICT_FALSE(!ReadString(p, key))) return false;
+    if (ABSL_PREDICT_FALSE(Peek(p) != ':')) return Fail(p, "expected ':' after the key");
+    ++p;
     return true;
   }
 
-  // Arrays: at '[', EnterArray(); then `while (NextElement(first))` with the
-  // cursor at each element, which the caller must consume.
-  bool EnterArray() { return Enter(']'); }
-  ABSL_ATTRIBUTE_ALWAYS_INLINE bool NextElement(bool& first) {
-    const char c = Peek();
+  // Arrays: at '[', EnterArray(p); then `while (NextElement(p, first))` with
+  // `p` at each element, which the caller must consume.
+  bool EnterArray(Pos& p) { return Enter(p, ']'); }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool NextElement(Pos& p, bool& first) {
+    const char c = Peek(p);
     if (c == ']') {
       // `[]`, or the end after an element; `[1,]` fails in the element reader.
-      return Leave();
+      return Leave(p);
     }
     if (first) {
       first = false;
       return ok();
     }
-    if (ABSL_PREDICT_FALSE(c != ',')) return Fail("expected ',' or ']'");
-    ++cur_;
+    if (ABSL_PREDICT_FALSE(c != ',')) return Fail(p, "expected ',' or ']'");
+    ++p;
     return true;
   }
 
   // True when every token has been read; an error ("trailing content")
   // otherwise.
-  bool AtEnd();
+  bool AtEnd(Pos& p);
 
  private:
-  // Enters the container at the cursor, which ends with `close`. A
-  // container at level depth_ + 1 holds values one level deeper; an empty
-  // one holds none, so it may sit at the last level.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE bool Enter(char close) {
-    if (ABSL_PREDICT_FALSE(depth_ + 1 >= max_depth_) && bytes_[cur_[1]] != close) {
-      return FailDepth();
+  // Enters the container at `p`, which ends with `close`. A container at
+  // level depth_ + 1 holds values one level deeper; an empty one holds none,
+  // so it may sit at the last level.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool Enter(Pos& p, char close) {
+    if (ABSL_PREDICT_FALSE(depth_ + 1 >= max_depth_) && bytes_[p[1]] != close) {
+      p = FailDepthAt(p);
+      return false;
     }
     ++depth_;
-    ++cur_;
+    ++p;
     return true;
   }
-  // Consumes the closer at the cursor; always false (the container ended).
-  bool Leave() {
+  // Consumes the closer at `p`; always false (the container ended).
+  bool Leave(Pos& p) {
     --depth_;
-    ++cur_;
+    ++p;
+    return false;
+  }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool Fail(Pos& p, const char* what) {
+    p = FailAt(p, what);
     return false;
   }
 
-  // The end of the current token's text, trailing whitespace dropped.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE size_t TokenEnd() const {
-    size_t end = cur_[1];
-    const size_t begin = cur_[0];
+  // The end of the text of the token at `p`, trailing whitespace dropped.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE size_t TokenEnd(Pos p) const {
+    size_t end = p[1];
+    const size_t begin = p[0];
     while (end > begin + 1 && IsSpace(bytes_[end - 1])) --end;
     return end;
   }
@@ -197,21 +214,25 @@ class JsonCursor {
     return false;
   }
 
-  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadString(absl::string_view& out) {
-    const size_t begin = cur_[0];
-    size_t end = cur_[1];
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool ReadString(Pos& p, absl::string_view& out) {
+    const size_t begin = p[0];
+    size_t end = p[1];
     // Compact JSON: the next token follows the closing quote at once.
     if (ABSL_PREDICT_FALSE(bytes_[end - 1] != '"' || end < begin + 2)) {
-      end = TokenEnd();
-      if (end < begin + 2 || bytes_[end - 1] != '"') return Fail("malformed string");
+      end = TokenEnd(p);
+      if (end < begin + 2 || bytes_[end - 1] != '"') return Fail(p, "malformed string");
     }
     const uint8_t* text = bytes_ + begin + 1;
     const size_t length = end - begin - 2;
     if (ABSL_PREDICT_FALSE(any_backslash_) && HasBackslash(text, length)) {
-      return Unescape(text, out);
+      if (!Unescape(p, text, out)) {
+        p = last_;
+        return false;
+      }
+    } else {
+      out = absl::string_view(reinterpret_cast<const char*>(text), length);
     }
-    out = absl::string_view(reinterpret_cast<const char*>(text), length);
-    ++cur_;
+    ++p;
     return true;
   }
 
@@ -233,21 +254,22 @@ class JsonCursor {
     return true;
   }
 
-  Got SlowInt64(int64_t& out);
-  size_t Offset() const;
-  bool Unescape(const uint8_t* text, absl::string_view& out);
-  bool Scalar();
+  // The out-of-line paths take the position by value (so that the callers'
+  // stays in a register) and return the new one, the end on an error.
+  Got SlowInt64(Pos& p, int64_t& out);
+  Pos SkipFrom(Pos p);
+  Pos ScalarFrom(Pos p);
+  bool Unescape(Pos p, const uint8_t* text, absl::string_view& out);
   // Checks a number token with simdjson's parser; `value` gets the int64 when
   // it is one (kWrongType when it is valid but not an int64).
-  Got SlowNumber(size_t begin, size_t end, int64_t* value);
-  ABSL_ATTRIBUTE_NOINLINE bool Fail(const char* what);
-  ABSL_ATTRIBUTE_NOINLINE bool FailDepth();
+  Got SlowNumber(Pos p, size_t begin, size_t end, int64_t* value);
+  size_t Offset(Pos p) const;
+  ABSL_ATTRIBUTE_NOINLINE Pos FailAt(Pos p, const char* what);
+  ABSL_ATTRIBUTE_NOINLINE Pos FailDepthAt(Pos p);
 
-  // The hot state has types that the stores of a reader (string views,
-  // sizes, chars) cannot alias, so the compiler keeps it in registers.
   const uint8_t* bytes_;
-  const uint32_t* cur_;   // the current token's offset
-  const uint32_t* last_;  // past the last token: holds the document's size
+  Pos begin_;
+  Pos last_;  // past the last token: holds the document's size
   uint32_t depth_ = 0;
   uint32_t max_depth_;
   // Whether the document holds a backslash at all: most hold none, and then
