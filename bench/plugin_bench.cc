@@ -151,7 +151,8 @@ void ApiFigures(const Daemon& d, int requests) {
 
   // What the gap is made of: the same calls interleaved one by one, plus
   // Select on a single-manifest document (the same method and path, a
-  // 200-byte answer with no candidates) and a Select refused as
+  // 200-byte answer with no candidates), the same padded with spaces to the
+  // example index's size (the request's bytes alone) and a Select refused as
   // INVALID_ARGUMENT (an error status, no answer).
   {
     imgsel::v1::SelectRequest small;
@@ -161,6 +162,11 @@ void ApiFigures(const Daemon& d, int requests) {
     basic.set_view(imgsel::v1::SELECT_VIEW_BASIC);
     imgsel::v1::SelectRequest refused;
     refused.set_index("not json");
+    // The single manifest padded to the example index's size: what the
+    // request's bytes cost on their own.
+    imgsel::v1::SelectRequest padded = small;
+    padded.set_index(small.index() +
+                     std::string(select.index().size() - small.index().size(), ' '));
     auto select_with = [&](const imgsel::v1::SelectRequest& req) {
       return [&api, &req] {
         grpc::ClientContext ctx;
@@ -176,6 +182,7 @@ void ApiFigures(const Daemon& d, int requests) {
     std::vector<Kind> kinds = {{"empty RPC", [&] { one_empty(); }, {}},
                                {"Select, small answer", select_with(small), {}},
                                {"Select, refused", select_with(refused), {}},
+                               {"Select, padded request", select_with(padded), {}},
                                {"Select, basic view", select_with(basic), {}},
                                {"Select, full answer", [&] { one_select(); }, {}}};
     const int rounds = std::max(100, requests / 4);

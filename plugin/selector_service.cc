@@ -8,6 +8,7 @@
 #include "plugin/select_answer.h"
 #include "plugin/upstream.h"
 #include "registry/auth.h"
+#include "registry/reference.h"
 
 namespace imgsel::plugin {
 namespace {
@@ -16,6 +17,19 @@ namespace v1 = imgsel::v1;
 
 grpc::Status Invalid(const absl::Status& s) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(s.message()));
+}
+
+// A reference that cannot name an image is refused before any thread or
+// registry is involved.
+grpc::Status CheckReference(const std::string& reference) {
+  if (reference.empty() || reference.size() > kMaxReferenceBytes) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "reference: empty or longer than 4096 bytes");
+  }
+  if (auto parsed = registry::ParseReference(reference); !parsed.ok()) {
+    return Invalid(parsed.status());
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace
@@ -56,6 +70,12 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
     calls_in_flight_.fetch_sub(1);
     return reactor;
   }
+  if (grpc::Status bad = CheckReference(request->reference()); !bad.ok()) {
+    metrics_->CountSelect(SelectResult::kInvalid);
+    reactor->Finish(bad);
+    calls_in_flight_.fetch_sub(1);
+    return reactor;
+  }
   if (registry_selects_.fetch_add(1) >= kMaxRegistrySelects) {
     registry_selects_.fetch_sub(1);
     metrics_->CountSelect(SelectResult::kInvalid);
@@ -85,10 +105,8 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequ
   SelectionRequest sreq;
   switch (request->source_case()) {
     case v1::SelectRequest::kReference:
-      if (request->reference().empty() || request->reference().size() > kMaxReferenceBytes) {
-        return done(SelectResult::kInvalid,
-                    grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "reference: empty or longer than 4096 bytes"));
+      if (grpc::Status bad = CheckReference(request->reference()); !bad.ok()) {
+        return done(SelectResult::kInvalid, bad);
       }
       sreq.reference = request->reference();
       break;

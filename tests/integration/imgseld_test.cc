@@ -669,6 +669,17 @@ TEST(ImgseldIntegration, SelectorApiOverItsSocket) {
     imgsel::v1::SelectResponse resp;
     EXPECT_EQ(api->Select(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   }
+  // A reference that cannot name an image is refused with the reason.
+  for (const std::string& bad : {std::string(""), std::string("Bad//Name:tag"),
+                                 std::string(5000, 'a'), std::string("repo@sha256:123")}) {
+    grpc::ClientContext ctx;
+    imgsel::v1::SelectRequest req;
+    req.set_reference(bad);
+    imgsel::v1::SelectResponse resp;
+    grpc::Status s = api->Select(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad.substr(0, 40);
+    EXPECT_FALSE(s.error_message().empty()) << bad.substr(0, 40);
+  }
   {
     grpc::ClientContext ctx;
     imgsel::v1::HostProfileRequest req;
