@@ -17,6 +17,7 @@
 #include "matcher/host_profile.h"
 #include "matcher/index.h"
 #include "matcher/select.h"
+#include "tests/fuzz/json_mutator.h"
 
 namespace imgsel {
 namespace {
@@ -37,44 +38,11 @@ std::string LayoutIndex() {
   return Read(absl::StrCat("examples/layout/blobs/sha256/", digest.substr(7)));
 }
 
-// One corrupted variant of `seed`.
-std::string Mutate(const std::string& seed, std::mt19937& rng) {
-  static const char kInject[] =
-      "{}[]\":,\\\n\t \x00\xff\xc3"
-      "0123456789-.eEaz";
-  std::string s = seed;
-  int edits = 1 + static_cast<int>(rng() % 8);
-  for (int e = 0; e < edits && !s.empty(); ++e) {
-    size_t at = rng() % s.size();
-    switch (rng() % 6) {
-      case 0:
-        s[at] = static_cast<char>(rng());
-        break;
-      case 1:
-        s.erase(at, 1 + rng() % 16);
-        break;
-      case 2:
-        s.insert(at, s.substr(rng() % s.size(), 1 + rng() % 32));
-        break;
-      case 3:
-        s.resize(at);
-        break;
-      case 4:
-        s.insert(at, 1, kInject[rng() % (sizeof(kInject) - 1)]);
-        break;
-      case 5:
-        s.insert(at, std::string(1 + rng() % 80, "[{"[rng() % 2]));
-        break;
-    }
-  }
-  return s;
-}
-
 void RunMutants(const std::string& seed, uint32_t seed_number,
                 const std::function<void(const std::string&)>& parse) {
   std::mt19937 rng(seed_number);
   parse(seed);
-  for (int i = 0; i < kVariantsPerSeed; ++i) parse(Mutate(seed, rng));
+  for (int i = 0; i < kVariantsPerSeed; ++i) parse(testing::Mutate(seed, rng));
 }
 
 HostProfile Host() {
