@@ -37,9 +37,10 @@ struct IndexStorage {
   };
   std::vector<Ranges> ranges;
 
-  // Copies `json` in, padded; returns the copy and the unescape scratch.
+  // Copies `json` in, padded; returns the copy and the unescape scratch
+  // (size + kJsonPadding as JsonCursor needs, and one padding more).
   std::pair<const char*, char*> Load(absl::string_view json) {
-    const size_t need = 2 * (json.size() + kJsonPadding);
+    const size_t need = 2 * (json.size() + kJsonPadding) + kJsonPadding;
     if (bytes_capacity < need) {
       bytes.reset(new char[need]);
       bytes_capacity = need;

@@ -298,6 +298,35 @@ TEST(IndexDifferential, EntryLimitCountsEveryEntry) {
   }
 }
 
+// Large documents (the per-thread token index grows, then a document over
+// 1 MiB gets a parser of its own) and documents whose every string is
+// escaped (the unescape scratch at its fullest).
+TEST(IndexDifferential, LargeAndEscapedDocuments) {
+  auto many = [](int n, bool escaped) {
+    std::vector<std::string> entries;
+    for (int i = 0; i < n; ++i) {
+      const std::string os = escaped ? "\\u006cinux\\t\\\"" : "linux";
+      entries.push_back(Entry(absl::StrCat(R"(,"platform":{"os":")", os,
+                                           R"(","architecture":"amd64"},"annotations":{")",
+                                           escaped ? "\\u0061\\u0062" : "ab", i, R"(":")",
+                                           escaped ? "\\/\\/\\/\\/" : "////", R"("})")));
+    }
+    return Index(absl::StrJoin(entries, ","));
+  };
+  ParseLimits limits;
+  limits.max_bytes = 8 << 20;
+  for (const auto& [n, escaped] : std::vector<std::pair<int, bool>>{
+           {10, true}, {400, false}, {400, true}, {5000, false}, {9000, true}, {10, false}}) {
+    const std::string json = many(n, escaped);
+    EXPECT_EQ(Difference(json, limits), "") << n << " entries, escaped " << escaped;
+    auto index = ParseIndex(json, "doc", limits);
+    ASSERT_TRUE(index.ok()) << index.status();
+    ASSERT_EQ(index->manifests.size(), static_cast<size_t>(n));
+    EXPECT_EQ(index->manifests.back().platform->os, escaped ? "linux\t\"" : "linux");
+  }
+  EXPECT_GT(many(9000, true).size(), size_t{1} << 20);
+}
+
 TEST(IndexDifferential, CorruptedIndexes) {
   constexpr int kVariants = 30000;
   std::mt19937 rng(20261201);
