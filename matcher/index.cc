@@ -263,10 +263,10 @@ class Reader {
     return true;
   }
 
-  // Fills `d` from the manifests[] element at the cursor in a single pass
-  // over its fields. Returns false only when the document is invalid.
-  // Out of line: it takes the position by value and returns the new one, so
-  // that inside it the position stays in a register.
+  // Fills `d` from the manifests[] element at `at` in a single pass over its
+  // fields and returns the position after it (the end, with the cursor's
+  // error set, when the document is invalid). Out of line, taking the
+  // position by value, so that inside it the position stays in a register.
   ABSL_ATTRIBUTE_NOINLINE Pos Descriptor(Pos at, size_t i, imgsel::Descriptor& d,
                                          IndexStorage::Ranges& r) {
     // Field by field: a whole-struct clear compiles to `rep stos`, whose

@@ -105,9 +105,7 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequ
   SelectionRequest sreq;
   switch (request->source_case()) {
     case v1::SelectRequest::kReference:
-      if (grpc::Status bad = CheckReference(request->reference()); !bad.ok()) {
-        return done(SelectResult::kInvalid, bad);
-      }
+      // Checked by Select before the registry thread was started.
       sreq.reference = request->reference();
       break;
     case v1::SelectRequest::kIndex:
