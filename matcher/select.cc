@@ -61,25 +61,26 @@ const PlatformMatcher& MatcherFor(const Platform& host, PolicyKind kind) {
 int EffectiveRank(const Candidate& c) { return c.platform_rank < 0 ? INT_MAX : c.platform_rank; }
 
 // Why `loser` is ranked below `winner`: the first ranking key that differs.
-std::string LostBecause(const Candidate& loser, const Candidate& winner) {
-  std::string prefix = absl::StrCat("ranked below position ", winner.position, ": ");
+// Appends why `loser` ranks below `winner` to `out`.
+void AppendLostBecause(const Candidate& loser, const Candidate& winner, std::string* out) {
+  absl::StrAppend(out, "ranked below position ", winner.position, ": ");
   if (loser.score != winner.score) {
-    return absl::StrCat(prefix, "lower score (", loser.score, " < ", winner.score, ")");
+    absl::StrAppend(out, "lower score (", loser.score, " < ", winner.score, ")");
+  } else if (EffectiveRank(loser) != EffectiveRank(winner)) {
+    if (loser.platform_rank < 0) {
+      absl::StrAppend(out, "no platform (ranked last)");
+    } else {
+      absl::StrAppend(out, "less specific platform (rank ", loser.platform_rank, " > ",
+                      winner.platform_rank, ")");
+    }
+  } else if (loser.features_satisfied != winner.features_satisfied) {
+    absl::StrAppend(out, "fewer required features satisfied (", loser.features_satisfied, " < ",
+                    winner.features_satisfied, ")");
+  } else if (loser.os_features != winner.os_features) {
+    absl::StrAppend(out, "fewer os.features (", loser.os_features, " < ", winner.os_features, ")");
+  } else {
+    absl::StrAppend(out, "tie, later in the index");
   }
-  if (EffectiveRank(loser) != EffectiveRank(winner)) {
-    if (loser.platform_rank < 0) return absl::StrCat(prefix, "no platform (ranked last)");
-    return absl::StrCat(prefix, "less specific platform (rank ", loser.platform_rank, " > ",
-                        winner.platform_rank, ")");
-  }
-  if (loser.features_satisfied != winner.features_satisfied) {
-    return absl::StrCat(prefix, "fewer required features satisfied (", loser.features_satisfied,
-                        " < ", winner.features_satisfied, ")");
-  }
-  if (loser.os_features != winner.os_features) {
-    return absl::StrCat(prefix, "fewer os.features (", loser.os_features, " < ", winner.os_features,
-                        ")");
-  }
-  return absl::StrCat(prefix, "tie, later in the index");
 }
 
 std::string EntryPlatform(const Descriptor& d) {
@@ -119,8 +120,10 @@ size_t Decision::eligible_count() const {
 void ForEachReason(const Decision& decision, const Candidate& c,
                    absl::FunctionRef<void(absl::string_view)> sink) {
   const Descriptor& d = decision.index.manifests[c.position];
-  // One buffer for every sentence: its capacity is reused.
-  std::string line;
+  // One buffer for every sentence, kept by the thread: its capacity is
+  // reused from one candidate and one call to the next. `sink` must not call
+  // ForEachReason itself.
+  thread_local std::string line;
   auto emit = [&](auto&&... parts) {
     line.clear();
     absl::StrAppend(&line, parts...);
@@ -178,7 +181,9 @@ void ForEachReason(const Decision& decision, const Candidate& c,
     emit("selected: best of ", eligible, " eligible entr", eligible == 1 ? "y" : "ies", " (score ",
          c.score, ")");
   } else if (c.eligible) {
-    sink(LostBecause(c, *decision.selected()));
+    line.clear();
+    AppendLostBecause(c, *decision.selected(), &line);
+    sink(line);
   }
 }
 

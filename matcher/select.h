@@ -105,7 +105,8 @@ struct Decision {
 // comparison included ("ranked below position 1: lower score (0 < 10)").
 std::vector<std::string> ExplainCandidate(const Decision& decision, const Candidate& candidate);
 // The same sentences, handed to `sink` one at a time (each view is good only
-// during the call): no vector, and one buffer reused for all of them.
+// during the call): no vector, and one buffer per thread reused for all of
+// them, so `sink` must not call ForEachReason itself.
 void ForEachReason(const Decision& decision, const Candidate& candidate,
                    absl::FunctionRef<void(absl::string_view)> sink);
 

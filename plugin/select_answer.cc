@@ -1,6 +1,7 @@
 #include "plugin/select_answer.h"
 
 #include <cstdint>
+#include <cstring>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -19,8 +20,10 @@ class Wire {
 
   void Uint(int field, uint64_t v) {
     if (v == 0) return;
-    Tag(field, kVarint);
-    Varint(v);
+    char buf[2 * kMaxVarint];
+    size_t n = PutVarint(buf, Tag(field, kVarint));
+    n += PutVarint(buf + n, v);
+    out_->append(buf, n);
   }
   // int32 and int64 alike: a negative value is its 64-bit two's complement.
   void Int(int field, int64_t v) { Uint(field, static_cast<uint64_t>(v)); }
@@ -29,45 +32,53 @@ class Wire {
     if (!s.empty()) Element(field, s);
   }
   // One element of a repeated string, or a map key or value: always written.
+  // Tag and length go in with one append, the bytes with another.
   void Element(int field, absl::string_view s) {
-    Tag(field, kLengthDelimited);
-    Varint(s.size());
+    char buf[2 * kMaxVarint];
+    size_t n = PutVarint(buf, Tag(field, kLengthDelimited));
+    n += PutVarint(buf + n, s.size());
+    out_->append(buf, n);
     out_->append(s.data(), s.size());
   }
   // A nested message: `body` writes its fields; the length is put in front
-  // afterwards (room for two bytes is kept, enough below 16 KiB).
+  // afterwards. Two bytes are kept for it, which is what lengths of 128 bytes
+  // to 16 KiB take (a candidate, a descriptor); a shorter body moves down one
+  // byte, a longer one (decision_json aside, never seen) up.
   template <typename Body>
   void Message(int field, Body&& body) {
-    Tag(field, kLengthDelimited);
+    char tag[kMaxVarint];
+    out_->append(tag, PutVarint(tag, Tag(field, kLengthDelimited)));
     const size_t at = out_->size();
     out_->append(2, '\0');
     body();
     const uint64_t len = out_->size() - at - 2;
-    char buf[10];
-    size_t n = 0;
-    for (uint64_t v = len;; v >>= 7) {
-      if (v < 0x80) {
-        buf[n++] = static_cast<char>(v);
-        break;
-      }
-      buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
+    char buf[kMaxVarint];
+    const size_t n = PutVarint(buf, len);
+    if (n == 1) {
+      char* p = out_->data() + at;
+      std::memmove(p + 1, p + 2, len);
+      out_->resize(out_->size() - 1);
+    } else if (n > 2) {
+      out_->insert(at, n - 2, '\0');
     }
-    if (n < 2) out_->erase(at, 2 - n);
-    if (n > 2) out_->insert(at, n - 2, '\0');
-    out_->replace(at, n, buf, n);
+    std::memcpy(out_->data() + at, buf, n);
   }
 
  private:
   static constexpr int kVarint = 0;
   static constexpr int kLengthDelimited = 2;
+  static constexpr size_t kMaxVarint = 10;
 
-  void Tag(int field, int type) { Varint(static_cast<uint64_t>(field) << 3 | type); }
-  void Varint(uint64_t v) {
+  static uint64_t Tag(int field, int type) { return static_cast<uint64_t>(field) << 3 | type; }
+  // Writes `v` as a varint at `p`; returns the bytes written.
+  static size_t PutVarint(char* p, uint64_t v) {
+    size_t n = 0;
     while (v >= 0x80) {
-      out_->push_back(static_cast<char>((v & 0x7f) | 0x80));
+      p[n++] = static_cast<char>((v & 0x7f) | 0x80);
       v >>= 7;
     }
-    out_->push_back(static_cast<char>(v));
+    p[n++] = static_cast<char>(v);
+    return n;
   }
 
   std::string* out_;

@@ -35,6 +35,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "config/config.h"
@@ -53,8 +54,9 @@ class DiskCache;
 struct SelectionRequest {
   // A registry reference ("nginx", "host:5000/app:v1", "repo@sha256:...").
   std::string reference;
-  // Or the index itself (reference then only names it in messages).
-  std::string index_bytes;
+  // Or the index itself (reference then only names it in messages): the
+  // caller's bytes, read in place, which must outlive the Select call.
+  absl::string_view index_bytes;
   std::string runtime_handler;
   PolicyKind policy = PolicyKind::kBest;
   // The pull's own credentials (CRI auth); null: the Docker config.json.
