@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "config/loopback_address.h"
 #include "toml++/toml.h"
 
 namespace imgsel {
@@ -265,7 +266,14 @@ absl::Status ParseServer(absl::string_view source, const toml::table& root, Serv
                         if (key == "cri_socket") s.cri_socket = *v;
                         if (key == "containerd_socket") s.containerd_socket = *v;
                         if (key == "namespace") s.ns = *v;
-                        if (key == "metrics") s.metrics = *v;
+                        if (key == "metrics") {
+                          if (!v->empty()) {
+                            if (auto a = ParseLoopbackAddress(*v); !a.ok()) {
+                              return Error(source, node, a.status().message());
+                            }
+                          }
+                          s.metrics = *v;
+                        }
                         return absl::OkStatus();
                       });
 }

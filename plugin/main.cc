@@ -2,6 +2,7 @@
 // containerd is reached").
 //
 //   imgseld --config /etc/imgsel/imgsel.toml [--host-profile FILE]
+//   imgseld --config /etc/imgsel/imgsel.toml --check-config
 //
 // Signals: SIGHUP reloads the config (a bad file is reported and the last
 // good one stays); SIGTERM or SIGINT stops accepting, lets calls in flight
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <memory>
@@ -25,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "config/config.h"
+#include "config/restart_settings.h"
 #include "matcher/host_profile.h"
 #include "plugin/cri_proxy.h"
 #include "plugin/decision_log.h"
@@ -45,6 +48,7 @@ constexpr char kDefaultConfig[] = "/etc/imgsel/imgsel.toml";
 
 struct Flags {
   std::string config;
+  bool check_config = false;
   std::string host_profile;
   std::string inject_fault;
   int max_pulls = 64;
@@ -115,8 +119,17 @@ absl::StatusOr<Listener> StartServer(grpc::ServerBuilder& builder, const std::st
 
 int Run(const Flags& flags) {
   auto config = LoadConfigFlag(flags.config);
+  if (flags.check_config) {  // a command a person runs: plain text, not log lines
+    if (!config.ok()) {
+      std::cerr << config.status().message() << std::endl;
+      return 1;
+    }
+    std::cout << config->source << ": ok" << std::endl;
+    return 0;
+  }
   if (!config.ok()) return Fail(config.status());
   const std::string config_path = flags.config.empty() ? config->source : flags.config;
+  const Config started = *config;
   auto host = LoadHost(flags, *config);
   if (!host.ok()) return Fail(host.status());
   const ServerConfig server_config = config->server;
@@ -199,12 +212,17 @@ int Run(const Flags& flags) {
                                          "; keeping the running config"));
         continue;
       }
-      if (next->server.socket != server_config.socket ||
-          next->server.cri_socket != server_config.cri_socket ||
-          next->server.containerd_socket != server_config.containerd_socket ||
-          next->server.ns != server_config.ns || next->server.metrics != server_config.metrics) {
-        LogMessage("warn",
-                   "reload: [server] sockets, namespace and metrics take effect on restart");
+      // Against the config imgseld started with: that is what the sockets,
+      // the registry client and the probe were set up from.
+      std::vector<std::string> pending = SettingsNeedingRestart(started, *next);
+      if (!flags.host_profile.empty()) {  // no probe runs: [host] never applies
+        pending.erase(std::remove_if(pending.begin(), pending.end(),
+                                     [](const std::string& k) { return k.rfind("[host]", 0) == 0; }),
+                      pending.end());
+      }
+      if (!pending.empty()) {
+        LogMessage("warn", absl::StrCat("reload: ", absl::StrJoin(pending, ", "),
+                                        " changed; they take effect on restart"));
       }
       pulls.SetSettings(SettingsFrom(*next));
       selector.SetDefaultTimeout(next->server.select_timeout);
@@ -276,6 +294,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "imgseld " IMGSEL_VERSION);
   app.add_option("--config,-c", flags.config,
                  "imgsel.toml (default /etc/imgsel/imgsel.toml when it exists)");
+  app.add_flag("--check-config", flags.check_config,
+               "read and check the config, print \"FILE: ok\" or the error with file:line, and "
+               "exit 0 or 1 (systemctl reload runs it first)");
   app.add_option("--host-profile", flags.host_profile,
                  "select for this saved host profile (imgsel probe -o json) instead of probing");
   app.add_option("--max-pulls", flags.max_pulls,

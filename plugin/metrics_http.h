@@ -15,17 +15,9 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "config/loopback_address.h"
 
 namespace imgsel::plugin {
-
-struct LoopbackAddress {
-  std::string host;  // "127.0.0.1" or "::1"
-  int port = 0;
-};
-
-// Parses "127.0.0.1:9464", "localhost:9464", "[::1]:9464". Any address that
-// is not loopback is refused (InvalidArgument): metrics are for the node.
-absl::StatusOr<LoopbackAddress> ParseLoopbackAddress(const std::string& address);
 
 class MetricsHttpServer {
  public:

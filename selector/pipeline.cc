@@ -118,7 +118,10 @@ struct SelectionPipeline::Memo {
 };
 
 SelectionPipeline::SelectionPipeline(std::shared_ptr<const Config> config, HostProfile host)
-    : config_(std::move(config)), host_(std::move(host)), memo_(std::make_unique<Memo>()) {}
+    : config_(std::move(config)),
+      host_(std::move(host)),
+      memo_(std::make_unique<Memo>()),
+      referrers_ttl_(config_->compat.referrers_ttl) {}
 
 SelectionPipeline::~SelectionPipeline() = default;
 
@@ -266,7 +269,7 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
         auto shared = std::make_shared<const std::vector<registry::ArtifactDescriptor>>(
             std::move(list.artifacts));
         memo_->listings[absl::StrCat(repo_key, "@", list.subject)] = {
-            now + config->compat.referrers_ttl, shared};
+            now + referrers_ttl_, shared};
         listings[list.subject] = std::move(shared);
       }
     }

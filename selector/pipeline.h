@@ -93,8 +93,9 @@ class SelectionPipeline {
 
   absl::StatusOr<Selection> Select(const SelectionRequest& request) const;
 
-  // Replaces the config (weights, handlers, compat policy). Registry settings
-  // take effect for new clients only: they are fixed at Create.
+  // Replaces the config (weights, handlers, [features], [compat] enabled and
+  // on_error). The registry client, its disk cache and the referrers TTL
+  // (config/restart_settings.h) stay as Create set them.
   void Reload(Config config);
 
   const HostProfile& host() const { return host_; }
@@ -112,6 +113,9 @@ class SelectionPipeline {
   std::unique_ptr<registry::DiskCache> cache_;
   std::unique_ptr<registry::RegistryClient> client_;
   std::unique_ptr<Memo> memo_;
+  // [compat] referrers_ttl at Create, for the in-memory listings as for the
+  // client's disk cache: one TTL until restart.
+  absl::Duration referrers_ttl_;
 };
 
 }  // namespace imgsel

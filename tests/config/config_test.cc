@@ -1,5 +1,11 @@
 #include "config/config.h"
 
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "config/restart_settings.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -156,11 +162,82 @@ TEST(ParseConfig, SectionErrors) {
       {"version = 1\n[registry]\nconect_timeout = \"1s\"", "did you mean \"connect_timeout\"?"},
       {"version = 1\n[server]\nselect_timeout = 2", "select_timeout: expected a string"},
       {"version = 1\n[server]\nsocket = 1", "socket: expected a string"},
+      {"version = 1\n[server]\nmetrics = \"0.0.0.0:9464\"",
+       "imgsel.toml:3:11: metrics address \"0.0.0.0:9464\": only loopback"},
+      {"version = 1\n[server]\nmetrics = \"9464\"", "imgsel.toml:3:11: metrics address \"9464\""},
+      {"version = 1\n[server]\nmetrics = \"[::1]:http\"", "bad port"},
   };
   for (const auto& [toml, want] : cases) {
     auto c = ParseConfig(toml, "imgsel.toml");
     ASSERT_FALSE(c.ok()) << toml;
     EXPECT_THAT(std::string(c.status().message()), ::testing::HasSubstr(want)) << toml;
+  }
+}
+
+TEST(ParseConfig, MetricsOnLoopbackOnly) {
+  for (const char* address : {"127.0.0.1:9464", "localhost:9464", "[::1]:9464", ""}) {
+    auto c = ParseConfig(absl::StrCat("version = 1\n[server]\nmetrics = \"", address, "\"\n"),
+                         "imgsel.toml");
+    ASSERT_TRUE(c.ok()) << address << ": " << c.status();
+    EXPECT_EQ(c->server.metrics, address);
+  }
+}
+
+// Each setting a reload cannot apply is named when, and only when, it
+// changed; the ones a reload applies are never named.
+TEST(SettingsNeedingRestart, NamesWhatChangedAndOnlyThat) {
+  const Config base = DefaultConfig();
+  struct Case {
+    const char* what;
+    void (*change)(Config&);
+    std::vector<std::string> want;
+  };
+  const Case cases[] = {
+      {"nothing", [](Config&) {}, {}},
+      {"select_timeout", [](Config& c) { c.server.select_timeout = absl::Seconds(9); }, {}},
+      {"drain_timeout", [](Config& c) { c.server.drain_timeout = absl::Seconds(9); }, {}},
+      {"compat enabled", [](Config& c) { c.compat.enabled = false; }, {}},
+      {"on_error", [](Config& c) { c.compat.fallback_on_error = false; }, {}},
+      {"a handler", [](Config& c) { c.handlers["gpu"].replace = true; }, {}},
+      {"host features", [](Config& c) { c.host.features = {"avx2"}; }, {"[host] features"}},
+      {"host attributes", [](Config& c) { c.host.attributes["a"] = "b"; }, {"[host] attributes"}},
+      {"hooks_dir", [](Config& c) { c.host.hooks_dir = "/h"; }, {"[host] hooks_dir"}},
+      {"hook_timeout", [](Config& c) { c.host.hook_timeout = absl::Seconds(9); },
+       {"[host] hook_timeout"}},
+      {"cache_dir", [](Config& c) { c.compat.cache_dir = "/c"; }, {"[compat] cache_dir"}},
+      {"cache_max_bytes", [](Config& c) { c.compat.cache_max_bytes = 1; },
+       {"[compat] cache_max_bytes"}},
+      {"referrers_ttl", [](Config& c) { c.compat.referrers_ttl = absl::Seconds(1); },
+       {"[compat] referrers_ttl"}},
+      {"max_layer_bytes", [](Config& c) { c.compat.max_layer_bytes = 1; },
+       {"[compat] max_layer_bytes"}},
+      {"config_path", [](Config& c) { c.registry.config_path = "/p"; },
+       {"[registry] config_path"}},
+      {"docker_config", [](Config& c) { c.registry.docker_config = "/d"; },
+       {"[registry] docker_config"}},
+      {"connect_timeout", [](Config& c) { c.registry.connect_timeout = absl::Seconds(1); },
+       {"[registry] connect_timeout"}},
+      {"request_timeout", [](Config& c) { c.registry.request_timeout = absl::Seconds(1); },
+       {"[registry] request_timeout"}},
+      {"max_concurrent", [](Config& c) { c.registry.max_concurrent_per_registry = 1; },
+       {"[registry] max_concurrent_per_registry"}},
+      {"socket", [](Config& c) { c.server.socket = "/s"; }, {"[server] socket"}},
+      {"cri_socket", [](Config& c) { c.server.cri_socket = "/s"; }, {"[server] cri_socket"}},
+      {"containerd_socket", [](Config& c) { c.server.containerd_socket = "/s"; },
+       {"[server] containerd_socket"}},
+      {"namespace", [](Config& c) { c.server.ns = "n"; }, {"[server] namespace"}},
+      {"metrics", [](Config& c) { c.server.metrics = "127.0.0.1:1"; }, {"[server] metrics"}},
+      {"two, in file order",
+       [](Config& c) {
+         c.server.socket = "/s";
+         c.host.features = {"avx2"};
+       },
+       {"[host] features", "[server] socket"}},
+  };
+  for (const Case& c : cases) {
+    Config next = base;
+    c.change(next);
+    EXPECT_EQ(SettingsNeedingRestart(base, next), c.want) << c.what;
   }
 }
 

@@ -28,6 +28,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "cri/runtime/v1/api.grpc.pb.h"
@@ -796,6 +797,26 @@ TEST(ImgseldIntegration, ReloadKeepsTheLastGoodConfigAndTermDrains) {
   ASSERT_TRUE(Pull(*cri, Ref("demo")).ok()) << ReadFile(d->log);
   EXPECT_TRUE(absl::StrContains(Metrics(d->metrics_port),
                                 "imgseld_config_reloads_total{result=\"error\"} 1"));
+  // A good file that also changes settings a reload cannot apply: applied,
+  // and each of those named.
+  std::string changed = absl::StrReplaceAll(good, {{"request_timeout = \"5s\"",
+                                                    "request_timeout = \"7s\""},
+                                                   {"drain_timeout = \"3s\"",
+                                                    "drain_timeout = \"4s\""}});
+  changed += "[compat]\ncache_max_bytes = 1048576\n";
+  std::ofstream(d->config) << changed;
+  kill(d->process->pid(), SIGHUP);
+  const absl::Time applied_by = absl::Now() + absl::Seconds(5);
+  while (!absl::StrContains(ReadFile(d->log), "applied") && absl::Now() < applied_by) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  const std::string log = ReadFile(d->log);
+  EXPECT_TRUE(absl::StrContains(log, "reload: [compat] cache_max_bytes, [registry] "
+                                     "request_timeout changed; they take effect on restart"))
+      << log;
+  EXPECT_TRUE(absl::StrContains(log, "applied")) << log;
+  EXPECT_TRUE(absl::StrContains(Metrics(d->metrics_port),
+                                "imgseld_config_reloads_total{result=\"ok\"} 1"));
   std::ofstream(d->config) << good;
   kill(d->process->pid(), SIGHUP);
   const int status = d->process->Signal(SIGTERM, absl::Seconds(8));
@@ -804,6 +825,37 @@ TEST(ImgseldIntegration, ReloadKeepsTheLastGoodConfigAndTermDrains) {
   EXPECT_FALSE(fs::exists(d->cri_socket));
   EXPECT_FALSE(fs::exists(d->api_socket));
   std::cerr << ReadFile(d->log);
+}
+
+// `imgseld --check-config`: the same reading of the file as a start and a
+// reload, without serving; what `systemctl reload` runs first.
+TEST(ImgseldIntegration, CheckConfigSaysOkOrWhereTheErrorIs) {
+  const std::string dir = ::testing::TempDir() + "/imgseld-check";
+  fs::create_directories(dir);
+  struct Case {
+    const char* toml;
+    int exit_code;
+    const char* output;  // in what it prints
+  };
+  const Case cases[] = {
+      {"version = 1\n[server]\nmetrics = \"127.0.0.1:9464\"\n", 0, "imgsel.toml: ok"},
+      {"version = 1\n[server]\nmetrics = \"0.0.0.0:9464\"\n", 1,
+       "imgsel.toml:3:11: metrics address \"0.0.0.0:9464\": only loopback"},
+      {"version = 1\n[server]\nselect_timeout = 2\n", 1, "imgsel.toml:3:18"},
+      {"version = 1\n[sever]\n", 1, "imgsel.toml:2:2: unknown key \"sever\"; did you mean"},
+  };
+  for (const Case& c : cases) {
+    const std::string config = dir + "/imgsel.toml";
+    std::ofstream(config) << c.toml;
+    const std::string out = dir + "/out.txt";
+    auto p = Process::Spawn({IMGSELD_BINARY, "--config", config, "--check-config"}, out);
+    ASSERT_TRUE(p.ok());
+    const int status = (*p)->Signal(0, absl::Seconds(10));
+    ASSERT_NE(status, -1) << c.toml;
+    ASSERT_TRUE(WIFEXITED(status)) << c.toml;
+    EXPECT_EQ(WEXITSTATUS(status), c.exit_code) << c.toml << ReadFile(out);
+    EXPECT_TRUE(absl::StrContains(ReadFile(out), c.output)) << c.toml << ReadFile(out);
+  }
 }
 
 // SIGTERM while a pull is in flight: the pull still ends well, then imgseld
