@@ -25,6 +25,8 @@ PACKAGES=(
   golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
   # integration tests and figures: the real containerd and registry
   containerd runc docker-registry skopeo curl systemd hyperfine
+  # tests/deploy: reads the DaemonSet manifest
+  python3-yaml
 )
 
 log() { printf 'dev.sh: %s\n' "$*" >&2; }
