@@ -321,10 +321,10 @@ void ApiFigures(const Daemon& d, int requests) {
     const int cpu_calls = std::max(200, requests / 4);
     std::vector<std::pair<double, double>> cpu;  // server, client
     for (Kind& k : kinds) {
-      const double s0 = CpuUs(d.process->pid()), c0 = CpuUs(getpid());
+      const double s0 = CpuUs(d.process->pid()), c0 = ProcessCpuUs();
       for (int i = 0; i < cpu_calls; ++i) k.call();
       cpu.emplace_back((CpuUs(d.process->pid()) - s0) / cpu_calls,
-                       (CpuUs(getpid()) - c0) / cpu_calls);
+                       (ProcessCpuUs() - c0) / cpu_calls);
     }
     printf("breakdown  (interleaved call by call, %d each; CPU per call in runs of %d)\n", rounds,
            cpu_calls);

@@ -60,8 +60,8 @@ const PlatformMatcher& MatcherFor(const Platform& host, PolicyKind kind) {
 
 int EffectiveRank(const Candidate& c) { return c.platform_rank < 0 ? INT_MAX : c.platform_rank; }
 
-// Why `loser` is ranked below `winner`: the first ranking key that differs.
-// Appends why `loser` ranks below `winner` to `out`.
+// Appends why `loser` is ranked below `winner` to `out`: the first ranking
+// key that differs.
 void AppendLostBecause(const Candidate& loser, const Candidate& winner, std::string* out) {
   absl::StrAppend(out, "ranked below position ", winner.position, ": ");
   if (loser.score != winner.score) {

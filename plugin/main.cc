@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <memory>
@@ -214,12 +213,10 @@ int Run(const Flags& flags) {
       }
       // Against the config imgseld started with: that is what the sockets,
       // the registry client and the probe were set up from.
-      std::vector<std::string> pending = SettingsNeedingRestart(started, *next);
-      if (!flags.host_profile.empty()) {  // no probe runs: [host] never applies
-        pending.erase(std::remove_if(pending.begin(), pending.end(),
-                                     [](const std::string& k) { return k.rfind("[host]", 0) == 0; }),
-                      pending.end());
-      }
+      // With --host-profile no probe runs, so [host] never applies at all.
+      Config compared = *next;
+      if (!flags.host_profile.empty()) compared.host = started.host;
+      const std::vector<std::string> pending = SettingsNeedingRestart(started, compared);
       if (!pending.empty()) {
         LogMessage("warn", absl::StrCat("reload: ", absl::StrJoin(pending, ", "),
                                         " changed; they take effect on restart"));

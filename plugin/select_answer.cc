@@ -43,7 +43,7 @@ class Wire {
   // A nested message: `body` writes its fields; the length is put in front
   // afterwards. Two bytes are kept for it, which is what lengths of 128 bytes
   // to 16 KiB take (a candidate, a descriptor); a shorter body moves down one
-  // byte, a longer one (decision_json aside, never seen) up.
+  // byte, a longer one (an entry with kilobytes of annotations) up.
   template <typename Body>
   void Message(int field, Body&& body) {
     char tag[kMaxVarint];
