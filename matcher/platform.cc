@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "matcher/index.h"
+#include "matcher/string_view_bridge.h"
 
 namespace imgsel {
 namespace {
@@ -175,18 +176,27 @@ std::string FormatPlatform(const Platform& p) {
   return out;
 }
 
-std::string FormatPlatform(const PlatformView& raw) {
+void AppendPlatform(const PlatformView& raw, std::string* out) {
   NormalNames n;
   if (!Normalize(raw, n)) {
     Platform p;  // names too long for the buffers: the owning path
     p.os = std::string(raw.os);
     p.architecture = std::string(raw.architecture);
     p.variant = std::string(raw.variant);
-    return FormatPlatform(NormalizePlatform(std::move(p)));
+    out->append(FormatPlatform(NormalizePlatform(std::move(p))));
+    return;
   }
-  if (n.os.empty() && n.arch.empty()) return "unknown";
-  std::string out = absl::StrCat(n.os, "/", n.arch);
-  if (!n.variant.empty()) absl::StrAppend(&out, "/", n.variant);
+  if (n.os.empty() && n.arch.empty()) {
+    out->append("unknown");
+    return;
+  }
+  out->append(ToStd(n.os)).append(1, '/').append(ToStd(n.arch));
+  if (!n.variant.empty()) out->append(1, '/').append(ToStd(n.variant));
+}
+
+std::string FormatPlatform(const PlatformView& raw) {
+  std::string out;
+  AppendPlatform(raw, &out);
   return out;
 }
 

@@ -56,6 +56,8 @@ std::string FormatPlatform(const Platform& p);
 // FormatPlatform(NormalizePlatform(view.ToPlatform()))) without building a
 // Platform.
 std::string FormatPlatform(const PlatformView& view);
+// The same, appended to `out` (no string of its own).
+void AppendPlatform(const PlatformView& view, std::string* out);
 
 // Parses "os/arch[/variant]" (each part required except the variant) and
 // normalises it. Errors name the specifier.

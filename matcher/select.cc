@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <type_traits>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/functional/function_ref.h"
@@ -60,31 +61,54 @@ const PlatformMatcher& MatcherFor(const Platform& host, PolicyKind kind) {
 
 int EffectiveRank(const Candidate& c) { return c.platform_rank < 0 ? INT_MAX : c.platform_rank; }
 
+// An entry's platform as a part of a sentence (see AppendParts).
+struct EntryPlatform {
+  const Descriptor& entry;
+};
+
+// Appends each part to `out` in turn: text as it is, a number in decimal, an
+// entry's platform formatted. What absl::StrAppend does, without sizing the
+// whole sentence first: the sentences are short and the buffer is reused.
+template <typename... Parts>
+void AppendParts(std::string& out, const Parts&... parts) {
+  auto one = [&out](const auto& part) {
+    using T = std::decay_t<decltype(part)>;
+    if constexpr (std::is_same_v<T, EntryPlatform>) {
+      if (part.entry.platform) {
+        AppendPlatform(*part.entry.platform, &out);
+      } else {
+        out.append("(none)");
+      }
+    } else if constexpr (std::is_integral_v<T>) {
+      out.append(ToStd(absl::AlphaNum(part).Piece()));
+    } else {
+      out.append(ToStd(absl::string_view(part)));
+    }
+  };
+  (one(parts), ...);
+}
+
 // Appends why `loser` is ranked below `winner` to `out`: the first ranking
 // key that differs.
 void AppendLostBecause(const Candidate& loser, const Candidate& winner, std::string* out) {
-  absl::StrAppend(out, "ranked below position ", winner.position, ": ");
+  AppendParts(*out, "ranked below position ", winner.position, ": ");
   if (loser.score != winner.score) {
-    absl::StrAppend(out, "lower score (", loser.score, " < ", winner.score, ")");
+    AppendParts(*out, "lower score (", loser.score, " < ", winner.score, ")");
   } else if (EffectiveRank(loser) != EffectiveRank(winner)) {
     if (loser.platform_rank < 0) {
-      absl::StrAppend(out, "no platform (ranked last)");
+      AppendParts(*out, "no platform (ranked last)");
     } else {
-      absl::StrAppend(out, "less specific platform (rank ", loser.platform_rank, " > ",
-                      winner.platform_rank, ")");
+      AppendParts(*out, "less specific platform (rank ", loser.platform_rank, " > ",
+                  winner.platform_rank, ")");
     }
   } else if (loser.features_satisfied != winner.features_satisfied) {
-    absl::StrAppend(out, "fewer required features satisfied (", loser.features_satisfied, " < ",
-                    winner.features_satisfied, ")");
+    AppendParts(*out, "fewer required features satisfied (", loser.features_satisfied, " < ",
+                winner.features_satisfied, ")");
   } else if (loser.os_features != winner.os_features) {
-    absl::StrAppend(out, "fewer os.features (", loser.os_features, " < ", winner.os_features, ")");
+    AppendParts(*out, "fewer os.features (", loser.os_features, " < ", winner.os_features, ")");
   } else {
-    absl::StrAppend(out, "tie, later in the index");
+    AppendParts(*out, "tie, later in the index");
   }
-}
-
-std::string EntryPlatform(const Descriptor& d) {
-  return d.platform ? FormatPlatform(*d.platform) : "(none)";
 }
 
 std::string RuleLabel(const PreferRule& rule) {
@@ -124,9 +148,9 @@ void ForEachReason(const Decision& decision, const Candidate& c,
   // reused from one candidate and one call to the next. `sink` must not call
   // ForEachReason itself.
   thread_local std::string line;
-  auto emit = [&](auto&&... parts) {
+  auto emit = [&](const auto&... parts) {
     line.clear();
-    absl::StrAppend(&line, parts...);
+    AppendParts(line, parts...);
     sink(line);
   };
   for (uint32_t i = c.reasons_begin; i < c.reasons_end; ++i) {
@@ -142,11 +166,11 @@ void ForEachReason(const Decision& decision, const Candidate& c,
         emit("rejected: mediaType \"", d.media_type, "\" is not an image manifest");
         break;
       case ReasonCode::kPlatformMismatch:
-        emit("rejected: platform ", EntryPlatform(d), " does not run on host ",
+        emit("rejected: platform ", EntryPlatform{d}, " does not run on host ",
              decision.host_platform);
         break;
       case ReasonCode::kPlatformMatch:
-        emit("platform ", EntryPlatform(d), " matches host ", decision.host_platform, " (rank ",
+        emit("platform ", EntryPlatform{d}, " matches host ", decision.host_platform, " (rank ",
              r.value, ")");
         break;
       case ReasonCode::kNoPlatform:

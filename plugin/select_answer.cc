@@ -1,5 +1,6 @@
 #include "plugin/select_answer.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -14,16 +15,33 @@ namespace {
 // Protobuf wire format, the subset the answer needs. proto3 rules: a scalar
 // or string field at its default is not written; an element of a repeated
 // field and a set message field always are.
+//
+// Bytes go through a raw write position into a buffer the thread keeps (a
+// std::string append per tag and per string cost more than the bytes, and
+// sizing a fresh string zero-fills it), then into `out` in one copy when the
+// Wire is gone. One Wire per thread at a time.
 class Wire {
  public:
-  explicit Wire(std::string* out) : out_(out) {}
+  explicit Wire(std::string* out) : out_(out), buf_(ThreadBuffer()) {
+    if (buf_.size() < kKeptBytes) buf_.resize(kKeptBytes);
+  }
+  ~Wire() {
+    out_->append(buf_.data(), at_);
+    // A very large answer does not keep its buffer alive in every thread.
+    if (buf_.size() > kKeptBytes) {
+      buf_.resize(kKeptBytes);
+      buf_.shrink_to_fit();
+    }
+  }
+  Wire(const Wire&) = delete;
+  Wire& operator=(const Wire&) = delete;
 
   void Uint(int field, uint64_t v) {
     if (v == 0) return;
-    char buf[2 * kMaxVarint];
-    size_t n = PutVarint(buf, Tag(field, kVarint));
-    n += PutVarint(buf + n, v);
-    out_->append(buf, n);
+    char* p = Room(2 * kMaxVarint);
+    p += PutVarint(p, Tag(field, kVarint));
+    p += PutVarint(p, v);
+    at_ = p - buf_.data();
   }
   // int32 and int64 alike: a negative value is its 64-bit two's complement.
   void Int(int field, int64_t v) { Uint(field, static_cast<uint64_t>(v)); }
@@ -32,13 +50,12 @@ class Wire {
     if (!s.empty()) Element(field, s);
   }
   // One element of a repeated string, or a map key or value: always written.
-  // Tag and length go in with one append, the bytes with another.
   void Element(int field, absl::string_view s) {
-    char buf[2 * kMaxVarint];
-    size_t n = PutVarint(buf, Tag(field, kLengthDelimited));
-    n += PutVarint(buf + n, s.size());
-    out_->append(buf, n);
-    out_->append(s.data(), s.size());
+    char* p = Room(2 * kMaxVarint + s.size());
+    p += PutVarint(p, Tag(field, kLengthDelimited));
+    p += PutVarint(p, s.size());
+    std::memcpy(p, s.data(), s.size());
+    at_ = p + s.size() - buf_.data();
   }
   // A nested message: `body` writes its fields; the length is put in front
   // afterwards. Two bytes are kept for it, which is what lengths of 128 bytes
@@ -46,22 +63,25 @@ class Wire {
   // byte, a longer one (an entry with kilobytes of annotations) up.
   template <typename Body>
   void Message(int field, Body&& body) {
-    char tag[kMaxVarint];
-    out_->append(tag, PutVarint(tag, Tag(field, kLengthDelimited)));
-    const size_t at = out_->size();
-    out_->append(2, '\0');
+    char* p = Room(kMaxVarint + 2);
+    p += PutVarint(p, Tag(field, kLengthDelimited));
+    const size_t len_at = p - buf_.data();
+    at_ = len_at + 2;
     body();
-    const uint64_t len = out_->size() - at - 2;
+    const uint64_t len = at_ - len_at - 2;
     char buf[kMaxVarint];
     const size_t n = PutVarint(buf, len);
     if (n == 1) {
-      char* p = out_->data() + at;
-      std::memmove(p + 1, p + 2, len);
-      out_->resize(out_->size() - 1);
+      char* b = buf_.data() + len_at;
+      std::memmove(b + 1, b + 2, len);
+      --at_;
     } else if (n > 2) {
-      out_->insert(at, n - 2, '\0');
+      Room(n - 2);
+      char* b = buf_.data() + len_at;
+      std::memmove(b + n, b + 2, len);
+      at_ += n - 2;
     }
-    std::memcpy(out_->data() + at, buf, n);
+    std::memcpy(buf_.data() + len_at, buf, n);
   }
 
  private:
@@ -80,8 +100,25 @@ class Wire {
     p[n++] = static_cast<char>(v);
     return n;
   }
+  // What a thread's buffer keeps between answers: the example's full answer
+  // is 2.5 KB, a 64-entry index's about 20 KB.
+  static constexpr size_t kKeptBytes = 64 << 10;
+
+  static std::string& ThreadBuffer() {
+    thread_local std::string buffer;
+    return buffer;
+  }
+  // The write position, with at least `n` bytes after it.
+  char* Room(size_t n) {
+    if (buf_.size() - at_ < n) [[unlikely]]
+      Grow(n);
+    return buf_.data() + at_;
+  }
+  [[gnu::noinline]] void Grow(size_t n) { buf_.resize(std::max(2 * buf_.size(), at_ + n)); }
 
   std::string* out_;
+  std::string& buf_;
+  size_t at_ = 0;  // bytes of `buf_` written so far
 };
 
 // Field numbers of proto/imgsel/v1/selector.proto.
@@ -141,11 +178,8 @@ void WriteDescriptor(Wire& w, const Descriptor& d) {
 
 void EncodeSelectAnswer(const Selection& sel, bool with_json, bool basic, std::string* out) {
   namespace f = response_field;
-  Wire w(out);
   const Decision& d = sel.decision;
-  // About what the example's answer takes per candidate, so the buffer
-  // rarely grows while it is written.
-  out->reserve(out->size() + 256 + (basic ? 0 : 320 * d.candidates.size()));
+  Wire w(out);
   if (const Descriptor* chosen = sel.chosen()) {
     w.Message(f::kSelected, [&] { WriteDescriptor(w, *chosen); });
   }

@@ -197,6 +197,31 @@ TEST_F(SelectAnswerTest, EveryFieldShape) {
   ExpectSameAsOracle(manifest, "a single manifest");
 }
 
+// An answer larger than the buffer a thread keeps between answers (64 KiB):
+// the buffer grows in the middle of nested messages, then shrinks back, and
+// the next answer on the same thread is still exact.
+TEST_F(SelectAnswerTest, AnswerLargerThanTheKeptBuffer) {
+  std::string index = R"({"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)";
+  for (int i = 1; i <= 6; ++i) {
+    absl::StrAppend(&index, i > 1 ? "," : "",
+                    R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")",
+                    Digest(i), R"(","size":1,"platform":{"os":"linux","architecture":"amd64"},)",
+                    R"("annotations":{"big":")", std::string(30000 + i, 'a' + i), R"("}})");
+  }
+  index += "]}";
+  const Selection big = SelectBytes(index);
+  ASSERT_NE(big.chosen(), nullptr);
+  std::string wire;
+  EncodeSelectAnswer(big, false, false, &wire);
+  EXPECT_GT(wire.size(), 200000u);
+  ExpectSameAsOracle(big, "an answer over 64 KiB");
+
+  const std::string example = ReadFile(
+      std::string(IMGSEL_EXAMPLES) +
+      "/layout/blobs/sha256/25379efb0d455eb3a57777dffb980043481090ea07c60f68e2f5bf4edcbce8a7");
+  ExpectSameAsOracle(SelectBytes(example), "the example after a large answer");
+}
+
 TEST_F(SelectAnswerTest, CompatibilityResultsWarningsAndFallback) {
   const std::string index = ReadFile(
       std::string(IMGSEL_EXAMPLES) +
