@@ -10,7 +10,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "matcher/index.h"
-#include "matcher/string_view_bridge.h"
 
 namespace imgsel {
 namespace {
@@ -176,27 +175,32 @@ std::string FormatPlatform(const Platform& p) {
   return out;
 }
 
-void AppendPlatform(const PlatformView& raw, std::string* out) {
+void AppendPlatform(const PlatformView& raw, absl::FunctionRef<void(absl::string_view)> append) {
   NormalNames n;
   if (!Normalize(raw, n)) {
     Platform p;  // names too long for the buffers: the owning path
     p.os = std::string(raw.os);
     p.architecture = std::string(raw.architecture);
     p.variant = std::string(raw.variant);
-    out->append(FormatPlatform(NormalizePlatform(std::move(p))));
+    append(FormatPlatform(NormalizePlatform(std::move(p))));
     return;
   }
   if (n.os.empty() && n.arch.empty()) {
-    out->append("unknown");
+    append("unknown");
     return;
   }
-  out->append(ToStd(n.os)).append(1, '/').append(ToStd(n.arch));
-  if (!n.variant.empty()) out->append(1, '/').append(ToStd(n.variant));
+  append(n.os);
+  append("/");
+  append(n.arch);
+  if (!n.variant.empty()) {
+    append("/");
+    append(n.variant);
+  }
 }
 
 std::string FormatPlatform(const PlatformView& raw) {
   std::string out;
-  AppendPlatform(raw, &out);
+  AppendPlatform(raw, [&out](absl::string_view s) { out.append(s.data(), s.size()); });
   return out;
 }
 

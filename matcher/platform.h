@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -56,8 +57,8 @@ std::string FormatPlatform(const Platform& p);
 // FormatPlatform(NormalizePlatform(view.ToPlatform()))) without building a
 // Platform.
 std::string FormatPlatform(const PlatformView& view);
-// The same, appended to `out` (no string of its own).
-void AppendPlatform(const PlatformView& view, std::string* out);
+// The same, handed to `append` in pieces, with no string of its own.
+void AppendPlatform(const PlatformView& view, absl::FunctionRef<void(absl::string_view)> append);
 
 // Parses "os/arch[/variant]" (each part required except the variant) and
 // normalises it. Errors name the specifier.

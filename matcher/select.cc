@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 #include <type_traits>
 
 #include "absl/container/inlined_vector.h"
@@ -61,53 +62,82 @@ const PlatformMatcher& MatcherFor(const Platform& host, PolicyKind kind) {
 
 int EffectiveRank(const Candidate& c) { return c.platform_rank < 0 ? INT_MAX : c.platform_rank; }
 
-// An entry's platform as a part of a sentence (see AppendParts).
+// An entry's platform as a part of a sentence (see Sentence::Add).
 struct EntryPlatform {
   const Descriptor& entry;
 };
 
-// Appends each part to `out` in turn: text as it is, a number in decimal, an
-// entry's platform formatted. What absl::StrAppend does, without sizing the
-// whole sentence first: the sentences are short and the buffer is reused.
-template <typename... Parts>
-void AppendParts(std::string& out, const Parts&... parts) {
-  auto one = [&out](const auto& part) {
-    using T = std::decay_t<decltype(part)>;
+// One reason sentence at a time, written through a raw position into a
+// buffer the thread keeps: its capacity is reused from one sentence and one
+// call to the next, and a std::string append per piece cost more than the
+// pieces. One Sentence per thread at a time.
+class Sentence {
+ public:
+  Sentence() : buf_(Buffer()) {}
+  Sentence(const Sentence&) = delete;
+  Sentence& operator=(const Sentence&) = delete;
+
+  void Clear() { at_ = 0; }
+  absl::string_view View() const { return {buf_.data(), at_}; }
+
+  // Appends each part in turn: text as it is, a number in decimal, an
+  // entry's platform formatted.
+  template <typename... Parts>
+  void Add(const Parts&... parts) {
+    (AddOne(parts), ...);
+  }
+
+ private:
+  static std::string& Buffer() {
+    thread_local std::string buffer;
+    return buffer;
+  }
+  void Append(absl::string_view s) {
+    if (buf_.size() - at_ < s.size()) [[unlikely]] {
+      buf_.resize(std::max(2 * buf_.size() + 256, at_ + s.size()));
+    }
+    std::memcpy(buf_.data() + at_, s.data(), s.size());
+    at_ += s.size();
+  }
+  template <typename T>
+  void AddOne(const T& part) {
     if constexpr (std::is_same_v<T, EntryPlatform>) {
       if (part.entry.platform) {
-        AppendPlatform(*part.entry.platform, &out);
+        AppendPlatform(*part.entry.platform, [this](absl::string_view s) { Append(s); });
       } else {
-        out.append("(none)");
+        Append("(none)");
       }
     } else if constexpr (std::is_integral_v<T>) {
-      out.append(ToStd(absl::AlphaNum(part).Piece()));
+      Append(absl::AlphaNum(part).Piece());
     } else {
-      out.append(ToStd(absl::string_view(part)));
+      Append(absl::string_view(part));
     }
-  };
-  (one(parts), ...);
-}
+  }
 
-// Appends why `loser` is ranked below `winner` to `out`: the first ranking
-// key that differs.
-void AppendLostBecause(const Candidate& loser, const Candidate& winner, std::string* out) {
-  AppendParts(*out, "ranked below position ", winner.position, ": ");
+  std::string& buf_;
+  size_t at_ = 0;
+};
+
+// Adds why `loser` is ranked below `winner` to `out`: the first ranking key
+// that differs.
+void AddLostBecause(const Candidate& loser, const Candidate& winner, Sentence& out) {
+  out.Add("ranked below position ", winner.position, ": ");
   if (loser.score != winner.score) {
-    AppendParts(*out, "lower score (", loser.score, " < ", winner.score, ")");
+    out.Add("lower score (", loser.score, " < ", winner.score, ")");
   } else if (EffectiveRank(loser) != EffectiveRank(winner)) {
     if (loser.platform_rank < 0) {
-      AppendParts(*out, "no platform (ranked last)");
+      out.Add("no platform (ranked last)");
     } else {
-      AppendParts(*out, "less specific platform (rank ", loser.platform_rank, " > ",
-                  winner.platform_rank, ")");
+      out.Add("less specific platform (rank ", loser.platform_rank, " > ", winner.platform_rank,
+              ")");
     }
   } else if (loser.features_satisfied != winner.features_satisfied) {
-    AppendParts(*out, "fewer required features satisfied (", loser.features_satisfied, " < ",
-                winner.features_satisfied, ")");
+    out.Add("fewer required features satisfied (", loser.features_satisfied, " < ",
+            winner.features_satisfied, ")");
   } else if (loser.os_features != winner.os_features) {
-    AppendParts(*out, "fewer os.features (", loser.os_features, " < ", winner.os_features, ")");
+    out.Add("fewer os.features (", loser.os_features, " < ", winner.os_features, ")");
   } else {
-    AppendParts(*out, "tie, later in the index");
+    out.Add("tie, later in the index");
   }
 }
 
@@ -144,14 +174,13 @@ size_t Decision::eligible_count() const {
 void ForEachReason(const Decision& decision, const Candidate& c,
                    absl::FunctionRef<void(absl::string_view)> sink) {
   const Descriptor& d = decision.index.manifests[c.position];
-  // One buffer for every sentence, kept by the thread: its capacity is
-  // reused from one candidate and one call to the next. `sink` must not call
-  // ForEachReason itself.
-  thread_local std::string line;
+  // `sink` must not call ForEachReason itself: the sentence's buffer is the
+  // thread's.
+  Sentence line;
   auto emit = [&](const auto&... parts) {
-    line.clear();
-    AppendParts(line, parts...);
-    sink(line);
+    line.Clear();
+    line.Add(parts...);
+    sink(line.View());
   };
   for (uint32_t i = c.reasons_begin; i < c.reasons_end; ++i) {
     const Reason& r = decision.reasons[i];
@@ -205,9 +234,9 @@ void ForEachReason(const Decision& decision, const Candidate& c,
     emit("selected: best of ", eligible, " eligible entr", eligible == 1 ? "y" : "ies", " (score ",
          c.score, ")");
   } else if (c.eligible) {
-    line.clear();
-    AppendLostBecause(c, *decision.selected(), &line);
-    sink(line);
+    line.Clear();
+    AddLostBecause(c, *decision.selected(), line);
+    sink(line.View());
   }
 }
 

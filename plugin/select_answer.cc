@@ -18,15 +18,13 @@ namespace {
 //
 // Bytes go through a raw write position into a buffer the thread keeps (a
 // std::string append per tag and per string cost more than the bytes, and
-// sizing a fresh string zero-fills it), then into `out` in one copy when the
-// Wire is gone. One Wire per thread at a time.
+// sizing a fresh string zero-fills it). One Wire per thread at a time.
 class Wire {
  public:
-  explicit Wire(std::string* out) : out_(out), buf_(ThreadBuffer()) {
+  Wire() : buf_(ThreadBuffer()) {
     if (buf_.size() < kKeptBytes) buf_.resize(kKeptBytes);
   }
   ~Wire() {
-    out_->append(buf_.data(), at_);
     // A very large answer does not keep its buffer alive in every thread.
     if (buf_.size() > kKeptBytes) {
       buf_.resize(kKeptBytes);
@@ -35,6 +33,9 @@ class Wire {
   }
   Wire(const Wire&) = delete;
   Wire& operator=(const Wire&) = delete;
+
+  // What has been written; valid until the next write or the Wire's end.
+  absl::string_view Bytes() const { return {buf_.data(), at_}; }
 
   void Uint(int field, uint64_t v) {
     if (v == 0) return;
@@ -116,7 +117,6 @@ class Wire {
   }
   [[gnu::noinline]] void Grow(size_t n) { buf_.resize(std::max(2 * buf_.size(), at_ + n)); }
 
-  std::string* out_;
   std::string& buf_;
   size_t at_ = 0;  // bytes of `buf_` written so far
 };
@@ -176,10 +176,11 @@ void WriteDescriptor(Wire& w, const Descriptor& d) {
 
 }  // namespace
 
-void EncodeSelectAnswer(const Selection& sel, bool with_json, bool basic, std::string* out) {
+void EncodeSelectAnswer(const Selection& sel, bool with_json, bool basic,
+                        absl::FunctionRef<void(absl::string_view)> take) {
   namespace f = response_field;
   const Decision& d = sel.decision;
-  Wire w(out);
+  Wire w;
   if (const Descriptor* chosen = sel.chosen()) {
     w.Message(f::kSelected, [&] { WriteDescriptor(w, *chosen); });
   }
@@ -227,6 +228,12 @@ void EncodeSelectAnswer(const Selection& sel, bool with_json, bool basic, std::s
   for (const std::string& warning : sel.warnings) w.Element(f::kWarnings, warning);
   if (with_json) w.String(f::kDecisionJson, DecisionToJson(d, 0));
   w.Uint(f::kElapsedUs, static_cast<uint64_t>(absl::ToInt64Microseconds(sel.elapsed)));
+  take(w.Bytes());
+}
+
+void EncodeSelectAnswer(const Selection& sel, bool with_json, bool basic, std::string* out) {
+  EncodeSelectAnswer(sel, with_json, basic,
+                     [out](absl::string_view bytes) { out->append(bytes.data(), bytes.size()); });
 }
 
 }  // namespace imgsel::plugin

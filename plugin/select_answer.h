@@ -13,13 +13,20 @@
 
 #include <string>
 
+#include "absl/functional/function_ref.h"
+#include "absl/strings/string_view.h"
 #include "selector/pipeline.h"
 
 namespace imgsel::plugin {
 
-// Appends the encoded SelectResponse to `out`. `with_json` adds
+// Encodes the SelectResponse and hands its bytes to `take`, which copies
+// them where they go (they are the thread's buffer and valid only during the
+// call; `take` must not encode an answer itself). `with_json` adds
 // decision_json; `basic` leaves out candidates and compatibility results
 // (SELECT_VIEW_BASIC).
+void EncodeSelectAnswer(const Selection& selection, bool with_json, bool basic,
+                        absl::FunctionRef<void(absl::string_view)> take);
+// The same, appended to `out`.
 void EncodeSelectAnswer(const Selection& selection, bool with_json, bool basic, std::string* out);
 
 }  // namespace imgsel::plugin

@@ -165,10 +165,9 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequ
     *response = ToByteBuffer(answer.SerializeAsString());
     return done(SelectResult::kFallback, grpc::Status::OK);
   }
-  std::string wire;
   EncodeSelectAnswer(*sel, request->include_decision_json(),
-                     request->view() == v1::SELECT_VIEW_BASIC, &wire);
-  *response = ToByteBuffer(wire);
+                     request->view() == v1::SELECT_VIEW_BASIC,
+                     [response](absl::string_view wire) { *response = ToByteBuffer(wire); });
   return done(sel->decision.fallback ? SelectResult::kFallback : SelectResult::kOk,
               grpc::Status::OK);
 }
