@@ -1,6 +1,7 @@
 // imgseld, measured as a client sees it (docs/BENCHMARKS.md "imgseld").
 //
 //   plugin_bench [--requests N] [--pulls N] [--skip-pulls]
+//   plugin_bench --callgrind N
 //
 // 1. Latency: Select with raw index bytes (the example index, 8 entries)
 //    against grpc.health.v1.Health/Check — an empty unary RPC on the same
@@ -17,6 +18,8 @@
 //    imgseld's proxy, of the same image from a loopback docker-registry,
 //    alternating, the image removed (with containerd's synchronous garbage
 //    collection) after every pull so each one fetches and unpacks.
+// --callgrind N instead counts the instructions imgseld executes per call of
+// each breakdown kind, N calls each, with imgseld under valgrind's callgrind.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -104,8 +107,9 @@ struct Daemon {
   std::string cri;
 };
 
+// `wrapper`, when given, runs imgseld under it (valgrind).
 Daemon StartImgseld(const std::string& dir, const std::string& containerd_socket,
-                    const std::string& certs) {
+                    const std::string& certs, std::vector<std::string> wrapper = {}) {
   Daemon d;
   d.api = dir + "/imgsel.sock";
   d.cri = dir + "/cri.sock";
@@ -113,10 +117,14 @@ Daemon StartImgseld(const std::string& dir, const std::string& containerd_socket
   std::ofstream(config) << "version = 1\n[registry]\nconfig_path = \"" << certs << "\"\n"
                         << "[server]\nsocket = \"" << d.api << "\"\ncri_socket = \"" << d.cri
                         << "\"\ncontainerd_socket = \"" << containerd_socket << "\"\n";
-  auto p = Process::Spawn({IMGSELD_BINARY, "--config", config, "--host-profile",
-                           std::string(IMGSEL_EXAMPLES) + "/hosts/amd64-v3.json"},
-                          dir + "/imgseld.log");
-  if (!p.ok() || !integration::WaitForSocket(d.api, absl::Seconds(15))) {
+  std::vector<std::string> argv = std::move(wrapper);
+  for (std::string a :
+       {std::string(IMGSELD_BINARY), std::string("--config"), config, std::string("--host-profile"),
+        std::string(IMGSEL_EXAMPLES) + "/hosts/amd64-v3.json"}) {
+    argv.push_back(std::move(a));
+  }
+  auto p = Process::Spawn(argv, dir + "/imgseld.log");
+  if (!p.ok() || !integration::WaitForSocket(d.api, absl::Seconds(60))) {
     fprintf(stderr, "imgseld did not start: %s\n", ReadFile(dir + "/imgseld.log").c_str());
     exit(1);
   }
@@ -212,30 +220,76 @@ void Throughput(const Daemon& d, const imgsel::v1::SelectRequest& select, int cl
          client_cpu / total);
 }
 
-void ApiFigures(const Daemon& d, int requests) {
-  const std::string index =
-      ReadFile(absl::StrCat(IMGSEL_EXAMPLES, "/layout/blobs/sha256/", kIndexHex));
-  auto channel = grpc::CreateChannel("unix:" + d.api, grpc::InsecureChannelCredentials());
-  auto api = imgsel::v1::Selector::NewStub(channel);
-  auto health = grpc::health::v1::Health::NewStub(channel);
-  imgsel::v1::SelectRequest select;
-  select.set_index(index);
-  auto one_select = [&] {
+// The calls the figures are made of, on one connection to imgseld: Select
+// with the example index's bytes (full answer), the empty RPC, and the
+// breakdown's kinds. Select on a single-manifest document (the same method
+// and path, a 200-byte answer with no candidates), the same padded with
+// spaces to the example index's size (the request's bytes alone), a Select
+// refused as INVALID_ARGUMENT (an error status, no answer) and the example
+// in SELECT_VIEW_BASIC.
+struct Calls {
+  explicit Calls(const Daemon& d)
+      : channel(grpc::CreateChannel("unix:" + d.api, grpc::InsecureChannelCredentials())),
+        api(imgsel::v1::Selector::NewStub(channel)),
+        health(grpc::health::v1::Health::NewStub(channel)) {
+    select.set_index(ReadFile(absl::StrCat(IMGSEL_EXAMPLES, "/layout/blobs/sha256/", kIndexHex)));
+    small.set_index(
+        R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]})");
+    basic = select;
+    basic.set_view(imgsel::v1::SELECT_VIEW_BASIC);
+    refused.set_index("not json");
+    padded = small;
+    padded.set_index(small.index() +
+                     std::string(select.index().size() - small.index().size(), ' '));
+  }
+
+  // The example index, full answer: true when it chose an entry.
+  bool Select() {
     grpc::ClientContext ctx;
     imgsel::v1::SelectResponse resp;
     return api->Select(&ctx, select, &resp).ok() && !resp.selected().digest().empty();
-  };
-  auto one_empty = [&] {
+  }
+  bool Empty() {
     grpc::ClientContext ctx;
     grpc::health::v1::HealthCheckRequest req;
     grpc::health::v1::HealthCheckResponse resp;
     return health->Check(&ctx, req, &resp).ok();
+  }
+  void SelectWith(const imgsel::v1::SelectRequest& req) {
+    grpc::ClientContext ctx;
+    imgsel::v1::SelectResponse resp;
+    (void)api->Select(&ctx, req, &resp);
+  }
+
+  struct Kind {
+    const char* name;
+    std::function<void()> call;
   };
+  std::vector<Kind> Kinds() {
+    return {{"empty RPC", [this] { Empty(); }},
+            {"Select, small answer", [this] { SelectWith(small); }},
+            {"Select, refused", [this] { SelectWith(refused); }},
+            {"Select, padded request", [this] { SelectWith(padded); }},
+            {"Select, basic view", [this] { SelectWith(basic); }},
+            {"Select, full answer", [this] { Select(); }}};
+  }
+
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<imgsel::v1::Selector::Stub> api;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health;
+  imgsel::v1::SelectRequest select, small, basic, refused, padded;
+};
+
+void ApiFigures(const Daemon& d, int requests) {
+  Calls calls(d);
+  const imgsel::v1::SelectRequest& select = calls.select;
+  auto one_select = [&] { return calls.Select(); };
+  auto one_empty = [&] { return calls.Empty(); };
   for (int i = 0; i < 500; ++i) one_select(), one_empty();  // warm up
   {
     grpc::ClientContext ctx;
     imgsel::v1::SelectResponse resp;
-    (void)api->Select(&ctx, select, &resp);
+    (void)calls.api->Select(&ctx, select, &resp);
     printf("messages  Select request %zu bytes, response %zu bytes (server time %llu us)\n",
            select.ByteSizeLong(), resp.ByteSizeLong(),
            static_cast<unsigned long long>(resp.elapsed_us()));
@@ -272,42 +326,15 @@ void ApiFigures(const Daemon& d, int requests) {
   latency("in pairs", 1);
   latency("in blocks of 100", 100);
 
-  // What the gap is made of: the same calls interleaved one by one, plus
-  // Select on a single-manifest document (the same method and path, a
-  // 200-byte answer with no candidates), the same padded with spaces to the
-  // example index's size (the request's bytes alone) and a Select refused as
-  // INVALID_ARGUMENT (an error status, no answer).
+  // What the gap is made of: the breakdown's kinds interleaved one by one.
   {
-    imgsel::v1::SelectRequest small;
-    small.set_index(
-        R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]})");
-    imgsel::v1::SelectRequest basic = select;
-    basic.set_view(imgsel::v1::SELECT_VIEW_BASIC);
-    imgsel::v1::SelectRequest refused;
-    refused.set_index("not json");
-    // The single manifest padded to the example index's size: what the
-    // request's bytes cost on their own.
-    imgsel::v1::SelectRequest padded = small;
-    padded.set_index(small.index() +
-                     std::string(select.index().size() - small.index().size(), ' '));
-    auto select_with = [&](const imgsel::v1::SelectRequest& req) {
-      return [&api, &req] {
-        grpc::ClientContext ctx;
-        imgsel::v1::SelectResponse resp;
-        (void)api->Select(&ctx, req, &resp);
-      };
-    };
     struct Kind {
       const char* name;
       std::function<void()> call;
       std::vector<double> us;
     };
-    std::vector<Kind> kinds = {{"empty RPC", [&] { one_empty(); }, {}},
-                               {"Select, small answer", select_with(small), {}},
-                               {"Select, refused", select_with(refused), {}},
-                               {"Select, padded request", select_with(padded), {}},
-                               {"Select, basic view", select_with(basic), {}},
-                               {"Select, full answer", [&] { one_select(); }, {}}};
+    std::vector<Kind> kinds;
+    for (const Calls::Kind& k : calls.Kinds()) kinds.push_back({k.name, k.call, {}});
     const int rounds = std::max(100, requests / 4);
     for (int i = 0; i < rounds; ++i) {
       for (Kind& k : kinds) {
@@ -342,6 +369,54 @@ void ApiFigures(const Daemon& d, int requests) {
   Throughput(d, select, kClients, per_client, /*async_client=*/false, &peak_rss);
   Throughput(d, select, kClients, per_client, /*async_client=*/true, &peak_rss);
   printf("rss  idle %.1f MiB, peak under load %.1f MiB\n", idle_rss / 1024.0, peak_rss / 1024.0);
+}
+
+// Instructions imgseld executes per call of each kind, which the machine's
+// noise does not move: imgseld runs under callgrind; for each kind the
+// counters are zeroed, `calls` calls made, the counters dumped and their
+// total read back.
+void CallgrindFigures(const std::string& dir, int calls) {
+  constexpr char kValgrind[] = "/usr/bin/valgrind";
+  constexpr char kControl[] = "/usr/bin/callgrind_control";
+  if (access(kValgrind, X_OK) != 0 || access(kControl, X_OK) != 0) {
+    printf("callgrind: skipped (no %s; apt-get install valgrind)\n", kValgrind);
+    return;
+  }
+  const std::string out = dir + "/callgrind.out";
+  Daemon d = StartImgseld(dir, dir + "/no-containerd.sock", dir,
+                          {kValgrind, "--tool=callgrind", "--callgrind-out-file=" + out});
+  const std::string pid = absl::StrCat(d.process->pid());
+  Calls c(d);
+  for (int i = 0; i < 200; ++i) {
+    for (const Calls::Kind& k : c.Kinds()) k.call();  // warm up
+  }
+  printf("instructions in imgseld per call  (callgrind, %d calls of each kind)\n", calls);
+  int part = 0;
+  for (const Calls::Kind& k : c.Kinds()) {
+    (void)integration::RunCommand({kControl, "-z", pid}, absl::Seconds(30));
+    for (int i = 0; i < calls; ++i) k.call();
+    (void)integration::RunCommand({kControl, "-d", pid}, absl::Seconds(30));
+    // The dump's "summary:" line is its total; wait for the file to be whole.
+    const std::string file = absl::StrCat(out, ".", ++part);
+    double total = -1;
+    for (int tries = 0; tries < 100 && total < 0; ++tries) {
+      std::ifstream in(file);
+      std::string line;
+      bool whole = false;
+      double summary = -1;
+      while (std::getline(in, line)) {
+        if (line.rfind("summary: ", 0) == 0) summary = std::stod(line.substr(9));
+        if (line.rfind("totals: ", 0) == 0) whole = true;
+      }
+      if (whole) total = summary;
+      if (total < 0) absl::SleepFor(absl::Milliseconds(100));
+    }
+    if (total < 0) {
+      printf("  %-24s no dump in %s\n", k.name, file.c_str());
+      continue;
+    }
+    printf("  %-24s %8.0f\n", k.name, total / calls);
+  }
 }
 
 absl::StatusOr<std::string> Pull(runtime::v1::ImageService::Stub& cri, const std::string& image,
@@ -428,14 +503,22 @@ int main(int argc, char** argv) {
   int requests = 20000;
   int pulls = 20;
   bool skip_pulls = false;
+  int callgrind_calls = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--callgrind" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &callgrind_calls);
     if (a == "--requests" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &requests);
     if (a == "--pulls" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &pulls);
     if (a == "--skip-pulls") skip_pulls = true;
   }
   char tmpl[] = "/tmp/imgseld-bench-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
+  if (callgrind_calls > 0) {
+    imgsel::bench::CallgrindFigures(dir, callgrind_calls);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    return 0;
+  }
   {
     const std::string api_dir = dir + "/api";
     std::filesystem::create_directories(api_dir);
