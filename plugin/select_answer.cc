@@ -22,7 +22,7 @@ namespace {
 class Wire {
  public:
   Wire() : buf_(ThreadBuffer()) {
-    if (buf_.size() < kKeptBytes) buf_.resize(kKeptBytes);
+    if (buf_.size() < kFirstBytes) buf_.resize(kFirstBytes);
   }
   ~Wire() {
     // A very large answer does not keep its buffer alive in every thread.
@@ -101,8 +101,10 @@ class Wire {
     p[n++] = static_cast<char>(v);
     return n;
   }
-  // What a thread's buffer keeps between answers: the example's full answer
-  // is 2.5 KB, a 64-entry index's about 20 KB.
+  // A thread's first buffer, and what it keeps at most between answers: the
+  // example's full answer is 2.5 KB, a 64-entry index's about 20 KB. The
+  // buffer doubles when an answer needs more.
+  static constexpr size_t kFirstBytes = 4 << 10;
   static constexpr size_t kKeptBytes = 64 << 10;
 
   static std::string& ThreadBuffer() {
