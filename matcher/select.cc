@@ -93,6 +93,7 @@ class Sentence {
     return buffer;
   }
   void Append(absl::string_view s) {
+    if (s.empty()) return;  // an empty view may have no data for memcpy
     if (buf_.size() - at_ < s.size()) [[unlikely]] {
       buf_.resize(std::max(2 * buf_.size() + 256, at_ + s.size()));
     }

@@ -55,7 +55,7 @@ class Wire {
     char* p = Room(2 * kMaxVarint + s.size());
     p += PutVarint(p, Tag(field, kLengthDelimited));
     p += PutVarint(p, s.size());
-    std::memcpy(p, s.data(), s.size());
+    if (!s.empty()) std::memcpy(p, s.data(), s.size());  // an empty view may have no data
     at_ = p + s.size() - buf_.data();
   }
   // A nested message: `body` writes its fields; the length is put in front
