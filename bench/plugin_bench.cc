@@ -283,9 +283,7 @@ struct Calls {
 void ApiFigures(const Daemon& d, int requests) {
   Calls calls(d);
   const imgsel::v1::SelectRequest& select = calls.select;
-  auto one_select = [&] { return calls.Select(); };
-  auto one_empty = [&] { return calls.Empty(); };
-  for (int i = 0; i < 500; ++i) one_select(), one_empty();  // warm up
+  for (int i = 0; i < 500; ++i) calls.Select(), calls.Empty();  // warm up
   {
     grpc::ClientContext ctx;
     imgsel::v1::SelectResponse resp;
@@ -307,12 +305,12 @@ void ApiFigures(const Daemon& d, int requests) {
     for (int done = 0; done < requests; done += block) {
       for (int i = 0; i < block; ++i) {
         absl::Time t = absl::Now();
-        errors += one_empty() ? 0 : 1;
+        errors += calls.Empty() ? 0 : 1;
         empty_us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
       }
       for (int i = 0; i < block; ++i) {
         absl::Time t = absl::Now();
-        errors += one_select() ? 0 : 1;
+        errors += calls.Select() ? 0 : 1;
         sel_us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
       }
     }
@@ -328,26 +326,21 @@ void ApiFigures(const Daemon& d, int requests) {
 
   // What the gap is made of: the breakdown's kinds interleaved one by one.
   {
-    struct Kind {
-      const char* name;
-      std::function<void()> call;
-      std::vector<double> us;
-    };
-    std::vector<Kind> kinds;
-    for (const Calls::Kind& k : calls.Kinds()) kinds.push_back({k.name, k.call, {}});
+    const std::vector<Calls::Kind> kinds = calls.Kinds();
+    std::vector<std::vector<double>> us(kinds.size());  // per kind, interleaved
     const int rounds = std::max(100, requests / 4);
     for (int i = 0; i < rounds; ++i) {
-      for (Kind& k : kinds) {
+      for (size_t k = 0; k < kinds.size(); ++k) {
         absl::Time t = absl::Now();
-        k.call();
-        k.us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
+        kinds[k].call();
+        us[k].push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
       }
     }
     // CPU per call, each kind alone in a run of its own: where the
     // latency goes when it is not spent waiting.
     const int cpu_calls = std::max(200, requests / 4);
     std::vector<std::pair<double, double>> cpu;  // server, client
-    for (Kind& k : kinds) {
+    for (const Calls::Kind& k : kinds) {
       const double s0 = CpuUs(d.process->pid()), c0 = ProcessCpuUs();
       for (int i = 0; i < cpu_calls; ++i) k.call();
       cpu.emplace_back((CpuUs(d.process->pid()) - s0) / cpu_calls,
@@ -355,11 +348,11 @@ void ApiFigures(const Daemon& d, int requests) {
     }
     printf("breakdown  (interleaved call by call, %d each; CPU per call in runs of %d)\n", rounds,
            cpu_calls);
-    const double base = Percentile(kinds[0].us, 0.5);
-    for (size_t i = 0; i < kinds.size(); ++i) {
-      const Kind& k = kinds[i];
-      printf("  %-24s p50 %7.1f us  %5.2fx   CPU imgseld %5.1f us, client %5.1f us\n", k.name,
-             Percentile(k.us, 0.5), Percentile(k.us, 0.5) / base, cpu[i].first, cpu[i].second);
+    const double base = Percentile(us[0], 0.5);
+    for (size_t k = 0; k < kinds.size(); ++k) {
+      const double p50 = Percentile(us[k], 0.5);
+      printf("  %-24s p50 %7.1f us  %5.2fx   CPU imgseld %5.1f us, client %5.1f us\n",
+             kinds[k].name, p50, p50 / base, cpu[k].first, cpu[k].second);
     }
   }
 
