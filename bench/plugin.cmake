@@ -3,6 +3,10 @@
 # through the CRI proxy against a direct CRI pull (real containerd and
 # docker-registry on loopback, when installed and run as root).
 if(TARGET imgseld)
+  # A Selector server that answers from a file: the floor under the figure.
+  add_executable(answer_floor_server ${CMAKE_CURRENT_LIST_DIR}/answer_floor_server.cc)
+  target_link_libraries(answer_floor_server PRIVATE imgsel_proto_selector)
+
   add_executable(plugin_bench
     ${CMAKE_CURRENT_LIST_DIR}/plugin_bench.cc
     ${PROJECT_SOURCE_DIR}/tests/integration/harness.cc
@@ -11,8 +15,9 @@ if(TARGET imgseld)
   target_link_libraries(plugin_bench PRIVATE imgsel_plugin imgsel_registry)
   target_compile_definitions(plugin_bench PRIVATE
     IMGSEL_EXAMPLES="${PROJECT_SOURCE_DIR}/examples"
-    IMGSELD_BINARY="$<TARGET_FILE:imgseld>")
-  add_dependencies(plugin_bench imgseld)
+    IMGSELD_BINARY="$<TARGET_FILE:imgseld>"
+    ANSWER_FLOOR_SERVER="$<TARGET_FILE:answer_floor_server>")
+  add_dependencies(plugin_bench imgseld answer_floor_server)
 endif()
 
 # The server-side cost of a Select answer, in process (no gRPC).

@@ -14,7 +14,11 @@
 //    index bytes as fast as answers come, a fixed number of calls each;
 //    driven by a thread per client, then by one thread for all of them.
 // 3. RSS of the imgseld process: idle, and the peak sampled during (2).
-// 4. Pull: a direct CRI PullImage to containerd against one through
+// 4. The floor: the latency readings of (1) against answer_floor_server,
+//    which answers Select with imgseld's answer for the example index
+//    without selecting. The part of (1)'s ratio that remains there is what
+//    the answer itself costs; the rest is imgseld's selection.
+// 5. Pull: a direct CRI PullImage to containerd against one through
 //    imgseld's proxy, of the same image from a loopback docker-registry,
 //    alternating, the image removed (with containerd's synchronous garbage
 //    collection) after every pull so each one fetches and unpacks.
@@ -280,25 +284,12 @@ struct Calls {
   imgsel::v1::SelectRequest select, small, basic, refused, padded;
 };
 
-void ApiFigures(const Daemon& d, int requests) {
-  Calls calls(d);
-  const imgsel::v1::SelectRequest& select = calls.select;
-  for (int i = 0; i < 500; ++i) calls.Select(), calls.Empty();  // warm up
-  {
-    grpc::ClientContext ctx;
-    imgsel::v1::SelectResponse resp;
-    (void)calls.api->Select(&ctx, select, &resp);
-    printf("messages  Select request %zu bytes, response %zu bytes (server time %llu us)\n",
-           select.ByteSizeLong(), resp.ByteSizeLong(),
-           static_cast<unsigned long long>(resp.elapsed_us()));
-  }
-  const long idle_rss = RssKiB(d.process->pid());
-
-  // Two readings of the same comparison. In pairs: an empty call then a
-  // Select, so both kinds run under the same conditions, each following the
-  // other. In blocks of 100 of each kind: each kind follows itself, which
-  // keeps gRPC's adaptive read size and the caches tuned to it; the empty
-  // call gains more from that than Select does.
+// Two readings of the same comparison, `requests` calls of each kind. In
+// pairs: an empty call then a Select, so both kinds run under the same
+// conditions, each following the other. In blocks of 100 of each kind: each
+// kind follows itself, which keeps gRPC's adaptive read size and the caches
+// tuned to it; the empty call gains more from that than Select does.
+void LatencyFigures(Calls& calls, int requests, const char* server) {
   auto latency = [&](const char* how, int block) {
     std::vector<double> sel_us, empty_us;
     int errors = 0;
@@ -316,13 +307,56 @@ void ApiFigures(const Daemon& d, int requests) {
     }
     const double sp50 = Percentile(sel_us, 0.5), sp99 = Percentile(sel_us, 0.99);
     const double ep50 = Percentile(empty_us, 0.5), ep99 = Percentile(empty_us, 0.99);
-    printf("latency, %s  (%zu calls each, errors %d)\n", how, sel_us.size(), errors);
+    printf("latency, %s, %s  (%zu calls each, errors %d)\n", server, how, sel_us.size(), errors);
     printf("  empty RPC (Health/Check)  p50 %7.1f us  p99 %7.1f us\n", ep50, ep99);
     printf("  Select (index bytes)      p50 %7.1f us  p99 %7.1f us\n", sp50, sp99);
     printf("  ratio                     p50 %7.2fx    p99 %7.2fx\n", sp50 / ep50, sp99 / ep99);
   };
   latency("in pairs", 1);
   latency("in blocks of 100", 100);
+}
+
+// The same readings against answer_floor_server, serving the answer imgseld
+// gave for the example index without selecting: what the request and the
+// answer cost the client, gRPC and the kernel before imgseld does any work.
+void FloorFigures(const std::string& dir, const Daemon& imgseld, int requests) {
+  Calls imgseld_calls(imgseld);
+  grpc::ClientContext ctx;
+  imgsel::v1::SelectResponse parsed;
+  if (!imgseld_calls.api->Select(&ctx, imgseld_calls.select, &parsed).ok()) {
+    printf("floor: skipped (imgseld did not answer)\n");
+    return;
+  }
+  const std::string answer_file = dir + "/answer.bin";
+  std::ofstream(answer_file, std::ios::binary) << parsed.SerializeAsString();
+  Daemon floor;
+  floor.api = dir + "/floor.sock";
+  auto p = Process::Spawn({ANSWER_FLOOR_SERVER, floor.api, answer_file}, dir + "/floor.log");
+  if (!p.ok() || !integration::WaitForSocket(floor.api, absl::Seconds(30))) {
+    printf("floor: skipped (answer_floor_server did not start: %s)\n",
+           ReadFile(dir + "/floor.log").c_str());
+    return;
+  }
+  floor.process = *std::move(p);
+  Calls calls(floor);
+  for (int i = 0; i < 500; ++i) calls.Select(), calls.Empty();  // warm up
+  LatencyFigures(calls, requests, "the answer alone");
+}
+
+void ApiFigures(const Daemon& d, int requests) {
+  Calls calls(d);
+  const imgsel::v1::SelectRequest& select = calls.select;
+  for (int i = 0; i < 500; ++i) calls.Select(), calls.Empty();  // warm up
+  {
+    grpc::ClientContext ctx;
+    imgsel::v1::SelectResponse resp;
+    (void)calls.api->Select(&ctx, select, &resp);
+    printf("messages  Select request %zu bytes, response %zu bytes (server time %llu us)\n",
+           select.ByteSizeLong(), resp.ByteSizeLong(),
+           static_cast<unsigned long long>(resp.elapsed_us()));
+  }
+  const long idle_rss = RssKiB(d.process->pid());
+  LatencyFigures(calls, requests, "imgseld");
 
   // What the gap is made of: the breakdown's kinds interleaved one by one.
   {
@@ -518,6 +552,7 @@ int main(int argc, char** argv) {
     imgsel::bench::Daemon d =
         imgsel::bench::StartImgseld(api_dir, dir + "/no-containerd.sock", dir);
     imgsel::bench::ApiFigures(d, requests);
+    imgsel::bench::FloorFigures(api_dir, d, requests);
   }
   if (!skip_pulls) imgsel::bench::PullFigures(dir, pulls);
   std::error_code ec;
