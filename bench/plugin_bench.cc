@@ -251,7 +251,9 @@ struct Calls {
   bool Select() {
     grpc::ClientContext ctx;
     imgsel::v1::SelectResponse resp;
-    return api->Select(&ctx, select, &resp).ok() && !resp.selected().digest().empty();
+    const bool ok = api->Select(&ctx, select, &resp).ok() && !resp.selected().digest().empty();
+    if (server_us != nullptr) server_us->push_back(static_cast<double>(resp.elapsed_us()));
+    return ok;
   }
   bool Empty() {
     grpc::ClientContext ctx;
@@ -278,6 +280,8 @@ struct Calls {
             {"Select, full answer", [this] { Select(); }}};
   }
 
+  // When set, Select() adds each answer's elapsed_us here.
+  std::vector<double>* server_us = nullptr;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<imgsel::v1::Selector::Stub> api;
   std::unique_ptr<grpc::health::v1::Health::Stub> health;
@@ -289,9 +293,12 @@ struct Calls {
 // conditions, each following the other. In blocks of 100 of each kind: each
 // kind follows itself, which keeps gRPC's adaptive read size and the caches
 // tuned to it; the empty call gains more from that than Select does.
-void LatencyFigures(Calls& calls, int requests, const char* server) {
+// `server_time`: also the answers' elapsed_us, imgseld's time reading the
+// index and matching (the answer's encoding comes after it).
+void LatencyFigures(Calls& calls, int requests, const char* server, bool server_time) {
   auto latency = [&](const char* how, int block) {
-    std::vector<double> sel_us, empty_us;
+    std::vector<double> sel_us, empty_us, server_us;
+    calls.server_us = server_time ? &server_us : nullptr;
     int errors = 0;
     for (int done = 0; done < requests; done += block) {
       for (int i = 0; i < block; ++i) {
@@ -311,6 +318,11 @@ void LatencyFigures(Calls& calls, int requests, const char* server) {
     printf("  empty RPC (Health/Check)  p50 %7.1f us  p99 %7.1f us\n", ep50, ep99);
     printf("  Select (index bytes)      p50 %7.1f us  p99 %7.1f us\n", sp50, sp99);
     printf("  ratio                     p50 %7.2fx    p99 %7.2fx\n", sp50 / ep50, sp99 / ep99);
+    if (server_time) {
+      printf("  imgseld reading, matching p50 %7.1f us  p99 %7.1f us  (elapsed_us)\n",
+             Percentile(server_us, 0.5), Percentile(server_us, 0.99));
+    }
+    calls.server_us = nullptr;
   };
   latency("in pairs", 1);
   latency("in blocks of 100", 100);
@@ -340,7 +352,7 @@ void FloorFigures(const std::string& dir, const Daemon& imgseld, int requests) {
   floor.process = *std::move(p);
   Calls calls(floor);
   for (int i = 0; i < 500; ++i) calls.Select(), calls.Empty();  // warm up
-  LatencyFigures(calls, requests, "the answer alone");
+  LatencyFigures(calls, requests, "the answer alone", /*server_time=*/false);
 }
 
 void ApiFigures(const Daemon& d, int requests) {
@@ -356,7 +368,7 @@ void ApiFigures(const Daemon& d, int requests) {
            static_cast<unsigned long long>(resp.elapsed_us()));
   }
   const long idle_rss = RssKiB(d.process->pid());
-  LatencyFigures(calls, requests, "imgseld");
+  LatencyFigures(calls, requests, "imgseld", /*server_time=*/true);
 
   // What the gap is made of: the breakdown's kinds interleaved one by one.
   {
