@@ -233,6 +233,12 @@ int Run(const Flags& flags) {
   }
 
   LogMessage("info", absl::StrCat("draining for up to ", absl::FormatDuration(drain)));
+  // Under socket activation, connections made from here on stay queued on
+  // the socket systemd holds, for the imgseld it starts next; a server that
+  // is shutting down would take them in only to drop them.
+  for (Listener* l : {&*api, &*cri}) {
+    if (l->acceptor) l->acceptor->Stop();
+  }
   api->server->GetHealthCheckService()->SetServingStatus(false);
   // Shutdown returns only when clients have also dropped their idle
   // connections (or at the deadline); the drain is over as soon as no call
@@ -252,7 +258,6 @@ int Run(const Flags& flags) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   for (Listener* l : {&*api, &*cri}) {
-    if (l->acceptor) l->acceptor->Stop();
     if (!l->path.empty()) unlink(l->path.c_str());
   }
   if (metrics_http) metrics_http->Stop();

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -215,7 +216,8 @@ class WorldEnvironment : public ::testing::Environment {
     }
     world->containerd = *std::move(c);
     std::vector<std::string> repos = {"demo", "demo-rm", "fb-unreach", "fb-timeout", "fb-record",
-                                      "api",  "again",   "compat",     "drain",      "alpha"};
+                                      "api",  "again",   "compat",     "drain",      "alpha",
+                                      "handover"};
     for (int i = 0; i < kConcurrent; ++i) repos.push_back(absl::StrCat("many", i));
     std::vector<std::string> errors = PushAll(Examples() + "/layout", repos);
     const std::string garbage = MakeGarbageLayout();
@@ -891,6 +893,96 @@ TEST(ImgseldIntegration, TermLetsAPullInFlightFinish) {
   ASSERT_NE(status, -1);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_TRUE(absl::StrContains(ReadFile(d->log), "\"reason\":\"timeout\"")) << ReadFile(d->log);
+}
+
+// A listening Unix socket the test holds, as systemd's imgseld.socket does.
+int ListenUnix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);  // inherited by imgseld
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  unlink(path.c_str());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 64) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// imgseld on the sockets `api_fd` and `cri_fd`, passed the way systemd
+// passes them (descriptors 3 and 4, LISTEN_FDS, LISTEN_PID).
+absl::StatusOr<std::unique_ptr<Process>> SpawnActivated(const Daemon& d, int api_fd, int cri_fd) {
+  const std::string script = absl::StrCat(
+      "exec 3<&", api_fd, " 4<&", cri_fd, "; export LISTEN_FDS=2 LISTEN_PID=$$; exec \"$@\"");
+  return Process::Spawn({"/bin/sh", "-c", script, "sh", IMGSELD_BINARY, "--config", d.config,
+                         "--host-profile", Examples() + "/hosts/amd64-v3.json"},
+                        d.log);
+}
+
+// Under socket activation, a SIGTERM's drain leaves new connections in the
+// socket's queue for the next imgseld, as systemd restarts it, instead of
+// taking them into a server that is shutting down: kubelet's calls made
+// during an upgrade wait and are answered.
+TEST(ImgseldIntegration, SocketActivatedDrainLeavesNewCallsToTheNextImgseld) {
+  REQUIRE_WORLD();
+  int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(silent, 16), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string silent_certs = world->dir + "/certs-handover.d";
+  ASSERT_TRUE(WriteHostsToml(silent_certs, world->registry->host(),
+                             absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)))
+                  .ok());
+  auto d = StartImgseld("handover", "select_timeout = \"1500ms\"\n", {}, silent_certs,
+                        /*wait=*/false);
+  ASSERT_TRUE(d.ok()) << d.status();
+  d->process.reset();  // started below, on sockets the test holds
+  const int api_fd = ListenUnix(d->api_socket), cri_fd = ListenUnix(d->cri_socket);
+  ASSERT_GE(api_fd, 0);
+  ASSERT_GE(cri_fd, 0);
+  auto first = SpawnActivated(*d, api_fd, cri_fd);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto list = [&](absl::Duration wait) {
+    auto cri = Cri(d->cri_socket);  // a connection of its own
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + wait));
+    runtime::v1::ListImagesRequest req;
+    runtime::v1::ListImagesResponse resp;
+    return cri->ListImages(&ctx, req, &resp);
+  };
+  grpc::Status up = list(absl::Seconds(15));
+  ASSERT_TRUE(up.ok()) << up.error_message() << ReadFile(d->log);
+
+  // A pull the silent registry holds for select_timeout keeps the drain
+  // going; a new connection arrives during it.
+  absl::StatusOr<std::string> ref = absl::UnknownError("not run");
+  std::thread kubelet([&] {
+    auto cri = Cri(d->cri_socket);
+    ref = Pull(*cri, Ref("handover"));
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  kill((*first)->pid(), SIGTERM);
+  absl::SleepFor(absl::Milliseconds(200));
+  grpc::Status during = grpc::Status(grpc::StatusCode::UNKNOWN, "not run");
+  std::thread late([&] { during = list(absl::Seconds(30)); });
+  const int status = (*first)->Signal(SIGTERM, absl::Seconds(10));
+  ASSERT_NE(status, -1) << "the first imgseld did not stop";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  // The next one, on the same sockets: it takes the call that waited.
+  auto second = SpawnActivated(*d, api_fd, cri_fd);
+  ASSERT_TRUE(second.ok()) << second.status();
+  late.join();
+  kubelet.join();
+  close(silent);
+  close(api_fd);
+  close(cri_fd);
+  EXPECT_TRUE(ref.ok()) << ref.status() << ReadFile(d->log);
+  EXPECT_TRUE(during.ok()) << "a call made during the drain: " << during.error_message()
+                           << ReadFile(d->log);
 }
 
 }  // namespace
