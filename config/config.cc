@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -15,6 +16,8 @@ namespace {
 
 constexpr size_t kMaxConfigBytes = 1 << 20;
 constexpr size_t kMaxPreferRules = 1024;
+// sockaddr_un's sun_path holds 108 bytes, the terminating NUL included.
+constexpr size_t kMaxSocketPathBytes = 107;
 
 // "imgsel.toml:12:3" for a node, or just the file when toml++ has no position.
 std::string Where(absl::string_view source, const toml::node& node) {
@@ -90,16 +93,39 @@ absl::StatusOr<std::vector<std::string>> GetStringArray(absl::string_view source
   return out;
 }
 
+// A duration between `min` and `max`: every wait imgsel makes is bounded.
 absl::StatusOr<absl::Duration> GetDuration(absl::string_view source, const toml::node& node,
-                                           absl::string_view name) {
+                                           absl::string_view name, absl::Duration min,
+                                           absl::Duration max) {
   auto s = GetString(source, node, name);
   if (!s.ok()) return s.status();
   absl::Duration d;
-  if (!absl::ParseDuration(*s, &d) || d < absl::ZeroDuration()) {
+  if (!absl::ParseDuration(*s, &d)) {
     return Error(source, node,
                  absl::StrCat(name, ": \"", *s, "\" is not a duration (e.g. \"500ms\", \"2s\")"));
   }
+  if (d < min || d > max) {
+    return Error(source, node,
+                 absl::StrCat(name, ": \"", *s, "\" is out of range (", absl::FormatDuration(min),
+                              "..", absl::FormatDuration(max), ")"));
+  }
   return d;
+}
+
+// A Unix socket path: absolute, and short enough for sockaddr_un.
+absl::StatusOr<std::string> GetSocketPath(absl::string_view source, const toml::node& node,
+                                          absl::string_view name) {
+  auto s = GetString(source, node, name);
+  if (!s.ok()) return s.status();
+  if (s->empty() || (*s)[0] != '/') {
+    return Error(source, node, absl::StrCat(name, ": \"", *s, "\" is not an absolute path"));
+  }
+  if (s->size() > kMaxSocketPathBytes) {
+    return Error(source, node,
+                 absl::StrCat(name, ": ", s->size(), " bytes, longer than a Unix socket path can be (",
+                              kMaxSocketPathBytes, ")"));
+  }
+  return s;
 }
 
 absl::Status ParsePrefer(absl::string_view source, const toml::node& node,
@@ -207,7 +233,7 @@ absl::Status ParseCompat(absl::string_view source, const toml::table& root, Comp
           if (!v.ok()) return v.status();
           c.cache_max_bytes = *v;
         } else if (key == "referrers_ttl") {
-          auto d = GetDuration(source, node, key);
+          auto d = GetDuration(source, node, key, absl::ZeroDuration(), absl::Hours(24 * 30));
           if (!d.ok()) return d.status();
           c.referrers_ttl = *d;
         } else if (key == "on_error") {
@@ -237,7 +263,9 @@ absl::Status ParseRegistry(absl::string_view source, const toml::table& root, Re
                           if (!s.ok()) return s.status();
                           (key == "config_path" ? r.config_path : r.docker_config) = *s;
                         } else if (key == "connect_timeout" || key == "request_timeout") {
-                          auto d = GetDuration(source, node, key);
+                          auto d = GetDuration(source, node, key, absl::Milliseconds(1),
+                                               key == "connect_timeout" ? absl::Minutes(5)
+                                                                        : absl::Hours(1));
                           if (!d.ok()) return d.status();
                           (key == "connect_timeout" ? r.connect_timeout : r.request_timeout) = *d;
                         } else if (key == "max_concurrent_per_registry") {
@@ -250,32 +278,78 @@ absl::Status ParseRegistry(absl::string_view source, const toml::table& root, Re
 }
 
 absl::Status ParseServer(absl::string_view source, const toml::table& root, ServerConfig& s) {
-  return ParseSection(source, root, "server",
-                      {"socket", "cri_socket", "containerd_socket", "namespace", "select_timeout",
-                       "drain_timeout", "metrics"},
-                      [&](const std::string& key, const toml::node& node) -> absl::Status {
-                        if (key == "select_timeout" || key == "drain_timeout") {
-                          auto d = GetDuration(source, node, key);
-                          if (!d.ok()) return d.status();
-                          (key == "select_timeout" ? s.select_timeout : s.drain_timeout) = *d;
-                          return absl::OkStatus();
-                        }
-                        auto v = GetString(source, node, key);
-                        if (!v.ok()) return v.status();
-                        if (key == "socket") s.socket = *v;
-                        if (key == "cri_socket") s.cri_socket = *v;
-                        if (key == "containerd_socket") s.containerd_socket = *v;
-                        if (key == "namespace") s.ns = *v;
-                        if (key == "metrics") {
-                          if (!v->empty()) {
-                            if (auto a = ParseLoopbackAddress(*v); !a.ok()) {
-                              return Error(source, node, a.status().message());
-                            }
-                          }
-                          s.metrics = *v;
-                        }
-                        return absl::OkStatus();
-                      });
+  absl::Status st = ParseSection(
+      source, root, "server",
+      {"socket", "cri_socket", "containerd_socket", "namespace", "select_timeout", "drain_timeout",
+       "metrics"},
+      [&](const std::string& key, const toml::node& node) -> absl::Status {
+        if (key == "select_timeout") {
+          // A pull waits this long before containerd is asked: bounded
+          // well below any client's patience.
+          auto d = GetDuration(source, node, key, absl::Milliseconds(1), absl::Seconds(60));
+          if (!d.ok()) return d.status();
+          s.select_timeout = *d;
+          return absl::OkStatus();
+        }
+        if (key == "drain_timeout") {
+          auto d = GetDuration(source, node, key, absl::ZeroDuration(), absl::Minutes(10));
+          if (!d.ok()) return d.status();
+          s.drain_timeout = *d;
+          return absl::OkStatus();
+        }
+        if (key == "socket" || key == "cri_socket" || key == "containerd_socket") {
+          auto path = GetSocketPath(source, node, key);
+          if (!path.ok()) return path.status();
+          (key == "socket" ? s.socket : key == "cri_socket" ? s.cri_socket : s.containerd_socket) =
+              *path;
+          return absl::OkStatus();
+        }
+        auto v = GetString(source, node, key);
+        if (!v.ok()) return v.status();
+        if (key == "namespace") s.ns = *v;
+        if (key == "metrics") {
+          if (!v->empty()) {
+            auto a = ParseLoopbackAddress(*v);
+            if (!a.ok()) return Error(source, node, a.status().message());
+            if (a->port == 0) {
+              return Error(source, node,
+                           absl::StrCat("metrics address \"", *v,
+                                        "\": port 0 would pick one at random; give the port "
+                                        "Prometheus scrapes"));
+            }
+          }
+          s.metrics = *v;
+        }
+        return absl::OkStatus();
+      });
+  if (!st.ok()) return st;
+  // Three different sockets: the same path twice would make imgseld serve
+  // both APIs on one socket, or forward CRI calls to itself without end.
+  const auto* section = root.get("server");
+  const toml::table* t = section ? section->as_table() : nullptr;
+  auto same = [](const std::string& a, const std::string& b) {
+    return std::filesystem::path(a).lexically_normal() ==
+           std::filesystem::path(b).lexically_normal();
+  };
+  struct Named {
+    const char* key;
+    const std::string* path;
+  };
+  const Named sockets[] = {
+      {"socket", &s.socket}, {"cri_socket", &s.cri_socket}, {"containerd_socket", &s.containerd_socket}};
+  for (size_t i = 0; i < 3; ++i) {
+    for (size_t j = i + 1; j < 3; ++j) {
+      if (!same(*sockets[i].path, *sockets[j].path)) continue;
+      const toml::node* at = t ? t->get(sockets[j].key) : nullptr;
+      if (at == nullptr && t != nullptr) at = t->get(sockets[i].key);
+      const std::string what =
+          absl::StrCat(sockets[j].key, ": \"", *sockets[j].path, "\" is also ", sockets[i].key,
+                       "; each socket needs a path of its own");
+      if (at == nullptr) return absl::InvalidArgumentError(absl::StrCat(source, ": ", what));
+      return Error(source, *at, what);
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ParseTable(absl::string_view source, const toml::table& root, Config& config) {
@@ -338,7 +412,7 @@ absl::Status ParseTable(absl::string_view source, const toml::table& root, Confi
       config.host.hooks_dir = *s;
     }
     if (const auto* h = t->get("hook_timeout")) {
-      auto d = GetDuration(source, *h, "hook_timeout");
+      auto d = GetDuration(source, *h, "hook_timeout", absl::Milliseconds(1), absl::Minutes(5));
       if (!d.ok()) return d.status();
       config.host.hook_timeout = *d;
     }

@@ -166,6 +166,31 @@ TEST(ParseConfig, SectionErrors) {
        "imgsel.toml:3:11: metrics address \"0.0.0.0:9464\": only loopback"},
       {"version = 1\n[server]\nmetrics = \"9464\"", "imgsel.toml:3:11: metrics address \"9464\""},
       {"version = 1\n[server]\nmetrics = \"[::1]:http\"", "bad port"},
+      {"version = 1\n[server]\nmetrics = \"127.0.0.1:0\"", "imgsel.toml:3:11: metrics address "
+                                                             "\"127.0.0.1:0\": port 0"},
+      // Every wait is bounded, and a negative one is not a typo for a duration.
+      {"version = 1\n[server]\nselect_timeout = \"inf\"",
+       "imgsel.toml:3:18: select_timeout: \"inf\" is out of range (1ms..1m)"},
+      {"version = 1\n[server]\nselect_timeout = \"1000000h\"", "is out of range (1ms..1m)"},
+      {"version = 1\n[server]\nselect_timeout = \"0s\"", "is out of range (1ms..1m)"},
+      {"version = 1\n[server]\ndrain_timeout = \"inf\"", "drain_timeout: \"inf\" is out of range"},
+      {"version = 1\n[server]\ndrain_timeout = \"-1s\"", "drain_timeout: \"-1s\" is out of range"},
+      {"version = 1\n[registry]\nrequest_timeout = \"2h\"", "request_timeout: \"2h\" is out of range"},
+      {"version = 1\n[compat]\nreferrers_ttl = \"inf\"", "referrers_ttl: \"inf\" is out of range"},
+      {"version = 1\n[host]\nhook_timeout = \"0s\"", "hook_timeout: \"0s\" is out of range"},
+      // Socket paths a start could not bind, caught when the file is read.
+      {"version = 1\n[server]\nsocket = \"\"", "imgsel.toml:3:10: socket: \"\" is not an absolute"},
+      {"version = 1\n[server]\ncri_socket = \"cri.sock\"", "cri_socket: \"cri.sock\" is not an"},
+      {"version = 1\n[server]\nsocket = \"/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\"",
+       "socket: 113 bytes, longer than a Unix socket path can be (107)"},
+      {"version = 1\n[server]\nsocket = \"/run/x.sock\"\ncri_socket = \"/run/x.sock\"",
+       "imgsel.toml:4:14: cri_socket: \"/run/x.sock\" is also socket"},
+      {"version = 1\n[server]\ncri_socket = \"/run/containerd/containerd.sock\"",
+       "imgsel.toml:3:14: containerd_socket: \"/run/containerd/containerd.sock\" is also "
+       "cri_socket"},
+      {"version = 1\n[server]\ncontainerd_socket = \"/run/imgsel/../imgsel/cri.sock\"",
+       "containerd_socket: \"/run/imgsel/../imgsel/cri.sock\" is also cri_socket; each socket "
+       "needs a path of its own"},
   };
   for (const auto& [toml, want] : cases) {
     auto c = ParseConfig(toml, "imgsel.toml");
