@@ -8,22 +8,35 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace imgsel::plugin {
 namespace {
 
 constexpr size_t kMaxRequest = 8 << 10;
-constexpr int kIoTimeoutMs = 2000;
+// The whole of one connection, reading and writing: connections are served
+// one at a time, so a client that sends or reads slowly holds the next
+// scrape back by this much at most.
+constexpr absl::Duration kConnectionBudget = absl::Seconds(2);
 
-bool WriteAll(int fd, absl::string_view data) {
+// Milliseconds left until `deadline`, for poll; 0 once it has passed.
+int MillisLeft(absl::Time deadline) {
+  const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+  return ms <= 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 60000));
+}
+
+bool WriteAll(int fd, absl::string_view data, absl::Time deadline) {
   while (!data.empty()) {
     pollfd p{fd, POLLOUT, 0};
-    if (poll(&p, 1, kIoTimeoutMs) <= 0) return false;
+    const int left = MillisLeft(deadline);
+    if (left == 0 || poll(&p, 1, left) <= 0) return false;
     ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n <= 0) return false;
     data.remove_prefix(static_cast<size_t>(n));
@@ -102,12 +115,14 @@ void MetricsHttpServer::Run() {
 }
 
 void MetricsHttpServer::Serve(int conn) {
+  const absl::Time deadline = absl::Now() + kConnectionBudget;
   std::string req;
   char buf[1024];
   while (req.size() < kMaxRequest && req.find("\r\n\r\n") == std::string::npos &&
          req.find("\n\n") == std::string::npos) {
     pollfd p{conn, POLLIN, 0};
-    if (poll(&p, 1, kIoTimeoutMs) <= 0) return;
+    const int left = MillisLeft(deadline);
+    if (left == 0 || poll(&p, 1, left) <= 0) return;
     ssize_t n = recv(conn, buf, sizeof(buf), 0);
     if (n <= 0) break;
     req.append(buf, static_cast<size_t>(n));
@@ -128,7 +143,8 @@ void MetricsHttpServer::Serve(int conn) {
   }
   WriteAll(conn, absl::StrCat("HTTP/1.0 ", status, "\r\nContent-Type: ", type,
                               "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n",
-                              body));
+                              body),
+           deadline);
 }
 
 }  // namespace imgsel::plugin

@@ -1,8 +1,9 @@
 // A tiny HTTP/1.0 responder for Prometheus scrapes on a loopback address
 // (`[server] metrics = "127.0.0.1:9464"`). GET /metrics answers the
-// exposition text; anything else 404. One connection at a time, each read
-// and write bounded by 2 s, requests cut at 8 KiB: a scraper is the only
-// client expected, and nothing it sends can hold the daemon.
+// exposition text; anything else 404. One connection at a time, each one
+// given 2 s in all to send its request and take the answer, requests cut at
+// 8 KiB: a scraper is the only client expected, and a client that sends or
+// reads slowly holds the next scrape back by 2 s at most.
 //
 // Thread-safe: Start and Stop from one thread; the render callback is
 // called on the responder's thread.

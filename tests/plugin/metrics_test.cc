@@ -1,8 +1,16 @@
 #include "plugin/metrics.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/time/clock.h"
 #include "plugin/decision_log.h"
 #include "plugin/metrics_http.h"
 
@@ -71,6 +79,58 @@ TEST(MetricsTest, OnlyLoopbackAddresses) {
       EXPECT_EQ(a->host, c.host) << c.address;
     }
   }
+}
+
+// The answer to a scrape, or "" when none came within `wait`.
+std::string Scrape(int port, absl::Duration wait) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  timeval tv{static_cast<time_t>(absl::ToInt64Seconds(wait)), 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string got;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+    const std::string req = "GET /metrics HTTP/1.0\r\n\r\n";
+    if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) got.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  return got;
+}
+
+// A client that sends its request a byte at a time, for longer than a
+// scraper waits, does not keep the scrape behind it from being answered.
+TEST(MetricsHttpTest, ASlowClientHoldsTheNextScrapeBackBoundedly) {
+  auto server = MetricsHttpServer::Start("127.0.0.1:0", [] { return std::string("up 1\n"); });
+  ASSERT_TRUE(server.ok()) << server.status();
+  const int port = (*server)->port();
+  std::atomic<bool> done{false};
+  std::thread slow([&] {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+      // 8 s of one byte every 400 ms, unless the test is over.
+      for (int i = 0; i < 20 && !done; ++i) {
+        if (send(fd, "G", 1, MSG_NOSIGNAL) != 1) break;
+        absl::SleepFor(absl::Milliseconds(400));
+      }
+    }
+    close(fd);
+  });
+  absl::SleepFor(absl::Milliseconds(200));  // the slow client is served first
+  const std::string answer = Scrape(port, absl::Seconds(6));
+  done = true;
+  slow.join();
+  EXPECT_TRUE(absl::StrContains(answer, "200 OK")) << answer;
+  EXPECT_TRUE(absl::StrContains(answer, "up 1")) << answer;
 }
 
 TEST(DecisionLogTest, OneJsonLineWithoutSecrets) {
