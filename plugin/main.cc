@@ -98,7 +98,9 @@ absl::StatusOr<Listener> StartServer(grpc::ServerBuilder& builder, const std::st
                                      int activated_fd, absl::string_view what) {
   Listener l;
   if (activated_fd < 0) {
-    if (absl::Status s = PrepareSocketPath(path); !s.ok()) return s;
+    if (absl::Status s = PrepareSocketPath(path); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
+    }
     builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
   }
   const mode_t old_mask = umask(0117);
@@ -157,6 +159,8 @@ int Run(const Flags& flags) {
   SelectorService selector(pipeline, &metrics, server_config.select_timeout);
 
   const std::vector<ActivatedSocket> activated = TakeActivatedSockets();
+  const int cri_fd = FindActivatedSocket(activated, "cri", server_config.cri_socket);
+  const int api_fd = FindActivatedSocket(activated, "selector", server_config.socket);
 
   // The CRI socket serves the proxy alone: built before health and
   // reflection are switched on for the API socket.
@@ -166,9 +170,18 @@ int Run(const Flags& flags) {
   cri_builder.SetMaxReceiveMessageSize(kMaxCriMessageBytes);
   cri_builder.SetMaxSendMessageSize(kMaxCriMessageBytes);
   auto cri =
-      StartServer(cri_builder, server_config.cri_socket,
-                  FindActivatedSocket(activated, "cri", server_config.cri_socket), "CRI proxy");
+      StartServer(cri_builder, server_config.cri_socket, cri_fd, "[server] cri_socket");
   if (!cri.ok()) return Fail(cri.status());
+  // containerd's socket under another name for this one (a symlink, a bind
+  // mount) would have every call forwarded to imgseld itself, without end.
+  struct stat ours {}, upstream_file {};
+  if (stat(server_config.cri_socket.c_str(), &ours) == 0 &&
+      stat(server_config.containerd_socket.c_str(), &upstream_file) == 0 &&
+      ours.st_dev == upstream_file.st_dev && ours.st_ino == upstream_file.st_ino) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("[server] containerd_socket: ", server_config.containerd_socket,
+                     " is imgseld's own CRI socket ", server_config.cri_socket)));
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -176,9 +189,14 @@ int Run(const Flags& flags) {
   api_builder.RegisterService(&selector);
   api_builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxIndexBytes + (64 << 10)));
   auto api =
-      StartServer(api_builder, server_config.socket,
-                  FindActivatedSocket(activated, "selector", server_config.socket), "Selector API");
+      StartServer(api_builder, server_config.socket, api_fd, "[server] socket");
   if (!api.ok()) return Fail(api.status());
+  for (const ActivatedSocket& a : activated) {
+    if (a.fd == cri_fd || a.fd == api_fd) continue;
+    LogMessage("warn", absl::StrCat("socket activation: descriptor ", a.fd, " (",
+                                    a.path.empty() ? "no path" : a.path, ") is neither [server] "
+                                    "socket nor cri_socket; ignored"));
+  }
   api->server->GetHealthCheckService()->SetServingStatus(true);
 
   std::unique_ptr<MetricsHttpServer> metrics_http;
@@ -192,6 +210,8 @@ int Run(const Flags& flags) {
                                   ", CRI proxy ", server_config.cri_socket, " -> containerd ",
                                   server_config.containerd_socket, " (namespace ", server_config.ns,
                                   "), host ", FormatPlatform(pipeline->host().platform),
+                                  ", metrics ",
+                                  server_config.metrics.empty() ? "off" : server_config.metrics,
                                   ", config ", config->source));
 
   sigset_t set;

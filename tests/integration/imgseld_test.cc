@@ -732,6 +732,32 @@ TEST(ImgseldIntegration, SelectorApiOverItsSocket) {
   }
 }
 
+// containerd_socket naming imgseld's own CRI socket through a symlink, which
+// no reading of the file can see: the start is refused, where it would have
+// forwarded every call to itself.
+TEST(ImgseldIntegration, RefusesToForwardToItself) {
+  REQUIRE_WORLD();
+  const std::string dir = world->dir + "/self";
+  fs::create_directories(dir);
+  const std::string link = dir + "/containerd.sock";
+  fs::create_symlink(dir + "/cri.sock", link);
+  const std::string config = dir + "/imgsel.toml";
+  std::ofstream(config) << "version = 1\n[server]\nsocket = \"" << dir << "/imgsel.sock\"\n"
+                        << "cri_socket = \"" << dir << "/cri.sock\"\n"
+                        << "containerd_socket = \"" << link << "\"\n";
+  const std::string log = dir + "/imgseld.log";
+  auto p = Process::Spawn({IMGSELD_BINARY, "--config", config, "--host-profile",
+                           Examples() + "/hosts/amd64-v3.json"},
+                          log);
+  ASSERT_TRUE(p.ok());
+  const int status = (*p)->Signal(0, absl::Seconds(10));
+  ASSERT_NE(status, -1) << "imgseld kept running" << ReadFile(log);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  EXPECT_TRUE(absl::StrContains(ReadFile(log), "[server] containerd_socket: " + link +
+                                                   " is imgseld's own CRI socket"))
+      << ReadFile(log);
+}
+
 TEST(ImgseldIntegration, SocketsAreExclusiveAndRestricted) {
   REQUIRE_WORLD();
   struct stat st;
