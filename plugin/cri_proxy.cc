@@ -1,5 +1,6 @@
 #include "plugin/cri_proxy.h"
 
+#include <memory>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -7,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "plugin/decision_log.h"
+#include "plugin/pull_request.h"
 
 namespace imgsel::plugin {
 
@@ -14,7 +16,8 @@ namespace imgsel::plugin {
 // PullHandler), finish. Deletes itself in OnDone.
 class CriProxy::Call : public grpc::ServerGenericBidiReactor {
  public:
-  Call(CriProxy* proxy, grpc::GenericCallbackServerContext* ctx) : proxy_(proxy), ctx_(ctx) {
+  Call(CriProxy* proxy, grpc::GenericCallbackServerContext* ctx)
+      : proxy_(proxy), ctx_(ctx), start_(absl::Now()) {
     StartRead(&request_);
   }
 
@@ -44,11 +47,16 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
       proxy_->pulls_in_flight_.fetch_sub(1);
       proxy_->metrics_->CountPull(PullOutcome::kFallback);
       proxy_->metrics_->CountFallback(FallbackReason::kBusy);
-      DecisionLine line;
-      line.outcome = std::string(PullOutcomeName(PullOutcome::kFallback));
-      line.reason = std::string(FallbackReasonName(FallbackReason::kBusy));
-      line.detail = absl::StrCat(proxy_->max_pulls_, " pulls already being handled (--max-pulls)");
-      LogLine(FormatDecisionLine(line, absl::Now()));
+      // Forwarded as sent; its line is written when containerd has answered.
+      busy_line_ = std::make_unique<DecisionLine>();
+      busy_line_->outcome = std::string(PullOutcomeName(PullOutcome::kFallback));
+      busy_line_->reason = std::string(FallbackReasonName(FallbackReason::kBusy));
+      busy_line_->detail =
+          absl::StrCat(proxy_->max_pulls_, " pulls already being handled (--max-pulls)");
+      if (auto fields = ReadPullImageRequest(FromByteBuffer(request_)); fields.ok()) {
+        busy_line_->image = fields->image;
+        busy_line_->handler = fields->runtime_handler;
+      }
     }
     Forward(method, kind, info);
   }
@@ -73,6 +81,11 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
         &upstream_ctx_, method, grpc::StubOptions(), &request_, &response_,
         [this, kind](grpc::Status status) {
           proxy_->metrics_->CountPassthrough(kind, !status.ok());
+          if (busy_line_ != nullptr) {
+            busy_line_->code = StatusCodeName(static_cast<int>(status.error_code()));
+            busy_line_->total_time = absl::Now() - start_;
+            LogLine(FormatDecisionLine(*busy_line_, absl::Now()));
+          }
           UpstreamReply reply;
           reply.status = std::move(status);
           reply.initial_metadata = CopyMetadata(upstream_ctx_.GetServerInitialMetadata());
@@ -104,6 +117,9 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
   grpc::ByteBuffer response_;
   grpc::ClientContext upstream_ctx_;
   Cancellation cancel_;
+  const absl::Time start_;
+  // A PullImage forwarded as sent because --max-pulls were running.
+  std::unique_ptr<DecisionLine> busy_line_;
 };
 
 CriProxy::CriProxy(GrpcCriUpstream* upstream, PullHandler* pulls, Metrics* metrics, int max_pulls)

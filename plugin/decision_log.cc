@@ -62,4 +62,26 @@ void LogMessage(const std::string& level, const std::string& message) {
                        ",\"msg\":", Quote(message), "}\n"));
 }
 
+const char* StatusCodeName(int code) {
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
+  const int i = code;
+  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
+}
+
 }  // namespace imgsel::plugin

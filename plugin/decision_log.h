@@ -38,6 +38,9 @@ struct DecisionLine {
 
 std::string FormatDecisionLine(const DecisionLine& line, absl::Time now);
 
+// "OK", "DEADLINE_EXCEEDED", …: a grpc::StatusCode as the log line names it.
+const char* StatusCodeName(int code);
+
 // Writes one line to stderr.
 void LogLine(const std::string& line);
 

@@ -19,28 +19,6 @@ std::string SiblingMethod(const std::string& method, absl::string_view name) {
   return absl::StrCat(method.substr(0, slash + 1), name);
 }
 
-const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  const int i = static_cast<int>(code);
-  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
-}
-
 // State shared between a pull and the selection it started, which may
 // outlive the pull's wait.
 struct SelectionCall {
@@ -177,7 +155,7 @@ UpstreamReply PullHandler::Pull(const std::string& method, const std::string& re
 
   auto finish = [&](UpstreamReply r) {
     line.total_time = absl::Now() - start;
-    line.code = CodeName(r.status.error_code());
+    line.code = StatusCodeName(static_cast<int>(r.status.error_code()));
     metrics_->CountPull(out.outcome);
     metrics_->pull_seconds.Observe(line.total_time);
     line.outcome = std::string(PullOutcomeName(out.outcome));
@@ -206,9 +184,11 @@ UpstreamReply PullHandler::Pull(const std::string& method, const std::string& re
   sreq.policy = PolicyKind::kBest;
   sreq.credentials = fields->credentials.empty() ? nullptr : &fields->credentials;
   line.policy = "best";
+  // A caller's deadline is shared: selection takes at most half of what is
+  // left, so containerd has the other half for the pull it falls back to.
   absl::Duration budget = settings.select_timeout;
   if (info.deadline != absl::InfiniteFuture()) {
-    budget = std::min(budget, std::max(absl::ZeroDuration(), info.deadline - absl::Now()));
+    budget = std::min(budget, std::max(absl::ZeroDuration(), (info.deadline - absl::Now()) / 2));
   }
   bool busy = false;
   const absl::Time select_start = absl::Now();

@@ -3,9 +3,9 @@
 // stands in the way, let containerd pull the request exactly as sent.
 //
 //   1. read the request (image, runtime handler, auth)         -> fallback "request"
-//   2. select within `select_timeout` (SelectionPipeline)      -> "resolve", "index",
-//                                                                 "timeout", "busy",
-//                                                                 "artifacts", "no_fit"
+//   2. select within `select_timeout` (SelectionPipeline),    -> "resolve", "index",
+//      and within half of what is left of the caller's           "timeout", "busy",
+//      deadline, the rest being containerd's                     "artifacts", "no_fit"
 //      not an index, or a manifest digest: forwarded untouched
 //   3. forward PullImage(repo@sha256:<chosen>), every other
 //      byte of the request unchanged                            -> on error: retried

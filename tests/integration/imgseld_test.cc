@@ -217,7 +217,7 @@ class WorldEnvironment : public ::testing::Environment {
     world->containerd = *std::move(c);
     std::vector<std::string> repos = {"demo", "demo-rm", "fb-unreach", "fb-timeout", "fb-record",
                                       "api",  "again",   "compat",     "drain",      "alpha",
-                                      "handover"};
+                                      "handover", "busy"};
     for (int i = 0; i < kConcurrent; ++i) repos.push_back(absl::StrCat("many", i));
     std::vector<std::string> errors = PushAll(Examples() + "/layout", repos);
     const std::string garbage = MakeGarbageLayout();
@@ -919,6 +919,51 @@ TEST(ImgseldIntegration, TermLetsAPullInFlightFinish) {
   ASSERT_NE(status, -1);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_TRUE(absl::StrContains(ReadFile(d->log), "\"reason\":\"timeout\"")) << ReadFile(d->log);
+}
+
+// Beyond --max-pulls, a pull is forwarded as sent and still ends well; its
+// decision line names the image, the status returned and the time it took.
+TEST(ImgseldIntegration, PullsBeyondMaxPullsAreForwardedAndLogged) {
+  REQUIRE_WORLD();
+  int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(silent, 16), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string silent_certs = world->dir + "/certs-busy.d";
+  ASSERT_TRUE(WriteHostsToml(silent_certs, world->registry->host(),
+                             absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)))
+                  .ok());
+  // The first pull holds the only slot for select_timeout.
+  auto d = StartImgseld("busy", "select_timeout = \"1500ms\"\n", {"--max-pulls", "1"},
+                        silent_certs);
+  ASSERT_TRUE(d.ok()) << d.status();
+  absl::StatusOr<std::string> held = absl::UnknownError("not run");
+  std::thread first([&] {
+    auto cri = Cri(d->cri_socket);
+    held = Pull(*cri, Ref("busy"));
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  auto cri = Cri(d->cri_socket);
+  absl::StatusOr<std::string> busy = Pull(*cri, Ref("busy"));
+  first.join();
+  close(silent);
+  ASSERT_TRUE(held.ok()) << held.status() << ReadFile(d->log);
+  ASSERT_TRUE(busy.ok()) << busy.status() << ReadFile(d->log);
+  EXPECT_EQ(*busy, ConfigDigest(kGeneric));  // containerd's own first match
+  std::string busy_line;
+  std::istringstream log(ReadFile(d->log));
+  for (std::string line; std::getline(log, line);) {
+    if (absl::StrContains(line, "\"reason\":\"busy\"")) busy_line = line;
+  }
+  ASSERT_FALSE(busy_line.empty()) << ReadFile(d->log);
+  EXPECT_TRUE(absl::StrContains(busy_line, absl::StrCat("\"image\":\"", Ref("busy"), "\"")))
+      << busy_line;
+  EXPECT_TRUE(absl::StrContains(busy_line, "\"code\":\"OK\"")) << busy_line;
+  EXPECT_FALSE(absl::StrContains(busy_line, "\"total_ms\":0.000")) << busy_line;
 }
 
 // A listening Unix socket the test holds, as systemd's imgseld.socket does.

@@ -218,6 +218,28 @@ TEST_F(PullHandlerTest, ASelectionSlowerThanTheBudgetIsNotWaitedFor) {
   while (h->selections_in_flight() > 0) absl::SleepFor(absl::Milliseconds(1));
 }
 
+// A caller with a deadline shorter than select_timeout: selection gets half
+// of what is left, so the fallback pull still has time to run.
+TEST_F(PullHandlerTest, SelectionTakesAtMostHalfOfTheCallersDeadline) {
+  PullSettings settings;
+  settings.select_timeout = absl::Seconds(10);
+  absl::Duration budget = absl::InfiniteDuration();
+  auto h = Handler(
+      [&](const SelectionRequest& r) -> absl::StatusOr<Selection> {
+        budget = r.budget;
+        return IndexSelection();
+      },
+      settings);
+  CallInfo info;
+  info.deadline = absl::Now() + absl::Milliseconds(400);
+  ASSERT_TRUE(h->Pull(kPull, PullRequest("host:5000/app:v1"), info, nullptr).status.ok());
+  EXPECT_GT(budget, absl::ZeroDuration());
+  EXPECT_LE(budget, absl::Milliseconds(200));
+  // Without a deadline, select_timeout alone.
+  ASSERT_TRUE(h->Pull(kPull, PullRequest("host:5000/app:v1"), CallInfo(), nullptr).status.ok());
+  EXPECT_EQ(budget, absl::Seconds(10));
+}
+
 TEST_F(PullHandlerTest, TooManySelectionsForwardAsSent) {
   PullSettings settings;
   settings.max_selections = 0;
