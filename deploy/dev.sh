@@ -27,6 +27,8 @@ PACKAGES=(
   containerd runc docker-registry skopeo curl systemd hyperfine
   # tests/deploy: reads the DaemonSet manifest
   python3-yaml
+  # the DaemonSet's image: its installer runs on busybox (deploy/image.py)
+  busybox-static
 )
 
 log() { printf 'dev.sh: %s\n' "$*" >&2; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy/image.py end to end: the layout is valid and reproducible, every
-# blob matches its digest, and the binaries run from the unpacked layer
-# alone (chroot: no library from the build machine leaks in).
+# blob matches its digest, and the binaries and the installer's busybox run
+# from the unpacked layer alone (chroot: no library from the build machine
+# leaks in), whose rootfs.list names every file as it is.
 #
 #   image_test.sh SOURCE_DIR IMGSELD IMGSEL
 set -uo pipefail
@@ -34,7 +35,7 @@ grep -q "\"${digest}\"" "$work/image/index.json"; verdict "index.json names the 
 
 if command -v skopeo >/dev/null; then
   config="$(skopeo inspect --config "oci:$work/image:imgseld")"
-  grep -q '"/usr/sbin/imgseld"' <<<"$config"; verdict "skopeo reads it: entrypoint"
+  grep -q '"/usr/share/imgsel/install-on-host.sh"' <<<"$config"; verdict "skopeo reads it: entrypoint"
   grep -q "\"architecture\": \"$(dpkg --print-architecture | sed 's/armhf/arm/;s/ppc64el/ppc64le/')\"" <<<"$config"; verdict "skopeo reads it: platform"
 fi
 
@@ -42,6 +43,13 @@ fi
 out="$(/usr/bin/python3 "$ROOT/deploy/image.py" --imgseld "$work/nope" --imgsel "$IMGSEL" \
   --out "$work/x" 2>&1)"; rc=$?
 [[ $rc -eq 2 && "$out" == *"$work/nope"* ]]; verdict "a missing binary is exit 2 with its name"
+out="$(/usr/bin/python3 "$ROOT/deploy/image.py" --imgseld "$IMGSELD" --imgsel "$IMGSEL" \
+  --busybox "$work/nobusybox" --out "$work/x" 2>&1)"; rc=$?
+[[ $rc -eq 2 && "$out" == *"$work/nobusybox"*busybox-static* ]]
+verdict "a missing busybox is exit 2 naming it and busybox-static"
+out="$(/usr/bin/python3 "$ROOT/deploy/image.py" --imgseld "$IMGSELD" --imgsel "$IMGSEL" \
+  --busybox /bin/sh --out "$work/x" 2>&1)"; rc=$?
+[[ $rc -eq 2 && "$out" == *"dynamically linked"* ]]; verdict "a dynamically linked busybox is exit 2"
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "skip chroot checks: not root"
@@ -68,4 +76,22 @@ chosen="$(/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["sel
 for dir in etc/imgsel run/imgsel var/cache/imgsel tmp; do
   [[ -d "$work/rootfs/$dir" ]]; verdict "mount point /$dir exists"
 done
+[[ "$(chroot "$work/rootfs" /bin/busybox sh -c 'echo $((6 * 7))')" == 42 ]]
+verdict "the installer's busybox sh runs from the layer alone"
+for f in install-on-host.sh imgseld.service imgseld.socket rootfs.list; do
+  [[ -f "$work/rootfs/usr/share/imgsel/$f" ]]; verdict "/usr/share/imgsel/$f is in the image"
+done
+bad=0 files=0
+while read -r kind path arg; do
+  [[ $kind == f ]] || continue
+  files=$((files + 1))
+  [[ "$(sha256sum "$work/rootfs/$path" 2>/dev/null | cut -d' ' -f1)" == "$arg" ]] || bad=$((bad + 1))
+done <"$work/rootfs/usr/share/imgsel/rootfs.list"
+[[ $bad -eq 0 && $files -gt 10 ]]; verdict "rootfs.list: every file's sha256 is the layer's"
+grep -qx 'f usr/sbin/imgseld [0-9a-f]\{64\}' "$work/rootfs/usr/share/imgsel/rootfs.list" &&
+  grep -qx 'f bin/busybox [0-9a-f]\{64\}' "$work/rootfs/usr/share/imgsel/rootfs.list" &&
+  grep -qx 'f etc/ssl/certs/ca-certificates.crt [0-9a-f]\{64\}' "$work/rootfs/usr/share/imgsel/rootfs.list" &&
+  grep -qx 'l bin/kill busybox' "$work/rootfs/usr/share/imgsel/rootfs.list" &&
+  ! grep -q 'usr/share/imgsel' "$work/rootfs/usr/share/imgsel/rootfs.list"
+verdict "rootfs.list: imgseld, busybox, /bin/kill and the CA bundle, not the installer"
 finish
