@@ -27,22 +27,41 @@ check_config() {  # FILE NAME
 check_config "$ROOT/deploy/imgsel.toml" "deploy/imgsel.toml"
 check_config "$ROOT/examples/imgsel.toml" "examples/imgsel.toml"
 
-# The DaemonSet's ConfigMap, as the pod reads it.
+# The DaemonSet: its ConfigMap, and what its pod runs and mounts.
 daemonset="$ROOT/deploy/kubernetes/imgseld-daemonset.yaml"
 /usr/bin/python3 - "$daemonset" "$work" <<'PY'
-import sys, yaml
+import json, os, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 cm = next(d for d in docs if d["kind"] == "ConfigMap")
 open(sys.argv[2] + "/configmap.toml", "w").write(cm["data"]["imgsel.toml"])
 ds = next(d for d in docs if d["kind"] == "DaemonSet")
-c = ds["spec"]["template"]["spec"]["containers"][0]
-mounts = {m["mountPath"] for m in c["volumeMounts"]}
-open(sys.argv[2] + "/mounts.txt", "w").write("\n".join(sorted(mounts)) + "\n")
-open(sys.argv[2] + "/args.txt", "w").write(" ".join(c["args"]) + "\n")
-open(sys.argv[2] + "/memory.txt", "w").write(c["resources"]["limits"]["memory"] + "\n")
+pod = ds["spec"]["template"]["spec"]
+c = pod["containers"][0]
+volumes = {v["name"]: v for v in pod["volumes"]}
+env = {e["name"]: e["value"] for e in c.get("env", [])}
+facts = {
+    "command": " ".join(c.get("command", [])),
+    "args": " ".join(c.get("args", [])),
+    "hostPID": str(pod.get("hostPID", False)),
+    "privileged": str(c.get("securityContext", {}).get("privileged", False)),
+    "os": pod.get("nodeSelector", {}).get("kubernetes.io/os", ""),
+    "host_root": env.get("HOST_ROOT", ""),
+    "config": env.get("IMGSEL_CONFIG", ""),
+    "configmap_key": cm["metadata"]["name"] + "/" + sorted(cm["data"])[0],
+}
+for m in c["volumeMounts"]:
+    v = volumes[m["name"]]
+    if "configMap" in v:
+        facts["configmap_mount"] = v["configMap"]["name"] + ":" + m["mountPath"]
+# hostPath mounts as "MOUNTPATH HOSTPATH", one a line.
+open(sys.argv[2] + "/hostpaths.txt", "w").write("".join(
+    f"{m['mountPath']} {volumes[m['name']]['hostPath']['path']}\n"
+    for m in c["volumeMounts"] if "hostPath" in volumes[m["name"]]))
+open(sys.argv[2] + "/facts.txt", "w").write("".join(f"{k}={v}\n" for k, v in facts.items()))
 PY
 verdict "the DaemonSet manifest parses"
 check_config "$work/configmap.toml" "the DaemonSet's ConfigMap"
+fact() { sed -n "s/^$1=//p" "$work/facts.txt"; }
 
 toml_value() {  # FILE KEY -- a `key = "value"` line's value
   sed -n "s/^$2 = \"\(.*\)\"$/\1/p" "$1" | head -1
@@ -57,20 +76,66 @@ for cfg in "$ROOT/deploy/imgsel.toml" "$work/configmap.toml"; do
 done
 ! grep -q '^FileDescriptorName=' "$sock_unit"; verdict "imgseld.socket names no descriptor"
 
-# The probe reads /lib/modules: neither the unit nor the pod may hide it.
+# The probe reads /lib/modules: the unit may not hide it.
 ! grep -q '^ProtectKernelModules=yes' "$svc_unit"; verdict "imgseld.service leaves /lib/modules readable"
-grep -qx /lib/modules "$work/mounts.txt"; verdict "the DaemonSet mounts /lib/modules"
-cache="$(toml_value "$work/configmap.toml" cache_dir)"
-grep -qx "$cache" "$work/mounts.txt"; verdict "the DaemonSet mounts the ConfigMap's cache_dir"
-grep -qx "$(dirname "$(toml_value "$work/configmap.toml" cri_socket)")" "$work/mounts.txt"
-verdict "the DaemonSet mounts the sockets' directory"
-grep -qx "$(toml_value "$work/configmap.toml" containerd_socket)" "$work/mounts.txt"
-verdict "the DaemonSet mounts containerd's socket"
-[[ "$(cat "$work/args.txt")" == "--config /etc/imgsel/imgsel.toml" ]]
-verdict "the DaemonSet runs imgseld on the mounted config"
-max="$(sed -n 's/^MemoryMax=\([0-9]*\)M$/\1/p' "$svc_unit")"
-[[ -n "$max" && "$(cat "$work/memory.txt")" == "${max}Mi" ]]
-verdict "the unit's MemoryMax and the DaemonSet's limit agree"
+
+# The DaemonSet runs the installer, which puts imgseld under the node's
+# systemd; the pod itself runs no imgseld.
+installer="$ROOT/deploy/kubernetes/install-on-host.sh"
+rootfs_unit="$ROOT/deploy/kubernetes/imgseld-rootfs.service"
+[[ "$(fact command)" == "/bin/busybox sh /usr/share/imgsel/install-on-host.sh" && -z "$(fact args)" ]]
+verdict "the DaemonSet runs the installer on the image's busybox"
+grep -q '"usr/share/imgsel/install-on-host.sh": "kubernetes/install-on-host.sh"' "$ROOT/deploy/image.py"
+verdict "the image carries the installer where the DaemonSet runs it"
+grep -q '"usr/share/imgsel/imgseld.service": "kubernetes/imgseld-rootfs.service"' "$ROOT/deploy/image.py" &&
+  grep -q '"usr/share/imgsel/imgseld.socket": "systemd/imgseld.socket"' "$ROOT/deploy/image.py"
+verdict "the image carries the units the installer writes"
+[[ "$(fact hostPID)" == True && "$(fact privileged)" == True ]]
+verdict "the DaemonSet can enter PID 1's namespaces (hostPID, privileged)"
+[[ "$(fact os)" == linux ]]; verdict "the DaemonSet runs on Linux nodes only"
+config="$(fact config)"
+[[ "$(fact configmap_mount)" == "imgseld-config:$(dirname "$config")" &&
+   "$(fact configmap_key)" == "imgseld-config/$(basename "$config")" ]]
+verdict "IMGSEL_CONFIG is the mounted ConfigMap's imgsel.toml"
+# Every directory the installer writes below HOST_ROOT is that node path.
+host_root="$(fact host_root)"
+bad=""
+for dir in $(sed -n 's/^[a-z]*="\$HOST_ROOT\(\/[^"]*\)"$/\1/p' "$installer"); do
+  grep -qx "$host_root$dir $dir" "$work/hostpaths.txt" || bad+=" $dir"
+done
+[[ -n "$(sed -n 's/^[a-z]*="\$HOST_ROOT\(\/[^"]*\)"$/\1/p' "$installer")" && -z "$bad" ]]
+verdict "the DaemonSet mounts each node directory the installer writes${bad:+ (not:$bad)}"
+[[ "$(sed -n 's/^HOST_ROOT="\${HOST_ROOT:-\(.*\)}"$/\1/p' "$installer")" == "$host_root" &&
+   "$(sed -n 's/^IMGSEL_CONFIG="\${IMGSEL_CONFIG:-\(.*\)}"$/\1/p' "$installer")" == "$config" ]]
+verdict "the installer's defaults are the DaemonSet's HOST_ROOT and IMGSEL_CONFIG"
+
+# The unit the installer writes: imgseld.service line for line, plus the
+# lines that run it from the copied root.
+root_keys='^(RootDirectory|MountAPIVFS|BindPaths|BindReadOnlyPaths)='
+diff <(grep -v '^#' "$svc_unit") <(grep -v '^#' "$rootfs_unit" | grep -Ev "$root_keys") >"$work/drift"
+verdict "imgseld-rootfs.service is imgseld.service plus RootDirectory= and its binds"
+[[ -s "$work/drift" ]] && sed 's/^/     /' "$work/drift"
+[[ "$(sed -n 's/^RootDirectory=//p' "$rootfs_unit")" == /opt/imgsel/current ]] &&
+  grep -q '^opt="$HOST_ROOT/opt/imgsel"$' "$installer" && grep -q '"$opt/current"' "$installer"
+verdict "RootDirectory= is where the installer points /opt/imgsel/current"
+binds="$(sed -n 's/^BindPaths=//p' "$rootfs_unit" | tr ' ' '\n')"
+ro_binds="$(sed -n 's/^BindReadOnlyPaths=//p' "$rootfs_unit" | tr ' ' '\n' | sed 's/^-//')"
+grep -qx "$(toml_value "$work/configmap.toml" cache_dir)" <<<"$binds"
+verdict "the root binds the ConfigMap's cache_dir"
+grep -qx "$(dirname "$(toml_value "$work/configmap.toml" cri_socket)")" <<<"$binds" &&
+  grep -qx "$(dirname "$(toml_value "$work/configmap.toml" socket)")" <<<"$binds"
+verdict "the root binds the sockets' directory"
+grep -qx "$(dirname "$(toml_value "$work/configmap.toml" containerd_socket)")" <<<"$binds"
+verdict "the root binds containerd's socket directory, not the socket"
+grep -qx "$(toml_value "$work/configmap.toml" config_path)" <<<"$ro_binds"
+verdict "the root binds the ConfigMap's [registry] config_path"
+grep -qx /lib/modules <<<"$ro_binds"; verdict "the root binds /lib/modules"
+grep -qx /etc/imgsel <<<"$ro_binds" &&
+  grep -q '^ExecStart=/usr/sbin/imgseld --config /etc/imgsel/imgsel.toml$' "$rootfs_unit" &&
+  grep -q '^etc="$HOST_ROOT/etc/imgsel"$' "$installer"
+verdict "the root binds the config's directory, where the installer puts it"
+[[ "$(toml_value "$work/configmap.toml" metrics)" == 127.0.0.1:* ]]
+verdict "the ConfigMap serves metrics on 127.0.0.1 only"
 
 # systemd's own reading of the units, with ExecStart on the built binary
 # (deploy/dev.sh installs systemd for its systemd-analyze).
@@ -82,6 +147,14 @@ if [[ -x /usr/bin/systemd-analyze ]]; then
   out="$(cd "$work/units" && timeout 60 systemd-analyze verify --man=no \
     "$work/units/imgseld.socket" "$work/units/imgseld.service" 2>&1)"
   [[ $? -eq 0 && -z "$out" ]]; verdict "systemd-analyze verify: no error, no warning"
+  [[ -z "$out" ]] || echo "     $out"
+  mkdir -p "$work/rootfs-units" "$work/root"
+  sed -e "s|/usr/sbin/imgseld|$IMGSELD|g" -e "s|^RootDirectory=.*|RootDirectory=$work/root|" \
+    "$rootfs_unit" > "$work/rootfs-units/imgseld.service"
+  cp "$sock_unit" "$work/rootfs-units/"
+  out="$(cd "$work/rootfs-units" && timeout 60 systemd-analyze verify --man=no \
+    "$work/rootfs-units/imgseld.socket" "$work/rootfs-units/imgseld.service" 2>&1)"
+  [[ $? -eq 0 && -z "$out" ]]; verdict "systemd-analyze verify of the DaemonSet's units: no error, no warning"
   [[ -z "$out" ]] || echo "     $out"
 fi
 grep -q '^ExecReload=.*--check-config' "$svc_unit"; verdict "systemctl reload checks the config first"
