@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "matcher/host_profile.h"
 #include "plugin/select_answer.h"
@@ -76,21 +77,56 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
     calls_in_flight_.fetch_sub(1);
     return reactor;
   }
-  if (registry_selects_.fetch_add(1) >= kMaxRegistrySelects) {
-    registry_selects_.fetch_sub(1);
+  if (registry_selects_->fetch_add(1) >= kMaxRegistrySelects) {
+    registry_selects_->fetch_sub(1);
     metrics_->CountSelect(SelectResult::kInvalid);
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "too many selections waiting on registries; retry later"));
     calls_in_flight_.fetch_sub(1);
     return reactor;
   }
+  // The slot is given back by the selection's own thread (SelectWithin),
+  // which may outlive this call.
   std::thread([this, reactor, deadline, request = std::move(request), response] {
     grpc::Status status = DoSelect(deadline, *request, response);
-    registry_selects_.fetch_sub(1);
     reactor->Finish(std::move(status));
     calls_in_flight_.fetch_sub(1);
   }).detach();
   return reactor;
+}
+
+namespace {
+
+// A registry selection and the call waiting for it, which may stop waiting
+// first: the selection then finishes on its own, bounded by the registry's
+// timeouts, and gives back its slot.
+struct RegistrySelection {
+  absl::Notification done;
+  SelectionRequest request;
+  registry::Credentials credentials;
+  absl::StatusOr<Selection> result = absl::UnknownError("not run");
+};
+
+}  // namespace
+
+absl::StatusOr<Selection> SelectorService::SelectWithin(const SelectionRequest& request,
+                                                        absl::Duration budget) {
+  auto call = std::make_shared<RegistrySelection>();
+  call->request = request;
+  if (request.credentials != nullptr) {
+    call->credentials = *request.credentials;
+    call->request.credentials = &call->credentials;
+  }
+  std::thread([call, pipeline = pipeline_, slots = registry_selects_] {
+    call->result = pipeline->Select(call->request);
+    call->done.Notify();
+    slots->fetch_sub(1);
+  }).detach();
+  if (!call->done.WaitForNotificationWithTimeout(budget)) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "selection budget of ", absl::FormatDuration(budget), " ran out (registry still busy)"));
+  }
+  return call->result;
 }
 
 grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequest& req,
@@ -122,6 +158,11 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequ
                   grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                "a reference or the index bytes are required"));
   }
+  if (!v1::Policy_IsValid(request->policy())) {
+    return done(SelectResult::kInvalid,
+                grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             absl::StrCat("policy: unknown value ", request->policy())));
+  }
   if (!v1::SelectView_IsValid(request->view())) {
     return done(SelectResult::kInvalid,
                 grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -144,7 +185,8 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequ
   if (deadline != absl::InfiniteFuture()) budget = std::min(budget, deadline - absl::Now());
   sreq.budget = budget;
 
-  absl::StatusOr<Selection> sel = pipeline_->Select(sreq);
+  absl::StatusOr<Selection> sel =
+      sreq.reference.empty() ? pipeline_->Select(sreq) : SelectWithin(sreq, budget);
   if (!sel.ok()) {
     const absl::Status& s = sel.status();
     if (s.code() == absl::StatusCode::kInvalidArgument ||

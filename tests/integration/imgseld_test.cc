@@ -662,6 +662,17 @@ TEST(ImgseldIntegration, SelectorApiOverItsSocket) {
   {
     grpc::ClientContext ctx;
     imgsel::v1::SelectRequest req;
+    req.set_index(Blob(kIndex));
+    req.set_policy(static_cast<imgsel::v1::Policy>(9));
+    imgsel::v1::SelectResponse resp;
+    grpc::Status s = api->Select(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "policy: unknown value 9"))
+        << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    imgsel::v1::SelectRequest req;
     req.set_index("{not json");
     imgsel::v1::SelectResponse resp;
     EXPECT_EQ(api->Select(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -964,6 +975,52 @@ TEST(ImgseldIntegration, PullsBeyondMaxPullsAreForwardedAndLogged) {
       << busy_line;
   EXPECT_TRUE(absl::StrContains(busy_line, "\"code\":\"OK\"")) << busy_line;
   EXPECT_FALSE(absl::StrContains(busy_line, "\"total_ms\":0.000")) << busy_line;
+}
+
+// A Select by reference answers within its budget (timeout_ms, else
+// select_timeout) even when the registry never answers: a fallback answer
+// that says why, not a call held for the registry's own timeouts.
+TEST(ImgseldIntegration, SelectByReferenceAnswersWithinItsBudget) {
+  REQUIRE_WORLD();
+  int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(silent, 16), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string silent_certs = world->dir + "/certs-budget.d";
+  ASSERT_TRUE(WriteHostsToml(silent_certs, world->registry->host(),
+                             absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)))
+                  .ok());
+  auto d = StartImgseld("budget", "select_timeout = \"700ms\"\n", {}, silent_certs);
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto api = imgsel::v1::Selector::NewStub(
+      grpc::CreateChannel("unix:" + d->api_socket, grpc::InsecureChannelCredentials()));
+  struct Case {
+    uint32_t timeout_ms;
+    const char* budget;
+  };
+  for (const Case& c : {Case{300, "300ms"}, Case{0, "700ms"}}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    imgsel::v1::SelectRequest req;
+    req.set_reference(Ref("demo"));
+    req.set_timeout_ms(c.timeout_ms);
+    imgsel::v1::SelectResponse resp;
+    const absl::Time start = absl::Now();
+    grpc::Status s = api->Select(&ctx, req, &resp);
+    const absl::Duration took = absl::Now() - start;
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_TRUE(resp.fallback()) << c.budget;
+    EXPECT_TRUE(absl::StrContains(resp.fallback_reason(),
+                                  absl::StrCat("selection budget of ", c.budget, " ran out")))
+        << resp.fallback_reason();
+    // The registry's own timeouts here are 2 s to connect and 5 s a request.
+    EXPECT_LT(took, absl::Seconds(2)) << c.budget;
+  }
+  close(silent);
 }
 
 // A listening Unix socket the test holds, as systemd's imgseld.socket does.
