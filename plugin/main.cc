@@ -129,7 +129,6 @@ int Run(const Flags& flags) {
     return 0;
   }
   if (!config.ok()) return Fail(config.status());
-  const std::string config_path = flags.config.empty() ? config->source : flags.config;
   const Config started = *config;
   auto host = LoadHost(flags, *config);
   if (!host.ok()) return Fail(host.status());
@@ -224,7 +223,9 @@ int Run(const Flags& flags) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      auto next = LoadConfig(config_path);
+      // Read as a start reads it: without --config, the default file when
+      // it exists (it may have been created since), else the defaults.
+      auto next = LoadConfigFlag(flags.config);
       if (!next.ok()) {
         metrics.CountReload(false);
         LogMessage("error", absl::StrCat("reload: ", next.status().message(),
@@ -241,12 +242,13 @@ int Run(const Flags& flags) {
         LogMessage("warn", absl::StrCat("reload: ", absl::StrJoin(pending, ", "),
                                         " changed; they take effect on restart"));
       }
+      const std::string next_source = next->source;
       pulls.SetSettings(SettingsFrom(*next));
       selector.SetDefaultTimeout(next->server.select_timeout);
       drain = next->server.drain_timeout;
       pipeline->Reload(*std::move(next));
       metrics.CountReload(true);
-      LogMessage("info", absl::StrCat("reload: ", config_path, " applied"));
+      LogMessage("info", absl::StrCat("reload: ", next_source, " applied"));
       continue;
     }
     break;
