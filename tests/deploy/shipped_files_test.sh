@@ -158,6 +158,8 @@ if [[ -x /usr/bin/systemd-analyze ]]; then
   [[ -z "$out" ]] || echo "     $out"
 fi
 grep -q '^ExecReload=.*--check-config' "$svc_unit"; verdict "systemctl reload checks the config first"
+# A start limit would fail imgseld.socket along with the service.
+grep -qx 'StartLimitIntervalSec=0' "$svc_unit"; verdict "imgseld.service is restarted without a limit"
 
 [[ $failures -eq 0 ]] && echo "all shipped files ok" || echo "$failures failed"
 exit $((failures > 0))
