@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <memory>
@@ -86,6 +87,21 @@ int Fail(const absl::Status& status) {
   LogMessage("error", std::string(status.message()));
   return 1;
 }
+
+// Takes server reflection off a server: gRPC's reflection plugin registers
+// itself with every ServerBuilder when the library loads, and on the CRI
+// socket it would answer calls that belong to containerd.
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                                    return p->name() == "proto_server_reflection";
+                                  }),
+                   plugins->end());
+  }
+};
 
 // A server on a socket path, or on a descriptor systemd passed in.
 struct Listener {
@@ -165,6 +181,7 @@ int Run(const Flags& flags) {
   // reflection are switched on for the API socket.
   grpc::EnableDefaultHealthCheckService(false);
   grpc::ServerBuilder cri_builder;
+  cri_builder.SetOption(std::make_unique<WithoutReflection>());
   cri_builder.RegisterCallbackGenericService(&proxy);
   cri_builder.SetMaxReceiveMessageSize(kMaxCriMessageBytes);
   cri_builder.SetMaxSendMessageSize(kMaxCriMessageBytes);

@@ -87,6 +87,8 @@ class GrpcCriUpstream : public CriUpstream {
 };
 
 // A channel to a Unix socket path with imgseld's message limits.
+// Reconnects at most this long after the socket's server is back.
+inline constexpr int kMaxReconnectBackoffMs = 1000;
 std::shared_ptr<grpc::Channel> UnixChannel(const std::string& socket_path);
 
 // The largest message accepted in either direction on the CRI path

@@ -932,6 +932,20 @@ TEST(ImgseldIntegration, TermLetsAPullInFlightFinish) {
   EXPECT_TRUE(absl::StrContains(ReadFile(d->log), "\"reason\":\"timeout\"")) << ReadFile(d->log);
 }
 
+// The CRI socket serves nothing of its own: server reflection, which the API
+// socket has, is containerd's to answer there (it has none).
+TEST(ImgseldIntegration, CriSocketHasNoReflectionOfItsOwn) {
+  REQUIRE_WORLD();
+  runtime::v1::ListImagesRequest any;
+  runtime::v1::ListImagesResponse ignored;
+  const std::string method = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+  grpc::Status via_proxy = CallAs(world->main.cri_socket, method, any, &ignored);
+  grpc::Status direct = CallAs(world->containerd->socket(), method, any, &ignored);
+  EXPECT_EQ(direct.error_code(), grpc::StatusCode::UNIMPLEMENTED) << direct.error_message();
+  EXPECT_EQ(via_proxy.error_code(), direct.error_code()) << via_proxy.error_message();
+  EXPECT_EQ(via_proxy.error_message(), direct.error_message());
+}
+
 // Beyond --max-pulls, a pull is forwarded as sent and still ends well; its
 // decision line names the image, the status returned and the time it took.
 TEST(ImgseldIntegration, PullsBeyondMaxPullsAreForwardedAndLogged) {
