@@ -1,8 +1,8 @@
 #include "registry/auth.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "matcher/string_view_bridge.h"
+#include "registry/bounded_read.h"
 #include "registry/digest_check.h"
 #include "simdjson.h"
 
@@ -121,16 +122,13 @@ absl::StatusOr<DockerConfig> DockerConfig::Load(const std::string& path) {
       return DockerConfig();
     }
   }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    if (!path.empty()) {
-      return absl::NotFoundError(absl::StrCat("cannot read Docker config ", file));
-    }
-    return DockerConfig();
+  if (path.empty() && access(file.c_str(), F_OK) != 0) return DockerConfig();  // none: fine
+  auto text = ReadFileBounded(file, kMaxDockerConfigBytes);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("Docker config: ", text.status().message()));
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return Parse(ss.str(), file);
+  return Parse(*text, file);
 }
 
 Credentials DockerConfig::For(absl::string_view registry) const {

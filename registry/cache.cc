@@ -9,27 +9,28 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "matcher/digest.h"
+#include "registry/bounded_read.h"
 #include "registry/digest_check.h"
 
 namespace imgsel::registry {
 namespace fs = std::filesystem;
 namespace {
 
+// A cached file: nothing imgsel stores is larger than a compatibility layer
+// at its largest ([compat] max_layer_bytes, 64 MiB); anything else there is
+// not imgsel's and reads as a miss.
+constexpr size_t kMaxCachedFileBytes = 64 << 20;
+
 std::optional<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return ss.str();
+  auto bytes = ReadFileBounded(path, kMaxCachedFileBytes);
+  if (!bytes.ok()) return std::nullopt;
+  return *std::move(bytes);
 }
 
 void Touch(const std::string& path) { utimensat(AT_FDCWD, path.c_str(), nullptr, 0); }

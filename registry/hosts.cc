@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -13,6 +11,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "matcher/string_view_bridge.h"
+#include "registry/bounded_read.h"
 
 namespace imgsel::registry {
 namespace {
@@ -202,15 +201,14 @@ absl::StatusOr<std::vector<RegistryEndpoint>> EndpointsFor(const std::string& ho
       std::string dir = absl::StrCat(hosts_dir, "/", name);
       std::string file = absl::StrCat(dir, "/hosts.toml");
       std::error_code ec;
-      if (!std::filesystem::is_regular_file(file, ec)) continue;
-      if (std::filesystem::file_size(file, ec) > kMaxHostsTomlBytes) {
-        return absl::InvalidArgumentError(absl::StrCat(file, ": larger than 1 MiB"));
+      const auto status = std::filesystem::status(file, ec);
+      if (!std::filesystem::exists(status)) continue;
+      if (!std::filesystem::is_regular_file(status)) {
+        return absl::InvalidArgumentError(absl::StrCat(file, ": not a regular file"));
       }
-      std::ifstream in(file, std::ios::binary);
-      if (!in) return absl::PermissionDeniedError(absl::StrCat("cannot read ", file));
-      std::stringstream ss;
-      ss << in.rdbuf();
-      return ParseHostsToml(ss.str(), file, dir, registry, plain_http);
+      auto text = ReadFileBounded(file, kMaxHostsTomlBytes);
+      if (!text.ok()) return text.status();
+      return ParseHostsToml(*text, file, dir, registry, plain_http);
     }
   }
   RegistryEndpoint ep;

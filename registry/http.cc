@@ -2,19 +2,21 @@
 
 #include <curl/curl.h>
 
-#include <fstream>
 #include <mutex>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "registry/bounded_read.h"
 
 namespace imgsel::registry {
 namespace {
 
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
+// A CA bundle named by hosts.toml: the whole of Debian's ca-certificates is
+// about 200 KiB.
+constexpr size_t kMaxCaFileBytes = 4 << 20;
 constexpr size_t kMaxIdleHandles = 16;
 
 struct Sink {
@@ -105,11 +107,11 @@ absl::StatusOr<HttpResponse> HttpTransport::Perform(const HttpRequest& request) 
   std::string what = absl::StrCat(request.method, " ", ForMessage(request.url));
   std::string ca_blob;
   for (const std::string& file : request.tls.ca_files) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read CA file ", file));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    absl::StrAppend(&ca_blob, ss.str(), "\n");
+    auto pem = ReadFileBounded(file, kMaxCaFileBytes);
+    if (!pem.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("CA file: ", pem.status().message()));
+    }
+    absl::StrAppend(&ca_blob, *pem, "\n");
   }
 
   CURL* curl = static_cast<CURL*>(TakeHandle());

@@ -13,31 +13,6 @@
 
 namespace imgsel {
 
-absl::StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes) {
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  if (path != "-") {
-    file.open(path, std::ios::binary);
-    if (!file) {
-      return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-    }
-    in = &file;
-  }
-  std::string out;
-  char buf[65536];
-  while (*in) {
-    in->read(buf, sizeof buf);
-    out.append(buf, static_cast<size_t>(in->gcount()));
-    if (out.size() > max_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(path == "-" ? "standard input" : path,
-                                                     ": larger than the limit of ", max_bytes,
-                                                     " bytes"));
-    }
-  }
-  if (in->bad()) return absl::InternalError(absl::StrCat(path, ": read failed"));
-  return out;
-}
-
 absl::Status WriteFileAtomic(const std::string& path, const std::string& contents) {
   std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
   {

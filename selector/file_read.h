@@ -1,15 +1,15 @@
-// Bounded file reads: the one way imgsel reads a whole file it was given.
+// Whole-file reads (bounded) and atomic writes.
 #pragma once
 
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "registry/bounded_read.h"
 
 namespace imgsel {
 
-// Reads `path` ("-" is standard input) up to `max_bytes`; a larger file is an
-// error naming the path and the limit. Thread-safe.
-absl::StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes);
+// ReadFileBounded comes from registry/bounded_read.h, which the registry
+// client shares.
 
 // Writes `contents` to `path` through a temporary file and rename(2), so
 // readers never see a partial file.

@@ -1,8 +1,11 @@
 #include "registry/auth.h"
 
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
 namespace imgsel::registry {
@@ -80,6 +83,32 @@ TEST(DockerConfigTest, ErrorsNeverCarrySecrets) {
   EXPECT_FALSE(DockerConfig::Parse("{not json", "config.json").ok());
   auto missing = DockerConfig::Load("/nonexistent/imgsel/config.json");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+}
+
+// A Docker config.json that never ends (given, or found through
+// DOCKER_CONFIG) is refused at the bound, naming the file.
+TEST(DockerConfigTest, ReadWithinABound) {
+  auto given = DockerConfig::Load("/dev/zero");
+  ASSERT_FALSE(given.ok());
+  EXPECT_TRUE(absl::StrContains(given.status().message(), "Docker config: /dev/zero: larger than"))
+      << given.status();
+  char tmpl[] = "/tmp/imgsel-docker-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  std::filesystem::create_symlink("/dev/zero", dir + "/config.json");
+  const char* saved = getenv("DOCKER_CONFIG");
+  const std::string before = saved ? saved : "";
+  setenv("DOCKER_CONFIG", dir.c_str(), 1);
+  auto found = DockerConfig::Load("");
+  if (saved) {
+    setenv("DOCKER_CONFIG", before.c_str(), 1);
+  } else {
+    unsetenv("DOCKER_CONFIG");
+  }
+  std::filesystem::remove_all(dir);
+  ASSERT_FALSE(found.ok());
+  EXPECT_TRUE(absl::StrContains(found.status().message(), "config.json: larger than"))
+      << found.status();
 }
 
 TEST(CredentialsTest, CriAuthAndFingerprint) {

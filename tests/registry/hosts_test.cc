@@ -1,4 +1,5 @@
 #include "registry/hosts.h"
+#include "registry/http.h"
 
 #include <unistd.h>
 
@@ -94,6 +95,32 @@ class HostsDirTest : public ::testing::Test {
   }
   std::string dir_;
 };
+
+// A hosts.toml that is not a file (here a link to /dev/zero) is an error
+// naming it, neither read without end nor passed over.
+TEST_F(HostsDirTest, AHostsTomlThatIsNotAFileIsRefused) {
+  std::filesystem::create_directories(dir_ + "/r.io");
+  std::filesystem::create_symlink("/dev/zero", dir_ + "/r.io/hosts.toml");
+  auto eps = EndpointsFor(dir_, "r.io", false);
+  ASSERT_FALSE(eps.ok());
+  EXPECT_TRUE(absl::StrContains(eps.status().message(), "r.io/hosts.toml: not a regular file"))
+      << eps.status();
+}
+
+// The CA bundle a hosts.toml names is read within a bound: /dev/zero ends in
+// an error before any connection, not in memory without end.
+TEST(HttpTransportTest, ACaFileIsReadWithinABound) {
+  HttpTransport http;
+  HttpRequest req;
+  req.method = "GET";
+  req.url = "https://127.0.0.1:1/v2/";
+  req.tls.ca_files = {"/dev/zero"};
+  auto resp = http.Perform(req);
+  ASSERT_FALSE(resp.ok());
+  EXPECT_EQ(resp.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(resp.status().message(), "CA file: /dev/zero: larger than"))
+      << resp.status();
+}
 
 TEST_F(HostsDirTest, LookupOrderHostPortThenDefault) {
   Write("r.io:5000", "server = \"https://exact.example\"\n");
