@@ -10,14 +10,20 @@
 // $DOCKER_CONFIG/config.json or ~/.docker/config.json); hosts come from a
 // containerd certs.d tree (--hosts-dir).
 //
+// The file is checked as `imgsel validate` checks it, for the format its
+// media type holds; a spec nodes could not read is not attached.
+//
 // Exit: 0 attached; 1 the registry refused or failed; 2 bad input (the
-//       reference, the file, a flag).
+//       reference, the file, a flag, a hosts.toml or Docker config).
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "matcher/compat_spec.h"
+#include "re2/re2.h"
 #include "cli/commands.h"
 #include "registry/attach.h"
 #include "registry/client.h"
@@ -47,11 +53,44 @@ int Fail(int code, absl::string_view message) {
   return code;
 }
 
+// type/subtype as RFC 6838 names them (what OCI requires of media types).
+bool IsMediaType(absl::string_view s) {
+  static const RE2 kMediaType(
+      "[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}");
+  return RE2::FullMatch(re2::StringPiece(s.data(), s.size()), kMediaType);
+}
+
 int RunAttach(const AttachFlags& f) {
   auto ref = registry::ParseReference(f.ref);
   if (!ref.ok()) return Fail(2, ref.status().message());
+  // NaN passes every comparison but this one; 0 would mean no timeout.
+  if (!(f.timeout_seconds >= 0.001 && f.timeout_seconds <= 3600)) {
+    return Fail(2, "--timeout: want seconds from 0.001 to 3600");
+  }
+  if (!IsMediaType(f.artifact_type)) {
+    return Fail(2, absl::StrCat("--artifact-type \"", f.artifact_type, "\": not a media type"));
+  }
+  if (!IsMediaType(f.media_type)) {
+    return Fail(2, absl::StrCat("--media-type \"", f.media_type, "\": not a media type"));
+  }
   auto content = ReadFileBounded(f.file, kMaxSpecBytes);
   if (!content.ok()) return Fail(2, content.status().message());
+  // What nodes will read, checked as `imgsel validate` does: a spec they
+  // cannot read makes their selections fall back.
+  if (std::optional<SpecFormat> format = SpecFormatForMediaType(f.media_type)) {
+    SpecCheck check = CheckCompatSpec(*content, *format);
+    if (!check.ok()) {
+      for (const SpecProblem& p : check.problems) {
+        if (p.severity != SpecProblem::Severity::kError) continue;
+        std::cerr << "imgsel attach: " << f.file << ":" << p.pos.line << ":" << p.pos.column
+                  << ": " << p.message << "\n";
+      }
+      return Fail(2, absl::StrCat(f.file, ": not a valid compatibility spec; nothing attached"));
+    }
+  } else {
+    std::cerr << "imgsel attach: warning: imgsel does not read layers of type " << f.media_type
+              << "; nodes will pass this artifact over\n";
+  }
 
   registry::AttachOptions options;
   options.artifact_type = f.artifact_type;
@@ -74,7 +113,11 @@ int RunAttach(const AttachFlags& f) {
   if (!client.ok()) return Fail(2, client.status().message());
 
   auto result = registry::Attach(**client, *ref, *content, options);
-  if (!result.ok()) return Fail(1, result.status().message());
+  if (!result.ok()) {
+    // A hosts.toml or Docker config that does not read is the caller's input.
+    const bool bad_input = result.status().code() == absl::StatusCode::kInvalidArgument;
+    return Fail(bad_input ? 2 : 1, result.status().message());
+  }
   std::cout << "Attached " << result->manifest_digest << " to " << ref->Name() << "@"
             << result->subject_digest << "\n";
   if (result->via_tag_schema) {
@@ -104,9 +147,8 @@ void AddAttachCommand(CLI::App& app, int& exit_code) {
                   "containerd registry host config (certs.d with hosts.toml files)");
   cmd->add_option("--docker-config", flags->docker_config,
                   "Docker config.json with registry credentials");
-  cmd->add_option("--timeout", flags->timeout_seconds, "seconds per registry request")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  cmd->add_option("--timeout", flags->timeout_seconds, "seconds per registry request (0.001-3600)")
+      ->capture_default_str();
   cmd->callback([flags, &exit_code] { exit_code = RunAttach(*flags); });
 }
 

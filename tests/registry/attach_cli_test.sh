@@ -51,7 +51,16 @@ read -r mhex msize < <(printf '%s' "{\"schemaVersion\":2,\"mediaType\":\"applica
 echo "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$mhex\",\"size\":$msize,\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}}]}" >"$layout/index.json"
 timeout 60 skopeo copy -q --dest-tls-verify=false "oci:$layout:v1" "docker://127.0.0.1:$port/demo/app:v1"
 
-printf 'version: v1alpha1\ncompatibilities: []\n' >"$work/spec.yaml"
+cat >"$work/spec.yaml" <<'YAML'
+version: v1alpha1
+compatibilities:
+- rules:
+  - name: avx2
+    matchFeatures:
+    - feature: cpu.cpuid
+      matchExpressions:
+        AVX2: {op: Exists}
+YAML
 ref=127.0.0.1:$port/demo/app:v1
 timeout 60 "$IMGSEL" attach "$ref" "$work/spec.yaml" --plain-http --annotation com.example.k=one | grep -q "sha256-$mhex"
 timeout 60 "$IMGSEL" attach "$ref" "$work/spec.yaml" --plain-http --annotation com.example.k=two >/dev/null
@@ -62,5 +71,21 @@ index=$(curl -sf -H 'Accept: application/vnd.oci.image.index.v1+json' \
 # Bad input is exit 2, a registry refusal exit 1.
 set +e
 "$IMGSEL" attach "$ref" "$work/spec.yaml" --annotation novalue >/dev/null 2>&1; [ $? = 2 ] || exit 1
+# A spec nodes could not read is not attached; nor are flags out of range.
+: >"$work/empty.yaml"
+printf 'version: v1alpha1\ncompatibilities: [\n' >"$work/broken.yaml"
+for args in "$work/empty.yaml" "$work/broken.yaml" "$work/spec.yaml --timeout nan" \
+    "$work/spec.yaml --timeout 0.0001" "$work/spec.yaml --timeout 1e300" \
+    "$work/spec.yaml --media-type bad\ type" "$work/spec.yaml --artifact-type="; do
+  # shellcheck disable=SC2086
+  out=$(timeout 20 "$IMGSEL" attach "$ref" $args --plain-http 2>&1); rc=$?
+  [ $rc = 2 ] || { echo "attach $args: exit $rc, want 2: $out"; exit 1; }
+done
+out=$(timeout 20 "$IMGSEL" attach "$ref" "$work/broken.yaml" --plain-http 2>&1)
+grep -q "broken.yaml:3:" <<<"$out" || { echo "no position in: $out"; exit 1; }
+[ "$(grep -o '"artifactType":"application/vnd.nfd.image-compatibility.v1alpha1"' \
+  <<<"$(curl -sf -H 'Accept: application/vnd.oci.image.index.v1+json' \
+  "http://127.0.0.1:$port/v2/demo/app/manifests/sha256-$mhex")" | wc -l)" = 2 ] \
+  || { echo "a refused spec reached the registry"; exit 1; }
 "$IMGSEL" attach "127.0.0.1:$port/demo/app:absent" "$work/spec.yaml" --plain-http >/dev/null 2>&1; [ $? = 1 ] || exit 1
 echo PASS
