@@ -74,14 +74,30 @@ absl::StatusOr<HostProfile> HostFromFlags(const std::string& profile_path, const
 #endif
 }
 
+std::string Printable(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      absl::StrAppendFormat(&out, "\\x%02x", u);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 std::string RenderDecisionText(const Decision& decision, const std::string& source,
                                const HostProfile& host) {
   std::string out;
-  absl::StrAppend(&out, "source:  ", source, "\n");
+  absl::StrAppend(&out, "source:  ", Printable(source), "\n");
   absl::StrAppend(&out, "host:    ", FormatPlatform(host.platform), ", ", host.features.size(),
                   " features\n");
   absl::StrAppend(&out, "policy:  ", PolicyKindName(decision.policy), "\n");
-  if (decision.fallback) absl::StrAppend(&out, "FALLBACK: ", decision.fallback_reason, "\n");
+  if (decision.fallback) {
+    absl::StrAppend(&out, "FALLBACK: ", Printable(decision.fallback_reason), "\n");
+  }
   if (decision.nothing_to_choose) {
     absl::StrAppend(&out, "\nA single manifest, not an index: nothing to choose.\n");
     return out;
@@ -102,9 +118,10 @@ std::string RenderDecisionText(const Decision& decision, const std::string& sour
     absl::StrAppend(
         &out,
         absl::StrFormat("%s %-4s %-4d %-22s %6s  %s\n", winner ? "*" : " ", rank_text, c.position,
-                        platform, c.eligible ? absl::StrCat(c.score) : "-", ShortDigest(d.digest)));
+                        Printable(platform), c.eligible ? absl::StrCat(c.score) : "-",
+                        ShortDigest(d.digest)));
     for (const auto& r : ExplainCandidate(decision, c)) {
-      absl::StrAppend(&out, "             ", r, "\n");
+      absl::StrAppend(&out, "             ", Printable(r), "\n");
     }
   }
   absl::StrAppend(&out, "\n");
@@ -112,7 +129,9 @@ std::string RenderDecisionText(const Decision& decision, const std::string& sour
     absl::StrAppend(
         &out, "selected: manifests[", decision.selected()->position, "] ", d->digest,
         d->platform
-            ? absl::StrCat(" (", FormatPlatform(NormalizePlatform(d->platform->ToPlatform())), ")")
+            ? absl::StrCat(" (",
+                           Printable(FormatPlatform(NormalizePlatform(d->platform->ToPlatform()))),
+                           ")")
             : "",
         "\n");
   } else {
@@ -133,18 +152,20 @@ std::string RenderSelectionText(const Selection& s, const HostProfile& host) {
     absl::StrAppend(&out, "\ncompatibility artifacts for ", ShortDigest(digest), ":\n");
     for (const auto& shared : artifacts) {
       const ArtifactResult& a = *shared;
-      absl::StrAppend(&out, "  artifact ", ShortDigest(a.id), " (", a.kind,
+      absl::StrAppend(&out, "  artifact ", Printable(ShortDigest(a.id)), " (", Printable(a.kind),
                       a.on_index ? ", attached to the index" : "",
                       "): ", a.matched ? "matches" : "does not match", "\n");
       for (const SpecResult& spec : a.specs) {
-        if (!spec.name.empty()) absl::StrAppend(&out, "  profile ", spec.name, "\n");
+        if (!spec.name.empty()) absl::StrAppend(&out, "  profile ", Printable(spec.name), "\n");
         for (absl::string_view line : absl::StrSplit(RenderCompatResultText(spec), '\n')) {
-          if (!line.empty()) absl::StrAppend(&out, "    ", line, "\n");
+          if (!line.empty()) absl::StrAppend(&out, "    ", Printable(line), "\n");
         }
       }
     }
   }
-  for (const auto& warning : s.warnings) absl::StrAppend(&out, "warning: ", warning, "\n");
+  for (const auto& warning : s.warnings) {
+    absl::StrAppend(&out, "warning: ", Printable(warning), "\n");
+  }
   absl::StrAppend(&out, "registry requests: ", s.round_trips,
                   ", time: ", absl::FormatDuration(s.elapsed), "\n");
   return out;

@@ -22,6 +22,11 @@ absl::StatusOr<Config> LoadConfigFlag(const std::string& path);
 absl::StatusOr<HostProfile> HostFromFlags(const std::string& profile_path, const Config& config);
 
 // A readable table: the winner marked, each candidate's reasons.
+// `text` with every control byte (below 0x20, and 0x7f) written as \xNN:
+// strings from an index, a registry or a spec reach the terminal this way,
+// so none can move the cursor, colour the screen or forge a line.
+std::string Printable(absl::string_view text);
+
 std::string RenderDecisionText(const Decision& decision, const std::string& source,
                                const HostProfile& host);
 

@@ -14,6 +14,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "matcher/compat_eval.h"
 #include "matcher/compat_spec.h"
@@ -111,7 +113,9 @@ int RunValidate(const ValidateFlags& f) {
     return exit_code;
   }
 
-  for (const SpecProblem& p : check.problems) std::cout << FormatSpecProblem(f.file, p) << "\n";
+  for (const SpecProblem& p : check.problems) {
+    std::cout << Printable(FormatSpecProblem(f.file, p)) << "\n";
+  }
   if (!check.ok()) {
     std::cout << f.file << ": invalid (" << errors << (errors == 1 ? " error" : " errors") << ", "
               << warnings << (warnings == 1 ? " warning" : " warnings") << ")\n";
@@ -124,7 +128,10 @@ int RunValidate(const ValidateFlags& f) {
   if (warnings > 0) std::cout << ", " << warnings << " warning(s)";
   std::cout << "\n";
   if (result) {
-    std::cout << "\n" << RenderCompatResultText(*result);
+    std::cout << "\n";
+    for (absl::string_view line : absl::StrSplit(RenderCompatResultText(*result), '\n')) {
+      if (!line.empty()) std::cout << Printable(line) << "\n";
+    }
     if (auto w = result->best_weight()) {
       std::cout << "host " << f.host_profile << ": compatible, weight " << *w << "\n";
     } else {

@@ -78,4 +78,13 @@ expect "matrix: a host nothing fits" 1 "NOTHING FITS" -- matrix "$LAYOUT" --conf
 expect "matrix: bad profile" 2 "/platform/architecture: missing" -- matrix "$LAYOUT" --host-profile "$TMP/badhost.json"
 expect "matrix: no host" 2 "" -- matrix "$LAYOUT"
 
+# --- strings from the index reach the terminal escaped: no colours, no forged rows
+printf '%s' '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":1,"platform":{"os":"linux\u001b[31mEVIL\n* 1    0    forged","architecture":"amd64"}}]}' > "$TMP/ctrl.json"
+ctrl_out="$("$IMGSEL" select --index "$TMP/ctrl.json" --host-profile "$V3" 2>&1)"
+if [[ "$ctrl_out" != *$'\x1b'* && "$ctrl_out" != *$'\n* 1    0    forged'* && "$ctrl_out" == *'\x1b[31mevil\x0a* 1'* ]]; then
+  echo "ok   control characters from an index are escaped"
+else
+  echo "FAIL control characters from an index are escaped: $ctrl_out"; failures=$((failures + 1))
+fi
+
 finish
