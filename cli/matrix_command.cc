@@ -16,6 +16,7 @@
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "matcher/json_writer.h"
+#include "registry/reference.h"
 #include "selector/file_read.h"
 #include "selector/oci_layout.h"
 #include "selector/pipeline.h"
@@ -85,6 +86,14 @@ int RunMatrix(const MatrixFlags& f) {
   if (f.images.empty() || f.host_profiles.empty()) {
     return BadInput(
         absl::InvalidArgumentError("matrix: give at least one --host-profile FILE and one IMAGE"));
+  }
+  // An image that cannot name anything is the caller's input (exit 2), not
+  // a cell that failed to resolve (exit 3).
+  for (const std::string& image : f.images) {
+    absl::Status named = absl::StartsWith(image, "oci-layout:")
+                             ? ParseOciLayoutRef(image).status()
+                             : registry::ParseReference(image).status();
+    if (!named.ok()) return BadInput(named);
   }
   auto config = LoadConfigFlag(f.config);
   if (!config.ok()) return BadInput(config.status());

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "selector/file_read.h"
 #include "cli/probe_host.h"
 #include "matcher/features.h"
 
@@ -25,37 +26,6 @@ struct ProbeFlags {
   std::string config;
   std::string root = "/";
 };
-
-// Writes `data` to `path` so that readers see the old file or the new one,
-// never a partial one: a temporary file beside it, fsync, rename.
-absl::Status WriteFileAtomically(const std::string& path, const std::string& data) {
-  std::string tmp = absl::StrCat(path, ".tmp.XXXXXX");
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": cannot create a file beside it: ", std::strerror(errno)));
-  }
-  ::fchmod(fd, 0644);
-  size_t done = 0;
-  int err = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      err = errno;
-      break;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (err == 0 && ::fsync(fd) != 0) err = errno;
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err != 0) {
-    ::unlink(tmp.c_str());
-    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot write: ", std::strerror(err)));
-  }
-  return absl::OkStatus();
-}
 
 std::string Attr(const NfdFeatures& nfd, const std::string& feature, const std::string& key) {
   auto f = nfd.attributes.find(feature);
@@ -140,7 +110,7 @@ int RunProbe(const ProbeFlags& f) {
   std::string json = HostProfileToJson(result->profile);
   if (!json.empty() && json.back() != '\n') json.push_back('\n');
   if (!f.save.empty()) {
-    if (absl::Status s = WriteFileAtomically(f.save, json); !s.ok()) return BadInput(s);
+    if (absl::Status s = WriteFileAtomic(f.save, json); !s.ok()) return BadInput(s);
   }
   if (f.output == "json") {
     std::cout << json;
@@ -176,7 +146,10 @@ void AddProbeCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--output,-o", flags->output, "text (a summary) or json (the host profile)")
       ->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--save", flags->save,
-                  "Also write the profile JSON to FILE (atomically), for --host-profile");
+                  "Also write the profile JSON to FILE (atomically), for --host-profile")
+      ->check([](const std::string& path) {
+        return path.empty() ? std::string("needs a file name") : std::string();
+      });
   cmd->add_option("--config", flags->config,
                   absl::StrCat("imgsel.toml (default ", kDefaultConfigPath, " when present)"));
   cmd->add_option("--root", flags->root,

@@ -11,8 +11,9 @@ namespace imgsel {
 // ReadFileBounded comes from registry/bounded_read.h, which the registry
 // client shares.
 
-// Writes `contents` to `path` through a temporary file and rename(2), so
-// readers never see a partial file.
+// Writes `contents` to `path` so that readers see the old file or the new
+// one, never a partial one: a temporary file beside it, fsync, rename(2).
+// Only a regular file (or no file) at `path` is replaced.
 absl::Status WriteFileAtomic(const std::string& path, const std::string& contents);
 
 }  // namespace imgsel

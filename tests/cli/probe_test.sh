@@ -45,6 +45,13 @@ err=$("$IMGSEL" probe --config "$TMP/bad.toml" 2>&1 >/dev/null); rc=$?
 [[ $rc == 2 && "$err" == *"bad.toml:3:1"* ]] && ok "bad config: exit 2 with position" || fail "bad config: rc $rc: $err"
 err=$("$IMGSEL" probe --save /nonexistent/dir/p.json 2>&1 >/dev/null); rc=$?
 [[ $rc == 2 && "$err" == */nonexistent/dir* ]] && ok "unwritable --save: exit 2" || fail "unwritable save: rc $rc: $err"
+# --save replaces a regular file only: a FIFO (as /dev/full, a device) stays.
+mkfifo "$TMP/pipe"
+err=$(timeout 20 "$IMGSEL" probe --save "$TMP/pipe" 2>&1 >/dev/null); rc=$?
+[[ $rc == 2 && "$err" == *"not a regular file"* && -p "$TMP/pipe" ]] \
+  && ok "--save onto a FIFO: exit 2, the FIFO kept" || fail "--save onto a FIFO: rc $rc: $err"
+err=$("$IMGSEL" probe --save "" 2>&1 >/dev/null); rc=$?
+[[ $rc == 2 ]] && ok "--save with no name: exit 2" || fail "--save \"\": rc $rc: $err"
 
 if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
 echo "all passed"
