@@ -2,12 +2,19 @@
 
 #include <charconv>
 #include <exception>
+#include <functional>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "matcher/utf8.h"
 #include "re2/re2.h"
 #include "yaml-cpp/yaml.h"
 
@@ -645,6 +652,83 @@ std::optional<SpecFormat> SpecFormatForMediaType(absl::string_view media_type) {
   return std::nullopt;
 }
 
+namespace {
+
+// Line and column (1-based) of byte `offset` of `text`.
+SourcePos PosOfOffset(absl::string_view text, size_t offset) {
+  SourcePos pos{1, 1};
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++pos.line;
+      pos.column = 1;
+    } else {
+      ++pos.column;
+    }
+  }
+  return pos;
+}
+
+// The line (1-based) of a document marker that starts a second document
+// ("---" at the start of a line after content, or content after "..."), or
+// 0. Markers stand at column 0, where no content of a document can be.
+int SecondDocumentLine(absl::string_view text) {
+  bool content = false, ended = false;
+  int line = 0;
+  for (absl::string_view l : absl::StrSplit(text, '\n')) {
+    ++line;
+    auto marker = [&](absl::string_view m) {
+      return absl::StartsWith(l, m) &&
+             (l.size() == m.size() || l[m.size()] == ' ' || l[m.size()] == '\t' ||
+              l[m.size()] == '\r');
+    };
+    if (marker("---")) {
+      if (content || ended) return line;
+      content = true;  // the first document's explicit start
+      continue;
+    }
+    if (marker("...")) {
+      ended = content;
+      continue;
+    }
+    const absl::string_view t = absl::StripLeadingAsciiWhitespace(l);
+    if (t.empty() || t[0] == '#' || (!content && t[0] == '%')) continue;
+    if (ended) return line;
+    content = true;
+  }
+  return 0;
+}
+
+// Records the first mapping key that appears twice in one mapping. The walk
+// is bounded in depth and nodes: aliases can make a small document a huge
+// tree, which the reader proper refuses on its own.
+bool FindDuplicateKey(const YAML::Node& root, SpecReader& reader) {
+  size_t budget = 100000;
+  std::function<bool(const YAML::Node&, int)> walk = [&](const YAML::Node& node, int depth) {
+    if (depth > 64 || budget == 0) return false;
+    --budget;
+    if (node.IsMap()) {
+      std::set<std::string> seen;
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        const YAML::Node key = it->first;
+        if (key.IsScalar() && !seen.insert(key.Scalar()).second) {
+          reader.Error(PosOf(key), absl::StrCat("duplicate key \"", key.Scalar(), "\""));
+          return true;
+        }
+        const YAML::Node value = it->second;
+        if (walk(value, depth + 1)) return true;
+      }
+    } else if (node.IsSequence()) {
+      for (const YAML::Node& item : node) {
+        if (walk(item, depth + 1)) return true;
+      }
+    }
+    return false;
+  };
+  return walk(root, 0);
+}
+
+}  // namespace
+
 SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format) {
   SpecCheck check;
   SpecReader reader;
@@ -654,13 +738,24 @@ SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format) {
     check.problems = std::move(reader.problems);
     return check;
   }
+  if (const size_t bad = FirstNonUtf8Byte(bytes); bad != absl::string_view::npos) {
+    reader.Error(PosOfOffset(bytes, bad), absl::StrCat("not UTF-8 (byte ", bad, ")"));
+    check.problems = std::move(reader.problems);
+    return check;
+  }
   CompatSpec spec;
   try {
     YAML::Node root = YAML::Load(std::string(bytes));
-    if (!root || root.IsNull()) {
+    if (const int line = SecondDocumentLine(bytes); line > 0) {
+      reader.Error({line, 1},
+                   "a second YAML document: a spec is one document, and the rest would be lost");
+    } else if (!root || root.IsNull()) {
       reader.Error({1, 1}, "empty document");
     } else {
       reader.ReadTop(root, format, spec);
+      // Which of two values for one key a reader takes is not something a
+      // spec should leave to chance (the reader names its own cases first).
+      if (!reader.HasError()) FindDuplicateKey(root, reader);
     }
   } catch (const StopReading&) {
     // The problem is recorded; nothing past the bound is read.

@@ -2,29 +2,9 @@
 
 #include <cstdio>
 
+#include "matcher/utf8.h"
+
 namespace imgsel {
-
-namespace {
-
-// The length of the well-formed UTF-8 sequence starting at p[0] (a byte of
-// 0x80 or more), or 0 when it is not one (RFC 3629: no overlong forms, no
-// surrogates, nothing above U+10FFFF).
-size_t Utf8SequenceLength(const unsigned char* p, size_t left) {
-  auto cont = [&](size_t i, unsigned char lo = 0x80, unsigned char hi = 0xbf) {
-    return i < left && p[i] >= lo && p[i] <= hi;
-  };
-  const unsigned char c = p[0];
-  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
-  if (c == 0xe0) return cont(1, 0xa0) && cont(2) ? 3 : 0;
-  if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef) return cont(1) && cont(2) ? 3 : 0;
-  if (c == 0xed) return cont(1, 0x80, 0x9f) && cont(2) ? 3 : 0;
-  if (c == 0xf0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
-  if (c >= 0xf1 && c <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
-  if (c == 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
-  return 0;
-}
-
-}  // namespace
 
 // Bytes that are not UTF-8 (input can carry anything) are written as
 // U+FFFD, so the output is always valid JSON.

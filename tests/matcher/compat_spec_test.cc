@@ -183,6 +183,20 @@ std::vector<ErrorCase> ErrorCases() {
       {"GroupValueNotScalar", R"({"compatibilities": {"g": {"k": [1]}}})", 1, 33,
        "must be a string, number or boolean"},
       {"GroupNotAMapping", R"({"compatibilities": {"g": 3}})", 1, 27, "must map keys to values"},
+      {"DuplicateKey",
+       "version: v1alpha1\ncompatibilities:\n- weight: 1\n  weight: 99\n  rules:\n  - name: r\n"
+       "    matchFeatures:\n    - feature: f\n      matchExpressions: {x: {op: Exists}}\n",
+       4, 3, "duplicate key \"weight\""},
+      {"DuplicateKeyInJson", R"({"compatibilities": {"g": {"k": "1", "k": "2"}}})", 1, 38,
+       "duplicate key \"k\""},
+      {"NotUtf8", "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: \"bad\xffname\"\n", 4,
+       15, "not UTF-8 (byte 58)"},
+      {"SecondDocument",
+       "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n    matchFeatures:\n"
+       "    - feature: f\n      matchExpressions: {x: {op: Exists}}\n---\nversion: v1alpha1\n",
+       8, 1, "a second YAML document"},
+      {"ContentAfterTheEnd", "version: v1alpha1\ncompatibilities: []\n...\nversion: v1alpha1\n", 4,
+       1, "a second YAML document"},
   };
 }
 

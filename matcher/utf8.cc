@@ -1,0 +1,34 @@
+#include "matcher/utf8.h"
+
+namespace imgsel {
+
+size_t Utf8SequenceLength(const unsigned char* p, size_t left) {
+  auto cont = [&](size_t i, unsigned char lo = 0x80, unsigned char hi = 0xbf) {
+    return i < left && p[i] >= lo && p[i] <= hi;
+  };
+  const unsigned char c = p[0];
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c == 0xe0) return cont(1, 0xa0) && cont(2) ? 3 : 0;
+  if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef) return cont(1) && cont(2) ? 3 : 0;
+  if (c == 0xed) return cont(1, 0x80, 0x9f) && cont(2) ? 3 : 0;
+  if (c == 0xf0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xf1 && c <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c == 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+size_t FirstNonUtf8Byte(absl::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  for (size_t i = 0; i < text.size();) {
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    const size_t n = Utf8SequenceLength(p + i, text.size() - i);
+    if (n == 0) return i;
+    i += n;
+  }
+  return absl::string_view::npos;
+}
+
+}  // namespace imgsel
