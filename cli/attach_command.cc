@@ -144,7 +144,8 @@ void AddAttachCommand(CLI::App& app, int& exit_code) {
                   "key=value on the artifact manifest (repeatable)");
   cmd->add_flag("--plain-http", flags->plain_http, "talk to the registry over http://");
   cmd->add_option("--hosts-dir", flags->hosts_dir,
-                  "containerd registry host config (certs.d with hosts.toml files)");
+                  "containerd registry host config (certs.d with hosts.toml files)")
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--docker-config", flags->docker_config,
                   "Docker config.json with registry credentials");
   cmd->add_option("--timeout", flags->timeout_seconds, "seconds per registry request (0.001-3600)")

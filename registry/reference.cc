@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -60,6 +61,8 @@ bool ValidHost(absl::string_view h) {
     if (port.empty() || port.size() > 5) return false;
     for (char c : port)
       if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+    int number = 0;
+    if (!absl::SimpleAtoi(port, &number) || number < 1 || number > 65535) return false;
     name = h.substr(0, colon);
   }
   if (name.empty()) return false;

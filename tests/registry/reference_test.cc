@@ -74,6 +74,8 @@ TEST(ReferenceTest, RejectsWithAReason) {
       {"a//b", "component"},
       {"a/-b", "component"},
       {"host:99999999/app", "host"},
+      {"localhost:99999/x", "host"},
+      {"host:0/app", "host"},
   };
   for (const Bad& c : cases) {
     auto ref = ParseReference(c.input);
