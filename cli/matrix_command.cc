@@ -108,6 +108,16 @@ int RunMatrix(const MatrixFlags& f) {
     hosts.push_back(
         {std::filesystem::path(path).stem().string(), *std::move(profile), *std::move(pipeline)});
   }
+  // Hosts are named after their files; two files of one name are told
+  // apart by their paths.
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    for (size_t j = 0; j < hosts.size(); ++j) {
+      if (i != j && hosts[i].name == std::filesystem::path(f.host_profiles[j]).stem().string()) {
+        hosts[i].name = f.host_profiles[i];
+        break;
+      }
+    }
+  }
   std::vector<std::vector<Cell>> table;
   bool all_fit = true;
   for (const std::string& image : f.images) {

@@ -71,6 +71,8 @@ printf 'garbage' > "$TMP/layout/blobs/sha256/$IDX"
 expect "truncated blob" 2 "does not match the descriptor" -- select "oci-layout:$TMP/layout:demo" --host-profile "$V3"
 
 # --- imgsel matrix: every image against every saved host
+mkdir -p "$TMP/a" "$TMP/b"; cp "$V3" "$TMP/a/x.json"; cp "$ARM" "$TMP/b/x.json"
+expect "matrix: two profiles of one file name are told apart" 0 "$TMP/b/x.json" -- matrix "$LAYOUT" --host-profile "$TMP/a/x.json" --host-profile "$TMP/b/x.json"
 expect "matrix: a reference that names nothing is bad input" 2 'invalid image reference "BAD REF!!"' -- matrix 'BAD REF!!' --host-profile "$V3"
 expect "matrix table" 0 "linux/amd64/v3" -- matrix "$LAYOUT" --config "$CFG" --host-profile "$V1" --host-profile "$V3" --host-profile "$ARM"
 got=$("$IMGSEL" matrix "$LAYOUT" --config "$CFG" --host-profile "$V1" --host-profile "$V3" --host-profile "$ARM" -o json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(r["platform"] for r in d["images"][0]["results"]))')
