@@ -897,24 +897,42 @@ TEST(ImgseldIntegration, CheckConfigSaysOkOrWhereTheErrorIs) {
   }
 }
 
+// A registry that accepts connections and never answers, on loopback, and
+// a certs.d tree (`certs`, under the world's directory) that sends imgseld
+// there for the world's registry; containerd keeps the real one.
+struct SilentRegistry {
+  explicit SilentRegistry(const std::string& name) {
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        listen(fd, 16) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      return;
+    }
+    certs = world->dir + "/" + name;
+    written = WriteHostsToml(certs, world->registry->host(),
+                             absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)))
+                  .ok();
+  }
+  ~SilentRegistry() {
+    if (fd >= 0) close(fd);
+  }
+  bool ok() const { return written; }
+  int fd = -1;
+  bool written = false;
+  std::string certs;
+};
+
 // SIGTERM while a pull is in flight: the pull still ends well, then imgseld
 // exits. The pull is held by a registry that accepts connections and never
 // answers, until select_timeout sends it to containerd as sent.
 TEST(ImgseldIntegration, TermLetsAPullInFlightFinish) {
   REQUIRE_WORLD();
-  int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(silent, 16), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string silent_certs = world->dir + "/certs-silent.d";
-  ASSERT_TRUE(WriteHostsToml(silent_certs, world->registry->host(),
-                             absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)))
-                  .ok());
-  auto d = StartImgseld("drain", "select_timeout = \"1500ms\"\n", {}, silent_certs);
+  SilentRegistry silent("certs-silent.d");
+  ASSERT_TRUE(silent.ok());
+  auto d = StartImgseld("drain", "select_timeout = \"1500ms\"\n", {}, silent.certs);
   ASSERT_TRUE(d.ok()) << d.status();
   absl::StatusOr<std::string> ref = absl::UnknownError("not run");
   std::thread kubelet([&] {
@@ -924,7 +942,6 @@ TEST(ImgseldIntegration, TermLetsAPullInFlightFinish) {
   absl::SleepFor(absl::Milliseconds(300));
   const int status = d->process->Signal(SIGTERM, absl::Seconds(10));
   kubelet.join();
-  close(silent);
   ASSERT_TRUE(ref.ok()) << ref.status() << ReadFile(d->log);
   EXPECT_EQ(*ref, ConfigDigest(kGeneric));  // containerd's own first match
   ASSERT_NE(status, -1);
@@ -950,21 +967,11 @@ TEST(ImgseldIntegration, CriSocketHasNoReflectionOfItsOwn) {
 // decision line names the image, the status returned and the time it took.
 TEST(ImgseldIntegration, PullsBeyondMaxPullsAreForwardedAndLogged) {
   REQUIRE_WORLD();
-  int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(silent, 16), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string silent_certs = world->dir + "/certs-busy.d";
-  ASSERT_TRUE(WriteHostsToml(silent_certs, world->registry->host(),
-                             absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)))
-                  .ok());
+  SilentRegistry silent("certs-busy.d");
+  ASSERT_TRUE(silent.ok());
   // The first pull holds the only slot for select_timeout.
   auto d = StartImgseld("busy", "select_timeout = \"1500ms\"\n", {"--max-pulls", "1"},
-                        silent_certs);
+                        silent.certs);
   ASSERT_TRUE(d.ok()) << d.status();
   absl::StatusOr<std::string> held = absl::UnknownError("not run");
   std::thread first([&] {
@@ -975,7 +982,6 @@ TEST(ImgseldIntegration, PullsBeyondMaxPullsAreForwardedAndLogged) {
   auto cri = Cri(d->cri_socket);
   absl::StatusOr<std::string> busy = Pull(*cri, Ref("busy"));
   first.join();
-  close(silent);
   ASSERT_TRUE(held.ok()) << held.status() << ReadFile(d->log);
   ASSERT_TRUE(busy.ok()) << busy.status() << ReadFile(d->log);
   EXPECT_EQ(*busy, ConfigDigest(kGeneric));  // containerd's own first match
@@ -996,19 +1002,9 @@ TEST(ImgseldIntegration, PullsBeyondMaxPullsAreForwardedAndLogged) {
 // that says why, not a call held for the registry's own timeouts.
 TEST(ImgseldIntegration, SelectByReferenceAnswersWithinItsBudget) {
   REQUIRE_WORLD();
-  int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(silent, 16), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string silent_certs = world->dir + "/certs-budget.d";
-  ASSERT_TRUE(WriteHostsToml(silent_certs, world->registry->host(),
-                             absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)))
-                  .ok());
-  auto d = StartImgseld("budget", "select_timeout = \"700ms\"\n", {}, silent_certs);
+  SilentRegistry silent("certs-budget.d");
+  ASSERT_TRUE(silent.ok());
+  auto d = StartImgseld("budget", "select_timeout = \"700ms\"\n", {}, silent.certs);
   ASSERT_TRUE(d.ok()) << d.status();
   auto api = imgsel::v1::Selector::NewStub(
       grpc::CreateChannel("unix:" + d->api_socket, grpc::InsecureChannelCredentials()));
@@ -1034,7 +1030,6 @@ TEST(ImgseldIntegration, SelectByReferenceAnswersWithinItsBudget) {
     // The registry's own timeouts here are 2 s to connect and 5 s a request.
     EXPECT_LT(took, absl::Seconds(2)) << c.budget;
   }
-  close(silent);
 }
 
 // A listening Unix socket the test holds, as systemd's imgseld.socket does.
@@ -1067,19 +1062,9 @@ absl::StatusOr<std::unique_ptr<Process>> SpawnActivated(const Daemon& d, int api
 // during an upgrade wait and are answered.
 TEST(ImgseldIntegration, SocketActivatedDrainLeavesNewCallsToTheNextImgseld) {
   REQUIRE_WORLD();
-  int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(silent, 16), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string silent_certs = world->dir + "/certs-handover.d";
-  ASSERT_TRUE(WriteHostsToml(silent_certs, world->registry->host(),
-                             absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)))
-                  .ok());
-  auto d = StartImgseld("handover", "select_timeout = \"1500ms\"\n", {}, silent_certs,
+  SilentRegistry silent("certs-handover.d");
+  ASSERT_TRUE(silent.ok());
+  auto d = StartImgseld("handover", "select_timeout = \"1500ms\"\n", {}, silent.certs,
                         /*wait=*/false);
   ASSERT_TRUE(d.ok()) << d.status();
   d->process.reset();  // started below, on sockets the test holds
@@ -1119,7 +1104,6 @@ TEST(ImgseldIntegration, SocketActivatedDrainLeavesNewCallsToTheNextImgseld) {
   ASSERT_TRUE(second.ok()) << second.status();
   late.join();
   kubelet.join();
-  close(silent);
   close(api_fd);
   close(cri_fd);
   EXPECT_TRUE(ref.ok()) << ref.status() << ReadFile(d->log);
