@@ -1,14 +1,13 @@
 #include "plugin/pull_handler.h"
 
-#include <thread>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "cri/runtime/v1/api.pb.h"
 #include "matcher/platform.h"
 #include "plugin/pull_request.h"
+#include "plugin/select_within.h"
 #include "registry/reference.h"
 
 namespace imgsel::plugin {
@@ -18,15 +17,6 @@ std::string SiblingMethod(const std::string& method, absl::string_view name) {
   const size_t slash = method.rfind('/');
   return absl::StrCat(method.substr(0, slash + 1), name);
 }
-
-// State shared between a pull and the selection it started, which may
-// outlive the pull's wait.
-struct SelectionCall {
-  absl::Notification done;
-  SelectionRequest request;
-  registry::Credentials credentials;
-  absl::StatusOr<Selection> result = absl::UnknownError("not run");
-};
 
 }  // namespace
 
@@ -90,26 +80,9 @@ absl::StatusOr<Selection> PullHandler::SelectWithin(const SelectionRequest& requ
     return absl::ResourceExhaustedError(
         absl::StrCat(limit, " selections already running; forwarding as sent"));
   }
-  auto call = std::make_shared<SelectionCall>();
-  call->request = request;
-  if (request.credentials != nullptr) {
-    call->credentials = *request.credentials;
-    call->request.credentials = &call->credentials;
-  }
-  call->request.budget = budget;
-  // The selection runs on its own thread so that a registry slower than the
-  // budget cannot hold the pull: the pull stops waiting at the deadline and
-  // the thread finishes on its own (bounded by the registry timeouts).
-  std::thread([call, select = select_, in_flight = in_flight_] {
-    call->result = select(call->request);
-    call->done.Notify();
-    in_flight->fetch_sub(1);
-  }).detach();
-  if (!call->done.WaitForNotificationWithTimeout(budget)) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "selection budget of ", absl::FormatDuration(budget), " ran out (registry still busy)"));
-  }
-  return call->result;
+  SelectionRequest bounded = request;
+  bounded.budget = budget;
+  return plugin::SelectWithin(select_, bounded, budget, in_flight_);
 }
 
 void PullHandler::WaitForCriCache(const std::string& method, const std::string& name,

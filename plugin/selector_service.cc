@@ -3,10 +3,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "matcher/host_profile.h"
 #include "plugin/select_answer.h"
+#include "plugin/select_within.h"
 #include "plugin/upstream.h"
 #include "registry/auth.h"
 #include "registry/reference.h"
@@ -85,7 +85,7 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
     calls_in_flight_.fetch_sub(1);
     return reactor;
   }
-  // The slot is given back by the selection's own thread (SelectWithin),
+  // The slot is given back by the selection's own thread (select_within.h),
   // which may outlive this call.
   std::thread([this, reactor, deadline, request = std::move(request), response] {
     grpc::Status status = DoSelect(deadline, *request, response);
@@ -93,40 +93,6 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
     calls_in_flight_.fetch_sub(1);
   }).detach();
   return reactor;
-}
-
-namespace {
-
-// A registry selection and the call waiting for it, which may stop waiting
-// first: the selection then finishes on its own, bounded by the registry's
-// timeouts, and gives back its slot.
-struct RegistrySelection {
-  absl::Notification done;
-  SelectionRequest request;
-  registry::Credentials credentials;
-  absl::StatusOr<Selection> result = absl::UnknownError("not run");
-};
-
-}  // namespace
-
-absl::StatusOr<Selection> SelectorService::SelectWithin(const SelectionRequest& request,
-                                                        absl::Duration budget) {
-  auto call = std::make_shared<RegistrySelection>();
-  call->request = request;
-  if (request.credentials != nullptr) {
-    call->credentials = *request.credentials;
-    call->request.credentials = &call->credentials;
-  }
-  std::thread([call, pipeline = pipeline_, slots = registry_selects_] {
-    call->result = pipeline->Select(call->request);
-    call->done.Notify();
-    slots->fetch_sub(1);
-  }).detach();
-  if (!call->done.WaitForNotificationWithTimeout(budget)) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "selection budget of ", absl::FormatDuration(budget), " ran out (registry still busy)"));
-  }
-  return call->result;
 }
 
 grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequest& req,
@@ -186,7 +152,11 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequ
   sreq.budget = budget;
 
   absl::StatusOr<Selection> sel =
-      sreq.reference.empty() ? pipeline_->Select(sreq) : SelectWithin(sreq, budget);
+      sreq.reference.empty()
+          ? pipeline_->Select(sreq)
+          : SelectWithin(
+                [pipeline = pipeline_](const SelectionRequest& r) { return pipeline->Select(r); },
+                sreq, budget, registry_selects_);
   if (!sel.ok()) {
     const absl::Status& s = sel.status();
     if (s.code() == absl::StatusCode::kInvalidArgument ||

@@ -61,12 +61,8 @@ class SelectorService final
   grpc::Status DoSelect(absl::Time deadline, const imgsel::v1::SelectRequest& request,
                         grpc::ByteBuffer* response);
 
-  // Runs a registry selection on a thread of its own and waits for it up to
-  // `budget`; past it, DEADLINE_EXCEEDED (answered as a fallback).
-  absl::StatusOr<Selection> SelectWithin(const SelectionRequest& request, absl::Duration budget);
-
   std::atomic<int> calls_in_flight_{0};
-  // Registry selections running, shared with their threads.
+  // Registry selections running, shared with their threads (SelectWithin).
   std::shared_ptr<std::atomic<int>> registry_selects_ = std::make_shared<std::atomic<int>>(0);
 };
 
