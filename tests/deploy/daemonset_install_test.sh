@@ -14,6 +14,7 @@
 set -uo pipefail
 ROOT="$1" IMGSELD="$2" IMGSEL="$3"
 source "$ROOT/tests/cli/expect.sh"
+source "$ROOT/tests/deploy/image_layer.sh"
 
 # CONDITION; verdict NAME  -- records the condition's status under NAME.
 verdict() {
@@ -40,14 +41,7 @@ trap cleanup EXIT
 
 digest="$(/usr/bin/python3 "$ROOT/deploy/image.py" --imgseld "$IMGSELD" --imgsel "$IMGSEL" \
   --out "$work/image")" || { echo "FAIL image.py exited $?"; exit 1; }
-layer="$(/usr/bin/python3 -c '
-import json, sys
-d = sys.argv[1]
-idx = json.load(open(d + "/index.json"))
-m = json.load(open(d + "/blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
-print(m["layers"][0]["digest"][7:])' "$work/image")"
-mkdir "$pod"
-tar -xzf "$work/image/blobs/sha256/$layer" -C "$pod" || { echo "FAIL cannot unpack the layer"; exit 1; }
+unpack_image_layer "$work/image" "$pod" || { echo "FAIL cannot unpack the layer"; exit 1; }
 # The ConfigMap as the pod sees it at /config, and a node with systemd.
 /usr/bin/python3 - "$ROOT/deploy/kubernetes/imgseld-daemonset.yaml" "$pod/config/imgsel.toml" <<'PY' ||
 import sys, yaml

@@ -8,6 +8,7 @@
 set -uo pipefail
 ROOT="$1" IMGSELD="$2" IMGSEL="$3"
 source "$ROOT/tests/cli/expect.sh"
+source "$ROOT/tests/deploy/image_layer.sh"
 work="$(mktemp -d)"
 # The chroot gets /proc, as a container does (sanitizer runtimes read their
 # options from it); unmounted before anything is removed.
@@ -56,14 +57,7 @@ if [[ $(id -u) -ne 0 ]]; then
   [[ -n "${IMGSEL_REQUIRE_INTEGRATION:-}" ]] && exit 1
   finish; exit 77
 fi
-layer="$(/usr/bin/python3 -c '
-import json, sys
-d = sys.argv[1]
-idx = json.load(open(d + "/index.json"))
-m = json.load(open(d + "/blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
-print(m["layers"][0]["digest"][7:])' "$work/image")"
-mkdir "$work/rootfs"
-tar -xzf "$work/image/blobs/sha256/$layer" -C "$work/rootfs"
+unpack_image_layer "$work/image" "$work/rootfs" || { echo "FAIL cannot unpack the layer"; exit 1; }
 mount -t proc proc "$work/rootfs/proc" || { echo "FAIL cannot mount /proc in the chroot"; exit 1; }
 [[ "$(chroot "$work/rootfs" /usr/sbin/imgseld --version)" == "imgseld "* ]]; verdict "imgseld runs from the layer alone"
 cp "$ROOT/examples/hosts/amd64-v3.json" "$work/rootfs/tmp/host.json"
