@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "matcher/features.h"
 
 namespace imgsel::probe {
 namespace {
@@ -23,17 +24,6 @@ constexpr const char* kHwcap2[] = {
     "bf16",   "dgh",   "rng",     "bti",      "mte",
 };
 
-struct VersionStep {
-  int minor;
-  const char* requires_features[4];  // nullptr-padded
-};
-
-constexpr VersionStep kV8Steps[] = {
-    {1, {"atomics", "asimdrdm", "crc32"}}, {2, {"dcpop"}},
-    {3, {"jscvt", "fcma", "lrcpc"}},       {4, {"dit", "uscat", "ilrcpc", "flagm"}},
-    {5, {"sb", "flagm2", "frint"}},        {6, {"i8mm", "bf16"}},
-};
-
 }  // namespace
 
 std::set<std::string> Arm64HwcapFeatures(unsigned long hwcap, unsigned long hwcap2) {
@@ -48,18 +38,13 @@ std::set<std::string> Arm64HwcapFeatures(unsigned long hwcap, unsigned long hwca
 }
 
 std::string Arm64Variant(const std::set<std::string>& features) {
-  int minor = 0;
-  for (const VersionStep& step : kV8Steps) {
-    bool all = true;
-    for (const char* f : step.requires_features)
-      all = all && (f == nullptr || features.count(f) > 0);
-    if (!all) break;
-    minor = step.minor;
+  // One table for versions (matcher/features.h): what the probe calls v8.2
+  // is what a v8.2 profile is believed to have.
+  FeatureSet has;
+  for (const std::string& f : features) {
+    if (const FeatureSet* need = FeatureNeed(f)) has |= *need;
   }
-  if (minor >= 5 && features.count("sve2")) {
-    return minor == 5 ? "v9" : absl::StrCat("v9.", minor - 5);
-  }
-  return minor == 0 ? "" : absl::StrCat("v8.", minor);
+  return HighestArm64Variant(has);
 }
 
 std::string ArmVariant(absl::string_view cpu_architecture) {
