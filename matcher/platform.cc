@@ -23,13 +23,6 @@ std::optional<int> VariantNumber(absl::string_view v) {
   return n;
 }
 
-// "10.0.17763.1234" -> "10.0.17763"; empty when it has fewer than three parts.
-std::string WindowsBuildPrefix(absl::string_view version) {
-  std::vector<absl::string_view> parts = absl::StrSplit(version, '.');
-  if (parts.size() < 3) return "";
-  return absl::StrCat(parts[0], ".", parts[1], ".", parts[2]);
-}
-
 // containerd's normalizeArch on lowercase input; the result views either
 // static strings or the input.
 std::pair<absl::string_view, absl::string_view> NormalizeArchLower(absl::string_view arch,
@@ -39,7 +32,9 @@ std::pair<absl::string_view, absl::string_view> NormalizeArchLower(absl::string_
     return {"amd64", variant == "v1" ? absl::string_view() : variant};
   }
   if (arch == "aarch64" || arch == "arm64") {
-    return {"arm64", variant == "8" || variant == "v8" ? absl::string_view() : variant};
+    if (variant == "8" || variant == "v8" || variant == "v8.0") return {"arm64", ""};
+    if (variant == "9" || variant == "9.0" || variant == "v9.0") return {"arm64", "v9"};
+    return {"arm64", variant};
   }
   if (arch == "armhf") return {"arm", "v7"};
   if (arch == "armel") return {"arm", "v6"};
@@ -106,55 +101,105 @@ Platform WithArch(const Platform& base, std::string arch, std::string variant) {
   return NormalizePlatform(std::move(p));
 }
 
+// containerd's arm64 table: for each variant, the newest minor of each
+// major it runs (v9.x runs v9.0-v9.x and v8.0-v8.(x+5), v8.x capped at v8.9).
+// A variant not in the table runs nothing, as in containerd.
+struct Arm64Versions {
+  absl::string_view variant;
+  int v9_minor;  // -1: no v9
+  int v8_minor;
+};
+constexpr Arm64Versions kArm64Table[] = {
+    {"v8", -1, 0},   {"v8.0", -1, 0}, {"v8.1", -1, 1}, {"v8.2", -1, 2}, {"v8.3", -1, 3},
+    {"v8.4", -1, 4}, {"v8.5", -1, 5}, {"v8.6", -1, 6}, {"v8.7", -1, 7}, {"v8.8", -1, 8},
+    {"v8.9", -1, 9}, {"v9", 0, 5},    {"v9.0", 0, 5},  {"v9.1", 1, 6},  {"v9.2", 2, 7},
+    {"v9.3", 3, 8},  {"v9.4", 4, 9},  {"v9.5", 5, 9},  {"v9.6", 6, 9},  {"v9.7", 7, 9},
+};
+
+// Loops over numbered variants stop here: no real amd64 level or arm
+// version comes close, and a hostile number must not build a huge vector.
+constexpr int kMaxVariantNumber = 16;
+
 // containerd's platformVector, on a normalised platform.
 void AppendVector(const Platform& p, std::vector<Platform>& out) {
-  out.push_back(p);
   if (p.architecture == "amd64") {
+    out.push_back(p);
     if (auto level = VariantNumber(p.variant); level && *level > 1) {
-      for (int v = *level - 1; v >= 1; --v) {
+      for (int v = std::min(*level - 1, kMaxVariantNumber); v >= 1; --v) {
         out.push_back(WithArch(p, "amd64", absl::StrCat("v", v)));
       }
     }
     out.push_back(WithArch(p, "386", ""));
   } else if (p.architecture == "arm") {
+    out.push_back(p);
     if (auto level = VariantNumber(p.variant); level && *level > 5) {
-      for (int v = *level - 1; v >= 5; --v) out.push_back(WithArch(p, "arm", absl::StrCat("v", v)));
+      for (int v = std::min(*level - 1, kMaxVariantNumber); v >= 5; --v) {
+        out.push_back(WithArch(p, "arm", absl::StrCat("v", v)));
+      }
     }
   } else if (p.architecture == "arm64") {
-    std::string variant = p.variant.empty() ? "v8" : p.variant;
-    absl::string_view major_part = variant, minor_part;
-    bool has_minor = false;
-    if (size_t dot = variant.find('.'); dot != std::string::npos) {
-      major_part = absl::string_view(variant).substr(0, dot);
-      minor_part = absl::string_view(variant).substr(dot + 1);
-      has_minor = true;
+    const absl::string_view variant =
+        p.variant.empty() ? absl::string_view("v8") : absl::string_view(p.variant);
+    const Arm64Versions* row = nullptr;
+    for (const auto& r : kArm64Table) {
+      if (r.variant == variant) row = &r;
     }
-    auto major = VariantNumber(major_part);
-    if (major && *major >= 8) {
-      int minor = 0;
-      // containerd only reads single-digit minors ("v8.2", not "v8.10").
-      if (variant.size() == 4 && has_minor) {
-        if (auto m = VariantNumber(minor_part)) minor = *m;
-      }
-      int arm_major = *major;
-      if (arm_major == 9) {
-        for (int m = minor - 1; m >= 0; --m) {
-          out.push_back(WithArch(p, "arm64", m == 0 ? "v9" : absl::StrCat("v9.", m)));
-        }
-        // v9.0 diverged from v8.5: v9.x is compatible with v8.(x+5).
-        minor += 5;
-        arm_major = 8;
-        out.push_back(WithArch(p, "arm64", absl::StrCat("v8.", minor)));
-      }
-      for (int m = minor - 1; m >= 0; --m) {
-        out.push_back(
-            WithArch(p, "arm64",
-                     m == 0 ? absl::StrCat("v", arm_major) : absl::StrCat("v", arm_major, ".", m)));
-      }
+    if (row == nullptr) return;
+    for (int m = row->v9_minor; m >= 0; --m) {
+      out.push_back(WithArch(p, "arm64", m == 0 ? "v9" : absl::StrCat("v9.", m)));
     }
-    if (variant.rfind("v8.", 0) == 0 || variant.rfind("v9.", 0) == 0) variant = "v8";
-    AppendVector(WithArch(p, "arm", variant), out);
+    for (int m = row->v8_minor; m >= 0; --m) {
+      out.push_back(WithArch(p, "arm64", m == 0 ? "v8" : absl::StrCat("v8.", m)));
+    }
+    // Every arm64 runs 32-bit arm/v8 and below.
+    AppendVector(WithArch(p, "arm", "v8"), out);
+  } else {
+    out.push_back(p);
   }
+}
+
+// containerd's Windows version rule (checkWindowsHostAndContainerCompat):
+// major and minor equal; a host before Windows Server 2022 (build 20348)
+// runs only its own build; a later host runs every build from the newest
+// LTSC release before it (2022: 20348, 2025: 26100) up to its own.
+struct WindowsVersion {
+  int major = 0, minor = 0, build = 0;
+  bool empty() const { return major == 0 && minor == 0 && build == 0; }
+};
+
+// "10.0.17763.1234" -> {10, 0, 17763}; all zero when unreadable, as
+// containerd's getWindowsOSVersion (uint8 major and minor, uint16 build).
+WindowsVersion ParseWindowsVersion(absl::string_view v) {
+  std::vector<absl::string_view> parts = absl::StrSplit(v, '.');
+  if (parts.size() < 3) return {};
+  auto num = [](absl::string_view s, int max) -> std::optional<int> {
+    if (s.empty() || s.size() > 5) return std::nullopt;
+    int n = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return std::nullopt;
+      n = n * 10 + (c - '0');
+    }
+    if (n > max) return std::nullopt;
+    return n;
+  };
+  auto major = num(parts[0], 255), minor = num(parts[1], 255), build = num(parts[2], 65535);
+  if (!major || !minor || !build) return {};
+  return {*major, *minor, *build};
+}
+
+bool WindowsCompatible(const WindowsVersion& host, const WindowsVersion& ctr) {
+  constexpr int kLtsc2022 = 20348;
+  constexpr int kLtscReleases[] = {20348, 26100};  // ascending
+  if (host.major != ctr.major || host.minor != ctr.minor) return false;
+  if (host.build < kLtsc2022) return host.build == ctr.build;
+  int supported = kLtsc2022;
+  for (int i = static_cast<int>(std::size(kLtscReleases)) - 1; i >= 0; --i) {
+    if (host.build > kLtscReleases[i]) {
+      supported = kLtscReleases[i];
+      break;
+    }
+  }
+  return supported <= ctr.build && ctr.build <= host.build;
 }
 
 }  // namespace
@@ -224,36 +269,53 @@ PlatformMatcher::PlatformMatcher(const Platform& host) : host_(NormalizePlatform
 
 bool PlatformMatcher::OsVersionMatches(absl::string_view entry_version) const {
   if (host_.os != "windows" || entry_version.empty()) return true;
-  std::string host_build = WindowsBuildPrefix(host_.os_version);
-  if (host_build.empty()) return true;  // host version unknown: containerd matches any
-  return WindowsBuildPrefix(entry_version) == host_build;
+  const WindowsVersion host = ParseWindowsVersion(host_.os_version);
+  if (host.empty()) return true;  // host version unknown: containerd matches any
+  return WindowsCompatible(host, ParseWindowsVersion(entry_version));
 }
 
-std::optional<int> PlatformMatcher::Rank(const PlatformView& raw) const {
+std::optional<int> PlatformMatcher::Rank(const PlatformView& raw, PlatformMiss* why) const {
+  if (why) *why = PlatformMiss::kNone;
+  auto miss = [why](PlatformMiss m) -> std::optional<int> {
+    if (why) *why = m;
+    return std::nullopt;
+  };
   // Normalised without allocating: this runs once per index entry.
   NormalNames n;
-  if (!Normalize(raw, n)) return std::nullopt;
+  if (!Normalize(raw, n)) return miss(PlatformMiss::kPlatform);
   // containerd: an empty os means the host's own.
   const absl::string_view os = n.os.empty() ? absl::string_view(host_.os) : n.os;
   const absl::string_view arch = n.arch, variant = n.variant;
-  if (!OsVersionMatches(raw.os_version)) return std::nullopt;
-  if (!raw.os_features.empty()) {
-    std::vector<absl::string_view> wanted(raw.os_features.begin(), raw.os_features.end());
-    std::sort(wanted.begin(), wanted.end());
-    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-    if (!std::includes(host_.os_features.begin(), host_.os_features.end(), wanted.begin(),
-                       wanted.end(),
-                       [](absl::string_view a, absl::string_view b) { return a < b; })) {
-      return std::nullopt;
-    }
-  }
+  std::optional<int> rank;
   for (size_t i = 0; i < vector_.size(); ++i) {
     const Platform& want = vector_[i];
     if (want.os == os && want.architecture == arch && want.variant == variant) {
-      return static_cast<int>(i);
+      rank = static_cast<int>(i);
+      break;
     }
   }
-  return std::nullopt;
+  if (!rank) return miss(PlatformMiss::kPlatform);
+  if (!OsVersionMatches(raw.os_version)) return miss(PlatformMiss::kOsVersion);
+  if (!raw.os_features.empty() && !MissingOsFeatures(raw).empty()) {
+    return miss(PlatformMiss::kOsFeatures);
+  }
+  return rank;
+}
+
+std::vector<absl::string_view> PlatformMatcher::MissingOsFeatures(const PlatformView& raw) const {
+  std::vector<absl::string_view> missing;
+  for (absl::string_view f : raw.os_features) {
+    // containerd on a Windows host does not count win32k (older Windows
+    // images list it; every host has it).
+    if (host_.os == "windows" && f == "win32k") continue;
+    if (std::binary_search(host_.os_features.begin(), host_.os_features.end(), f,
+                           [](absl::string_view a, absl::string_view b) { return a < b; })) {
+      continue;
+    }
+    if (std::find(missing.begin(), missing.end(), f) == missing.end()) missing.push_back(f);
+  }
+  std::sort(missing.begin(), missing.end());
+  return missing;
 }
 
 std::optional<int> PlatformMatcher::Rank(const Platform& raw) const {

@@ -7,19 +7,29 @@
 //   os            lowercase; "macos" -> darwin
 //   architecture  i386 -> 386 (variant dropped); x86_64, x86-64 -> amd64;
 //                 aarch64 -> arm64; armhf -> arm/v7; armel -> arm/v6
-//   variant       amd64 "v1" -> ""; arm64 "8"/"v8" -> ""; arm "" / "7" -> v7,
+//   variant       amd64 "v1" -> ""; arm64 "8"/"v8"/"v8.0" -> "",
+//                 arm64 "9"/"9.0"/"v9.0" -> "v9"; arm "" / "7" -> v7,
 //                 arm "5"/"6"/"8" -> v5/v6/v8
 //
 // A host accepts an ordered vector of platforms (containerd's platformVector):
 //
 //   amd64/vN   vN, vN-1, ..., v1 (== ""), then 386
-//   arm64/v9.x v9.x ... v9, v8.(x+5) ... v8, then arm/v8 ... arm/v5
+//   arm64/v9.x v9.x ... v9, v8.min(x+5,9) ... v8, then arm/v8 ... arm/v5
 //   arm64/v8.x v8.x ... v8, then arm/v8 ... arm/v5
 //   arm/vN     vN ... v5
 //
+// arm64 follows containerd's table exactly: host variants v8, v8.0-v8.9,
+// v9, v9.0-v9.7; there is no v8.10, so no host runs it; an arm64 host of a
+// variant outside the table runs nothing (containerd/platforms 1.0, the
+// generation of containerd 2.1 and later).
+//
 // An entry's platform rank is its position in that vector; smaller is better.
-// Windows: an entry's os.version, when set, must equal the host's in
-// major.minor.build. os.features of an entry must be a subset of the host's.
+// Windows (containerd's checkWindowsHostAndContainerCompat): an entry's
+// os.version, when set and the host's is known, must have the host's major
+// and minor; a host before Windows Server 2022 (build 20348) runs its own
+// build only, a later one every build from the newest LTSC release before it
+// up to its own. os.features of an entry must be a subset of the host's
+// (containerd since late 2024; on a Windows host `win32k` is not counted).
 #pragma once
 
 #include <optional>
@@ -64,6 +74,9 @@ void AppendPlatform(const PlatformView& view, absl::FunctionRef<void(absl::strin
 // normalises it. Errors name the specifier.
 absl::StatusOr<Platform> ParsePlatformSpecifier(absl::string_view specifier);
 
+// Why a host cannot run an entry.
+enum class PlatformMiss { kNone, kPlatform, kOsVersion, kOsFeatures };
+
 // The ordered set of platforms a host accepts, built once per host.
 // Thread-safe after construction (const use only).
 class PlatformMatcher {
@@ -74,8 +87,11 @@ class PlatformMatcher {
   // when the host cannot run it.
   std::optional<int> Rank(const Platform& entry) const;
   // The same for an entry as the index wrote it; allocation-free in the
-  // common case (no os.features).
-  std::optional<int> Rank(const PlatformView& entry) const;
+  // common case (no os.features). `why`, when given, says what did not match.
+  std::optional<int> Rank(const PlatformView& entry, PlatformMiss* why = nullptr) const;
+
+  // The entry's os.features the host lacks, sorted, each once.
+  std::vector<absl::string_view> MissingOsFeatures(const PlatformView& entry) const;
 
   // The vector itself, normalised, best first.
   const std::vector<Platform>& vector() const { return vector_; }

@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "matcher/index.h"
 
@@ -100,12 +101,28 @@ TEST(PlatformMatcher, VectorMatchesContainerd) {
        {"linux/arm64/v9.1", "linux/arm64/v9", "linux/arm64/v8.6", "linux/arm64/v8.5",
         "linux/arm64/v8.4", "linux/arm64/v8.3", "linux/arm64/v8.2", "linux/arm64/v8.1",
         "linux/arm64", "linux/arm/v8", "linux/arm/v7", "linux/arm/v6", "linux/arm/v5"}},
-      // containerd maps only "v8."/"v9." prefixes to arm/v8, so a bare "v9"
-      // continues with arm/v9; imgsel keeps that to stay identical.
+      // containerd's table: every arm64 variant runs 32-bit arm/v8 and below.
       {P("linux", "arm64", "v9"),
        {"linux/arm64/v9", "linux/arm64/v8.5", "linux/arm64/v8.4", "linux/arm64/v8.3",
-        "linux/arm64/v8.2", "linux/arm64/v8.1", "linux/arm64", "linux/arm/v9", "linux/arm/v8",
-        "linux/arm/v7", "linux/arm/v6", "linux/arm/v5"}},
+        "linux/arm64/v8.2", "linux/arm64/v8.1", "linux/arm64", "linux/arm/v8", "linux/arm/v7",
+        "linux/arm/v6", "linux/arm/v5"}},
+      // v8.x stops at v8.9: there is no v8.10.
+      {P("linux", "arm64", "v9.6"),
+       {"linux/arm64/v9.6", "linux/arm64/v9.5", "linux/arm64/v9.4", "linux/arm64/v9.3",
+        "linux/arm64/v9.2", "linux/arm64/v9.1", "linux/arm64/v9",   "linux/arm64/v8.9",
+        "linux/arm64/v8.8", "linux/arm64/v8.7", "linux/arm64/v8.6", "linux/arm64/v8.5",
+        "linux/arm64/v8.4", "linux/arm64/v8.3", "linux/arm64/v8.2", "linux/arm64/v8.1",
+        "linux/arm64",      "linux/arm/v8",     "linux/arm/v7",     "linux/arm/v6",
+        "linux/arm/v5"}},
+      // A variant outside the table runs nothing, as in containerd.
+      {P("linux", "arm64", "v8.10"), {}},
+      {P("linux", "arm64", "v10"), {}},
+      // A hostile variant number builds a bounded vector.
+      {P("linux", "amd64", "v2147483647"),
+       {"linux/amd64/v2147483647", "linux/amd64/v16", "linux/amd64/v15", "linux/amd64/v14",
+        "linux/amd64/v13", "linux/amd64/v12", "linux/amd64/v11", "linux/amd64/v10",
+        "linux/amd64/v9", "linux/amd64/v8", "linux/amd64/v7", "linux/amd64/v6", "linux/amd64/v5",
+        "linux/amd64/v4", "linux/amd64/v3", "linux/amd64/v2", "linux/amd64", "linux/386"}},
       {P("linux", "s390x"), {"linux/s390x"}},
   };
   for (const auto& c : cases) {
@@ -145,6 +162,157 @@ TEST(PlatformMatcher, Rank) {
     EXPECT_EQ(m.Rank(c.entry), c.want)
         << "host " << FormatPlatform(c.host) << " entry " << FormatPlatform(c.entry);
   }
+}
+
+// containerd/platforms' own TestOnly table (compare_test.go), row by row:
+// for each host, the entries Only(host) matches and those it does not.
+struct OnlyCase {
+  const char* host;
+  std::vector<const char*> match;
+  std::vector<const char*> no_match;
+};
+
+Platform Spec(absl::string_view s) {
+  auto p = ParsePlatformSpecifier(s);
+  EXPECT_TRUE(p.ok()) << s;
+  return *p;
+}
+
+TEST(PlatformMatcher, ContainerdOnlyTable) {
+  const OnlyCase cases[] = {
+      {"linux/amd64",
+       {"linux/amd64", "linux/386"},
+       {"linux/amd64/v2", "linux/arm/v7", "linux/arm64", "windows/amd64", "windows/arm"}},
+      {"linux/amd64/v2",
+       {"linux/amd64", "linux/amd64/v1", "linux/amd64/v2", "linux/386"},
+       {"linux/amd64/v3", "linux/amd64/v4", "linux/arm/v7", "linux/arm64", "windows/amd64",
+        "windows/arm"}},
+      {"linux/386",
+       {"linux/386"},
+       {"linux/amd64", "linux/arm/v7", "linux/arm64", "windows/amd64", "windows/arm"}},
+      {"windows/amd64",
+       {"windows/amd64"},
+       {"linux/amd64", "linux/arm/v7", "linux/arm64", "windows/arm"}},
+      {"linux/arm/v8",
+       {"linux/arm", "linux/arm/v5", "linux/arm/v6", "linux/arm/v7", "linux/arm/v8"},
+       {"linux/amd64", "linux/arm/v4", "linux/arm64", "windows/amd64", "windows/arm"}},
+      {"linux/arm/v7",
+       {"linux/arm", "linux/arm/v5", "linux/arm/v6", "linux/arm/v7"},
+       {"linux/amd64", "linux/arm/v4", "linux/arm/v8", "linux/arm64", "windows/amd64",
+        "windows/arm"}},
+      {"linux/arm/v6",
+       {"linux/arm/v5", "linux/arm/v6"},
+       {"linux/amd64", "linux/arm", "linux/arm/v4", "linux/arm/v7", "linux/arm/v8", "linux/arm64",
+        "windows/amd64", "windows/arm"}},
+      {"linux/arm/v5",
+       {"linux/arm/v5"},
+       {"linux/amd64", "linux/arm", "linux/arm/v4", "linux/arm/v6", "linux/arm/v7", "linux/arm/v8",
+        "linux/arm64", "windows/amd64", "windows/arm"}},
+      {"linux/arm/v4",
+       {"linux/arm/v4"},
+       {"linux/amd64", "linux/arm", "linux/arm/v5", "linux/arm/v6", "linux/arm/v7", "linux/arm/v8",
+        "linux/arm64", "windows/amd64", "windows/arm"}},
+      {"linux/arm64/v9.6",
+       {"linux/arm",        "linux/arm/v5",     "linux/arm/v6",     "linux/arm/v7",
+        "linux/arm/v8",     "linux/arm64",      "linux/arm64/v8",   "linux/arm64/v8.1",
+        "linux/arm64/v8.2", "linux/arm64/v8.3", "linux/arm64/v8.4", "linux/arm64/v8.5",
+        "linux/arm64/v8.6", "linux/arm64/v8.7", "linux/arm64/v8.8", "linux/arm64/v8.9",
+        "linux/arm64/v9",   "linux/arm64/v9.0", "linux/arm64/v9.1", "linux/arm64/v9.2",
+        "linux/arm64/v9.3", "linux/arm64/v9.4", "linux/arm64/v9.5", "linux/arm64/v9.6"},
+       {"linux/amd64", "linux/arm/v4", "windows/amd64", "windows/arm", "linux/arm64/v8.10"}},
+      {"linux/arm64/v9",
+       {"linux/arm", "linux/arm/v5", "linux/arm/v6", "linux/arm/v7", "linux/arm/v8", "linux/arm64",
+        "linux/arm64/v8", "linux/arm64/v8.1", "linux/arm64/v8.2", "linux/arm64/v8.3",
+        "linux/arm64/v8.4", "linux/arm64/v8.5", "linux/arm64/v9", "linux/arm64/v9.0"},
+       {"linux/amd64", "linux/arm/v4", "windows/amd64", "windows/arm", "linux/arm64/v8.6"}},
+      {"linux/arm64/v8.1",
+       {"linux/arm", "linux/arm/v5", "linux/arm/v6", "linux/arm/v7", "linux/arm/v8", "linux/arm64",
+        "linux/arm64/v8", "linux/arm64/v8.1"},
+       {"linux/amd64", "linux/arm/v4", "linux/arm/v9", "linux/arm64/v9", "windows/amd64",
+        "windows/arm"}},
+      {"linux/arm64",
+       {"linux/arm", "linux/arm/v5", "linux/arm/v6", "linux/arm/v7", "linux/arm/v8", "linux/arm64",
+        "linux/arm64/v8"},
+       {"linux/amd64", "linux/arm/v4", "linux/arm/v9", "linux/arm64/v9", "windows/amd64",
+        "windows/arm"}},
+  };
+  for (const auto& c : cases) {
+    PlatformMatcher m(Spec(c.host));
+    for (const char* e : c.match) {
+      EXPECT_TRUE(m.Rank(Spec(e)).has_value()) << c.host << " should run " << e;
+    }
+    for (const char* e : c.no_match) {
+      EXPECT_FALSE(m.Rank(Spec(e)).has_value()) << c.host << " should not run " << e;
+    }
+  }
+}
+
+// containerd's Windows rule (checkWindowsHostAndContainerCompat), with its
+// own test's builds: before Windows Server 2022 only the same build; from
+// 2022 on, every build from the newest LTSC before the host up to the host.
+TEST(PlatformMatcher, WindowsVersionCompatibility) {
+  struct Case {
+    const char* host;
+    const char* entry;
+    bool runs;
+  };
+  const Case cases[] = {
+      {"10.0.17763.5329", "10.0.17763.1234", true},  // RS5: same build
+      {"10.0.17763.5329", "10.0.20348.1", false},    // RS5 host, newer image
+      {"10.0.17763.5329", "10.0.17134.1", false},    // RS5 host, older image
+      {"10.0.20348.100", "10.0.20348.1", true},      // 2022: itself
+      {"10.0.20348.100", "10.0.17763.1", false},     // 2022 host, RS5 image
+      {"10.0.22621.1", "10.0.20348.1", true},        // Windows 11 22H2 runs 2022 images
+      {"10.0.22621.1", "10.0.22621.5", true},        // and its own
+      {"10.0.22621.1", "10.0.25398.1", false},       // not newer ones
+      {"10.0.26100.1", "10.0.20348.1", true},        // 2025 runs 2022
+      {"10.0.26200.1", "10.0.20348.1", false},       // after 2025: 2025 and up only
+      {"10.0.26200.1", "10.0.26100.1", true},
+      {"10.0.20348.1", "6.3.9600.1", false},    // another major.minor
+      {"10.0.20348.1", "10.0.99999.1", false},  // unreadable build (> uint16)
+      {"", "10.0.17763.1", true},               // host version unknown: any
+  };
+  for (const auto& c : cases) {
+    Platform host = P("windows", "amd64");
+    host.os_version = c.host;
+    Platform entry = P("windows", "amd64");
+    entry.os_version = c.entry;
+    EXPECT_EQ(PlatformMatcher(host).Rank(entry).has_value(), c.runs)
+        << "host " << c.host << " entry " << c.entry;
+  }
+}
+
+// Why an entry does not run, for the explanation.
+TEST(PlatformMatcher, SaysWhyAnEntryDoesNotRun) {
+  Platform host = P("windows", "amd64");
+  host.os_version = "10.0.17763.1";
+  host.os_features = {"gpu"};
+  PlatformMatcher m(host);
+  auto why = [&](Platform e) {
+    std::vector<absl::string_view> features(e.os_features.begin(), e.os_features.end());
+    PlatformView v;
+    v.os = e.os;
+    v.architecture = e.architecture;
+    v.os_version = e.os_version;
+    v.os_features = features;
+    PlatformMiss miss = PlatformMiss::kNone;
+    m.Rank(v, &miss);
+    return std::make_pair(miss, m.MissingOsFeatures(v));
+  };
+  Platform linux = P("linux", "amd64");
+  EXPECT_EQ(why(linux).first, PlatformMiss::kPlatform);
+  Platform newer = P("windows", "amd64");
+  newer.os_version = "10.0.20348.1";
+  EXPECT_EQ(why(newer).first, PlatformMiss::kOsVersion);
+  Platform needs = P("windows", "amd64");
+  needs.os_features = {"hyperv", "gpu", "foo", "hyperv"};
+  auto [miss, missing] = why(needs);
+  EXPECT_EQ(miss, PlatformMiss::kOsFeatures);
+  EXPECT_EQ(missing, (std::vector<absl::string_view>{"foo", "hyperv"}));
+  // win32k is not counted on a Windows host, as containerd strips it.
+  Platform legacy = P("windows", "amd64");
+  legacy.os_features = {"win32k"};
+  EXPECT_EQ(why(legacy).first, PlatformMiss::kNone);
 }
 
 TEST(PlatformMatcher, WindowsOsVersionMustMatchBuild) {
