@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <set>
+#include <tuple>
 #include <type_traits>
 
 #include "absl/container/inlined_vector.h"
@@ -60,7 +65,31 @@ const PlatformMatcher& MatcherFor(const Platform& host, PolicyKind kind) {
   return *slot.matcher;
 }
 
+// A feature name for a sentence: as written when well-formed; otherwise
+// quoted, with every byte outside printable ASCII as \xNN, cut at 64 bytes
+// (it came from the index, which anyone may write).
+std::string QuotedName(absl::string_view name) {
+  if (IsWellFormedFeatureName(name)) return std::string(name);
+  std::string out = "\"";
+  for (size_t i = 0; i < name.size() && i < kMaxFeatureNameBytes; ++i) {
+    const unsigned char c = static_cast<unsigned char>(name[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
+  if (name.size() > kMaxFeatureNameBytes) out += "...";
+  out += "\"";
+  return out;
+}
+
 int EffectiveRank(const Candidate& c) { return c.platform_rank < 0 ? INT_MAX : c.platform_rank; }
+
+absl::string_view OsVersionOf(const Decision& d, const Candidate& c) {
+  const Descriptor& e = d.index.manifests[c.position];
+  return e.platform ? e.platform->os_version : absl::string_view();
+}
 
 // An entry's platform as a part of a sentence (see Sentence::Add).
 struct EntryPlatform {
@@ -121,7 +150,8 @@ class Sentence {
 
 // Adds why `loser` is ranked below `winner` to `out`: the first ranking key
 // that differs.
-void AddLostBecause(const Candidate& loser, const Candidate& winner, Sentence& out) {
+void AddLostBecause(const Decision& decision, const Candidate& loser, const Candidate& winner,
+                    Sentence& out) {
   out.Add("ranked below position ", winner.position, ": ");
   if (loser.score != winner.score) {
     out.Add("lower score (", loser.score, " < ", winner.score, ")");
@@ -132,9 +162,17 @@ void AddLostBecause(const Candidate& loser, const Candidate& winner, Sentence& o
       out.Add("less specific platform (rank ", loser.platform_rank, " > ", winner.platform_rank,
               ")");
     }
-  } else if (loser.features_satisfied != winner.features_satisfied) {
-    out.Add("fewer required features satisfied (", loser.features_satisfied, " < ",
-            winner.features_satisfied, ")");
+  } else if (absl::string_view lv = OsVersionOf(decision, loser),
+             wv = OsVersionOf(decision, winner);
+             decision.windows_host && lv != wv) {
+    out.Add("older os.version (", lv.empty() ? "none" : lv, " < ", wv, ")");
+  } else if (loser.specificity != winner.specificity) {
+    if (loser.need_within_winner) {
+      out.Add("less specific (position ", winner.position,
+              " needs all this entry needs, and more)");
+    } else {
+      out.Add("less specific (specificity ", loser.specificity, " < ", winner.specificity, ")");
+    }
   } else if (loser.os_features != winner.os_features) {
     out.Add("fewer os.features (", loser.os_features, " < ", winner.os_features, ")");
   } else {
@@ -195,9 +233,30 @@ void ForEachReason(const Decision& decision, const Candidate& c,
       case ReasonCode::kNotManifest:
         emit("rejected: mediaType \"", d.media_type, "\" is not an image manifest");
         break;
+      case ReasonCode::kArtifact:
+        emit("rejected: an artifact (artifactType \"", decision.texts[r.index],
+             "\"), not an image");
+        break;
       case ReasonCode::kPlatformMismatch:
         emit("rejected: platform ", EntryPlatform{d}, " does not run on host ",
              decision.host_platform);
+        break;
+      case ReasonCode::kOsVersionMismatch:
+        emit("rejected: os.version ", d.platform ? d.platform->os_version : "",
+             " does not run on host os.version ",
+             decision.host_os_version.empty() ? "(unknown)" : decision.host_os_version);
+        break;
+      case ReasonCode::kOsFeaturesMissing:
+        emit("rejected: requires os.features ", decision.texts[r.index], ", which host ",
+             decision.host_platform, " lacks");
+        break;
+      case ReasonCode::kConfigPlatform:
+        emit("no platform in the index; its image config names ", decision.texts[r.index],
+             ", which matches host ", decision.host_platform, " (ranked after entries with one)");
+        break;
+      case ReasonCode::kConfigPlatformMismatch:
+        emit("rejected: no platform in the index; its image config names ", decision.texts[r.index],
+             ", which does not run on host ", decision.host_platform);
         break;
       case ReasonCode::kPlatformMatch:
         emit("platform ", EntryPlatform{d}, " matches host ", decision.host_platform, " (rank ",
@@ -213,8 +272,12 @@ void ForEachReason(const Decision& decision, const Candidate& c,
         emit("rejected: requires unknown feature ", decision.texts[r.index],
              " (set [features] unknown = \"ignore\" to allow)");
         break;
+      case ReasonCode::kUnknownIgnored:
+        emit("passed over unknown feature ", decision.texts[r.index],
+             " ([features] unknown = \"ignore\")");
+        break;
       case ReasonCode::kFeaturesSatisfied:
-        emit("requires ", r.value, " feature", r.value == 1 ? "" : "s", ", all present");
+        emit("requires ", decision.texts[r.index], ": all present on this host");
         break;
       case ReasonCode::kCompatDetail:
         sink(decision.texts[r.index]);
@@ -236,7 +299,7 @@ void ForEachReason(const Decision& decision, const Candidate& c,
          c.score, ")");
   } else if (c.eligible) {
     line.Clear();
-    AddLostBecause(c, *decision.selected(), line);
+    AddLostBecause(decision, c, *decision.selected(), line);
     sink(line.View());
   }
 }
@@ -246,6 +309,74 @@ std::vector<std::string> ExplainCandidate(const Decision& decision, const Candid
   ForEachReason(decision, c, [&](absl::string_view line) { out.emplace_back(line); });
   return out;
 }
+
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t out;
+  if (__builtin_add_overflow(a, b, &out)) {
+    return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return out;
+}
+
+namespace {
+
+// The host's features as the matcher believes them: what it lists, what
+// that implies and what its platform level guarantees. The same for every
+// selection on a node, so each thread keeps the last one (compared by
+// value: a set of short names and a platform).
+struct HostFeatures {
+  std::set<std::string, std::less<>> listed;
+  std::string architecture, variant;
+  FeatureSet closure;
+};
+
+const FeatureSet& HostFeatureClosure(const HostProfile& host) {
+  thread_local std::optional<HostFeatures> cached;
+  if (cached && cached->architecture == host.platform.architecture &&
+      cached->variant == host.platform.variant && cached->listed == host.features) {
+    return cached->closure;
+  }
+  HostFeatures h;
+  h.listed = host.features;
+  h.architecture = host.platform.architecture;
+  h.variant = host.platform.variant;
+  const Platform normal = NormalizePlatform(host.platform);
+  h.closure = PlatformLevelFeatures(normal.architecture, normal.variant);
+  for (const std::string& f : host.features) {
+    if (const FeatureSet* need = FeatureNeed(f)) h.closure |= *need;
+  }
+  cached = std::move(h);
+  return cached->closure;
+}
+
+// Depth of each member in the containment order of their need sets:
+// 1 + the greatest depth among members whose set is a strict subset. The
+// members are few (entries tied on score and platform); quadratic is fine,
+// and bounded by kMaxSpecificityGroup.
+constexpr size_t kMaxSpecificityGroup = 4096;
+
+void AssignDepths(absl::Span<const uint32_t> members, absl::Span<const FeatureSet> need,
+                  std::vector<Candidate>& out) {
+  if (members.size() < 2 || members.size() > kMaxSpecificityGroup) return;
+  std::vector<uint32_t> by_size(members.begin(), members.end());
+  std::vector<size_t> count(out.size());
+  for (uint32_t k : members) count[k] = need[k].count();
+  std::stable_sort(by_size.begin(), by_size.end(),
+                   [&](uint32_t a, uint32_t b) { return count[a] < count[b]; });
+  for (size_t i = 0; i < by_size.size(); ++i) {
+    const uint32_t k = by_size[i];
+    int depth = 0;
+    for (size_t j = 0; j < i; ++j) {
+      const uint32_t m = by_size[j];
+      if (count[m] < count[k] && (need[m] & ~need[k]).none()) {
+        depth = std::max(depth, out[m].specificity + 1);
+      }
+    }
+    out[k].specificity = depth;
+  }
+}
+
+}  // namespace
 
 Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy,
                 const SelectOptions& options) {
@@ -261,6 +392,8 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
       best ? MatcherFor(host.platform, options.kind)
            : MatcherFor(ContainerdDefaultHost(host.platform), options.kind);
   decision.host_platform = FormatPlatform(matcher.host());
+  decision.host_os_version = matcher.host().os_version;
+  decision.windows_host = matcher.host().os == "windows";
   if (best) {
     decision.rule_labels.reserve(policy.prefer.size());
     for (const auto& rule : policy.prefer) decision.rule_labels.push_back(RuleLabel(rule));
@@ -274,19 +407,25 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
   // order is made at the end.
   out.reserve(manifests.size());
   reasons.reserve(manifests.size() * 2);
-  // Looked up at most once per distinct name (feature_memo below).
-  auto has_feature = [&](absl::string_view f) {
-    return host.features.find(ToStd(f)) != host.features.end();
+  // What each candidate needs (empty for most); only read for ties.
+  thread_local std::vector<FeatureSet> need_of;
+  need_of.assign(manifests.size(), FeatureSet());
+  bool any_need = false;
+  const FeatureSet* host_closure = nullptr;  // built on the first entry with features
+  // A name only the operator declared for this host is still known.
+  auto declared = [&](absl::string_view f) {
+    return host.features.find(absl::AsciiStrToLower(f)) != host.features.end();
   };
   // Indexes repeat a handful of platforms and feature names over many
   // entries: each distinct one is worked out once per selection.
   struct RankMemo {
     absl::string_view os, arch, variant, os_version;
     std::optional<int> rank;
+    PlatformMiss why;
   };
   absl::InlinedVector<RankMemo, 16> rank_memo;
-  auto rank_of = [&](const PlatformView& p) -> std::optional<int> {
-    if (!p.os_features.empty()) return matcher.Rank(p);
+  auto rank_of = [&](const PlatformView& p, PlatformMiss& why) -> std::optional<int> {
+    if (!p.os_features.empty()) return matcher.Rank(p, &why);
     for (const RankMemo& m : rank_memo) {
       // Lengths first: most entries of the memo differ in one of them.
       if (m.arch.size() != p.architecture.size() || m.variant.size() != p.variant.size() ||
@@ -295,36 +434,40 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
       }
       if (ShortEquals(m.arch, p.architecture) && ShortEquals(m.variant, p.variant) &&
           ShortEquals(m.os, p.os) && ShortEquals(m.os_version, p.os_version)) {
+        why = m.why;
         return m.rank;
       }
     }
-    std::optional<int> rank = matcher.Rank(p);
+    std::optional<int> rank = matcher.Rank(p, &why);
     if (rank_memo.size() < 16) {
-      rank_memo.push_back({p.os, p.architecture, p.variant, p.os_version, rank});
+      rank_memo.push_back({p.os, p.architecture, p.variant, p.os_version, rank, why});
     }
     return rank;
   };
   enum class FeatureState : uint8_t { kSatisfied, kMissing, kUnknown, kUnknownIgnored };
-  absl::InlinedVector<std::pair<absl::string_view, FeatureState>, 32> feature_memo;
-  auto feature_state = [&](absl::string_view name) {
-    for (const auto& [n, state] : feature_memo) {
-      if (n == name) return state;
+  struct FeatureMemo {
+    absl::string_view name;
+    FeatureState state;
+    const FeatureSet* need;  // nullptr for unknown names
+  };
+  absl::InlinedVector<FeatureMemo, 32> feature_memo;
+  auto feature_state = [&](absl::string_view name) -> FeatureMemo {
+    for (const FeatureMemo& m : feature_memo) {
+      if (m.name == name) return m;
     }
-    FeatureState state = FeatureState::kSatisfied;
-    absl::Span<const absl::string_view> canon = CanonicalFeatureViews(name);
-    if (canon.empty()) {
-      // A name only the operator declared for this host is still known.
-      if (!has_feature(absl::AsciiStrToLower(name))) {
-        state = policy.unknown_features == UnknownFeatures::kReject ? FeatureState::kUnknown
-                                                                    : FeatureState::kUnknownIgnored;
+    FeatureMemo m{name, FeatureState::kSatisfied, FeatureNeed(name)};
+    if (m.need == nullptr) {
+      if (!IsWellFormedFeatureName(name) || !declared(name)) {
+        m.state = policy.unknown_features == UnknownFeatures::kReject
+                      ? FeatureState::kUnknown
+                      : FeatureState::kUnknownIgnored;
       }
     } else {
-      for (absl::string_view f : canon) {
-        if (!has_feature(f)) state = FeatureState::kMissing;
-      }
+      if (host_closure == nullptr) host_closure = &HostFeatureClosure(host);
+      if ((*m.need & ~*host_closure).any()) m.state = FeatureState::kMissing;
     }
-    if (feature_memo.size() < 32) feature_memo.emplace_back(name, state);
-    return state;
+    if (feature_memo.size() < 32) feature_memo.push_back(m);
+    return m;
   };
   for (size_t i = 0; i < manifests.size(); ++i) {
     const Descriptor& d = manifests[i];
@@ -354,41 +497,84 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
       reject();
       continue;
     }
+    if (!d.artifact_type.empty()) {
+      // An OCI 1.1 artifact (its descriptor says so), not an image, even
+      // with an image manifest's mediaType.
+      add_text(ReasonCode::kArtifact, std::string(d.artifact_type));
+      reject();
+      continue;
+    }
     if (d.platform) {
-      std::optional<int> rank = rank_of(*d.platform);
+      PlatformMiss why = PlatformMiss::kNone;
+      std::optional<int> rank = rank_of(*d.platform, why);
       if (!rank) {
-        add(ReasonCode::kPlatformMismatch);
+        if (why == PlatformMiss::kOsVersion) {
+          add(ReasonCode::kOsVersionMismatch);
+        } else if (why == PlatformMiss::kOsFeatures) {
+          add_text(ReasonCode::kOsFeaturesMissing,
+                   absl::StrJoin(matcher.MissingOsFeatures(*d.platform), ", "));
+        } else {
+          add(ReasonCode::kPlatformMismatch);
+        }
         reject();
         continue;
       }
       c.platform_rank = *rank;
       c.os_features = static_cast<int>(d.platform->os_features.size());
       add(ReasonCode::kPlatformMatch, *rank);
+    } else if (const Platform* from_config = nullptr;
+               options.config_platforms != nullptr &&
+               (from_config = [&]() -> const Platform* {
+                 auto it = options.config_platforms->find(std::string(d.digest));
+                 return it == options.config_platforms->end() ? nullptr : &it->second;
+               }()) != nullptr) {
+      // containerd reads such an entry's image config and runs it when the
+      // config's platform matches; it still sorts after entries with one.
+      if (!matcher.Rank(*from_config)) {
+        add_text(ReasonCode::kConfigPlatformMismatch, FormatPlatform(*from_config));
+        reject();
+        continue;
+      }
+      add_text(ReasonCode::kConfigPlatform, FormatPlatform(*from_config));
     } else {
       add(ReasonCode::kNoPlatform);
     }
     if (best && d.platform && !d.platform->features.empty()) {
-      std::string missing, unknown;
-      int satisfied = 0;
+      std::string missing, unknown, ignored, written;
+      FeatureSet need;
       for (absl::string_view name : d.platform->features) {
-        switch (feature_state(name)) {
+        const FeatureMemo m = feature_state(name);
+        switch (m.state) {
           case FeatureState::kSatisfied:
-            ++satisfied;
+            if (m.need) need |= *m.need;  // a name only the host declares has no bit
+            absl::StrAppend(&written, written.empty() ? "" : ", ", name);
             break;
           case FeatureState::kUnknownIgnored:
+            absl::StrAppend(&ignored, ignored.empty() ? "" : ", ", QuotedName(name));
             break;
           case FeatureState::kUnknown:
-            absl::StrAppend(&unknown, unknown.empty() ? "" : ", ", name);
+            absl::StrAppend(&unknown, unknown.empty() ? "" : ", ", QuotedName(name));
             break;
-          case FeatureState::kMissing:
+          case FeatureState::kMissing: {
             // The rare path: spell out which canonical names are missing.
+            const FeatureSet lacking = *m.need & ~*host_closure;
             absl::Span<const absl::string_view> canon = CanonicalFeatureViews(name);
+            bool named = false;
             for (absl::string_view f : canon) {
-              if (has_feature(f)) continue;
+              std::optional<size_t> bit = FeatureBit(f);
+              if (!bit || !lacking.test(*bit)) continue;
+              named = true;
               absl::StrAppend(&missing, missing.empty() ? "" : ", ", f);
               if (canon.size() > 1) absl::StrAppend(&missing, " (from ", name, ")");
             }
+            if (!named) {  // only something it implies is missing
+              for (absl::string_view f : FeatureNames(lacking)) {
+                absl::StrAppend(&missing, missing.empty() ? "" : ", ", f, " (implied by ", name,
+                                ")");
+              }
+            }
             break;
+          }
         }
       }
       if (!missing.empty()) {
@@ -401,8 +587,12 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
         reject();
         continue;
       }
-      c.features_satisfied = satisfied;
-      add(ReasonCode::kFeaturesSatisfied, satisfied);
+      if (!written.empty()) add_text(ReasonCode::kFeaturesSatisfied, std::move(written));
+      if (!ignored.empty()) add_text(ReasonCode::kUnknownIgnored, std::move(ignored));
+      if (need.any()) {
+        need_of[i] = need;
+        any_need = true;
+      }
     }
     if (best && options.compat && !options.compat->empty()) {
       if (auto it = options.compat->find(std::string(d.digest)); it != options.compat->end()) {
@@ -414,7 +604,7 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
           continue;
         }
         if (v.weight != 0) {
-          c.score += v.weight;
+          c.score = SaturatingAdd(c.score, v.weight);
           add(ReasonCode::kCompatWeight, v.weight);
         }
       }
@@ -425,7 +615,7 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
       for (uint32_t r = 0; r < policy.prefer.size(); ++r) {
         const PreferRule& rule = policy.prefer[r];
         if (!rule.Matches(d.Annotation(rule.annotation))) continue;
-        c.score += rule.weight;
+        c.score = SaturatingAdd(c.score, rule.weight);
         add(ReasonCode::kPrefer, rule.weight, r);
       }
     }
@@ -433,9 +623,50 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     c.reasons_end = static_cast<uint32_t>(reasons.size());
   }
 
-  // Eligible best first (Better, through a packed key: score desc, platform
-  // rank asc, features desc, os.features desc, position asc); rejected after,
-  // in index order.
+  // Windows: among entries of one platform rank, the newer os.version
+  // first (containerd's Windows comparer; strings, compared as it does).
+  // Each distinct os.version gets its place in that order.
+  thread_local std::vector<uint8_t> version_order;
+  version_order.assign(out.size(), 0);
+  if (decision.windows_host) {
+    std::vector<absl::string_view> versions;
+    for (const Candidate& c : out) {
+      if (c.eligible) versions.push_back(OsVersionOf(decision, c));
+    }
+    std::sort(versions.begin(), versions.end(), std::greater<>());
+    versions.erase(std::unique(versions.begin(), versions.end()), versions.end());
+    for (size_t k = 0; k < out.size(); ++k) {
+      if (!out[k].eligible) continue;
+      auto at = std::lower_bound(versions.begin(), versions.end(), OsVersionOf(decision, out[k]),
+                                 std::greater<>());
+      // Past 255 distinct versions the rest tie (and keep index order).
+      version_order[k] = static_cast<uint8_t>(std::min<size_t>(at - versions.begin(), 0xFF));
+    }
+  }
+
+  // Specificity: depths among the eligible entries tied on score, platform
+  // rank and os.version.
+  auto tie_key = [&](size_t k) {
+    return std::make_tuple(out[k].score, EffectiveRank(out[k]), version_order[k]);
+  };
+  if (any_need) {
+    std::vector<uint32_t> tied;
+    for (uint32_t k = 0; k < out.size(); ++k) {
+      if (out[k].eligible) tied.push_back(k);
+    }
+    std::stable_sort(tied.begin(), tied.end(),
+                     [&](uint32_t a, uint32_t b) { return tie_key(a) < tie_key(b); });
+    for (size_t begin = 0; begin < tied.size();) {
+      size_t end = begin + 1;
+      while (end < tied.size() && tie_key(tied[end]) == tie_key(tied[begin])) ++end;
+      AssignDepths(absl::MakeConstSpan(tied).subspan(begin, end - begin), need_of, out);
+      begin = end;
+    }
+  }
+
+  // Eligible best first (through a packed key: score desc, platform rank
+  // asc, os.version desc, specificity desc, os.features desc, position asc);
+  // rejected after, in index order.
   struct Key {
     int64_t score;
     uint64_t rest;
@@ -446,11 +677,13 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
   };
   // The key without the position: the candidates are in index order, so
   // within one such key they are already in position order.
-  auto group_key = [](const Candidate& c) {
+  auto group_key = [&](size_t k) {
+    const Candidate& c = out[k];
     uint64_t rank = static_cast<uint64_t>(std::min(EffectiveRank(c), 0xFFFF));
-    uint64_t features = 0xFFFF - static_cast<uint64_t>(std::min(c.features_satisfied, 0xFFFF));
-    uint64_t os_features = 0xFFFF - static_cast<uint64_t>(std::min(c.os_features, 0xFFFF));
-    return Key{c.score, rank << 48 | features << 32 | os_features << 16};
+    uint64_t version = version_order[k];
+    uint64_t specificity = 0xFFF - static_cast<uint64_t>(std::min(c.specificity, 0xFFF));
+    uint64_t os_features = 0xFFF - static_cast<uint64_t>(std::min(c.os_features, 0xFFF));
+    return Key{c.score, rank << 48 | version << 40 | specificity << 28 | os_features << 16};
   };
   // Entries share a handful of keys (a few platforms, a few scores): order
   // the distinct keys, then take each key's candidates in index order. An
@@ -469,7 +702,7 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     if (!out[k].eligible) continue;
     ++eligible;
     if (!grouped) continue;
-    const Key key = group_key(out[k]);
+    const Key key = group_key(k);
     size_t g = 0;
     while (g < groups.size() && !(groups[g].key == key)) ++g;
     if (g == groups.size()) {
@@ -506,13 +739,21 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     keyed.reserve(eligible);
     for (uint32_t k = 0; k < out.size(); ++k) {
       if (!out[k].eligible) continue;
-      Key key = group_key(out[k]);
+      Key key = group_key(k);
       key.rest |= static_cast<uint64_t>(std::min<size_t>(out[k].position, 0xFFFF));
       keyed.emplace_back(key, k);
     }
     std::sort(keyed.begin(), keyed.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
     for (const auto& [key, k] : keyed) order.push_back(k);
+  }
+  // Whether each loser on specificity needs a strict subset of the winner.
+  if (any_need && !order.empty()) {
+    const FeatureSet& top = need_of[order.front()];
+    for (uint32_t k : order) {
+      const FeatureSet& mine = need_of[k];
+      out[k].need_within_winner = mine != top && (mine & ~top).none();
+    }
   }
   std::vector<Candidate> ranked;
   ranked.reserve(out.size());

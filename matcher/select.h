@@ -2,21 +2,57 @@
 //
 // kBest, per candidate in index order:
 //   1. unusable descriptor (bad digest, size, types)       -> rejected
-//   2. not an image manifest (nested index, artifact)       -> rejected
-//   3. platform not in the host's vector (platform.h)       -> rejected
-//      (an entry without platform is accepted, ranked last)
-//   4. a `features` entry the host lacks, or nobody knows   -> rejected
-//      (unknown names pass with Policy::unknown_features = kIgnore)
+//   2. not an image manifest (nested index, a mediaType that is not a
+//      manifest, a descriptor declaring an artifactType)   -> rejected
+//   3. platform not in the host's vector, os.version or os.features the
+//      host does not run (platform.h)                       -> rejected
+//      An entry without platform is decided by its image config's
+//      os/architecture when the caller read it (SelectOptions::
+//      config_platforms), as containerd does; either way it ranks last.
+//   4. what its `features` need (features.h: names, levels, implications)
+//      is not all on the host, or a name nobody knows    -> rejected
+//      (unknown and malformed names are passed over, and named, with
+//      Policy::unknown_features = kIgnore). The host has its listed
+//      features, what they imply and what its platform level guarantees.
 //   5. compatibility artifacts evaluated and none matched   -> rejected
-// Survivors are ranked by: score desc (annotation weights + compatibility
-// weight), platform rank asc, satisfied features desc, os.features count desc,
-// index position asc. With no weights and no features this is containerd's
-// first match.
+//
+// Survivors are ranked by, in turn:
+//   score desc        annotation weights + compatibility weight, summed
+//                     with saturation (a sum never wraps)
+//   platform rank asc position in the host's vector; no platform last
+//   os.version desc   Windows hosts only, compared as strings, as
+//                     containerd's Windows comparer does
+//   specificity desc  see below
+//   os.features count desc
+//   index position asc
+// With no weights and no features this is containerd's first match.
+//
+// Specificity. Among entries tied so far, one ranks above another when what
+// it needs strictly contains what the other needs; otherwise the author's
+// order decides (Proposal E: generic entry first, more specific preferred
+// when plainly more specific). The ranking that sorts is each entry's depth
+// in that containment order among the tied eligible entries: the length of
+// the longest chain of strictly smaller need sets below it. Worked examples,
+// all on one AVX-512 host, entries tied on score and platform:
+//   [generic, avx2, avx512f]   depths 0, 1, 2 -> avx512f, avx2, generic
+//   [avx512f, "avx2,fma"]      avx512f needs avx2 and avx but not fma:
+//                              incomparable, depths 0, 0 -> author's order,
+//                              avx512f first
+//   [x86-64-v3, "avx2,bmi2,fma,..." listing v3's own features]
+//                              equal sets: depths equal -> author's order
+//   ["avx2,avx2,AVX2", avx2]   spelled three times is one need: equal
+//   [sse4.2, neon-only, avx2]  sse4.2 (0) < avx2 (1); neon-only (0) is
+//                              incomparable with both -> avx2, sse4.2,
+//                              neon-only (depth, then author's order)
+// A depth is a linear extension of the containment order: if A's need
+// strictly contains B's, A's depth is greater.
 //
 // kFirstMatch reproduces containerd: platform only, with the host as
 // containerd's default sees it (no amd64 level, arm64 as v8).
 //
-// Pure function; thread-safe.
+// Pure function of its inputs; thread-safe. Each thread keeps the host's
+// platform vector and feature closure of its last call (they are the same
+// for every selection on a node), compared by value on each call.
 #pragma once
 
 #include <cstdint>
@@ -48,13 +84,19 @@ enum class ReasonCode : uint8_t {
   kInvalid,  // text: the parse problem
   kNestedIndex,
   kNotManifest,
+  kArtifact,  // text: the artifactType
   kPlatformMismatch,
-  kPlatformMatch,  // value: platform rank
+  kOsVersionMismatch,
+  kOsFeaturesMissing,  // text: the missing os.features
+  kPlatformMatch,      // value: platform rank
   kNoPlatform,
-  kMissingFeatures,    // text: the missing names
-  kUnknownFeatures,    // text: the unknown names
-  kFeaturesSatisfied,  // value: count
-  kCompatDetail,       // text: one line of the compatibility evaluation
+  kConfigPlatform,          // text: the platform its image config names
+  kConfigPlatformMismatch,  // text: the platform its image config names
+  kMissingFeatures,         // text: the missing names
+  kUnknownFeatures,         // text: the unknown names
+  kUnknownIgnored,          // text: the unknown names passed over
+  kFeaturesSatisfied,       // text: the names, as written
+  kCompatDetail,            // text: one line of the compatibility evaluation
   kCompatFailed,
   kCompatWeight,  // value: weight
   kPrefer,        // index: rule, value: weight
@@ -71,8 +113,11 @@ struct Candidate {
   bool eligible = false;
   int64_t score = 0;
   int platform_rank = -1;  // -1: no platform (ranked last) or rejected
-  int features_satisfied = 0;
+  // Depth in the containment order of what tied entries need (select.h).
+  int specificity = 0;
   int os_features = 0;
+  // What this entry needs is a strict subset of what the winner needs.
+  bool need_within_winner = false;
   uint32_t reasons_begin = 0;  // [begin, end) in Decision::reasons
   uint32_t reasons_end = 0;
 };
@@ -89,6 +134,8 @@ struct Decision {
   std::vector<std::string> texts;        // the few reasons that carry text
   std::vector<std::string> rule_labels;  // "com.example.gpu=nvidia (imgsel.toml:7:1)"
   std::string host_platform;             // "linux/amd64/v3", as matched
+  std::string host_os_version;           // the host's os.version, if any
+  bool windows_host = false;             // os.version orders entries (select.h)
 
   // The winner, or nullptr when nothing fits.
   const Candidate* selected() const {
@@ -114,7 +161,14 @@ struct SelectOptions {
   PolicyKind kind = PolicyKind::kBest;
   // Verdicts keyed by entry digest; nullptr or a missing key: no artifacts.
   const std::map<std::string, CompatVerdict>* compat = nullptr;
+  // For entries without a platform: the os/architecture[/variant] their
+  // image config names, keyed by entry digest; nullptr or a missing key:
+  // not read.
+  const std::map<std::string, Platform>* config_platforms = nullptr;
 };
+
+// a + b, clamped to int64's range instead of wrapping.
+int64_t SaturatingAdd(int64_t a, int64_t b);
 
 Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy,
                 const SelectOptions& options = {});
