@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "config/loopback_address.h"
+#include "matcher/suggest.h"
 #include "toml++/toml.h"
 
 namespace imgsel {
@@ -30,20 +31,6 @@ absl::Status Error(absl::string_view source, const toml::node& node, absl::strin
   return absl::InvalidArgumentError(absl::StrCat(Where(source, node), ": ", what));
 }
 
-size_t EditDistance(absl::string_view a, absl::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] =
-          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 // Rejects keys of `table` not in `known`, suggesting the closest known key.
 absl::Status CheckKeys(absl::string_view source, const toml::table& table,
                        std::initializer_list<absl::string_view> known, absl::string_view section) {
@@ -52,19 +39,7 @@ absl::Status CheckKeys(absl::string_view source, const toml::table& table,
     bool ok = false;
     for (auto want : known) ok = ok || want == k;
     if (ok) continue;
-    absl::string_view best;
-    size_t best_distance = SIZE_MAX;
-    for (auto want : known) {
-      size_t d = EditDistance(k, want);
-      if (d < best_distance) best_distance = d, best = want;
-    }
-    std::string what = absl::StrCat("unknown key \"", k, "\"",
-                                    section.empty() ? "" : absl::StrCat(" in ", section));
-    if (!best.empty() && best_distance <= std::max<size_t>(2, best.size() / 3)) {
-      absl::StrAppend(&what, "; did you mean \"", best, "\"?");
-    } else {
-      absl::StrAppend(&what, "; known keys: ", absl::StrJoin(known, ", "));
-    }
+    std::string what = UnknownKeyMessage(k, known, section);
     const auto& begin = key.source().begin;
     std::string where =
         begin.line ? absl::StrCat(source, ":", begin.line, ":", begin.column) : Where(source, node);
@@ -121,9 +96,10 @@ absl::StatusOr<std::string> GetSocketPath(absl::string_view source, const toml::
     return Error(source, node, absl::StrCat(name, ": \"", *s, "\" is not an absolute path"));
   }
   if (s->size() > kMaxSocketPathBytes) {
-    return Error(source, node,
-                 absl::StrCat(name, ": ", s->size(), " bytes, longer than a Unix socket path can be (",
-                              kMaxSocketPathBytes, ")"));
+    return Error(
+        source, node,
+        absl::StrCat(name, ": ", s->size(), " bytes, longer than a Unix socket path can be (",
+                     kMaxSocketPathBytes, ")"));
   }
   return s;
 }
@@ -263,9 +239,9 @@ absl::Status ParseRegistry(absl::string_view source, const toml::table& root, Re
                           if (!s.ok()) return s.status();
                           (key == "config_path" ? r.config_path : r.docker_config) = *s;
                         } else if (key == "connect_timeout" || key == "request_timeout") {
-                          auto d = GetDuration(source, node, key, absl::Milliseconds(1),
-                                               key == "connect_timeout" ? absl::Minutes(5)
-                                                                        : absl::Hours(1));
+                          auto d = GetDuration(
+                              source, node, key, absl::Milliseconds(1),
+                              key == "connect_timeout" ? absl::Minutes(5) : absl::Hours(1));
                           if (!d.ok()) return d.status();
                           (key == "connect_timeout" ? r.connect_timeout : r.request_timeout) = *d;
                         } else if (key == "max_concurrent_per_registry") {
@@ -300,8 +276,9 @@ absl::Status ParseServer(absl::string_view source, const toml::table& root, Serv
         if (key == "socket" || key == "cri_socket" || key == "containerd_socket") {
           auto path = GetSocketPath(source, node, key);
           if (!path.ok()) return path.status();
-          (key == "socket" ? s.socket : key == "cri_socket" ? s.cri_socket : s.containerd_socket) =
-              *path;
+          (key == "socket"       ? s.socket
+           : key == "cri_socket" ? s.cri_socket
+                                 : s.containerd_socket) = *path;
           return absl::OkStatus();
         }
         auto v = GetString(source, node, key);
@@ -335,8 +312,9 @@ absl::Status ParseServer(absl::string_view source, const toml::table& root, Serv
     const char* key;
     const std::string* path;
   };
-  const Named sockets[] = {
-      {"socket", &s.socket}, {"cri_socket", &s.cri_socket}, {"containerd_socket", &s.containerd_socket}};
+  const Named sockets[] = {{"socket", &s.socket},
+                           {"cri_socket", &s.cri_socket},
+                           {"containerd_socket", &s.containerd_socket}};
   for (size_t i = 0; i < 3; ++i) {
     for (size_t j = i + 1; j < 3; ++j) {
       if (!same(*sockets[i].path, *sockets[j].path)) continue;

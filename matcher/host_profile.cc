@@ -1,11 +1,16 @@
 #include "matcher/host_profile.h"
 
+#include <algorithm>
+#include <initializer_list>
+#include <utility>
+
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "matcher/features.h"
 #include "matcher/json_writer.h"
 #include "matcher/string_view_bridge.h"
+#include "matcher/suggest.h"
 #include "simdjson.h"
 
 namespace imgsel {
@@ -16,6 +21,50 @@ using simdjson::dom::object;
 
 absl::Status Bad(absl::string_view source, absl::string_view pointer, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(source, ": ", pointer, ": ", what));
+}
+
+// A key nobody reads is a typo until shown otherwise: refused, with the
+// closest known key.
+absl::Status CheckKeys(object o, absl::string_view source, absl::string_view pointer,
+                       std::initializer_list<absl::string_view> known, absl::string_view section) {
+  for (auto field : o) {
+    absl::string_view key = ToAbsl(field.key);
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    return Bad(source, absl::StrCat(pointer, "/", key), UnknownKeyMessage(key, known, section));
+  }
+  return absl::OkStatus();
+}
+
+// What a host's variant may be, per architecture (after normalisation): the
+// levels and versions imgsel and containerd know. Anything else would not
+// match as the profile intends, or (a huge number) cost memory.
+absl::Status CheckVariant(const Platform& p, absl::string_view source) {
+  const std::string& v = p.variant;
+  if (v.empty()) return absl::OkStatus();
+  auto bad = [&](absl::string_view allowed) {
+    return Bad(
+        source, "/platform/variant",
+        absl::StrCat("\"", v.size() > 32 ? v.substr(0, 32) + "..." : v, "\" is not ", allowed));
+  };
+  if (p.architecture == "amd64") {
+    if (v == "v2" || v == "v3" || v == "v4") return absl::OkStatus();
+    return bad("an amd64 level (v1, v2, v3 or v4)");
+  }
+  if (p.architecture == "arm64") {
+    if (!PlatformLevelFeatures("arm64", v).none()) return absl::OkStatus();
+    return bad("an arm64 version containerd knows (v8, v8.1-v8.9, v9, v9.1-v9.7)");
+  }
+  if (p.architecture == "arm") {
+    if (v == "v5" || v == "v6" || v == "v7" || v == "v8") return absl::OkStatus();
+    return bad("an arm version (v5, v6, v7 or v8)");
+  }
+  if (v.size() > 16) return bad("a variant (at most 16 characters)");
+  for (char c : v) {
+    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != '-') {
+      return bad("a variant (letters, digits, '.', '_' and '-')");
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ReadString(element e, absl::string_view source, absl::string_view pointer,
@@ -74,6 +123,10 @@ absl::Status ReadNfd(element e, absl::string_view source, NfdFeatures& nfd) {
   object root;
   if (e.get_object().get(root) != simdjson::SUCCESS)
     return Bad(source, "/nfd", "expected an object");
+  if (auto st = CheckKeys(root, source, "/nfd", {"flags", "attributes", "instances"}, "nfd");
+      !st.ok()) {
+    return st;
+  }
   element section;
   if (root["flags"].get(section) == simdjson::SUCCESS) {
     object flags;
@@ -150,6 +203,9 @@ absl::StatusOr<HostProfile> ParseHostProfile(absl::string_view json, absl::strin
   }
   object root;
   if (doc.get_object().get(root) != simdjson::SUCCESS) return Bad(source, "", "expected an object");
+  if (auto st = CheckKeys(root, source, "", {"platform", "features", "nfd"}, ""); !st.ok()) {
+    return st;
+  }
 
   HostProfile profile;
   element e;
@@ -159,6 +215,12 @@ absl::StatusOr<HostProfile> ParseHostProfile(absl::string_view json, absl::strin
   object plat;
   if (e.get_object().get(plat) != simdjson::SUCCESS)
     return Bad(source, "/platform", "expected an object");
+  if (auto st =
+          CheckKeys(plat, source, "/platform",
+                    {"os", "architecture", "variant", "os.version", "os.features"}, "platform");
+      !st.ok()) {
+    return st;
+  }
   Platform& p = profile.platform;
   struct Field {
     const char* key;
@@ -184,14 +246,30 @@ absl::StatusOr<HostProfile> ParseHostProfile(absl::string_view json, absl::strin
     }
   }
   p = NormalizePlatform(std::move(p));
+  for (const auto& [key, value] : {std::pair<const char*, const std::string*>{"os", &p.os},
+                                   {"architecture", &p.architecture}}) {
+    bool ok = value->size() <= 32;
+    for (char c : *value) ok = ok && (absl::ascii_isalnum(c) || c == '_' || c == '-' || c == '.');
+    if (!ok) {
+      return Bad(source, absl::StrCat("/platform/", key),
+                 "expected a platform name (at most 32 letters, digits, '.', '_' or '-')");
+    }
+  }
+  if (auto st = CheckVariant(p, source); !st.ok()) return st;
 
   if (root["features"].get(e) == simdjson::SUCCESS) {
     std::vector<std::string> names;
     if (auto st = ReadStringArray(e, source, "/features", names); !st.ok()) return st;
-    for (const auto& n : names) {
+    for (size_t i = 0; i < names.size(); ++i) {
+      const std::string& n = names[i];
+      if (!IsWellFormedFeatureName(n)) {
+        return Bad(source, absl::StrCat("/features/", i),
+                   "not a feature name (1-64 characters of letters, digits, '.', '_', '+', '/' "
+                   "and '-')");
+      }
       std::vector<std::string> canon = CanonicalFeatures(n);
       if (canon.empty()) {
-        profile.features.insert(absl::AsciiStrToLower(n));
+        profile.features.insert(absl::AsciiStrToLower(absl::StripAsciiWhitespace(n)));
       } else {
         profile.features.insert(canon.begin(), canon.end());
       }

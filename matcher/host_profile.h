@@ -48,8 +48,11 @@ struct HostProfile {
 inline constexpr size_t kMaxHostProfileBytes = 16 << 20;
 
 // Parses a profile; `source` names it in errors ("node-a.json: /platform/os:
-// expected a string"). Unknown top-level keys are ignored (forward
-// compatibility); a feature name no table knows is kept as written, lowercased.
+// expected a string"). A key nobody reads is an error with the closest known
+// key ("did you mean"), at every level imgsel defines (top, platform, nfd).
+// The variant must be one its architecture has: amd64 v1-v4, arm64 the
+// versions of containerd's table, arm v5-v8. A feature name no table knows
+// is kept as written, lowercased; a malformed one is an error.
 absl::StatusOr<HostProfile> ParseHostProfile(absl::string_view json, absl::string_view source);
 
 // The profile as JSON (pretty when indent > 0); ParseHostProfile reads it back.

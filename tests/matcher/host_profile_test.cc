@@ -1,5 +1,6 @@
 #include "matcher/host_profile.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -46,6 +47,22 @@ TEST(ParseHostProfile, RoundTripsThroughJson) {
   EXPECT_EQ(back->nfd.instances, h.nfd.instances);
 }
 
+// Every variant each architecture has is accepted (and kept, normalised).
+TEST(ParseHostProfile, AcceptsEveryKnownVariant) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"amd64", "v1"}, {"amd64", "v2"},   {"amd64", "v3"},         {"amd64", "V4"},
+      {"arm64", "v8"}, {"arm64", "v8.0"}, {"arm64", "v8.1"},       {"arm64", "v8.9"},
+      {"arm64", "9"},  {"arm64", "v9.0"}, {"arm64", "v9.7"},       {"arm", "v5"},
+      {"arm", "7"},    {"arm", "v8"},     {"riscv64", "rva23u64"},
+  };
+  for (const auto& [arch, variant] : cases) {
+    auto p = ParseHostProfile(absl::StrCat(R"({"platform":{"os":"linux","architecture":")", arch,
+                                           R"(","variant":")", variant, R"("}})"),
+                              "node.json");
+    EXPECT_TRUE(p.ok()) << arch << "/" << variant << ": " << p.status();
+  }
+}
+
 TEST(ParseHostProfile, ErrorsNameTheSourceAndPointer) {
   const std::pair<const char*, const char*> cases[] = {
       {"", "not valid JSON"},
@@ -66,6 +83,33 @@ TEST(ParseHostProfile, ErrorsNameTheSourceAndPointer) {
        "/nfd/attributes/k/elements/a: expected a string"},
       {R"({"platform":{"os":"linux","architecture":"amd64"},"nfd":{"instances":{"pci.device":{"elements":[{}]}}}})",
        "/nfd/instances/pci.device/elements/0"},
+      // A misspelled key is an error that says what was meant.
+      {R"({"platform":{"os":"linux","architecture":"amd64"},"featurez":["avx2"]})",
+       "/featurez: unknown key \"featurez\"; did you mean \"features\"?"},
+      {R"({"platform":{"os":"linux","architecture":"amd64","varient":"v3"}})",
+       "/platform/varient: unknown key \"varient\" in platform; did you mean \"variant\"?"},
+      {R"({"platform":{"os":"linux","architecture":"amd64"},"nfd":{"flag":{}}})",
+       "/nfd/flag: unknown key \"flag\" in nfd; did you mean \"flags\"?"},
+      // Variants are bounded per architecture.
+      {R"({"platform":{"os":"linux","architecture":"amd64","variant":"v2147483647"}})",
+       "/platform/variant: \"v2147483647\" is not an amd64 level (v1, v2, v3 or v4)"},
+      {R"({"platform":{"os":"linux","architecture":"amd64","variant":"v5"}})",
+       "is not an amd64 level"},
+      {R"({"platform":{"os":"linux","architecture":"arm64","variant":"v8.10"}})",
+       "/platform/variant: \"v8.10\" is not an arm64 version containerd knows"},
+      {R"({"platform":{"os":"linux","architecture":"arm64","variant":"v10"}})",
+       "is not an arm64 version"},
+      {R"({"platform":{"os":"linux","architecture":"arm","variant":"v99"}})",
+       "is not an arm version (v5, v6, v7 or v8)"},
+      {R"({"platform":{"os":"linux","architecture":"riscv64","variant":"rva23 u64"}})",
+       "is not a variant"},
+      {R"({"platform":{"os":"linux\u001b[2J","architecture":"amd64"}})",
+       "/platform/os: expected a platform name"},
+      // An empty or malformed feature name is nobody's feature.
+      {R"({"platform":{"os":"linux","architecture":"amd64"},"features":["avx2",""]})",
+       "/features/1: not a feature name"},
+      {R"({"platform":{"os":"linux","architecture":"amd64"},"features":["a\u0007b"]})",
+       "/features/0: not a feature name"},
   };
   for (const auto& [json, want] : cases) {
     auto p = ParseHostProfile(json, "node.json");
