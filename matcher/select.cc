@@ -10,6 +10,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/functional/function_ref.h"
 #include "absl/strings/ascii.h"
@@ -83,6 +84,10 @@ std::string QuotedName(absl::string_view name) {
   out += "\"";
   return out;
 }
+
+// Reason::index of kFeaturesSatisfied when every name the entry lists is
+// satisfied: the sentence is made from the entry, not from a kept text.
+constexpr uint32_t kAllWrittenNames = UINT32_MAX;
 
 int EffectiveRank(const Candidate& c) { return c.platform_rank < 0 ? INT_MAX : c.platform_rank; }
 
@@ -277,7 +282,18 @@ void ForEachReason(const Decision& decision, const Candidate& c,
              " ([features] unknown = \"ignore\")");
         break;
       case ReasonCode::kFeaturesSatisfied:
-        emit("requires ", decision.texts[r.index], ": all present on this host");
+        if (r.index == kAllWrittenNames) {
+          // Every name the entry lists (the common case: no text was kept).
+          line.Clear();
+          line.Add("requires ");
+          for (size_t n = 0; d.platform && n < d.platform->features.size(); ++n) {
+            line.Add(n ? ", " : "", d.platform->features[n]);
+          }
+          line.Add(": all present on this host");
+          sink(line.View());
+        } else {
+          emit("requires ", decision.texts[r.index], ": all present on this host");
+        }
         break;
       case ReasonCode::kCompatDetail:
         sink(decision.texts[r.index]);
@@ -349,30 +365,66 @@ const FeatureSet& HostFeatureClosure(const HostProfile& host) {
   return cached->closure;
 }
 
-// Depth of each member in the containment order of their need sets:
-// 1 + the greatest depth among members whose set is a strict subset. The
-// members are few (entries tied on score and platform); quadratic is fine,
-// and bounded by kMaxSpecificityGroup.
-constexpr size_t kMaxSpecificityGroup = 4096;
+// What the entries of one selection need, each distinct set once (indexes
+// repeat a few feature lists over many entries). Id 0 is the empty set.
+class NeedSets {
+ public:
+  // Past this many distinct sets an entry's set is not shared, only kept.
+  static constexpr size_t kMaxShared = 256;
 
-void AssignDepths(absl::Span<const uint32_t> members, absl::Span<const FeatureSet> need,
-                  std::vector<Candidate>& out) {
-  if (members.size() < 2 || members.size() > kMaxSpecificityGroup) return;
-  std::vector<uint32_t> by_size(members.begin(), members.end());
-  std::vector<size_t> count(out.size());
-  for (uint32_t k : members) count[k] = need[k].count();
-  std::stable_sort(by_size.begin(), by_size.end(),
-                   [&](uint32_t a, uint32_t b) { return count[a] < count[b]; });
-  for (size_t i = 0; i < by_size.size(); ++i) {
-    const uint32_t k = by_size[i];
-    int depth = 0;
-    for (size_t j = 0; j < i; ++j) {
-      const uint32_t m = by_size[j];
-      if (count[m] < count[k] && (need[m] & ~need[k]).none()) {
-        depth = std::max(depth, out[m].specificity + 1);
-      }
+  void Reset() { sets_.assign(1, FeatureSet()); }
+  uint32_t Id(const FeatureSet& set) {
+    if (set.none()) return 0;
+    const size_t scan = std::min(sets_.size(), kMaxShared);
+    for (size_t i = 1; i < scan; ++i) {
+      if (sets_[i] == set) return static_cast<uint32_t>(i);
     }
-    out[k].specificity = depth;
+    sets_.push_back(set);
+    return static_cast<uint32_t>(sets_.size() - 1);
+  }
+  const FeatureSet& operator[](uint32_t id) const { return sets_[id]; }
+  size_t size() const { return sets_.size(); }
+
+ private:
+  std::vector<FeatureSet> sets_;
+};
+
+// Depths in the containment order of the distinct sets `ids` (one tie
+// group): 1 + the greatest depth among strict subsets. Quadratic in the
+// distinct sets of the group, which are few; past kMaxDepthSets (a hostile
+// index) the size of the set stands in for the depth - still a linear
+// extension of containment, no longer the author's order between
+// incomparable sets.
+constexpr size_t kMaxDepthSets = 512;
+
+// `ids` are the need ids of one tie group's members; on return `depth[i]`
+// is member i's depth.
+void AssignDepths(const NeedSets& sets, absl::Span<const uint32_t> ids, absl::Span<int> depth) {
+  absl::InlinedVector<uint32_t, 16> distinct(ids.begin(), ids.end());
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  if (distinct.size() < 2) return;  // every member needs the same: all depth 0
+  absl::InlinedVector<int, 16> d(distinct.size(), 0);
+  if (distinct.size() > kMaxDepthSets) {
+    for (size_t i = 0; i < distinct.size(); ++i) d[i] = static_cast<int>(sets[distinct[i]].count());
+  } else {
+    absl::InlinedVector<std::pair<size_t, size_t>, 16> by_size;  // (count, index in distinct)
+    for (size_t i = 0; i < distinct.size(); ++i) by_size.emplace_back(sets[distinct[i]].count(), i);
+    std::sort(by_size.begin(), by_size.end());
+    for (size_t i = 0; i < by_size.size(); ++i) {
+      const FeatureSet& mine = sets[distinct[by_size[i].second]];
+      int best = 0;
+      for (size_t j = 0; j < i; ++j) {
+        if (by_size[j].first < by_size[i].first &&
+            (sets[distinct[by_size[j].second]] & ~mine).none()) {
+          best = std::max(best, d[by_size[j].second] + 1);
+        }
+      }
+      d[by_size[i].second] = best;
+    }
+  }
+  for (size_t m = 0; m < ids.size(); ++m) {
+    depth[m] = d[std::lower_bound(distinct.begin(), distinct.end(), ids[m]) - distinct.begin()];
   }
 }
 
@@ -407,10 +459,12 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
   // order is made at the end.
   out.reserve(manifests.size());
   reasons.reserve(manifests.size() * 2);
-  // What each candidate needs (empty for most); only read for ties.
-  thread_local std::vector<FeatureSet> need_of;
-  need_of.assign(manifests.size(), FeatureSet());
-  bool any_need = false;
+  // What each candidate needs, as an id into `needs` (0, the empty set, for
+  // most); only read to break ties.
+  thread_local NeedSets needs;
+  thread_local std::vector<uint32_t> need_of;
+  needs.Reset();
+  need_of.assign(manifests.size(), 0);
   const FeatureSet* host_closure = nullptr;  // built on the first entry with features
   // A name only the operator declared for this host is still known.
   auto declared = [&](absl::string_view f) {
@@ -540,14 +594,17 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
       add(ReasonCode::kNoPlatform);
     }
     if (best && d.platform && !d.platform->features.empty()) {
-      std::string missing, unknown, ignored, written;
+      // Text is built only on the rare paths (something missing, unknown or
+      // passed over); satisfied names are rendered from the entry on demand.
+      std::string missing, unknown, ignored;
       FeatureSet need;
+      size_t satisfied = 0;
       for (absl::string_view name : d.platform->features) {
         const FeatureMemo m = feature_state(name);
         switch (m.state) {
           case FeatureState::kSatisfied:
             if (m.need) need |= *m.need;  // a name only the host declares has no bit
-            absl::StrAppend(&written, written.empty() ? "" : ", ", name);
+            ++satisfied;
             break;
           case FeatureState::kUnknownIgnored:
             absl::StrAppend(&ignored, ignored.empty() ? "" : ", ", QuotedName(name));
@@ -587,12 +644,18 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
         reject();
         continue;
       }
-      if (!written.empty()) add_text(ReasonCode::kFeaturesSatisfied, std::move(written));
-      if (!ignored.empty()) add_text(ReasonCode::kUnknownIgnored, std::move(ignored));
-      if (need.any()) {
-        need_of[i] = need;
-        any_need = true;
+      if (satisfied == d.platform->features.size()) {
+        add(ReasonCode::kFeaturesSatisfied, 0, kAllWrittenNames);
+      } else if (satisfied > 0) {
+        std::string written;
+        for (absl::string_view name : d.platform->features) {
+          if (feature_state(name).state != FeatureState::kSatisfied) continue;
+          absl::StrAppend(&written, written.empty() ? "" : ", ", name);
+        }
+        add_text(ReasonCode::kFeaturesSatisfied, std::move(written));
       }
+      if (!ignored.empty()) add_text(ReasonCode::kUnknownIgnored, std::move(ignored));
+      need_of[i] = needs.Id(need);
     }
     if (best && options.compat && !options.compat->empty()) {
       if (auto it = options.compat->find(std::string(d.digest)); it != options.compat->end()) {
@@ -645,23 +708,66 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
   }
 
   // Specificity: depths among the eligible entries tied on score, platform
-  // rank and os.version.
-  auto tie_key = [&](size_t k) {
-    return std::make_tuple(out[k].score, EffectiveRank(out[k]), version_order[k]);
-  };
-  if (any_need) {
-    std::vector<uint32_t> tied;
+  // rank and os.version. Only when some entry needs something. Members are
+  // bucketed by tie group (a counting sort: groups are few, and a hash map
+  // takes over the lookup when they are not).
+  if (needs.size() > 1) {
+    using TieKey = std::tuple<int64_t, int, uint8_t>;
+    auto tie_key = [&](size_t k) -> TieKey {
+      return {out[k].score, EffectiveRank(out[k]), version_order[k]};
+    };
+    absl::InlinedVector<TieKey, 16> keys;
+    absl::flat_hash_map<TieKey, uint32_t> key_index;  // used past 16 groups
+    thread_local std::vector<uint32_t> group_of_entry;
+    group_of_entry.assign(out.size(), UINT32_MAX);
     for (uint32_t k = 0; k < out.size(); ++k) {
-      if (out[k].eligible) tied.push_back(k);
+      if (!out[k].eligible) continue;
+      const TieKey key = tie_key(k);
+      uint32_t g = UINT32_MAX;
+      if (key_index.empty()) {
+        for (uint32_t i = 0; i < keys.size(); ++i) {
+          if (keys[i] == key) g = i;
+        }
+      } else if (auto it = key_index.find(key); it != key_index.end()) {
+        g = it->second;
+      }
+      if (g == UINT32_MAX) {
+        g = static_cast<uint32_t>(keys.size());
+        keys.push_back(key);
+        if (!key_index.empty() || keys.size() > 16) {
+          if (key_index.empty()) {
+            for (uint32_t i = 0; i < keys.size(); ++i) key_index.emplace(keys[i], i);
+          } else {
+            key_index.emplace(key, g);
+          }
+        }
+      }
+      group_of_entry[k] = g;
     }
-    std::stable_sort(tied.begin(), tied.end(),
-                     [&](uint32_t a, uint32_t b) { return tie_key(a) < tie_key(b); });
-    for (size_t begin = 0; begin < tied.size();) {
-      size_t end = begin + 1;
-      while (end < tied.size() && tie_key(tied[end]) == tie_key(tied[begin])) ++end;
-      AssignDepths(absl::MakeConstSpan(tied).subspan(begin, end - begin), need_of, out);
-      begin = end;
+    std::vector<uint32_t> start(keys.size() + 1, 0);
+    for (uint32_t g : group_of_entry) {
+      if (g != UINT32_MAX) ++start[g + 1];
     }
+    for (size_t g = 0; g < keys.size(); ++g) start[g + 1] += start[g];
+    thread_local std::vector<uint32_t> members, member_ids;
+    thread_local std::vector<int> member_depth;
+    members.resize(start.back());
+    member_ids.resize(start.back());
+    member_depth.assign(start.back(), 0);
+    std::vector<uint32_t> next(start.begin(), start.end() - 1);
+    for (uint32_t k = 0; k < out.size(); ++k) {
+      if (group_of_entry[k] == UINT32_MAX) continue;
+      const uint32_t at = next[group_of_entry[k]]++;
+      members[at] = k;
+      member_ids[at] = need_of[k];
+    }
+    for (size_t g = 0; g < keys.size(); ++g) {
+      const size_t n = start[g + 1] - start[g];
+      if (n < 2) continue;
+      AssignDepths(needs, absl::MakeConstSpan(member_ids).subspan(start[g], n),
+                   absl::MakeSpan(member_depth).subspan(start[g], n));
+    }
+    for (size_t at = 0; at < members.size(); ++at) out[members[at]].specificity = member_depth[at];
   }
 
   // Eligible best first (through a packed key: score desc, platform rank
@@ -748,10 +854,10 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     for (const auto& [key, k] : keyed) order.push_back(k);
   }
   // Whether each loser on specificity needs a strict subset of the winner.
-  if (any_need && !order.empty()) {
-    const FeatureSet& top = need_of[order.front()];
+  if (needs.size() > 1 && !order.empty()) {
+    const FeatureSet& top = needs[need_of[order.front()]];
     for (uint32_t k : order) {
-      const FeatureSet& mine = need_of[k];
+      const FeatureSet& mine = needs[need_of[k]];
       out[k].need_within_winner = mine != top && (mine & ~top).none();
     }
   }
