@@ -1,6 +1,7 @@
 // imgsel select: which entry of an index this host (or a saved profile) gets, and why.
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -8,6 +9,7 @@
 #include "cli/commands.h"
 #include "matcher/decision_json.h"
 #include "matcher/index.h"
+#include "selector/config_platform.h"
 #include "selector/file_read.h"
 #include "selector/oci_layout.h"
 #include "selector/pipeline.h"
@@ -59,7 +61,7 @@ int RunSelect(const SelectFlags& f) {
   auto host = HostFromFlags(f.host_profile, *config);
   if (!host.ok()) return BadInput(host.status());
 
-  std::string bytes, name;
+  std::string bytes, name, layout_dir;
   const ParseLimits limits;
   if (!f.index_file.empty()) {
     auto read = ReadFileBounded(f.index_file, limits.max_bytes);
@@ -73,6 +75,7 @@ int RunSelect(const SelectFlags& f) {
     if (!doc.ok()) return BadInput(doc.status());
     bytes = std::move(doc->bytes);
     name = absl::StrCat(f.source, " (", doc->digest, ")");
+    layout_dir = ref->dir;
   } else {
     return RunRegistrySelect(f, *config, *host);
   }
@@ -81,6 +84,15 @@ int RunSelect(const SelectFlags& f) {
 
   SelectOptions options;
   options.kind = f.policy == "first-match" ? PolicyKind::kFirstMatch : PolicyKind::kBest;
+  // Entries without a platform: their configs decide, as in containerd.
+  std::map<std::string, Platform> config_platforms;
+  if (!layout_dir.empty() && HasPlatformlessImages(*index)) {
+    auto read = [&](absl::string_view digest, size_t max_bytes) {
+      return ReadLayoutBlob(layout_dir, digest, max_bytes);
+    };
+    config_platforms = ReadConfigPlatforms(*index, read, read);
+    options.config_platforms = &config_platforms;
+  }
   Decision decision =
       Select(*std::move(index), *host, config->PolicyFor(f.runtime_handler), options);
   if (f.output == "json") {

@@ -42,6 +42,27 @@ absl::StatusOr<OciLayoutRef> ParseOciLayoutRef(absl::string_view source) {
   return ref;
 }
 
+absl::StatusOr<std::string> ReadLayoutBlob(absl::string_view dir, absl::string_view digest,
+                                           size_t max_bytes, int64_t size) {
+  if (auto st = ValidateDigest(digest); !st.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": blob ", digest, ": ", st.message()));
+  }
+  size_t colon = digest.find(':');
+  std::string blob_path =
+      absl::StrCat(dir, "/blobs/", digest.substr(0, colon), "/", digest.substr(colon + 1));
+  auto blob = ReadFileBounded(blob_path, max_bytes);
+  if (!blob.ok()) return blob.status();
+  if (size >= 0 && static_cast<int64_t>(blob->size()) != size) {
+    return absl::DataLossError(absl::StrCat(blob_path, ": size ", blob->size(),
+                                            " does not match the descriptor's ", size));
+  }
+  if (auto st = registry::VerifyDigest(*blob, digest); !st.ok()) {
+    return absl::DataLossError(absl::StrCat(blob_path, ": content does not match digest ", digest,
+                                            " (", st.message(), ")"));
+  }
+  return blob;
+}
+
 absl::StatusOr<LayoutDocument> ReadOciLayout(const OciLayoutRef& ref, size_t max_bytes) {
   std::string index_path = absl::StrCat(ref.dir, "/index.json");
   auto index_bytes = ReadFileBounded(index_path, kMaxLayoutIndexBytes);
@@ -85,20 +106,8 @@ absl::StatusOr<LayoutDocument> ReadOciLayout(const OciLayoutRef& ref, size_t max
                                                    chosen->size, " bytes, over the limit of ",
                                                    max_bytes));
   }
-  size_t colon = chosen->digest.find(':');
-  std::string algorithm(chosen->digest.substr(0, colon));
-  std::string hex(chosen->digest.substr(colon + 1));
-  std::string blob_path = absl::StrCat(ref.dir, "/blobs/", algorithm, "/", hex);
-  auto blob = ReadFileBounded(blob_path, max_bytes);
+  auto blob = ReadLayoutBlob(ref.dir, chosen->digest, max_bytes, chosen->size);
   if (!blob.ok()) return blob.status();
-  if (static_cast<int64_t>(blob->size()) != chosen->size) {
-    return absl::DataLossError(absl::StrCat(blob_path, ": size ", blob->size(),
-                                            " does not match the descriptor's ", chosen->size));
-  }
-  if (auto st = registry::VerifyDigest(*blob, chosen->digest); !st.ok()) {
-    return absl::DataLossError(absl::StrCat(blob_path, ": content does not match digest ",
-                                            chosen->digest, " (", st.message(), ")"));
-  }
   LayoutDocument doc;
   doc.bytes = *std::move(blob);
   doc.digest = std::string(chosen->digest);

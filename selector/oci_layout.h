@@ -9,6 +9,7 @@
 // Thread-safe (no shared state).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -30,6 +31,12 @@ struct LayoutDocument {
   std::string digest;      // its digest
   std::string media_type;  // as index.json's entry declares it
 };
+
+// The blob `digest` of the layout in `dir` (DIR/blobs/<alg>/<hex>), at most
+// `max_bytes`, checked against `size` (when not negative) and the digest
+// before it is returned.
+absl::StatusOr<std::string> ReadLayoutBlob(absl::string_view dir, absl::string_view digest,
+                                           size_t max_bytes, int64_t size = -1);
 
 absl::StatusOr<LayoutDocument> ReadOciLayout(const OciLayoutRef& ref, size_t max_bytes = 4 << 20);
 

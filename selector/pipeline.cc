@@ -13,6 +13,7 @@
 #include "registry/client.h"
 #include "registry/reference.h"
 #include "registry/referrers.h"
+#include "selector/config_platform.h"
 
 namespace imgsel {
 namespace {
@@ -206,6 +207,25 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
   const Policy policy = config->PolicyFor(request.runtime_handler);
   SelectOptions options;
   options.kind = request.policy;
+  // Entries without a platform: their configs decide, as in containerd
+  // (only indexes that have such entries cost a request).
+  std::map<std::string, Platform> config_platforms;
+  if (ref && index->kind != DocumentKind::kManifest && HasPlatformlessImages(*index)) {
+    auto read_manifest = [&](absl::string_view digest,
+                             size_t max_bytes) -> absl::StatusOr<std::string> {
+      auto m = client_->FetchManifest(*ref, digest, request.credentials);
+      if (!m.ok()) return m.status();
+      if (m->bytes.size() > max_bytes) return absl::ResourceExhaustedError("manifest too large");
+      return std::move(m->bytes);
+    };
+    auto read_blob = [&](absl::string_view digest, size_t max_bytes) {
+      return client_->FetchBlob(*ref, digest, max_bytes, request.credentials);
+    };
+    config_platforms = ReadConfigPlatforms(*index, read_manifest, read_blob);
+    options.config_platforms = &config_platforms;
+    if (absl::Now() > deadline)
+      return out_of_time("while reading configs of entries without platform");
+  }
   if (index->kind == DocumentKind::kManifest) {
     sel.decision = imgsel::Select(*std::move(index), host_, policy, options);
     sel.round_trips = client_->round_trips() - trips_before;
@@ -268,8 +288,7 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
         }
         auto shared = std::make_shared<const std::vector<registry::ArtifactDescriptor>>(
             std::move(list.artifacts));
-        memo_->listings[absl::StrCat(repo_key, "@", list.subject)] = {
-            now + referrers_ttl_, shared};
+        memo_->listings[absl::StrCat(repo_key, "@", list.subject)] = {now + referrers_ttl_, shared};
         listings[list.subject] = std::move(shared);
       }
     }

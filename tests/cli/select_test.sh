@@ -90,4 +90,33 @@ else
   echo "FAIL control characters from an index are escaped: $ctrl_out"; failures=$((failures + 1))
 fi
 
+# --- entries without a platform: their image configs decide, as in containerd
+/usr/bin/python3 - "$TMP/noplat" <<'PY'
+import hashlib, json, os, sys
+root = sys.argv[1]
+os.makedirs(f"{root}/blobs/sha256")
+def blob(data):
+    data = data.encode() if isinstance(data, str) else data
+    d = hashlib.sha256(data).hexdigest()
+    open(f"{root}/blobs/sha256/{d}", "wb").write(data)
+    return {"digest": f"sha256:{d}", "size": len(data)}
+def image(config):
+    c = blob(json.dumps(config))
+    m = blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": dict(c, mediaType="application/vnd.oci.image.config.v1+json"), "layers": []}))
+    return dict(m, mediaType="application/vnd.oci.image.manifest.v1+json")
+entries = [image({"os": "linux", "architecture": "arm64"}),
+           image({"os": "linux", "architecture": "amd64"}),
+           dict(image({}), artifactType="application/vnd.example.sbom")]
+idx = blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": entries}))
+json.dump({"schemaVersion": 2, "manifests": [dict(idx, mediaType="application/vnd.oci.image.index.v1+json",
+           annotations={"org.opencontainers.image.ref.name": "t"})]}, open(f"{root}/index.json", "w"))
+open(f"{root}/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+PY
+check_pos "no platform: the entry whose config runs here" 1 select "oci-layout:$TMP/noplat:t" --host-profile "$V3"
+check_pos "no platform: arm64 config on an arm64 host" 0 select "oci-layout:$TMP/noplat:t" --host-profile "$ARM"
+expect "no platform: the reason names the config's platform" 0 "its image config names linux/arm64, which does not run on host linux/amd64/v3" -- select "oci-layout:$TMP/noplat:t" --host-profile "$V3"
+expect "an artifact in an index is not an image" 0 'an artifact (artifactType "application/vnd.example.sbom"), not an image' -- select "oci-layout:$TMP/noplat:t" --host-profile "$V3"
+
 finish
