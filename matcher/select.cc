@@ -400,10 +400,20 @@ constexpr size_t kMaxDepthSets = 512;
 // `ids` are the need ids of one tie group's members; on return `depth[i]`
 // is member i's depth.
 void AssignDepths(const NeedSets& sets, absl::Span<const uint32_t> ids, absl::Span<int> depth) {
-  absl::InlinedVector<uint32_t, 16> distinct(ids.begin(), ids.end());
-  std::sort(distinct.begin(), distinct.end());
-  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  // The distinct ids: a group repeats a few, so a linear scan while they are
+  // few, a sort once they are many.
+  absl::InlinedVector<uint32_t, 16> distinct;
+  for (uint32_t id : ids) {
+    if (distinct.size() > 64) {
+      distinct.assign(ids.begin(), ids.end());
+      std::sort(distinct.begin(), distinct.end());
+      distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+      break;
+    }
+    if (std::find(distinct.begin(), distinct.end(), id) == distinct.end()) distinct.push_back(id);
+  }
   if (distinct.size() < 2) return;  // every member needs the same: all depth 0
+  std::sort(distinct.begin(), distinct.end());
   absl::InlinedVector<int, 16> d(distinct.size(), 0);
   if (distinct.size() > kMaxDepthSets) {
     for (size_t i = 0; i < distinct.size(); ++i) d[i] = static_cast<int>(sets[distinct[i]].count());
