@@ -17,6 +17,18 @@ expect() {
   echo "ok   $name"
 }
 
+# expect_lost_output NAME -- ARGS...: with standard output on a full disk
+# (/dev/full) the command must not claim success: exit 74 and say so.
+expect_lost_output() {
+  local name="$1"; shift 2
+  local err rc
+  err="$("$IMGSEL" "$@" 2>&1 >/dev/full)"; rc=$?
+  if [[ $rc -ne 74 || "$err" != *"writing the output failed"* ]]; then
+    echo "FAIL $name: exit $rc, want 74 and a message; stderr: $err"; failures=$((failures + 1)); return
+  fi
+  echo "ok   $name"
+}
+
 # Exit status of a script: 0 when nothing failed.
 finish() {
   if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi

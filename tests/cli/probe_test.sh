@@ -53,5 +53,11 @@ err=$(timeout 20 "$IMGSEL" probe --save "$TMP/pipe" 2>&1 >/dev/null); rc=$?
 err=$("$IMGSEL" probe --save "" 2>&1 >/dev/null); rc=$?
 [[ $rc == 2 ]] && ok "--save with no name: exit 2" || fail "--save \"\": rc $rc: $err"
 
+if [[ -w /dev/full ]]; then
+  err=$("$IMGSEL" probe -o json 2>&1 >/dev/full); rc=$?
+  [[ $rc == 74 && "$err" == *"writing the output failed"* ]] && ok "probe to a full disk: exit 74" \
+    || fail "probe to a full disk: rc $rc: $err"
+fi
+
 if [[ $failures -ne 0 ]]; then echo "$failures failure(s)"; exit 1; fi
 echo "all passed"

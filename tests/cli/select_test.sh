@@ -90,6 +90,19 @@ else
   echo "FAIL control characters from an index are escaped: $ctrl_out"; failures=$((failures + 1))
 fi
 
+# --- an answer that cannot be written is a failure, in every output form
+if [[ -w /dev/full ]]; then
+  expect_lost_output "select -o json to a full disk" -- select "$LAYOUT" --config "$CFG" --host-profile "$V3" -o json
+  expect_lost_output "select text to a full disk" -- select "$LAYOUT" --config "$CFG" --host-profile "$V3"
+  expect_lost_output "matrix to a full disk" -- matrix "$LAYOUT" --host-profile "$V3"
+fi
+
+# --- inputs may be pipes, with the same bounds as files
+IDX_BLOB="$EX/layout/blobs/sha256/$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"].split(":")[1])' "$EX/layout/index.json")"
+check_pos "--index from a process substitution" 1 select --index <(cat "$IDX_BLOB") --config "$CFG" --host-profile "$V3"
+check_pos "--host-profile from a process substitution" 1 select "$LAYOUT" --config "$CFG" --host-profile <(cat "$V3")
+expect "a pipe larger than the limit is refused" 2 "larger than the limit" -- select --index <(head -c $((5 * 1024 * 1024)) /dev/zero | tr '\0' ' ') --host-profile "$V3"
+
 # --- entries without a platform: their image configs decide, as in containerd
 /usr/bin/python3 - "$TMP/noplat" <<'PY'
 import hashlib, json, os, sys
