@@ -119,7 +119,7 @@ std::string RenderDecisionText(const Decision& decision, const std::string& sour
         &out,
         absl::StrFormat("%s %-4s %-4d %-22s %6s  %s\n", winner ? "*" : " ", rank_text, c.position,
                         Printable(platform), c.eligible ? absl::StrCat(c.score) : "-",
-                        ShortDigest(d.digest)));
+                        Printable(ShortDigest(d.digest))));
     for (const auto& r : ExplainCandidate(decision, c)) {
       absl::StrAppend(&out, "             ", Printable(r), "\n");
     }
@@ -127,7 +127,7 @@ std::string RenderDecisionText(const Decision& decision, const std::string& sour
   absl::StrAppend(&out, "\n");
   if (const Descriptor* d = decision.selected_descriptor()) {
     absl::StrAppend(
-        &out, "selected: manifests[", decision.selected()->position, "] ", d->digest,
+        &out, "selected: manifests[", decision.selected()->position, "] ", Printable(d->digest),
         d->platform
             ? absl::StrCat(" (",
                            Printable(FormatPlatform(NormalizePlatform(d->platform->ToPlatform()))),
@@ -149,7 +149,7 @@ std::string RenderSelectionText(const Selection& s, const HostProfile& host) {
   if (!s.document_digest.empty()) absl::StrAppend(&source, " (", s.document_digest, ")");
   std::string out = RenderDecisionText(s.decision, source, host);
   for (const auto& [digest, artifacts] : s.compat) {
-    absl::StrAppend(&out, "\ncompatibility artifacts for ", ShortDigest(digest), ":\n");
+    absl::StrAppend(&out, "\ncompatibility artifacts for ", Printable(ShortDigest(digest)), ":\n");
     for (const auto& shared : artifacts) {
       const ArtifactResult& a = *shared;
       absl::StrAppend(&out, "  artifact ", Printable(ShortDigest(a.id)), " (", Printable(a.kind),

@@ -156,25 +156,27 @@ int RunMatrix(const MatrixFlags& f) {
     std::cout << w.Take() << "\n";
   } else {
     std::string out = absl::StrFormat("%-40s", "IMAGE");
-    for (const Host& h : hosts) absl::StrAppend(&out, absl::StrFormat("  %-40s", h.name));
+    // Everything below came from outside (arguments, file names, indexes,
+    // registries): escaped before it reaches a terminal.
+    for (const Host& h : hosts) absl::StrAppend(&out, absl::StrFormat("  %-40s", Printable(h.name)));
     out += "\n";
     for (size_t i = 0; i < f.images.size(); ++i) {
-      absl::StrAppend(&out, absl::StrFormat("%-40s", f.images[i]));
+      absl::StrAppend(&out, absl::StrFormat("%-40s", Printable(f.images[i])));
       for (const Cell& c : table[i]) {
         std::string text = !c.error.empty()     ? "error (see below)"
                            : !c.digest.empty()  ? absl::StrCat(c.platform, " ", Short(c.digest),
                                                               c.fallback ? " (fallback)" : "")
                            : c.platform.empty() ? "NOTHING FITS"
                                                 : c.platform;
-        absl::StrAppend(&out, absl::StrFormat("  %-40s", text));
+        absl::StrAppend(&out, absl::StrFormat("  %-40s", Printable(text)));
       }
       out += "\n";
     }
     for (size_t i = 0; i < f.images.size(); ++i) {
       for (size_t j = 0; j < hosts.size(); ++j) {
         if (!table[i][j].error.empty()) {
-          absl::StrAppend(&out, "error: ", f.images[i], " on ", hosts[j].name, ": ",
-                          table[i][j].error, "\n");
+          absl::StrAppend(&out, "error: ", Printable(f.images[i]), " on ",
+                          Printable(hosts[j].name), ": ", Printable(table[i][j].error), "\n");
         }
       }
     }

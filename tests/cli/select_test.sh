@@ -90,6 +90,23 @@ else
   echo "FAIL control characters from an index are escaped: $ctrl_out"; failures=$((failures + 1))
 fi
 
+# A digest from an index, and a host profile's file name, reach the terminal escaped.
+printf '%s' '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:\u001b]0;pwned\u0007\u001b[2J","size":1,"platform":{"os":"linux","architecture":"amd64"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":1,"platform":{"os":"linux","architecture":"amd64"}}]}' > "$TMP/escdigest.json"
+esc_out="$("$IMGSEL" select --index "$TMP/escdigest.json" --host-profile "$V3" 2>&1)"
+if [[ "$esc_out" != *$'\x1b'* && "$esc_out" != *$'\x07'* && "$esc_out" == *'\x1b'* ]]; then
+  echo "ok   a digest from an index is escaped"
+else
+  echo "FAIL a digest from an index is escaped: $esc_out"; failures=$((failures + 1))
+fi
+ESCNAME="$TMP/host"$'\x1b'"[2J.json"
+cp "$V3" "$ESCNAME"
+esc_out="$("$IMGSEL" matrix "$LAYOUT" --host-profile "$ESCNAME" 2>&1)"
+if [[ "$esc_out" != *$'\x1b'* && "$esc_out" == *'\x1b[2J'* ]]; then
+  echo "ok   matrix escapes host file names"
+else
+  echo "FAIL matrix escapes host file names: $esc_out"; failures=$((failures + 1))
+fi
+
 # --- an answer that cannot be written is a failure, in every output form
 if [[ -w /dev/full ]]; then
   expect_lost_output "select -o json to a full disk" -- select "$LAYOUT" --config "$CFG" --host-profile "$V3" -o json
