@@ -157,6 +157,18 @@ if [[ -x /usr/bin/systemd-analyze ]]; then
   [[ $? -eq 0 && -z "$out" ]]; verdict "systemd-analyze verify of the DaemonSet's units: no error, no warning"
   [[ -z "$out" ]] || echo "     $out"
 fi
+# The sandbox: systemd's own exposure score, 3.0 or better (lower is better).
+if [[ -x /usr/bin/systemd-analyze ]]; then
+  for unit in "$work/units/imgseld.service" "$work/rootfs-units/imgseld.service"; do
+    score="$(timeout 60 systemd-analyze security --offline=true "$unit" 2>/dev/null |
+      sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')"
+    [[ -n "$score" ]] && awk -v s="$score" 'BEGIN { exit !(s <= 3.0) }'
+    verdict "systemd-analyze security of $(basename "$(dirname "$unit")"): $score, 3.0 or better"
+  done
+fi
+# The Docker config under /root stays readable; no capability is kept.
+grep -qx 'ProtectHome=read-only' "$svc_unit"; verdict "the Docker config under /root stays readable"
+grep -qx 'CapabilityBoundingSet=' "$svc_unit"; verdict "imgseld keeps no capability"
 grep -q '^ExecReload=.*--check-config' "$svc_unit"; verdict "systemctl reload checks the config first"
 # A start limit would fail imgseld.socket along with the service.
 grep -qx 'StartLimitIntervalSec=0' "$svc_unit"; verdict "imgseld.service is restarted without a limit"
