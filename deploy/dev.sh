@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# imgsel developer entry point: deps | build | test | demo | bench | image | format
+# imgsel developer entry point: deps | build | test | demo | bench | image | package | format
 #
 #   deploy/dev.sh demo    install what is missing, build, run `imgsel select`
 #                         on the bundled example and print the explanation
 #   deploy/dev.sh test    install what is missing, build, run every test
 #   deploy/dev.sh image   build the imgseld container image as an OCI layout
 #                         in $BUILD_DIR/image and print its digest
+#   deploy/dev.sh package build the Debian package (CPack) in $BUILD_DIR/package
+#
+# demo installs only what building needs; test, bench, image and package add
+# the real containerd, registry and the other tools of the tests.
 #
 # Only Debian packages are used. BUILD_DIR and PRESET may be overridden.
 set -euo pipefail
@@ -14,21 +18,27 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PRESET="${PRESET:-default}"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build/$PRESET}"
 
-# Build and test dependencies, one per line so diffs stay readable.
-PACKAGES=(
-  build-essential cmake ninja-build pkg-config clang-format
+# What building and the demo need, one per line so diffs stay readable.
+BUILD_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libabsl-dev
   libsimdjson-dev libhwloc-dev libgtest-dev libgmock-dev libbenchmark-dev
   libtomlplusplus-dev libyaml-cpp-dev libcurl4-openssl-dev libre2-dev
   libcli11-dev zlib1g-dev libssl-dev
   # containerd's own protos (images service), compiled at build time
   golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
+)
+# What the tests, the figures and the packages need on top.
+TEST_PACKAGES=(
+  clang-format
   # integration tests and figures: the real containerd and registry
   containerd runc docker-registry skopeo curl systemd hyperfine
   # tests/deploy: reads the DaemonSet manifest
   python3-yaml
   # the DaemonSet's image: its installer runs on busybox (deploy/image.py)
   busybox-static
+  # deploy/dev.sh package: man pages and the Debian package
+  help2man dpkg-dev
 )
 
 log() { printf 'dev.sh: %s\n' "$*" >&2; }
@@ -41,9 +51,10 @@ need_root() {
   fi
 }
 
-deps() {
+# Installs what is missing of the named packages.
+install_missing() {
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "$@"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
       missing+=("$p")
     fi
@@ -57,7 +68,16 @@ deps() {
     $sudo apt-get update -qq
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+  # Debian's docker-registry package starts a registry on every interface;
+  # the tests start their own on 127.0.0.1, so a service it started stops.
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null &&
+     systemctl is-active --quiet docker-registry 2>/dev/null; then
+    $sudo systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 }
+
+deps() { install_missing "${BUILD_PACKAGES[@]}"; }
+test_deps() { install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; }
 
 build() {
   cmake --preset "$PRESET" -S "$ROOT" >/dev/null
@@ -96,6 +116,11 @@ image() {
   echo "pre-load:      see docs/deploy.md, \"The image\" (skopeo oci-archive, ctr import, ctr tag @$digest)"
 }
 
+package() {
+  (cd "$BUILD_DIR" && cpack -G DEB -B "$BUILD_DIR/package" >/dev/null)
+  ls "$BUILD_DIR"/package/imgsel_*.deb
+}
+
 format() {
   find "$ROOT" -path "$ROOT/build" -prune -o \( -name '*.cc' -o -name '*.h' \) -print0 |
     xargs -0 clang-format -i
@@ -105,10 +130,11 @@ cmd="${1:-}"; shift || true
 case "$cmd" in
   deps) deps ;;
   build) deps; build ;;
-  test) deps; build; run_tests "$@" ;;
+  test) test_deps; build; run_tests "$@" ;;
   demo) deps; build; demo ;;
-  bench) deps; build; bench "$@" ;;
-  image) deps; build; image ;;
-  format) format ;;
-  *) echo "usage: deploy/dev.sh deps|build|test|demo|bench|image|format" >&2; exit 2 ;;
+  bench) test_deps; build; bench "$@" ;;
+  image) test_deps; build; image ;;
+  package) test_deps; build; package ;;
+  format) install_missing clang-format; format ;;
+  *) echo "usage: deploy/dev.sh deps|build|test|demo|bench|image|package|format" >&2; exit 2 ;;
 esac
