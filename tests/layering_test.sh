@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The module layering of docs/design.md, enforced: each module includes only
+# itself and the modules below it. A new arrow upward (matcher including
+# registry, say) fails this test, so the design cannot drift by accident.
+#
+#   matcher  <-  probe, config, registry  <-  selector  <-  plugin, cli
+#
+# Usage: layering_test.sh SOURCE_DIR
+set -uo pipefail
+cd "$1" || exit 2
+
+# module: the project modules it may include (third-party headers are free).
+declare -A allowed=(
+  [matcher]="matcher"
+  [probe]="matcher probe"
+  [config]="matcher config"
+  [registry]="matcher registry"
+  [selector]="matcher probe config registry selector"
+  [plugin]="matcher probe config registry selector plugin proto"
+  [cli]="matcher probe config registry selector cli"
+)
+modules="matcher probe config registry selector plugin cli proto"
+failures=0
+for m in "${!allowed[@]}"; do
+  while IFS= read -r line; do
+    file="${line%%:*}"
+    inc="$(sed -n 's/.*#include "\([a-z_]*\)\/.*/\1/p' <<<"$line")"
+    # Only project modules are checked; generated protos count as "proto".
+    [[ " $modules " == *" $inc "* ]] || continue
+    if [[ " ${allowed[$m]} " != *" $inc "* ]]; then
+      echo "FAIL $file includes $inc/, which $m/ may not (allowed: ${allowed[$m]})"
+      failures=$((failures + 1))
+    fi
+  done < <(grep -H '^#include "' "$m"/*.cc "$m"/*.h 2>/dev/null)
+done
+# matcher/ does no I/O: no file, socket or process calls.
+if grep -nE '\b(fopen|open|ifstream|ofstream|socket|connect|popen|fork|exec[lv]p?|curl_)\s*\(' \
+     matcher/*.cc matcher/*.h | grep -v '^\s*//' ; then
+  echo "FAIL matcher/ calls I/O (above)"; failures=$((failures + 1))
+fi
+[[ $failures -eq 0 ]] && echo "layering ok" || echo "$failures layering violation(s)"
+exit $((failures > 0))
