@@ -872,11 +872,22 @@ absl::StatusOr<CompatSpec> ParseCompatSpec(absl::string_view bytes, SpecFormat f
                                            absl::string_view source) {
   SpecCheck check = CheckCompatSpec(bytes, format);
   if (check.ok()) return std::move(*check.spec);
+  // The first few errors: the message travels into fallback reasons and
+  // logs, and a spec can hold one error per node.
+  constexpr size_t kErrorsShown = 10;
   std::vector<std::string> errors;
+  size_t more = 0;
   for (const SpecProblem& p : check.problems) {
-    if (p.severity == SpecProblem::Severity::kError) errors.push_back(FormatSpecProblem(source, p));
+    if (p.severity != SpecProblem::Severity::kError) continue;
+    if (errors.size() == kErrorsShown) {
+      ++more;
+      continue;
+    }
+    errors.push_back(FormatSpecProblem(source, p));
   }
-  return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+  std::string message = absl::StrJoin(errors, "; ");
+  if (more > 0) absl::StrAppend(&message, "; and ", more, " more errors");
+  return absl::InvalidArgumentError(message);
 }
 
 }  // namespace imgsel

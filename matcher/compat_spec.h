@@ -290,7 +290,8 @@ std::optional<SpecFormat> SpecFormatForMediaType(absl::string_view media_type);
 SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format = SpecFormat::kAuto);
 
 // CheckCompatSpec for callers that only want a spec: the errors joined into
-// one InvalidArgument status, each "source:line:column: message".
+// one InvalidArgument status, each "source:line:column: error: message"; past
+// the first 10, only their number ("; and 25 more errors").
 absl::StatusOr<CompatSpec> ParseCompatSpec(absl::string_view bytes, SpecFormat format,
                                            absl::string_view source);
 

@@ -235,6 +235,21 @@ TEST(CompatSpecParse, ParseCompatSpecJoinsErrorsWithSourceAndPlace) {
   EXPECT_NE(spec.status().message().find("spec.yaml:7:"), absl::string_view::npos) << spec.status();
 }
 
+// Nodes put this message into fallback reasons and logs: it stays short
+// however many errors a spec holds.
+TEST(CompatSpecParse, ParseCompatSpecShowsTheFirstTenErrors) {
+  std::string values;
+  for (int i = 0; i < 1000; ++i) absl::StrAppend(&values, i ? ", " : "", "[]");
+  auto spec =
+      ParseCompatSpec(OneTermSpec("f", absl::StrCat("{x: {op: In, value: [", values, "]}}")),
+                      SpecFormat::kNfd, "spec.yaml");
+  ASSERT_FALSE(spec.ok());
+  const std::string message(spec.status().message());
+  EXPECT_EQ(std::count(message.begin(), message.end(), ';'), 10) << message;
+  EXPECT_NE(message.find("; and 990 more errors"), std::string::npos) << message;
+  EXPECT_LT(message.size(), 2000u);
+}
+
 // ---- the budget ----
 //
 // Every limit at its edge: the spec exactly at the limit is read, one step
