@@ -22,9 +22,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "cli/cli_common.h"
+#include "cli/commands.h"
 #include "matcher/compat_spec.h"
 #include "re2/re2.h"
-#include "cli/commands.h"
 #include "registry/attach.h"
 #include "registry/client.h"
 #include "registry/reference.h"
@@ -44,9 +45,6 @@ struct AttachFlags {
   std::string docker_config;
   double timeout_seconds = 30;
 };
-
-// What readers of compatibility layers accept by default (ClientOptions).
-constexpr size_t kMaxSpecBytes = 1 << 20;
 
 int Fail(int code, absl::string_view message) {
   std::cerr << "imgsel attach: " << message << "\n";
@@ -73,17 +71,17 @@ int RunAttach(const AttachFlags& f) {
   if (!IsMediaType(f.media_type)) {
     return Fail(2, absl::StrCat("--media-type \"", f.media_type, "\": not a media type"));
   }
-  auto content = ReadFileBounded(f.file, kMaxSpecBytes);
+  auto content = ReadFileBounded(f.file, kMaxSpecFileBytes);
   if (!content.ok()) return Fail(2, content.status().message());
-  // What nodes will read, checked as `imgsel validate` does: a spec they
-  // cannot read makes their selections fall back.
+  // What nodes will read, checked as `imgsel validate` does (budget
+  // included), before anything is pushed: a spec they cannot read makes
+  // their selections fall back. Errors are printed as validate prints them.
   if (std::optional<SpecFormat> format = SpecFormatForMediaType(f.media_type)) {
     SpecCheck check = CheckCompatSpec(*content, *format);
     if (!check.ok()) {
       for (const SpecProblem& p : check.problems) {
         if (p.severity != SpecProblem::Severity::kError) continue;
-        std::cerr << "imgsel attach: " << f.file << ":" << p.pos.line << ":" << p.pos.column
-                  << ": " << p.message << "\n";
+        std::cerr << Printable(FormatSpecProblem(f.file, p)) << "\n";
       }
       return Fail(2, absl::StrCat(f.file, ": not a valid compatibility spec; nothing attached"));
     }

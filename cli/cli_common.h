@@ -6,11 +6,17 @@
 
 #include "absl/status/statusor.h"
 #include "config/config.h"
+#include "matcher/compat_spec.h"
 #include "matcher/host_profile.h"
 #include "matcher/select.h"
 #include "selector/pipeline.h"
 
 namespace imgsel::cli {
+
+// The most validate and attach read of a spec file. Above the spec's own
+// limit, so that a spec too large is reported by the spec check, in the same
+// words by both, rather than as a file that cannot be read.
+inline constexpr size_t kMaxSpecFileBytes = 16 * kMaxCompatSpecBytes;
 
 // Where the CLI looks for a config when --config is not given.
 inline constexpr char kDefaultConfigPath[] = "/etc/imgsel/imgsel.toml";

@@ -33,10 +33,6 @@ struct ValidateFlags {
   std::string host_profile;
 };
 
-// Files past this are refused unread; between it and kMaxCompatSpecBytes the
-// parser reports the size as a problem of the spec.
-constexpr size_t kMaxReadBytes = 16 * kMaxCompatSpecBytes;
-
 absl::string_view FormatName(SpecFormat f) {
   switch (f) {
     case SpecFormat::kKeyValueGroups:
@@ -59,7 +55,7 @@ int RunValidate(const ValidateFlags& f) {
   if (f.format == "nfd") format = SpecFormat::kNfd;
   if (f.format == "groups") format = SpecFormat::kKeyValueGroups;
 
-  absl::StatusOr<std::string> bytes = ReadFileBounded(f.file, kMaxReadBytes);
+  absl::StatusOr<std::string> bytes = ReadFileBounded(f.file, kMaxSpecFileBytes);
   if (!bytes.ok()) return Unreadable(bytes.status().message());
 
   std::optional<HostProfile> host;

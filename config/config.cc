@@ -155,8 +155,11 @@ absl::Status ParsePrefer(absl::string_view source, const toml::node& node,
     if (!weight) return Error(source, item, absl::StrCat("[[", section, "]]: missing \"weight\""));
     const auto* w = weight->as_integer();
     if (!w) return Error(source, *weight, "weight: expected an integer");
-    if (w->get() < -1000000 || w->get() > 1000000) {
-      return Error(source, *weight, "weight: out of range (-1000000..1000000)");
+    // Bounded so that no sum of weights can overflow a score (matcher/policy.h).
+    if (w->get() < -kMaxPreferenceWeight || w->get() > kMaxPreferenceWeight) {
+      return Error(source, *weight,
+                   absl::StrCat("weight: ", w->get(), " is out of range (", -kMaxPreferenceWeight,
+                                "..", kMaxPreferenceWeight, ")"));
     }
     rule.weight = w->get();
     out.push_back(std::move(rule));

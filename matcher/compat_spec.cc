@@ -1,8 +1,6 @@
 #include "matcher/compat_spec.h"
 
 #include <charconv>
-#include <exception>
-#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -14,9 +12,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "matcher/policy.h"
 #include "matcher/utf8.h"
+#include "matcher/yaml_tree.h"
 #include "re2/re2.h"
-#include "yaml-cpp/yaml.h"
 
 namespace imgsel {
 namespace {
@@ -61,11 +60,7 @@ const OpInfo& InfoFor(MatchOp op) {
   return kOps[0];
 }
 
-SourcePos PosOf(const YAML::Node& node) {
-  YAML::Mark m = node.Mark();
-  if (m.line < 0) return {};
-  return {m.line + 1, m.column + 1};
-}
+SourcePos PosOf(const YamlNode& node) { return {node.pos().line, node.pos().column}; }
 
 // Reached a bound: the rest of the document is not examined.
 struct StopReading {};
@@ -88,7 +83,7 @@ class SpecReader {
     return false;
   }
 
-  void ReadTop(const YAML::Node& root, SpecFormat format, CompatSpec& spec) {
+  void ReadTop(const YamlNode& root, SpecFormat format, CompatSpec& spec) {
     if (!root.IsMap()) {
       Error(PosOf(root), "expected a mapping with \"compatibilities\" at the top level");
       return;
@@ -96,9 +91,9 @@ class SpecReader {
     if (format == SpecFormat::kAuto) format = DetectFormat(root);
     spec.format = format;
     bool saw_compat = false;
-    for (auto it = root.begin(); it != root.end(); ++it) {
-      std::string key = KeyText(it->first);
-      const YAML::Node value = it->second;  // a copy: it-> is a proxy gone at the `;`
+    for (const YamlNode::Pair it : root.pairs()) {
+      std::string key = KeyText(it.first);
+      const YamlNode value = it.second;
       if (key == "version") {
         if (!ReadScalar(value, "version", spec.version)) continue;
         if (format == SpecFormat::kNfd && spec.version != "v1alpha1") {
@@ -113,7 +108,7 @@ class SpecReader {
           ReadGroupSets(value, spec);
         }
       } else {
-        Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" ignored"));
+        Warn(PosOf(it.first), absl::StrCat("unknown key \"", key, "\" ignored"));
       }
     }
     if (format == SpecFormat::kNfd && spec.version.empty()) {
@@ -123,19 +118,49 @@ class SpecReader {
   }
 
  private:
+  // Where the reader is, for messages about limits.
+  struct Where {
+    size_t set = 0;  // 1-based, as validate-node numbers sets; 0: not in a set
+    std::string rule;
+    std::string feature;
+    std::string key;  // element name, "matchName", or a group's "<group>.<key>"
+  };
+  Where where_;
   size_t expressions_ = 0;
+  size_t regexps_ = 0;
+  int64_t regexp_program_size_ = 0;
 
-  static std::string KeyText(const YAML::Node& key) {
+  // " (in set #2, rule \"cpu\", cpu.cpuid AVX512F)", or "" outside any set.
+  std::string Place() const {
+    std::vector<std::string> parts;
+    if (where_.set > 0) parts.push_back(absl::StrCat("set #", where_.set));
+    if (!where_.rule.empty()) parts.push_back(absl::StrCat("rule \"", where_.rule, "\""));
+    if (!where_.feature.empty()) {
+      parts.push_back(absl::StrCat(where_.feature, where_.key.empty() ? "" : " ", where_.key));
+    } else if (!where_.key.empty()) {
+      parts.push_back(where_.key);
+    }
+    if (parts.empty()) return "";
+    return absl::StrCat(" (in ", absl::StrJoin(parts, ", "), ")");
+  }
+
+  // A limit of the budget is passed: the rest of the document is not read.
+  [[noreturn]] void OverBudget(SourcePos pos, absl::string_view what) {
+    Error(pos, absl::StrCat(what, Place(), "; the rest is not read"));
+    throw StopReading{};
+  }
+
+  static std::string KeyText(const YamlNode& key) {
     return key.IsScalar() ? key.Scalar() : std::string();
   }
 
-  static SpecFormat DetectFormat(const YAML::Node& root) {
-    if (root["version"]) return SpecFormat::kNfd;
-    YAML::Node compat = root["compatibilities"];
-    if (compat && compat.IsMap()) return SpecFormat::kKeyValueGroups;
-    if (compat && compat.IsSequence()) {
-      for (const YAML::Node& set : compat) {
-        if (set.IsMap() && set["groups"]) return SpecFormat::kKeyValueGroups;
+  static SpecFormat DetectFormat(const YamlNode& root) {
+    if (root.Find("version")) return SpecFormat::kNfd;
+    std::optional<YamlNode> compat = root.Find("compatibilities");
+    if (compat && compat->IsMap()) return SpecFormat::kKeyValueGroups;
+    if (compat && compat->IsSequence()) {
+      for (const YamlNode set : compat->items()) {
+        if (set.IsMap() && set.Find("groups")) return SpecFormat::kKeyValueGroups;
       }
     }
     return SpecFormat::kNfd;
@@ -143,13 +168,12 @@ class SpecReader {
 
   void CountExpression(SourcePos pos) {
     if (++expressions_ > kMaxCompatExpressions) {
-      Error(pos, absl::StrCat("more than ", kMaxCompatExpressions,
-                              " expressions in the spec; the rest is not read"));
-      throw StopReading{};
+      OverBudget(pos, absl::StrCat("more than ", kMaxCompatExpressions,
+                                   " expressions, the limit of one spec"));
     }
   }
 
-  bool ReadScalar(const YAML::Node& node, absl::string_view what, std::string& out) {
+  bool ReadScalar(const YamlNode& node, absl::string_view what, std::string& out) {
     if (!node.IsScalar()) {
       Error(PosOf(node), absl::StrCat("\"", what, "\" must be a string"));
       return false;
@@ -158,26 +182,32 @@ class SpecReader {
     return true;
   }
 
-  bool ReadInt(const YAML::Node& node, absl::string_view what, int64_t& out) {
+  // A set's weight: an integer of at most kMaxPreferenceWeight either way,
+  // so that no sum of weights can overflow a score.
+  void ReadWeight(const YamlNode& node, int64_t& out) {
     std::optional<int64_t> v;
     if (node.IsScalar()) v = ParseSpecInt(node.Scalar());
     if (!v) {
-      Error(PosOf(node), absl::StrCat("\"", what, "\" must be an integer"));
-      return false;
+      Error(PosOf(node), "\"weight\" must be an integer");
+      return;
+    }
+    if (*v < -kMaxPreferenceWeight || *v > kMaxPreferenceWeight) {
+      Error(PosOf(node),
+            absl::StrCat("\"weight\" ", *v, " is out of range (", -kMaxPreferenceWeight, "..",
+                         kMaxPreferenceWeight, ")", Place()));
+      return;
     }
     out = *v;
-    return true;
   }
 
   // Reads each element of `list` with `read`; past `limit` elements the
   // spec stops being read (with an error saying so).
   template <typename T, typename Read>
-  void ReadAtMost(const YAML::Node& list, std::vector<T>& out, size_t limit, absl::string_view what,
+  void ReadAtMost(const YamlNode& list, std::vector<T>& out, size_t limit, absl::string_view what,
                   Read read) {
-    for (const YAML::Node& item : list) {
+    for (const YamlNode item : list.items()) {
       if (out.size() == limit) {
-        Error(PosOf(item), absl::StrCat("more than ", limit, " ", what, "; the rest is not read"));
-        throw StopReading{};
+        OverBudget(PosOf(item), absl::StrCat("more than ", limit, " ", what));
       }
       out.push_back(read(item));
     }
@@ -185,17 +215,20 @@ class SpecReader {
 
   // ---- NFD ----
 
-  void ReadNfdSets(const YAML::Node& node, CompatSpec& spec) {
+  void ReadNfdSets(const YamlNode& node, CompatSpec& spec) {
     if (!node.IsSequence()) {
       Error(PosOf(node), "\"compatibilities\" must be a list of compatibility sets");
       return;
     }
     if (node.size() == 0) Error(PosOf(node), "\"compatibilities\" is empty");
-    ReadAtMost(node, spec.sets, kMaxCompatSets, "compatibility sets",
-               [&](const YAML::Node& item) { return ReadNfdSet(item); });
+    ReadAtMost(node, spec.sets, kMaxCompatSets, "compatibility sets, the limit of one spec",
+               [&](const YamlNode& item) {
+                 where_ = {spec.sets.size() + 1, {}, {}, {}};
+                 return ReadNfdSet(item);
+               });
   }
 
-  CompatSet ReadNfdSet(const YAML::Node& node) {
+  CompatSet ReadNfdSet(const YamlNode& node) {
     CompatSet set;
     set.pos = PosOf(node);
     if (!node.IsMap()) {
@@ -203,9 +236,9 @@ class SpecReader {
       return set;
     }
     bool saw_rules = false;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string key = KeyText(it->first);
-      const YAML::Node value = it->second;  // a copy: it-> is a proxy gone at the `;`
+    for (const YamlNode::Pair it : node.pairs()) {
+      std::string key = KeyText(it.first);
+      const YamlNode value = it.second;
       if (key == "rules") {
         saw_rules = true;
         if (!value.IsSequence()) {
@@ -213,23 +246,23 @@ class SpecReader {
           continue;
         }
         if (value.size() == 0) Error(PosOf(value), "\"rules\" is empty");
-        ReadAtMost(value, set.rules, kMaxCompatRulesPerSet, "rules in one set",
-                   [&](const YAML::Node& rule) { return ReadRule(rule); });
+        ReadAtMost(value, set.rules, kMaxCompatRulesPerSet, "rules in one set, the limit",
+                   [&](const YamlNode& rule) { return ReadRule(rule); });
       } else if (key == "weight") {
-        ReadInt(value, "weight", set.weight);
+        ReadWeight(value, set.weight);
       } else if (key == "tag") {
         ReadScalar(value, "tag", set.tag);
       } else if (key == "description") {
         ReadScalar(value, "description", set.description);
       } else {
-        Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" in a compatibility set"));
+        Warn(PosOf(it.first), absl::StrCat("unknown key \"", key, "\" in a compatibility set"));
       }
     }
     if (!saw_rules) Error(set.pos, "compatibility set without \"rules\"");
     return set;
   }
 
-  CompatRule ReadRule(const YAML::Node& node) {
+  CompatRule ReadRule(const YamlNode& node) {
     CompatRule rule;
     rule.pos = PosOf(node);
     if (!node.IsMap()) {
@@ -238,9 +271,14 @@ class SpecReader {
     }
     bool saw_name = false;
     bool saw_match = false;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string key = KeyText(it->first);
-      const YAML::Node value = it->second;  // a copy: it-> is a proxy gone at the `;`
+    // The name may come after the terms it names.
+    std::optional<YamlNode> name = node.Find("name");
+    where_.rule = name && name->IsScalar() ? name->Scalar() : std::string();
+    where_.feature.clear();
+    where_.key.clear();
+    for (const YamlNode::Pair it : node.pairs()) {
+      std::string key = KeyText(it.first);
+      const YamlNode value = it.second;
       if (key == "name") {
         saw_name = ReadScalar(value, "name", rule.name);
       } else if (key == "matchFeatures") {
@@ -252,14 +290,14 @@ class SpecReader {
           Error(PosOf(value), "\"matchAny\" must be a list of {matchFeatures: [...]}");
           continue;
         }
-        for (const YAML::Node& elem : value) rule.match_any.push_back(ReadMatchAnyElem(elem));
+        for (const YamlNode elem : value.items()) rule.match_any.push_back(ReadMatchAnyElem(elem));
       } else if (key == "vars" || key == "varsTemplate" || key == "labels" ||
                  key == "labelsTemplate" || key == "annotations" || key == "taints" ||
                  key == "extendedResources") {
-        Warn(PosOf(it->first),
+        Warn(PosOf(it.first),
              absl::StrCat("\"", key, "\" has no effect on image compatibility; ignored"));
       } else {
-        Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" in a rule"));
+        Warn(PosOf(it.first), absl::StrCat("unknown key \"", key, "\" in a rule"));
       }
     }
     if (!saw_name) Error(rule.pos, "rule without \"name\"");
@@ -268,37 +306,37 @@ class SpecReader {
     return rule;
   }
 
-  std::vector<FeatureTerm> ReadMatchAnyElem(const YAML::Node& node) {
+  std::vector<FeatureTerm> ReadMatchAnyElem(const YamlNode& node) {
     if (!node.IsMap()) {
       Error(PosOf(node), "a matchAny element must be a mapping with \"matchFeatures\"");
       return {};
     }
     std::vector<FeatureTerm> terms;
     bool saw = false;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string key = KeyText(it->first);
+    for (const YamlNode::Pair it : node.pairs()) {
+      std::string key = KeyText(it.first);
       if (key == "matchFeatures") {
         saw = true;
-        terms = ReadTerms(it->second, "matchFeatures");
+        terms = ReadTerms(it.second, "matchFeatures");
       } else {
-        Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" in a matchAny element"));
+        Warn(PosOf(it.first), absl::StrCat("unknown key \"", key, "\" in a matchAny element"));
       }
     }
     if (!saw) Error(PosOf(node), "matchAny element without \"matchFeatures\"");
     return terms;
   }
 
-  std::vector<FeatureTerm> ReadTerms(const YAML::Node& node, absl::string_view what) {
+  std::vector<FeatureTerm> ReadTerms(const YamlNode& node, absl::string_view what) {
     std::vector<FeatureTerm> terms;
     if (!node.IsSequence()) {
       Error(PosOf(node), absl::StrCat("\"", what, "\" must be a list of {feature, ...} terms"));
       return terms;
     }
-    for (const YAML::Node& item : node) terms.push_back(ReadTerm(item));
+    for (const YamlNode item : node.items()) terms.push_back(ReadTerm(item));
     return terms;
   }
 
-  FeatureTerm ReadTerm(const YAML::Node& node) {
+  FeatureTerm ReadTerm(const YamlNode& node) {
     FeatureTerm term;
     term.pos = PosOf(node);
     if (!node.IsMap()) {
@@ -306,9 +344,12 @@ class SpecReader {
       return term;
     }
     bool saw_feature = false;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string key = KeyText(it->first);
-      const YAML::Node value = it->second;  // a copy: it-> is a proxy gone at the `;`
+    std::optional<YamlNode> feature = node.Find("feature");
+    where_.feature = feature && feature->IsScalar() ? feature->Scalar() : std::string();
+    where_.key.clear();
+    for (const YamlNode::Pair it : node.pairs()) {
+      std::string key = KeyText(it.first);
+      const YamlNode value = it.second;
       if (key == "feature") {
         if (ReadScalar(value, "feature", term.feature)) {
           saw_feature = true;
@@ -323,20 +364,22 @@ class SpecReader {
           continue;
         }
         std::set<std::string> seen;
-        for (auto e = value.begin(); e != value.end(); ++e) {
-          std::string element = KeyText(e->first);
-          CountExpression(PosOf(e->first));
+        for (const YamlNode::Pair e : value.pairs()) {
+          std::string element = KeyText(e.first);
+          where_.key = element;
+          CountExpression(PosOf(e.first));
           if (!seen.insert(element).second) {
-            Error(PosOf(e->first), absl::StrCat("duplicate element \"", element, "\""));
+            Error(PosOf(e.first), absl::StrCat("duplicate element \"", element, "\""));
             continue;
           }
-          term.match_expressions.emplace_back(element, ReadExpression(e->second));
+          term.match_expressions.emplace_back(element, ReadExpression(e.second));
         }
       } else if (key == "matchName") {
+        where_.key = "matchName";
         CountExpression(PosOf(value));
         term.match_name = ReadExpression(value);
       } else {
-        Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" in a feature term"));
+        Warn(PosOf(it.first), absl::StrCat("unknown key \"", key, "\" in a feature term"));
       }
     }
     if (!saw_feature) Error(term.pos, "feature term without \"feature\"");
@@ -346,7 +389,7 @@ class SpecReader {
     return term;
   }
 
-  MatchExpression ReadExpression(const YAML::Node& node) {
+  MatchExpression ReadExpression(const YamlNode& node) {
     MatchExpression e;
     e.pos = PosOf(node);
     if (!node.IsMap()) {
@@ -359,9 +402,9 @@ class SpecReader {
     SourcePos type_pos = e.pos;
     bool op_ok = false;
     bool values_ok = true;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string key = KeyText(it->first);
-      const YAML::Node value = it->second;  // a copy: it-> is a proxy gone at the `;`
+    for (const YamlNode::Pair it : node.pairs()) {
+      std::string key = KeyText(it.first);
+      const YamlNode value = it.second;
       if (key == "op") {
         op_pos = PosOf(value);
         std::string name;
@@ -388,11 +431,11 @@ class SpecReader {
           Error(type_pos, absl::StrCat("unknown type \"", type, "\" (only \"version\")"));
         }
       } else {
-        Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" in an expression"));
+        Warn(PosOf(it.first), absl::StrCat("unknown key \"", key, "\" in an expression"));
       }
     }
     if (info == nullptr) {
-      if (!op_ok && !node["op"]) Error(e.pos, "expression without \"op\"");
+      if (!op_ok && !node.Find("op")) Error(e.pos, "expression without \"op\"");
       return e;
     }
     if (!values_ok) return e;
@@ -419,7 +462,7 @@ class SpecReader {
     return e;
   }
 
-  bool ReadValues(const YAML::Node& node, std::vector<std::string>& out) {
+  bool ReadValues(const YamlNode& node, std::vector<std::string>& out) {
     if (node.IsNull()) return true;
     if (node.IsScalar()) {
       out.push_back(node.Scalar());
@@ -430,11 +473,12 @@ class SpecReader {
       return false;
     }
     if (node.size() > kMaxCompatValues) {
-      Error(PosOf(node), absl::StrCat("more than ", kMaxCompatValues, " values"));
+      Error(PosOf(node), absl::StrCat("more than ", kMaxCompatValues,
+                                      " values, the limit of one expression", Place()));
       return false;
     }
     bool ok = true;
-    for (const YAML::Node& v : node) {
+    for (const YamlNode v : node.items()) {
       if (!v.IsScalar()) {
         Error(PosOf(v), "each value must be a string");
         ok = false;
@@ -445,17 +489,47 @@ class SpecReader {
     return ok;
   }
 
+  // Compiles one InRegexp value within the regexp part of the budget: its
+  // own memory (RE2 stops compiling past it) and the spec's count and total
+  // program size.
+  std::shared_ptr<const RE2> CompileRegexp(const std::string& pattern, SourcePos pos) {
+    if (++regexps_ > kMaxCompatRegexps) {
+      OverBudget(pos,
+                 absl::StrCat("more than ", kMaxCompatRegexps, " regexps, the limit of one spec"));
+    }
+    RE2::Options options;
+    options.set_log_errors(false);
+    options.set_max_mem(kMaxCompatRegexpMemory);
+    auto re = std::make_shared<const RE2>(pattern, options);
+    if (re->error_code() == RE2::ErrorPatternTooLarge) {
+      OverBudget(
+          pos, absl::StrCat("regexp ", Quoted(pattern), " needs more than ", kMaxCompatRegexpMemory,
+                            " bytes to compile, the limit of one regexp"));
+    }
+    if (!re->ok()) {
+      Error(pos, absl::StrCat("regexp ", Quoted(pattern), " does not compile: ", re->error()));
+      return re;
+    }
+    regexp_program_size_ += re->ProgramSize();
+    if (regexp_program_size_ > kMaxCompatRegexpProgramSize) {
+      OverBudget(pos, absl::StrCat("regexps compile to more than ", kMaxCompatRegexpProgramSize,
+                                   " instructions, the limit of one spec (this one: ",
+                                   re->ProgramSize(), ")"));
+    }
+    return re;
+  }
+
+  // A pattern as messages quote it: long ones cut, so one error stays one line.
+  static std::string Quoted(absl::string_view pattern) {
+    constexpr size_t kShown = 64;
+    if (pattern.size() <= kShown) return absl::StrCat("\"", pattern, "\"");
+    return absl::StrCat("\"", pattern.substr(0, kShown), "...\" (", pattern.size(), " bytes)");
+  }
+
   void Compile(MatchExpression& e, const OpInfo& info, SourcePos value_pos) {
     if (e.op == MatchOp::kInRegexp) {
-      RE2::Options options;
-      options.set_log_errors(false);
       for (const std::string& pattern : e.values) {
-        auto re = std::make_shared<const RE2>(pattern, options);
-        if (!re->ok()) {
-          Error(value_pos,
-                absl::StrCat("regexp \"", pattern, "\" does not compile: ", re->error()));
-        }
-        e.regexps.push_back(std::move(re));
+        e.regexps.push_back(CompileRegexp(pattern, value_pos));
       }
       return;
     }
@@ -486,10 +560,11 @@ class SpecReader {
 
   // ---- Proposal F ----
 
-  void ReadGroupSets(const YAML::Node& node, CompatSpec& spec) {
+  void ReadGroupSets(const YamlNode& node, CompatSpec& spec) {
     if (node.IsMap()) {
       CompatSet set;
       set.pos = PosOf(node);
+      where_ = {1, {}, {}, {}};
       ReadGroups(node, set);
       spec.sets.push_back(std::move(set));
       return;
@@ -499,12 +574,12 @@ class SpecReader {
       return;
     }
     if (node.size() == 0) Error(PosOf(node), "\"compatibilities\" is empty");
-    for (const YAML::Node& item : node) {
+    for (const YamlNode item : node.items()) {
       if (spec.sets.size() == kMaxCompatSets) {
-        Error(PosOf(item), absl::StrCat("more than ", kMaxCompatSets,
-                                        " compatibility sets; the rest is not read"));
-        throw StopReading{};
+        OverBudget(PosOf(item), absl::StrCat("more than ", kMaxCompatSets,
+                                             " compatibility sets, the limit of one spec"));
       }
+      where_ = {spec.sets.size() + 1, {}, {}, {}};
       CompatSet set;
       set.pos = PosOf(item);
       if (!item.IsMap()) {
@@ -512,23 +587,23 @@ class SpecReader {
         continue;
       }
       bool saw_groups = false;
-      for (auto it = item.begin(); it != item.end(); ++it) {
-        std::string key = KeyText(it->first);
+      for (const YamlNode::Pair it : item.pairs()) {
+        std::string key = KeyText(it.first);
         if (key == "groups") {
           saw_groups = true;
-          if (!it->second.IsMap()) {
-            Error(PosOf(it->second), "\"groups\" must be an object of groups");
+          if (!it.second.IsMap()) {
+            Error(PosOf(it.second), "\"groups\" must be an object of groups");
             continue;
           }
-          ReadGroups(it->second, set);
+          ReadGroups(it.second, set);
         } else if (key == "weight") {
-          ReadInt(it->second, "weight", set.weight);
+          ReadWeight(it.second, set.weight);
         } else if (key == "tag") {
-          ReadScalar(it->second, "tag", set.tag);
+          ReadScalar(it.second, "tag", set.tag);
         } else if (key == "description") {
-          ReadScalar(it->second, "description", set.description);
+          ReadScalar(it.second, "description", set.description);
         } else {
-          Warn(PosOf(it->first), absl::StrCat("unknown key \"", key, "\" in a compatibility set"));
+          Warn(PosOf(it.first), absl::StrCat("unknown key \"", key, "\" in a compatibility set"));
         }
       }
       if (!saw_groups) Error(set.pos, "compatibility set without \"groups\"");
@@ -536,31 +611,31 @@ class SpecReader {
     }
   }
 
-  void ReadGroups(const YAML::Node& groups, CompatSet& set) {
-    for (auto g = groups.begin(); g != groups.end(); ++g) {
-      std::string group = KeyText(g->first);
+  void ReadGroups(const YamlNode& groups, CompatSet& set) {
+    for (const YamlNode::Pair g : groups.pairs()) {
+      std::string group = KeyText(g.first);
       if (group.empty()) {
-        Error(PosOf(g->first), "a group name must be a non-empty string");
+        Error(PosOf(g.first), "a group name must be a non-empty string");
         continue;
       }
-      if (!g->second.IsMap()) {
-        Error(PosOf(g->second), absl::StrCat("group \"", group, "\" must map keys to values"));
+      if (!g.second.IsMap()) {
+        Error(PosOf(g.second), absl::StrCat("group \"", group, "\" must map keys to values"));
         continue;
       }
-      for (auto kv = g->second.begin(); kv != g->second.end(); ++kv) {
-        std::string key = KeyText(kv->first);
-        CountExpression(PosOf(kv->first));
+      for (const YamlNode::Pair kv : g.second.pairs()) {
+        std::string key = KeyText(kv.first);
+        where_.key = absl::StrCat(group, ".", key);
+        CountExpression(PosOf(kv.first));
         if (key.empty()) {
-          Error(PosOf(kv->first), "a key must be a non-empty string");
+          Error(PosOf(kv.first), "a key must be a non-empty string");
           continue;
         }
-        if (!kv->second.IsScalar()) {
-          Error(PosOf(kv->second),
+        if (!kv.second.IsScalar()) {
+          Error(PosOf(kv.second),
                 absl::StrCat("\"", group, ".", key, "\" must be a string, number or boolean"));
           continue;
         }
-        set.groups.push_back(
-            {absl::StrCat(group, ".", key), kv->second.Scalar(), PosOf(kv->first)});
+        set.groups.push_back({absl::StrCat(group, ".", key), kv.second.Scalar(), PosOf(kv.first)});
       }
     }
   }
@@ -677,9 +752,8 @@ int SecondDocumentLine(absl::string_view text) {
   for (absl::string_view l : absl::StrSplit(text, '\n')) {
     ++line;
     auto marker = [&](absl::string_view m) {
-      return absl::StartsWith(l, m) &&
-             (l.size() == m.size() || l[m.size()] == ' ' || l[m.size()] == '\t' ||
-              l[m.size()] == '\r');
+      return absl::StartsWith(l, m) && (l.size() == m.size() || l[m.size()] == ' ' ||
+                                        l[m.size()] == '\t' || l[m.size()] == '\r');
     };
     if (marker("---")) {
       if (content || ended) return line;
@@ -698,33 +772,52 @@ int SecondDocumentLine(absl::string_view text) {
   return 0;
 }
 
-// Records the first mapping key that appears twice in one mapping. The walk
-// is bounded in depth and nodes: aliases can make a small document a huge
-// tree, which the reader proper refuses on its own.
-bool FindDuplicateKey(const YAML::Node& root, SpecReader& reader) {
-  size_t budget = 100000;
-  std::function<bool(const YAML::Node&, int)> walk = [&](const YAML::Node& node, int depth) {
-    if (depth > 64 || budget == 0) return false;
-    --budget;
+// Records the first mapping key, in document order, that appears twice in
+// one mapping. The tree has no aliases, so this visits each node once.
+void FindDuplicateKey(const YamlNode& root, SpecReader& reader) {
+  std::optional<YamlNode> first;
+  auto earlier = [](const YamlNode& a, const YamlNode& b) {
+    return a.pos().line != b.pos().line ? a.pos().line < b.pos().line
+                                        : a.pos().column < b.pos().column;
+  };
+  std::vector<YamlNode> pending = {root};
+  while (!pending.empty()) {
+    const YamlNode node = pending.back();
+    pending.pop_back();
     if (node.IsMap()) {
-      std::set<std::string> seen;
-      for (auto it = node.begin(); it != node.end(); ++it) {
-        const YAML::Node key = it->first;
-        if (key.IsScalar() && !seen.insert(key.Scalar()).second) {
-          reader.Error(PosOf(key), absl::StrCat("duplicate key \"", key.Scalar(), "\""));
-          return true;
+      std::set<absl::string_view> seen;
+      for (const YamlNode::Pair it : node.pairs()) {
+        const YamlNode key = it.first;
+        if (key.IsScalar() && !seen.insert(key.Scalar()).second &&
+            (!first || earlier(key, *first))) {
+          first = key;
         }
-        const YAML::Node value = it->second;
-        if (walk(value, depth + 1)) return true;
+        pending.push_back(it.second);
       }
     } else if (node.IsSequence()) {
-      for (const YAML::Node& item : node) {
-        if (walk(item, depth + 1)) return true;
-      }
+      for (const YamlNode item : node.items()) pending.push_back(item);
     }
-    return false;
-  };
-  return walk(root, 0);
+  }
+  if (first) reader.Error(PosOf(*first), absl::StrCat("duplicate key \"", first->Scalar(), "\""));
+}
+
+constexpr absl::string_view kNoAnchors =
+    "a spec may not use anchors (&) or aliases (*); write the node out in full";
+
+// The problem that stopped the YAML reader.
+std::string YamlErrorMessage(const YamlError& error) {
+  switch (error.reason) {
+    case YamlError::Reason::kTooManyNodes:
+      return absl::StrCat("more than ", kMaxCompatYamlNodes,
+                          " YAML nodes, the limit of one spec; the rest is not read");
+    case YamlError::Reason::kAnchor:
+      return absl::StrCat("YAML anchor \"&", error.message, "\": ", kNoAnchors);
+    case YamlError::Reason::kAlias:
+      return absl::StrCat("YAML alias: ", kNoAnchors);
+    case YamlError::Reason::kSyntax:
+      break;
+  }
+  return absl::StrCat("YAML: ", error.message);
 }
 
 }  // namespace
@@ -734,7 +827,7 @@ SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format) {
   SpecReader reader;
   if (bytes.size() > kMaxCompatSpecBytes) {
     reader.Error({1, 1}, absl::StrCat("spec is ", bytes.size(), " bytes, more than the limit of ",
-                                      kMaxCompatSpecBytes));
+                                      kMaxCompatSpecBytes, " bytes of one spec"));
     check.problems = std::move(reader.problems);
     return check;
   }
@@ -744,27 +837,23 @@ SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format) {
     return check;
   }
   CompatSpec spec;
-  try {
-    YAML::Node root = YAML::Load(std::string(bytes));
-    if (const int line = SecondDocumentLine(bytes); line > 0) {
-      reader.Error({line, 1},
-                   "a second YAML document: a spec is one document, and the rest would be lost");
-    } else if (!root || root.IsNull()) {
-      reader.Error({1, 1}, "empty document");
-    } else {
-      reader.ReadTop(root, format, spec);
+  YamlReadResult yaml = ReadYamlTree(bytes, kMaxCompatYamlNodes);
+  if (yaml.error) {
+    reader.Error({yaml.error->pos.line, yaml.error->pos.column}, YamlErrorMessage(*yaml.error));
+  } else if (const int line = SecondDocumentLine(bytes); line > 0) {
+    reader.Error({line, 1},
+                 "a second YAML document: a spec is one document, and the rest would be lost");
+  } else if (std::optional<YamlNode> root = yaml.tree->root(); !root || root->IsNull()) {
+    reader.Error({1, 1}, "empty document");
+  } else {
+    try {
+      reader.ReadTop(*root, format, spec);
       // Which of two values for one key a reader takes is not something a
       // spec should leave to chance (the reader names its own cases first).
-      if (!reader.HasError()) FindDuplicateKey(root, reader);
+      if (!reader.HasError()) FindDuplicateKey(*root, reader);
+    } catch (const StopReading&) {
+      // The problem is recorded; nothing past the bound is read.
     }
-  } catch (const StopReading&) {
-    // The problem is recorded; nothing past the bound is read.
-  } catch (const YAML::Exception& e) {
-    SourcePos pos;
-    if (e.mark.line >= 0) pos = {e.mark.line + 1, e.mark.column + 1};
-    reader.Error(pos, absl::StrCat("YAML: ", e.msg));
-  } catch (const std::exception& e) {
-    reader.Error({}, absl::StrCat("cannot read the spec: ", e.what()));
   }
   if (!reader.HasError()) check.spec = std::move(spec);
   check.problems = std::move(reader.problems);
@@ -783,11 +872,22 @@ absl::StatusOr<CompatSpec> ParseCompatSpec(absl::string_view bytes, SpecFormat f
                                            absl::string_view source) {
   SpecCheck check = CheckCompatSpec(bytes, format);
   if (check.ok()) return std::move(*check.spec);
+  // The first few errors: the message travels into fallback reasons and
+  // logs, and a spec can hold one error per node.
+  constexpr size_t kErrorsShown = 10;
   std::vector<std::string> errors;
+  size_t more = 0;
   for (const SpecProblem& p : check.problems) {
-    if (p.severity == SpecProblem::Severity::kError) errors.push_back(FormatSpecProblem(source, p));
+    if (p.severity != SpecProblem::Severity::kError) continue;
+    if (errors.size() == kErrorsShown) {
+      ++more;
+      continue;
+    }
+    errors.push_back(FormatSpecProblem(source, p));
   }
-  return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+  std::string message = absl::StrJoin(errors, "; ");
+  if (more > 0) absl::StrAppend(&message, "; and ", more, " more errors");
+  return absl::InvalidArgumentError(message);
 }
 
 }  // namespace imgsel

@@ -63,11 +63,37 @@
 //    (see compat_eval.h for the lookup). Values may be strings, numbers or
 //    booleans; they are compared as the text written (`true`, `6`, `"4.1.6"`).
 //
-// Bounds (an artifact comes from outside): 1 MiB of text, 256 sets, 256 rules
-// per set, 1024 expressions in all (matchExpressions entries, matchName and
-// group keys), 1024 values per expression. Nesting: the schema is walked to
-// its fixed depth only, and yaml-cpp's own depth guard rejects documents
-// nested deeper than it can parse safely.
+// The budget of one spec. A spec is written by whoever can push to a
+// repository and read by every node that pulls from it, so its cost is
+// capped where it is read: in CheckCompatSpec, hence in ParseCompatSpec,
+// `imgsel validate`, `imgsel attach` (before anything is pushed) and the
+// nodes, identically. A spec past any limit is an error naming the limit and
+// the place (line:column, and set, rule, feature and element where they
+// apply), and nothing after that place is read. The limits and why each has
+// its value are the constants below; docs/compatibility.md has the table.
+//
+// YAML anchors (&a) and aliases (*a) are refused outright, at the first one,
+// while the text is parsed (matcher/yaml_tree.h), rather than counted after
+// expansion. Nothing NFD's spec needs is lost: anchors only save an author
+// typing, and the JSON media types cannot hold them. Counting instead would
+// have to follow shared nodes and cycles (yaml-cpp makes `&a [*a]` a cycle),
+// and NFD's Go reader also honours `<<` merge keys through aliases, which
+// yaml-cpp does not: a spec with aliases could mean one thing to NFD and
+// another here. Refused, the node count is the text's own, and it is
+// counted as the text is read. Nesting: the schema is walked to its fixed
+// depth only, and yaml-cpp's depth guard refuses documents nested deeper
+// than it parses safely.
+//
+// Regexps (RE2, linear-time matching) are compiled at parse time, each with
+// RE2 max_mem kMaxCompatRegexpMemory (RE2 stops compiling past it, so a
+// pattern like `\pL{200}` fails in about 2 ms instead of compiling for 90
+// and keeping 2 MB), and the spec's regexps together may count at most
+// kMaxCompatRegexps and kMaxCompatRegexpProgramSize RE2 instructions
+// (RE2::ProgramSize).
+//
+// Weights: each set's weight lies within +-kMaxPreferenceWeight
+// (matcher/policy.h), as the config's [[prefer]] weights do, so no score
+// can overflow.
 //
 // Unknown keys are warnings, not errors (NFD ignores them too, and a newer
 // spec must still be read); validate prints them so typos are seen.
@@ -94,11 +120,43 @@ class RE2;
 
 namespace imgsel {
 
-inline constexpr size_t kMaxCompatSpecBytes = 1 << 20;
+// ---- The budget of one spec (see above; docs/compatibility.md) ----
+//
+// The largest spec all of these allow is checked in well under 100 ms
+// (bench/compat_bench.cc BM_CheckLargestSpec, docs/BENCHMARKS.md); a
+// realistic spec (tests/data/compat/realistic.yaml: 2.9 KB, 346 nodes, 28
+// expressions, 3 regexps of 4 instructions) uses under 5% of each.
+
+// Text. Bounds what the YAML scanner reads and what scalars may hold: 90
+// times the realistic spec; a spec of 256 KiB is a generated one.
+inline constexpr size_t kMaxCompatSpecBytes = 256 << 10;
+// YAML nodes: every scalar (map keys included), null, sequence and map.
+// Bounds parse time (~1-2 us a node) and memory (the tree, then the spec, a
+// few hundred bytes a node at most): 47 times the realistic spec.
+inline constexpr size_t kMaxCompatYamlNodes = 16384;
+// Sets and rules: each is a line of validate-node output; beyond these no
+// person reads the result.
 inline constexpr size_t kMaxCompatSets = 256;
 inline constexpr size_t kMaxCompatRulesPerSet = 256;
+// matchExpressions entries, matchName and group keys in all: evaluation
+// work per host is proportional to them. 36 times the realistic spec.
 inline constexpr size_t kMaxCompatExpressions = 1024;
+// Values of one expression: room for a list of every PCI device id of a
+// vendor's product line, which is what long In lists hold.
 inline constexpr size_t kMaxCompatValues = 1024;
+// InRegexp values in all. Each regexp may keep up to its RE2 max_mem at
+// evaluation (program and DFA cache), so this times kMaxCompatRegexpMemory
+// (16 MiB) bounds the memory of one parsed spec's regexps.
+inline constexpr size_t kMaxCompatRegexps = 64;
+// RE2 max_mem of one regexp (RE2's default is 8 MiB): a program of about
+// 21,000 instructions, twenty times `[a-z]{1000}` (1,004) and thousands of
+// times a realistic pattern; a pattern that needs more stops compiling there
+// (~2 ms) and ends the reading.
+inline constexpr int64_t kMaxCompatRegexpMemory = 256 << 10;
+// RE2 instructions (RE2::ProgramSize) of all regexps of a spec together:
+// bounds compile time (~0.3 us an instruction, ~10 ms in all) so a spec
+// cannot spend its kMaxCompatRegexps each at the edge of its memory.
+inline constexpr int64_t kMaxCompatRegexpProgramSize = 32768;
 
 // The artifact layer media types and what they hold.
 inline constexpr absl::string_view kNfdSpecMediaType =
@@ -232,7 +290,8 @@ std::optional<SpecFormat> SpecFormatForMediaType(absl::string_view media_type);
 SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format = SpecFormat::kAuto);
 
 // CheckCompatSpec for callers that only want a spec: the errors joined into
-// one InvalidArgument status, each "source:line:column: message".
+// one InvalidArgument status, each "source:line:column: error: message"; past
+// the first 10, only their number ("; and 25 more errors").
 absl::StatusOr<CompatSpec> ParseCompatSpec(absl::string_view bytes, SpecFormat format,
                                            absl::string_view source);
 

@@ -17,9 +17,19 @@
 
 namespace imgsel {
 
+// The largest weight, either way, that a `[[prefer]]` rule of the config or
+// a set of a compatibility spec may carry; both readers refuse anything
+// further out. An entry's score is the sum of its prefer weights (at most
+// 2 x 1,024 rules: the global ones and a runtime handler's) and one spec
+// weight, so |score| <= 2,049 x 10^6, far inside int64 (and even int32):
+// no sum of weights can overflow, whatever a config or a spec says. A
+// million is still far more range than any ranking needs.
+inline constexpr int64_t kMaxPreferenceWeight = 1'000'000;
+
 // An entry earns `weight` when it carries annotation `annotation` and, if
 // given, its value equals `value` or `value_regex` finds a match in it
-// (unanchored, RE2, as NFD's InRegexp). Weights may be negative.
+// (unanchored, RE2, as NFD's InRegexp). Weights may be negative, within
+// kMaxPreferenceWeight.
 struct PreferRule {
   std::string annotation;
   std::optional<std::string> value;

@@ -14,36 +14,10 @@
 #include "registry/reference.h"
 #include "registry/referrers.h"
 #include "selector/config_platform.h"
+#include "selector/spec_cache.h"
 
 namespace imgsel {
 namespace {
-
-// Parsed compatibility specs by layer digest: a layer's bytes never change,
-// so parsing once per process is enough. Bounded; cleared when full (specs
-// are few and small; an LRU would buy nothing here).
-class SpecCache {
- public:
-  std::shared_ptr<const CompatSpec> Get(const std::string& digest) {
-    absl::MutexLock lock(&mu_);
-    auto it = specs_.find(digest);
-    return it == specs_.end() ? nullptr : it->second;
-  }
-  void Put(const std::string& digest, std::shared_ptr<const CompatSpec> spec) {
-    absl::MutexLock lock(&mu_);
-    if (specs_.size() >= kMaxSpecs) specs_.clear();
-    specs_[digest] = std::move(spec);
-  }
-
- private:
-  static constexpr size_t kMaxSpecs = 1024;
-  absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<const CompatSpec>> specs_ ABSL_GUARDED_BY(mu_);
-};
-
-SpecCache& Specs() {
-  static auto* cache = new SpecCache();
-  return *cache;
-}
 
 const std::vector<std::string>& ArtifactTypes() {
   static const auto* types = new std::vector<std::string>{
@@ -72,19 +46,15 @@ absl::StatusOr<CompatArtifact> FetchAndParse(registry::ReferrersClient& referrer
   out.kind = art->artifact_type;
   for (const auto& [k, v] : art->annotations) out.annotations[k] = v;
   for (const registry::ArtifactLayer& layer : art->layers) {
-    std::shared_ptr<const CompatSpec> spec = Specs().Get(layer.digest);
-    if (!spec) {
-      auto format = SpecFormatForMediaType(layer.media_type);
-      if (!format) continue;  // not a layer type imgsel understands
-      auto parsed = ParseCompatSpec(layer.bytes, *format, layer.digest);
-      if (!parsed.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "artifact ", art->digest, " layer ", layer.digest, ": ", parsed.status().message()));
-      }
-      spec = std::make_shared<const CompatSpec>(*std::move(parsed));
-      Specs().Put(layer.digest, spec);
+    auto format = SpecFormatForMediaType(layer.media_type);
+    if (!format) continue;  // not a layer type imgsel understands
+    // Parsed once per layer, failures included, however many pulls ask.
+    SpecCache::Outcome parsed = SpecCache::Shared().Get(layer.digest, *format, layer.bytes);
+    if (!parsed->ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "artifact ", art->digest, " layer ", layer.digest, ": ", parsed->status().message()));
     }
-    CompatSpec copy = *spec;
+    CompatSpec copy = **parsed;
     for (const auto& [k, v] : layer.annotations) {
       if (k == "name") copy.name = v;
     }

@@ -40,4 +40,55 @@ else
   echo "FAIL json host result"; echo "$out" | head -20; failures=$((failures + 1))
 fi
 
+# The budget of a spec (docs/compatibility.md): hostile specs are refused
+# fast, with the limit named; validate and attach say the same, and attach
+# refuses before any registry is contacted (nothing listens at the
+# reference's port: a push attempt would fail with exit 1 instead of 2).
+{
+  printf 'version: v1alpha1\nt: &t {feature: cpu.cpuid, matchExpressions: {AVX: {op: Exists}}}\n'
+  prev=t
+  for level in 0 1 2 3 4 5; do
+    printf 'l%s: &l%s [' "$level" "$level"
+    for i in 0 1 2 3 4 5 6 7 8 9; do printf '%s*%s' "$([[ $i == 0 ]] || echo ', ')" "$prev"; done
+    printf ']\n'
+    prev=l$level
+  done
+  printf 'compatibilities: [{rules: [{name: r, matchAny: [{matchFeatures: *%s}]}]}]\n' "$prev"
+} > "$TMP/alias-bomb.yaml"
+{
+  printf 'version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n    matchFeatures:\n'
+  printf '    - feature: cpu.model\n      matchExpressions:\n        vendor_id: {op: InRegexp, value: ['
+  for i in $(seq 1 100); do printf "%s'\\pL{200}'" "$([[ $i == 1 ]] || echo ', ')"; done
+  printf ']}\n'
+} > "$TMP/regexp-bomb.yaml"
+printf 'version: v1alpha1\ncompatibilities:\n- weight: 9223372036854775807\n  rules: [{name: r, matchFeatures: []}]\n' > "$TMP/weight.yaml"
+{
+  printf 'version: v1alpha1\ncompatibilities:\n- rules: [{name: r, matchFeatures: []}]\npadding: [a'
+  for _ in $(seq 1 16384); do printf ',a'; done
+  printf ']\n'
+} > "$TMP/nodes.yaml"
+
+budget_case() {  # NAME FILE WANT
+  local name="$1" file="$2" want="$3" line out rc
+  expect "validate refuses: $name" 1 "$want" -- validate "$file"
+  line="$(timeout 10 "$IMGSEL" validate "$file" | grep ': error: ' | head -1)"
+  out="$(timeout 10 "$IMGSEL" attach --plain-http --timeout 2 127.0.0.1:9/team/app:v1 "$file" 2>&1)"; rc=$?
+  if [[ $rc -eq 2 && -n "$line" && "$out" == *"$line"* && "$out" == *"nothing attached"* ]]; then
+    echo "ok   attach refuses $name with validate's words"
+  else
+    echo "FAIL attach refuses $name with validate's words: exit $rc, want 2 and \"$line\""
+    echo "$out" | head -5; failures=$((failures + 1))
+  fi
+}
+budget_case "an alias bomb"       "$TMP/alias-bomb.yaml"  'alias-bomb.yaml:2:4: error: YAML anchor "&t": a spec may not use anchors (&) or aliases (*)'
+budget_case "a regexp bomb"       "$TMP/regexp-bomb.yaml" 'needs more than 262144 bytes to compile, the limit of one regexp (in set #1, rule "r", cpu.model vendor_id)'
+budget_case "an unbounded weight" "$TMP/weight.yaml"      'weight.yaml:3:11: error: "weight" 9223372036854775807 is out of range (-1000000..1000000)'
+budget_case "too many nodes"      "$TMP/nodes.yaml"       'more than 16384 YAML nodes, the limit of one spec'
+start=$(date +%s%N)
+"$IMGSEL" validate "$TMP/regexp-bomb.yaml" >/dev/null
+elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+# Was 9 s; now one failed compile. A generous bound: this machine is shared.
+if (( elapsed_ms < 2000 )); then echo "ok   the regexp bomb costs ${elapsed_ms} ms"; else
+  echo "FAIL the regexp bomb took ${elapsed_ms} ms"; failures=$((failures + 1)); fi
+
 finish

@@ -100,6 +100,43 @@ TEST(ParseConfig, ErrorsSayFileLineColumnAndWhat) {
   }
 }
 
+// Weights are bounded, as a spec's are, so that no sum of them can overflow
+// an entry's score (matcher/policy.h): each edge, in [[prefer]] and in a
+// handler's rules.
+TEST(ParseConfig, PreferWeightsStayWithinKMaxPreferenceWeight) {
+  struct Case {
+    std::string weight;
+    bool accepted;
+  };
+  const Case cases[] = {
+      {absl::StrCat(kMaxPreferenceWeight), true},
+      {absl::StrCat(kMaxPreferenceWeight + 1), false},
+      {absl::StrCat(-kMaxPreferenceWeight), true},
+      {absl::StrCat(-kMaxPreferenceWeight - 1), false},
+      {"9223372036854775807", false},
+      {"-9223372036854775808", false},
+  };
+  for (const char* section : {"[[prefer]]", "[[handlers.kata.prefer]]"}) {
+    for (const Case& c : cases) {
+      const std::string toml =
+          absl::StrCat("version = 1\n", section, "\nannotation = \"a\"\nweight = ", c.weight);
+      auto config = ParseConfig(toml, "imgsel.toml");
+      if (c.accepted) {
+        ASSERT_TRUE(config.ok()) << toml << ": " << config.status();
+        const Policy policy = config->PolicyFor("kata");
+        ASSERT_EQ(policy.prefer.size(), 1u) << toml;
+        EXPECT_EQ(absl::StrCat(policy.prefer[0].weight), c.weight) << toml;
+      } else {
+        ASSERT_FALSE(config.ok()) << toml;
+        EXPECT_THAT(std::string(config.status().message()),
+                    HasSubstr(absl::StrCat("imgsel.toml:4:10: weight: ", c.weight,
+                                           " is out of range (-1000000..1000000)")))
+            << toml;
+      }
+    }
+  }
+}
+
 TEST(LoadConfig, MissingFileNamesThePath) {
   auto c = LoadConfig("/nonexistent/imgsel.toml");
   ASSERT_FALSE(c.ok());

@@ -6,12 +6,15 @@
 #include "selector/pipeline.h"
 
 #include <filesystem>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "matcher/features.h"
 #include "registry/referrers.h"
+#include "selector/spec_cache.h"
 #include "tests/registry/fake_registry.h"
 
 namespace imgsel {
@@ -172,6 +175,44 @@ TEST_F(PipelineTest, ColdSelectionQueriesEachSubjectOnceAndWarmMakesNoRequest) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->round_trips, 0);
   EXPECT_EQ(again->chosen()->digest, v3_.manifest.digest());
+}
+
+// A spec within the budget but costly to read (its regexps at the edge of
+// the program-size limit), made invalid by its last expression, and unique
+// to `test` so that no other test has parsed it.
+std::string CostlyInvalidSpec(absl::string_view test) {
+  std::string patterns;
+  for (int i = 0; i < 8; ++i) absl::StrAppend(&patterns, i ? ", " : "", std::string(4092, 'a'));
+  return absl::StrCat("version: v1alpha1\ncompatibilities:\n- description: ", test,
+                      "\n  rules:\n  - name: r\n    matchFeatures:\n    - feature: cpu.model\n",
+                      "      matchExpressions:\n        vendor_id: {op: InRegexp, value: [",
+                      patterns, "]}\n        family: {op: Between, value: [1, 2]}\n");
+}
+
+// Eight pulls at once of an image whose spec is costly and invalid: it is
+// parsed once, every pull falls back with its error, and later pulls do not
+// parse it again.
+TEST_F(PipelineTest, ConcurrentPullsParseABadSpecOnceAndRememberIt) {
+  Attach(v3_.manifest, CostlyInvalidSpec("ConcurrentPullsParseABadSpecOnceAndRememberIt"));
+  auto p = Pipeline(/*fallback_on_error=*/true);
+  const int64_t parses_before = SpecCache::Shared().parses();
+  constexpr int kPulls = 8;
+  std::vector<absl::StatusOr<Selection>> pulls(kPulls, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kPulls; ++i) threads.emplace_back([&, i] { pulls[i] = Run(*p); });
+  for (std::thread& t : threads) t.join();
+  for (const absl::StatusOr<Selection>& s : pulls) {
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_TRUE(s->decision.fallback);
+    EXPECT_THAT(s->decision.fallback_reason, HasSubstr("unknown op \"Between\""));
+  }
+  EXPECT_EQ(SpecCache::Shared().parses() - parses_before, 1);
+  for (int i = 0; i < 3; ++i) {
+    auto again = Run(*p);
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_TRUE(again->decision.fallback);
+  }
+  EXPECT_EQ(SpecCache::Shared().parses() - parses_before, 1) << "the failure is remembered";
 }
 
 TEST_F(PipelineTest, ArtifactFailureFallsBackToFirstMatchByDefault) {
