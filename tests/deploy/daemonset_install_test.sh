@@ -62,8 +62,11 @@ NS="-t 1 -m -u -i -n -p -- systemctl"
 # or exits; sets rc, $work/out (its output) and $work/calls (systemctl).
 run_installer() {
   : >"$pod/stub/calls"
+  # Emptied here, not by the redirection below: that one runs in the
+  # background child, and the loop could read the last run's "waiting".
+  : >"$work/out"
   HOST_ROOT=/host IMGSEL_CONFIG=/config/imgsel.toml NSENTER=/stub/nsenter \
-    chroot "$pod" /bin/busybox sh /usr/share/imgsel/install-on-host.sh >"$work/out" 2>&1 &
+    chroot "$pod" /bin/busybox sh /usr/share/imgsel/install-on-host.sh >>"$work/out" 2>&1 &
   local pid=$! i
   for ((i = 0; i < 600; i++)); do
     grep -q 'waiting$' "$work/out" && break
