@@ -98,7 +98,7 @@ absl::Status StatusFromHttp(const HttpResponse& response, absl::string_view what
       parser.parse(response.body.data(), response.body.size()).get(root) == simdjson::SUCCESS) {
     std::string_view c;
     if (root["errors"].at(0)["code"].get_string().get(c) == simdjson::SUCCESS) {
-      code = absl::StrCat(" ", std::string(c.substr(0, 64)));
+      code = absl::StrCat(" ", EscapeRemoteText(ToAbsl(c), 64));
     }
   }
   std::string msg = absl::StrCat(what, ": HTTP ", response.status, code);
@@ -252,7 +252,8 @@ absl::StatusOr<HttpResponse> RegistryClient::ExchangeWith(const RegistryEndpoint
   if (!ep.ns.empty() && call.absolute_url.empty()) {
     absl::StrAppend(&url, absl::StrContains(url, '?') ? "&" : "?", "ns=", PercentEncode(ep.ns));
   }
-  call.last_url = std::string(WithoutQuery(url));
+  // An upload Location is the registry's text.
+  call.last_url = EscapeRemoteText(WithoutQuery(url), 512);
   const std::string origin = UrlOrigin(url);
   const std::string scope =
       absl::StrCat("repository:", repo.repository, call.push ? ":pull,push" : ":pull");

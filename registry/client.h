@@ -23,7 +23,8 @@
 // - at most `max_concurrent_per_registry` requests are in flight per
 //   registry origin; every request has a connect and a total timeout;
 // - errors name the operation, the URL (never a credential), the digest or
-//   the limit.
+//   the limit; text the registry chose (error codes, redirect targets) is
+//   escaped (EscapeRemoteText) before it reaches a message.
 //
 // Credentials: a call's `creds` when non-null (an empty set means anonymous),
 // otherwise the Docker config.json entry for the registry.

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -55,10 +56,9 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
-// The URL without its query, for messages.
-absl::string_view ForMessage(absl::string_view url) {
-  size_t q = url.find('?');
-  return q == absl::string_view::npos ? url : url.substr(0, q);
+// The URL without its query, for messages (a redirect target is the server's text).
+std::string ForMessage(absl::string_view url) {
+  return EscapeRemoteText(url.substr(0, url.find('?')), 512);
 }
 
 }  // namespace
@@ -194,6 +194,12 @@ std::string UrlOrigin(absl::string_view url) {
   if (absl::StartsWith(origin, "http://") && absl::EndsWith(origin, ":80"))
     origin.resize(origin.size() - 3);
   return origin;
+}
+
+std::string EscapeRemoteText(absl::string_view text, size_t max_bytes) {
+  std::string out = absl::CHexEscape(text.substr(0, max_bytes));
+  if (text.size() > max_bytes) absl::StrAppend(&out, "...");
+  return out;
 }
 
 std::string ResolveLocation(absl::string_view base, absl::string_view location) {

@@ -5,7 +5,10 @@
 // than `max_response_bytes` of body: past that it stops and returns
 // ResourceExhausted. Timeouts: connect and whole-request, from the request.
 // Errors name the method and the URL (which never carries credentials:
-// those travel in headers) and never include header values.
+// those travel in headers) and never include header values. Text a server
+// chose (a URL it redirected to, an error code) reaches a message only
+// through EscapeRemoteText, so a registry cannot write escape sequences to
+// a terminal or a log.
 //
 // Thread-safe: Perform may be called from many threads; easy handles are
 // pooled so connections are reused.
@@ -73,5 +76,10 @@ class HttpTransport {
 std::string UrlOrigin(absl::string_view url);
 // Resolves a Location header against the URL it answered.
 std::string ResolveLocation(absl::string_view base, absl::string_view location);
+
+// Text a remote server chose, fit for a message: control characters, DEL and
+// every byte of 0x80 or more (C1 controls are two UTF-8 bytes) as \xNN,
+// quotes and backslashes escaped, cut to `max_bytes` of the original first.
+std::string EscapeRemoteText(absl::string_view text, size_t max_bytes = 256);
 
 }  // namespace imgsel::registry

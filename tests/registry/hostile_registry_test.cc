@@ -1,0 +1,148 @@
+// A registry named in a pod spec may be an attacker's: what it can make
+// imgsel hold in memory, write to the cache, remember, send elsewhere, spend
+// in time and print is bounded. Each test plays one hostile registry on
+// loopback; every test is bounded in requests and time.
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "registry/cache.h"
+#include "registry/client.h"
+#include "registry/http.h"
+#include "registry/referrers.h"
+#include "tests/registry/fake_registry.h"
+#include "tests/registry/fake_server.h"
+#include "tests/registry/test_images.h"
+
+namespace imgsel::registry {
+namespace {
+
+using testing::Blob;
+using testing::FakeRegistry;
+using testing::FakeRequest;
+using testing::FakeResponse;
+using testing::FakeServer;
+using ::testing::HasSubstr;
+using testing::MakeArtifact;
+using testing::TestArtifact;
+
+// Every byte a terminal could act on: C0 controls, DEL, and anything of
+// 0x80 or more (C1 controls are two UTF-8 bytes).
+bool HasUnsafeByte(absl::string_view s) {
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f) return true;
+  }
+  return false;
+}
+
+ClientOptions Options(absl::Duration timeout = absl::Seconds(5)) {
+  ClientOptions o;
+  o.plain_http = true;
+  o.use_docker_config = false;
+  o.request_timeout = timeout;
+  o.connect_timeout = absl::Seconds(2);
+  return o;
+}
+
+std::unique_ptr<RegistryClient> NewClient(const ClientOptions& o) {
+  auto c = RegistryClient::Create(o);
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? *std::move(c) : nullptr;
+}
+
+Reference Ref(const FakeRegistry& r, const std::string& path) {
+  auto ref = ParseReference(absl::StrCat(r.host(), "/", path));
+  EXPECT_TRUE(ref.ok()) << ref.status();
+  return ref.ok() ? *ref : Reference();
+}
+
+class HostileRegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    amd_ = testing::MakeImage("amd64");
+    arm_ = testing::MakeImage("arm64");
+    index_ = testing::MakeIndex({{"amd64", &amd_}, {"arm64", &arm_}});
+    nfd_ = MakeArtifact(index_, std::string(kNfdArtifactType), "nfd: spec",
+                        std::string(kNfdSpecLayerType), "2024-01-01T00:00:00Z");
+    for (FakeRegistry* r : {&reg_, &victim_}) {
+      r->AddManifest(index_, "v1");
+      r->AddManifest(amd_.manifest);
+      r->AddManifest(arm_.manifest);
+      r->AddManifest(nfd_.manifest);
+      r->AddBlob(nfd_.layer);
+      r->AddBlob(nfd_.config);
+    }
+    ref_ = Ref(reg_, "team/app:v1");
+  }
+
+  std::vector<std::string> Subjects() const {
+    return {index_.digest(), amd_.manifest.digest(), arm_.manifest.digest()};
+  }
+
+  FakeRegistry reg_;     // the registry under test, hostile on request
+  FakeRegistry victim_;  // another registry, which must not be confused with it
+  testing::TestImage amd_, arm_;
+  Blob index_;
+  TestArtifact nfd_;
+  Reference ref_;
+};
+
+// ---------------------------------------------------------------------------
+// 5. Links and text a registry chose.
+
+// Escape sequences in an error code or a redirect target reach no message raw.
+TEST_F(HostileRegistryTest, RegistryTextIsEscapedInMessages) {
+  const std::string code = "\\u001b[2J\\u001b]0;owned\\u0007\\u009b31m";
+  reg_.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (absl::StrContains(r.target, "/manifests/")) {
+      return FakeResponse{404, {}, absl::StrCat(R"({"errors":[{"code":")", code, R"("}]})")};
+    }
+    if (absl::StrContains(r.target, "/blobs/")) {
+      return FakeResponse{307, {{"Location", "http://127.0.0.1:1/\x1b[31mred\x1b[0m"}}, ""};
+    }
+    return std::nullopt;
+  });
+  auto client = NewClient(Options());
+  auto m = client->FetchManifest(ref_, amd_.manifest.digest());
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(HasUnsafeByte(m.status().message())) << absl::CHexEscape(m.status().message());
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("\\x1b[2J"));
+  auto b = client->FetchBlob(ref_, nfd_.layer.digest());
+  ASSERT_FALSE(b.ok());
+  EXPECT_FALSE(HasUnsafeByte(b.status().message())) << absl::CHexEscape(b.status().message());
+}
+
+TEST(EscapeRemoteTextTest, Table) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"MANIFEST_UNKNOWN", "MANIFEST_UNKNOWN"},
+      {"a\x1b[31mb", "a\\x1b[31mb"},
+      {"bell\x07", "bell\\x07"},
+      {"line\nbreak", "line\\nbreak"},
+      {"csi \xc2\x9b", "csi \\xc2\\x9b"},
+      {"del\x7f", "del\\x7f"},
+      {std::string(300, 'a'), std::string(256, 'a') + "..."},
+  };
+  for (const auto& [in, out] : cases) {
+    EXPECT_EQ(EscapeRemoteText(in), out) << absl::CHexEscape(in);
+  }
+}
+
+}  // namespace
+}  // namespace imgsel::registry
