@@ -1,10 +1,18 @@
-// The on-disk cache: content-addressed blobs and short-lived records.
+// The on-disk cache: blobs by scope and digest, and short-lived records.
 //
-//   <dir>/blobs/sha256/<hex>    manifests and blobs, named by their digest
-//   <dir>/records/<hex>         small records under a key (referrers lists),
-//                               with the time they were written
-//   <dir>/tmp/                  files being written
-//   <dir>/lock                  flock'd while evicting
+//   <dir>/blobs/<scope id>-<alg>-<hex>   manifests and blobs: the digest, and
+//                                        the scope (registry/repository) that
+//                                        served them
+//   <dir>/records/<hex>                  small records under a key (referrers
+//                                        lists), with the time written
+//   <dir>/tmp/                           files being written
+//   <dir>/lock                           flock'd while evicting
+//
+// A blob is found only under the scope that stored it: bytes one registry
+// served never answer a request to another registry (or another repository),
+// which may not have them or may not give them to this caller. Callers put
+// the scope in record keys for the same reason. (`blobs/sha256/`, written by
+// earlier versions, is only evicted.)
 //
 // Every blob is verified against its digest on read; a file that does not
 // match is deleted and reported absent, so corruption costs a refetch, never
@@ -39,10 +47,12 @@ class DiskCache {
   // Creates the directories; an error names the path that failed.
   static absl::StatusOr<std::unique_ptr<DiskCache>> Open(const CacheOptions& options);
 
-  // The verified bytes of `digest`, or nullopt (absent, unreadable or corrupt).
-  std::optional<std::string> GetBlob(absl::string_view digest);
-  // Stores bytes under their digest; DataLoss if they do not match it.
-  absl::Status PutBlob(absl::string_view digest, absl::string_view bytes);
+  // The verified bytes of `digest` as stored under `scope` ("registry/repository"),
+  // or nullopt (absent, unreadable, corrupt, or stored under another scope).
+  std::optional<std::string> GetBlob(absl::string_view scope, absl::string_view digest);
+  // Stores bytes under `scope` and their digest; DataLoss if they do not
+  // match it.
+  absl::Status PutBlob(absl::string_view scope, absl::string_view digest, absl::string_view bytes);
 
   // The record under `key` if written less than `ttl` ago.
   std::optional<std::string> GetRecord(absl::string_view key, absl::Duration ttl);
@@ -59,7 +69,7 @@ class DiskCache {
  private:
   explicit DiskCache(CacheOptions options, int64_t used);
   absl::Status WriteAtomically(const std::string& path, absl::string_view bytes);
-  std::string BlobPath(absl::string_view digest) const;
+  std::string BlobPath(absl::string_view scope, absl::string_view digest) const;
   std::string RecordPath(absl::string_view key) const;
   void AddUsage(int64_t bytes);
 

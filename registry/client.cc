@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -21,6 +22,9 @@ namespace {
 
 constexpr size_t kMaxTokenResponseBytes = 1 << 20;
 constexpr size_t kMaxSmallResponseBytes = 64 * 1024;
+// Referrers modes remembered at once: every repository a pod spec names
+// adds one; past this the expired go, then all.
+constexpr size_t kMaxRememberedModes = 4096;
 
 std::string PercentEncode(absl::string_view s) {
   std::string out;
@@ -152,15 +156,23 @@ RegistryClient::Limiter& RegistryClient::LimiterFor(const std::string& origin) {
   return *slot;
 }
 
-RegistryClient::ReferrersMode RegistryClient::referrers_mode(absl::string_view registry) const {
+RegistryClient::ReferrersMode RegistryClient::referrers_mode(const Reference& repo) const {
   absl::MutexLock lock(&mu_);
-  auto it = referrers_modes_.find(registry);
-  return it == referrers_modes_.end() ? ReferrersMode::kUnknown : it->second;
+  auto it = referrers_modes_.find(repo.Name());
+  if (it == referrers_modes_.end() || it->second.expires <= absl::Now()) {
+    return ReferrersMode::kUnknown;
+  }
+  return it->second.mode;
 }
 
-void RegistryClient::set_referrers_mode(absl::string_view registry, ReferrersMode mode) {
+void RegistryClient::set_referrers_mode(const Reference& repo, ReferrersMode mode) {
+  const absl::Time now = absl::Now();
   absl::MutexLock lock(&mu_);
-  referrers_modes_[registry] = mode;
+  if (referrers_modes_.size() >= kMaxRememberedModes) {
+    absl::erase_if(referrers_modes_, [&](const auto& kv) { return kv.second.expires <= now; });
+    if (referrers_modes_.size() >= kMaxRememberedModes) referrers_modes_.clear();
+  }
+  referrers_modes_[repo.Name()] = {mode, now + options_.referrers_ttl};
 }
 
 absl::StatusOr<HttpResponse> RegistryClient::Send(HttpRequest request, const std::string& origin) {
@@ -412,7 +424,9 @@ absl::StatusOr<Manifest> RegistryClient::GetManifest(const Reference& repo,
                          !absl::StartsWith(*ct, "text/")
                      ? std::string(absl::StripAsciiWhitespace(ct->substr(0, ct->find(';'))))
                      : ManifestMediaType(m.bytes);
-  if (options_.cache != nullptr) options_.cache->PutBlob(m.digest, m.bytes).IgnoreError();
+  if (options_.cache != nullptr) {
+    options_.cache->PutBlob(repo.Name(), m.digest, m.bytes).IgnoreError();
+  }
   return m;
 }
 
@@ -424,7 +438,7 @@ absl::StatusOr<Manifest> RegistryClient::FetchManifest(const Reference& repo,
         absl::StrCat("manifest digest \"", digest.substr(0, 140), "\": ", s.message()));
   }
   if (options_.cache != nullptr) {
-    if (auto bytes = options_.cache->GetBlob(digest);
+    if (auto bytes = options_.cache->GetBlob(repo.Name(), digest);
         bytes && bytes->size() <= options_.max_manifest_bytes) {
       Manifest m;
       m.media_type = ManifestMediaType(*bytes);
@@ -465,7 +479,7 @@ absl::StatusOr<std::string> RegistryClient::FetchBlob(const Reference& repo,
   }
   std::string what = absl::StrCat("blob ", repo.Name(), "@", digest);
   if (options_.cache != nullptr) {
-    if (auto bytes = options_.cache->GetBlob(digest)) {
+    if (auto bytes = options_.cache->GetBlob(repo.Name(), digest)) {
       if (bytes->size() > max_bytes) {
         return absl::ResourceExhaustedError(
             absl::StrCat(what, ": ", bytes->size(), " bytes, over the limit of ", max_bytes));
@@ -488,7 +502,9 @@ absl::StatusOr<std::string> RegistryClient::FetchBlob(const Reference& repo,
   if (absl::Status s = VerifyDigest(resp->body, digest); !s.ok()) {
     return absl::DataLossError(absl::StrCat(what, ": ", s.message()));
   }
-  if (options_.cache != nullptr) options_.cache->PutBlob(digest, resp->body).IgnoreError();
+  if (options_.cache != nullptr) {
+    options_.cache->PutBlob(repo.Name(), digest, resp->body).IgnoreError();
+  }
   return std::move(resp->body);
 }
 
@@ -555,7 +571,7 @@ absl::StatusOr<std::string> RegistryClient::PushManifest(const Reference& repo,
   if (done->status != 201 && done->status != 200 && done->status != 204) {
     return StatusFromHttp(*done, absl::StrCat("PUT ", put.last_url));
   }
-  if (options_.cache != nullptr) options_.cache->PutBlob(digest, bytes).IgnoreError();
+  if (options_.cache != nullptr) options_.cache->PutBlob(repo.Name(), digest, bytes).IgnoreError();
   return digest;
 }
 

@@ -13,7 +13,9 @@
 //
 // Guarantees:
 // - every manifest and blob is size-capped while it downloads and verified
-//   against its digest before it is returned or cached;
+//   against its digest before it is returned or cached; the cache is asked
+//   and filled per registry and repository (cache.h), so a digest one
+//   registry served never stands in for a request to another;
 // - endpoints come from hosts.toml (hosts.h): mirrors with the needed
 //   capability are tried in order, then the server; pushes go only to
 //   endpoints with "push";
@@ -30,7 +32,7 @@
 // otherwise the Docker config.json entry for the registry.
 //
 // Thread-safe: one client may serve many threads (and should: tokens,
-// connections and the referrers mode are shared).
+// connections and the referrers modes are shared).
 #pragma once
 
 #include <atomic>
@@ -119,10 +121,13 @@ class RegistryClient {
   DiskCache* cache() const { return options_.cache; }
   const ClientOptions& options() const { return options_; }
 
-  // What a registry answered to the referrers API: remembered per registry.
+  // What a registry answered to the referrers API for one repository:
+  // remembered per registry and repository for referrers_ttl, never longer
+  // (an answer about one repository, a 404 for one that does not exist
+  // say, says nothing of the others). kUnknown when nothing is remembered.
   enum class ReferrersMode { kUnknown, kApi, kTagSchema };
-  ReferrersMode referrers_mode(absl::string_view registry) const;
-  void set_referrers_mode(absl::string_view registry, ReferrersMode mode);
+  ReferrersMode referrers_mode(const Reference& repo) const;
+  void set_referrers_mode(const Reference& repo, ReferrersMode mode);
 
  private:
   struct Call;
@@ -155,7 +160,12 @@ class RegistryClient {
   absl::flat_hash_map<std::string, std::unique_ptr<Limiter>> limiters_ ABSL_GUARDED_BY(mu_);
   // Origins that answered with a Basic challenge: credentials go up front.
   absl::flat_hash_map<std::string, bool> basic_origins_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, ReferrersMode> referrers_modes_ ABSL_GUARDED_BY(mu_);
+  struct RememberedMode {
+    ReferrersMode mode;
+    absl::Time expires;
+  };
+  // By "registry/repository"; bounded (kMaxRememberedModes in client.cc).
+  absl::flat_hash_map<std::string, RememberedMode> referrers_modes_ ABSL_GUARDED_BY(mu_);
 };
 
 // An HTTP answer as a Status: 404 NotFound, 401 Unauthenticated, 403

@@ -221,6 +221,8 @@ SubjectReferrers ReferrersClient::ListOne(const Reference& repo, const std::stri
   }
   std::vector<std::string> sorted_types = types;
   std::sort(sorted_types.begin(), sorted_types.end());
+  // The registry and repository are part of the key: a listing is that
+  // registry's answer about that repository.
   std::string key =
       absl::StrCat("referrers ", repo.Name(), "@", subject, " ", absl::StrJoin(sorted_types, ","));
   DiskCache* cache = client_->cache();
@@ -236,14 +238,14 @@ SubjectReferrers ReferrersClient::ListOne(const Reference& repo, const std::stri
     }
   }
   using Mode = RegistryClient::ReferrersMode;
-  Mode mode = client_->referrers_mode(repo.registry);
+  Mode mode = client_->referrers_mode(repo);
   absl::StatusOr<std::vector<ArtifactDescriptor>> list;
   bool api_answered = false;
   if (mode != Mode::kTagSchema) {
     bool supported = false;
     list = ViaApi(repo, subject, types, creds, supported);
     if (list.ok()) {
-      client_->set_referrers_mode(repo.registry, supported ? Mode::kApi : Mode::kTagSchema);
+      client_->set_referrers_mode(repo, supported ? Mode::kApi : Mode::kTagSchema);
       api_answered = supported;
     }
   }
@@ -269,11 +271,11 @@ std::vector<SubjectReferrers> ReferrersClient::List(const Reference& repo,
     for (size_t i = 0; i < subjects.size(); ++i) out[i] = ListOne(repo, subjects[i], types, creds);
     return out;
   }
-  // While it is not known whether this registry serves the referrers API,
-  // the first subject finds out alone; the others then go straight to the
-  // right place instead of each probing the API.
+  // While it is not known whether this repository is served by the
+  // referrers API, the first subject finds out alone; the others then go
+  // straight to the right place instead of each probing the API.
   std::atomic<size_t> next{0};
-  if (client_->referrers_mode(repo.registry) == RegistryClient::ReferrersMode::kUnknown) {
+  if (client_->referrers_mode(repo) == RegistryClient::ReferrersMode::kUnknown) {
     out[0] = ListOne(repo, subjects[0], types, creds);
     next = 1;
   }

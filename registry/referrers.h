@@ -9,10 +9,11 @@
 //             maintained by pushers such as `oras attach`); 404 there means
 //             no artifacts
 //
-// Which way a registry works is remembered per registry (in the client).
-// Lists are cached (DiskCache records, ClientOptions::referrers_ttl), empty
-// ones too, so a warm lookup costs no request. Several subjects (an index
-// and its entries) are looked up in parallel.
+// Which way a repository works is remembered (in the client) per registry
+// and repository, for referrers_ttl. Lists are cached (DiskCache records
+// keyed by registry, repository, subject and types, for referrers_ttl),
+// empty ones too, so a warm lookup costs no request. Several subjects (an
+// index and its entries) are looked up in parallel.
 //
 // Artifacts imgsel understands (it returns bytes; the rule engine parses):
 //   artifactType                                        layer media type

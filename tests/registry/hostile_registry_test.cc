@@ -51,6 +51,19 @@ bool HasUnsafeByte(absl::string_view s) {
   return false;
 }
 
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/imgsel-hostile-XXXXXX";
+    path_ = mkdtemp(tmpl) != nullptr ? tmpl : "";
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 ClientOptions Options(absl::Duration timeout = absl::Seconds(5)) {
   ClientOptions o;
   o.plain_http = true;
@@ -102,6 +115,90 @@ class HostileRegistryTest : public ::testing::Test {
   TestArtifact nfd_;
   Reference ref_;
 };
+
+// ---------------------------------------------------------------------------
+// 2. Cross-tenant: what one registry said stays that registry's.
+
+// An index fetched from one registry sits in the cache; naming its digest at
+// another registry (where it does not exist) asks that registry.
+TEST_F(HostileRegistryTest, ADigestOneRegistryServedNeverAnswersForAnother) {
+  FakeRegistry victim;  // has nothing
+  TempDir dir;
+  auto cache = DiskCache::Open({dir.path(), int64_t{1} << 20});
+  ASSERT_TRUE(cache.ok());
+  ClientOptions o = Options();
+  o.cache = cache->get();
+  auto client = NewClient(o);
+  Reference attacker_ref = ref_;
+  attacker_ref.digest = index_.digest();
+  ASSERT_TRUE(client->Resolve(attacker_ref).ok());
+  ASSERT_TRUE(client->FetchBlob(ref_, nfd_.layer.digest()).ok());
+
+  struct Case {
+    std::string name;
+    std::string reference;
+    FakeRegistry* registry;
+  };
+  const std::vector<Case> cases = {
+      {"another registry", victim.host() + "/doesnotexist", &victim},
+      {"another repository", reg_.host() + "/team/other", &reg_},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto ref = ParseReference(absl::StrCat(c.reference, "@", index_.digest()));
+    ASSERT_TRUE(ref.ok());
+    int manifests_before = c.registry->Count("/manifests/" + index_.digest());
+    int blobs_before = c.registry->Count("/blobs/" + nfd_.layer.digest());
+    auto m = client->Resolve(*ref);
+    auto b = client->FetchBlob(*ref, nfd_.layer.digest());
+    EXPECT_EQ(c.registry->Count("/manifests/" + index_.digest()), manifests_before + 1)
+        << "the registry named is asked";
+    EXPECT_EQ(c.registry->Count("/blobs/" + nfd_.layer.digest()), blobs_before + 1);
+    if (c.registry == &victim) {
+      EXPECT_EQ(m.status().code(), absl::StatusCode::kNotFound) << m.status();
+      EXPECT_EQ(b.status().code(), absl::StatusCode::kNotFound) << b.status();
+    }
+  }
+}
+
+// A 404 from the referrers API about a repository that does not exist says
+// nothing about the registry's other repositories, and is not remembered
+// for good.
+TEST_F(HostileRegistryTest, AReferrersAnswerAboutOneRepositoryIsRememberedForThatOneOnly) {
+  victim_.set_fault([](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (absl::StartsWith(r.target, "/v2/doesnotexist/")) {
+      return FakeResponse{404, {}, R"({"errors":[{"code":"NAME_UNKNOWN"}]})"};
+    }
+    return std::nullopt;
+  });
+  using Mode = RegistryClient::ReferrersMode;
+  const Reference missing = Ref(victim_, "doesnotexist:v1");
+  const Reference real = Ref(victim_, "team/app:v1");
+  auto client = NewClient(Options());
+  {
+    ReferrersClient referrers(client.get());
+    auto none = referrers.List(missing, {index_.digest()}, {});
+    ASSERT_TRUE(none[0].status.ok()) << none[0].status;
+    EXPECT_TRUE(none[0].artifacts.empty());
+  }
+  EXPECT_EQ(client->referrers_mode(missing), Mode::kTagSchema);
+  EXPECT_EQ(client->referrers_mode(real), Mode::kUnknown);
+  ReferrersClient referrers(client.get());
+  auto lists = referrers.List(real, {index_.digest()}, {});
+  ASSERT_TRUE(lists[0].status.ok()) << lists[0].status;
+  EXPECT_FALSE(lists[0].via_tag_schema);
+  ASSERT_EQ(lists[0].artifacts.size(), 1u);
+  EXPECT_EQ(lists[0].artifacts[0].digest, nfd_.manifest.digest());
+  EXPECT_EQ(client->referrers_mode(real), Mode::kApi);
+
+  // Remembered for referrers_ttl at most: with none, not at all.
+  ClientOptions o = Options();
+  o.referrers_ttl = absl::ZeroDuration();
+  auto forgetful = NewClient(o);
+  ReferrersClient again(forgetful.get());
+  ASSERT_TRUE(again.List(missing, {index_.digest()}, {})[0].status.ok());
+  EXPECT_EQ(forgetful->referrers_mode(missing), Mode::kUnknown);
+}
 
 // ---------------------------------------------------------------------------
 // 5. Links and text a registry chose.
