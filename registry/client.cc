@@ -200,15 +200,27 @@ absl::StatusOr<RegistryClient::Token> RegistryClient::FetchToken(const Challenge
         absl::StrCat(WithoutQuery(url),
                      ": HTTP 401 with a Bearer challenge that has no realm; cannot get a token"));
   }
-  if (!absl::StartsWith(realm, "https://") && !absl::StartsWith(realm, "http://")) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        WithoutQuery(url), ": Bearer realm is not an http(s) URL: ", WithoutQuery(realm)));
+  // The realm receives the caller's credentials and hands back a token we
+  // send on: only over TLS (plain HTTP only for a registry that is itself
+  // plain HTTP), and never to a link-local service (cloud metadata).
+  const bool plain_registry = absl::StartsWith(url, "http://");
+  const std::string shown_realm = EscapeRemoteText(WithoutQuery(realm));
+  if (!absl::StartsWith(realm, "https://") &&
+      !(plain_registry && absl::StartsWith(realm, "http://"))) {
+    return absl::UnauthenticatedError(
+        absl::StrCat(WithoutQuery(url), ": refusing Bearer realm ", shown_realm,
+                     plain_registry ? ": not an http(s) URL" : ": not an https URL"));
+  }
+  if (IsLinkLocalAddress(UrlHost(realm))) {
+    return absl::PermissionDeniedError(absl::StrCat(WithoutQuery(url), ": refusing Bearer realm ",
+                                                    shown_realm, ": a link-local address"));
   }
   std::string service = param("service");
   std::vector<std::string> scopes = absl::StrSplit(param("scope"), ' ', absl::SkipEmpty());
   HttpRequest req;
   req.tls = tls;
   req.max_response_bytes = kMaxTokenResponseBytes;
+  req.refuse_link_local = true;
   if (!creds.identity_token.empty()) {
     req.method = "POST";
     req.url = realm;
@@ -232,7 +244,7 @@ absl::StatusOr<RegistryClient::Token> RegistryClient::FetchToken(const Challenge
                        absl::Base64Escape(absl::StrCat(creds.username, ":", creds.password))));
     }
   }
-  std::string what = absl::StrCat("token service ", WithoutQuery(realm));
+  std::string what = absl::StrCat("token service ", shown_realm);
   auto resp = Send(std::move(req), UrlOrigin(realm));
   if (!resp.ok()) return resp.status();
   if (resp->status != 200) {
@@ -317,6 +329,12 @@ absl::StatusOr<HttpResponse> RegistryClient::ExchangeWith(const RegistryEndpoint
       same_origin = same_origin && UrlOrigin(current) == origin;
     }
     if (resp->status != 401 || attempt > 0) break;
+    if (!same_origin) {
+      // Another host's challenge: its realm gets nothing of the caller's.
+      return absl::UnauthenticatedError(absl::StrCat(
+          call.method, " ", call.last_url, ": HTTP 401 from ", EscapeRemoteText(UrlOrigin(current)),
+          " after a redirect; credentials are only sent to the registry itself"));
+    }
 
     std::vector<Challenge> challenges;
     if (const std::string* h = resp->Header("www-authenticate"))

@@ -19,14 +19,19 @@
 // - endpoints come from hosts.toml (hosts.h): mirrors with the needed
 //   capability are tried in order, then the server; pushes go only to
 //   endpoints with "push";
-// - auth: anonymous, Basic, Bearer tokens (auth.h) cached until expiry;
-//   redirects are followed here and a redirect to another origin never
-//   carries our Authorization header (or hosts.toml headers);
+// - auth: anonymous, Basic, Bearer tokens (auth.h) cached until expiry.
+//   Credentials go only to the registry's own endpoints and to the token
+//   service (realm) a 401 *from the registry's own origin* names; a realm
+//   must be https (http only for a plain-HTTP registry) and never on a
+//   link-local address (169.254.0.0/16, fe80::/10, by literal or by what
+//   the name resolves to). Redirects are followed here; after a redirect to
+//   another origin nothing of ours is sent (no Authorization, no hosts.toml
+//   headers), and a 401 from there is an error, never answered;
 // - at most `max_concurrent_per_registry` requests are in flight per
 //   registry origin; every request has a connect and a total timeout;
 // - errors name the operation, the URL (never a credential), the digest or
-//   the limit; text the registry chose (error codes, redirect targets) is
-//   escaped (EscapeRemoteText) before it reaches a message.
+//   the limit; text the registry chose (error codes, realms, redirect
+//   targets) is escaped (EscapeRemoteText) before it reaches a message.
 //
 // Credentials: a call's `creds` when non-null (an empty set means anonymous),
 // otherwise the Docker config.json entry for the registry.

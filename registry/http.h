@@ -41,6 +41,10 @@ struct HttpRequest {
   TlsOptions tls;
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration total_timeout = absl::Seconds(30);
+  // Never connect to a link-local address (IsLinkLocalAddress), whatever
+  // name resolved to it: for the token services a registry names, which
+  // must not reach a cloud metadata service.
+  bool refuse_link_local = false;
 };
 
 struct HttpResponse {
@@ -61,7 +65,8 @@ class HttpTransport {
 
   // Unavailable (connection failed), DeadlineExceeded (timeout),
   // ResourceExhausted (body over the cap), DataLoss (truncated body),
-  // InvalidArgument (bad URL or CA file).
+  // InvalidArgument (bad URL or CA file), PermissionDenied (the host is
+  // link-local and the request refuses that).
   absl::StatusOr<HttpResponse> Perform(const HttpRequest& request);
 
  private:
@@ -76,6 +81,14 @@ class HttpTransport {
 std::string UrlOrigin(absl::string_view url);
 // Resolves a Location header against the URL it answered.
 std::string ResolveLocation(absl::string_view base, absl::string_view location);
+// The host of a URL, lowercased, without userinfo, port or IPv6 brackets.
+std::string UrlHost(absl::string_view url);
+
+// True when `host` (no port, no brackets) is an IP address literal in
+// 169.254.0.0/16 or fe80::/10, or an IPv4-mapped IPv6 address in the former.
+// A name is not resolved here; HttpRequest::refuse_link_local checks the
+// addresses a name resolves to.
+bool IsLinkLocalAddress(absl::string_view host);
 
 // Text a remote server chose, fit for a message: control characters, DEL and
 // every byte of 0x80 or more (C1 controls are two UTF-8 bytes) as \xNN,

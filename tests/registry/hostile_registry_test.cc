@@ -201,6 +201,145 @@ TEST_F(HostileRegistryTest, AReferrersAnswerAboutOneRepositoryIsRememberedForTha
 }
 
 // ---------------------------------------------------------------------------
+// 3. Credentials go to the registry's own realm only.
+
+// The registry (anonymous here; the caller has credentials for it) redirects
+// a blob to another host, which answers 401 naming its own token service:
+// neither the caller's password nor its identity token goes there, and
+// nothing is sent to that host but the bare GET.
+TEST_F(HostileRegistryTest, ARedirectTargetsChallengeGetsNoCredentials) {
+  std::string storage_url;
+  FakeServer storage([&](const FakeRequest& r) {
+    if (r.Path() == "/token") return FakeResponse{200, {}, R"({"token":"STOLEN"})"};
+    if (r.Header("authorization") == "Bearer STOLEN") return FakeResponse{200, {}, "nfd: spec"};
+    return FakeResponse{
+        401, {{"WWW-Authenticate", absl::StrCat("Bearer realm=\"", storage_url, "/token\"")}}, ""};
+  });
+  storage_url = storage.url();
+  const std::string layer_path = "/blobs/" + nfd_.layer.digest();
+  reg_.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (absl::StrContains(r.target, layer_path)) {
+      return FakeResponse{307, {{"Location", storage_url + "/bucket/object"}}, ""};
+    }
+    return std::nullopt;
+  });
+  struct Case {
+    std::string name;
+    Credentials creds;
+    std::string secret;
+  };
+  Credentials refresh;
+  refresh.identity_token = "R1";
+  const std::vector<Case> cases = {
+      {"username and password", {"alice", "pw", "", ""}, "pw"},
+      {"identity token", refresh, "R1"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    size_t seen_before = storage.requests().size();
+    auto client = NewClient(Options());
+    auto blob = client->FetchBlob(ref_, nfd_.layer.digest(), 0, &c.creds);
+    ASSERT_FALSE(blob.ok()) << "a 401 from a redirect target fails the fetch";
+    EXPECT_EQ(blob.status().code(), absl::StatusCode::kUnauthenticated) << blob.status();
+    EXPECT_THAT(std::string(blob.status().message()), HasSubstr("after a redirect"));
+    auto seen = storage.requests();
+    ASSERT_EQ(seen.size(), seen_before + 1) << "one GET of the object, no token request";
+    const FakeRequest& r = seen.back();
+    EXPECT_EQ(r.Path(), "/bucket/object");
+    EXPECT_EQ(r.Header("authorization"), "");
+    EXPECT_FALSE(absl::StrContains(r.target + r.body, c.secret));
+  }
+}
+
+// Realms a registry may not name: other schemes, and link-local addresses
+// however written. The refusals happen before any request to the realm, and
+// their messages escape the registry's text.
+TEST_F(HostileRegistryTest, BearerRealmsThatAreRefused) {
+  struct Case {
+    std::string realm;
+    absl::StatusCode code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"ftp://127.0.0.1/token", absl::StatusCode::kUnauthenticated, "not an http(s) URL"},
+      {"file:///etc/passwd", absl::StatusCode::kUnauthenticated, "not an http(s) URL"},
+      {"ftp://\x1b]0;owned\x07/", absl::StatusCode::kUnauthenticated, "\\x1b]0;owned\\x07"},
+      {"http://169.254.169.254/latest/meta-data", absl::StatusCode::kPermissionDenied,
+       "link-local"},
+      {"http://169.254.0.1:8080/token", absl::StatusCode::kPermissionDenied, "link-local"},
+      {"http://[fe80::1]/token", absl::StatusCode::kPermissionDenied, "link-local"},
+      {"http://[::ffff:169.254.169.254]/token", absl::StatusCode::kPermissionDenied, "link-local"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(absl::CHexEscape(c.realm));
+    reg_.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+      if (!absl::StrContains(r.target, "/manifests/")) return std::nullopt;
+      return FakeResponse{
+          401, {{"WWW-Authenticate", absl::StrCat("Bearer realm=\"", c.realm, "\"")}}, ""};
+    });
+    auto client = NewClient(Options(absl::Seconds(2)));
+    Credentials alice{"alice", "pw", "", ""};
+    auto m = client->Resolve(ref_, &alice);
+    ASSERT_FALSE(m.ok());
+    EXPECT_EQ(m.status().code(), c.code) << m.status();
+    EXPECT_THAT(std::string(m.status().message()), HasSubstr(c.message));
+    EXPECT_FALSE(HasUnsafeByte(m.status().message())) << m.status();
+    EXPECT_EQ(client->round_trips(), 1) << "nothing sent to the realm";
+  }
+}
+
+TEST(LinkLocalTest, AddressLiterals) {
+  const std::pair<const char*, bool> cases[] = {
+      {"169.254.169.254", true},
+      {"169.254.0.1", true},
+      {"fe80::1", true},
+      {"FE80::abcd", true},
+      {"febf::1", true},
+      {"fe80::1%eth0", true},
+      {"::ffff:169.254.1.1", true},
+      {"169.253.255.255", false},
+      {"169.255.0.1", false},
+      {"fec0::1", false},
+      {"127.0.0.1", false},
+      {"::1", false},
+      {"metadata.google.internal", false},  // a name: checked when it resolves
+  };
+  for (const auto& [host, link_local] : cases) {
+    EXPECT_EQ(IsLinkLocalAddress(host), link_local) << host;
+  }
+}
+
+TEST(LinkLocalTest, UrlHosts) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"https://Auth.Example.com/token?x=1", "auth.example.com"},
+      {"http://169.254.169.254:80/", "169.254.169.254"},
+      {"http://[fe80::1]:8080/x", "fe80::1"},
+      {"http://user@10.0.0.1/x", "10.0.0.1"},
+      {"not a url", ""},
+  };
+  for (const auto& [url, host] : cases) EXPECT_EQ(UrlHost(url), host) << url;
+}
+
+// The transport refuses the address a name resolves to, however the name
+// spells it (libcurl reads decimal and hex IPv4 forms). Port 9 is never
+// reached: the refusal comes before the connection.
+TEST(LinkLocalTest, TheTransportRefusesLinkLocalAddressesHoweverSpelled) {
+  HttpTransport transport;
+  for (const char* url : {"http://169.254.169.254:9/x", "http://2852039166:9/x",
+                          "http://0xa9.0xfe.0xa9.0xfe:9/x", "http://[fe80::1]:9/x"}) {
+    SCOPED_TRACE(url);
+    HttpRequest req;
+    req.url = url;
+    req.refuse_link_local = true;
+    req.connect_timeout = absl::Milliseconds(500);
+    req.total_timeout = absl::Seconds(1);
+    auto resp = transport.Perform(req);
+    ASSERT_FALSE(resp.ok());
+    EXPECT_EQ(resp.status().code(), absl::StatusCode::kPermissionDenied) << resp.status();
+  }
+}
+
+// ---------------------------------------------------------------------------
 // 5. Links and text a registry chose.
 
 // Escape sequences in an error code or a redirect target reach no message raw.
