@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -57,6 +58,11 @@ curl_socket_t OpenSocket(void* user, curlsocktype, curl_sockaddr* address) {
     return CURL_SOCKET_BAD;
   }
   return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+long Milliseconds(absl::Duration d) {
+  // libcurl reads 0 as "no timeout": a deadline that is all but spent is 1 ms.
+  return static_cast<long>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, 1L << 30));
 }
 
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
@@ -160,10 +166,8 @@ absl::StatusOr<HttpResponse> HttpTransport::Perform(const HttpRequest& request) 
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(request.connect_timeout)));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(request.total_timeout)));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, Milliseconds(request.connect_timeout));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, Milliseconds(request.total_timeout));
   if (request.refuse_link_local) {
     curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
     curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &sink);

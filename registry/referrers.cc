@@ -160,7 +160,7 @@ absl::StatusOr<std::vector<ArtifactDescriptor>> ReferrersClient::ViaApi(
   std::vector<ArtifactDescriptor> all;
   size_t cap = client_->options().max_manifest_bytes;
   for (int page = 0; page < kMaxPages && !path.empty(); ++page) {
-    auto resp = client_->Get(repo, path, kIndexAccept, cap, creds);
+    auto resp = client_->Get(repo, path, kIndexAccept, cap, creds, deadline_);
     if (!resp.ok()) return resp.status();
     std::string what = absl::StrCat("referrers of ", repo.Name(), "@", subject);
     if (resp->status == 404 || resp->status == 405 || (resp->status == 400 && page == 0)) {
@@ -192,7 +192,7 @@ absl::StatusOr<std::vector<ArtifactDescriptor>> ReferrersClient::ViaTagSchema(
   size_t cap = client_->options().max_manifest_bytes;
   std::string tag = ReferrersTag(subject);
   auto resp = client_->Get(repo, absl::StrCat(repo.repository, "/manifests/", tag), kIndexAccept,
-                           cap, creds);
+                           cap, creds, deadline_);
   std::string what = absl::StrCat("referrers tag ", repo.Name(), ":", tag);
   if (!resp.ok()) {
     if (absl::IsResourceExhausted(resp.status())) {
@@ -296,7 +296,7 @@ absl::StatusOr<Artifact> ReferrersClient::FetchArtifact(const Reference& repo,
                                                         const std::vector<std::string>& layer_types,
                                                         const Credentials* creds) {
   std::string what = absl::StrCat("artifact ", repo.Name(), "@", artifact.digest);
-  auto manifest = client_->FetchManifest(repo, artifact.digest, creds);
+  auto manifest = client_->FetchManifest(repo, artifact.digest, creds, deadline_);
   if (!manifest.ok()) return manifest.status();
   simdjson::dom::parser parser;
   simdjson::dom::element root;
@@ -337,7 +337,7 @@ absl::StatusOr<Artifact> ReferrersClient::FetchArtifact(const Reference& repo,
                                                        size, " bytes is over the limit of ", cap));
     }
     l.annotations = ReadAnnotations(layer);
-    auto bytes = client_->FetchBlob(repo, l.digest, cap, creds);
+    auto bytes = client_->FetchBlob(repo, l.digest, cap, creds, deadline_);
     if (!bytes.ok()) {
       return absl::Status(bytes.status().code(),
                           absl::StrCat(where, ": ", bytes.status().message()));

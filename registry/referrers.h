@@ -36,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "registry/client.h"
 
 namespace imgsel::registry {
@@ -88,7 +89,9 @@ struct Artifact {
 
 class ReferrersClient {
  public:
-  explicit ReferrersClient(RegistryClient* client) : client_(client) {}
+  // One selection's lookups: every request ends by `deadline`.
+  explicit ReferrersClient(RegistryClient* client, absl::Time deadline = absl::InfiniteFuture())
+      : client_(client), deadline_(deadline) {}
 
   // One entry per subject, in the order given. `artifact_types` empty: all.
   // A failure is per subject (its status); a subject without artifacts has
@@ -119,6 +122,7 @@ class ReferrersClient {
       const Credentials* creds);
 
   RegistryClient* client_;
+  const absl::Time deadline_;
 };
 
 // The tag the fallback schema uses for a subject: "sha256-<hex>".

@@ -340,6 +340,180 @@ TEST(LinkLocalTest, TheTransportRefusesLinkLocalAddressesHoweverSpelled) {
 }
 
 // ---------------------------------------------------------------------------
+// 4. Time: one deadline per request; the caller's deadline; slots.
+
+// Three slow hops (redirects, or a 401, the token and the retry), each well
+// inside request_timeout: together they are past it, and the request ends
+// at it.
+TEST_F(HostileRegistryTest, OneDeadlineCoversEveryHopAndTheTokenFetch) {
+  const absl::Duration hop = absl::Milliseconds(400);
+  const std::string layer_path = "/blobs/" + nfd_.layer.digest();
+  struct Case {
+    std::string name;
+    std::function<std::optional<FakeResponse>(const FakeRequest&)> fault;
+  };
+  const std::vector<Case> cases = {
+      {"redirect hops",
+       [&](const FakeRequest& r) -> std::optional<FakeResponse> {
+         FakeResponse slow{307, {}, ""};
+         slow.delay = hop;
+         if (absl::StrContains(r.target, layer_path)) {
+           slow.headers = {{"Location", "/hop1"}};
+         } else if (r.Path() == "/hop1") {
+           slow.headers = {{"Location", "/hop2"}};
+         } else if (r.Path() == "/hop2") {
+           slow = {200, {}, "nfd: spec", hop};
+         } else {
+           return std::nullopt;
+         }
+         return slow;
+       }},
+      {"401, token, retry",
+       [&](const FakeRequest& r) -> std::optional<FakeResponse> {
+         if (absl::StrContains(r.target, layer_path) || r.Path() == "/token") {
+           absl::SleepFor(hop);  // then the registry answers as it would
+         }
+         return std::nullopt;
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    reg_.set_auth(c.name == "401, token, retry" ? FakeRegistry::Auth::kBearer
+                                                : FakeRegistry::Auth::kNone);
+    reg_.set_fault(c.fault);
+    auto client = NewClient(Options(absl::Seconds(1)));
+    Credentials alice{"alice", "pw", "", ""};
+    absl::Time start = absl::Now();
+    auto blob = client->FetchBlob(ref_, nfd_.layer.digest(), 0, &alice);
+    absl::Duration took = absl::Now() - start;
+    ASSERT_FALSE(blob.ok()) << "three hops of 400 ms do not fit in 1 s";
+    EXPECT_EQ(blob.status().code(), absl::StatusCode::kDeadlineExceeded) << blob.status();
+    EXPECT_LT(took, absl::Milliseconds(1600));
+  }
+}
+
+// The caller's deadline ends every request path, well before request_timeout.
+TEST_F(HostileRegistryTest, TheCallersDeadlineEndsEveryRequestPath) {
+  reg_.set_fault([](const FakeRequest&) -> std::optional<FakeResponse> {
+    return FakeResponse{200, {}, "late", absl::Seconds(3)};
+  });
+  auto client = NewClient(Options(absl::Seconds(10)));
+  Reference tagged = ref_;
+  struct Case {
+    std::string name;
+    std::function<absl::Status(absl::Time)> call;
+  };
+  const std::vector<Case> cases = {
+      {"Resolve", [&](absl::Time d) { return client->Resolve(tagged, nullptr, d).status(); }},
+      {"FetchManifest",
+       [&](absl::Time d) {
+         return client->FetchManifest(ref_, amd_.manifest.digest(), nullptr, d).status();
+       }},
+      {"FetchBlob",
+       [&](absl::Time d) {
+         return client->FetchBlob(ref_, nfd_.layer.digest(), 0, nullptr, d).status();
+       }},
+      {"Get",
+       [&](absl::Time d) {
+         return client->Get(ref_, "team/app/tags/list", "", 1024, nullptr, d).status();
+       }},
+      {"PushBlob", [&](absl::Time d) { return client->PushBlob(ref_, "x", nullptr, d).status(); }},
+      {"ReferrersClient",
+       [&](absl::Time d) {
+         ReferrersClient referrers(client.get(), d);
+         return referrers.List(ref_, {index_.digest()}, {})[0].status;
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    absl::Time start = absl::Now();
+    absl::Status s = c.call(start + absl::Milliseconds(300));
+    absl::Duration took = absl::Now() - start;
+    EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+    EXPECT_LT(took, absl::Milliseconds(1500));
+  }
+}
+
+// A request waiting for one of the registry's slots gives up at its deadline.
+TEST_F(HostileRegistryTest, WaitingForASlotEndsAtTheDeadline) {
+  absl::Notification entered, release;
+  reg_.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (absl::StrContains(r.target, "/blobs/")) {
+      entered.Notify();
+      release.WaitForNotificationWithTimeout(absl::Seconds(5));
+    }
+    return std::nullopt;
+  });
+  ClientOptions o = Options();
+  o.max_concurrent_per_registry = 1;
+  auto client = NewClient(o);
+  std::thread holder([&] { (void)client->FetchBlob(ref_, nfd_.layer.digest()); });
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  absl::Time start = absl::Now();
+  auto m =
+      client->FetchManifest(ref_, amd_.manifest.digest(), nullptr, start + absl::Milliseconds(200));
+  absl::Duration took = absl::Now() - start;
+  release.Notify();
+  holder.join();
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kDeadlineExceeded) << m.status();
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("request slots of " + reg_.host()));
+  EXPECT_LT(took, absl::Milliseconds(1500));
+}
+
+// Two registries behind one mirror: the one whose requests hang there does
+// not take the slots the other needs.
+TEST_F(HostileRegistryTest, OneRegistryCannotTakeAnothersSlotsAtASharedMirror) {
+  FakeRegistry mirror;
+  mirror.AddManifest(amd_.manifest);
+  const std::string stuck_ns =
+      absl::StrCat("ns=", absl::StrReplaceAll(reg_.host(), {{":", "%3A"}}));
+  absl::Mutex mu;
+  int stuck = 0;
+  absl::Notification release;
+  mirror.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (!absl::StrContains(r.target, stuck_ns)) return std::nullopt;
+    {
+      absl::MutexLock lock(&mu);
+      ++stuck;
+    }
+    release.WaitForNotificationWithTimeout(absl::Seconds(5));
+    return std::nullopt;
+  });
+  TempDir hosts;
+  for (const FakeRegistry* r : {&reg_, &victim_}) {
+    std::string dir = absl::StrCat(hosts.path(), "/", r->host());
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir + "/hosts.toml") << "server = \"" << r->url() << "\"\n[host.\""
+                                       << mirror.url() << "\"]\n  capabilities = [\"pull\"]\n";
+  }
+  ClientOptions o = Options();
+  o.hosts_dir = hosts.path();
+  o.max_concurrent_per_registry = 2;
+  auto client = NewClient(o);
+  std::vector<std::thread> hogs;
+  for (int i = 0; i < 2; ++i) {
+    hogs.emplace_back([&] { (void)client->FetchManifest(ref_, amd_.manifest.digest()); });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
+                                        +[](int* n) { return *n >= 2; }, &stuck),
+                                    absl::Seconds(5)));
+  }
+  const Reference healthy = Ref(victim_, "team/app:v1");
+  const absl::Time start = absl::Now();
+  auto m =
+      client->FetchManifest(healthy, amd_.manifest.digest(), nullptr, start + absl::Seconds(2));
+  const absl::Duration took = absl::Now() - start;
+  release.Notify();
+  for (std::thread& t : hogs) t.join();
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_LT(took, absl::Seconds(1)) << "it did not wait for the other registry's requests";
+  EXPECT_EQ(victim_.Count("/manifests/"), 0) << "the mirror had it";
+}
+
+// ---------------------------------------------------------------------------
 // 5. Links and text a registry chose.
 
 // Escape sequences in an error code or a redirect target reach no message raw.
