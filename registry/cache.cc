@@ -22,13 +22,8 @@ namespace imgsel::registry {
 namespace fs = std::filesystem;
 namespace {
 
-// A cached file: nothing imgsel stores is larger than a compatibility layer
-// at its largest ([compat] max_layer_bytes, 64 MiB); anything else there is
-// not imgsel's and reads as a miss.
-constexpr size_t kMaxCachedFileBytes = 64 << 20;
-
 std::optional<std::string> ReadFile(const std::string& path) {
-  auto bytes = ReadFileBounded(path, kMaxCachedFileBytes);
+  auto bytes = ReadFileBounded(path, kMaxCacheFileBytes);
   if (!bytes.ok()) return std::nullopt;
   return *std::move(bytes);
 }
@@ -100,6 +95,11 @@ std::string DiskCache::RecordPath(absl::string_view key) const {
 }
 
 absl::Status DiskCache::WriteAtomically(const std::string& path, absl::string_view bytes) {
+  if (bytes.size() > kMaxCacheFileBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("cache: ", bytes.size(), " bytes for ", path,
+                                                     ", over the limit of ", kMaxCacheFileBytes,
+                                                     " a read accepts"));
+  }
   std::string tmp = absl::StrCat(options_.dir, "/tmp/", RandomSuffix());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -151,6 +151,11 @@ std::optional<std::string> DiskCache::GetBlob(absl::string_view scope, absl::str
 
 absl::Status DiskCache::PutBlob(absl::string_view scope, absl::string_view digest,
                                 absl::string_view bytes) {
+  if (bytes.size() > kMaxCacheFileBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("cache: blob ", digest.substr(0, 140), " of ",
+                                                     bytes.size(), " bytes is over the limit of ",
+                                                     kMaxCacheFileBytes));
+  }
   if (absl::Status s = VerifyDigest(bytes, digest); !s.ok()) return s;
   return WriteAtomically(BlobPath(scope, digest), bytes);
 }

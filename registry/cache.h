@@ -17,8 +17,10 @@
 // Every blob is verified against its digest on read; a file that does not
 // match is deleted and reported absent, so corruption costs a refetch, never
 // a wrong answer. Writes go to tmp/ and are renamed into place, so readers in
-// any process see a whole file or none. A read touches the file's mtime, and
-// when the total passes `max_bytes` the least recently used files are
+// any process see a whole file or none. Nothing larger than
+// kMaxCacheFileBytes is written, which is also what a read accepts: nothing
+// is stored that could not be read back. A read touches the file's mtime,
+// and when the total passes `max_bytes` the least recently used files are
 // removed (under the lock, down to 90% of the bound). Records expire after
 // the TTL the reader asks for (negative answers are records too).
 //
@@ -37,6 +39,11 @@
 
 namespace imgsel::registry {
 
+// The largest file the cache writes or reads: a compatibility layer at the
+// largest [compat] max_layer_bytes. Anything larger in the directory is not
+// imgsel's and reads as a miss.
+inline constexpr size_t kMaxCacheFileBytes = size_t{64} << 20;
+
 struct CacheOptions {
   std::string dir;
   int64_t max_bytes = int64_t{256} << 20;
@@ -51,11 +58,12 @@ class DiskCache {
   // or nullopt (absent, unreadable, corrupt, or stored under another scope).
   std::optional<std::string> GetBlob(absl::string_view scope, absl::string_view digest);
   // Stores bytes under `scope` and their digest; DataLoss if they do not
-  // match it.
+  // match it, ResourceExhausted over kMaxCacheFileBytes.
   absl::Status PutBlob(absl::string_view scope, absl::string_view digest, absl::string_view bytes);
 
   // The record under `key` if written less than `ttl` ago.
   std::optional<std::string> GetRecord(absl::string_view key, absl::Duration ttl);
+  // ResourceExhausted when key and bytes come to more than kMaxCacheFileBytes.
   absl::Status PutRecord(absl::string_view key, absl::string_view bytes);
 
   // Bytes currently stored (a scan of the directory).

@@ -133,7 +133,8 @@ class RegistryClient {
 
   // Low level, for referrers: GET <api_root>/<path_and_query> (path after
   // "/v2/") with auth, redirects and mirrors applied; any HTTP status is
-  // returned as a response, only transport failures as errors.
+  // returned as a response (its `url` the one that answered), only
+  // transport failures as errors.
   absl::StatusOr<HttpResponse> Get(const Reference& repo, absl::string_view path_and_query,
                                    absl::string_view accept, size_t max_bytes,
                                    const Credentials* creds = nullptr,

@@ -155,6 +155,7 @@ absl::StatusOr<HttpResponse> HttpTransport::Perform(const HttpRequest& request) 
   CURL* curl = static_cast<CURL*>(TakeHandle());
   if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
   HttpResponse response;
+  response.url = request.url;
   Sink sink{&response, request.max_response_bytes};
   sink.refuse_link_local = request.refuse_link_local;
   curl_slist* headers = nullptr;

@@ -49,6 +49,7 @@ struct HttpRequest {
 
 struct HttpResponse {
   long status = 0;
+  std::string url;  // the URL that answered (the request's), to resolve relative links against
   std::vector<std::pair<std::string, std::string>> headers;  // names lowercased, in order
   std::string body;
 

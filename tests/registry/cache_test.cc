@@ -115,6 +115,21 @@ TEST_F(CacheTest, BlobsAreFoundOnlyUnderTheScopeThatStoredThem) {
   EXPECT_TRUE(cache->GetBlob("attacker.example/x", digest).has_value());
 }
 
+// What could not be read back is not written: the read limit is the write limit.
+TEST_F(CacheTest, NothingLargerThanAReadAcceptsIsWritten) {
+  auto cache = Open(int64_t{256} << 20);
+  std::string big(kMaxCacheFileBytes + 1, 'x');
+  EXPECT_EQ(cache->PutBlob(kScope, Sha256Digest("any"), big).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(cache->PutRecord("referrers big", big).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(cache->ScanBytes(), 0);
+  std::string fits(kMaxCacheFileBytes - 64, 'y');
+  ASSERT_TRUE(cache->PutRecord("referrers fits", fits).ok());
+  auto back = cache->GetRecord("referrers fits", absl::Minutes(1));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->size(), fits.size());
+}
+
 TEST_F(CacheTest, OpenErrorsNameThePath) {
   auto bad = DiskCache::Open({"/proc/imgsel-cannot-exist", 100});
   ASSERT_FALSE(bad.ok());

@@ -41,6 +41,9 @@ using ::testing::HasSubstr;
 using testing::MakeArtifact;
 using testing::TestArtifact;
 
+constexpr char kIndexType[] = "application/vnd.oci.image.index.v1+json";
+constexpr char kManifestType[] = "application/vnd.oci.image.manifest.v1+json";
+
 // Every byte a terminal could act on: C0 controls, DEL, and anything of
 // 0x80 or more (C1 controls are two UTF-8 bytes).
 bool HasUnsafeByte(absl::string_view s) {
@@ -85,6 +88,42 @@ Reference Ref(const FakeRegistry& r, const std::string& path) {
   return ref.ok() ? *ref : Reference();
 }
 
+ArtifactDescriptor DescriptorOf(const Blob& manifest) {
+  return {manifest.media_type,
+          manifest.digest(),
+          static_cast<int64_t>(manifest.bytes.size()),
+          std::string(kNfdArtifactType),
+          {}};
+}
+
+// An artifact manifest on `subject` whose layers are `layers` in order.
+Blob ArtifactWithLayers(const Blob& subject, const std::vector<const Blob*>& layers) {
+  Blob config{std::string(kEmptyConfigMediaType), "{}"};
+  std::vector<std::string> descs;
+  for (const Blob* l : layers) descs.push_back(l->Descriptor());
+  return {
+      kManifestType,
+      absl::StrCat("{\"schemaVersion\":2,\"mediaType\":\"", kManifestType, "\",\"artifactType\":\"",
+                   kNfdArtifactType, "\",\"config\":", config.Descriptor(), ",\"layers\":[",
+                   absl::StrJoin(descs, ","), "],\"subject\":", subject.Descriptor(), "}")};
+}
+
+// A referrers index holding `descriptors` (JSON objects).
+std::string IndexOf(const std::vector<std::string>& descriptors) {
+  return absl::StrCat("{\"schemaVersion\":2,\"mediaType\":\"", kIndexType, "\",\"manifests\":[",
+                      absl::StrJoin(descriptors, ","), "]}");
+}
+
+// The largest file under dir/records.
+uintmax_t LargestRecord(const std::string& dir) {
+  uintmax_t largest = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/records", ec)) {
+    largest = std::max(largest, e.file_size());
+  }
+  return largest;
+}
+
 class HostileRegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -115,6 +154,217 @@ class HostileRegistryTest : public ::testing::Test {
   TestArtifact nfd_;
   Reference ref_;
 };
+
+// ---------------------------------------------------------------------------
+// 1. Caps: layers, bytes and listings, per artifact and per selection.
+
+// One 1 KiB layer listed a hundred times: the fetch stops at the per-artifact
+// layer cap instead of keeping every copy (a thousand 1 MiB copies was 1 GB).
+TEST_F(HostileRegistryTest, AnArtifactListingOneLayerManyTimesStopsAtTheLayerCap) {
+  Blob layer{std::string(kNfdSpecLayerType), std::string(1024, 'x')};
+  reg_.AddBlob(layer);
+  Blob manifest = ArtifactWithLayers(index_, std::vector<const Blob*>(100, &layer));
+  reg_.AddManifest(manifest);
+  auto client = NewClient(Options());
+  ReferrersClient referrers(client.get());
+  auto art = referrers.FetchArtifact(ref_, DescriptorOf(manifest), {});
+  ASSERT_FALSE(art.ok());
+  EXPECT_EQ(art.status().code(), absl::StatusCode::kResourceExhausted) << art.status();
+  EXPECT_THAT(
+      std::string(art.status().message()),
+      HasSubstr(absl::StrCat("more than ", kMaxArtifactLayers, " layers, the per-artifact cap")));
+  EXPECT_LE(reg_.Count("/blobs/" + layer.digest()), kMaxArtifactLayers);
+}
+
+// Each cap, lowered, stops the fetch that would pass it and names itself.
+TEST_F(HostileRegistryTest, ArtifactCapsStopWorkAndNameTheCap) {
+  Blob layer{std::string(kNfdSpecLayerType), std::string(1024, 'y')};
+  reg_.AddBlob(layer);
+  struct Case {
+    std::string name;
+    std::function<void(ReferrersLimits&)> lower;
+    std::vector<int> layers_per_artifact;  // fetched in order with one ReferrersClient
+    std::string message;
+  };
+  size_t one_layer_manifest = ArtifactWithLayers(index_, {&layer}).bytes.size() + 20;
+  const std::vector<Case> cases = {
+      {"layers per artifact",
+       [](ReferrersLimits& l) { l.max_artifact_layers = 2; },
+       {3},
+       "more than 2 layers, the per-artifact cap"},
+      {"bytes per artifact",
+       [](ReferrersLimits& l) { l.max_artifact_bytes = 4000; },
+       {5},
+       "the per-artifact cap of 4000 bytes"},
+      {"layers per selection",
+       [](ReferrersLimits& l) { l.max_selection_layers = 3; },
+       {2, 2},
+       "the per-selection cap of 3 layers is spent"},
+      // Room for two artifacts of one layer, not a third.
+      {"bytes per selection",
+       [&](ReferrersLimits& l) {
+         l.max_selection_artifact_bytes = 2 * (one_layer_manifest + 1024) + 100;
+       },
+       {1, 1, 1},
+       "per-selection cap of"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<Blob> manifests;
+    for (int n : c.layers_per_artifact) {
+      // A distinct annotation per artifact: distinct digests.
+      Blob m = ArtifactWithLayers(index_, std::vector<const Blob*>(n, &layer));
+      m.bytes.insert(m.bytes.size() - 1,
+                     absl::StrCat(",\"annotations\":{\"n\":\"", manifests.size(), "\"}"));
+      reg_.AddManifest(m);
+      manifests.push_back(m);
+    }
+    ReferrersLimits limits;
+    c.lower(limits);
+    auto client = NewClient(Options());
+    ReferrersClient referrers(client.get(), absl::InfiniteFuture(), limits);
+    absl::Status first_failure;
+    size_t failed_at = manifests.size();
+    for (size_t i = 0; i < manifests.size() && first_failure.ok(); ++i) {
+      auto art = referrers.FetchArtifact(ref_, DescriptorOf(manifests[i]), {});
+      if (!art.ok()) {
+        first_failure = art.status();
+        failed_at = i;
+      }
+    }
+    EXPECT_EQ(failed_at, manifests.size() - 1) << "only the fetch that passes the cap fails";
+    EXPECT_EQ(first_failure.code(), absl::StatusCode::kResourceExhausted) << first_failure;
+    EXPECT_THAT(std::string(first_failure.message()), HasSubstr(c.message));
+  }
+}
+
+// Sixteen pages of 600 KiB of annotations for one subject: the listing
+// stops at the per-subject byte cap, and nothing is cached that a read of
+// the cache would refuse (before: 16 pages kept, a 9.6 MiB record written).
+TEST_F(HostileRegistryTest, AReferrersListingStopsAtItsByteCapAndCachesNothingUnreadable) {
+  TempDir dir;
+  auto cache = DiskCache::Open({dir.path(), int64_t{256} << 20});
+  ASSERT_TRUE(cache.ok());
+  const std::string subject = index_.digest();
+  const std::string page = IndexOf({nfd_.manifest.Descriptor(
+      absl::StrCat(",\"artifactType\":\"", kNfdArtifactType, "\",\"annotations\":{\"pad\":\"",
+                   std::string(600 << 10, 'a'), "\"}"))});
+  reg_.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (!absl::StrContains(r.target, "/referrers/")) return std::nullopt;
+    return FakeResponse{
+        200,
+        {{"Content-Type", kIndexType},
+         {"Link", absl::StrCat("</v2/team/app/referrers/", subject, "?last=more>; rel=\"next\"")}},
+        page};
+  });
+  ClientOptions o = Options();
+  o.cache = cache->get();
+  auto client = NewClient(o);
+  ReferrersClient referrers(client.get());
+  auto lists = referrers.List(ref_, {subject}, {});
+  ASSERT_EQ(lists.size(), 1u);
+  EXPECT_EQ(lists[0].status.code(), absl::StatusCode::kResourceExhausted) << lists[0].status;
+  EXPECT_THAT(
+      std::string(lists[0].status.message()),
+      HasSubstr(absl::StrCat("the per-subject cap of ", kMaxListingBytes, " listing bytes")));
+  EXPECT_LE(reg_.Count("/referrers/"), static_cast<int>(kMaxListingBytes / page.size()) + 1);
+  EXPECT_LE(LargestRecord(dir.path()), kMaxListingBytes);
+}
+
+// Pages and descriptors, per subject and per selection, lowered.
+TEST_F(HostileRegistryTest, ListingCapsStopWorkAndNameTheCap) {
+  const std::string descriptor =
+      nfd_.manifest.Descriptor(absl::StrCat(",\"artifactType\":\"", kNfdArtifactType, "\""));
+  struct Case {
+    std::string name;
+    std::function<void(ReferrersLimits&)> lower;
+    int descriptors_per_page;
+    bool endless;  // every page links to another; else page 1 links to a last page 2
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"pages per subject", [](ReferrersLimits& l) { l.max_listing_pages = 3; }, 1, true,
+       "more than 3 pages, the per-subject cap"},
+      {"descriptors per subject", [](ReferrersLimits& l) { l.max_listing_entries = 10; }, 11, false,
+       "the per-subject cap of 10 descriptors"},
+      {"pages per selection", [](ReferrersLimits& l) { l.max_selection_listing_pages = 4; }, 1,
+       false, "the per-selection cap of 4 referrers pages"},
+      {"bytes per selection",
+       [&](ReferrersLimits& l) {
+         l.max_selection_listing_bytes = 5 * IndexOf({descriptor}).size();
+       },
+       1, false, "per-selection cap of"},
+      {"descriptors per selection",
+       [](ReferrersLimits& l) { l.max_selection_listing_entries = 11; }, 2, false,
+       "the per-selection cap of 11 descriptors"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string page = IndexOf(std::vector<std::string>(c.descriptors_per_page, descriptor));
+    reg_.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+      size_t at = r.target.find("/referrers/");
+      if (at == std::string::npos) return std::nullopt;
+      FakeResponse resp{200, {{"Content-Type", kIndexType}}, page};
+      std::string path = r.Path();
+      if (c.endless || !absl::StrContains(r.target, "page=2")) {
+        resp.headers.push_back({"Link", absl::StrCat("<", path, "?page=2>; rel=\"next\"")});
+      }
+      return resp;
+    });
+    ReferrersLimits limits;
+    c.lower(limits);
+    const int before = reg_.Count("/referrers/");
+    auto client = NewClient(Options());
+    ReferrersClient referrers(client.get(), absl::InfiniteFuture(), limits);
+    auto lists = referrers.List(ref_, Subjects(), {});
+    std::vector<std::string> failures;
+    for (const auto& l : lists) {
+      if (!l.status.ok()) {
+        EXPECT_EQ(l.status.code(), absl::StatusCode::kResourceExhausted) << l.status;
+        failures.push_back(std::string(l.status.message()));
+      }
+    }
+    ASSERT_FALSE(failures.empty());
+    EXPECT_THAT(failures[0], HasSubstr(c.message));
+    // Bounded work: no subject fetched more than the per-subject page cap.
+    EXPECT_LE(reg_.Count("/referrers/") - before, 3 * limits.max_listing_pages);
+  }
+}
+
+// The listing written to the cache is our own JSON, which may be longer
+// than what the registry sent (here: a mediaType per descriptor). It is
+// written only when a read takes it back: the write cap is the read cap.
+TEST_F(HostileRegistryTest, ACachedListingIsNeverLargerThanAReadAccepts) {
+  TempDir dir;
+  auto cache = DiskCache::Open({dir.path(), int64_t{1} << 20});
+  ASSERT_TRUE(cache.ok());
+  ReferrersLimits limits;
+  limits.max_listing_bytes = 4096;
+  const std::string bare =
+      absl::StrCat("{\"digest\":\"", nfd_.manifest.digest(), "\",\"size\":9,\"artifactType\":\"",
+                   kNfdArtifactType, "\"}");
+  const ArtifactDescriptor parsed{"", nfd_.manifest.digest(), 9, std::string(kNfdArtifactType), {}};
+  size_t n = 1;
+  while (ReferrersIndexJson(std::vector<ArtifactDescriptor>(n, parsed)).size() <=
+         limits.max_listing_bytes) {
+    ++n;
+  }
+  const std::string page = IndexOf(std::vector<std::string>(n, bare));
+  ASSERT_LE(page.size(), limits.max_listing_bytes) << "the registry's page fits the cap";
+  reg_.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (!absl::StrContains(r.target, "/referrers/")) return std::nullopt;
+    return FakeResponse{200, {{"Content-Type", kIndexType}}, page};
+  });
+  ClientOptions o = Options();
+  o.cache = cache->get();
+  auto client = NewClient(o);
+  ReferrersClient referrers(client.get(), absl::InfiniteFuture(), limits);
+  auto lists = referrers.List(ref_, {index_.digest()}, {});
+  ASSERT_TRUE(lists[0].status.ok()) << lists[0].status;
+  EXPECT_EQ(lists[0].artifacts.size(), n);
+  // The record would have been key + header + more than the cap: not written.
+  EXPECT_LE(LargestRecord(dir.path()), limits.max_listing_bytes);
+}
 
 // ---------------------------------------------------------------------------
 // 2. Cross-tenant: what one registry said stays that registry's.
@@ -515,6 +765,53 @@ TEST_F(HostileRegistryTest, OneRegistryCannotTakeAnothersSlotsAtASharedMirror) {
 
 // ---------------------------------------------------------------------------
 // 5. Links and text a registry chose.
+
+// A next page must be this listing on this host; anything else is refused,
+// never followed.
+TEST_F(HostileRegistryTest, AReferrersNextLinkMustNameTheSameListing) {
+  const std::string subject = index_.digest();
+  const std::string base = "/v2/team/app/referrers/" + subject;
+  struct Case {
+    std::string link;
+    bool followed;
+  };
+  const std::vector<Case> cases = {
+      {"<" + base + "?page=2>; rel=\"next\"", true},
+      {"<?page=2>; rel=next", true},
+      {"<{origin}" + base + "?page=2>; rel=\"next\"", true},
+      {"<" + base + "?page=0>; rel=\"prev\", <" + base + "?page=2>; rel=\"next\"", true},
+      {"<http://evil.example" + base + "?page=2>; rel=\"next\"", false},
+      {"</v2/team/other/referrers/" + subject + "?page=2>; rel=\"next\"", false},
+      {"</v2/team/app/manifests/v1?page=2>; rel=\"next\"", false},
+      {"<" + base + "/../../manifests/v1?page=2>; rel=\"next\"", false},
+      {"</token?page=2>; rel=\"next\"", false},
+      {"<" + base + "?page=2>; rel=\"prev\", </elsewhere?page=2>; rel=\"next\"", false},
+  };
+  const std::string page = IndexOf(
+      {nfd_.manifest.Descriptor(absl::StrCat(",\"artifactType\":\"", kNfdArtifactType, "\""))});
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.link);
+    FakeRegistry reg;
+    const std::string link = absl::StrReplaceAll(c.link, {{"{origin}", reg.url()}});
+    reg.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+      FakeResponse resp{200, {{"Content-Type", kIndexType}}, page};
+      if (!absl::StrContains(r.target, "page=2")) resp.headers.push_back({"Link", link});
+      return resp;
+    });
+    auto client = NewClient(Options());
+    ReferrersClient referrers(client.get());
+    auto lists = referrers.List(Ref(reg, "team/app:v1"), {subject}, {});
+    if (c.followed) {
+      ASSERT_TRUE(lists[0].status.ok()) << lists[0].status;
+      EXPECT_EQ(lists[0].artifacts.size(), 2u);
+      EXPECT_EQ(reg.requests().size(), 2u);
+    } else {
+      EXPECT_EQ(lists[0].status.code(), absl::StatusCode::kInvalidArgument) << lists[0].status;
+      EXPECT_THAT(std::string(lists[0].status.message()), HasSubstr("refusing Link"));
+      EXPECT_EQ(reg.requests().size(), 1u) << "nothing followed";
+    }
+  }
+}
 
 // Escape sequences in an error code or a redirect target reach no message raw.
 TEST_F(HostileRegistryTest, RegistryTextIsEscapedInMessages) {
