@@ -77,10 +77,10 @@ absl::StatusOr<AttachResult> Attach(RegistryClient& client, const Reference& ref
                           kOciIndexMediaType, client.options().max_manifest_bytes, creds);
   if (!probe.ok()) return probe.status();
   if (probe->status == 200 && ManifestMediaType(probe->body) == kOciIndexMediaType) {
-    client.set_referrers_mode(ref.registry, Mode::kApi);
+    client.set_referrers_mode(ref, Mode::kApi);
     return result;
   }
-  client.set_referrers_mode(ref.registry, Mode::kTagSchema);
+  client.set_referrers_mode(ref, Mode::kTagSchema);
   result.via_tag_schema = true;
 
   std::string tag = ReferrersTag(subject->digest);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
@@ -31,6 +32,14 @@ absl::StatusOr<std::pair<std::string, std::string>> SplitUserPass(absl::string_v
         absl::StrCat(where, ": \"auth\" does not decode to user:password"));
   }
   return std::make_pair(decoded.substr(0, colon), decoded.substr(colon + 1));
+}
+
+// A secret with a control character would end up in a header line (a
+// Bearer token is sent as it is): refused, naming the field, never the value.
+bool HasControlCharacter(absl::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
+  });
 }
 
 std::string StringField(simdjson::dom::object o, const char* key) {
@@ -93,7 +102,7 @@ absl::StatusOr<DockerConfig> DockerConfig::Parse(absl::string_view json, absl::s
     simdjson::dom::object entry;
     if (field.value.get_object().get(entry) != simdjson::SUCCESS) continue;
     std::string key = NormalizeAuthKey(ToAbsl(field.key));
-    std::string where = absl::StrCat(source, ": auths.", key);
+    std::string where = absl::StrCat(source, ": auths.", absl::CHexEscape(key));
     Credentials c;
     c.username = StringField(entry, "username");
     c.password = StringField(entry, "password");
@@ -105,6 +114,17 @@ absl::StatusOr<DockerConfig> DockerConfig::Parse(absl::string_view json, absl::s
       if (!pair.ok()) return pair.status();
       c.username = pair->first;
       if (c.identity_token.empty()) c.password = pair->second;
+    }
+    const std::pair<const char*, const std::string*> fields[] = {
+        {"username", &c.username},
+        {"password", &c.password},
+        {"identitytoken", &c.identity_token},
+        {"registrytoken", &c.registry_token}};
+    for (const auto& [name, value] : fields) {
+      if (HasControlCharacter(*value)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": ", name, " contains a control character"));
+      }
     }
     if (!c.empty()) config.by_host_[key] = std::move(c);
   }

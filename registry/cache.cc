@@ -22,13 +22,8 @@ namespace imgsel::registry {
 namespace fs = std::filesystem;
 namespace {
 
-// A cached file: nothing imgsel stores is larger than a compatibility layer
-// at its largest ([compat] max_layer_bytes, 64 MiB); anything else there is
-// not imgsel's and reads as a miss.
-constexpr size_t kMaxCachedFileBytes = 64 << 20;
-
 std::optional<std::string> ReadFile(const std::string& path) {
-  auto bytes = ReadFileBounded(path, kMaxCachedFileBytes);
+  auto bytes = ReadFileBounded(path, kMaxCacheFileBytes);
   if (!bytes.ok()) return std::nullopt;
   return *std::move(bytes);
 }
@@ -49,7 +44,8 @@ struct FileInfo {
 std::vector<FileInfo> ListFiles(const std::string& dir) {
   std::vector<FileInfo> out;
   std::error_code ec;
-  for (const char* sub : {"blobs/sha256", "records"}) {
+  // blobs/sha256 holds the unscoped files of earlier versions: never read, evicted in turn.
+  for (const char* sub : {"blobs", "blobs/sha256", "records"}) {
     for (auto it = fs::directory_iterator(fs::path(dir) / sub, ec);
          !ec && it != fs::directory_iterator(); it.increment(ec)) {
       struct stat st;
@@ -69,7 +65,7 @@ absl::StatusOr<std::unique_ptr<DiskCache>> DiskCache::Open(const CacheOptions& o
     return absl::InvalidArgumentError(
         absl::StrCat("cache size bound must be positive, got ", options.max_bytes));
   }
-  for (const char* sub : {"blobs/sha256", "records", "tmp"}) {
+  for (const char* sub : {"blobs", "records", "tmp"}) {
     std::error_code ec;
     fs::path p = fs::path(options.dir) / sub;
     fs::create_directories(p, ec);
@@ -86,11 +82,12 @@ absl::StatusOr<std::unique_ptr<DiskCache>> DiskCache::Open(const CacheOptions& o
 DiskCache::DiskCache(CacheOptions options, int64_t used)
     : options_(std::move(options)), used_bytes_(used) {}
 
-std::string DiskCache::BlobPath(absl::string_view digest) const {
-  // sha512 blobs share the directory; the algorithm stays in the name.
-  absl::string_view hex = digest.substr(digest.find(':') + 1);
-  if (digest.substr(0, 7) == "sha256:") return absl::StrCat(options_.dir, "/blobs/sha256/", hex);
-  return absl::StrCat(options_.dir, "/blobs/sha256/sha512-", hex);
+std::string DiskCache::BlobPath(absl::string_view scope, absl::string_view digest) const {
+  // The scope is hashed: a repository name may be long and holds '/'.
+  // ValidateDigest has checked `digest`, so "<alg>-<hex>" is a safe file name.
+  size_t colon = digest.find(':');
+  return absl::StrCat(options_.dir, "/blobs/", Sha256Digest(scope).substr(7, 32), "-",
+                      digest.substr(0, colon), "-", digest.substr(colon + 1));
 }
 
 std::string DiskCache::RecordPath(absl::string_view key) const {
@@ -98,6 +95,11 @@ std::string DiskCache::RecordPath(absl::string_view key) const {
 }
 
 absl::Status DiskCache::WriteAtomically(const std::string& path, absl::string_view bytes) {
+  if (bytes.size() > kMaxCacheFileBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("cache: ", bytes.size(), " bytes for ", path,
+                                                     ", over the limit of ", kMaxCacheFileBytes,
+                                                     " a read accepts"));
+  }
   std::string tmp = absl::StrCat(options_.dir, "/tmp/", RandomSuffix());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -134,9 +136,9 @@ void DiskCache::AddUsage(int64_t bytes) {
   }
 }
 
-std::optional<std::string> DiskCache::GetBlob(absl::string_view digest) {
+std::optional<std::string> DiskCache::GetBlob(absl::string_view scope, absl::string_view digest) {
   if (!ValidateDigest(digest).ok()) return std::nullopt;
-  std::string path = BlobPath(digest);
+  std::string path = BlobPath(scope, digest);
   std::optional<std::string> bytes = ReadFile(path);
   if (!bytes) return std::nullopt;
   if (!VerifyDigest(*bytes, digest).ok()) {
@@ -147,9 +149,15 @@ std::optional<std::string> DiskCache::GetBlob(absl::string_view digest) {
   return bytes;
 }
 
-absl::Status DiskCache::PutBlob(absl::string_view digest, absl::string_view bytes) {
+absl::Status DiskCache::PutBlob(absl::string_view scope, absl::string_view digest,
+                                absl::string_view bytes) {
+  if (bytes.size() > kMaxCacheFileBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("cache: blob ", digest.substr(0, 140), " of ",
+                                                     bytes.size(), " bytes is over the limit of ",
+                                                     kMaxCacheFileBytes));
+  }
   if (absl::Status s = VerifyDigest(bytes, digest); !s.ok()) return s;
-  return WriteAtomically(BlobPath(digest), bytes);
+  return WriteAtomically(BlobPath(scope, digest), bytes);
 }
 
 std::optional<std::string> DiskCache::GetRecord(absl::string_view key, absl::Duration ttl) {

@@ -1,16 +1,26 @@
-// The on-disk cache: content-addressed blobs and short-lived records.
+// The on-disk cache: blobs by scope and digest, and short-lived records.
 //
-//   <dir>/blobs/sha256/<hex>    manifests and blobs, named by their digest
-//   <dir>/records/<hex>         small records under a key (referrers lists),
-//                               with the time they were written
-//   <dir>/tmp/                  files being written
-//   <dir>/lock                  flock'd while evicting
+//   <dir>/blobs/<scope id>-<alg>-<hex>   manifests and blobs: the digest, and
+//                                        the scope (registry/repository) that
+//                                        served them
+//   <dir>/records/<hex>                  small records under a key (referrers
+//                                        lists), with the time written
+//   <dir>/tmp/                           files being written
+//   <dir>/lock                           flock'd while evicting
+//
+// A blob is found only under the scope that stored it: bytes one registry
+// served never answer a request to another registry (or another repository),
+// which may not have them or may not give them to this caller. Callers put
+// the scope in record keys for the same reason. (`blobs/sha256/`, written by
+// earlier versions, is only evicted.)
 //
 // Every blob is verified against its digest on read; a file that does not
 // match is deleted and reported absent, so corruption costs a refetch, never
 // a wrong answer. Writes go to tmp/ and are renamed into place, so readers in
-// any process see a whole file or none. A read touches the file's mtime, and
-// when the total passes `max_bytes` the least recently used files are
+// any process see a whole file or none. Nothing larger than
+// kMaxCacheFileBytes is written, which is also what a read accepts: nothing
+// is stored that could not be read back. A read touches the file's mtime,
+// and when the total passes `max_bytes` the least recently used files are
 // removed (under the lock, down to 90% of the bound). Records expire after
 // the TTL the reader asks for (negative answers are records too).
 //
@@ -29,6 +39,11 @@
 
 namespace imgsel::registry {
 
+// The largest file the cache writes or reads: a compatibility layer at the
+// largest [compat] max_layer_bytes. Anything larger in the directory is not
+// imgsel's and reads as a miss.
+inline constexpr size_t kMaxCacheFileBytes = size_t{64} << 20;
+
 struct CacheOptions {
   std::string dir;
   int64_t max_bytes = int64_t{256} << 20;
@@ -39,13 +54,16 @@ class DiskCache {
   // Creates the directories; an error names the path that failed.
   static absl::StatusOr<std::unique_ptr<DiskCache>> Open(const CacheOptions& options);
 
-  // The verified bytes of `digest`, or nullopt (absent, unreadable or corrupt).
-  std::optional<std::string> GetBlob(absl::string_view digest);
-  // Stores bytes under their digest; DataLoss if they do not match it.
-  absl::Status PutBlob(absl::string_view digest, absl::string_view bytes);
+  // The verified bytes of `digest` as stored under `scope` ("registry/repository"),
+  // or nullopt (absent, unreadable, corrupt, or stored under another scope).
+  std::optional<std::string> GetBlob(absl::string_view scope, absl::string_view digest);
+  // Stores bytes under `scope` and their digest; DataLoss if they do not
+  // match it, ResourceExhausted over kMaxCacheFileBytes.
+  absl::Status PutBlob(absl::string_view scope, absl::string_view digest, absl::string_view bytes);
 
   // The record under `key` if written less than `ttl` ago.
   std::optional<std::string> GetRecord(absl::string_view key, absl::Duration ttl);
+  // ResourceExhausted when key and bytes come to more than kMaxCacheFileBytes.
   absl::Status PutRecord(absl::string_view key, absl::string_view bytes);
 
   // Bytes currently stored (a scan of the directory).
@@ -59,7 +77,7 @@ class DiskCache {
  private:
   explicit DiskCache(CacheOptions options, int64_t used);
   absl::Status WriteAtomically(const std::string& path, absl::string_view bytes);
-  std::string BlobPath(absl::string_view digest) const;
+  std::string BlobPath(absl::string_view scope, absl::string_view digest) const;
   std::string RecordPath(absl::string_view key) const;
   void AddUsage(int64_t bytes);
 

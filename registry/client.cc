@@ -1,7 +1,9 @@
 #include "registry/client.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -21,6 +23,9 @@ namespace {
 
 constexpr size_t kMaxTokenResponseBytes = 1 << 20;
 constexpr size_t kMaxSmallResponseBytes = 64 * 1024;
+// Referrers modes remembered at once: every repository a pod spec names
+// adds one; past this the expired go, then all.
+constexpr size_t kMaxRememberedModes = 4096;
 
 std::string PercentEncode(absl::string_view s) {
   std::string out;
@@ -66,18 +71,25 @@ struct RegistryClient::Call {
   size_t max_bytes = kMaxSmallResponseBytes;
   Capability capability = kCapPull;
   bool push = false;
-  std::string last_url;  // set by Exchange: what the message should name
+  absl::Time deadline = absl::InfiniteFuture();  // the caller's
+  std::string last_url;                          // set by Exchange: what the message should name
 };
 
 class RegistryClient::Limiter {
  public:
   explicit Limiter(int max) : max_(max < 1 ? 1 : max) {}
-  void Acquire() {
-    mu_.LockWhen(absl::Condition(
-        +[](Limiter* l) ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu_) { return l->in_flight_ < l->max_; },
-        this));
-    ++in_flight_;
+  int max() const { return max_; }
+  // False when no slot came free before `deadline`.
+  bool Acquire(absl::Time deadline) {
+    bool got = mu_.LockWhenWithDeadline(absl::Condition(
+                                            +[](Limiter* l) ABSL_EXCLUSIVE_LOCKS_REQUIRED(l->mu_) {
+                                              return l->in_flight_ < l->max_;
+                                            },
+                                            this),
+                                        deadline);
+    if (got) ++in_flight_;
     mu_.Unlock();
+    return got;
   }
   void Release() {
     absl::MutexLock lock(&mu_);
@@ -98,7 +110,7 @@ absl::Status StatusFromHttp(const HttpResponse& response, absl::string_view what
       parser.parse(response.body.data(), response.body.size()).get(root) == simdjson::SUCCESS) {
     std::string_view c;
     if (root["errors"].at(0)["code"].get_string().get(c) == simdjson::SUCCESS) {
-      code = absl::StrCat(" ", std::string(c.substr(0, 64)));
+      code = absl::StrCat(" ", EscapeRemoteText(ToAbsl(c), 64));
     }
   }
   std::string msg = absl::StrCat(what, ": HTTP ", response.status, code);
@@ -145,39 +157,61 @@ Credentials RegistryClient::CredentialsFor(const Reference& repo, const Credenti
   return docker_config_.For(repo.registry);
 }
 
-RegistryClient::Limiter& RegistryClient::LimiterFor(const std::string& origin) {
+RegistryClient::Limiter& RegistryClient::LimiterFor(absl::string_view registry,
+                                                    absl::string_view origin) {
   absl::MutexLock lock(&mu_);
-  auto& slot = limiters_[origin];
+  auto& slot = limiters_[absl::StrCat(registry, "|", origin)];
   if (!slot) slot = std::make_unique<Limiter>(options_.max_concurrent_per_registry);
   return *slot;
 }
 
-RegistryClient::ReferrersMode RegistryClient::referrers_mode(absl::string_view registry) const {
+RegistryClient::ReferrersMode RegistryClient::referrers_mode(const Reference& repo) const {
   absl::MutexLock lock(&mu_);
-  auto it = referrers_modes_.find(registry);
-  return it == referrers_modes_.end() ? ReferrersMode::kUnknown : it->second;
+  auto it = referrers_modes_.find(repo.Name());
+  if (it == referrers_modes_.end() || it->second.expires <= absl::Now()) {
+    return ReferrersMode::kUnknown;
+  }
+  return it->second.mode;
 }
 
-void RegistryClient::set_referrers_mode(absl::string_view registry, ReferrersMode mode) {
+void RegistryClient::set_referrers_mode(const Reference& repo, ReferrersMode mode) {
+  const absl::Time now = absl::Now();
   absl::MutexLock lock(&mu_);
-  referrers_modes_[registry] = mode;
+  if (referrers_modes_.size() >= kMaxRememberedModes) {
+    absl::erase_if(referrers_modes_, [&](const auto& kv) { return kv.second.expires <= now; });
+    if (referrers_modes_.size() >= kMaxRememberedModes) referrers_modes_.clear();
+  }
+  referrers_modes_[repo.Name()] = {mode, now + options_.referrers_ttl};
 }
 
-absl::StatusOr<HttpResponse> RegistryClient::Send(HttpRequest request, const std::string& origin) {
-  request.connect_timeout = options_.connect_timeout;
-  request.total_timeout = options_.request_timeout;
-  Limiter& limiter = LimiterFor(origin);
-  limiter.Acquire();
+absl::StatusOr<HttpResponse> RegistryClient::Send(HttpRequest request, absl::string_view registry,
+                                                  absl::Time deadline) {
+  const std::string origin = UrlOrigin(request.url);
+  Limiter& limiter = LimiterFor(registry, origin);
+  if (!limiter.Acquire(deadline)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(request.method, " ", EscapeRemoteText(WithoutQuery(request.url)),
+                     ": the deadline passed while waiting for one of the ", limiter.max(),
+                     " request slots of ", registry, " at ", EscapeRemoteText(origin)));
+  }
+  const absl::Duration left = deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) {
+    limiter.Release();
+    return absl::DeadlineExceededError(
+        absl::StrCat(request.method, " ", EscapeRemoteText(WithoutQuery(request.url)),
+                     ": the deadline passed before the request was sent"));
+  }
+  request.total_timeout = left;
+  request.connect_timeout = std::min(options_.connect_timeout, left);
   round_trips_.fetch_add(1);
   absl::StatusOr<HttpResponse> response = transport_.Perform(request);
   limiter.Release();
   return response;
 }
 
-absl::StatusOr<RegistryClient::Token> RegistryClient::FetchToken(const Challenge& challenge,
-                                                                 const std::string& url,
-                                                                 const Credentials& creds,
-                                                                 const TlsOptions& tls) {
+absl::StatusOr<RegistryClient::Token> RegistryClient::FetchToken(
+    const Challenge& challenge, const std::string& url, const Credentials& creds,
+    const TlsOptions& tls, absl::string_view registry, absl::Time deadline) {
   auto param = [&](const char* name) -> std::string {
     auto it = challenge.params.find(name);
     return it == challenge.params.end() ? "" : it->second;
@@ -188,15 +222,27 @@ absl::StatusOr<RegistryClient::Token> RegistryClient::FetchToken(const Challenge
         absl::StrCat(WithoutQuery(url),
                      ": HTTP 401 with a Bearer challenge that has no realm; cannot get a token"));
   }
-  if (!absl::StartsWith(realm, "https://") && !absl::StartsWith(realm, "http://")) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        WithoutQuery(url), ": Bearer realm is not an http(s) URL: ", WithoutQuery(realm)));
+  // The realm receives the caller's credentials and hands back a token we
+  // send on: only over TLS (plain HTTP only for a registry that is itself
+  // plain HTTP), and never to a link-local service (cloud metadata).
+  const bool plain_registry = absl::StartsWith(url, "http://");
+  const std::string shown_realm = EscapeRemoteText(WithoutQuery(realm));
+  if (!absl::StartsWith(realm, "https://") &&
+      !(plain_registry && absl::StartsWith(realm, "http://"))) {
+    return absl::UnauthenticatedError(
+        absl::StrCat(WithoutQuery(url), ": refusing Bearer realm ", shown_realm,
+                     plain_registry ? ": not an http(s) URL" : ": not an https URL"));
+  }
+  if (IsLinkLocalAddress(UrlHost(realm))) {
+    return absl::PermissionDeniedError(absl::StrCat(WithoutQuery(url), ": refusing Bearer realm ",
+                                                    shown_realm, ": a link-local address"));
   }
   std::string service = param("service");
   std::vector<std::string> scopes = absl::StrSplit(param("scope"), ' ', absl::SkipEmpty());
   HttpRequest req;
   req.tls = tls;
   req.max_response_bytes = kMaxTokenResponseBytes;
+  req.refuse_link_local = true;
   if (!creds.identity_token.empty()) {
     req.method = "POST";
     req.url = realm;
@@ -220,8 +266,8 @@ absl::StatusOr<RegistryClient::Token> RegistryClient::FetchToken(const Challenge
                        absl::Base64Escape(absl::StrCat(creds.username, ":", creds.password))));
     }
   }
-  std::string what = absl::StrCat("token service ", WithoutQuery(realm));
-  auto resp = Send(std::move(req), UrlOrigin(realm));
+  std::string what = absl::StrCat("token service ", shown_realm);
+  auto resp = Send(std::move(req), registry, deadline);
   if (!resp.ok()) return resp.status();
   if (resp->status != 200) {
     return absl::UnauthenticatedError(
@@ -252,12 +298,15 @@ absl::StatusOr<HttpResponse> RegistryClient::ExchangeWith(const RegistryEndpoint
   if (!ep.ns.empty() && call.absolute_url.empty()) {
     absl::StrAppend(&url, absl::StrContains(url, '?') ? "&" : "?", "ns=", PercentEncode(ep.ns));
   }
-  call.last_url = std::string(WithoutQuery(url));
+  // An upload Location is the registry's text.
+  call.last_url = EscapeRemoteText(WithoutQuery(url), 512);
   const std::string origin = UrlOrigin(url);
   const std::string scope =
       absl::StrCat("repository:", repo.repository, call.push ? ":pull,push" : ":pull");
   const std::string token_key = absl::StrCat(origin, "|", scope, "|", creds.Fingerprint());
   bool has_basic = !creds.username.empty();
+  // One deadline for every hop, the token fetch and the retry.
+  const absl::Time deadline = std::min(absl::Now() + options_.request_timeout, call.deadline);
 
   absl::StatusOr<HttpResponse> resp;
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -288,7 +337,7 @@ absl::StatusOr<HttpResponse> RegistryClient::ExchangeWith(const RegistryEndpoint
         if (!authorization.empty()) req.headers.push_back(authorization);
       }
       for (const std::string& h : call.headers) req.headers.push_back(h);
-      resp = Send(std::move(req), origin);
+      resp = Send(std::move(req), repo.registry, deadline);
       if (!resp.ok()) return resp;
       const std::string* location = resp->Header("location");
       if (!IsRedirect(resp->status) || location == nullptr ||
@@ -304,6 +353,12 @@ absl::StatusOr<HttpResponse> RegistryClient::ExchangeWith(const RegistryEndpoint
       same_origin = same_origin && UrlOrigin(current) == origin;
     }
     if (resp->status != 401 || attempt > 0) break;
+    if (!same_origin) {
+      // Another host's challenge: its realm gets nothing of the caller's.
+      return absl::UnauthenticatedError(absl::StrCat(
+          call.method, " ", call.last_url, ": HTTP 401 from ", EscapeRemoteText(UrlOrigin(current)),
+          " after a redirect; credentials are only sent to the registry itself"));
+    }
 
     std::vector<Challenge> challenges;
     if (const std::string* h = resp->Header("www-authenticate"))
@@ -317,7 +372,7 @@ absl::StatusOr<HttpResponse> RegistryClient::ExchangeWith(const RegistryEndpoint
     if (bearer != nullptr && creds.registry_token.empty()) {
       Challenge ch = *bearer;
       if (ch.params["scope"].empty()) ch.params["scope"] = scope;
-      auto token = FetchToken(ch, url, creds, ep.tls);
+      auto token = FetchToken(ch, url, creds, ep.tls, repo.registry, deadline);
       if (!token.ok()) return token.status();
       tokens_.Put(token_key, std::move(token->value), absl::Now() + token->lifetime);
       continue;
@@ -352,7 +407,7 @@ absl::StatusOr<HttpResponse> RegistryClient::Exchange(const Reference& repo, Cal
     if (!ep.Can(call.capability)) continue;
     --usable;
     last = ExchangeWith(ep, repo, call, c);
-    if (usable == 0) break;
+    if (usable == 0 || absl::Now() >= call.deadline) break;
     // A mirror that fails, errs or lacks the content hands over to the next host.
     if (last.ok() && last->status < 500 && last->status != 404 && last->status != 401 &&
         last->status != 403) {
@@ -366,8 +421,9 @@ absl::StatusOr<HttpResponse> RegistryClient::Exchange(const Reference& repo, Cal
 absl::StatusOr<HttpResponse> RegistryClient::Get(const Reference& repo,
                                                  absl::string_view path_and_query,
                                                  absl::string_view accept, size_t max_bytes,
-                                                 const Credentials* creds) {
+                                                 const Credentials* creds, absl::Time deadline) {
   Call call;
+  call.deadline = deadline;
   call.path = std::string(path_and_query);
   if (!accept.empty()) call.headers.push_back(absl::StrCat("Accept: ", accept));
   call.max_bytes = max_bytes;
@@ -377,8 +433,10 @@ absl::StatusOr<HttpResponse> RegistryClient::Get(const Reference& repo,
 absl::StatusOr<Manifest> RegistryClient::GetManifest(const Reference& repo,
                                                      absl::string_view reference,
                                                      absl::string_view digest,
-                                                     const Credentials* creds) {
+                                                     const Credentials* creds,
+                                                     absl::Time deadline) {
   Call call;
+  call.deadline = deadline;
   call.path = absl::StrCat(repo.repository, "/manifests/", reference);
   call.headers.push_back(absl::StrCat("Accept: ", kManifestAccept));
   call.max_bytes = options_.max_manifest_bytes;
@@ -411,19 +469,22 @@ absl::StatusOr<Manifest> RegistryClient::GetManifest(const Reference& repo,
                          !absl::StartsWith(*ct, "text/")
                      ? std::string(absl::StripAsciiWhitespace(ct->substr(0, ct->find(';'))))
                      : ManifestMediaType(m.bytes);
-  if (options_.cache != nullptr) options_.cache->PutBlob(m.digest, m.bytes).IgnoreError();
+  if (options_.cache != nullptr) {
+    options_.cache->PutBlob(repo.Name(), m.digest, m.bytes).IgnoreError();
+  }
   return m;
 }
 
 absl::StatusOr<Manifest> RegistryClient::FetchManifest(const Reference& repo,
                                                        absl::string_view digest,
-                                                       const Credentials* creds) {
+                                                       const Credentials* creds,
+                                                       absl::Time deadline) {
   if (absl::Status s = ValidateDigest(digest); !s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("manifest digest \"", digest.substr(0, 140), "\": ", s.message()));
   }
   if (options_.cache != nullptr) {
-    if (auto bytes = options_.cache->GetBlob(digest);
+    if (auto bytes = options_.cache->GetBlob(repo.Name(), digest);
         bytes && bytes->size() <= options_.max_manifest_bytes) {
       Manifest m;
       m.media_type = ManifestMediaType(*bytes);
@@ -432,12 +493,14 @@ absl::StatusOr<Manifest> RegistryClient::FetchManifest(const Reference& repo,
       return m;
     }
   }
-  return GetManifest(repo, digest, digest, creds);
+  return GetManifest(repo, digest, digest, creds, deadline);
 }
 
-absl::StatusOr<Manifest> RegistryClient::Resolve(const Reference& ref, const Credentials* creds) {
-  if (!ref.digest.empty()) return FetchManifest(ref, ref.digest, creds);
+absl::StatusOr<Manifest> RegistryClient::Resolve(const Reference& ref, const Credentials* creds,
+                                                 absl::Time deadline) {
+  if (!ref.digest.empty()) return FetchManifest(ref, ref.digest, creds, deadline);
   Call head;
+  head.deadline = deadline;
   head.method = "HEAD";
   head.path = absl::StrCat(ref.repository, "/manifests/", ref.tag);
   head.headers.push_back(absl::StrCat("Accept: ", kManifestAccept));
@@ -446,17 +509,18 @@ absl::StatusOr<Manifest> RegistryClient::Resolve(const Reference& ref, const Cre
   if (!resp.ok()) return resp.status();
   if (resp->status == 200) {
     const std::string* d = resp->Header("docker-content-digest");
-    if (d != nullptr && ValidateDigest(*d).ok()) return FetchManifest(ref, *d, creds);
+    if (d != nullptr && ValidateDigest(*d).ok()) return FetchManifest(ref, *d, creds, deadline);
   } else if (resp->status != 405 && resp->status != 400) {
     return StatusFromHttp(*resp,
                           absl::StrCat("resolving ", ref.String(), " (HEAD ", head.last_url, ")"));
   }
-  return GetManifest(ref, ref.tag, "", creds);
+  return GetManifest(ref, ref.tag, "", creds, deadline);
 }
 
 absl::StatusOr<std::string> RegistryClient::FetchBlob(const Reference& repo,
                                                       absl::string_view digest, size_t max_bytes,
-                                                      const Credentials* creds) {
+                                                      const Credentials* creds,
+                                                      absl::Time deadline) {
   if (max_bytes == 0) max_bytes = options_.max_blob_bytes;
   if (absl::Status s = ValidateDigest(digest); !s.ok()) {
     return absl::InvalidArgumentError(
@@ -464,7 +528,7 @@ absl::StatusOr<std::string> RegistryClient::FetchBlob(const Reference& repo,
   }
   std::string what = absl::StrCat("blob ", repo.Name(), "@", digest);
   if (options_.cache != nullptr) {
-    if (auto bytes = options_.cache->GetBlob(digest)) {
+    if (auto bytes = options_.cache->GetBlob(repo.Name(), digest)) {
       if (bytes->size() > max_bytes) {
         return absl::ResourceExhaustedError(
             absl::StrCat(what, ": ", bytes->size(), " bytes, over the limit of ", max_bytes));
@@ -473,6 +537,7 @@ absl::StatusOr<std::string> RegistryClient::FetchBlob(const Reference& repo,
     }
   }
   Call call;
+  call.deadline = deadline;
   call.path = absl::StrCat(repo.repository, "/blobs/", digest);
   call.max_bytes = max_bytes;
   auto resp = Exchange(repo, call, creds);
@@ -487,14 +552,18 @@ absl::StatusOr<std::string> RegistryClient::FetchBlob(const Reference& repo,
   if (absl::Status s = VerifyDigest(resp->body, digest); !s.ok()) {
     return absl::DataLossError(absl::StrCat(what, ": ", s.message()));
   }
-  if (options_.cache != nullptr) options_.cache->PutBlob(digest, resp->body).IgnoreError();
+  if (options_.cache != nullptr) {
+    options_.cache->PutBlob(repo.Name(), digest, resp->body).IgnoreError();
+  }
   return std::move(resp->body);
 }
 
 absl::StatusOr<std::string> RegistryClient::PushBlob(const Reference& repo, absl::string_view bytes,
-                                                     const Credentials* creds) {
+                                                     const Credentials* creds,
+                                                     absl::Time deadline) {
   std::string digest = Sha256Digest(bytes);
   Call head;
+  head.deadline = deadline;
   head.method = "HEAD";
   head.path = absl::StrCat(repo.repository, "/blobs/", digest);
   head.capability = kCapPush;
@@ -504,6 +573,7 @@ absl::StatusOr<std::string> RegistryClient::PushBlob(const Reference& repo, absl
   if (exists->status == 200) return digest;
 
   Call start;
+  start.deadline = deadline;
   start.method = "POST";
   start.path = absl::StrCat(repo.repository, "/blobs/uploads/");
   start.capability = kCapPush;
@@ -519,6 +589,7 @@ absl::StatusOr<std::string> RegistryClient::PushBlob(const Reference& repo, absl
     return StatusFromHttp(*started, absl::StrCat("POST ", start.last_url));
   }
   Call put;
+  put.deadline = deadline;
   put.method = "PUT";
   std::string url = ResolveLocation(start.last_url, *location);
   put.absolute_url =
@@ -535,13 +606,12 @@ absl::StatusOr<std::string> RegistryClient::PushBlob(const Reference& repo, absl
   return digest;
 }
 
-absl::StatusOr<std::string> RegistryClient::PushManifest(const Reference& repo,
-                                                         absl::string_view media_type,
-                                                         absl::string_view bytes,
-                                                         absl::string_view tag_or_digest,
-                                                         const Credentials* creds) {
+absl::StatusOr<std::string> RegistryClient::PushManifest(
+    const Reference& repo, absl::string_view media_type, absl::string_view bytes,
+    absl::string_view tag_or_digest, const Credentials* creds, absl::Time deadline) {
   std::string digest = Sha256Digest(bytes);
   Call put;
+  put.deadline = deadline;
   put.method = "PUT";
   put.path = absl::StrCat(repo.repository, "/manifests/",
                           tag_or_digest.empty() ? absl::string_view(digest) : tag_or_digest);
@@ -554,7 +624,7 @@ absl::StatusOr<std::string> RegistryClient::PushManifest(const Reference& repo,
   if (done->status != 201 && done->status != 200 && done->status != 204) {
     return StatusFromHttp(*done, absl::StrCat("PUT ", put.last_url));
   }
-  if (options_.cache != nullptr) options_.cache->PutBlob(digest, bytes).IgnoreError();
+  if (options_.cache != nullptr) options_.cache->PutBlob(repo.Name(), digest, bytes).IgnoreError();
   return digest;
 }
 

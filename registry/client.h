@@ -13,23 +13,43 @@
 //
 // Guarantees:
 // - every manifest and blob is size-capped while it downloads and verified
-//   against its digest before it is returned or cached;
+//   against its digest before it is returned or cached; the cache is asked
+//   and filled per registry and repository (cache.h), so a digest one
+//   registry served never stands in for a request to another;
 // - endpoints come from hosts.toml (hosts.h): mirrors with the needed
 //   capability are tried in order, then the server; pushes go only to
 //   endpoints with "push";
-// - auth: anonymous, Basic, Bearer tokens (auth.h) cached until expiry;
-//   redirects are followed here and a redirect to another origin never
-//   carries our Authorization header (or hosts.toml headers);
+// - auth: anonymous, Basic, Bearer tokens (auth.h) cached until expiry.
+//   Credentials go only to the registry's own endpoints and to the token
+//   service (realm) a 401 *from the registry's own origin* names; a realm
+//   must be https (http only for a plain-HTTP registry) and never on a
+//   link-local address (169.254.0.0/16, fe80::/10, by literal or by what
+//   the name resolves to). Redirects are followed here; after a redirect to
+//   another origin nothing of ours is sent (no Authorization, no hosts.toml
+//   headers), and a 401 from there is an error, never answered;
+// - time: one deadline per request to an endpoint, covering every redirect
+//   hop, the token fetch and the retry after a 401:
+//   min(now + request_timeout, the caller's `deadline`). The wait for a
+//   request slot ends at that deadline too (DeadlineExceeded). Mirrors are
+//   tried only while the caller's deadline has not passed;
 // - at most `max_concurrent_per_registry` requests are in flight per
-//   registry origin; every request has a connect and a total timeout;
+//   (registry, origin) pair: registries served by one mirror each get their
+//   own slots there, so one slow or hostile registry cannot take the slots
+//   another registry's requests need (the mirror may see that many per
+//   registry);
 // - errors name the operation, the URL (never a credential), the digest or
-//   the limit.
+//   the limit; text the registry chose (error codes, realms, redirect
+//   targets) is escaped (EscapeRemoteText) before it reaches a message.
 //
 // Credentials: a call's `creds` when non-null (an empty set means anonymous),
 // otherwise the Docker config.json entry for the registry.
 //
+// Deadlines: every request path takes `deadline` (absl::InfiniteFuture():
+// only request_timeout bounds each request); a caller with a budget passes
+// its end, and gets DeadlineExceeded once it has passed.
+//
 // Thread-safe: one client may serve many threads (and should: tokens,
-// connections and the referrers mode are shared).
+// connections and the referrers modes are shared).
 #pragma once
 
 #include <atomic>
@@ -86,42 +106,52 @@ class RegistryClient {
 
   // The manifest (or index) a reference names: by digest when pinned (zero
   // requests on a warm cache), else HEAD + fetch by digest.
-  absl::StatusOr<Manifest> Resolve(const Reference& ref, const Credentials* creds = nullptr);
+  absl::StatusOr<Manifest> Resolve(const Reference& ref, const Credentials* creds = nullptr,
+                                   absl::Time deadline = absl::InfiniteFuture());
 
   // A manifest by digest: cache first, then the registry; verified, capped.
   absl::StatusOr<Manifest> FetchManifest(const Reference& repo, absl::string_view digest,
-                                         const Credentials* creds = nullptr);
+                                         const Credentials* creds = nullptr,
+                                         absl::Time deadline = absl::InfiniteFuture());
 
   // A blob by digest: cache first; `max_bytes` 0 means max_blob_bytes.
   absl::StatusOr<std::string> FetchBlob(const Reference& repo, absl::string_view digest,
-                                        size_t max_bytes = 0, const Credentials* creds = nullptr);
+                                        size_t max_bytes = 0, const Credentials* creds = nullptr,
+                                        absl::Time deadline = absl::InfiniteFuture());
 
   // Uploads a blob unless the registry has it already; returns its digest.
   absl::StatusOr<std::string> PushBlob(const Reference& repo, absl::string_view bytes,
-                                       const Credentials* creds = nullptr);
+                                       const Credentials* creds = nullptr,
+                                       absl::Time deadline = absl::InfiniteFuture());
 
   // PUTs a manifest under `tag_or_digest` (empty: its digest); returns its digest.
   absl::StatusOr<std::string> PushManifest(const Reference& repo, absl::string_view media_type,
                                            absl::string_view bytes,
                                            absl::string_view tag_or_digest = "",
-                                           const Credentials* creds = nullptr);
+                                           const Credentials* creds = nullptr,
+                                           absl::Time deadline = absl::InfiniteFuture());
 
   // Low level, for referrers: GET <api_root>/<path_and_query> (path after
   // "/v2/") with auth, redirects and mirrors applied; any HTTP status is
-  // returned as a response, only transport failures as errors.
+  // returned as a response (its `url` the one that answered), only
+  // transport failures as errors.
   absl::StatusOr<HttpResponse> Get(const Reference& repo, absl::string_view path_and_query,
                                    absl::string_view accept, size_t max_bytes,
-                                   const Credentials* creds = nullptr);
+                                   const Credentials* creds = nullptr,
+                                   absl::Time deadline = absl::InfiniteFuture());
 
   // HTTP exchanges made so far, token requests included.
   int64_t round_trips() const { return round_trips_.load(); }
   DiskCache* cache() const { return options_.cache; }
   const ClientOptions& options() const { return options_; }
 
-  // What a registry answered to the referrers API: remembered per registry.
+  // What a registry answered to the referrers API for one repository:
+  // remembered per registry and repository for referrers_ttl, never longer
+  // (an answer about one repository, a 404 for one that does not exist
+  // say, says nothing of the others). kUnknown when nothing is remembered.
   enum class ReferrersMode { kUnknown, kApi, kTagSchema };
-  ReferrersMode referrers_mode(absl::string_view registry) const;
-  void set_referrers_mode(absl::string_view registry, ReferrersMode mode);
+  ReferrersMode referrers_mode(const Reference& repo) const;
+  void set_referrers_mode(const Reference& repo, ReferrersMode mode);
 
  private:
   struct Call;
@@ -132,16 +162,21 @@ class RegistryClient {
                                         const Credentials* creds);
   absl::StatusOr<HttpResponse> ExchangeWith(const RegistryEndpoint& ep, const Reference& repo,
                                             Call& call, const Credentials& creds);
-  absl::StatusOr<HttpResponse> Send(HttpRequest request, const std::string& origin);
+  // One HTTP exchange for `registry`, in one of its (registry, origin) slots,
+  // within `deadline`.
+  absl::StatusOr<HttpResponse> Send(HttpRequest request, absl::string_view registry,
+                                    absl::Time deadline);
   struct Token {
     std::string value;
     absl::Duration lifetime;
   };
   absl::StatusOr<Token> FetchToken(const Challenge& challenge, const std::string& url,
-                                   const Credentials& creds, const TlsOptions& tls);
+                                   const Credentials& creds, const TlsOptions& tls,
+                                   absl::string_view registry, absl::Time deadline);
   absl::StatusOr<Manifest> GetManifest(const Reference& repo, absl::string_view reference,
-                                       absl::string_view digest, const Credentials* creds);
-  Limiter& LimiterFor(const std::string& origin);
+                                       absl::string_view digest, const Credentials* creds,
+                                       absl::Time deadline);
+  Limiter& LimiterFor(absl::string_view registry, absl::string_view origin);
   Credentials CredentialsFor(const Reference& repo, const Credentials* creds) const;
 
   ClientOptions options_;
@@ -151,10 +186,16 @@ class RegistryClient {
   std::atomic<int64_t> round_trips_{0};
 
   mutable absl::Mutex mu_;
+  // By "registry|origin".
   absl::flat_hash_map<std::string, std::unique_ptr<Limiter>> limiters_ ABSL_GUARDED_BY(mu_);
   // Origins that answered with a Basic challenge: credentials go up front.
   absl::flat_hash_map<std::string, bool> basic_origins_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, ReferrersMode> referrers_modes_ ABSL_GUARDED_BY(mu_);
+  struct RememberedMode {
+    ReferrersMode mode;
+    absl::Time expires;
+  };
+  // By "registry/repository"; bounded (kMaxRememberedModes in client.cc).
+  absl::flat_hash_map<std::string, RememberedMode> referrers_modes_ ABSL_GUARDED_BY(mu_);
 };
 
 // An HTTP answer as a Status: 404 NotFound, 401 Unauthenticated, 403

@@ -1,5 +1,7 @@
 #include "registry/hosts.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -179,12 +181,19 @@ absl::StatusOr<std::vector<RegistryEndpoint>> ParseHostsToml(absl::string_view t
 bool IsLoopbackRegistry(absl::string_view registry) {
   absl::string_view host = registry;
   if (absl::StartsWith(host, "[")) {
-    host = host.substr(
-        1, host.find(']') == absl::string_view::npos ? host.size() - 1 : host.find(']') - 1);
+    size_t close = host.find(']');
+    if (close == absl::string_view::npos) return false;
+    host = host.substr(1, close - 1);
   } else if (size_t colon = host.rfind(':'); colon != absl::string_view::npos) {
     host = host.substr(0, colon);
   }
-  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+  if (absl::EqualsIgnoreCase(host, "localhost")) return true;
+  // An address, never a name: "127.evil.com" is a name anyone can point anywhere.
+  std::string literal(host);
+  in_addr v4;
+  if (inet_pton(AF_INET, literal.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  return inet_pton(AF_INET6, literal.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 absl::StatusOr<std::vector<RegistryEndpoint>> EndpointsFor(const std::string& hosts_dir,

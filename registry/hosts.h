@@ -54,12 +54,14 @@ absl::StatusOr<std::vector<RegistryEndpoint>> ParseHostsToml(absl::string_view t
                                                              absl::string_view registry,
                                                              bool plain_http);
 
+// True for "localhost" and the address literals 127.0.0.0/8 and [::1], with
+// or without a port. A name is never resolved, and one that merely starts
+// with "127." ("127.evil.com") is a name, not loopback.
+bool IsLoopbackRegistry(absl::string_view registry);
+
 // Looks up `registry`'s hosts.toml under `hosts_dir` (empty: none) and parses
 // it; with no file, the registry itself (https, or http with plain_http or
-// when the registry is on loopback: localhost, 127.0.0.0/8, [::1], as
-// containerd and Docker treat them).
-// True for localhost, 127.0.0.0/8 and [::1], with or without a port.
-bool IsLoopbackRegistry(absl::string_view registry);
+// when IsLoopbackRegistry, as containerd and Docker treat those).
 
 absl::StatusOr<std::vector<RegistryEndpoint>> EndpointsFor(const std::string& hosts_dir,
                                                            absl::string_view registry,

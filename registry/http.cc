@@ -1,10 +1,16 @@
 #include "registry/http.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
+#include <algorithm>
+#include <cstring>
 #include <mutex>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -24,7 +30,40 @@ struct Sink {
   size_t max_body;
   size_t header_bytes = 0;
   bool over_cap = false;
+  bool refuse_link_local = false;
+  bool refused_link_local = false;
 };
+
+bool IsLinkLocalV4(const in_addr& a) { return (ntohl(a.s_addr) & 0xffff0000u) == 0xa9fe0000u; }
+
+bool IsLinkLocalV6(const in6_addr& a) {
+  if (IN6_IS_ADDR_LINKLOCAL(&a)) return true;
+  if (!IN6_IS_ADDR_V4MAPPED(&a)) return false;
+  in_addr v4;
+  memcpy(&v4, &a.s6_addr[12], sizeof(v4));
+  return IsLinkLocalV4(v4);
+}
+
+// libcurl's socket factory: the one place that sees the address a name
+// resolved to, so a refused address is refused however it was spelled.
+curl_socket_t OpenSocket(void* user, curlsocktype, curl_sockaddr* address) {
+  auto* sink = static_cast<Sink*>(user);
+  const sockaddr* sa = &address->addr;
+  bool link_local = (sa->sa_family == AF_INET &&
+                     IsLinkLocalV4(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr)) ||
+                    (sa->sa_family == AF_INET6 &&
+                     IsLinkLocalV6(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr));
+  if (sink->refuse_link_local && link_local) {
+    sink->refused_link_local = true;
+    return CURL_SOCKET_BAD;
+  }
+  return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+long Milliseconds(absl::Duration d) {
+  // libcurl reads 0 as "no timeout": a deadline that is all but spent is 1 ms.
+  return static_cast<long>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, 1L << 30));
+}
 
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* sink = static_cast<Sink*>(user);
@@ -55,10 +94,9 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
-// The URL without its query, for messages.
-absl::string_view ForMessage(absl::string_view url) {
-  size_t q = url.find('?');
-  return q == absl::string_view::npos ? url : url.substr(0, q);
+// The URL without its query, for messages (a redirect target is the server's text).
+std::string ForMessage(absl::string_view url) {
+  return EscapeRemoteText(url.substr(0, url.find('?')), 512);
 }
 
 }  // namespace
@@ -117,7 +155,9 @@ absl::StatusOr<HttpResponse> HttpTransport::Perform(const HttpRequest& request) 
   CURL* curl = static_cast<CURL*>(TakeHandle());
   if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
   HttpResponse response;
+  response.url = request.url;
   Sink sink{&response, request.max_response_bytes};
+  sink.refuse_link_local = request.refuse_link_local;
   curl_slist* headers = nullptr;
   for (const std::string& h : request.headers) headers = curl_slist_append(headers, h.c_str());
   // libcurl adds "Expect: 100-continue" to large PUTs; registries do not need it.
@@ -127,10 +167,15 @@ absl::StatusOr<HttpResponse> HttpTransport::Perform(const HttpRequest& request) 
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(request.connect_timeout)));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(request.total_timeout)));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, Milliseconds(request.connect_timeout));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, Milliseconds(request.total_timeout));
+  if (request.refuse_link_local) {
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &sink);
+    // A pooled connection was opened without this check.
+    curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
+  }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
@@ -159,6 +204,10 @@ absl::StatusOr<HttpResponse> HttpTransport::Perform(const HttpRequest& request) 
   curl_slist_free_all(headers);
   ReturnHandle(curl);
 
+  if (sink.refused_link_local) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(what, ": refused: the host is at a link-local address"));
+  }
   if (sink.over_cap) {
     return absl::ResourceExhaustedError(absl::StrCat(what, ": response body exceeds the limit of ",
                                                      request.max_response_bytes, " bytes"));
@@ -194,6 +243,35 @@ std::string UrlOrigin(absl::string_view url) {
   if (absl::StartsWith(origin, "http://") && absl::EndsWith(origin, ":80"))
     origin.resize(origin.size() - 3);
   return origin;
+}
+
+std::string UrlHost(absl::string_view url) {
+  std::string origin = UrlOrigin(url);
+  size_t scheme_end = origin.find("://");
+  if (scheme_end == std::string::npos) return "";
+  absl::string_view host = absl::string_view(origin).substr(scheme_end + 3);
+  if (size_t at = host.rfind('@'); at != absl::string_view::npos) host = host.substr(at + 1);
+  if (absl::StartsWith(host, "[")) {
+    size_t close = host.find(']');
+    return std::string(host.substr(1, close == absl::string_view::npos ? close : close - 1));
+  }
+  return std::string(host.substr(0, host.find(':')));
+}
+
+bool IsLinkLocalAddress(absl::string_view host) {
+  std::string h(host);
+  in_addr v4;
+  if (inet_pton(AF_INET, h.c_str(), &v4) == 1) return IsLinkLocalV4(v4);
+  in6_addr v6;
+  // A zone ("fe80::1%eth0") is not part of the address.
+  h = h.substr(0, h.find('%'));
+  return inet_pton(AF_INET6, h.c_str(), &v6) == 1 && IsLinkLocalV6(v6);
+}
+
+std::string EscapeRemoteText(absl::string_view text, size_t max_bytes) {
+  std::string out = absl::CHexEscape(text.substr(0, max_bytes));
+  if (text.size() > max_bytes) absl::StrAppend(&out, "...");
+  return out;
 }
 
 std::string ResolveLocation(absl::string_view base, absl::string_view location) {

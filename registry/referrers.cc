@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -19,9 +21,7 @@
 namespace imgsel::registry {
 namespace {
 
-constexpr int kMaxPages = 16;
 constexpr size_t kMaxParallelSubjects = 8;
-constexpr size_t kMaxEntries = 10000;
 constexpr absl::string_view kIndexAccept = "application/vnd.oci.image.index.v1+json";
 
 bool Wanted(const std::vector<std::string>& types, absl::string_view t) {
@@ -32,10 +32,12 @@ Annotations ReadAnnotations(simdjson::dom::element e);
 std::string Str(simdjson::dom::element e, const char* key);
 
 // Descriptors of a referrers index; a non-index document is an error.
-// Entries with a bad digest or size are skipped.
-absl::StatusOr<std::vector<ArtifactDescriptor>> ParseReferrersIndex(absl::string_view json,
-                                                                    absl::string_view source,
-                                                                    size_t max_bytes) {
+// `admit` is asked, before any descriptor is kept, whether that many fit
+// (the caps); its error is returned. Entries with a bad digest or size are
+// skipped.
+absl::StatusOr<std::vector<ArtifactDescriptor>> ParseReferrersIndex(
+    absl::string_view json, absl::string_view source, size_t max_bytes,
+    const std::function<absl::Status(size_t descriptors)>& admit) {
   if (json.size() > max_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat(source, ": ", json.size(), " bytes, over the limit of ", max_bytes));
@@ -52,10 +54,7 @@ absl::StatusOr<std::vector<ArtifactDescriptor>> ParseReferrersIndex(absl::string
       root["manifests"].get_array().get(manifests) != simdjson::SUCCESS) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": not an OCI image index"));
   }
-  if (manifests.size() > kMaxEntries) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(source, ": more than ", kMaxEntries, " descriptors"));
-  }
+  if (absl::Status s = admit(manifests.size()); !s.ok()) return s;
   std::vector<ArtifactDescriptor> out;
   for (simdjson::dom::element m : manifests) {
     ArtifactDescriptor a;
@@ -77,14 +76,49 @@ void Filter(std::vector<ArtifactDescriptor>& list, const std::vector<std::string
       list.end());
 }
 
-// The target of a Link header's rel="next", or empty.
+// The target of a Link header's rel="next" (RFC 8288), or empty.
 std::string NextLink(const HttpResponse& r) {
   const std::string* link = r.Header("link");
-  if (link == nullptr || !absl::StrContains(*link, "rel=\"next\"")) return "";
-  size_t open = link->find('<');
-  size_t close = link->find('>', open);
-  if (open == std::string::npos || close == std::string::npos) return "";
-  return link->substr(open + 1, close - open - 1);
+  if (link == nullptr) return "";
+  for (size_t open = link->find('<'); open != std::string::npos;) {
+    size_t close = link->find('>', open);
+    if (close == std::string::npos) break;
+    size_t next_open = link->find('<', close);
+    std::string params = absl::AsciiStrToLower(link->substr(close + 1, next_open - close - 1));
+    absl::RemoveExtraAsciiWhitespace(&params);
+    if (absl::StrContains(params, "rel=\"next\"") || absl::StrContains(params, "rel=next")) {
+      return link->substr(open + 1, close - open - 1);
+    }
+    open = next_open;
+  }
+  return "";
+}
+
+// The next page as a path after "/v2/", empty when there is none. The Link
+// must name this very listing on the host that answered; a registry that
+// points anywhere else (another repository, another path, another host) is
+// refused rather than followed.
+absl::StatusOr<std::string> NextPage(const HttpResponse& r, const Reference& repo,
+                                     absl::string_view subject, absl::string_view what) {
+  std::string target = NextLink(r);
+  if (target.empty()) return std::string();
+  std::string url = absl::StartsWith(target, "?")
+                        ? absl::StrCat(r.url.substr(0, r.url.find('?')), target)
+                        : ResolveLocation(r.url, target);
+  url = url.substr(0, url.find('#'));
+  const std::string want = absl::StrCat("/v2/", repo.repository, "/referrers/", subject);
+  size_t scheme_end = url.find("://");
+  size_t path_start =
+      scheme_end == std::string::npos ? std::string::npos : url.find('/', scheme_end + 3);
+  absl::string_view path_and_query =
+      path_start == std::string::npos ? "" : absl::string_view(url).substr(path_start);
+  if (UrlOrigin(url).empty() || UrlOrigin(url) != UrlOrigin(r.url) ||
+      path_and_query.substr(0, path_and_query.find('?')) != want) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": refusing Link rel=\"next\" <", EscapeRemoteText(target),
+                     ">: a next page must be ", want, " on ", EscapeRemoteText(UrlOrigin(r.url))));
+  }
+  return std::string(path_and_query.substr(4));  // after "/v2/"
 }
 
 Annotations ReadAnnotations(simdjson::dom::element e) {
@@ -104,6 +138,12 @@ std::string Str(simdjson::dom::element e, const char* key) {
   std::string_view v;
   if (e[key].get_string().get(v) != simdjson::SUCCESS) return "";
   return std::string(v);
+}
+
+// A transport's "over the limit" error, told which cap set that limit.
+absl::Status OverCap(const absl::Status& s, absl::string_view what, absl::string_view cap) {
+  if (!absl::IsResourceExhausted(s)) return s;
+  return absl::ResourceExhaustedError(absl::StrCat(what, ": ", s.message(), " (", cap, ")"));
 }
 
 }  // namespace
@@ -151,26 +191,135 @@ std::string ReferrersIndexJson(const std::vector<ArtifactDescriptor>& artifacts)
   return w.Take();
 }
 
+absl::StatusOr<ReferrersClient::Room> ReferrersClient::StartPage(ListingUse& use,
+                                                                 absl::string_view what) {
+  absl::MutexLock lock(&mu_);
+  if (use.pages >= limits_.max_listing_pages) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what, ": more than ", limits_.max_listing_pages, " pages, the per-subject cap"));
+  }
+  if (selection_pages_ >= limits_.max_selection_listing_pages) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": the per-selection cap of ",
+                                                     limits_.max_selection_listing_pages,
+                                                     " referrers pages is spent"));
+  }
+  Room room{limits_.max_listing_bytes - use.bytes,
+            absl::StrCat("the per-subject cap of ", limits_.max_listing_bytes, " listing bytes")};
+  size_t selection_left = limits_.max_selection_listing_bytes - selection_listing_bytes_;
+  if (selection_left < room.bytes) {
+    room = {selection_left, absl::StrCat("the per-selection cap of ",
+                                         limits_.max_selection_listing_bytes, " listing bytes")};
+  }
+  if (room.bytes == 0) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": ", room.cap, " is spent"));
+  }
+  ++use.pages;
+  ++selection_pages_;
+  return room;
+}
+
+absl::Status ReferrersClient::CountPage(ListingUse& use, size_t bytes, size_t entries,
+                                        absl::string_view what) {
+  absl::MutexLock lock(&mu_);
+  auto over = [&](absl::string_view per, size_t cap, absl::string_view unit) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, ": over the ", per, " cap of ", cap, " ", unit));
+  };
+  if (use.bytes + bytes > limits_.max_listing_bytes) {
+    return over("per-subject", limits_.max_listing_bytes, "listing bytes");
+  }
+  if (selection_listing_bytes_ + bytes > limits_.max_selection_listing_bytes) {
+    return over("per-selection", limits_.max_selection_listing_bytes, "listing bytes");
+  }
+  if (use.entries + entries > limits_.max_listing_entries) {
+    return over("per-subject", limits_.max_listing_entries, "descriptors");
+  }
+  if (selection_entries_ + entries > limits_.max_selection_listing_entries) {
+    return over("per-selection", limits_.max_selection_listing_entries, "descriptors");
+  }
+  use.bytes += bytes;
+  use.entries += entries;
+  selection_listing_bytes_ += bytes;
+  selection_entries_ += entries;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ReferrersClient::Room> ReferrersClient::ArtifactRoom(size_t artifact_bytes,
+                                                                    absl::string_view what) {
+  absl::MutexLock lock(&mu_);
+  Room room{client_->options().max_blob_bytes,
+            absl::StrCat("the layer limit of ", client_->options().max_blob_bytes, " bytes")};
+  size_t artifact_left = limits_.max_artifact_bytes - artifact_bytes;
+  if (artifact_left < room.bytes) {
+    room = {artifact_left,
+            absl::StrCat("the per-artifact cap of ", limits_.max_artifact_bytes, " bytes")};
+  }
+  size_t selection_left = limits_.max_selection_artifact_bytes - selection_artifact_bytes_;
+  if (selection_left < room.bytes) {
+    room = {selection_left, absl::StrCat("the per-selection cap of ",
+                                         limits_.max_selection_artifact_bytes, " artifact bytes")};
+  }
+  if (room.bytes == 0) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": ", room.cap, " is spent"));
+  }
+  return room;
+}
+
+absl::Status ReferrersClient::CountArtifactBytes(size_t& artifact_bytes, size_t bytes,
+                                                 absl::string_view what) {
+  absl::MutexLock lock(&mu_);
+  if (artifact_bytes + bytes > limits_.max_artifact_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": over the per-artifact cap of ",
+                                                     limits_.max_artifact_bytes, " bytes"));
+  }
+  if (selection_artifact_bytes_ + bytes > limits_.max_selection_artifact_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": over the per-selection cap of ",
+                                                     limits_.max_selection_artifact_bytes,
+                                                     " artifact bytes"));
+  }
+  artifact_bytes += bytes;
+  selection_artifact_bytes_ += bytes;
+  return absl::OkStatus();
+}
+
+absl::Status ReferrersClient::TakeLayer(int& artifact_layers, absl::string_view what) {
+  absl::MutexLock lock(&mu_);
+  if (artifact_layers >= limits_.max_artifact_layers) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what, ": more than ", limits_.max_artifact_layers, " layers, the per-artifact cap"));
+  }
+  if (selection_layers_ >= limits_.max_selection_layers) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what, ": the per-selection cap of ", limits_.max_selection_layers, " layers is spent"));
+  }
+  ++artifact_layers;
+  ++selection_layers_;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<ArtifactDescriptor>> ReferrersClient::ViaApi(
     const Reference& repo, const std::string& subject, const std::vector<std::string>& types,
-    const Credentials* creds, bool& supported) {
+    const Credentials* creds, ListingUse& use, bool& supported) {
   supported = true;
+  const std::string what = absl::StrCat("referrers of ", repo.Name(), "@", subject);
   std::string path = absl::StrCat(repo.repository, "/referrers/", subject);
   if (types.size() == 1) absl::StrAppend(&path, "?artifactType=", types.front());
   std::vector<ArtifactDescriptor> all;
-  size_t cap = client_->options().max_manifest_bytes;
-  for (int page = 0; page < kMaxPages && !path.empty(); ++page) {
-    auto resp = client_->Get(repo, path, kIndexAccept, cap, creds);
-    if (!resp.ok()) return resp.status();
-    std::string what = absl::StrCat("referrers of ", repo.Name(), "@", subject);
+  for (int page = 0; !path.empty(); ++page) {
+    auto room = StartPage(use, what);
+    if (!room.ok()) return room.status();
+    auto resp = client_->Get(repo, path, kIndexAccept, room->bytes, creds, deadline_);
+    if (!resp.ok()) return OverCap(resp.status(), what, room->cap);
     if (resp->status == 404 || resp->status == 405 || (resp->status == 400 && page == 0)) {
       supported = false;
       return all;
     }
     if (resp->status != 200) return StatusFromHttp(*resp, what);
-    auto list = ParseReferrersIndex(resp->body, what, cap);
+    auto list = ParseReferrersIndex(resp->body, what, room->bytes, [&](size_t n) {
+      return CountPage(use, resp->body.size(), n, what);
+    });
     if (!list.ok()) {
-      if (page > 0) return list.status();
+      if (page > 0 || absl::IsResourceExhausted(list.status())) return list.status();
       supported = false;  // an answer that is not an index: no referrers API
       return all;
     }
@@ -178,32 +327,32 @@ absl::StatusOr<std::vector<ArtifactDescriptor>> ReferrersClient::ViaApi(
     bool filtered = applied != nullptr && absl::StrContains(*applied, "artifactType");
     if (!filtered) Filter(*list, types);
     for (auto& a : *list) all.push_back(std::move(a));
-    // A next page is on the same registry: keep only its path after /v2/.
-    std::string next = NextLink(*resp);
-    size_t v2 = next.find("/v2/");
-    path = v2 == std::string::npos ? "" : next.substr(v2 + 4);
+    auto next = NextPage(*resp, repo, subject, what);
+    if (!next.ok()) return next.status();
+    path = *std::move(next);
   }
   return all;
 }
 
 absl::StatusOr<std::vector<ArtifactDescriptor>> ReferrersClient::ViaTagSchema(
     const Reference& repo, const std::string& subject, const std::vector<std::string>& types,
-    const Credentials* creds) {
-  size_t cap = client_->options().max_manifest_bytes;
+    const Credentials* creds, ListingUse& use) {
   std::string tag = ReferrersTag(subject);
-  auto resp = client_->Get(repo, absl::StrCat(repo.repository, "/manifests/", tag), kIndexAccept,
-                           cap, creds);
   std::string what = absl::StrCat("referrers tag ", repo.Name(), ":", tag);
-  if (!resp.ok()) {
-    if (absl::IsResourceExhausted(resp.status())) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(what, ": larger than the manifest limit of ", cap, " bytes"));
-    }
-    return resp.status();
+  auto room = StartPage(use, what);
+  if (!room.ok()) return room.status();
+  const size_t manifest_cap = client_->options().max_manifest_bytes;
+  if (manifest_cap <= room->bytes) {
+    *room = {manifest_cap, absl::StrCat("the manifest limit of ", manifest_cap, " bytes")};
   }
+  auto resp = client_->Get(repo, absl::StrCat(repo.repository, "/manifests/", tag), kIndexAccept,
+                           room->bytes, creds, deadline_);
+  if (!resp.ok()) return OverCap(resp.status(), what, room->cap);
   if (resp->status == 404) return std::vector<ArtifactDescriptor>();
   if (resp->status != 200) return StatusFromHttp(*resp, what);
-  auto list = ParseReferrersIndex(resp->body, what, cap);
+  auto list = ParseReferrersIndex(resp->body, what, room->bytes, [&](size_t n) {
+    return CountPage(use, resp->body.size(), n, what);
+  });
   if (!list.ok()) return list.status();
   Filter(*list, types);
   return list;
@@ -221,42 +370,56 @@ SubjectReferrers ReferrersClient::ListOne(const Reference& repo, const std::stri
   }
   std::vector<std::string> sorted_types = types;
   std::sort(sorted_types.begin(), sorted_types.end());
+  // The registry and repository are part of the key: a listing is that
+  // registry's answer about that repository.
   std::string key =
       absl::StrCat("referrers ", repo.Name(), "@", subject, " ", absl::StrJoin(sorted_types, ","));
+  ListingUse use;
   DiskCache* cache = client_->cache();
   if (cache != nullptr) {
     if (auto text = cache->GetRecord(key, client_->options().referrers_ttl)) {
-      auto list =
-          ParseReferrersIndex(*text, "cached referrers", client_->options().max_manifest_bytes);
+      std::string what = absl::StrCat("cached referrers of ", repo.Name(), "@", subject);
+      auto list = ParseReferrersIndex(*text, what, limits_.max_listing_bytes, [&](size_t n) {
+        return CountPage(use, text->size(), n, what);
+      });
       if (list.ok()) {
         out.artifacts = std::move(*list);
         out.from_cache = true;
         return out;
       }
+      if (absl::IsResourceExhausted(list.status())) {
+        out.status = list.status();
+        return out;
+      }
     }
   }
   using Mode = RegistryClient::ReferrersMode;
-  Mode mode = client_->referrers_mode(repo.registry);
+  Mode mode = client_->referrers_mode(repo);
   absl::StatusOr<std::vector<ArtifactDescriptor>> list;
   bool api_answered = false;
   if (mode != Mode::kTagSchema) {
     bool supported = false;
-    list = ViaApi(repo, subject, types, creds, supported);
+    list = ViaApi(repo, subject, types, creds, use, supported);
     if (list.ok()) {
-      client_->set_referrers_mode(repo.registry, supported ? Mode::kApi : Mode::kTagSchema);
+      client_->set_referrers_mode(repo, supported ? Mode::kApi : Mode::kTagSchema);
       api_answered = supported;
     }
   }
   if (!api_answered && (mode == Mode::kTagSchema || list.ok())) {
     out.via_tag_schema = true;
-    list = ViaTagSchema(repo, subject, types, creds);
+    list = ViaTagSchema(repo, subject, types, creds, use);
   }
   if (!list.ok()) {
     out.status = list.status();
     return out;
   }
   out.artifacts = std::move(*list);
-  if (cache != nullptr) cache->PutRecord(key, ReferrersIndexJson(out.artifacts)).IgnoreError();
+  if (cache != nullptr) {
+    // Written only when a read would take it back (the same cap): the text
+    // written is ours, and may be longer than what the registry sent.
+    std::string json = ReferrersIndexJson(out.artifacts);
+    if (json.size() <= limits_.max_listing_bytes) cache->PutRecord(key, json).IgnoreError();
+  }
   return out;
 }
 
@@ -269,11 +432,11 @@ std::vector<SubjectReferrers> ReferrersClient::List(const Reference& repo,
     for (size_t i = 0; i < subjects.size(); ++i) out[i] = ListOne(repo, subjects[i], types, creds);
     return out;
   }
-  // While it is not known whether this registry serves the referrers API,
-  // the first subject finds out alone; the others then go straight to the
-  // right place instead of each probing the API.
+  // While it is not known whether this repository is served by the
+  // referrers API, the first subject finds out alone; the others then go
+  // straight to the right place instead of each probing the API.
   std::atomic<size_t> next{0};
-  if (client_->referrers_mode(repo.registry) == RegistryClient::ReferrersMode::kUnknown) {
+  if (client_->referrers_mode(repo) == RegistryClient::ReferrersMode::kUnknown) {
     out[0] = ListOne(repo, subjects[0], types, creds);
     next = 1;
   }
@@ -294,8 +457,12 @@ absl::StatusOr<Artifact> ReferrersClient::FetchArtifact(const Reference& repo,
                                                         const std::vector<std::string>& layer_types,
                                                         const Credentials* creds) {
   std::string what = absl::StrCat("artifact ", repo.Name(), "@", artifact.digest);
-  auto manifest = client_->FetchManifest(repo, artifact.digest, creds);
+  size_t used = 0;  // bytes this artifact holds: its manifest and the layers kept
+  int kept = 0;
+  if (auto room = ArtifactRoom(used, what); !room.ok()) return room.status();
+  auto manifest = client_->FetchManifest(repo, artifact.digest, creds, deadline_);
   if (!manifest.ok()) return manifest.status();
+  if (absl::Status s = CountArtifactBytes(used, manifest->bytes.size(), what); !s.ok()) return s;
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (auto err = parser.parse(manifest->bytes.data(), manifest->bytes.size()).get(root); err) {
@@ -317,7 +484,6 @@ absl::StatusOr<Artifact> ReferrersClient::FetchArtifact(const Reference& repo,
   simdjson::dom::element subject;
   if (root["subject"].get(subject) == simdjson::SUCCESS) out.subject = Str(subject, "digest");
   out.annotations = ReadAnnotations(root);
-  size_t cap = client_->options().max_blob_bytes;
   size_t index = 0;
   for (simdjson::dom::element layer : layers) {
     std::string where = absl::StrCat(what, ": layers[", index++, "]");
@@ -328,18 +494,24 @@ absl::StatusOr<Artifact> ReferrersClient::FetchArtifact(const Reference& repo,
     if (absl::Status s = ValidateDigest(l.digest); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ".digest: ", s.message()));
     }
+    if (absl::Status s = TakeLayer(kept, where); !s.ok()) return s;
+    auto room = ArtifactRoom(used, where);
+    if (!room.ok()) return room.status();
     int64_t size = 0;
     if (layer["size"].get_int64().get(size) == simdjson::SUCCESS &&
-        (size < 0 || static_cast<uint64_t>(size) > cap)) {
+        (size < 0 || static_cast<uint64_t>(size) > room->bytes)) {
       return absl::ResourceExhaustedError(absl::StrCat(where, " (", l.digest, "): declared size ",
-                                                       size, " bytes is over the limit of ", cap));
+                                                       size, " bytes is over ", room->cap));
     }
     l.annotations = ReadAnnotations(layer);
-    auto bytes = client_->FetchBlob(repo, l.digest, cap, creds);
+    auto bytes = client_->FetchBlob(repo, l.digest, room->bytes, creds, deadline_);
     if (!bytes.ok()) {
-      return absl::Status(bytes.status().code(),
-                          absl::StrCat(where, ": ", bytes.status().message()));
+      absl::Status s(bytes.status().code(), absl::StrCat(where, ": ", bytes.status().message()));
+      return absl::IsResourceExhausted(s)
+                 ? absl::ResourceExhaustedError(absl::StrCat(s.message(), " (", room->cap, ")"))
+                 : s;
     }
+    if (absl::Status s = CountArtifactBytes(used, bytes->size(), where); !s.ok()) return s;
     l.bytes = std::move(*bytes);
     out.layers.push_back(std::move(l));
   }

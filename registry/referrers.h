@@ -3,16 +3,42 @@
 //   GET /v2/<name>/referrers/<digest>[?artifactType=<type>]
 //       200 + an OCI index of artifact descriptors   the API works; the
 //             index is filtered here unless OCI-Filters-Applied names
-//             artifactType; pages are followed through Link rel="next"
+//             artifactType; pages are followed through Link rel="next",
+//             which must name this same listing (/v2/<name>/referrers/
+//             <digest>, any query) on the host that answered: any other
+//             target is refused
 //       404, or an answer that is not an index       no referrers API: use
 //   GET /v2/<name>/manifests/sha256-<hex>            the tag schema (an index
 //             maintained by pushers such as `oras attach`); 404 there means
 //             no artifacts
 //
-// Which way a registry works is remembered per registry (in the client).
-// Lists are cached (DiskCache records, ClientOptions::referrers_ttl), empty
-// ones too, so a warm lookup costs no request. Several subjects (an index
-// and its entries) are looked up in parallel.
+// Which way a repository works is remembered (in the client) per registry
+// and repository, for referrers_ttl. Lists are cached (DiskCache records
+// keyed by registry, repository, subject and types, for referrers_ttl),
+// empty ones too, so a warm lookup costs no request; a list is cached only
+// when it is no larger than a read of the cache accepts (max_listing_bytes).
+// Several subjects (an index and its entries) are looked up in parallel.
+//
+// Caps. A registry named in a pod spec may be an attacker's, so what one
+// lookup may cost is bounded, and work stops with ResourceExhausted naming
+// the cap as soon as one is spent. A ReferrersClient is one selection's
+// worth of lookups: the per-selection caps count everything it lists and
+// fetches (cache hits too: they are memory all the same). Defaults:
+//
+//   cap                               default   per
+//   listing pages                     16        subject
+//   listing bytes (all pages)         4 MiB     subject (= the cache record cap)
+//   listing descriptors (all pages)   4096      subject
+//   listing pages                     64        selection
+//   listing bytes                     16 MiB    selection
+//   listing descriptors               16384     selection
+//   layers kept                       16        artifact
+//   bytes (manifest + layers kept)    64 MiB    artifact
+//   layers kept                       64        selection
+//   bytes (manifests + layers kept)   64 MiB    selection
+//
+// A single layer is also capped by ClientOptions::max_blob_bytes, and each
+// fetch asks for no more than the tightest cap still has room for.
 //
 // Artifacts imgsel understands (it returns bytes; the rule engine parses):
 //   artifactType                                        layer media type
@@ -23,9 +49,11 @@
 //   application/vnd.oci.image-compatibility.v1 application/vnd.oci.image-compatibility.spec.v1+json
 //
 // FetchArtifact returns an artifact manifest's layers of the wanted media
-// types, each verified against its digest and capped (max_blob_bytes).
+// types, each verified against its digest and capped (max_blob_bytes and the
+// caps above).
 //
-// Thread-safe (as the RegistryClient it uses).
+// Thread-safe (as the RegistryClient it uses); the threads of one selection
+// share one ReferrersClient and so its budget.
 #pragma once
 
 #include <cstdint>
@@ -33,11 +61,53 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "registry/client.h"
 
 namespace imgsel::registry {
+
+// Referrers of one subject: a page of a real registry holds tens to hundreds
+// of descriptors (~300 bytes each); 16 pages of 4 MiB would be 64 MiB kept
+// in memory and a cache record no read accepts.
+inline constexpr int kMaxListingPages = 16;
+// Also the size of a cached listing, written and read: 4 MiB, the manifest
+// cap, so one page at its largest fits.
+inline constexpr size_t kMaxListingBytes = size_t{4} << 20;
+inline constexpr size_t kMaxListingEntries = 4096;
+// One selection lists the index and each candidate that can win: a few
+// subjects, rarely more than 16.
+inline constexpr int kMaxSelectionListingPages = 64;
+inline constexpr size_t kMaxSelectionListingBytes = size_t{16} << 20;
+inline constexpr size_t kMaxSelectionListingEntries = 16384;
+// A compatibility artifact holds one spec layer, or one per profile: 16 is
+// generous. 64 MiB is the largest [compat] max_layer_bytes, so one layer at
+// that limit still fits; a manifest listing one layer a thousand times
+// (1 GiB kept) stops at the 17th.
+inline constexpr int kMaxArtifactLayers = 16;
+inline constexpr size_t kMaxArtifactBytes = size_t{64} << 20;
+// A selection fetches the newest artifact of each type per subject; the
+// bytes cap is what one selection may hold at once.
+inline constexpr int kMaxSelectionLayers = 64;
+inline constexpr size_t kMaxSelectionArtifactBytes = size_t{64} << 20;
+
+// The caps one ReferrersClient applies: the constants above unless a test
+// (or a tool) lowers them.
+struct ReferrersLimits {
+  int max_listing_pages = kMaxListingPages;         // per subject
+  size_t max_listing_bytes = kMaxListingBytes;      // per subject; the cache record cap
+  size_t max_listing_entries = kMaxListingEntries;  // per subject
+  int max_selection_listing_pages = kMaxSelectionListingPages;
+  size_t max_selection_listing_bytes = kMaxSelectionListingBytes;
+  size_t max_selection_listing_entries = kMaxSelectionListingEntries;
+  int max_artifact_layers = kMaxArtifactLayers;
+  size_t max_artifact_bytes = kMaxArtifactBytes;  // manifest + layers kept
+  int max_selection_layers = kMaxSelectionLayers;
+  size_t max_selection_artifact_bytes = kMaxSelectionArtifactBytes;
+};
 
 inline constexpr absl::string_view kNfdArtifactType =
     "application/vnd.nfd.image-compatibility.v1alpha1";
@@ -87,7 +157,13 @@ struct Artifact {
 
 class ReferrersClient {
  public:
-  explicit ReferrersClient(RegistryClient* client) : client_(client) {}
+  // One selection's lookups: every request ends by `deadline`, and all of
+  // them together stay within `limits`.
+  explicit ReferrersClient(RegistryClient* client, absl::Time deadline = absl::InfiniteFuture(),
+                           ReferrersLimits limits = {})
+      : client_(client), deadline_(deadline), limits_(limits) {}
+  ReferrersClient(const ReferrersClient&) = delete;
+  ReferrersClient& operator=(const ReferrersClient&) = delete;
 
   // One entry per subject, in the order given. `artifact_types` empty: all.
   // A failure is per subject (its status); a subject without artifacts has
@@ -100,24 +176,54 @@ class ReferrersClient {
   // The artifact manifest named by `artifact` and its layers whose media type
   // is in `layer_media_types` (empty: all). Errors name the artifact and the
   // layer: NotFound (missing blob), DataLoss (digest mismatch),
-  // ResourceExhausted (over the cap), InvalidArgument (not a manifest).
+  // ResourceExhausted (over a cap, named), InvalidArgument (not a manifest).
   absl::StatusOr<Artifact> FetchArtifact(const Reference& repo, const ArtifactDescriptor& artifact,
                                          const std::vector<std::string>& layer_media_types,
                                          const Credentials* creds = nullptr);
 
  private:
+  // What one subject's listing has used so far.
+  struct ListingUse {
+    int pages = 0;
+    size_t bytes = 0;
+    size_t entries = 0;
+  };
   SubjectReferrers ListOne(const Reference& repo, const std::string& subject,
                            const std::vector<std::string>& artifact_types,
                            const Credentials* creds);
   absl::StatusOr<std::vector<ArtifactDescriptor>> ViaApi(const Reference& repo,
                                                          const std::string& subject,
                                                          const std::vector<std::string>& types,
-                                                         const Credentials* creds, bool& supported);
+                                                         const Credentials* creds, ListingUse& use,
+                                                         bool& supported);
   absl::StatusOr<std::vector<ArtifactDescriptor>> ViaTagSchema(
       const Reference& repo, const std::string& subject, const std::vector<std::string>& types,
-      const Credentials* creds);
+      const Credentials* creds, ListingUse& use);
+  // The most bytes the next fetch may return, and the cap that sets it.
+  struct Room {
+    size_t bytes;
+    std::string cap;  // "the per-artifact cap of 67108864 bytes", ...
+  };
+  // A page is about to be fetched: one more page, and the most bytes it may
+  // have (per subject and per selection); ResourceExhausted naming the cap.
+  absl::StatusOr<Room> StartPage(ListingUse& use, absl::string_view what);
+  // A page (or a cached listing) arrived: its bytes and descriptors counted.
+  absl::Status CountPage(ListingUse& use, size_t bytes, size_t entries, absl::string_view what);
+  // Room for the next artifact fetch given what the artifact has used;
+  // ResourceExhausted when none.
+  absl::StatusOr<Room> ArtifactRoom(size_t artifact_bytes, absl::string_view what);
+  absl::Status CountArtifactBytes(size_t& artifact_bytes, size_t bytes, absl::string_view what);
+  absl::Status TakeLayer(int& artifact_layers, absl::string_view what);
 
   RegistryClient* client_;
+  const absl::Time deadline_;
+  const ReferrersLimits limits_;
+  absl::Mutex mu_;
+  int selection_pages_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t selection_listing_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t selection_entries_ ABSL_GUARDED_BY(mu_) = 0;
+  int selection_layers_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t selection_artifact_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // The tag the fallback schema uses for a subject: "sha256-<hex>".

@@ -159,7 +159,7 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
     sel.reference = ref->String();
     sel.repository = ref->Name();
     sel.tag = ref->tag;
-    auto manifest = client_->Resolve(*ref, request.credentials);
+    auto manifest = client_->Resolve(*ref, request.credentials, deadline);
     if (!manifest.ok()) {
       return absl::Status(manifest.status().code(), absl::StrCat("resolve ", sel.reference, ": ",
                                                                  manifest.status().message()));
@@ -221,7 +221,7 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
       std::string digest(pre->index.manifests[c.position].digest);
       if (seen.insert(digest).second) subjects.push_back(std::move(digest));
     }
-    registry::ReferrersClient referrers(client_.get());
+    registry::ReferrersClient referrers(client_.get(), deadline);
     const std::string repo_key = ref->Name();
     const absl::Time now = absl::Now();
 

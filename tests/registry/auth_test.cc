@@ -3,9 +3,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace imgsel::registry {
@@ -83,6 +85,40 @@ TEST(DockerConfigTest, ErrorsNeverCarrySecrets) {
   EXPECT_FALSE(DockerConfig::Parse("{not json", "config.json").ok());
   auto missing = DockerConfig::Load("/nonexistent/imgsel/config.json");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+}
+
+// A secret with a control character would be written into a header line
+// (a registry token is sent as it is): the entry is refused, naming the
+// field and never the value.
+TEST(DockerConfigTest, ControlCharactersInSecretsAreRefused) {
+  struct Case {
+    std::string entry;  // the JSON object under auths."h.io"
+    std::string field;
+  };
+  const std::string b64 = absl::Base64Escape("alice:s3cret\r\nX-Injected: 1");
+  const std::vector<Case> cases = {
+      {R"({"username": "al\u0007ice", "password": "s3cret"})", "username"},
+      {R"({"username": "alice", "password": "s3cret\r\nX-Injected: 1"})", "password"},
+      {R"({"auth": ")" + b64 + R"("})", "password"},
+      {R"({"identitytoken": "s3cret\u001b[31m"})", "identitytoken"},
+      {R"({"registrytoken": "s3cret\nX-Injected: 1"})", "registrytoken"},
+      {R"({"registrytoken": "s3cret\u007f"})", "registrytoken"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.entry);
+    auto config =
+        DockerConfig::Parse(absl::StrCat(R"({"auths": {"h.io": )", c.entry, "}}"), "config.json");
+    ASSERT_FALSE(config.ok());
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StrContains(config.status().message(),
+                                  absl::StrCat("auths.h.io: ", c.field, " contains a control")))
+        << config.status();
+    EXPECT_FALSE(absl::StrContains(config.status().message(), "s3cret")) << config.status();
+  }
+  auto fine = DockerConfig::Parse(R"({"auths": {"h.io": {"username": "a", "password": "p w!"}}})",
+                                  "config.json");
+  ASSERT_TRUE(fine.ok()) << fine.status();
+  EXPECT_EQ(fine->For("h.io").password, "p w!");
 }
 
 // A Docker config.json that never ends (given, or found through

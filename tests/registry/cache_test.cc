@@ -8,11 +8,14 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "registry/digest_check.h"
 
 namespace imgsel::registry {
 namespace {
+
+constexpr char kScope[] = "r.io/team/app";
 
 class CacheTest : public ::testing::Test {
  protected:
@@ -27,8 +30,14 @@ class CacheTest : public ::testing::Test {
     EXPECT_TRUE(cache.ok()) << cache.status();
     return std::move(*cache);
   }
+  // The one file under blobs/ that holds `digest`.
   std::string BlobFile(const std::string& digest) {
-    return dir_ + "/blobs/sha256/" + digest.substr(7);
+    std::string found;
+    for (const auto& e : std::filesystem::directory_iterator(dir_ + "/blobs")) {
+      if (absl::EndsWith(e.path().string(), digest.substr(7))) found = e.path().string();
+    }
+    EXPECT_FALSE(found.empty()) << digest;
+    return found;
   }
   // Sets a file's mtime to `seconds` after the epoch: the LRU order, made explicit.
   void Age(const std::string& path, long seconds) {
@@ -43,11 +52,11 @@ TEST_F(CacheTest, BlobsSurviveReopen) {
   std::string digest = Sha256Digest(bytes);
   {
     auto cache = Open(1 << 20);
-    EXPECT_FALSE(cache->GetBlob(digest).has_value());
-    ASSERT_TRUE(cache->PutBlob(digest, bytes).ok());
+    EXPECT_FALSE(cache->GetBlob(kScope, digest).has_value());
+    ASSERT_TRUE(cache->PutBlob(kScope, digest, bytes).ok());
   }
   auto again = Open(1 << 20);
-  auto got = again->GetBlob(digest);
+  auto got = again->GetBlob(kScope, digest);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(*got, bytes);
 }
@@ -55,27 +64,28 @@ TEST_F(CacheTest, BlobsSurviveReopen) {
 TEST_F(CacheTest, RefusesWrongBytesAndDropsCorruptFiles) {
   auto cache = Open(1 << 20);
   std::string digest = Sha256Digest("good");
-  EXPECT_EQ(cache->PutBlob(digest, "evil").code(), absl::StatusCode::kDataLoss);
-  ASSERT_TRUE(cache->PutBlob(digest, "good").ok());
-  std::ofstream(BlobFile(digest), std::ios::trunc) << "flipped";
-  EXPECT_FALSE(cache->GetBlob(digest).has_value());
-  EXPECT_FALSE(std::filesystem::exists(BlobFile(digest)));  // removed, refetch next time
-  EXPECT_FALSE(cache->GetBlob("sha256:nothex").has_value());
+  EXPECT_EQ(cache->PutBlob(kScope, digest, "evil").code(), absl::StatusCode::kDataLoss);
+  ASSERT_TRUE(cache->PutBlob(kScope, digest, "good").ok());
+  const std::string file = BlobFile(digest);
+  std::ofstream(file, std::ios::trunc) << "flipped";
+  EXPECT_FALSE(cache->GetBlob(kScope, digest).has_value());
+  EXPECT_FALSE(std::filesystem::exists(file));  // removed, refetch next time
+  EXPECT_FALSE(cache->GetBlob(kScope, "sha256:nothex").has_value());
 }
 
 TEST_F(CacheTest, EvictsLeastRecentlyUsed) {
   auto cache = Open(1000);
   std::string a(400, 'a'), b(400, 'b'), c(400, 'c');
-  ASSERT_TRUE(cache->PutBlob(Sha256Digest(a), a).ok());
-  ASSERT_TRUE(cache->PutBlob(Sha256Digest(b), b).ok());
+  ASSERT_TRUE(cache->PutBlob(kScope, Sha256Digest(a), a).ok());
+  ASSERT_TRUE(cache->PutBlob(kScope, Sha256Digest(b), b).ok());
   Age(BlobFile(Sha256Digest(a)), 1000);
   Age(BlobFile(Sha256Digest(b)), 2000);
   // Reading `a` makes it the most recently used.
-  ASSERT_TRUE(cache->GetBlob(Sha256Digest(a)).has_value());
-  ASSERT_TRUE(cache->PutBlob(Sha256Digest(c), c).ok());  // 1200 > 1000: evict
-  EXPECT_TRUE(cache->GetBlob(Sha256Digest(a)).has_value());
-  EXPECT_FALSE(cache->GetBlob(Sha256Digest(b)).has_value());
-  EXPECT_TRUE(cache->GetBlob(Sha256Digest(c)).has_value());
+  ASSERT_TRUE(cache->GetBlob(kScope, Sha256Digest(a)).has_value());
+  ASSERT_TRUE(cache->PutBlob(kScope, Sha256Digest(c), c).ok());  // 1200 > 1000: evict
+  EXPECT_TRUE(cache->GetBlob(kScope, Sha256Digest(a)).has_value());
+  EXPECT_FALSE(cache->GetBlob(kScope, Sha256Digest(b)).has_value());
+  EXPECT_TRUE(cache->GetBlob(kScope, Sha256Digest(c)).has_value());
   EXPECT_LE(cache->ScanBytes(), 1000);
 }
 
@@ -88,6 +98,36 @@ TEST_F(CacheTest, RecordsExpireAndNegativeAnswersAreRecords) {
   EXPECT_FALSE(cache->GetRecord("referrers r.io/a@sha256:x", absl::ZeroDuration()).has_value());
   EXPECT_FALSE(cache->GetRecord("another key", absl::Minutes(10)).has_value());
   EXPECT_FALSE(cache->PutRecord("two\nlines", "x").ok());
+}
+
+// Bytes one registry served never answer for another registry or
+// repository, though the digest is the same.
+TEST_F(CacheTest, BlobsAreFoundOnlyUnderTheScopeThatStoredThem) {
+  auto cache = Open(1 << 20);
+  std::string bytes = "{\"schemaVersion\":2}";
+  std::string digest = Sha256Digest(bytes);
+  ASSERT_TRUE(cache->PutBlob("attacker.example/x", digest, bytes).ok());
+  const char* others[] = {"victim.example/doesnotexist", "victim.example/x", "attacker.example/y",
+                          "attacker.example:5000/x"};
+  for (const char* scope : others) {
+    EXPECT_FALSE(cache->GetBlob(scope, digest).has_value()) << scope;
+  }
+  EXPECT_TRUE(cache->GetBlob("attacker.example/x", digest).has_value());
+}
+
+// What could not be read back is not written: the read limit is the write limit.
+TEST_F(CacheTest, NothingLargerThanAReadAcceptsIsWritten) {
+  auto cache = Open(int64_t{256} << 20);
+  std::string big(kMaxCacheFileBytes + 1, 'x');
+  EXPECT_EQ(cache->PutBlob(kScope, Sha256Digest("any"), big).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(cache->PutRecord("referrers big", big).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(cache->ScanBytes(), 0);
+  std::string fits(kMaxCacheFileBytes - 64, 'y');
+  ASSERT_TRUE(cache->PutRecord("referrers fits", fits).ok());
+  auto back = cache->GetRecord("referrers fits", absl::Minutes(1));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->size(), fits.size());
 }
 
 TEST_F(CacheTest, OpenErrorsNameThePath) {

@@ -1,5 +1,4 @@
 #include "registry/hosts.h"
-#include "registry/http.h"
 
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "registry/http.h"
 
 namespace imgsel::registry {
 namespace {
@@ -147,10 +147,21 @@ namespace {
 
 TEST(HostsTomlTest, LoopbackRegistriesDefaultToPlainHttp) {
   const std::pair<const char*, bool> cases[] = {
-      {"localhost", true},      {"localhost:5000", true},
-      {"127.0.0.1:5000", true}, {"127.1.2.3", true},
-      {"[::1]:5000", true},     {"registry.example.com", false},
-      {"10.0.0.1:5000", false}, {"localhost.example.com:5000", false},
+      {"localhost", true},
+      {"localhost:5000", true},
+      {"127.0.0.1:5000", true},
+      {"127.1.2.3", true},
+      {"[::1]:5000", true},
+      {"registry.example.com", false},
+      {"10.0.0.1:5000", false},
+      {"localhost.example.com:5000", false},
+      // Names that look like loopback addresses are names: https.
+      {"127.evil.com", false},
+      {"127.evil.com:5000", false},
+      {"127.0.0.1.nip.io", false},
+      {"127", false},
+      {"[::1]", true},
+      {"[::2]:5000", false},
   };
   for (const auto& [registry, plain] : cases) {
     EXPECT_EQ(IsLoopbackRegistry(registry), plain) << registry;

@@ -129,7 +129,7 @@ TEST_F(RealRegistryTest, ResolveAttachListFetchThenWarmCacheCostsNoRequest) {
     EXPECT_EQ(lists[0].artifacts[0].artifact_type, kNfdArtifactType);
     EXPECT_TRUE(lists[1].artifacts.empty());
     EXPECT_TRUE(lists[2].artifacts.empty());
-    EXPECT_EQ(cold->referrers_mode(ref.registry), RegistryClient::ReferrersMode::kTagSchema);
+    EXPECT_EQ(cold->referrers_mode(ref), RegistryClient::ReferrersMode::kTagSchema);
 
     auto artifact =
         referrers.FetchArtifact(ref, lists[0].artifacts[0], {std::string(kNfdSpecLayerType)});

@@ -89,7 +89,7 @@ TEST_F(ReferrersApiTest, ListsThroughTheApiForEverySubjectInParallel) {
   EXPECT_EQ(lists[1].artifacts[0].artifact_type, kOciCompatArtifactType);
   EXPECT_TRUE(lists[2].artifacts.empty());
   EXPECT_FALSE(lists[0].via_tag_schema);
-  EXPECT_EQ(client->referrers_mode(ref_.registry), RegistryClient::ReferrersMode::kApi);
+  EXPECT_EQ(client->referrers_mode(ref_), RegistryClient::ReferrersMode::kApi);
   EXPECT_EQ(reg_.Count("/manifests/sha256-"), 0);  // no tag fallback needed
 }
 
@@ -153,7 +153,7 @@ TEST_F(ReferrersApiTest, NoApiFallsBackToTheTagAndRemembers) {
   ASSERT_TRUE(first[0].status.ok()) << first[0].status;
   EXPECT_TRUE(first[0].via_tag_schema);
   ASSERT_EQ(first[0].artifacts.size(), 1u);
-  EXPECT_EQ(client->referrers_mode(ref_.registry), RegistryClient::ReferrersMode::kTagSchema);
+  EXPECT_EQ(client->referrers_mode(ref_), RegistryClient::ReferrersMode::kTagSchema);
   auto second = referrers.List(ref_, {amd_.manifest.digest(), arm_.manifest.digest()}, {});
   EXPECT_TRUE(second[0].status.ok());
   EXPECT_TRUE(second[0].artifacts.empty());  // 404 on the tag: no artifacts, not an error

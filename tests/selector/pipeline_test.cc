@@ -290,6 +290,27 @@ TEST_F(PipelineTest, TheBudgetIsHonoured) {
   ASSERT_FALSE(s.ok());
 }
 
+// The budget reaches the registry requests themselves: a registry that
+// stalls an answer ends the selection at the budget, not at the request
+// timeout (5 s here).
+TEST_F(PipelineTest, TheBudgetEndsRegistryRequestsInFlight) {
+  for (const char* stalled : {"/manifests/", "/referrers/"}) {
+    SCOPED_TRACE(stalled);
+    registry_.set_fault([stalled](const FakeRequest& req) -> std::optional<FakeResponse> {
+      if (!absl::StrContains(req.target, stalled)) return std::nullopt;
+      return FakeResponse{404, {}, "", absl::Seconds(3)};
+    });
+    auto p = Pipeline();
+    SelectionRequest r;
+    r.reference = absl::StrCat(registry_.host(), "/team/app:v1");
+    r.budget = absl::Milliseconds(300);
+    const absl::Time start = absl::Now();
+    auto s = p->Select(r);
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kDeadlineExceeded) << s.status();
+    EXPECT_LT(absl::Now() - start, absl::Milliseconds(1500));
+  }
+}
+
 TEST_F(PipelineTest, PlainManifestHasNothingToChoose) {
   registry_.AddManifest(v3_.manifest, "single");
   auto p = Pipeline();
