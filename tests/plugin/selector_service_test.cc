@@ -1,0 +1,115 @@
+// The Selector API over a real gRPC server on a Unix socket, with the real
+// pipeline and no registry: what a client sends that imgseld must refuse,
+// and what a refused request must not leave behind.
+#include "plugin/selector_service.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "config/config.h"
+#include "imgsel/v1/selector.grpc.pb.h"
+#include "matcher/host_profile.h"
+#include "plugin/upstream.h"
+
+namespace imgsel::plugin {
+namespace {
+
+namespace v1 = imgsel::v1;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Nothing listens on port 1 of loopback: a selection by this reference
+// ends at once with "connection refused", which the answer reports as a
+// fallback.
+constexpr char kUnreachable[] = "127.0.0.1:1/app:v1";
+
+class SelectorServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/imgseld-api-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    auto host = ParseHostProfile(ReadFile(std::string(IMGSEL_EXAMPLES) + "/hosts/amd64-v3.json"),
+                                 "amd64-v3.json");
+    ASSERT_TRUE(host.ok()) << host.status();
+    Config config;
+    config.registry.connect_timeout = absl::Seconds(2);
+    config.registry.request_timeout = absl::Seconds(2);
+    auto pipeline = SelectionPipeline::Create(config, *host);
+    ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+    service_ = std::make_unique<SelectorService>(
+        std::shared_ptr<SelectionPipeline>(std::move(*pipeline)), &metrics_, absl::Seconds(2));
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("unix:" + dir_ + "/api.sock", grpc::InsecureServerCredentials());
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::Selector::NewStub(UnixChannel(dir_ + "/api.sock"));
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    std::filesystem::remove_all(dir_);
+  }
+
+  grpc::Status Select(const v1::SelectRequest& req, v1::SelectResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    return stub_->Select(&ctx, req, resp);
+  }
+
+  std::string dir_;
+  Metrics metrics_;
+  std::unique_ptr<SelectorService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Selector::Stub> stub_;
+};
+
+// More refused by-reference Selects than there are registry slots: each is
+// INVALID_ARGUMENT, and a good request afterwards still gets a slot.
+TEST_F(SelectorServiceTest, RefusedRequestsLeaveEveryRegistrySlotFree) {
+  struct Bad {
+    const char* what;
+    void (*spoil)(v1::SelectRequest&);
+  };
+  const Bad bads[] = {
+      {"policy", [](v1::SelectRequest& r) { r.set_policy(static_cast<v1::Policy>(9)); }},
+      {"view", [](v1::SelectRequest& r) { r.set_view(static_cast<v1::SelectView>(7)); }},
+      {"auth", [](v1::SelectRequest& r) { r.mutable_auth()->set_auth("%%% not base64"); }},
+  };
+  for (int i = 0; i < SelectorService::kMaxRegistrySelects + 30; ++i) {
+    const Bad& bad = bads[i % std::size(bads)];
+    v1::SelectRequest req;
+    req.set_reference(kUnreachable);
+    bad.spoil(req);
+    v1::SelectResponse resp;
+    grpc::Status s = Select(req, &resp);
+    ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << bad.what << " #" << i << ": " << s.error_message();
+  }
+  v1::SelectRequest good;
+  good.set_reference(kUnreachable);
+  good.set_timeout_ms(5000);
+  v1::SelectResponse resp;
+  grpc::Status s = Select(good, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(resp.fallback());
+  EXPECT_FALSE(resp.fallback_reason().empty());
+}
+
+}  // namespace
+}  // namespace imgsel::plugin
