@@ -111,5 +111,39 @@ TEST_F(SelectorServiceTest, RefusedRequestsLeaveEveryRegistrySlotFree) {
   EXPECT_FALSE(resp.fallback_reason().empty());
 }
 
+// A control character in any credential field: INVALID_ARGUMENT naming the
+// field, without the value, and no registry is asked.
+TEST_F(SelectorServiceTest, CredentialsWithControlCharactersAreRefusedByField) {
+  const std::string secret = "s3cret\r\nX-Injected: yes";
+  struct Case {
+    const char* field;
+    void (*set)(v1::RegistryAuth&, const std::string&);
+  };
+  const Case cases[] = {
+      {"auth.username", [](v1::RegistryAuth& a, const std::string& v) { a.set_username(v); }},
+      {"auth.password", [](v1::RegistryAuth& a, const std::string& v) { a.set_password(v); }},
+      {"auth.auth", [](v1::RegistryAuth& a, const std::string& v) { a.set_auth(v); }},
+      {"auth.identity_token",
+       [](v1::RegistryAuth& a, const std::string& v) { a.set_identity_token(v); }},
+      {"auth.registry_token",
+       [](v1::RegistryAuth& a, const std::string& v) { a.set_registry_token(v); }},
+      {"auth.auth (decoded)",
+       [](v1::RegistryAuth& a, const std::string& v) {
+         a.set_auth(absl::Base64Escape("user:" + v));
+       }},
+  };
+  for (const Case& c : cases) {
+    v1::SelectRequest req;
+    req.set_reference(kUnreachable);
+    c.set(*req.mutable_auth(), secret);
+    v1::SelectResponse resp;
+    grpc::Status s = Select(req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.field;
+    EXPECT_TRUE(absl::StartsWith(s.error_message(), absl::StrCat(c.field, ":")))
+        << c.field << ": " << s.error_message();
+    EXPECT_FALSE(absl::StrContains(s.error_message(), "s3cret")) << c.field;
+  }
+}
+
 }  // namespace
 }  // namespace imgsel::plugin
