@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "matcher/host_profile.h"
+#include "matcher/utf8.h"
 #include "plugin/select_answer.h"
 #include "plugin/select_within.h"
 #include "plugin/upstream.h"
@@ -173,14 +174,8 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const SelectCall& ca
       return done(SelectResult::kInvalid,
                   grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(s.message())));
     }
-    v1::SelectResponse answer;
-    answer.set_fallback(true);
-    answer.set_fallback_reason(std::string(s.message()));
-    answer.set_reference(sreq.reference);
-    answer.set_policy(sreq.policy == PolicyKind::kFirstMatch ? v1::POLICY_FIRST_MATCH
-                                                             : v1::POLICY_BEST);
-    answer.set_elapsed_us(static_cast<uint64_t>(absl::ToInt64Microseconds(absl::Now() - start)));
-    *response = ToByteBuffer(answer.SerializeAsString());
+    EncodeFallbackAnswer(sreq.reference, sreq.policy, s.message(), absl::Now() - start,
+                         [response](absl::string_view wire) { *response = ToByteBuffer(wire); });
     return done(SelectResult::kFallback, grpc::Status::OK);
   }
   EncodeSelectAnswer(*sel, request.include_decision_json(), request.view() == v1::SELECT_VIEW_BASIC,
@@ -192,15 +187,17 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const SelectCall& ca
 grpc::ServerUnaryReactor* SelectorService::HostProfile(grpc::CallbackServerContext* ctx,
                                                        const v1::HostProfileRequest*,
                                                        v1::HostProfileResponse* response) {
+  // What the probe read from the host (os-release, uname) is not trusted to
+  // be UTF-8; the answer must be.
   const imgsel::HostProfile& host = pipeline_->host();
   v1::Platform* p = response->mutable_platform();
-  p->set_os(host.platform.os);
-  p->set_architecture(host.platform.architecture);
-  p->set_variant(host.platform.variant);
-  p->set_os_version(host.platform.os_version);
-  for (const std::string& f : host.platform.os_features) p->add_os_features(f);
-  for (const std::string& f : host.features) response->add_features(f);
-  response->set_profile_json(host_json_);
+  p->set_os(ToValidUtf8(host.platform.os));
+  p->set_architecture(ToValidUtf8(host.platform.architecture));
+  p->set_variant(ToValidUtf8(host.platform.variant));
+  p->set_os_version(ToValidUtf8(host.platform.os_version));
+  for (const std::string& f : host.platform.os_features) p->add_os_features(ToValidUtf8(f));
+  for (const std::string& f : host.features) response->add_features(ToValidUtf8(f));
+  response->set_profile_json(host_json_);  // JsonWriter writes U+FFFD for any byte not UTF-8
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

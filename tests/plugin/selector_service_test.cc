@@ -3,14 +3,20 @@
 // and what a refused request must not leave behind.
 #include "plugin/selector_service.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -37,6 +43,67 @@ std::string ReadFile(const std::string& path) {
 // ends at once with "connection refused", which the answer reports as a
 // fallback.
 constexpr char kUnreachable[] = "127.0.0.1:1/app:v1";
+
+// A registry on loopback that answers every GET with HTTP 500 and
+// `error_code` as the error's code (and HEAD with 405, so the client goes
+// on to a GET). Serves until destroyed; each wait is bounded.
+class FailingRegistry {
+ public:
+  explicit FailingRegistry(std::string error_code) : code_(std::move(error_code)) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        listen(fd_, 16) != 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~FailingRegistry() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      const int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) continue;
+      timeval tv{2, 0};
+      setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      std::string request;
+      char buf[2048];
+      while (request.find("\r\n\r\n") == std::string::npos && request.size() < 16384) {
+        const ssize_t n = recv(conn, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        request.append(buf, static_cast<size_t>(n));
+      }
+      const std::string body = absl::StrCat(R"({"errors":[{"code":")", code_, R"("}]})");
+      const std::string answer =
+          absl::StartsWith(request, "HEAD ")
+              ? "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+              : absl::StrCat(
+                    "HTTP/1.1 500 Internal Server Error\r\nContent-Type: "
+                    "application/json\r\nContent-Length: ",
+                    body.size(), "\r\nConnection: close\r\n\r\n", body);
+      (void)!send(conn, answer.data(), answer.size(), MSG_NOSIGNAL);
+      close(conn);
+    }
+  }
+
+  std::string code_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 class SelectorServiceTest : public ::testing::Test {
  protected:
@@ -143,6 +210,28 @@ TEST_F(SelectorServiceTest, CredentialsWithControlCharactersAreRefusedByField) {
         << c.field << ": " << s.error_message();
     EXPECT_FALSE(absl::StrContains(s.error_message(), "s3cret")) << c.field;
   }
+}
+
+// A registry's error code of 3-byte characters, which the registry client
+// cuts at 64 bytes, inside a character: the fallback answer still parses
+// (a proto3 client refuses the whole answer over one string that is not
+// UTF-8), and its reason ends on the last whole character.
+TEST_F(SelectorServiceTest, AFallbackReasonCutInsideACharacterStillParses) {
+  std::string code;
+  for (int i = 0; i < 30; ++i) code += "\xE2\x80\x98";  // U+2018, 90 bytes
+  FailingRegistry registry(code);
+  ASSERT_NE(registry.port(), 0);
+  v1::SelectRequest req;
+  req.set_reference(absl::StrCat("127.0.0.1:", registry.port(), "/app:v1"));
+  req.set_timeout_ms(5000);
+  v1::SelectResponse resp;
+  grpc::Status s = Select(req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_code() << ": " << s.error_message();
+  EXPECT_TRUE(resp.fallback());
+  EXPECT_TRUE(absl::StrContains(resp.fallback_reason(), "HTTP 500 \xE2\x80\x98"))
+      << absl::CEscape(resp.fallback_reason());
+  EXPECT_TRUE(absl::EndsWith(resp.fallback_reason(), "\xE2\x80\x98"))
+      << absl::CEscape(resp.fallback_reason());
 }
 
 }  // namespace
