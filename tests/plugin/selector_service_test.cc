@@ -113,24 +113,36 @@ class SelectorServiceTest : public ::testing::Test {
     auto host = ParseHostProfile(ReadFile(std::string(IMGSEL_EXAMPLES) + "/hosts/amd64-v3.json"),
                                  "amd64-v3.json");
     ASSERT_TRUE(host.ok()) << host.status();
-    Config config;
-    config.registry.connect_timeout = absl::Seconds(2);
-    config.registry.request_timeout = absl::Seconds(2);
-    auto pipeline = SelectionPipeline::Create(config, *host);
-    ASSERT_TRUE(pipeline.ok()) << pipeline.status();
-    service_ = std::make_unique<SelectorService>(
-        std::shared_ptr<SelectionPipeline>(std::move(*pipeline)), &metrics_, absl::Seconds(2));
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("unix:" + dir_ + "/api.sock", grpc::InsecureServerCredentials());
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    stub_ = v1::Selector::NewStub(UnixChannel(dir_ + "/api.sock"));
+    Serve(*host);
   }
 
   void TearDown() override {
-    if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    StopServing();
     std::filesystem::remove_all(dir_);
+  }
+
+  // (Re)starts the service for `host` on a socket of its own.
+  void Serve(const HostProfile& host) {
+    StopServing();
+    Config config;
+    config.registry.connect_timeout = absl::Seconds(2);
+    config.registry.request_timeout = absl::Seconds(2);
+    auto pipeline = SelectionPipeline::Create(config, host);
+    ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+    service_ = std::make_unique<SelectorService>(
+        std::shared_ptr<SelectionPipeline>(std::move(*pipeline)), &metrics_, absl::Seconds(2));
+    const std::string socket = absl::StrCat(dir_, "/api-", ++servers_, ".sock");
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("unix:" + socket, grpc::InsecureServerCredentials());
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::Selector::NewStub(UnixChannel(socket));
+  }
+
+  void StopServing() {
+    if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    server_.reset();
   }
 
   grpc::Status Select(const v1::SelectRequest& req, v1::SelectResponse* resp) {
@@ -140,6 +152,7 @@ class SelectorServiceTest : public ::testing::Test {
   }
 
   std::string dir_;
+  int servers_ = 0;
   Metrics metrics_;
   std::unique_ptr<SelectorService> service_;
   std::unique_ptr<grpc::Server> server_;
@@ -232,6 +245,29 @@ TEST_F(SelectorServiceTest, AFallbackReasonCutInsideACharacterStillParses) {
       << absl::CEscape(resp.fallback_reason());
   EXPECT_TRUE(absl::EndsWith(resp.fallback_reason(), "\xE2\x80\x98"))
       << absl::CEscape(resp.fallback_reason());
+}
+
+// Host facts the probe read (os-release, uname) need not be UTF-8; the
+// HostProfile answer is, or no client could read it.
+TEST_F(SelectorServiceTest, HostProfileStringsAreUtf8) {
+  HostProfile host;
+  host.platform.os = "linux";
+  host.platform.architecture = "amd64";
+  host.platform.os_version = "6.1.0-\xFF\xC3";
+  host.platform.os_features = {"feat\xC0\xAF"};
+  host.features = {"avx2", "odd\xE2\x80"};
+  Serve(host);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  v1::HostProfileRequest req;
+  v1::HostProfileResponse resp;
+  grpc::Status s = stub_->HostProfile(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_code() << ": " << s.error_message();
+  EXPECT_EQ(resp.platform().os_version(), "6.1.0-\xEF\xBF\xBD");
+  EXPECT_EQ(resp.platform().os_features(0), "feat\xEF\xBF\xBD\xEF\xBF\xBD");
+  ASSERT_EQ(resp.features_size(), 2);
+  EXPECT_EQ(resp.features(1), "odd");
+  EXPECT_TRUE(absl::StrContains(resp.profile_json(), "\"platform\""));
 }
 
 }  // namespace
