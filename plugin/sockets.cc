@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_posix.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -164,6 +165,30 @@ void Acceptor::Run() {
     }
     grpc::AddInsecureChannelFromFd(server_, conn);
   }
+}
+
+absl::StatusOr<Listener> StartServer(grpc::ServerBuilder& builder, const std::string& path,
+                                     int activated_fd, absl::string_view what) {
+  Listener l;
+  if (activated_fd < 0) {
+    if (absl::Status s = PrepareSocketPath(path); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
+    }
+    builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
+  }
+  const mode_t old_mask = umask(0117);
+  l.server = builder.BuildAndStart();
+  umask(old_mask);
+  if (l.server == nullptr) {
+    return absl::UnavailableError(absl::StrCat(what, ": cannot listen on ", path));
+  }
+  if (activated_fd >= 0) {
+    l.acceptor = std::make_unique<Acceptor>(activated_fd, l.server.get());
+  } else {
+    l.path = path;
+    if (absl::Status s = RestrictSocketMode(path); !s.ok()) return s;
+  }
+  return l;
 }
 
 }  // namespace imgsel::plugin

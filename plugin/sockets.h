@@ -20,14 +20,17 @@
 #pragma once
 
 #include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace imgsel::plugin {
 
@@ -68,5 +71,19 @@ class Acceptor {
   std::atomic<bool> stopped_{false};
   std::thread thread_;
 };
+
+// A gRPC server and where it listens.
+struct Listener {
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<Acceptor> acceptor;  // on an activated descriptor
+  std::string path;                    // created here: removed at exit
+};
+
+// Builds and starts `builder`'s server on `activated_fd` (socket
+// activation), or, when that is -1, on a socket it creates at `path`
+// (PrepareSocketPath's rules, mode 0660). `what` names the setting in
+// errors ("[server] socket").
+absl::StatusOr<Listener> StartServer(grpc::ServerBuilder& builder, const std::string& path,
+                                     int activated_fd, absl::string_view what);
 
 }  // namespace imgsel::plugin
