@@ -240,12 +240,11 @@ int Run(const Flags& flags) {
   }
 
   LogMessage("info", absl::StrCat("draining for up to ", absl::FormatDuration(drain)));
-  // Under socket activation, connections made from here on stay queued on
-  // the socket systemd holds, for the imgseld it starts next; a server that
-  // is shutting down would take them in only to drop them.
-  for (Listener* l : {&*api, &*cri}) {
-    if (l->acceptor) l->acceptor->Stop();
-  }
+  // Nothing is accepted from here on. Under socket activation, new
+  // connections stay queued on the socket systemd holds, for the imgseld it
+  // starts next (a server that is shutting down would take them in only to
+  // drop them); on a socket imgseld created, they are refused.
+  for (Listener* l : {&*api, &*cri}) l->acceptor->Stop();
   api->server->GetHealthCheckService()->SetServingStatus(false);
   // Shutdown returns only when clients have also dropped their idle
   // connections (or at the deadline); the drain is over as soon as no call
