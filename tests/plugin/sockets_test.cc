@@ -129,11 +129,12 @@ class EchoService : public grpc::CallbackGenericService {
 };
 
 // One call on a new connection to `path`, answered within `wait`.
-grpc::Status EchoCall(const std::string& path, absl::Duration wait) {
+grpc::Status EchoCall(const std::string& path, absl::Duration wait,
+                      const std::string& message = "ping") {
   grpc::GenericStub stub(UnixChannel(path));
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + wait));
-  grpc::ByteBuffer req = ToByteBuffer("ping");
+  grpc::ByteBuffer req = ToByteBuffer(message);
   grpc::ByteBuffer resp;
   grpc::Status status;
   absl::Notification done;
@@ -152,6 +153,21 @@ int HighestOpenDescriptor() {
     closedir(d);
   }
   return highest;
+}
+
+// The server's own settings (here, the largest message it takes) hold for
+// connections the acceptor hands it, as for gRPC's own listener.
+TEST_F(SocketsTest, ServerSettingsHoldOnAcceptedConnections) {
+  const std::string path = dir_ + "/limits.sock";
+  EchoService echo;
+  grpc::ServerBuilder builder;
+  builder.RegisterCallbackGenericService(&echo);
+  builder.SetMaxReceiveMessageSize(6 << 20);
+  auto listener = StartServer(builder, path, -1, "[server] socket");
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  grpc::Status five = EchoCall(path, absl::Seconds(10), std::string(5 << 20, 'x'));
+  EXPECT_TRUE(five.ok()) << five.error_message();  // past gRPC's default of 4 MiB
+  listener->server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
 }
 
 // A connection that arrives while the process has no descriptor left makes
