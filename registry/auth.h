@@ -54,8 +54,9 @@ struct Credentials {
 // character: a byte below 0x20, or 0x7f. Credentials are sent in HTTP
 // headers (Authorization) and token request bodies, where a CR or LF would
 // end the line and start a header of the sender's choosing. The message
-// names the field, never the value. Every credential from outside goes
-// through it: CRI and Selector API requests, config.json entries.
+// names the field, never the value. CredentialsFromCri applies it to CRI
+// and Selector API credentials; a reader of credentials from anywhere else
+// (config.json) calls it for each field it reads.
 absl::Status CheckCredentialField(absl::string_view field, absl::string_view value);
 
 // The CRI AuthConfig fields; `auth` is base64 "user:password" and wins over
