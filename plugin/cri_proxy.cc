@@ -12,12 +12,32 @@
 
 namespace imgsel::plugin {
 
+bool CriProxyServes(absl::string_view method) {
+  if (method == "/grpc.health.v1.Health/Check") return true;
+  for (absl::string_view service :
+       {"/runtime.v1.ImageService/", "/runtime.v1alpha2.ImageService/"}) {
+    if (absl::StartsWith(method, service)) {
+      absl::string_view name = method.substr(service.size());
+      return !name.empty() && !absl::StrContains(name, '/');
+    }
+  }
+  return false;
+}
+
 // One proxied call: read the request, answer it (forwarded or through the
 // PullHandler), finish. Deletes itself in OnDone.
 class CriProxy::Call : public grpc::ServerGenericBidiReactor {
  public:
   Call(CriProxy* proxy, grpc::GenericCallbackServerContext* ctx)
       : proxy_(proxy), ctx_(ctx), start_(absl::Now()) {
+    if (!CriProxyServes(ctx_->method())) {
+      proxy_->Refuse(ctx_->method());
+      Finish(
+          grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                       absl::StrCat(ctx_->method(),
+                                    ": imgseld's CRI socket serves the CRI image service only")));
+      return;
+    }
     StartRead(&request_);
   }
 
@@ -124,6 +144,14 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
 
 CriProxy::CriProxy(GrpcCriUpstream* upstream, PullHandler* pulls, Metrics* metrics, int max_pulls)
     : upstream_(upstream), pulls_(pulls), metrics_(metrics), max_pulls_(max_pulls) {}
+
+void CriProxy::Refuse(const std::string& method) {
+  // Once: a client that keeps calling must not flood the journal.
+  if (refusal_logged_.exchange(true)) return;
+  LogMessage("warn", absl::StrCat("CRI socket: ", method,
+                                  " refused (UNIMPLEMENTED): only the CRI image service is served "
+                                  "here; is a runtime endpoint pointed at imgseld?"));
+}
 
 grpc::ServerGenericBidiReactor* CriProxy::CreateReactor(grpc::GenericCallbackServerContext* ctx) {
   calls_in_flight_.fetch_add(1);

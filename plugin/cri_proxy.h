@@ -1,12 +1,23 @@
 // The CRI image-service proxy kubelet talks to (`[server] cri_socket`).
 //
-// A generic gRPC service: every method of every CRI version arrives as
-// bytes. PullImage (runtime.v1 and v1alpha2, same encoding) goes to the
-// PullHandler on a worker thread; every other call is forwarded to
-// containerd's socket as the bytes received, with kubelet's metadata and
-// deadline, and containerd's answer - message, status, initial and
-// trailing metadata - comes back unchanged. A call kubelet cancels is
-// cancelled upstream.
+// containerd's socket serves every containerd API (namespaces, content,
+// tasks, ...) beside CRI; the proxy serves the CRI image service and
+// nothing else, which is all kubelet's image service endpoint sends:
+//
+//   method                             what happens
+//   /runtime.v1.ImageService/*         PullImage: the PullHandler; the
+//   /runtime.v1alpha2.ImageService/*   rest forwarded (v1alpha2: kubelets
+//                                      before 1.26, containerd 1.6 and 1.7)
+//   /grpc.health.v1.Health/Check       forwarded (containerd's health)
+//   anything else                      UNIMPLEMENTED here; not a byte
+//                                      reaches containerd
+//
+// A generic gRPC service: calls arrive as bytes. PullImage (both versions,
+// same encoding) goes to the PullHandler on a worker thread; every other
+// call served is forwarded to containerd's socket as the bytes received,
+// with kubelet's metadata and deadline, and containerd's answer - message,
+// status, initial and trailing metadata - comes back unchanged. A call
+// kubelet cancels is cancelled upstream.
 //
 // At most `max_pulls` PullImage calls are handled with selection at once;
 // more are forwarded as sent (counted as fallback "busy").
@@ -19,11 +30,16 @@
 #include <atomic>
 #include <memory>
 
+#include "absl/strings/string_view.h"
 #include "plugin/metrics.h"
 #include "plugin/pull_handler.h"
 #include "plugin/upstream.h"
 
 namespace imgsel::plugin {
+
+// True for the methods the table above serves (`method` is the call's
+// path, "/runtime.v1.ImageService/PullImage").
+bool CriProxyServes(absl::string_view method);
 
 class CriProxy : public grpc::CallbackGenericService {
  public:
@@ -37,12 +53,14 @@ class CriProxy : public grpc::CallbackGenericService {
 
  private:
   class Call;
+  void Refuse(const std::string& method);
   GrpcCriUpstream* upstream_;
   PullHandler* pulls_;
   Metrics* metrics_;
   const int max_pulls_;
   std::atomic<int> pulls_in_flight_{0};
   std::atomic<int> calls_in_flight_{0};
+  std::atomic<bool> refusal_logged_{false};
 };
 
 }  // namespace imgsel::plugin

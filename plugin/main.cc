@@ -103,37 +103,6 @@ class WithoutReflection final : public grpc::ServerBuilderOption {
   }
 };
 
-// A server on a socket path, or on a descriptor systemd passed in.
-struct Listener {
-  std::unique_ptr<grpc::Server> server;
-  std::unique_ptr<Acceptor> acceptor;
-  std::string path;  // created by us: removed at exit
-};
-
-absl::StatusOr<Listener> StartServer(grpc::ServerBuilder& builder, const std::string& path,
-                                     int activated_fd, absl::string_view what) {
-  Listener l;
-  if (activated_fd < 0) {
-    if (absl::Status s = PrepareSocketPath(path); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
-    }
-    builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
-  }
-  const mode_t old_mask = umask(0117);
-  l.server = builder.BuildAndStart();
-  umask(old_mask);
-  if (l.server == nullptr) {
-    return absl::UnavailableError(absl::StrCat(what, ": cannot listen on ", path));
-  }
-  if (activated_fd >= 0) {
-    l.acceptor = std::make_unique<Acceptor>(activated_fd, l.server.get());
-  } else {
-    l.path = path;
-    if (absl::Status s = RestrictSocketMode(path); !s.ok()) return s;
-  }
-  return l;
-}
-
 int Run(const Flags& flags) {
   auto config = LoadConfigFlag(flags.config);
   if (flags.check_config) {  // a command a person runs: plain text, not log lines
@@ -185,12 +154,12 @@ int Run(const Flags& flags) {
   cri_builder.RegisterCallbackGenericService(&proxy);
   cri_builder.SetMaxReceiveMessageSize(kMaxCriMessageBytes);
   cri_builder.SetMaxSendMessageSize(kMaxCriMessageBytes);
-  auto cri =
-      StartServer(cri_builder, server_config.cri_socket, cri_fd, "[server] cri_socket");
+  auto cri = StartServer(cri_builder, server_config.cri_socket, cri_fd, "[server] cri_socket");
   if (!cri.ok()) return Fail(cri.status());
   // containerd's socket under another name for this one (a symlink, a bind
   // mount) would have every call forwarded to imgseld itself, without end.
-  struct stat ours {}, upstream_file {};
+  struct stat ours = {};
+  struct stat upstream_file = {};
   if (stat(server_config.cri_socket.c_str(), &ours) == 0 &&
       stat(server_config.containerd_socket.c_str(), &upstream_file) == 0 &&
       ours.st_dev == upstream_file.st_dev && ours.st_ino == upstream_file.st_ino) {
@@ -204,14 +173,13 @@ int Run(const Flags& flags) {
   grpc::ServerBuilder api_builder;
   api_builder.RegisterService(&selector);
   api_builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxIndexBytes + (64 << 10)));
-  auto api =
-      StartServer(api_builder, server_config.socket, api_fd, "[server] socket");
+  auto api = StartServer(api_builder, server_config.socket, api_fd, "[server] socket");
   if (!api.ok()) return Fail(api.status());
   for (const ActivatedSocket& a : activated) {
     if (a.fd == cri_fd || a.fd == api_fd) continue;
     LogMessage("warn", absl::StrCat("socket activation: descriptor ", a.fd, " (",
-                                    a.path.empty() ? "no path" : a.path, ") is neither [server] "
-                                    "socket nor cri_socket; ignored"));
+                                    a.path.empty() ? "no path" : a.path,
+                                    ") is neither [server] socket nor cri_socket; ignored"));
   }
   api->server->GetHealthCheckService()->SetServingStatus(true);
 
@@ -222,13 +190,13 @@ int Run(const Flags& flags) {
     if (!m.ok()) return Fail(m.status());
     metrics_http = *std::move(m);
   }
-  LogMessage("info", absl::StrCat("imgseld serving: Selector API ", server_config.socket,
-                                  ", CRI proxy ", server_config.cri_socket, " -> containerd ",
-                                  server_config.containerd_socket, " (namespace ", server_config.ns,
-                                  "), host ", FormatPlatform(pipeline->host().platform),
-                                  ", metrics ",
-                                  server_config.metrics.empty() ? "off" : server_config.metrics,
-                                  ", config ", config->source));
+  LogMessage("info",
+             absl::StrCat("imgseld serving: Selector API ", server_config.socket, ", CRI proxy ",
+                          server_config.cri_socket, " -> containerd ",
+                          server_config.containerd_socket, " (namespace ", server_config.ns,
+                          "), host ", FormatPlatform(pipeline->host().platform), ", metrics ",
+                          server_config.metrics.empty() ? "off" : server_config.metrics,
+                          ", config ", config->source));
 
   sigset_t set;
   sigemptyset(&set);
@@ -272,12 +240,11 @@ int Run(const Flags& flags) {
   }
 
   LogMessage("info", absl::StrCat("draining for up to ", absl::FormatDuration(drain)));
-  // Under socket activation, connections made from here on stay queued on
-  // the socket systemd holds, for the imgseld it starts next; a server that
-  // is shutting down would take them in only to drop them.
-  for (Listener* l : {&*api, &*cri}) {
-    if (l->acceptor) l->acceptor->Stop();
-  }
+  // Nothing is accepted from here on. Under socket activation, new
+  // connections stay queued on the socket systemd holds, for the imgseld it
+  // starts next (a server that is shutting down would take them in only to
+  // drop them); on a socket imgseld created, they are refused.
+  for (Listener* l : {&*api, &*cri}) l->acceptor->Stop();
   api->server->GetHealthCheckService()->SetServingStatus(false);
   // Shutdown returns only when clients have also dropped their idle
   // connections (or at the deadline); the drain is over as soon as no call

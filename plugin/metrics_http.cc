@@ -10,10 +10,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -21,27 +23,28 @@ namespace imgsel::plugin {
 namespace {
 
 constexpr size_t kMaxRequest = 8 << 10;
-// The whole of one connection, reading and writing: connections are served
-// one at a time, so a client that sends or reads slowly holds the next
-// scrape back by this much at most.
+// The whole of one connection, reading and writing.
 constexpr absl::Duration kConnectionBudget = absl::Seconds(2);
+// How long accepting pauses when the process is out of descriptors: the
+// connection stays queued, and poll() would report it again at once.
+constexpr absl::Duration kAcceptPause = absl::Milliseconds(50);
 
-// Milliseconds left until `deadline`, for poll; 0 once it has passed.
-int MillisLeft(absl::Time deadline) {
-  const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+std::string HttpAnswer(absl::string_view status, absl::string_view type, absl::string_view body) {
+  return absl::StrCat("HTTP/1.0 ", status, "\r\nContent-Type: ", type,
+                      "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
+}
+
+// Milliseconds from `now` until `deadline`, for poll: 0 once it has
+// passed, -1 (no timeout) for the infinite future.
+int MillisUntil(absl::Time deadline, absl::Time now) {
+  if (deadline == absl::InfiniteFuture()) return -1;
+  const int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(deadline - now, absl::Milliseconds(1)));
   return ms <= 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 60000));
 }
 
-bool WriteAll(int fd, absl::string_view data, absl::Time deadline) {
-  while (!data.empty()) {
-    pollfd p{fd, POLLOUT, 0};
-    const int left = MillisLeft(deadline);
-    if (left == 0 || poll(&p, 1, left) <= 0) return false;
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
+bool RequestComplete(const std::string& request) {
+  return request.size() >= kMaxRequest || request.find("\r\n\r\n") != std::string::npos ||
+         request.find("\n\n") != std::string::npos;
 }
 
 }  // namespace
@@ -53,7 +56,7 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   std::unique_ptr<MetricsHttpServer> s(new MetricsHttpServer());
   s->render_ = std::move(render);
   const bool v6 = addr->host == "::1";
-  s->fd_ = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  s->fd_ = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (s->fd_ < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
   int one = 1;
   setsockopt(s->fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -72,7 +75,7 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     a->sin_port = htons(static_cast<uint16_t>(addr->port));
     len = sizeof(*a);
   }
-  if (bind(s->fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(s->fd_, 16) != 0) {
+  if (bind(s->fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(s->fd_, SOMAXCONN) != 0) {
     return absl::UnavailableError(
         absl::StrCat("metrics: cannot listen on ", address, ": ", strerror(errno)));
   }
@@ -102,49 +105,103 @@ void MetricsHttpServer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+// One open connection: reading its request until complete, then writing
+// the answer, all before `deadline`.
+struct MetricsHttpServer::Connection {
+  int fd = -1;
+  absl::Time deadline;
+  std::string request;
+  std::string answer;  // empty while reading
+  size_t sent = 0;
+};
+
 void MetricsHttpServer::Run() {
+  std::vector<Connection> open;
+  absl::Time accept_again = absl::InfinitePast();
+  std::vector<pollfd> fds;
   while (!stopped_.load()) {
-    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-    if (poll(fds, 2, -1) <= 0) continue;
-    if (fds[1].revents != 0) break;
-    int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (conn < 0) continue;
-    Serve(conn);
-    close(conn);
+    const absl::Time now = absl::Now();
+    absl::Time wake_at = absl::InfiniteFuture();
+    fds.clear();
+    fds.push_back({wake_[0], POLLIN, 0});
+    const bool accepting = now >= accept_again;
+    fds.push_back({fd_, static_cast<short>(accepting ? POLLIN : 0), 0});
+    if (!accepting) wake_at = accept_again;
+    for (const Connection& c : open) {
+      fds.push_back({c.fd, static_cast<short>(c.answer.empty() ? POLLIN : POLLOUT), 0});
+      wake_at = std::min(wake_at, c.deadline);
+    }
+    if (poll(fds.data(), fds.size(), MillisUntil(wake_at, now)) < 0 && errno != EINTR) break;
+    if (fds[0].revents != 0) break;
+
+    const absl::Time after = absl::Now();
+    for (size_t i = 0; i < open.size(); ++i) {
+      Connection& c = open[i];
+      const short revents = fds[i + 2].revents;
+      bool done = after >= c.deadline;
+      if (!done && revents != 0 && c.answer.empty()) {
+        char buf[1024];
+        const ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
+        if (n > 0) c.request.append(buf, static_cast<size_t>(n));
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+          done = true;
+        } else if (n == 0 || RequestComplete(c.request)) {
+          // A client that half-closed after a partial request is answered
+          // for what it sent.
+          c.answer = Answer(c.request);
+        }
+      }
+      if (!done && !c.answer.empty()) {
+        const ssize_t n =
+            send(c.fd, c.answer.data() + c.sent, c.answer.size() - c.sent, MSG_NOSIGNAL);
+        if (n > 0) c.sent += static_cast<size_t>(n);
+        if ((n < 0 && errno != EAGAIN && errno != EINTR) || c.sent == c.answer.size()) done = true;
+      }
+      if (done) {
+        close(c.fd);
+        c.fd = -1;
+      }
+    }
+    open.erase(
+        std::remove_if(open.begin(), open.end(), [](const Connection& c) { return c.fd < 0; }),
+        open.end());
+    if (accepting && (fds[1].revents & POLLIN) != 0) {
+      if (!AcceptAll(open)) accept_again = after + kAcceptPause;
+    }
+  }
+  for (const Connection& c : open) close(c.fd);
+}
+
+bool MetricsHttpServer::AcceptAll(std::vector<Connection>& open) {
+  while (true) {
+    const int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (conn < 0) {
+      return !(errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM);
+    }
+    if (open.size() >= static_cast<size_t>(kMaxConnections)) {
+      // Best effort, never waited for: the socket's buffer takes it whole.
+      // What the client sent so far is read first, so that the close is a
+      // FIN after the answer rather than a reset that could discard it.
+      const std::string refusal =
+          HttpAnswer("503 Service Unavailable", "text/plain", "too many connections\n");
+      (void)!send(conn, refusal.data(), refusal.size(), MSG_NOSIGNAL);
+      char ignored[1024];
+      (void)!recv(conn, ignored, sizeof(ignored), 0);
+      close(conn);
+      continue;
+    }
+    open.push_back(Connection{conn, absl::Now() + kConnectionBudget, {}, {}, 0});
   }
 }
 
-void MetricsHttpServer::Serve(int conn) {
-  const absl::Time deadline = absl::Now() + kConnectionBudget;
-  std::string req;
-  char buf[1024];
-  while (req.size() < kMaxRequest && req.find("\r\n\r\n") == std::string::npos &&
-         req.find("\n\n") == std::string::npos) {
-    pollfd p{conn, POLLIN, 0};
-    const int left = MillisLeft(deadline);
-    if (left == 0 || poll(&p, 1, left) <= 0) return;
-    ssize_t n = recv(conn, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    req.append(buf, static_cast<size_t>(n));
+std::string MetricsHttpServer::Answer(const std::string& request) {
+  if (absl::StartsWith(request, "GET /metrics ") || absl::StartsWith(request, "GET /metrics?")) {
+    return HttpAnswer("200 OK", "text/plain; version=0.0.4; charset=utf-8", render_());
   }
-  std::string body;
-  std::string status = "200 OK";
-  std::string type = "text/plain; version=0.0.4; charset=utf-8";
-  if (absl::StartsWith(req, "GET /metrics ") || absl::StartsWith(req, "GET /metrics?")) {
-    body = render_();
-  } else if (absl::StartsWith(req, "GET ")) {
-    status = "404 Not Found";
-    type = "text/plain";
-    body = "see /metrics\n";
-  } else {
-    status = "405 Method Not Allowed";
-    type = "text/plain";
-    body = "GET only\n";
+  if (absl::StartsWith(request, "GET ")) {
+    return HttpAnswer("404 Not Found", "text/plain", "see /metrics\n");
   }
-  WriteAll(conn, absl::StrCat("HTTP/1.0 ", status, "\r\nContent-Type: ", type,
-                              "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n",
-                              body),
-           deadline);
+  return HttpAnswer("405 Method Not Allowed", "text/plain", "GET only\n");
 }
 
 }  // namespace imgsel::plugin

@@ -1,9 +1,14 @@
 // A tiny HTTP/1.0 responder for Prometheus scrapes on a loopback address
 // (`[server] metrics = "127.0.0.1:9464"`). GET /metrics answers the
-// exposition text; anything else 404. One connection at a time, each one
-// given 2 s in all to send its request and take the answer, requests cut at
-// 8 KiB: a scraper is the only client expected, and a client that sends or
-// reads slowly holds the next scrape back by 2 s at most.
+// exposition text; anything else 404 (405 for other methods).
+//
+// Connections are served side by side on one thread (poll), so a client
+// that connects and sends nothing, or sends or reads slowly, holds no one
+// else back:
+//   - at most kMaxConnections are open at once; one more is answered 503
+//     and closed at once rather than kept waiting;
+//   - each connection has 2 s in all to send its request (cut at 8 KiB)
+//     and take the answer, then it is closed.
 //
 // Thread-safe: Start and Stop from one thread; the render callback is
 // called on the responder's thread.
@@ -14,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "config/loopback_address.h"
@@ -22,6 +28,8 @@ namespace imgsel::plugin {
 
 class MetricsHttpServer {
  public:
+  static constexpr int kMaxConnections = 32;
+
   // Binds and starts serving; port 0 picks a free one (see port()).
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
       const std::string& address, std::function<std::string()> render);
@@ -30,9 +38,14 @@ class MetricsHttpServer {
   int port() const { return port_; }
 
  private:
+  struct Connection;
   MetricsHttpServer() = default;
   void Run();
-  void Serve(int conn);
+  // Accepts every connection waiting, refusing those past the limit; false
+  // when the process is out of descriptors or memory for now.
+  bool AcceptAll(std::vector<Connection>& open);
+  // The whole answer to what a client sent.
+  std::string Answer(const std::string& request);
 
   int fd_ = -1;
   int wake_[2] = {-1, -1};

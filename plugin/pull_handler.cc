@@ -74,15 +74,15 @@ absl::StatusOr<Selection> PullHandler::SelectWithin(const SelectionRequest& requ
                                                     absl::Duration budget, bool* busy) {
   *busy = false;
   const int limit = settings().max_selections;
-  if (in_flight_->fetch_add(1) >= limit) {
-    in_flight_->fetch_sub(1);
+  std::optional<SelectionSlot> slot = SelectionSlot::Take(in_flight_, limit);
+  if (!slot) {
     *busy = true;
     return absl::ResourceExhaustedError(
         absl::StrCat(limit, " selections already running; forwarding as sent"));
   }
   SelectionRequest bounded = request;
   bounded.budget = budget;
-  return plugin::SelectWithin(select_, bounded, budget, in_flight_);
+  return plugin::SelectWithin(select_, bounded, budget, *std::move(slot));
 }
 
 void PullHandler::WaitForCriCache(const std::string& method, const std::string& name,

@@ -109,6 +109,13 @@ absl::StatusOr<PullImageFields> ReadPullImageRequest(absl::string_view request) 
   out.runtime_handler = parsed.image().runtime_handler();
   if (parsed.has_auth()) {
     const runtime::v1::AuthConfig& a = parsed.auth();
+    // imgseld has no use for it, but credentials holding a control
+    // character are not selected for, whichever field holds it.
+    if (absl::Status s =
+            registry::CheckCredentialField("auth.server_address", ToAbsl(a.server_address()));
+        !s.ok()) {
+      return s;
+    }
     auto creds =
         registry::CredentialsFromCri(ToAbsl(a.username()), ToAbsl(a.password()), ToAbsl(a.auth()),
                                      ToAbsl(a.identity_token()), ToAbsl(a.registry_token()));

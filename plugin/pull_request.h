@@ -35,7 +35,9 @@ struct PullImageFields {
 };
 
 // Parses the request; InvalidArgument when the bytes are not a
-// PullImageRequest, the image is empty, or the auth cannot be decoded.
+// PullImageRequest, the image is empty, the auth cannot be decoded, or one
+// of its fields (server_address too) holds a control character
+// (registry::CheckCredentialField).
 absl::StatusOr<PullImageFields> ReadPullImageRequest(absl::string_view request);
 
 // The request with ImageSpec.image set to `image` and every other byte kept.

@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "matcher/decision_json.h"
 #include "matcher/select.h"
+#include "matcher/utf8.h"
 
 namespace imgsel::plugin {
 namespace {
@@ -51,7 +52,17 @@ class Wire {
     if (!s.empty()) Element(field, s);
   }
   // One element of a repeated string, or a map key or value: always written.
+  // Always well-formed UTF-8 (a proto3 reader refuses the whole answer
+  // otherwise): text that is not, such as a registry's error message cut
+  // inside a character, is written as ToValidUtf8 makes it.
   void Element(int field, absl::string_view s) {
+    if (!IsAscii(s) && FirstNonUtf8Byte(s) != absl::string_view::npos) [[unlikely]] {
+      WriteBytes(field, ToValidUtf8(s));
+      return;
+    }
+    WriteBytes(field, s);
+  }
+  void WriteBytes(int field, absl::string_view s) {
     char* p = Room(2 * kMaxVarint + s.size());
     p += PutVarint(p, Tag(field, kLengthDelimited));
     p += PutVarint(p, s.size());
@@ -90,6 +101,20 @@ class Wire {
   static constexpr int kLengthDelimited = 2;
   static constexpr size_t kMaxVarint = 10;
 
+  // True when no byte of `s` has its high bit set, the case of nearly every
+  // string in an answer (digests, media types, platforms, reasons): eight
+  // bytes at a time, without a branch per byte.
+  static bool IsAscii(absl::string_view s) {
+    const char* p = s.data();
+    uint64_t seen = 0, word;
+    size_t n = s.size();
+    for (; n >= sizeof(word); n -= sizeof(word), p += sizeof(word)) {
+      std::memcpy(&word, p, sizeof(word));
+      seen |= word;
+    }
+    for (; n > 0; --n) seen |= static_cast<unsigned char>(*p++);
+    return (seen & 0x8080808080808080ULL) == 0;
+  }
   static uint64_t Tag(int field, int type) { return static_cast<uint64_t>(field) << 3 | type; }
   // Writes `v` as a varint at `p`; returns the bytes written.
   static size_t PutVarint(char* p, uint64_t v) {
@@ -230,6 +255,18 @@ void EncodeSelectAnswer(const Selection& sel, bool with_json, bool basic,
   for (const std::string& warning : sel.warnings) w.Element(f::kWarnings, warning);
   if (with_json) w.String(f::kDecisionJson, DecisionToJson(d, 0));
   w.Uint(f::kElapsedUs, static_cast<uint64_t>(absl::ToInt64Microseconds(sel.elapsed)));
+  take(w.Bytes());
+}
+
+void EncodeFallbackAnswer(absl::string_view reference, PolicyKind policy, absl::string_view reason,
+                          absl::Duration elapsed, absl::FunctionRef<void(absl::string_view)> take) {
+  namespace f = response_field;
+  Wire w;
+  w.Bool(f::kFallback, true);
+  w.String(f::kFallbackReason, reason);
+  w.Uint(f::kPolicy, policy == PolicyKind::kFirstMatch ? kPolicyFirstMatch : kPolicyBest);
+  w.String(f::kReference, reference);
+  w.Uint(f::kElapsedUs, static_cast<uint64_t>(absl::ToInt64Microseconds(elapsed)));
   take(w.Bytes());
 }
 

@@ -8,6 +8,11 @@
 // exactly the message SelectionToProto builds (tests hold the two equal), so
 // clients see no difference.
 //
+// Every string field written is well-formed UTF-8, whatever the Selection
+// holds: a proto3 client refuses a whole answer over one bad byte. Text
+// that is not (a registry's message cut inside a character) is written as
+// ToValidUtf8 (matcher/utf8.h) makes it.
+//
 // Thread-safe; no I/O.
 #pragma once
 
@@ -15,6 +20,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "selector/pipeline.h"
 
 namespace imgsel::plugin {
@@ -28,5 +34,11 @@ void EncodeSelectAnswer(const Selection& selection, bool with_json, bool basic,
                         absl::FunctionRef<void(absl::string_view)> take);
 // The same, appended to `out`.
 void EncodeSelectAnswer(const Selection& selection, bool with_json, bool basic, std::string* out);
+
+// The answer to a Select whose selection ended in an error that is not the
+// caller's (a registry out of reach, a budget spent): fallback = true with
+// `reason`, the reference and policy asked for, and the time taken.
+void EncodeFallbackAnswer(absl::string_view reference, PolicyKind policy, absl::string_view reason,
+                          absl::Duration elapsed, absl::FunctionRef<void(absl::string_view)> take);
 
 }  // namespace imgsel::plugin

@@ -20,19 +20,30 @@ struct SelectionCall {
 
 }  // namespace
 
+std::optional<SelectionSlot> SelectionSlot::Take(std::shared_ptr<std::atomic<int>> running,
+                                                 int limit) {
+  if (running->fetch_add(1) >= limit) {
+    running->fetch_sub(1);
+    return std::nullopt;
+  }
+  return SelectionSlot(std::move(running));
+}
+
+SelectionSlot::~SelectionSlot() {
+  if (running_ != nullptr) running_->fetch_sub(1);
+}
+
 absl::StatusOr<Selection> SelectWithin(SelectFn select, const SelectionRequest& request,
-                                       absl::Duration budget,
-                                       std::shared_ptr<std::atomic<int>> running) {
+                                       absl::Duration budget, SelectionSlot slot) {
   auto call = std::make_shared<SelectionCall>();
   call->request = request;
   if (request.credentials != nullptr) {
     call->credentials = *request.credentials;
     call->request.credentials = &call->credentials;
   }
-  std::thread([call, select = std::move(select), running = std::move(running)] {
+  std::thread([call, select = std::move(select), slot = std::move(slot)] {
     call->result = select(call->request);
     call->done.Notify();
-    running->fetch_sub(1);
   }).detach();
   if (!call->done.WaitForNotificationWithTimeout(budget)) {
     return absl::DeadlineExceededError(absl::StrCat(

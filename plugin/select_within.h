@@ -1,13 +1,14 @@
 // A selection that may wait on registries, bounded by a budget: it runs on
 // a thread of its own, and the caller stops waiting when the budget runs
 // out. The thread then finishes on its own, bounded by the registry
-// client's timeouts, and only then gives back its slot in `running`. Shared
-// by PullImage (PullHandler) and the Selector API's Select by reference.
+// client's timeouts, and only then gives back its SelectionSlot. Shared by
+// PullImage (PullHandler) and the Selector API's Select by reference.
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -17,13 +18,34 @@ namespace imgsel::plugin {
 
 using SelectFn = std::function<absl::StatusOr<Selection>(const SelectionRequest&)>;
 
+// One place among at most `limit` selections running at once, counted in a
+// counter shared with the threads that run them. The place is given back
+// when the slot is destroyed, whichever way that happens: a request refused
+// after the slot was taken, a selection that finished, one its caller
+// stopped waiting for. Move-only; thread-compatible.
+class SelectionSlot {
+ public:
+  // A slot, or nullopt when `limit` are taken already.
+  static std::optional<SelectionSlot> Take(std::shared_ptr<std::atomic<int>> running, int limit);
+
+  SelectionSlot(SelectionSlot&& other) noexcept = default;
+  SelectionSlot& operator=(SelectionSlot&&) = delete;
+  SelectionSlot(const SelectionSlot&) = delete;
+  SelectionSlot& operator=(const SelectionSlot&) = delete;
+  ~SelectionSlot();
+
+ private:
+  explicit SelectionSlot(std::shared_ptr<std::atomic<int>> running)
+      : running_(std::move(running)) {}
+  std::shared_ptr<std::atomic<int>> running_;  // null once moved from
+};
+
 // Runs `select(request)` (the request and its credentials copied for the
 // thread) and returns its result, or DEADLINE_EXCEEDED ("selection budget
-// of … ran out") after `budget`. `running` was incremented by the caller
-// for this selection; the thread decrements it when the selection ends.
-// `select` must own what it uses: it may outlive the caller.
+// of … ran out") after `budget`. The thread owns `slot` and gives it back
+// when the selection ends. `select` must own what it uses: it may outlive
+// the caller.
 absl::StatusOr<Selection> SelectWithin(SelectFn select, const SelectionRequest& request,
-                                       absl::Duration budget,
-                                       std::shared_ptr<std::atomic<int>> running);
+                                       absl::Duration budget, SelectionSlot slot);
 
 }  // namespace imgsel::plugin

@@ -1,10 +1,12 @@
 #include "plugin/selector_service.h"
 
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "matcher/host_profile.h"
+#include "matcher/utf8.h"
 #include "plugin/select_answer.h"
 #include "plugin/select_within.h"
 #include "plugin/upstream.h"
@@ -20,12 +22,15 @@ grpc::Status Invalid(const absl::Status& s) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(s.message()));
 }
 
+grpc::Status Invalid(std::string message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message));
+}
+
 // A reference that cannot name an image is refused before any thread or
 // registry is involved.
 grpc::Status CheckReference(const std::string& reference) {
   if (reference.empty() || reference.size() > kMaxReferenceBytes) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "reference: empty or longer than 4096 bytes");
+    return Invalid("reference: empty or longer than 4096 bytes");
   }
   if (auto parsed = registry::ParseReference(reference); !parsed.ok()) {
     return Invalid(parsed.status());
@@ -34,6 +39,54 @@ grpc::Status CheckReference(const std::string& reference) {
 }
 
 }  // namespace
+
+// One Select from its request to its answer. Owned by the thread that runs
+// it; `selection.index_bytes` points into `request`, `selection.credentials`
+// at `credentials`, so it is never moved once checked.
+struct SelectorService::SelectCall {
+  v1::SelectRequest request;
+  registry::Credentials credentials;
+  SelectionRequest selection;
+};
+
+// Every check a request can fail, made before a thread or a registry slot
+// is taken for it.
+grpc::Status SelectorService::Check(SelectCall& call) {
+  const v1::SelectRequest& request = call.request;
+  SelectionRequest& sreq = call.selection;
+  switch (request.source_case()) {
+    case v1::SelectRequest::kReference:
+      if (grpc::Status bad = CheckReference(request.reference()); !bad.ok()) return bad;
+      sreq.reference = request.reference();
+      break;
+    case v1::SelectRequest::kIndex:
+      if (request.index().empty() || request.index().size() > kMaxIndexBytes) {
+        return Invalid(absl::StrCat("index: empty or larger than ", kMaxIndexBytes, " bytes"));
+      }
+      sreq.index_bytes = request.index();
+      break;
+    default:
+      return Invalid("a reference or the index bytes are required");
+  }
+  if (!v1::Policy_IsValid(request.policy())) {
+    return Invalid(absl::StrCat("policy: unknown value ", request.policy()));
+  }
+  if (!v1::SelectView_IsValid(request.view())) {
+    return Invalid(absl::StrCat("view: unknown value ", request.view()));
+  }
+  sreq.runtime_handler = request.runtime_handler();
+  sreq.policy =
+      request.policy() == v1::POLICY_FIRST_MATCH ? PolicyKind::kFirstMatch : PolicyKind::kBest;
+  if (request.has_auth()) {
+    const v1::RegistryAuth& a = request.auth();
+    auto c = registry::CredentialsFromCri(a.username(), a.password(), a.auth(), a.identity_token(),
+                                          a.registry_token());
+    if (!c.ok()) return Invalid(c.status());
+    call.credentials = *std::move(c);
+    if (!call.credentials.empty()) sreq.credentials = &call.credentials;
+  }
+  return grpc::Status::OK;
+}
 
 SelectorService::SelectorService(std::shared_ptr<SelectionPipeline> pipeline, Metrics* metrics,
                                  absl::Duration default_timeout)
@@ -51,112 +104,66 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
                                                   grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   calls_in_flight_.fetch_add(1);
+  auto finish = [this, reactor](grpc::Status status) {
+    reactor->Finish(std::move(status));
+    calls_in_flight_.fetch_sub(1);
+  };
+  auto refuse = [this, reactor, &finish](grpc::Status status) {
+    metrics_->CountSelect(SelectResult::kInvalid);
+    finish(std::move(status));
+    return reactor;
+  };
   const auto chrono_deadline = ctx->deadline();
   const absl::Time deadline = chrono_deadline == std::chrono::system_clock::time_point::max()
                                   ? absl::InfiniteFuture()
                                   : absl::FromChrono(chrono_deadline);
-  auto request = std::make_unique<v1::SelectRequest>();
+  auto call = std::make_unique<SelectCall>();
   {
     grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(request_bytes));
-    if (!request->ParseFromZeroCopyStream(&reader)) {
-      metrics_->CountSelect(SelectResult::kInvalid);
-      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                   "the request is not an imgsel.v1.SelectRequest"));
-      calls_in_flight_.fetch_sub(1);
-      return reactor;
+    if (!call->request.ParseFromZeroCopyStream(&reader)) {
+      return refuse(Invalid("the request is not an imgsel.v1.SelectRequest"));
     }
   }
-  if (request->source_case() != v1::SelectRequest::kReference) {
-    reactor->Finish(DoSelect(deadline, *request, response));
-    calls_in_flight_.fetch_sub(1);
+  if (grpc::Status bad = Check(*call); !bad.ok()) return refuse(std::move(bad));
+  if (call->request.source_case() != v1::SelectRequest::kReference) {
+    finish(DoSelect(deadline, *call, std::nullopt, response));
     return reactor;
   }
-  if (grpc::Status bad = CheckReference(request->reference()); !bad.ok()) {
-    metrics_->CountSelect(SelectResult::kInvalid);
-    reactor->Finish(bad);
-    calls_in_flight_.fetch_sub(1);
-    return reactor;
+  std::optional<SelectionSlot> slot = SelectionSlot::Take(registry_selects_, kMaxRegistrySelects);
+  if (!slot) {
+    return refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               "too many selections waiting on registries; retry later"));
   }
-  if (registry_selects_->fetch_add(1) >= kMaxRegistrySelects) {
-    registry_selects_->fetch_sub(1);
-    metrics_->CountSelect(SelectResult::kInvalid);
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "too many selections waiting on registries; retry later"));
-    calls_in_flight_.fetch_sub(1);
-    return reactor;
-  }
-  // The slot is given back by the selection's own thread (select_within.h),
+  // The slot goes with the selection to its own thread (select_within.h),
   // which may outlive this call.
-  std::thread([this, reactor, deadline, request = std::move(request), response] {
-    grpc::Status status = DoSelect(deadline, *request, response);
-    reactor->Finish(std::move(status));
-    calls_in_flight_.fetch_sub(1);
+  std::thread([this, finish, deadline, call = std::move(call), slot = *std::move(slot),
+               response]() mutable {
+    finish(DoSelect(deadline, *call, std::move(slot), response));
   }).detach();
   return reactor;
 }
 
-grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequest& req,
+grpc::Status SelectorService::DoSelect(absl::Time deadline, const SelectCall& call,
+                                       std::optional<SelectionSlot> slot,
                                        grpc::ByteBuffer* response) {
-  const v1::SelectRequest* request = &req;
+  const v1::SelectRequest& request = call.request;
+  SelectionRequest sreq = call.selection;
   const absl::Time start = absl::Now();
   auto done = [&](SelectResult result, grpc::Status status) {
     metrics_->CountSelect(result);
     metrics_->select_seconds.Observe(absl::Now() - start);
     return status;
   };
-  SelectionRequest sreq;
-  switch (request->source_case()) {
-    case v1::SelectRequest::kReference:
-      // Checked by Select before the registry thread was started.
-      sreq.reference = request->reference();
-      break;
-    case v1::SelectRequest::kIndex:
-      if (request->index().empty() || request->index().size() > kMaxIndexBytes) {
-        return done(
-            SelectResult::kInvalid,
-            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                         absl::StrCat("index: empty or larger than ", kMaxIndexBytes, " bytes")));
-      }
-      sreq.index_bytes = request->index();
-      break;
-    default:
-      return done(SelectResult::kInvalid,
-                  grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                               "a reference or the index bytes are required"));
-  }
-  if (!v1::Policy_IsValid(request->policy())) {
-    return done(SelectResult::kInvalid,
-                grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             absl::StrCat("policy: unknown value ", request->policy())));
-  }
-  if (!v1::SelectView_IsValid(request->view())) {
-    return done(SelectResult::kInvalid,
-                grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             absl::StrCat("view: unknown value ", request->view())));
-  }
-  sreq.runtime_handler = request->runtime_handler();
-  sreq.policy =
-      request->policy() == v1::POLICY_FIRST_MATCH ? PolicyKind::kFirstMatch : PolicyKind::kBest;
-  registry::Credentials creds;
-  if (request->has_auth()) {
-    const v1::RegistryAuth& a = request->auth();
-    auto c = registry::CredentialsFromCri(a.username(), a.password(), a.auth(), a.identity_token(),
-                                          a.registry_token());
-    if (!c.ok()) return done(SelectResult::kInvalid, Invalid(c.status()));
-    creds = *std::move(c);
-    if (!creds.empty()) sreq.credentials = &creds;
-  }
-  absl::Duration budget = request->timeout_ms() > 0 ? absl::Milliseconds(request->timeout_ms())
-                                                    : absl::Nanoseconds(default_timeout_ns_.load());
+  absl::Duration budget = request.timeout_ms() > 0 ? absl::Milliseconds(request.timeout_ms())
+                                                   : absl::Nanoseconds(default_timeout_ns_.load());
   if (deadline != absl::InfiniteFuture()) budget = std::min(budget, deadline - absl::Now());
   sreq.budget = budget;
 
   absl::StatusOr<Selection> sel =
-      sreq.reference.empty()
-          ? pipeline_->Select(sreq)
-          : SelectWithin(
-                [pipeline = pipeline_](const SelectionRequest& r) { return pipeline->Select(r); },
-                sreq, budget, registry_selects_);
+      slot ? SelectWithin(
+                 [pipeline = pipeline_](const SelectionRequest& r) { return pipeline->Select(r); },
+                 sreq, budget, *std::move(slot))
+           : pipeline_->Select(sreq);
   if (!sel.ok()) {
     const absl::Status& s = sel.status();
     if (s.code() == absl::StatusCode::kInvalidArgument ||
@@ -167,18 +174,11 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequ
       return done(SelectResult::kInvalid,
                   grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(s.message())));
     }
-    v1::SelectResponse answer;
-    answer.set_fallback(true);
-    answer.set_fallback_reason(std::string(s.message()));
-    answer.set_reference(sreq.reference);
-    answer.set_policy(sreq.policy == PolicyKind::kFirstMatch ? v1::POLICY_FIRST_MATCH
-                                                             : v1::POLICY_BEST);
-    answer.set_elapsed_us(static_cast<uint64_t>(absl::ToInt64Microseconds(absl::Now() - start)));
-    *response = ToByteBuffer(answer.SerializeAsString());
+    EncodeFallbackAnswer(sreq.reference, sreq.policy, s.message(), absl::Now() - start,
+                         [response](absl::string_view wire) { *response = ToByteBuffer(wire); });
     return done(SelectResult::kFallback, grpc::Status::OK);
   }
-  EncodeSelectAnswer(*sel, request->include_decision_json(),
-                     request->view() == v1::SELECT_VIEW_BASIC,
+  EncodeSelectAnswer(*sel, request.include_decision_json(), request.view() == v1::SELECT_VIEW_BASIC,
                      [response](absl::string_view wire) { *response = ToByteBuffer(wire); });
   return done(sel->decision.fallback ? SelectResult::kFallback : SelectResult::kOk,
               grpc::Status::OK);
@@ -187,15 +187,17 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const v1::SelectRequ
 grpc::ServerUnaryReactor* SelectorService::HostProfile(grpc::CallbackServerContext* ctx,
                                                        const v1::HostProfileRequest*,
                                                        v1::HostProfileResponse* response) {
+  // What the probe read from the host (os-release, uname) is not trusted to
+  // be UTF-8; the answer must be.
   const imgsel::HostProfile& host = pipeline_->host();
   v1::Platform* p = response->mutable_platform();
-  p->set_os(host.platform.os);
-  p->set_architecture(host.platform.architecture);
-  p->set_variant(host.platform.variant);
-  p->set_os_version(host.platform.os_version);
-  for (const std::string& f : host.platform.os_features) p->add_os_features(f);
-  for (const std::string& f : host.features) response->add_features(f);
-  response->set_profile_json(host_json_);
+  p->set_os(ToValidUtf8(host.platform.os));
+  p->set_architecture(ToValidUtf8(host.platform.architecture));
+  p->set_variant(ToValidUtf8(host.platform.variant));
+  p->set_os_version(ToValidUtf8(host.platform.os_version));
+  for (const std::string& f : host.platform.os_features) p->add_os_features(ToValidUtf8(f));
+  for (const std::string& f : host.features) response->add_features(ToValidUtf8(f));
+  response->set_profile_json(host_json_);  // JsonWriter writes U+FFFD for any byte not UTF-8
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -11,11 +11,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "absl/time/time.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "imgsel/v1/selector.grpc.pb.h"
 #include "plugin/metrics.h"
+#include "plugin/select_within.h"
 #include "selector/pipeline.h"
 
 namespace imgsel::plugin {
@@ -24,9 +26,12 @@ namespace imgsel::plugin {
 inline constexpr size_t kMaxIndexBytes = 4 << 20;
 inline constexpr size_t kMaxReferenceBytes = 4096;
 
-// Calls with raw index bytes are answered on gRPC's own thread (pure CPU,
-// microseconds); calls that go to a registry run on a thread of their own,
-// at most kMaxRegistrySelects at once (RESOURCE_EXHAUSTED beyond).
+// A request is checked whole (source, reference, policy, view, auth)
+// before anything is started for it. Calls with raw index bytes are then
+// answered on gRPC's own thread (pure CPU, microseconds); calls that go to a
+// registry run on a thread of their own, each holding one of
+// kMaxRegistrySelects slots (RESOURCE_EXHAUSTED when none is free) until its
+// selection ends.
 //
 // Select is a raw method: the request is parsed here and the answer written
 // to wire bytes by EncodeSelectAnswer (select_answer.h), without building
@@ -58,8 +63,12 @@ class SelectorService final
   Metrics* metrics_;
   std::atomic<int64_t> default_timeout_ns_;
   std::string host_json_;
-  grpc::Status DoSelect(absl::Time deadline, const imgsel::v1::SelectRequest& request,
-                        grpc::ByteBuffer* response);
+  struct SelectCall;
+  static grpc::Status Check(SelectCall& call);
+  // `slot`: a selection by reference, run within its budget on a thread of
+  // its own; none: index bytes, run here.
+  grpc::Status DoSelect(absl::Time deadline, const SelectCall& call,
+                        std::optional<SelectionSlot> slot, grpc::ByteBuffer* response);
 
   std::atomic<int> calls_in_flight_{0};
   // Registry selections running, shared with their threads (SelectWithin).

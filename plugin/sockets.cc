@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_posix.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "plugin/decision_log.h"
 
 namespace imgsel::plugin {
 namespace {
@@ -129,7 +131,13 @@ int FindActivatedSocket(const std::vector<ActivatedSocket>& sockets, const std::
   return -1;
 }
 
-Acceptor::Acceptor(int listen_fd, grpc::Server* server) : listen_fd_(listen_fd), server_(server) {
+Acceptor::Acceptor(int listen_fd, grpc::Server* server, bool owns_fd)
+    : listen_fd_(listen_fd), owns_fd_(owns_fd), server_(server) {
+  // A connection reset between poll() and accept() must not block the
+  // thread (and Stop) in accept().
+  if (const int flags = fcntl(listen_fd_, F_GETFL); flags >= 0) {
+    fcntl(listen_fd_, F_SETFL, flags | O_NONBLOCK);
+  }
   if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;
   thread_ = std::thread([this] { Run(); });
 }
@@ -147,9 +155,11 @@ void Acceptor::Stop() {
     (void)!write(wake_[1], &c, 1);
   }
   if (thread_.joinable()) thread_.join();
+  if (owns_fd_) close(listen_fd_);
 }
 
 void Acceptor::Run() {
+  bool short_of_resources = false;  // logged once for each spell
   while (!stopped_.load()) {
     pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
     // The timeout only bounds how long a missing wake pipe could delay Stop.
@@ -159,11 +169,77 @@ void Acceptor::Run() {
     if ((fds[0].revents & POLLIN) == 0) continue;
     int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (conn < 0) {
-      if (errno == EMFILE || errno == ENFILE) usleep(50 * 1000);
+      const int err = errno;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        if (!short_of_resources) {
+          LogMessage("warn", absl::StrCat("accept: ", strerror(err),
+                                          "; new connections wait in the socket's queue"));
+          short_of_resources = true;
+        }
+        // The connection stays queued and poll() would report it at once:
+        // wait here, or until Stop, before trying again.
+        pollfd wake{wake_[0], POLLIN, 0};
+        if (poll(&wake, wake_[0] >= 0 ? 1 : 0, kRetryAcceptMs) > 0) break;
+      }
       continue;
+    }
+    if (short_of_resources) {
+      LogMessage("info", "accept: accepting again");
+      short_of_resources = false;
     }
     grpc::AddInsecureChannelFromFd(server_, conn);
   }
+}
+
+absl::StatusOr<int> ListenUnix(const std::string& path) {
+  sockaddr_un addr;
+  if (!FillAddress(path, &addr)) {
+    return absl::InvalidArgumentError(absl::StrCat("socket path \"", path, "\" is too long"));
+  }
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Errno("socket() for", path);
+  // Created 0660 from the start, not chmod-ed into it after a moment of
+  // the process's own umask.
+  const mode_t old_mask = umask(0117);
+  const int bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  const int err = errno;
+  umask(old_mask);
+  if (bound != 0 || listen(fd, SOMAXCONN) != 0) {
+    if (bound != 0) errno = err;
+    absl::Status s = Errno("cannot listen on", path);
+    close(fd);
+    return s;
+  }
+  return fd;
+}
+
+absl::StatusOr<Listener> StartServer(grpc::ServerBuilder& builder, const std::string& path,
+                                     int activated_fd, absl::string_view what) {
+  Listener l;
+  int fd = activated_fd;
+  if (activated_fd < 0) {
+    if (absl::Status s = PrepareSocketPath(path); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
+    }
+    auto listening = ListenUnix(path);
+    if (!listening.ok()) {
+      return absl::Status(listening.status().code(),
+                          absl::StrCat(what, ": ", listening.status().message()));
+    }
+    fd = *listening;
+    l.path = path;
+    if (absl::Status s = RestrictSocketMode(path); !s.ok()) {
+      close(fd);
+      return s;
+    }
+  }
+  l.server = builder.BuildAndStart();
+  if (l.server == nullptr) {
+    if (activated_fd < 0) close(fd);
+    return absl::UnavailableError(absl::StrCat(what, ": cannot start a gRPC server for ", path));
+  }
+  l.acceptor = std::make_unique<Acceptor>(fd, l.server.get(), /*owns_fd=*/activated_fd < 0);
+  return l;
 }
 
 }  // namespace imgsel::plugin

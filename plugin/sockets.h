@@ -13,26 +13,36 @@
 // LISTEN_FDS counts descriptors from 3, LISTEN_FDNAMES (optional) names them.
 // A descriptor is used for the Selector API or the CRI proxy when its name
 // is "selector" / "cri", or else when its bound path is the configured one.
-// gRPC cannot serve a listening descriptor directly, so an acceptor thread
-// hands every accepted connection to the server.
+//
+// Either way imgseld accepts connections itself: an acceptor thread hands
+// every accepted connection to the gRPC server. gRPC's own listener (1.51)
+// stops listening for good the first time accept() fails with EMFILE; the
+// acceptor waits and accepts again once descriptors are free.
 //
 // Thread-safe where noted.
 #pragma once
 
 #include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace imgsel::plugin {
 
 // Makes `path` ready for a new listening socket (rules above).
 absl::Status PrepareSocketPath(const std::string& path);
+
+// A listening socket at `path` (made ready by PrepareSocketPath), created
+// with mode 0660; non-blocking, close-on-exec.
+absl::StatusOr<int> ListenUnix(const std::string& path);
 
 // chmod 0660.
 absl::Status RestrictSocketMode(const std::string& path);
@@ -53,20 +63,44 @@ int FindActivatedSocket(const std::vector<ActivatedSocket>& sockets, const std::
                         const std::string& path);
 
 // Accepts connections on a listening descriptor and hands each to a gRPC
-// server. Stop() is thread-safe and idempotent.
+// server. When the process is out of descriptors (EMFILE, ENFILE) or the
+// kernel out of memory, the connection waits in the socket's queue and is
+// tried again every kRetryAcceptMs (logged once at warn for each such spell).
+// Stop() is thread-safe and idempotent; from then on nothing is accepted,
+// and a descriptor the acceptor owns is closed (new connections are
+// refused).
 class Acceptor {
  public:
-  Acceptor(int listen_fd, grpc::Server* server);
+  static constexpr int kRetryAcceptMs = 50;
+
+  // `owns_fd`: the descriptor is closed by Stop(); else it stays open (one
+  // systemd passed in keeps its queue for the next imgseld).
+  Acceptor(int listen_fd, grpc::Server* server, bool owns_fd = false);
   ~Acceptor();
   void Stop();
 
  private:
   void Run();
   int listen_fd_;
+  const bool owns_fd_;
   int wake_[2] = {-1, -1};
   grpc::Server* server_;
   std::atomic<bool> stopped_{false};
   std::thread thread_;
 };
+
+// A gRPC server and where it listens.
+struct Listener {
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<Acceptor> acceptor;
+  std::string path;  // created here: removed at exit
+};
+
+// Builds and starts `builder`'s server on `activated_fd` (socket
+// activation), or, when that is -1, on a socket it creates at `path`
+// (PrepareSocketPath's rules, mode 0660). `what` names the setting in
+// errors ("[server] socket").
+absl::StatusOr<Listener> StartServer(grpc::ServerBuilder& builder, const std::string& path,
+                                     int activated_fd, absl::string_view what);
 
 }  // namespace imgsel::plugin

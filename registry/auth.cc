@@ -58,10 +58,31 @@ std::string Credentials::Fingerprint() const {
   return Sha256Digest(material).substr(7, 16);
 }
 
+absl::Status CheckCredentialField(absl::string_view field, absl::string_view value) {
+  for (const char ch : value) {
+    const auto byte = static_cast<unsigned char>(ch);
+    if (byte < 0x20 || byte == 0x7f) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": holds a control character (a byte below 0x20, or 0x7f)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Credentials> CredentialsFromCri(absl::string_view username,
                                                absl::string_view password, absl::string_view auth,
                                                absl::string_view identity_token,
                                                absl::string_view registry_token) {
+  const std::pair<absl::string_view, absl::string_view> fields[] = {
+      {"auth.username", username},
+      {"auth.password", password},
+      {"auth.auth", auth},
+      {"auth.identity_token", identity_token},
+      {"auth.registry_token", registry_token},
+  };
+  for (const auto& [name, value] : fields) {
+    if (absl::Status s = CheckCredentialField(name, value); !s.ok()) return s;
+  }
   Credentials c;
   c.username = std::string(username);
   c.password = std::string(password);
@@ -70,6 +91,10 @@ absl::StatusOr<Credentials> CredentialsFromCri(absl::string_view username,
   if (!auth.empty() && c.username.empty() && c.password.empty()) {
     auto pair = SplitUserPass(auth, "CRI auth config");
     if (!pair.ok()) return pair.status();
+    for (absl::string_view decoded :
+         {absl::string_view(pair->first), absl::string_view(pair->second)}) {
+      if (absl::Status s = CheckCredentialField("auth.auth (decoded)", decoded); !s.ok()) return s;
+    }
     c.username = pair->first;
     c.password = pair->second;
   }

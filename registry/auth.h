@@ -50,8 +50,19 @@ struct Credentials {
   std::string Fingerprint() const;
 };
 
+// OK, or InvalidArgument naming `field` when `value` holds a control
+// character: a byte below 0x20, or 0x7f. Credentials are sent in HTTP
+// headers (Authorization) and token request bodies, where a CR or LF would
+// end the line and start a header of the sender's choosing. The message
+// names the field, never the value. CredentialsFromCri applies it to CRI
+// and Selector API credentials; a reader of credentials from anywhere else
+// (config.json) calls it for each field it reads.
+absl::Status CheckCredentialField(absl::string_view field, absl::string_view value);
+
 // The CRI AuthConfig fields; `auth` is base64 "user:password" and wins over
-// empty username/password. InvalidArgument when `auth` does not decode.
+// empty username/password. InvalidArgument when `auth` does not decode, or
+// when a field (or what `auth` decodes to) fails CheckCredentialField; the
+// fields are named as in AuthConfig under "auth." ("auth.password").
 absl::StatusOr<Credentials> CredentialsFromCri(absl::string_view username,
                                                absl::string_view password, absl::string_view auth,
                                                absl::string_view identity_token,

@@ -215,9 +215,9 @@ class WorldEnvironment : public ::testing::Environment {
       return;
     }
     world->containerd = *std::move(c);
-    std::vector<std::string> repos = {"demo", "demo-rm", "fb-unreach", "fb-timeout", "fb-record",
-                                      "api",  "again",   "compat",     "drain",      "alpha",
-                                      "handover", "busy"};
+    std::vector<std::string> repos = {"demo",      "demo-rm", "fb-unreach", "fb-timeout",
+                                      "fb-record", "api",     "again",      "compat",
+                                      "drain",     "alpha",   "handover",   "busy"};
     for (int i = 0; i < kConcurrent; ++i) repos.push_back(absl::StrCat("many", i));
     std::vector<std::string> errors = PushAll(Examples() + "/layout", repos);
     const std::string garbage = MakeGarbageLayout();
@@ -757,15 +757,15 @@ TEST(ImgseldIntegration, RefusesToForwardToItself) {
                         << "cri_socket = \"" << dir << "/cri.sock\"\n"
                         << "containerd_socket = \"" << link << "\"\n";
   const std::string log = dir + "/imgseld.log";
-  auto p = Process::Spawn({IMGSELD_BINARY, "--config", config, "--host-profile",
-                           Examples() + "/hosts/amd64-v3.json"},
-                          log);
+  auto p = Process::Spawn(
+      {IMGSELD_BINARY, "--config", config, "--host-profile", Examples() + "/hosts/amd64-v3.json"},
+      log);
   ASSERT_TRUE(p.ok());
   const int status = (*p)->Signal(0, absl::Seconds(10));
   ASSERT_NE(status, -1) << "imgseld kept running" << ReadFile(log);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
-  EXPECT_TRUE(absl::StrContains(ReadFile(log), "[server] containerd_socket: " + link +
-                                                   " is imgseld's own CRI socket"))
+  EXPECT_TRUE(absl::StrContains(
+      ReadFile(log), "[server] containerd_socket: " + link + " is imgseld's own CRI socket"))
       << ReadFile(log);
 }
 
@@ -838,10 +838,9 @@ TEST(ImgseldIntegration, ReloadKeepsTheLastGoodConfigAndTermDrains) {
                                 "imgseld_config_reloads_total{result=\"error\"} 1"));
   // A good file that also changes settings a reload cannot apply: applied,
   // and each of those named.
-  std::string changed = absl::StrReplaceAll(good, {{"request_timeout = \"5s\"",
-                                                    "request_timeout = \"7s\""},
-                                                   {"drain_timeout = \"3s\"",
-                                                    "drain_timeout = \"4s\""}});
+  std::string changed =
+      absl::StrReplaceAll(good, {{"request_timeout = \"5s\"", "request_timeout = \"7s\""},
+                                 {"drain_timeout = \"3s\"", "drain_timeout = \"4s\""}});
   changed += "[compat]\ncache_max_bytes = 1048576\n";
   std::ofstream(d->config) << changed;
   kill(d->process->pid(), SIGHUP);
@@ -850,12 +849,13 @@ TEST(ImgseldIntegration, ReloadKeepsTheLastGoodConfigAndTermDrains) {
     absl::SleepFor(absl::Milliseconds(20));
   }
   const std::string log = ReadFile(d->log);
-  EXPECT_TRUE(absl::StrContains(log, "reload: [compat] cache_max_bytes, [registry] "
-                                     "request_timeout changed; they take effect on restart"))
+  EXPECT_TRUE(absl::StrContains(log,
+                                "reload: [compat] cache_max_bytes, [registry] "
+                                "request_timeout changed; they take effect on restart"))
       << log;
   EXPECT_TRUE(absl::StrContains(log, "applied")) << log;
-  EXPECT_TRUE(absl::StrContains(Metrics(d->metrics_port),
-                                "imgseld_config_reloads_total{result=\"ok\"} 1"));
+  EXPECT_TRUE(
+      absl::StrContains(Metrics(d->metrics_port), "imgseld_config_reloads_total{result=\"ok\"} 1"));
   std::ofstream(d->config) << good;
   kill(d->process->pid(), SIGHUP);
   const int status = d->process->Signal(SIGTERM, absl::Seconds(8));
@@ -949,18 +949,73 @@ TEST(ImgseldIntegration, TermLetsAPullInFlightFinish) {
   EXPECT_TRUE(absl::StrContains(ReadFile(d->log), "\"reason\":\"timeout\"")) << ReadFile(d->log);
 }
 
-// The CRI socket serves nothing of its own: server reflection, which the API
-// socket has, is containerd's to answer there (it has none).
-TEST(ImgseldIntegration, CriSocketHasNoReflectionOfItsOwn) {
+// A unary call of `method` with `request` as its bytes.
+grpc::Status RawCall(const std::string& socket, const std::string& method,
+                     const std::string& request, std::string* response = nullptr) {
+  grpc::GenericStub stub(plugin::UnixChannel(socket));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  grpc::ByteBuffer req = plugin::ToByteBuffer(request);
+  grpc::ByteBuffer resp;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &req, &resp, [&](grpc::Status s) {
+    status = std::move(s);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  if (response != nullptr) *response = plugin::FromByteBuffer(resp);
+  return status;
+}
+
+// A length-delimited protobuf field: tag, length, bytes.
+std::string Field(int number, const std::string& bytes) {
+  return absl::StrCat(std::string(1, static_cast<char>(number << 3 | 2)),
+                      std::string(1, static_cast<char>(bytes.size())), bytes);
+}
+
+// The CRI socket is not containerd's socket under another name: what is
+// not the CRI image service (or the health check) is UNIMPLEMENTED there
+// and never reaches containerd, which would have answered it. The image
+// service itself still passes.
+TEST(ImgseldIntegration, CriSocketServesTheImageServiceOnly) {
   REQUIRE_WORLD();
-  runtime::v1::ListImagesRequest any;
-  runtime::v1::ListImagesResponse ignored;
-  const std::string method = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
-  grpc::Status via_proxy = CallAs(world->main.cri_socket, method, any, &ignored);
-  grpc::Status direct = CallAs(world->containerd->socket(), method, any, &ignored);
-  EXPECT_EQ(direct.error_code(), grpc::StatusCode::UNIMPLEMENTED) << direct.error_message();
-  EXPECT_EQ(via_proxy.error_code(), direct.error_code()) << via_proxy.error_message();
-  EXPECT_EQ(via_proxy.error_message(), direct.error_message());
+  const std::string& proxy = world->main.cri_socket;
+  const std::string& containerd = world->containerd->socket();
+  // containerd.services.namespaces.v1: Create{namespace{name}}; List
+  // answers every namespace's name.
+  const std::string name = "imgsel-through-cri";
+  grpc::Status create = RawCall(proxy, "/containerd.services.namespaces.v1.Namespaces/Create",
+                                Field(1, Field(1, name)));
+  EXPECT_EQ(create.error_code(), grpc::StatusCode::UNIMPLEMENTED) << create.error_message();
+  std::string namespaces;
+  ASSERT_TRUE(
+      RawCall(containerd, "/containerd.services.namespaces.v1.Namespaces/List", "", &namespaces)
+          .ok());
+  EXPECT_FALSE(absl::StrContains(namespaces, name)) << "created through the CRI socket";
+
+  for (const char* method :
+       {"/runtime.v1.RuntimeService/Version", "/runtime.v1alpha2.RuntimeService/Version"}) {
+    EXPECT_TRUE(RawCall(containerd, method, "").ok()) << method << " directly";
+    grpc::Status s = RawCall(proxy, method, "");
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << method << s.error_message();
+  }
+  // Server reflection, which the API socket has, is not served here either.
+  grpc::Status reflection =
+      RawCall(proxy, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "\x3a\x00");
+  EXPECT_EQ(reflection.error_code(), grpc::StatusCode::UNIMPLEMENTED) << reflection.error_message();
+
+  grpc::health::v1::HealthCheckResponse health;
+  std::string health_bytes;
+  ASSERT_TRUE(RawCall(proxy, "/grpc.health.v1.Health/Check", "", &health_bytes).ok());
+  ASSERT_TRUE(health.ParseFromString(health_bytes));
+  EXPECT_EQ(health.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  for (const char* method :
+       {"/runtime.v1.ImageService/ListImages", "/runtime.v1alpha2.ImageService/ListImages",
+        "/runtime.v1.ImageService/ImageFsInfo"}) {
+    grpc::Status s = RawCall(proxy, method, "");
+    EXPECT_TRUE(s.ok()) << method << ": " << s.error_message();
+  }
 }
 
 // Beyond --max-pulls, a pull is forwarded as sent and still ends well; its
@@ -970,8 +1025,8 @@ TEST(ImgseldIntegration, PullsBeyondMaxPullsAreForwardedAndLogged) {
   SilentRegistry silent("certs-busy.d");
   ASSERT_TRUE(silent.ok());
   // The first pull holds the only slot for select_timeout.
-  auto d = StartImgseld("busy", "select_timeout = \"1500ms\"\n", {"--max-pulls", "1"},
-                        silent.certs);
+  auto d =
+      StartImgseld("busy", "select_timeout = \"1500ms\"\n", {"--max-pulls", "1"}, silent.certs);
   ASSERT_TRUE(d.ok()) << d.status();
   absl::StatusOr<std::string> held = absl::UnknownError("not run");
   std::thread first([&] {
@@ -1032,6 +1087,56 @@ TEST(ImgseldIntegration, SelectByReferenceAnswersWithinItsBudget) {
   }
 }
 
+// imgseld out of descriptors: clients hold more connections to the API
+// socket than its RLIMIT_NOFILE allows, so accept() fails with EMFILE. Once
+// they let go, the socket accepts again and calls are answered; a listener
+// that gave up at the first EMFILE would leave the API dead until restart.
+TEST(ImgseldIntegration, ApiSocketAcceptsAgainAfterRunningOutOfDescriptors) {
+  REQUIRE_WORLD();
+  auto d = StartImgseld("emfile", "", {}, world->certs, /*wait=*/false);
+  ASSERT_TRUE(d.ok()) << d.status();
+  d->process.reset();  // started below, with a low descriptor limit
+  auto p =
+      Process::Spawn({"/bin/sh", "-c", "ulimit -n 128 && exec \"$@\"", "sh", IMGSELD_BINARY,
+                      "--config", d->config, "--host-profile", Examples() + "/hosts/amd64-v3.json"},
+                     d->log);
+  ASSERT_TRUE(p.ok()) << p.status();
+  d->process = *std::move(p);
+  ASSERT_TRUE(WaitForSocket(d->api_socket, absl::Seconds(15))) << ReadFile(d->log);
+  auto host_profile = [&](absl::Duration wait) {
+    auto api = imgsel::v1::Selector::NewStub(plugin::UnixChannel(d->api_socket));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + wait));
+    imgsel::v1::HostProfileRequest req;
+    imgsel::v1::HostProfileResponse resp;
+    return api->HostProfile(&ctx, req, &resp);
+  };
+  ASSERT_TRUE(host_profile(absl::Seconds(10)).ok()) << ReadFile(d->log);
+
+  // More connections than imgseld has descriptors for; they sit in the
+  // socket's queue once it cannot accept any more.
+  std::vector<int> held;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", d->api_socket.c_str());
+  for (int i = 0; i < 200; ++i) {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    held.push_back(fd);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << i;
+  }
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (!absl::StrContains(ReadFile(d->log), "Too many open files") && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(absl::StrContains(ReadFile(d->log), "Too many open files")) << ReadFile(d->log);
+  for (int fd : held) close(fd);
+
+  grpc::Status again = host_profile(absl::Seconds(10));
+  EXPECT_TRUE(again.ok()) << again.error_code() << ": " << again.error_message()
+                          << ReadFile(d->log);
+}
+
 // A listening Unix socket the test holds, as systemd's imgseld.socket does.
 int ListenUnix(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);  // inherited by imgseld
@@ -1049,8 +1154,8 @@ int ListenUnix(const std::string& path) {
 // imgseld on the sockets `api_fd` and `cri_fd`, passed the way systemd
 // passes them (descriptors 3 and 4, LISTEN_FDS, LISTEN_PID).
 absl::StatusOr<std::unique_ptr<Process>> SpawnActivated(const Daemon& d, int api_fd, int cri_fd) {
-  const std::string script = absl::StrCat(
-      "exec 3<&", api_fd, " 4<&", cri_fd, "; export LISTEN_FDS=2 LISTEN_PID=$$; exec \"$@\"");
+  const std::string script = absl::StrCat("exec 3<&", api_fd, " 4<&", cri_fd,
+                                          "; export LISTEN_FDS=2 LISTEN_PID=$$; exec \"$@\"");
   return Process::Spawn({"/bin/sh", "-c", script, "sh", IMGSELD_BINARY, "--config", d.config,
                          "--host-profile", Examples() + "/hosts/amd64-v3.json"},
                         d.log);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 
 #include "absl/strings/numbers.h"
@@ -22,7 +23,11 @@ namespace {
 // "deadline-ms"); a request "fail" is answered with an error and details.
 class EchoUpstream : public grpc::CallbackGenericService {
  public:
+  // Calls that reached this "containerd", of any method.
+  std::atomic<int> calls{0};
+
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
+    calls.fetch_add(1);
     class Reactor : public grpc::ServerGenericBidiReactor {
      public:
       explicit Reactor(grpc::GenericCallbackServerContext* ctx) : ctx_(ctx) { StartRead(&buf_); }
@@ -174,6 +179,54 @@ TEST_F(CriProxyTest, PullWithoutSelectionGoesUpstreamAsSent) {
   EXPECT_EQ(response, request);
   EXPECT_EQ(Trailing(ctx, "method"), "/runtime.v1.ImageService/PullImage");
   EXPECT_EQ(metrics_.fallbacks(FallbackReason::kResolve), 1u);
+}
+
+// The CRI socket is no door to the rest of containerd's API: only the
+// image service (both CRI versions) and the health check are passed on;
+// anything else is UNIMPLEMENTED before a byte goes upstream.
+TEST_F(CriProxyTest, OnlyTheImageServiceReachesContainerd) {
+  struct Case {
+    const char* method;
+    bool served;
+  };
+  const Case cases[] = {
+      {"/runtime.v1.ImageService/ListImages", true},
+      {"/runtime.v1.ImageService/ImageFsInfo", true},
+      {"/runtime.v1alpha2.ImageService/ImageStatus", true},
+      {"/runtime.v1.ImageService/AMethodOfANewerCri", true},
+      {"/grpc.health.v1.Health/Check", true},
+      {"/containerd.services.namespaces.v1.Namespaces/Create", false},
+      {"/containerd.services.images.v1.Images/Delete", false},
+      {"/containerd.services.tasks.v1.Tasks/Create", false},
+      {"/runtime.v1.RuntimeService/Version", false},
+      {"/runtime.v1alpha2.RuntimeService/RunPodSandbox", false},
+      {"/grpc.health.v1.Health/Watch", false},
+      {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", false},
+      {"/runtime.v1.ImageServiceX/ListImages", false},
+      {"/runtime.v1.ImageService/", false},
+      {"/runtime.v1.ImageService/List/Images", false},
+      {"/x/runtime.v1.ImageService/ListImages", false},
+      {"/runtime.v1beta1.ImageService/ListImages", false},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(CriProxyServes(c.method), c.served) << c.method;
+    const int before = echo_.calls.load();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    std::string response;
+    grpc::Status s = Call(c.method,
+                          "\x0a\x03"
+                          "abc",
+                          &response, &ctx);
+    if (c.served) {
+      EXPECT_TRUE(s.ok()) << c.method << ": " << s.error_message();
+      EXPECT_EQ(Trailing(ctx, "method"), c.method);
+      EXPECT_EQ(echo_.calls.load(), before + 1) << c.method;
+    } else {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED) << c.method;
+      EXPECT_EQ(echo_.calls.load(), before) << c.method << " reached containerd";
+    }
+  }
 }
 
 }  // namespace

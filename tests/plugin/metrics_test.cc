@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
@@ -103,33 +104,88 @@ std::string Scrape(int port, absl::Duration wait) {
   return got;
 }
 
+// A connected loopback socket to `port`, or -1.
+int Connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // A client that sends its request a byte at a time, for longer than a
-// scraper waits, does not keep the scrape behind it from being answered.
-TEST(MetricsHttpTest, ASlowClientHoldsTheNextScrapeBackBoundedly) {
+// scraper waits, does not keep the scrape after it from being answered, and
+// is itself cut off once its 2 s are spent.
+TEST(MetricsHttpTest, ASlowClientHoldsNoScrapeBackAndIsCutOff) {
   auto server = MetricsHttpServer::Start("127.0.0.1:0", [] { return std::string("up 1\n"); });
   ASSERT_TRUE(server.ok()) << server.status();
   const int port = (*server)->port();
-  std::atomic<bool> done{false};
+  std::atomic<bool> cut_off{false};
   std::thread slow([&] {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-      // 8 s of one byte every 400 ms, unless the test is over.
-      for (int i = 0; i < 20 && !done; ++i) {
-        if (send(fd, "G", 1, MSG_NOSIGNAL) != 1) break;
-        absl::SleepFor(absl::Milliseconds(400));
+    const int fd = Connect(port);
+    // Up to 8 s of one byte every 400 ms, until the server closes.
+    for (int i = 0; fd >= 0 && i < 20; ++i) {
+      if (send(fd, "G", 1, MSG_NOSIGNAL) != 1) {
+        cut_off = true;
+        break;
       }
+      absl::SleepFor(absl::Milliseconds(400));
     }
-    close(fd);
+    if (fd >= 0) close(fd);
   });
-  absl::SleepFor(absl::Milliseconds(200));  // the slow client is served first
-  const std::string answer = Scrape(port, absl::Seconds(6));
-  done = true;
+  absl::SleepFor(absl::Milliseconds(200));  // the slow client connects first
+  const std::string answer = Scrape(port, absl::Seconds(3));
   slow.join();
   EXPECT_TRUE(absl::StrContains(answer, "200 OK")) << answer;
+  EXPECT_TRUE(absl::StrContains(answer, "up 1")) << answer;
+  EXPECT_TRUE(cut_off);
+}
+
+// Connections that send nothing (30 of them, as a port scanner or a stuck
+// client might hold) do not stand between a scraper and its answer.
+TEST(MetricsHttpTest, IdleConnectionsDoNotHoldAScrapeBack) {
+  auto server = MetricsHttpServer::Start("127.0.0.1:0", [] { return std::string("up 1\n"); });
+  ASSERT_TRUE(server.ok()) << server.status();
+  const int port = (*server)->port();
+  std::vector<int> idle;
+  for (int i = 0; i < 30; ++i) {
+    idle.push_back(Connect(port));
+    ASSERT_GE(idle.back(), 0);
+  }
+  const absl::Time start = absl::Now();
+  const std::string answer = Scrape(port, absl::Seconds(3));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_TRUE(absl::StrContains(answer, "200 OK")) << answer;
+  EXPECT_TRUE(absl::StrContains(answer, "up 1")) << answer;
+  for (int fd : idle) close(fd);
+}
+
+// Past MetricsHttpServer::kMaxConnections open at once, a new connection is
+// answered 503 and closed at once, not kept waiting behind the others; once
+// those are gone, scrapes are answered again.
+TEST(MetricsHttpTest, ConnectionsPastTheLimitAreRefused) {
+  auto server = MetricsHttpServer::Start("127.0.0.1:0", [] { return std::string("up 1\n"); });
+  ASSERT_TRUE(server.ok()) << server.status();
+  const int port = (*server)->port();
+  std::vector<int> idle;
+  for (int i = 0; i < MetricsHttpServer::kMaxConnections; ++i) {
+    idle.push_back(Connect(port));
+    ASSERT_GE(idle.back(), 0);
+  }
+  const std::string refused = Scrape(port, absl::Seconds(3));
+  EXPECT_TRUE(absl::StartsWith(refused, "HTTP/1.0 503 ")) << refused;
+  for (int fd : idle) close(fd);
+  // The server sees the closes on its own time: a bounded wait for it.
+  std::string answer;
+  for (const absl::Time give_up = absl::Now() + absl::Seconds(5);
+       !absl::StrContains(answer, "200 OK") && absl::Now() < give_up;) {
+    answer = Scrape(port, absl::Seconds(3));
+  }
   EXPECT_TRUE(absl::StrContains(answer, "up 1")) << answer;
 }
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
 #include "cri/runtime/v1/api.pb.h"
 #include "matcher/index.h"
@@ -328,6 +329,28 @@ TEST_F(PullHandlerTest, UnreadableRequestIsForwardedAsSent) {
   h->Pull(kPull, garbage, CallInfo(), nullptr);
   EXPECT_EQ(cri_.calls.at(0).second, garbage);
   EXPECT_EQ(metrics_.fallbacks(FallbackReason::kRequest), 1u);
+}
+
+// A control character in the pull's credentials: no selection, no
+// registry; containerd gets the request exactly as sent and decides, and
+// the decision line names the field without its value.
+TEST_F(PullHandlerTest, CredentialsWithControlCharactersAreForwardedAsSent) {
+  auto h = Handler([&](const SelectionRequest&) -> absl::StatusOr<Selection> {
+    ADD_FAILURE() << "no selection for credentials holding a control character";
+    return IndexSelection();
+  });
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image("host:5000/app:v1");
+  req.mutable_auth()->set_registry_token("token\r\nX-Injected: yes");
+  const std::string request = req.SerializeAsString();
+  UpstreamReply reply = h->Pull(kPull, request, CallInfo(), nullptr);
+  EXPECT_TRUE(reply.status.ok());
+  ASSERT_EQ(cri_.calls.size(), 1u);
+  EXPECT_EQ(cri_.calls[0].second, request);
+  EXPECT_EQ(metrics_.fallbacks(FallbackReason::kRequest), 1u);
+  EXPECT_TRUE(absl::StrContains(lines_.back().detail, "auth.registry_token"))
+      << lines_.back().detail;
+  EXPECT_FALSE(absl::StrContains(lines_.back().detail, "X-Injected")) << lines_.back().detail;
 }
 
 TEST(CriImageNameTest, AsContainerdNamesImages) {

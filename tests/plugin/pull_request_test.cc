@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "cri/runtime/v1/api.pb.h"
 
 namespace imgsel::plugin {
@@ -47,6 +50,56 @@ TEST(PullRequestTest, BadRequestsAreErrors) {
   const std::string truncated = {'\x0a', '\x05', 'a', 'b'};
   EXPECT_FALSE(ReplacePullImageName(truncated, "x").ok());
   EXPECT_FALSE(ReplacePullImageName("", "x").ok());  // no ImageSpec
+}
+
+// A CR, LF or any other control character in any AuthConfig field, or in
+// what `auth` decodes to, makes the request unreadable for selection (the
+// pull then goes to containerd as sent); the error names the field and
+// never holds the value.
+TEST(PullRequestTest, ControlCharactersInCredentialsAreRefusedByField) {
+  struct Case {
+    const char* field;  // in the error
+    void (*set)(runtime::v1::AuthConfig&, const std::string&);
+  };
+  const Case cases[] = {
+      {"auth.username",
+       [](runtime::v1::AuthConfig& a, const std::string& v) { a.set_username(v); }},
+      {"auth.password",
+       [](runtime::v1::AuthConfig& a, const std::string& v) { a.set_password(v); }},
+      {"auth.auth", [](runtime::v1::AuthConfig& a, const std::string& v) { a.set_auth(v); }},
+      {"auth.server_address",
+       [](runtime::v1::AuthConfig& a, const std::string& v) { a.set_server_address(v); }},
+      {"auth.identity_token",
+       [](runtime::v1::AuthConfig& a, const std::string& v) { a.set_identity_token(v); }},
+      {"auth.registry_token",
+       [](runtime::v1::AuthConfig& a, const std::string& v) { a.set_registry_token(v); }},
+      {"auth.auth (decoded)",
+       [](runtime::v1::AuthConfig& a, const std::string& v) {
+         a.set_auth(absl::Base64Escape("user:" + v));
+       }},
+  };
+  for (const Case& c : cases) {
+    for (const std::string& secret :
+         {std::string("s3cret\r\nX-Injected: yes"), std::string("s3cret\nX-Injected"),
+          std::string("s3cret\x7f"), std::string("s3cret\0", 7)}) {
+      runtime::v1::PullImageRequest req;
+      req.mutable_image()->set_image("host:5000/app:v1");
+      c.set(*req.mutable_auth(), secret);
+      auto fields = ReadPullImageRequest(req.SerializeAsString());
+      ASSERT_FALSE(fields.ok()) << c.field;
+      EXPECT_EQ(fields.status().code(), absl::StatusCode::kInvalidArgument) << c.field;
+      EXPECT_TRUE(absl::StartsWith(fields.status().message(), absl::StrCat(c.field, ":")))
+          << c.field << ": " << fields.status();
+      EXPECT_FALSE(absl::StrContains(fields.status().message(), "s3cret")) << c.field;
+    }
+  }
+  // Spaces, punctuation and non-ASCII text are fine.
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image("host:5000/app:v1");
+  req.mutable_auth()->set_username("ü ser");
+  req.mutable_auth()->set_password("p@ss word~");
+  req.mutable_auth()->set_server_address("host:5000");
+  EXPECT_TRUE(ReadPullImageRequest(req.SerializeAsString()).ok());
 }
 
 TEST(PullRequestTest, RewriteChangesOnlyTheImageName) {

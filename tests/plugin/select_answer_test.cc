@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "config/config.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -245,6 +246,66 @@ TEST_F(SelectAnswerTest, CompatibilityResultsWarningsAndFallback) {
   sel.decision.fallback_reason = "registry unreachable: ünïcode reason";
   sel.elapsed = absl::Microseconds(123456789);
   ExpectSameAsOracle(sel, "compatibility, warnings, fallback");
+}
+
+// A registry's message cut at a byte count inside a character, and bytes
+// that are not UTF-8 at all: the answer still parses with the generated
+// classes (proto3 refuses a string field that is not UTF-8), the cut
+// character is dropped and every other bad byte is U+FFFD.
+TEST_F(SelectAnswerTest, EveryStringIsUtf8WhateverTheSelectionHolds) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  // "HTTP 500 " and 64 bytes of a registry's error code made of
+  // 3-byte characters: the last one cut after its second byte.
+  std::string code;
+  for (int i = 0; i < 22; ++i) code += "\xE2\x80\x98";
+  const std::string cut = "GET /v2/app/manifests/v1: HTTP 500 " + code.substr(0, 64);
+  const std::string whole_chars = "GET /v2/app/manifests/v1: HTTP 500 " + code.substr(0, 63);
+  const std::string not_utf8 = "registry said \xFF\xFE\xC0\xAF here";
+  const std::string replaced = "registry said " + fffd + fffd + fffd + fffd + " here";
+
+  const std::string index = ReadFile(
+      std::string(IMGSEL_EXAMPLES) +
+      "/layout/blobs/sha256/25379efb0d455eb3a57777dffb980043481090ea07c60f68e2f5bf4edcbce8a7");
+  Selection sel = SelectBytes(index);
+  sel.reference = "registry.example/app:v1";
+  sel.warnings = {cut, not_utf8};
+  auto artifact = std::make_shared<ArtifactResult>();
+  artifact->id = Digest(10);
+  artifact->kind = "kind \xC3";
+  sel.compat[Digest(1)] = {artifact};
+  for (const std::string& reason : {cut, not_utf8}) {
+    sel.decision.fallback = true;
+    sel.decision.fallback_reason = reason;
+    for (bool basic : {false, true}) {
+      std::string wire;
+      EncodeSelectAnswer(sel, /*with_json=*/true, basic, &wire);
+      v1::SelectResponse decoded;
+      ASSERT_TRUE(decoded.ParseFromString(wire)) << absl::CEscape(reason);
+      EXPECT_EQ(decoded.fallback_reason(), reason == cut ? whole_chars : replaced);
+      ASSERT_EQ(decoded.warnings_size(), 2);
+      EXPECT_EQ(decoded.warnings(0), whole_chars);
+      EXPECT_EQ(decoded.warnings(1), replaced);
+      if (!basic) {
+        ASSERT_EQ(decoded.compatibility_size(), 1);
+        EXPECT_EQ(decoded.compatibility(0).kind(), "kind ");
+      }
+      EXPECT_EQ(decoded.selected().digest(), sel.chosen()->digest);
+    }
+  }
+  // The answer to a selection that ended in an error.
+  for (const std::string& reason : {cut, not_utf8}) {
+    std::string wire;
+    EncodeFallbackAnswer("registry.example/app:v1", PolicyKind::kFirstMatch, reason,
+                         absl::Microseconds(42),
+                         [&](absl::string_view bytes) { wire = std::string(bytes); });
+    v1::SelectResponse decoded;
+    ASSERT_TRUE(decoded.ParseFromString(wire)) << absl::CEscape(reason);
+    EXPECT_TRUE(decoded.fallback());
+    EXPECT_EQ(decoded.fallback_reason(), reason == cut ? whole_chars : replaced);
+    EXPECT_EQ(decoded.reference(), "registry.example/app:v1");
+    EXPECT_EQ(decoded.policy(), v1::POLICY_FIRST_MATCH);
+    EXPECT_EQ(decoded.elapsed_us(), 42u);
+  }
 }
 
 }  // namespace

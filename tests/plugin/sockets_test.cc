@@ -1,6 +1,12 @@
 #include "plugin/sockets.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -9,6 +15,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "plugin/upstream.h"
 
 namespace imgsel::plugin {
 namespace {
@@ -93,6 +103,114 @@ TEST_F(SocketsTest, ActivationForAnotherProcessIsIgnored) {
   setenv("LISTEN_FDS", "2", 1);
   EXPECT_TRUE(TakeActivatedSockets().empty());
   EXPECT_EQ(getenv("LISTEN_FDS"), nullptr);  // not passed on to children
+}
+
+// Answers every call with its own request.
+class EchoService : public grpc::CallbackGenericService {
+ public:
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext*) override {
+    class Reactor : public grpc::ServerGenericBidiReactor {
+     public:
+      Reactor() { StartRead(&buf_); }
+      void OnReadDone(bool ok) override {
+        if (!ok) {
+          Finish(grpc::Status(grpc::StatusCode::INTERNAL, "no message"));
+          return;
+        }
+        StartWriteAndFinish(&buf_, grpc::WriteOptions(), grpc::Status::OK);
+      }
+      void OnDone() override { delete this; }
+
+     private:
+      grpc::ByteBuffer buf_;
+    };
+    return new Reactor();
+  }
+};
+
+// One call on a new connection to `path`, answered within `wait`.
+grpc::Status EchoCall(const std::string& path, absl::Duration wait,
+                      const std::string& message = "ping") {
+  grpc::GenericStub stub(UnixChannel(path));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + wait));
+  grpc::ByteBuffer req = ToByteBuffer(message);
+  grpc::ByteBuffer resp;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&ctx, "/test.Echo/Call", grpc::StubOptions(), &req, &resp, [&](grpc::Status s) {
+    status = std::move(s);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return status;
+}
+
+int HighestOpenDescriptor() {
+  int highest = 2;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d)) highest = std::max(highest, atoi(e->d_name));
+    closedir(d);
+  }
+  return highest;
+}
+
+// The server's own settings (here, the largest message it takes) hold for
+// connections the acceptor hands it, as for gRPC's own listener.
+TEST_F(SocketsTest, ServerSettingsHoldOnAcceptedConnections) {
+  const std::string path = dir_ + "/limits.sock";
+  EchoService echo;
+  grpc::ServerBuilder builder;
+  builder.RegisterCallbackGenericService(&echo);
+  builder.SetMaxReceiveMessageSize(6 << 20);
+  auto listener = StartServer(builder, path, -1, "[server] socket");
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  grpc::Status five = EchoCall(path, absl::Seconds(10), std::string(5 << 20, 'x'));
+  EXPECT_TRUE(five.ok()) << five.error_message();  // past gRPC's default of 4 MiB
+  listener->server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+}
+
+// A connection that arrives while the process has no descriptor left makes
+// accept() fail with EMFILE. Once descriptors are free again, the socket
+// must accept again: a server that stopped listening there would leave the
+// API unreachable until restart.
+TEST_F(SocketsTest, AcceptsAgainOnceDescriptorsAreFree) {
+  const std::string path = dir_ + "/api.sock";
+  EchoService echo;
+  grpc::ServerBuilder builder;
+  builder.RegisterCallbackGenericService(&echo);
+  auto listener = StartServer(builder, path, -1, "[server] socket");
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  ASSERT_TRUE(EchoCall(path, absl::Seconds(5)).ok());
+
+  // Client sockets made while descriptors are there; connected once they
+  // are gone, so the server's accept() is what fails.
+  std::vector<int> clients;
+  for (int i = 0; i < 4; ++i) clients.push_back(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(HighestOpenDescriptor() + 32);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> taken;
+  for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) taken.push_back(fd);
+  EXPECT_EQ(errno, EMFILE);
+  for (int c : clients) {
+    EXPECT_EQ(connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
+  }
+  // The server's thread wakes for the connections and fails to accept them;
+  // nothing outside it can see that happen, so it is given this long.
+  absl::SleepFor(absl::Milliseconds(300));
+  for (int fd : taken) close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  for (int c : clients) close(c);
+
+  grpc::Status again = EchoCall(path, absl::Seconds(5));
+  EXPECT_TRUE(again.ok()) << again.error_code() << ": " << again.error_message();
+  listener->server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
 }
 
 }  // namespace

@@ -160,6 +160,44 @@ TEST(CredentialsTest, CriAuthAndFingerprint) {
   EXPECT_EQ(Credentials().Fingerprint(), "anonymous");
 }
 
+TEST(CredentialsTest, ControlCharactersAreRefusedByFieldName) {
+  struct Case {
+    std::string value;
+    bool ok;
+  };
+  const Case cases[] = {
+      {"", true},
+      {"plain-Token_1.2~", true},
+      {"with space and \"quotes\"", true},
+      {"ünïcödé", true},
+      {"\x80\xff", true},  // not text, but no control character
+      {"a\rb", false},
+      {"a\nb", false},
+      {"tok\r\nX-Injected: yes", false},
+      {"a\tb", false},
+      {std::string("a\0b", 3), false},
+      {"\x1f", false},
+      {"a\x7f", false},
+  };
+  for (const Case& c : cases) {
+    absl::Status s = CheckCredentialField("auth.password", c.value);
+    EXPECT_EQ(s.ok(), c.ok) << absl::CEscape(c.value);
+    if (s.ok()) continue;
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StartsWith(s.message(), "auth.password: ")) << s;
+    EXPECT_FALSE(absl::StrContains(s.message(), c.value)) << s;
+  }
+  // CredentialsFromCri checks every field, and what `auth` decodes to.
+  EXPECT_FALSE(CredentialsFromCri("u\n", "", "", "", "").ok());
+  EXPECT_FALSE(CredentialsFromCri("", "p\r", "", "", "").ok());
+  EXPECT_FALSE(CredentialsFromCri("", "", "", "i\n", "").ok());
+  EXPECT_FALSE(CredentialsFromCri("", "", "", "", "r\n").ok());
+  auto decoded = CredentialsFromCri("", "", absl::Base64Escape("u:p\r\nX: y"), "", "");
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_TRUE(absl::StartsWith(decoded.status().message(), "auth.auth (decoded): "))
+      << decoded.status();
+}
+
 TEST(NormalizeAuthKeyTest, Table) {
   EXPECT_EQ(NormalizeAuthKey("https://index.docker.io/v1/"), "docker.io");
   EXPECT_EQ(NormalizeAuthKey("HTTP://Host.Example:5000/path"), "host.example:5000");

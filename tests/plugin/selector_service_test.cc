@@ -1,0 +1,274 @@
+// The Selector API over a real gRPC server on a Unix socket, with the real
+// pipeline and no registry: what a client sends that imgseld must refuse,
+// and what a refused request must not leave behind.
+#include "plugin/selector_service.h"
+
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "config/config.h"
+#include "imgsel/v1/selector.grpc.pb.h"
+#include "matcher/host_profile.h"
+#include "plugin/upstream.h"
+
+namespace imgsel::plugin {
+namespace {
+
+namespace v1 = imgsel::v1;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Nothing listens on port 1 of loopback: a selection by this reference
+// ends at once with "connection refused", which the answer reports as a
+// fallback.
+constexpr char kUnreachable[] = "127.0.0.1:1/app:v1";
+
+// A registry on loopback that answers every GET with HTTP 500 and
+// `error_code` as the error's code (and HEAD with 405, so the client goes
+// on to a GET). Serves until destroyed; each wait is bounded.
+class FailingRegistry {
+ public:
+  explicit FailingRegistry(std::string error_code) : code_(std::move(error_code)) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        listen(fd_, 16) != 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~FailingRegistry() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      const int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) continue;
+      timeval tv{2, 0};
+      setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      std::string request;
+      char buf[2048];
+      while (request.find("\r\n\r\n") == std::string::npos && request.size() < 16384) {
+        const ssize_t n = recv(conn, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        request.append(buf, static_cast<size_t>(n));
+      }
+      const std::string body = absl::StrCat(R"({"errors":[{"code":")", code_, R"("}]})");
+      const std::string answer =
+          absl::StartsWith(request, "HEAD ")
+              ? "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+              : absl::StrCat(
+                    "HTTP/1.1 500 Internal Server Error\r\nContent-Type: "
+                    "application/json\r\nContent-Length: ",
+                    body.size(), "\r\nConnection: close\r\n\r\n", body);
+      (void)!send(conn, answer.data(), answer.size(), MSG_NOSIGNAL);
+      close(conn);
+    }
+  }
+
+  std::string code_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+class SelectorServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/imgseld-api-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    auto host = ParseHostProfile(ReadFile(std::string(IMGSEL_EXAMPLES) + "/hosts/amd64-v3.json"),
+                                 "amd64-v3.json");
+    ASSERT_TRUE(host.ok()) << host.status();
+    Serve(*host);
+  }
+
+  void TearDown() override {
+    StopServing();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // (Re)starts the service for `host` on a socket of its own.
+  void Serve(const HostProfile& host) {
+    StopServing();
+    Config config;
+    config.registry.connect_timeout = absl::Seconds(2);
+    config.registry.request_timeout = absl::Seconds(2);
+    auto pipeline = SelectionPipeline::Create(config, host);
+    ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+    service_ = std::make_unique<SelectorService>(
+        std::shared_ptr<SelectionPipeline>(std::move(*pipeline)), &metrics_, absl::Seconds(2));
+    const std::string socket = absl::StrCat(dir_, "/api-", ++servers_, ".sock");
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("unix:" + socket, grpc::InsecureServerCredentials());
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::Selector::NewStub(UnixChannel(socket));
+  }
+
+  void StopServing() {
+    if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    server_.reset();
+  }
+
+  grpc::Status Select(const v1::SelectRequest& req, v1::SelectResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    return stub_->Select(&ctx, req, resp);
+  }
+
+  std::string dir_;
+  int servers_ = 0;
+  Metrics metrics_;
+  std::unique_ptr<SelectorService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Selector::Stub> stub_;
+};
+
+// More refused by-reference Selects than there are registry slots: each is
+// INVALID_ARGUMENT, and a good request afterwards still gets a slot.
+TEST_F(SelectorServiceTest, RefusedRequestsLeaveEveryRegistrySlotFree) {
+  struct Bad {
+    const char* what;
+    void (*spoil)(v1::SelectRequest&);
+  };
+  const Bad bads[] = {
+      {"policy", [](v1::SelectRequest& r) { r.set_policy(static_cast<v1::Policy>(9)); }},
+      {"view", [](v1::SelectRequest& r) { r.set_view(static_cast<v1::SelectView>(7)); }},
+      {"auth", [](v1::SelectRequest& r) { r.mutable_auth()->set_auth("%%% not base64"); }},
+  };
+  for (int i = 0; i < SelectorService::kMaxRegistrySelects + 30; ++i) {
+    const Bad& bad = bads[i % std::size(bads)];
+    v1::SelectRequest req;
+    req.set_reference(kUnreachable);
+    bad.spoil(req);
+    v1::SelectResponse resp;
+    grpc::Status s = Select(req, &resp);
+    ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << bad.what << " #" << i << ": " << s.error_message();
+  }
+  v1::SelectRequest good;
+  good.set_reference(kUnreachable);
+  good.set_timeout_ms(5000);
+  v1::SelectResponse resp;
+  grpc::Status s = Select(good, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(resp.fallback());
+  EXPECT_FALSE(resp.fallback_reason().empty());
+}
+
+// A control character in any credential field: INVALID_ARGUMENT naming the
+// field, without the value, and no registry is asked.
+TEST_F(SelectorServiceTest, CredentialsWithControlCharactersAreRefusedByField) {
+  const std::string secret = "s3cret\r\nX-Injected: yes";
+  struct Case {
+    const char* field;
+    void (*set)(v1::RegistryAuth&, const std::string&);
+  };
+  const Case cases[] = {
+      {"auth.username", [](v1::RegistryAuth& a, const std::string& v) { a.set_username(v); }},
+      {"auth.password", [](v1::RegistryAuth& a, const std::string& v) { a.set_password(v); }},
+      {"auth.auth", [](v1::RegistryAuth& a, const std::string& v) { a.set_auth(v); }},
+      {"auth.identity_token",
+       [](v1::RegistryAuth& a, const std::string& v) { a.set_identity_token(v); }},
+      {"auth.registry_token",
+       [](v1::RegistryAuth& a, const std::string& v) { a.set_registry_token(v); }},
+      {"auth.auth (decoded)",
+       [](v1::RegistryAuth& a, const std::string& v) {
+         a.set_auth(absl::Base64Escape("user:" + v));
+       }},
+  };
+  for (const Case& c : cases) {
+    v1::SelectRequest req;
+    req.set_reference(kUnreachable);
+    c.set(*req.mutable_auth(), secret);
+    v1::SelectResponse resp;
+    grpc::Status s = Select(req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.field;
+    EXPECT_TRUE(absl::StartsWith(s.error_message(), absl::StrCat(c.field, ":")))
+        << c.field << ": " << s.error_message();
+    EXPECT_FALSE(absl::StrContains(s.error_message(), "s3cret")) << c.field;
+  }
+}
+
+// A registry's error code of 3-byte characters, which the registry client
+// cuts at 64 bytes, inside a character: the fallback answer still parses
+// (a proto3 client refuses the whole answer over one string that is not
+// UTF-8), and its reason ends on the last whole character.
+TEST_F(SelectorServiceTest, AFallbackReasonCutInsideACharacterStillParses) {
+  std::string code;
+  for (int i = 0; i < 30; ++i) code += "\xE2\x80\x98";  // U+2018, 90 bytes
+  FailingRegistry registry(code);
+  ASSERT_NE(registry.port(), 0);
+  v1::SelectRequest req;
+  req.set_reference(absl::StrCat("127.0.0.1:", registry.port(), "/app:v1"));
+  req.set_timeout_ms(5000);
+  v1::SelectResponse resp;
+  grpc::Status s = Select(req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_code() << ": " << s.error_message();
+  EXPECT_TRUE(resp.fallback());
+  EXPECT_TRUE(absl::StrContains(resp.fallback_reason(), "HTTP 500 \xE2\x80\x98"))
+      << absl::CEscape(resp.fallback_reason());
+  EXPECT_TRUE(absl::EndsWith(resp.fallback_reason(), "\xE2\x80\x98"))
+      << absl::CEscape(resp.fallback_reason());
+}
+
+// Host facts the probe read (os-release, uname) need not be UTF-8; the
+// HostProfile answer is, or no client could read it.
+TEST_F(SelectorServiceTest, HostProfileStringsAreUtf8) {
+  HostProfile host;
+  host.platform.os = "linux";
+  host.platform.architecture = "amd64";
+  host.platform.os_version = "6.1.0-\xFF\xC3";
+  host.platform.os_features = {"feat\xC0\xAF"};
+  host.features = {"avx2", "odd\xE2\x80"};
+  Serve(host);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  v1::HostProfileRequest req;
+  v1::HostProfileResponse resp;
+  grpc::Status s = stub_->HostProfile(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_code() << ": " << s.error_message();
+  EXPECT_EQ(resp.platform().os_version(), "6.1.0-\xEF\xBF\xBD");
+  EXPECT_EQ(resp.platform().os_features(0), "feat\xEF\xBF\xBD\xEF\xBF\xBD");
+  ASSERT_EQ(resp.features_size(), 2);
+  EXPECT_EQ(resp.features(1), "odd");
+  EXPECT_TRUE(absl::StrContains(resp.profile_json(), "\"platform\""));
+}
+
+}  // namespace
+}  // namespace imgsel::plugin
