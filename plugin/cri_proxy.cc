@@ -56,12 +56,12 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
     }
     if (kind == CriMethod::kPullImage) {
       if (proxy_->pulls_in_flight_.fetch_add(1) < proxy_->max_pulls_) {
-        std::thread([this, method, info = std::move(info)] {
+        proxy_->pull_threads_.Run([this, method, info = std::move(info)] {
           UpstreamReply reply =
               proxy_->pulls_->Pull(method, FromByteBuffer(request_), info, &cancel_);
           proxy_->pulls_in_flight_.fetch_sub(1);
           Reply(std::move(reply));
-        }).detach();
+        });
         return;
       }
       proxy_->pulls_in_flight_.fetch_sub(1);

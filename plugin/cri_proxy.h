@@ -31,6 +31,7 @@
 #include <memory>
 
 #include "absl/strings/string_view.h"
+#include "plugin/call_threads.h"
 #include "plugin/metrics.h"
 #include "plugin/pull_handler.h"
 #include "plugin/upstream.h"
@@ -61,6 +62,9 @@ class CriProxy : public grpc::CallbackGenericService {
   std::atomic<int> pulls_in_flight_{0};
   std::atomic<int> calls_in_flight_{0};
   std::atomic<bool> refusal_logged_{false};
+  // Pulls run here, off gRPC's callback threads; joined when the proxy goes
+  // (last member: the others outlive them).
+  CallThreads pull_threads_;
 };
 
 }  // namespace imgsel::plugin

@@ -247,17 +247,18 @@ int Run(const Flags& flags) {
   for (Listener* l : {&*api, &*cri}) l->acceptor->Stop();
   api->server->GetHealthCheckService()->SetServingStatus(false);
   // Shutdown returns only when clients have also dropped their idle
-  // connections (or at the deadline); the drain is over as soon as no call
-  // is in flight, so it runs on its own thread and is not waited for then.
+  // connections (or at the deadline, when it cancels what is left); the
+  // drain is over as soon as no call is in flight, so it runs on its own
+  // thread, joined once it has returned.
   const absl::Time drain_end = absl::Now() + drain;
   auto stopped = std::make_shared<std::atomic<bool>>(false);
-  std::thread([api = api->server.get(), cri = cri->server.get(), stopped, drain_end] {
+  std::thread shutdown([api = api->server.get(), cri = cri->server.get(), stopped, drain_end] {
     const auto deadline = absl::ToChronoTime(drain_end);
     std::thread api_stop([&] { api->Shutdown(deadline); });
     cri->Shutdown(deadline);
     api_stop.join();
     *stopped = true;
-  }).detach();
+  });
   absl::SleepFor(absl::Milliseconds(20));  // new calls are refused from here on
   while (!*stopped && absl::Now() < drain_end + absl::Seconds(1) &&
          (proxy.calls_in_flight() > 0 || selector.calls_in_flight() > 0)) {
@@ -267,16 +268,13 @@ int Run(const Flags& flags) {
     if (!l->path.empty()) unlink(l->path.c_str());
   }
   if (metrics_http) metrics_http->Stop();
-  // Selections abandoned by their pull finish within the registry timeouts;
-  // nothing waits for them past a second.
-  const absl::Time give_up = absl::Now() + absl::Seconds(1);
-  while (pulls.selections_in_flight() > 0 && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  // Every selection and pull ends by its own budget or deadline, and
+  // Shutdown by drain_end: joining waits at most that long. Then the
+  // servers, the services and the pipeline are destroyed in order, with no
+  // thread left using them.
+  shutdown.join();
   LogMessage("info", "imgseld stopped");
-  // Detached selection threads may still hold the pipeline: leave without
-  // running destructors under them.
-  _exit(0);
+  return 0;
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
-// A selection that may wait on registries, bounded by a budget: it runs on
-// a thread of its own, and the caller stops waiting when the budget runs
-// out. The thread then finishes on its own, bounded by the registry
-// client's timeouts, and only then gives back its SelectionSlot. Shared by
-// PullImage (PullHandler) and the Selector API's Select by reference.
+// A selection that may wait on registries, bounded by a budget, and the
+// slot it holds while it runs. The budget is the request's own
+// (SelectionRequest::budget): the pipeline hands its deadline to every
+// registry request and every wait, so the selection returns by it on the
+// caller's thread, with no thread left behind. Shared by PullImage
+// (PullHandler) and the Selector API's Select by reference.
 #pragma once
 
 #include <atomic>
@@ -40,11 +41,9 @@ class SelectionSlot {
   std::shared_ptr<std::atomic<int>> running_;  // null once moved from
 };
 
-// Runs `select(request)` (the request and its credentials copied for the
-// thread) and returns its result, or DEADLINE_EXCEEDED ("selection budget
-// of … ran out") after `budget`. The thread owns `slot` and gives it back
-// when the selection ends. `select` must own what it uses: it may outlive
-// the caller.
+// Runs `select(request)` with the request's budget cut to `budget`, holding
+// `slot` until it returns. A selection that runs out of time answers
+// DEADLINE_EXCEEDED ("selection budget of … ran out while …").
 absl::StatusOr<Selection> SelectWithin(SelectFn select, const SelectionRequest& request,
                                        absl::Duration budget, SelectionSlot slot);
 

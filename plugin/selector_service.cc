@@ -134,12 +134,13 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
     return refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                "too many selections waiting on registries; retry later"));
   }
-  // The slot goes with the selection to its own thread (select_within.h),
-  // which may outlive this call.
-  std::thread([this, finish, deadline, call = std::move(call), slot = *std::move(slot),
-               response]() mutable {
-    finish(DoSelect(deadline, *call, std::move(slot), response));
-  }).detach();
+  // The selection waits on registries on a thread of the service's own,
+  // holding its slot, and answers by its budget (select_within.h).
+  select_threads_.Run([this, finish, deadline, call = std::shared_ptr<SelectCall>(std::move(call)),
+                       slot = std::make_shared<std::optional<SelectionSlot>>(std::move(slot)),
+                       response]() mutable {
+    finish(DoSelect(deadline, *call, std::move(*slot), response));
+  });
   return reactor;
 }
 

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "imgsel/v1/selector.grpc.pb.h"
+#include "plugin/call_threads.h"
 #include "plugin/metrics.h"
 #include "plugin/select_within.h"
 #include "selector/pipeline.h"
@@ -73,6 +74,9 @@ class SelectorService final
   std::atomic<int> calls_in_flight_{0};
   // Registry selections running, shared with their threads (SelectWithin).
   std::shared_ptr<std::atomic<int>> registry_selects_ = std::make_shared<std::atomic<int>>(0);
+  // Selects by reference run here, off gRPC's callback threads, each ending
+  // by its budget; joined when the service goes (last member).
+  CallThreads select_threads_;
 };
 
 }  // namespace imgsel::plugin

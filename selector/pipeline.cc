@@ -161,6 +161,13 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
     sel.tag = ref->tag;
     auto manifest = client_->Resolve(*ref, request.credentials, deadline);
     if (!manifest.ok()) {
+      // The registry ran into the selection's deadline: say so as every
+      // other step does, with what the registry was doing.
+      if (absl::Now() >= deadline ||
+          manifest.status().code() == absl::StatusCode::kDeadlineExceeded) {
+        return out_of_time(
+            absl::StrCat("resolving ", sel.reference, " (", manifest.status().message(), ")"));
+      }
       return absl::Status(manifest.status().code(), absl::StrCat("resolve ", sel.reference, ": ",
                                                                  manifest.status().message()));
     }
@@ -183,13 +190,13 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
   if (ref && index->kind != DocumentKind::kManifest && HasPlatformlessImages(*index)) {
     auto read_manifest = [&](absl::string_view digest,
                              size_t max_bytes) -> absl::StatusOr<std::string> {
-      auto m = client_->FetchManifest(*ref, digest, request.credentials);
+      auto m = client_->FetchManifest(*ref, digest, request.credentials, deadline);
       if (!m.ok()) return m.status();
       if (m->bytes.size() > max_bytes) return absl::ResourceExhaustedError("manifest too large");
       return std::move(m->bytes);
     };
     auto read_blob = [&](absl::string_view digest, size_t max_bytes) {
-      return client_->FetchBlob(*ref, digest, max_bytes, request.credentials);
+      return client_->FetchBlob(*ref, digest, max_bytes, request.credentials, deadline);
     };
     config_platforms = ReadConfigPlatforms(*index, read_manifest, read_blob);
     options.config_platforms = &config_platforms;

@@ -22,7 +22,12 @@
 //   - artifacts cannot be fetched: [compat] on_error = "fallback" gives a
 //     first-match decision flagged fallback with the reason; "ignore" drops
 //     artifacts for the entries concerned;
-//   - the request's budget runs out: DeadlineExceeded.
+//   - the request's budget runs out: DeadlineExceeded ("selection budget of
+//     … ran out while …"). The budget is kept, not watched: its end is the
+//     deadline of every registry request (min(request_timeout, what is
+//     left), all redirect hops and token fetches included), of every wait
+//     for a registry slot, and of the parallel fetches Select joins, so
+//     Select itself returns by it and leaves no work running.
 //
 // Thread-safe: Select may be called from many threads; Reload swaps the
 // config atomically (calls in flight keep the one they started with).

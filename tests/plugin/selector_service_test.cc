@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "config/config.h"
 #include "imgsel/v1/selector.grpc.pb.h"
+#include "matcher/utf8.h"
 #include "matcher/host_profile.h"
 #include "plugin/upstream.h"
 
@@ -228,7 +229,9 @@ TEST_F(SelectorServiceTest, CredentialsWithControlCharactersAreRefusedByField) {
 // A registry's error code of 3-byte characters, which the registry client
 // cuts at 64 bytes, inside a character: the fallback answer still parses
 // (a proto3 client refuses the whole answer over one string that is not
-// UTF-8), and its reason ends on the last whole character.
+// UTF-8). The registry's own text reaches the reason escaped (the registry
+// client writes bytes past ASCII as \xNN), so nothing of it is cut inside
+// a character.
 TEST_F(SelectorServiceTest, AFallbackReasonCutInsideACharacterStillParses) {
   std::string code;
   for (int i = 0; i < 30; ++i) code += "\xE2\x80\x98";  // U+2018, 90 bytes
@@ -241,9 +244,9 @@ TEST_F(SelectorServiceTest, AFallbackReasonCutInsideACharacterStillParses) {
   grpc::Status s = Select(req, &resp);
   ASSERT_TRUE(s.ok()) << s.error_code() << ": " << s.error_message();
   EXPECT_TRUE(resp.fallback());
-  EXPECT_TRUE(absl::StrContains(resp.fallback_reason(), "HTTP 500 \xE2\x80\x98"))
+  EXPECT_TRUE(absl::StrContains(resp.fallback_reason(), "HTTP 500 \\xe2\\x80\\x98"))
       << absl::CEscape(resp.fallback_reason());
-  EXPECT_TRUE(absl::EndsWith(resp.fallback_reason(), "\xE2\x80\x98"))
+  EXPECT_EQ(imgsel::FirstNonUtf8Byte(resp.fallback_reason()), absl::string_view::npos)
       << absl::CEscape(resp.fallback_reason());
 }
 
