@@ -52,8 +52,7 @@ PullHandler::PullHandler(SelectFn select, CriUpstream* upstream, ImageRecordWrit
       upstream_(upstream),
       records_(records),
       metrics_(metrics),
-      sink_(std::move(sink)),
-      in_flight_(std::make_shared<std::atomic<int>>(0)) {}
+      sink_(std::move(sink)) {}
 
 void PullHandler::SetSettings(const PullSettings& settings) {
   absl::MutexLock lock(&mu_);
@@ -74,11 +73,12 @@ absl::StatusOr<Selection> PullHandler::SelectWithin(const SelectionRequest& requ
                                                     absl::Duration budget, bool* busy) {
   *busy = false;
   const int limit = settings().max_selections;
-  std::optional<SelectionSlot> slot = SelectionSlot::Take(in_flight_, limit);
+  std::optional<SelectionSlot> slot = SelectionSlot::Take(places_, limit, RegistryOf(request));
   if (!slot) {
     *busy = true;
     return absl::ResourceExhaustedError(
-        absl::StrCat(limit, " selections already running; forwarding as sent"));
+        absl::StrCat(limit, " selections already running, or this registry's share of them (",
+                     std::max(1, limit / 4), "); forwarding as sent"));
   }
   SelectionRequest bounded = request;
   bounded.budget = budget;

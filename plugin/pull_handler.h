@@ -35,6 +35,7 @@
 #include "plugin/decision_log.h"
 #include "plugin/image_records.h"
 #include "plugin/metrics.h"
+#include "plugin/select_within.h"
 #include "plugin/upstream.h"
 #include "selector/pipeline.h"
 
@@ -69,7 +70,7 @@ class PullHandler {
                      Cancellation* cancel);
 
   // Selections still running (some may have been abandoned by their pull).
-  int selections_in_flight() const { return in_flight_->load(); }
+  int selections_in_flight() const { return places_->in_flight(); }
 
  private:
   struct Outcome;
@@ -86,7 +87,7 @@ class PullHandler {
   ImageRecordWriter* records_;
   Metrics* metrics_;
   LineSink sink_;
-  std::shared_ptr<std::atomic<int>> in_flight_;
+  std::shared_ptr<SelectionPlaces> places_ = std::make_shared<SelectionPlaces>();
   mutable absl::Mutex mu_;
   PullSettings settings_ ABSL_GUARDED_BY(mu_);
 };

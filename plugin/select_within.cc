@@ -2,19 +2,50 @@
 
 #include <algorithm>
 
+#include "registry/reference.h"
+
 namespace imgsel::plugin {
 
-std::optional<SelectionSlot> SelectionSlot::Take(std::shared_ptr<std::atomic<int>> running,
-                                                 int limit) {
-  if (running->fetch_add(1) >= limit) {
-    running->fetch_sub(1);
-    return std::nullopt;
+std::string RegistryOf(const SelectionRequest& request) {
+  if (!request.index_bytes.empty()) return "";
+  auto ref = registry::ParseReference(request.reference);
+  return ref.ok() ? ref->registry : "";
+}
+
+int SelectionPlaces::in_flight() const {
+  absl::MutexLock lock(&mu_);
+  return total_;
+}
+
+int SelectionPlaces::in_flight(absl::string_view registry) const {
+  absl::MutexLock lock(&mu_);
+  auto it = by_registry_.find(registry);
+  return it == by_registry_.end() ? 0 : it->second;
+}
+
+std::optional<SelectionSlot> SelectionSlot::Take(std::shared_ptr<SelectionPlaces> places, int limit,
+                                                 absl::string_view registry) {
+  const int share = std::max(1, limit / 4);
+  {
+    absl::MutexLock lock(&places->mu_);
+    if (places->total_ >= limit) return std::nullopt;
+    int& mine = places->by_registry_[registry];
+    if (mine >= share) {
+      if (mine == 0) places->by_registry_.erase(registry);
+      return std::nullopt;
+    }
+    ++mine;
+    ++places->total_;
   }
-  return SelectionSlot(std::move(running));
+  return SelectionSlot(std::move(places), std::string(registry));
 }
 
 SelectionSlot::~SelectionSlot() {
-  if (running_ != nullptr) running_->fetch_sub(1);
+  if (places_ == nullptr) return;
+  absl::MutexLock lock(&places_->mu_);
+  --places_->total_;
+  auto it = places_->by_registry_.find(registry_);
+  if (it != places_->by_registry_.end() && --it->second <= 0) places_->by_registry_.erase(it);
 }
 
 absl::StatusOr<Selection> SelectWithin(SelectFn select, const SelectionRequest& request,

@@ -10,8 +10,13 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "selector/pipeline.h"
 
@@ -19,15 +24,35 @@ namespace imgsel::plugin {
 
 using SelectFn = std::function<absl::StatusOr<Selection>(const SelectionRequest&)>;
 
-// One place among at most `limit` selections running at once, counted in a
-// counter shared with the threads that run them. The place is given back
-// when the slot is destroyed, whichever way that happens: a request refused
-// after the slot was taken, a selection that finished, one its caller
-// stopped waiting for. Move-only; thread-compatible.
+// Places for selections that wait on registries, shared by every caller of
+// one kind (pulls, or Selects by reference): at most `limit` at once, and
+// at most a quarter of them (at least one) for any one registry, so a slow
+// or hostile registry that many requests name cannot take the places a
+// healthy registry's selections need. Thread-safe.
+class SelectionPlaces {
+ public:
+  SelectionPlaces() = default;
+  // Places taken now, in all and by one registry.
+  int in_flight() const;
+  int in_flight(absl::string_view registry) const;
+
+ private:
+  friend class SelectionSlot;
+  mutable absl::Mutex mu_;
+  int total_ ABSL_GUARDED_BY(mu_) = 0;
+  // Only registries with a place taken (bounded by `limit` entries).
+  absl::flat_hash_map<std::string, int> by_registry_ ABSL_GUARDED_BY(mu_);
+};
+
+// One place, given back when the slot is destroyed, whichever way that
+// happens: a request refused after the slot was taken, a selection that
+// finished. Move-only; thread-compatible.
 class SelectionSlot {
  public:
-  // A slot, or nullopt when `limit` are taken already.
-  static std::optional<SelectionSlot> Take(std::shared_ptr<std::atomic<int>> running, int limit);
+  // A slot for a selection from `registry`, or nullopt when `limit` places
+  // are taken, or the registry's share of them (max(1, limit / 4)).
+  static std::optional<SelectionSlot> Take(std::shared_ptr<SelectionPlaces> places, int limit,
+                                           absl::string_view registry);
 
   SelectionSlot(SelectionSlot&& other) noexcept = default;
   SelectionSlot& operator=(SelectionSlot&&) = delete;
@@ -36,10 +61,16 @@ class SelectionSlot {
   ~SelectionSlot();
 
  private:
-  explicit SelectionSlot(std::shared_ptr<std::atomic<int>> running)
-      : running_(std::move(running)) {}
-  std::shared_ptr<std::atomic<int>> running_;  // null once moved from
+  SelectionSlot(std::shared_ptr<SelectionPlaces> places, std::string registry)
+      : places_(std::move(places)), registry_(std::move(registry)) {}
+  std::shared_ptr<SelectionPlaces> places_;  // null once moved from
+  std::string registry_;
 };
+
+// The registry a selection's reference names ("docker.io", "host:5000"):
+// the key of its share of places; "" for index bytes or a reference that
+// does not parse (those share one key).
+std::string RegistryOf(const SelectionRequest& request);
 
 // Runs `select(request)` with the request's budget cut to `budget`, holding
 // `slot` until it returns. A selection that runs out of time answers

@@ -129,18 +129,19 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
     finish(DoSelect(deadline, *call, std::nullopt, response));
     return reactor;
   }
-  std::optional<SelectionSlot> slot = SelectionSlot::Take(registry_selects_, kMaxRegistrySelects);
+  std::optional<SelectionSlot> slot =
+      SelectionSlot::Take(registry_selects_, kMaxRegistrySelects, RegistryOf(call->selection));
   if (!slot) {
     return refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                               "too many selections waiting on registries; retry later"));
+                               "too many selections waiting on registries, or on this "
+                               "registry; retry later"));
   }
   // The selection waits on registries on a thread of the service's own,
   // holding its slot, and answers by its budget (select_within.h).
-  select_threads_.Run([this, finish, deadline, call = std::shared_ptr<SelectCall>(std::move(call)),
-                       slot = std::make_shared<std::optional<SelectionSlot>>(std::move(slot)),
-                       response]() mutable {
-    finish(DoSelect(deadline, *call, std::move(*slot), response));
-  });
+  select_threads_.Run(
+      [this, finish, deadline, call = std::shared_ptr<SelectCall>(std::move(call)),
+       slot = std::make_shared<std::optional<SelectionSlot>>(std::move(slot)),
+       response]() mutable { finish(DoSelect(deadline, *call, std::move(*slot), response)); });
   return reactor;
 }
 

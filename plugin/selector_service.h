@@ -73,7 +73,7 @@ class SelectorService final
 
   std::atomic<int> calls_in_flight_{0};
   // Registry selections running, shared with their threads (SelectWithin).
-  std::shared_ptr<std::atomic<int>> registry_selects_ = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<SelectionPlaces> registry_selects_ = std::make_shared<SelectionPlaces>();
   // Selects by reference run here, off gRPC's callback threads, each ending
   // by its budget; joined when the service goes (last member).
   CallThreads select_threads_;
