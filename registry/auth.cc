@@ -34,14 +34,6 @@ absl::StatusOr<std::pair<std::string, std::string>> SplitUserPass(absl::string_v
   return std::make_pair(decoded.substr(0, colon), decoded.substr(colon + 1));
 }
 
-// A secret with a control character would end up in a header line (a
-// Bearer token is sent as it is): refused, naming the field, never the value.
-bool HasControlCharacter(absl::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) == 0x7f;
-  });
-}
-
 std::string StringField(simdjson::dom::object o, const char* key) {
   std::string_view v;
   if (o[key].get_string().get(v) != simdjson::SUCCESS) return "";
@@ -146,9 +138,9 @@ absl::StatusOr<DockerConfig> DockerConfig::Parse(absl::string_view json, absl::s
         {"identitytoken", &c.identity_token},
         {"registrytoken", &c.registry_token}};
     for (const auto& [name, value] : fields) {
-      if (HasControlCharacter(*value)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": ", name, " contains a control character"));
+      // The one check of credential bytes, as for CRI and API requests.
+      if (absl::Status st = CheckCredentialField(name, *value); !st.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": ", st.message()));
       }
     }
     if (!c.empty()) config.by_host_[key] = std::move(c);

@@ -98,6 +98,17 @@ absl::StatusOr<Reference> ParseReference(absl::string_view ref) {
     return Bad(ref, "a reference has no scheme (drop \"https://\")");
   Reference out;
   absl::string_view rest = ref;
+  // "user:pass@host/app": URL userinfo, not a digest. Said as such, and the
+  // secret is not repeated in the message (messages reach logs).
+  if (size_t at = rest.find('@'), slash = rest.find('/');
+      at != absl::string_view::npos && slash != absl::string_view::npos && at < slash &&
+      !absl::StartsWith(rest.substr(at + 1), "sha256:") &&
+      !absl::StartsWith(rest.substr(at + 1), "sha512:")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid image reference \"<credentials>@", rest.substr(at + 1).substr(0, 256),
+        "\": credentials do not belong in a reference; give them through the Docker config "
+        "(--docker-config, ~/.docker/config.json) or the pull's own auth"));
+  }
   if (size_t at = rest.find('@'); at != absl::string_view::npos) {
     absl::string_view digest = rest.substr(at + 1);
     if (absl::Status s = ValidateDigest(digest); !s.ok()) return Bad(ref, s.message());

@@ -110,8 +110,9 @@ TEST(DockerConfigTest, ControlCharactersInSecretsAreRefused) {
         DockerConfig::Parse(absl::StrCat(R"({"auths": {"h.io": )", c.entry, "}}"), "config.json");
     ASSERT_FALSE(config.ok());
     EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_TRUE(absl::StrContains(config.status().message(),
-                                  absl::StrCat("auths.h.io: ", c.field, " contains a control")))
+    EXPECT_TRUE(
+        absl::StrContains(config.status().message(),
+                          absl::StrCat("auths.h.io: ", c.field, ": holds a control character")))
         << config.status();
     EXPECT_FALSE(absl::StrContains(config.status().message(), "s3cret")) << config.status();
   }

@@ -76,6 +76,9 @@ TEST(ReferenceTest, RejectsWithAReason) {
       {"host:99999999/app", "host"},
       {"localhost:99999/x", "host"},
       {"host:0/app", "host"},
+      // URL userinfo: said as such, and the secret is not repeated.
+      {"user:s3cret@host/x", "credentials do not belong in a reference"},
+      {"user@registry.example:5000/team/app:v1", "credentials do not belong in a reference"},
   };
   for (const Bad& c : cases) {
     auto ref = ParseReference(c.input);
@@ -83,6 +86,8 @@ TEST(ReferenceTest, RejectsWithAReason) {
     EXPECT_EQ(ref.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_NE(std::string(ref.status().message()).find(c.message_part), std::string::npos)
         << c.input << " -> " << ref.status();
+    EXPECT_EQ(std::string(ref.status().message()).find("s3cret"), std::string::npos)
+        << "a secret in a reference reached the message";
   }
 }
 
