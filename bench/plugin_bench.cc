@@ -2,6 +2,7 @@
 //
 //   plugin_bench [--requests N] [--pulls N] [--skip-pulls]
 //   plugin_bench --callgrind N
+//   plugin_bench --memory ROUNDS
 //
 // 1. Latency: Select with raw index bytes (the example index, 8 entries)
 //    against grpc.health.v1.Health/Check — an empty unary RPC on the same
@@ -43,10 +44,12 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cri/runtime/v1/api.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "imgsel/v1/selector.grpc.pb.h"
+#include "plugin/selector_service.h"
 #include "plugin/upstream.h"
 #include "tests/integration/harness.h"
 
@@ -538,13 +541,88 @@ void PullFigures(const std::string& dir, int pulls) {
 }  // namespace
 }  // namespace imgsel::bench
 
+namespace imgsel::bench {
+
+// The worst input the Selector API allows, as many at once as the memory
+// budget names (docs/RELIABILITY.md): an index at kMaxIndexBytes with the
+// most entries ParseLimits allows, every entry with a platform, features
+// and annotations, asked for with the full answer and the decision JSON,
+// from 16 clients at once, `rounds` calls each. RSS of imgseld before,
+// peak (sampled every 10 ms) and after the burst (2 s later).
+void MemoryFigures(const Daemon& d, int rounds) {
+  std::string json = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)";
+  int entries = 0;
+  while (entries < 10000) {
+    std::string e = absl::StrCat(
+        entries ? "," : "",
+        R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:)",
+        absl::StrFormat("%064x", entries),
+        R"(","size":1024,"platform":{"os":"linux","architecture":"amd64","variant":"v3",)",
+        R"("features":["avx2","fma","bmi2"]},"annotations":{"com.example.build":"b)", entries % 7,
+        R"(","org.opencontainers.image.ref.name":"entry-)", entries, R"("}})");
+    if (json.size() + e.size() + 2 > plugin::kMaxIndexBytes) break;
+    json += e;
+    ++entries;
+  }
+  json += "]}";
+  imgsel::v1::SelectRequest select;
+  select.set_index(json);
+  select.set_include_decision_json(true);
+  // 16 at once, as the budget is written for; IMGSEL_BENCH_CLIENTS=1 shows
+  // what one selection alone costs.
+  int kClients = 16;
+  if (const char* n = getenv("IMGSEL_BENCH_CLIENTS")) (void)absl::SimpleAtoi(n, &kClients);
+  const long before = RssKiB(d.process->pid());
+  long peak = before;
+  std::atomic<bool> loading{true};
+  std::thread sampler([&] {
+    while (loading) {
+      peak = std::max(peak, RssKiB(d.process->pid()));
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  });
+  std::atomic<int> failures{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      grpc::ChannelArguments args;
+      args.SetInt("client_index", c);
+      args.SetMaxReceiveMessageSize(256 << 20);
+      auto stub = imgsel::v1::Selector::NewStub(
+          grpc::CreateCustomChannel("unix:" + d.api, grpc::InsecureChannelCredentials(), args));
+      for (int i = 0; i < rounds; ++i) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+        imgsel::v1::SelectResponse resp;
+        grpc::Status st = stub->Select(&ctx, select, &resp);
+        if (!st.ok() || resp.selected().digest().empty()) {
+          if (failures++ == 0) fprintf(stderr, "memory: %s\n", st.error_message().c_str());
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  loading = false;
+  sampler.join();
+  absl::SleepFor(absl::Seconds(2));
+  const long after = RssKiB(d.process->pid());
+  printf("memory: index %zu bytes, %d entries, %d clients x %d calls, %d failed\n", json.size(),
+         entries, kClients, rounds, failures.load());
+  printf("memory: rss before %.1f MiB, peak %.1f MiB, 2 s after the burst %.1f MiB\n",
+         before / 1024.0, peak / 1024.0, after / 1024.0);
+}
+
+}  // namespace imgsel::bench
+
 int main(int argc, char** argv) {
   int requests = 20000;
   int pulls = 20;
   bool skip_pulls = false;
   int callgrind_calls = 0;
+  int memory_rounds = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--memory" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &memory_rounds);
     if (a == "--callgrind" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &callgrind_calls);
     if (a == "--requests" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &requests);
     if (a == "--pulls" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &pulls);
@@ -554,6 +632,17 @@ int main(int argc, char** argv) {
   const std::string dir = mkdtemp(tmpl);
   if (callgrind_calls > 0) {
     imgsel::bench::CallgrindFigures(dir, callgrind_calls);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    return 0;
+  }
+  if (memory_rounds > 0) {
+    const std::string api_dir = dir + "/memory";
+    std::filesystem::create_directories(api_dir);
+    imgsel::bench::Daemon d =
+        imgsel::bench::StartImgseld(api_dir, dir + "/no-containerd.sock", dir);
+    imgsel::bench::MemoryFigures(d, memory_rounds);
+    d.process.reset();
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
     return 0;

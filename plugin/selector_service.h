@@ -24,7 +24,7 @@
 namespace imgsel::plugin {
 
 // The largest index accepted in a Select request (as the CLI's limit).
-inline constexpr size_t kMaxIndexBytes = 4 << 20;
+inline constexpr size_t kMaxIndexBytes = 2 << 20;
 inline constexpr size_t kMaxReferenceBytes = 4096;
 
 // A request is checked whole (source, reference, policy, view, auth)

@@ -14,6 +14,7 @@
 #include "registry/reference.h"
 #include "registry/referrers.h"
 #include "selector/config_platform.h"
+#include "selector/memory_gate.h"
 #include "selector/spec_cache.h"
 
 namespace imgsel {
@@ -146,6 +147,7 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
   const int64_t trips_before = client_->round_trips();
 
   Selection sel;
+  std::optional<MemoryGate::Share> memory_share;  // released when Select returns
   std::string fetched;  // the document when it comes from the registry
   absl::string_view bytes;
   std::optional<registry::Reference> ref;
@@ -175,6 +177,11 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
     sel.document_media_type = manifest->media_type;
     fetched = std::move(manifest->bytes);
     bytes = fetched;
+    // A large index takes its share of the memory budget before it is read
+    // (memory_gate.h); index bytes a caller hands in were gated by it.
+    auto share = MemoryGate::Process().Acquire(fetched.size(), deadline);
+    if (!share.ok()) return share.status();
+    memory_share.emplace(*std::move(share));
     if (absl::Now() > deadline) return out_of_time("after resolving the reference");
   }
 
