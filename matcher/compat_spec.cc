@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "matcher/features.h"
 #include "matcher/policy.h"
 #include "matcher/utf8.h"
 #include "matcher/yaml_tree.h"
@@ -372,6 +373,8 @@ class SpecReader {
             Error(PosOf(e.first), absl::StrCat("duplicate element \"", element, "\""));
             continue;
           }
+          CheckCpuidElement(term.feature.empty() ? where_.feature : term.feature, element,
+                            PosOf(e.first));
           term.match_expressions.emplace_back(element, ReadExpression(e.second));
         }
       } else if (key == "matchName") {
@@ -387,6 +390,25 @@ class SpecReader {
       Warn(term.pos, "feature term has neither \"matchExpressions\" nor \"matchName\"");
     }
     return term;
+  }
+
+  // cpu.cpuid elements are NFD's CPU feature names (klauspost/cpuid's
+  // spelling). One the feature table reads as another spelling ("SSE4.2",
+  // NFD's "SSE42") or does not know at all matches no host's element: a
+  // warning, from the one table the probe and the matcher use.
+  void CheckCpuidElement(absl::string_view feature, absl::string_view element, SourcePos pos) {
+    if (absl::AsciiStrToLower(feature) != "cpu.cpuid") return;
+    std::optional<std::string> canonical = CanonicalFeature(element);
+    if (!canonical) {
+      Warn(pos, absl::StrCat("cpu.cpuid element \"", element,
+                             "\" is no CPU feature imgsel's table knows: it matches no host"));
+      return;
+    }
+    const std::string nfd = NfdCpuidName(*canonical);
+    if (nfd != element) {
+      Warn(pos, absl::StrCat("cpu.cpuid element \"", element, "\" is spelled \"", nfd,
+                             "\" by NFD (and on hosts): as written it matches no host"));
+    }
   }
 
   MatchExpression ReadExpression(const YamlNode& node) {

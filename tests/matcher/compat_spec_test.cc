@@ -621,3 +621,44 @@ TEST(SpecValues, Versions) {
 
 }  // namespace
 }  // namespace imgsel
+
+namespace imgsel {
+namespace {
+
+// cpu.cpuid elements are checked against the one feature table: another
+// spelling than NFD's, or a name no table knows, matches no host and says so.
+TEST(CompatSpecParse, CpuidElementsAreCheckedAgainstTheFeatureTable) {
+  const struct {
+    const char* element;
+    const char* warning;  // empty: none
+  } cases[] = {
+      {"AVX2", ""},
+      {"SSE42", ""},
+      {"FMA3", ""},
+      {"AVX512F", ""},
+      {"SSE4.2", "is spelled \"SSE42\" by NFD"},
+      {"FMA", "is spelled \"FMA3\" by NFD"},
+      {"avx2", "is spelled \"AVX2\" by NFD"},
+      {"WARPDRIVE", "is no CPU feature imgsel's table knows"},
+  };
+  for (const auto& c : cases) {
+    const std::string spec = absl::StrCat(
+        "version: v1alpha1\ncompatibilities:\n- rules:\n  - name: r\n    matchFeatures:\n"
+        "    - feature: cpu.cpuid\n      matchExpressions:\n        ",
+        c.element, ": {op: Exists}\n");
+    SpecCheck check = CheckCompatSpec(spec, SpecFormat::kNfd);
+    std::string warnings;
+    for (const SpecProblem& p : check.problems) {
+      ASSERT_EQ(p.severity, SpecProblem::Severity::kWarning) << c.element << ": " << p.message;
+      warnings += p.message;
+    }
+    if (*c.warning == '\0') {
+      EXPECT_TRUE(warnings.empty()) << c.element << ": " << warnings;
+    } else {
+      EXPECT_NE(warnings.find(c.warning), std::string::npos) << c.element << ": " << warnings;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace imgsel
