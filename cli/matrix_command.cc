@@ -30,6 +30,7 @@ struct MatrixFlags {
   std::string config;
   std::string runtime_handler;
   std::string output = "text";
+  double timeout_seconds = 60;
 };
 
 struct Cell {
@@ -60,7 +61,7 @@ Cell FromDecision(const Decision& d, bool fallback) {
 }
 
 Cell Evaluate(const std::string& image, Host& host, const Config& config,
-              const std::string& handler) {
+              const std::string& handler, absl::Duration budget) {
   if (absl::StartsWith(image, "oci-layout:")) {
     auto ref = ParseOciLayoutRef(image);
     if (!ref.ok()) return {.error = std::string(ref.status().message())};
@@ -73,6 +74,7 @@ Cell Evaluate(const std::string& image, Host& host, const Config& config,
   SelectionRequest request;
   request.reference = image;
   request.runtime_handler = handler;
+  request.budget = budget;  // one deadline per image and host
   auto s = host.pipeline->Select(request);
   if (!s.ok()) return {.error = std::string(s.status().message())};
   return FromDecision(s->decision, s->decision.fallback);
@@ -83,6 +85,10 @@ std::string Short(const std::string& digest) {
 }
 
 int RunMatrix(const MatrixFlags& f) {
+  // NaN fails this comparison too; 0 would mean no deadline.
+  if (!(f.timeout_seconds >= 0.001 && f.timeout_seconds <= 3600)) {
+    return BadInput(absl::InvalidArgumentError("--timeout: want seconds from 0.001 to 3600"));
+  }
   if (f.images.empty() || f.host_profiles.empty()) {
     return BadInput(
         absl::InvalidArgumentError("matrix: give at least one --host-profile FILE and one IMAGE"));
@@ -123,7 +129,8 @@ int RunMatrix(const MatrixFlags& f) {
   for (const std::string& image : f.images) {
     std::vector<Cell> row;
     for (Host& host : hosts) {
-      row.push_back(Evaluate(image, host, *config, f.runtime_handler));
+      row.push_back(
+          Evaluate(image, host, *config, f.runtime_handler, absl::Seconds(f.timeout_seconds)));
       if (row.back().digest.empty() && row.back().platform != "single manifest") all_fit = false;
     }
     table.push_back(std::move(row));
@@ -158,7 +165,8 @@ int RunMatrix(const MatrixFlags& f) {
     std::string out = absl::StrFormat("%-40s", "IMAGE");
     // Everything below came from outside (arguments, file names, indexes,
     // registries): escaped before it reaches a terminal.
-    for (const Host& h : hosts) absl::StrAppend(&out, absl::StrFormat("  %-40s", Printable(h.name)));
+    for (const Host& h : hosts)
+      absl::StrAppend(&out, absl::StrFormat("  %-40s", Printable(h.name)));
     out += "\n";
     for (size_t i = 0; i < f.images.size(); ++i) {
       absl::StrAppend(&out, absl::StrFormat("%-40s", Printable(f.images[i])));
@@ -175,8 +183,8 @@ int RunMatrix(const MatrixFlags& f) {
     for (size_t i = 0; i < f.images.size(); ++i) {
       for (size_t j = 0; j < hosts.size(); ++j) {
         if (!table[i][j].error.empty()) {
-          absl::StrAppend(&out, "error: ", Printable(f.images[i]), " on ",
-                          Printable(hosts[j].name), ": ", Printable(table[i][j].error), "\n");
+          absl::StrAppend(&out, "error: ", Printable(f.images[i]), " on ", Printable(hosts[j].name),
+                          ": ", Printable(table[i][j].error), "\n");
         }
       }
     }
@@ -205,6 +213,8 @@ void AddMatrixCommand(CLI::App& app, int& exit_code) {
                   absl::StrCat("imgsel.toml (default ", kDefaultConfigPath, " when present)"));
   cmd->add_option("--runtime-handler", flags->runtime_handler,
                   "CRI runtime handler whose [handlers.NAME] rules apply");
+  cmd->add_option("--timeout", flags->timeout_seconds,
+                  "seconds each image's selection may take for each host (0.001-3600, default 60)");
   cmd->add_option("--output,-o", flags->output, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
   cmd->callback([flags, &exit_code] { exit_code = RunMatrix(*flags); });

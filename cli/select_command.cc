@@ -26,6 +26,7 @@ struct SelectFlags {
   std::string runtime_handler;
   std::string policy = "best";
   std::string output = "text";
+  double timeout_seconds = 60;
 };
 
 // A registry reference: the whole pipeline, compatibility artifacts included.
@@ -36,6 +37,8 @@ int RunRegistrySelect(const SelectFlags& f, const Config& config, const HostProf
   request.reference = f.source;
   request.runtime_handler = f.runtime_handler;
   request.policy = f.policy == "first-match" ? PolicyKind::kFirstMatch : PolicyKind::kBest;
+  // One deadline for the whole selection, every registry request in it.
+  request.budget = absl::Seconds(f.timeout_seconds);
   auto selection = (*pipeline)->Select(request);
   if (!selection.ok()) {
     std::fprintf(stderr, "imgsel: %s\n", std::string(selection.status().message()).c_str());
@@ -52,6 +55,10 @@ int RunRegistrySelect(const SelectFlags& f, const Config& config, const HostProf
 }
 
 int RunSelect(const SelectFlags& f) {
+  // NaN fails this comparison too; 0 would mean no deadline.
+  if (!(f.timeout_seconds >= 0.001 && f.timeout_seconds <= 3600)) {
+    return BadInput(absl::InvalidArgumentError("--timeout: want seconds from 0.001 to 3600"));
+  }
   if (f.source.empty() == f.index_file.empty()) {
     return BadInput(absl::InvalidArgumentError(
         "select: give exactly one of SOURCE (oci-layout:DIR[:TAG|@DIGEST]) or --index FILE"));
@@ -121,6 +128,9 @@ void AddSelectCommand(CLI::App& app, int& exit_code) {
                   "CRI runtime handler whose [handlers.NAME] rules apply");
   cmd->add_option("--policy", flags->policy, "best, or first-match (containerd's own choice)")
       ->check(CLI::IsMember({"best", "first-match"}));
+  cmd->add_option("--timeout", flags->timeout_seconds,
+                  "seconds the whole selection may take, every registry request in it "
+                  "(0.001-3600, default 60)");
   cmd->add_option("--output,-o", flags->output, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
   cmd->callback([flags, &exit_code] { exit_code = RunSelect(*flags); });

@@ -107,6 +107,27 @@ else
   echo "FAIL matrix escapes host file names: $esc_out"; failures=$((failures + 1))
 fi
 
+# --- a registry that never answers: the whole selection ends at --timeout
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64); s.settimeout(0.2)
+print(s.getsockname()[1], flush=True)
+held, end = [], time.time() + 15
+while time.time() < end:
+    try: held.append(s.accept())
+    except OSError: pass
+' > "$TMP/silent.port" &
+SILENT_PID=$!
+for _ in $(seq 50); do [[ -s "$TMP/silent.port" ]] && break; sleep 0.1; done
+SILENT="127.0.0.1:$(head -1 "$TMP/silent.port")"
+start=$(date +%s%N)
+expect "select: a silent registry ends at --timeout" 3 "selection budget of 500ms ran out" -- select "$SILENT/app:v1" --host-profile "$V3" --timeout 0.5
+took_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+if [[ $took_ms -lt 3000 ]]; then echo "ok   ... in ${took_ms} ms"; else echo "FAIL select took ${took_ms} ms for a 0.5 s timeout"; failures=$((failures + 1)); fi
+expect "matrix: a silent registry ends at --timeout" 3 "selection budget of 500ms ran out" -- matrix "$SILENT/app:v1" --host-profile "$V3" --timeout 0.5
+expect "select: --timeout nan is bad input" 2 "--timeout: want seconds" -- select "$SILENT/app:v1" --host-profile "$V3" --timeout nan
+kill "$SILENT_PID" 2>/dev/null; wait "$SILENT_PID" 2>/dev/null
+
 # --- an answer that cannot be written is a failure, in every output form
 if [[ -w /dev/full ]]; then
   expect_lost_output "select -o json to a full disk" -- select "$LAYOUT" --config "$CFG" --host-profile "$V3" -o json
