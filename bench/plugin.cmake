@@ -11,6 +11,7 @@ if(TARGET imgseld)
     ${CMAKE_CURRENT_LIST_DIR}/plugin_bench.cc
     ${PROJECT_SOURCE_DIR}/tests/integration/harness.cc
     ${PROJECT_SOURCE_DIR}/tests/registry/real_registry.cc
+    ${PROJECT_SOURCE_DIR}/tests/registry/fake_server.cc
   )
   target_link_libraries(plugin_bench PRIVATE imgsel_plugin imgsel_registry)
   target_compile_definitions(plugin_bench PRIVATE

@@ -51,7 +51,9 @@
 #include "imgsel/v1/selector.grpc.pb.h"
 #include "plugin/selector_service.h"
 #include "plugin/upstream.h"
+#include "registry/digest_check.h"
 #include "tests/integration/harness.h"
+#include "tests/registry/fake_server.h"
 
 namespace imgsel::bench {
 namespace {
@@ -116,14 +118,16 @@ struct Daemon {
 
 // `wrapper`, when given, runs imgseld under it (valgrind).
 Daemon StartImgseld(const std::string& dir, const std::string& containerd_socket,
-                    const std::string& certs, std::vector<std::string> wrapper = {}) {
+                    const std::string& certs, std::vector<std::string> wrapper = {},
+                    const std::string& extra_config = "") {
   Daemon d;
   d.api = dir + "/imgsel.sock";
   d.cri = dir + "/cri.sock";
   const std::string config = dir + "/imgsel.toml";
   std::ofstream(config) << "version = 1\n[registry]\nconfig_path = \"" << certs << "\"\n"
                         << "[server]\nsocket = \"" << d.api << "\"\ncri_socket = \"" << d.cri
-                        << "\"\ncontainerd_socket = \"" << containerd_socket << "\"\n";
+                        << "\"\ncontainerd_socket = \"" << containerd_socket << "\"\n"
+                        << extra_config;
   std::vector<std::string> argv = std::move(wrapper);
   for (std::string a :
        {std::string(IMGSELD_BINARY), std::string("--config"), config, std::string("--host-profile"),
@@ -543,14 +547,11 @@ void PullFigures(const std::string& dir, int pulls) {
 
 namespace imgsel::bench {
 
-// The worst input the Selector API allows, as many at once as the memory
-// budget names (docs/RELIABILITY.md): an index at kMaxIndexBytes with the
-// most entries ParseLimits allows, every entry with a platform, features
-// and annotations, asked for with the full answer and the decision JSON,
-// from 16 clients at once, `rounds` calls each. RSS of imgseld before,
-// peak (sampled every 10 ms) and after the burst (2 s later).
-void MemoryFigures(const Daemon& d, int rounds) {
-  std::string json = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)";
+// A worst-case index: `max_bytes` at most, as many entries as fit (at most
+// 10,000), every one with a platform, features and annotations.
+std::string WorstIndex(size_t max_bytes, int* entries_out) {
+  std::string json =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)";
   int entries = 0;
   while (entries < 10000) {
     std::string e = absl::StrCat(
@@ -560,18 +561,19 @@ void MemoryFigures(const Daemon& d, int rounds) {
         R"(","size":1024,"platform":{"os":"linux","architecture":"amd64","variant":"v3",)",
         R"("features":["avx2","fma","bmi2"]},"annotations":{"com.example.build":"b)", entries % 7,
         R"(","org.opencontainers.image.ref.name":"entry-)", entries, R"("}})");
-    if (json.size() + e.size() + 2 > plugin::kMaxIndexBytes) break;
+    if (json.size() + e.size() + 2 > max_bytes) break;
     json += e;
     ++entries;
   }
   json += "]}";
-  imgsel::v1::SelectRequest select;
-  select.set_index(json);
-  select.set_include_decision_json(true);
-  // 16 at once, as the budget is written for; IMGSEL_BENCH_CLIENTS=1 shows
-  // what one selection alone costs.
-  int kClients = 16;
-  if (const char* n = getenv("IMGSEL_BENCH_CLIENTS")) (void)absl::SimpleAtoi(n, &kClients);
+  *entries_out = entries;
+  return json;
+}
+
+// `clients` at once, `rounds` calls each of `select`; RSS of imgseld before,
+// peak (sampled every 10 ms) and 2 s after the burst.
+void MemoryBurst(const Daemon& d, const char* what, const imgsel::v1::SelectRequest& select,
+                 int clients, int rounds) {
   const long before = RssKiB(d.process->pid());
   long peak = before;
   std::atomic<bool> loading{true};
@@ -581,10 +583,10 @@ void MemoryFigures(const Daemon& d, int rounds) {
       absl::SleepFor(absl::Milliseconds(10));
     }
   });
-  std::atomic<int> failures{0};
-  std::vector<std::thread> clients;
-  for (int c = 0; c < kClients; ++c) {
-    clients.emplace_back([&, c] {
+  std::atomic<int> failures{0}, fallbacks{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
       grpc::ChannelArguments args;
       args.SetInt("client_index", c);
       args.SetMaxReceiveMessageSize(256 << 20);
@@ -595,21 +597,73 @@ void MemoryFigures(const Daemon& d, int rounds) {
         ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
         imgsel::v1::SelectResponse resp;
         grpc::Status st = stub->Select(&ctx, select, &resp);
-        if (!st.ok() || resp.selected().digest().empty()) {
+        if (!st.ok()) {
           if (failures++ == 0) fprintf(stderr, "memory: %s\n", st.error_message().c_str());
+        } else if (resp.fallback()) {
+          if (fallbacks++ == 0) fprintf(stderr, "memory: fallback: %s\n", resp.fallback_reason().c_str());
         }
       }
     });
   }
-  for (auto& t : clients) t.join();
+  for (auto& t : threads) t.join();
   loading = false;
   sampler.join();
   absl::SleepFor(absl::Seconds(2));
   const long after = RssKiB(d.process->pid());
-  printf("memory: index %zu bytes, %d entries, %d clients x %d calls, %d failed\n", json.size(),
-         entries, kClients, rounds, failures.load());
-  printf("memory: rss before %.1f MiB, peak %.1f MiB, 2 s after the burst %.1f MiB\n",
+  printf("memory: %s: %d clients x %d calls, %d failed, %d fallbacks\n", what, clients, rounds,
+         failures.load(), fallbacks.load());
+  printf("memory: %s: rss before %.1f MiB, peak %.1f MiB, 2 s after the burst %.1f MiB\n", what,
          before / 1024.0, peak / 1024.0, after / 1024.0);
+}
+
+// The worst inputs the limits allow, as many at once as the memory budget
+// names (docs/RELIABILITY.md): (1) index bytes handed to the Selector API at
+// kMaxIndexBytes, answered in full with the decision JSON; (2) an index a
+// registry serves at the client's 4 MiB manifest cap, selected by
+// reference (the path every pull takes), from a registry on loopback.
+// 16 clients at once (IMGSEL_BENCH_CLIENTS=1: one selection alone).
+void MemoryFigures(const std::string& dir, int rounds) {
+  int clients = 16;
+  if (const char* n = getenv("IMGSEL_BENCH_CLIENTS")) (void)absl::SimpleAtoi(n, &clients);
+  {
+    std::filesystem::create_directories(dir + "/api");
+    Daemon d = StartImgseld(dir + "/api", dir + "/no-containerd.sock", dir);
+    int entries = 0;
+    imgsel::v1::SelectRequest select;
+    select.set_index(WorstIndex(plugin::kMaxIndexBytes, &entries));
+    select.set_include_decision_json(true);
+    printf("memory: index bytes: %zu bytes, %d entries\n", select.index().size(), entries);
+    MemoryBurst(d, "index bytes", select, clients, rounds);
+  }
+  {
+    int entries = 0;
+    const std::string index = WorstIndex(4 << 20, &entries);
+    const std::string digest = registry::Sha256Digest(index);
+    registry::testing::FakeServer server([&](const registry::testing::FakeRequest& r) {
+      registry::testing::FakeResponse out;
+      if (r.Path() == "/v2/") return out;
+      if (r.Path() == "/v2/app/manifests/v1" || r.Path() == "/v2/app/manifests/" + digest) {
+        out.headers = {{"Content-Type", "application/vnd.oci.image.index.v1+json"},
+                       {"Docker-Content-Digest", digest}};
+        if (r.method != "HEAD") out.body = index;
+        else out.headers.push_back({"Content-Length", absl::StrCat(index.size())});
+        return out;
+      }
+      out.status = 404;
+      return out;
+    });
+    std::filesystem::create_directories(dir + "/registry");
+    // Artifacts off: their memory has caps of their own (docs/registry.md),
+    // and listing 10,000 subjects would measure the registry, not imgseld.
+    Daemon d = StartImgseld(dir + "/registry", dir + "/no-containerd.sock", dir, {},
+                            "[compat]\nenabled = false\n");
+    imgsel::v1::SelectRequest select;
+    select.set_reference(absl::StrCat("127.0.0.1:", server.port(), "/app:v1"));
+    select.set_include_decision_json(true);
+    select.set_timeout_ms(30000);
+    printf("memory: by reference: %zu bytes, %d entries\n", index.size(), entries);
+    MemoryBurst(d, "by reference", select, clients, rounds);
+  }
 }
 
 }  // namespace imgsel::bench
@@ -637,12 +691,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (memory_rounds > 0) {
-    const std::string api_dir = dir + "/memory";
-    std::filesystem::create_directories(api_dir);
-    imgsel::bench::Daemon d =
-        imgsel::bench::StartImgseld(api_dir, dir + "/no-containerd.sock", dir);
-    imgsel::bench::MemoryFigures(d, memory_rounds);
-    d.process.reset();
+    imgsel::bench::MemoryFigures(dir, memory_rounds);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
     return 0;

@@ -39,6 +39,23 @@ grpc::Status CheckReference(const std::string& reference) {
   return grpc::Status::OK;
 }
 
+// The reactor of one Select. It keeps what the answer was built from
+// counted against the memory budget (a large selection's share) until gRPC
+// has sent the answer: answers waiting to go out are memory too.
+class SelectReactor final : public grpc::ServerUnaryReactor {
+ public:
+  void Hold(std::shared_ptr<const void> held) {
+    if (held == nullptr) return;
+    absl::MutexLock lock(&mu_);
+    held_.push_back(std::move(held));
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::shared_ptr<const void>> held_ ABSL_GUARDED_BY(mu_);
+};
+
 }  // namespace
 
 // One Select from its request to its answer. Owned by the thread that runs
@@ -103,7 +120,7 @@ void SelectorService::SetDefaultTimeout(absl::Duration timeout) {
 grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* ctx,
                                                   const grpc::ByteBuffer* request_bytes,
                                                   grpc::ByteBuffer* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto* reactor = new SelectReactor();
   calls_in_flight_.fetch_add(1);
   auto finish = [this, reactor](grpc::Status status) {
     reactor->Finish(std::move(status));
@@ -124,7 +141,8 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
   // callback thread (selector/memory_gate.h).
   const size_t input = request_bytes->Length();
   if (input >= kUngatedInputBytes) {
-    select_threads_.Run([this, finish, deadline, input, request_bytes, response]() mutable {
+    select_threads_.Run([this, finish, deadline, input, request_bytes, response,
+                         reactor]() mutable {
       const absl::Time wait_until =
           std::min(deadline, absl::Now() + absl::Nanoseconds(default_timeout_ns_.load()));
       auto share = MemoryGate::Process().Acquire(input, wait_until);
@@ -134,6 +152,7 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
                             std::string(share.status().message())));
         return;
       }
+      reactor->Hold(std::make_shared<MemoryGate::Share>(*std::move(share)));
       SelectCall call;
       {
         grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(request_bytes));
@@ -159,10 +178,10 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
                               "too many selections waiting on registries; retry later"));
           return;
         }
-        finish(DoSelect(deadline, call, std::move(slot), response));
+        finish(DoSelect(deadline, call, std::move(slot), response, reactor));
         return;
       }
-      finish(DoSelect(deadline, call, std::nullopt, response));
+      finish(DoSelect(deadline, call, std::nullopt, response, reactor));
     });
     return reactor;
   }
@@ -175,7 +194,7 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
   }
   if (grpc::Status bad = Check(*call); !bad.ok()) return refuse(std::move(bad));
   if (call->request.source_case() != v1::SelectRequest::kReference) {
-    finish(DoSelect(deadline, *call, std::nullopt, response));
+    finish(DoSelect(deadline, *call, std::nullopt, response, reactor));
     return reactor;
   }
   std::optional<SelectionSlot> slot =
@@ -188,15 +207,17 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
   // The selection waits on registries on a thread of the service's own,
   // holding its slot, and answers by its budget (select_within.h).
   select_threads_.Run(
-      [this, finish, deadline, call = std::shared_ptr<SelectCall>(std::move(call)),
-       slot = std::make_shared<std::optional<SelectionSlot>>(std::move(slot)),
-       response]() mutable { finish(DoSelect(deadline, *call, std::move(*slot), response)); });
+      [this, finish, deadline, reactor, call = std::shared_ptr<SelectCall>(std::move(call)),
+       slot = std::make_shared<std::optional<SelectionSlot>>(std::move(slot)), response]() mutable {
+        finish(DoSelect(deadline, *call, std::move(*slot), response, reactor));
+      });
   return reactor;
 }
 
 grpc::Status SelectorService::DoSelect(absl::Time deadline, const SelectCall& call,
                                        std::optional<SelectionSlot> slot,
-                                       grpc::ByteBuffer* response) {
+                                       grpc::ByteBuffer* response,
+                                       grpc::ServerUnaryReactor* reactor) {
   const v1::SelectRequest& request = call.request;
   SelectionRequest sreq = call.selection;
   const absl::Time start = absl::Now();
@@ -229,6 +250,8 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const SelectCall& ca
                          [response](absl::string_view wire) { *response = ToByteBuffer(wire); });
     return done(SelectResult::kFallback, grpc::Status::OK);
   }
+  // The share of a large index stays counted until the answer has gone out.
+  static_cast<SelectReactor*>(reactor)->Hold(sel->memory_share);
   EncodeSelectAnswer(*sel, request.include_decision_json(), request.view() == v1::SELECT_VIEW_BASIC,
                      [response](absl::string_view wire) { *response = ToByteBuffer(wire); });
   return done(sel->decision.fallback ? SelectResult::kFallback : SelectResult::kOk,

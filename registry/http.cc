@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "registry/bounded_read.h"
@@ -28,6 +29,7 @@ constexpr size_t kMaxIdleHandles = 16;
 struct Sink {
   HttpResponse* response;
   size_t max_body;
+  bool reserved = false;  // the body's capacity was set from Content-Length
   size_t header_bytes = 0;
   bool over_cap = false;
   bool refuse_link_local = false;
@@ -72,7 +74,17 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
     sink->over_cap = true;
     return 0;  // aborts the transfer with CURLE_WRITE_ERROR
   }
-  sink->response->body.append(data, len);
+  std::string& body = sink->response->body;
+  if (body.empty() && !sink->reserved) {
+    // Sized once from Content-Length (within the cap) instead of doubling
+    // as it grows: a 4 MiB index then holds 4 MiB, not up to 8.
+    sink->reserved = true;
+    if (const std::string* cl = sink->response->Header("content-length")) {
+      size_t declared = 0;
+      if (absl::SimpleAtoi(*cl, &declared) && declared <= sink->max_body) body.reserve(declared);
+    }
+  }
+  body.append(data, len);
   return len;
 }
 

@@ -147,7 +147,6 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
   const int64_t trips_before = client_->round_trips();
 
   Selection sel;
-  std::optional<MemoryGate::Share> memory_share;  // released when Select returns
   std::string fetched;  // the document when it comes from the registry
   absl::string_view bytes;
   std::optional<registry::Reference> ref;
@@ -181,7 +180,9 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
     // (memory_gate.h); index bytes a caller hands in were gated by it.
     auto share = MemoryGate::Process().Acquire(fetched.size(), deadline);
     if (!share.ok()) return share.status();
-    memory_share.emplace(*std::move(share));
+    // Held by the Selection: what is built from the index (the decision, an
+    // answer, its JSON) is counted until the caller lets the Selection go.
+    sel.memory_share = std::make_shared<MemoryGate::Share>(*std::move(share));
     if (absl::Now() > deadline) return out_of_time("after resolving the reference");
   }
 

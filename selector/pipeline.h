@@ -48,6 +48,7 @@
 #include "matcher/host_profile.h"
 #include "matcher/select.h"
 #include "registry/auth.h"
+#include "selector/memory_gate.h"
 
 namespace imgsel {
 
@@ -84,6 +85,9 @@ struct Selection {
   std::vector<std::string> warnings;  // artifact problems handled by on_error
   int64_t round_trips = 0;            // registry requests this selection made
   absl::Duration elapsed;
+  // A large index's share of the memory budget (memory_gate.h), given back
+  // when the last copy of the Selection goes; null for small indexes.
+  std::shared_ptr<const MemoryGate::Share> memory_share;
 
   // The chosen manifest, or nullptr (nothing fits, or not an index).
   const Descriptor* chosen() const { return decision.selected_descriptor(); }
