@@ -297,7 +297,10 @@ TEST(PlatformMatcher, SaysWhyAnEntryDoesNotRun) {
     v.os_features = features;
     PlatformMiss miss = PlatformMiss::kNone;
     m.Rank(v, &miss);
-    return std::make_pair(miss, m.MissingOsFeatures(v));
+    // The missing names view `e`, which goes with this call: copied out.
+    std::vector<std::string> missing;
+    for (absl::string_view f : m.MissingOsFeatures(v)) missing.emplace_back(f);
+    return std::make_pair(miss, missing);
   };
   Platform linux = P("linux", "amd64");
   EXPECT_EQ(why(linux).first, PlatformMiss::kPlatform);
@@ -308,7 +311,7 @@ TEST(PlatformMatcher, SaysWhyAnEntryDoesNotRun) {
   needs.os_features = {"hyperv", "gpu", "foo", "hyperv"};
   auto [miss, missing] = why(needs);
   EXPECT_EQ(miss, PlatformMiss::kOsFeatures);
-  EXPECT_EQ(missing, (std::vector<absl::string_view>{"foo", "hyperv"}));
+  EXPECT_EQ(missing, (std::vector<std::string>{"foo", "hyperv"}));
   // win32k is not counted on a Windows host, as containerd strips it.
   Platform legacy = P("windows", "amd64");
   legacy.os_features = {"win32k"};
