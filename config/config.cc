@@ -260,7 +260,7 @@ absl::Status ParseServer(absl::string_view source, const toml::table& root, Serv
   absl::Status st = ParseSection(
       source, root, "server",
       {"socket", "cri_socket", "containerd_socket", "namespace", "select_timeout", "drain_timeout",
-       "metrics"},
+       "metrics", "nothing_fits"},
       [&](const std::string& key, const toml::node& node) -> absl::Status {
         if (key == "select_timeout") {
           // A pull waits this long before containerd is asked: bounded
@@ -286,6 +286,15 @@ absl::Status ParseServer(absl::string_view source, const toml::table& root, Serv
         }
         auto v = GetString(source, node, key);
         if (!v.ok()) return v.status();
+        if (key == "nothing_fits") {
+          if (*v != "first-match" && *v != "fail") {
+            return Error(source, node,
+                         absl::StrCat("nothing_fits: \"", v->substr(0, 64),
+                                      "\" is neither \"first-match\" nor \"fail\""));
+          }
+          s.fail_when_nothing_fits = *v == "fail";
+          return absl::OkStatus();
+        }
         if (key == "namespace") s.ns = *v;
         if (key == "metrics") {
           if (!v->empty()) {

@@ -40,6 +40,7 @@
 //   namespace = "k8s.io"
 //   select_timeout = "2s"         # budget before falling back
 //   drain_timeout = "10s"         # SIGTERM: finish in-flight calls
+//   nothing_fits = "first-match"  # or "fail": no entry for this host -> ErrImagePull
 //   metrics = ""                  # e.g. "127.0.0.1:9464"; empty: off
 //
 //   [handlers.nvidia]             # CRI runtime handler
@@ -97,6 +98,10 @@ struct ServerConfig {
   absl::Duration select_timeout = absl::Seconds(2);
   absl::Duration drain_timeout = absl::Seconds(10);
   std::string metrics;  // loopback host:port; empty: off
+  // nothing_fits = "fail": a pull of an index with no entry for this host
+  // is answered with an error naming why, and containerd is not asked;
+  // "first-match" (the default, containerd's behaviour) forwards it.
+  bool fail_when_nothing_fits = false;
 };
 
 struct HandlerConfig {

@@ -10,9 +10,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <malloc.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -81,6 +81,7 @@ absl::StatusOr<HostProfile> LoadHost(const Flags& flags, const Config& config) {
 PullSettings SettingsFrom(const Config& config) {
   PullSettings s;
   s.select_timeout = config.server.select_timeout;
+  s.fail_when_nothing_fits = config.server.fail_when_nothing_fits;
   return s;
 }
 

@@ -7,7 +7,7 @@
 namespace imgsel::plugin {
 namespace {
 
-constexpr absl::string_view kPullOutcomes[] = {"selected", "untouched", "fallback"};
+constexpr absl::string_view kPullOutcomes[] = {"selected", "untouched", "fallback", "refused"};
 constexpr absl::string_view kFallbackReasons[] = {"request",   "resolve",     "index",
                                                   "timeout",   "busy",        "no_fit",
                                                   "artifacts", "digest_pull", "record"};

@@ -26,7 +26,7 @@
 
 namespace imgsel::plugin {
 
-enum class PullOutcome { kSelected, kUntouched, kFallback, kCount };
+enum class PullOutcome { kSelected, kUntouched, kFallback, kRefused, kCount };
 
 enum class FallbackReason {
   kRequest,     // the request could not be read

@@ -6,12 +6,35 @@
 #include "absl/strings/str_cat.h"
 #include "cri/runtime/v1/api.pb.h"
 #include "matcher/platform.h"
+#include "matcher/utf8.h"
 #include "plugin/pull_request.h"
 #include "plugin/select_within.h"
 #include "registry/reference.h"
 
 namespace imgsel::plugin {
 namespace {
+
+// Why nothing in an index runs here, briefly: the host, then each entry's
+// first reason for rejection (at most 8 entries, 1 KiB in all, one line).
+std::string NothingFitsMessage(absl::string_view image, const Decision& d) {
+  std::string out =
+      absl::StrCat("imgsel: no entry of ", image, " runs on this host (", d.host_platform, ")");
+  size_t listed = 0;
+  for (const Candidate& c : d.candidates) {
+    if (listed == 8 || out.size() > 1024) {
+      absl::StrAppend(&out, "; ...");
+      break;
+    }
+    std::string first;
+    ForEachReason(d, c, [&](absl::string_view r) {
+      if (first.empty() && absl::StartsWith(r, "rejected: ")) first = std::string(r.substr(10));
+    });
+    if (first.empty()) continue;
+    absl::StrAppend(&out, listed == 0 ? ": " : "; ", "manifests[", c.position, "] ", first);
+    ++listed;
+  }
+  return std::string(ToValidUtf8(out.substr(0, 1200)));
+}
 
 std::string SiblingMethod(const std::string& method, absl::string_view name) {
   const size_t slash = method.rfind('/');
@@ -182,6 +205,17 @@ UpstreamReply PullHandler::Pull(const std::string& method, const std::string& re
     return fall_back(FallbackReason::kArtifacts, sel->decision.fallback_reason);
   }
   const Descriptor* chosen = sel->chosen();
+  if (chosen == nullptr && settings.fail_when_nothing_fits) {
+    // containerd would pull its first match anyway; imgsel knows it cannot
+    // run here. kubelet shows this message in the pod's events.
+    out.outcome = PullOutcome::kRefused;
+    line.reason = std::string(FallbackReasonName(FallbackReason::kNoFit));
+    line.detail = "refused: [server] nothing_fits = \"fail\"";
+    UpstreamReply refused;
+    refused.status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                  NothingFitsMessage(fields->image, sel->decision));
+    return finish(std::move(refused));
+  }
   if (chosen == nullptr) {
     return fall_back(FallbackReason::kNoFit, "no entry of the index fits this host");
   }

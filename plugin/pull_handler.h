@@ -48,6 +48,9 @@ struct PullSettings {
   absl::Duration record_timeout = absl::Seconds(5);
   // Selections running at once; a pull beyond that is forwarded as sent.
   int max_selections = 64;
+  // [server] nothing_fits = "fail": an index with no entry for this host is
+  // answered FAILED_PRECONDITION (kubelet: ErrImagePull) naming why.
+  bool fail_when_nothing_fits = false;
 };
 
 class PullHandler {
@@ -55,9 +58,8 @@ class PullHandler {
   using SelectFn = std::function<absl::StatusOr<Selection>(const SelectionRequest&)>;
   using LineSink = std::function<void(const DecisionLine&)>;
 
-  // `select` must stay callable from detached threads (it may outlive a
-  // pull that stopped waiting for it): give it shared ownership of what it
-  // uses. `upstream`, `records` and `metrics` outlive the handler.
+  // `select` runs on the pulling thread, bounded by its budget.
+  // `upstream`, `records` and `metrics` outlive the handler.
   PullHandler(SelectFn select, CriUpstream* upstream, ImageRecordWriter* records, Metrics* metrics,
               LineSink sink);
 

@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "config/restart_settings.h"
-
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -203,22 +202,29 @@ TEST(ParseConfig, SectionErrors) {
        "imgsel.toml:3:11: metrics address \"0.0.0.0:9464\": only loopback"},
       {"version = 1\n[server]\nmetrics = \"9464\"", "imgsel.toml:3:11: metrics address \"9464\""},
       {"version = 1\n[server]\nmetrics = \"[::1]:http\"", "bad port"},
-      {"version = 1\n[server]\nmetrics = \"127.0.0.1:0\"", "imgsel.toml:3:11: metrics address "
-                                                             "\"127.0.0.1:0\": port 0"},
+      {"version = 1\n[server]\nmetrics = \"127.0.0.1:0\"",
+       "imgsel.toml:3:11: metrics address "
+       "\"127.0.0.1:0\": port 0"},
       // Every wait is bounded, and a negative one is not a typo for a duration.
       {"version = 1\n[server]\nselect_timeout = \"inf\"",
        "imgsel.toml:3:18: select_timeout: \"inf\" is out of range (1ms..1m)"},
       {"version = 1\n[server]\nselect_timeout = \"1000000h\"", "is out of range (1ms..1m)"},
       {"version = 1\n[server]\nselect_timeout = \"0s\"", "is out of range (1ms..1m)"},
       {"version = 1\n[server]\ndrain_timeout = \"inf\"", "drain_timeout: \"inf\" is out of range"},
+      {"version = 1\n[server]\nnothing_fits = \"failover\"",
+       "imgsel.toml:3:16: nothing_fits: \"failover\" is neither \"first-match\" nor \"fail\""},
       {"version = 1\n[server]\ndrain_timeout = \"-1s\"", "drain_timeout: \"-1s\" is out of range"},
-      {"version = 1\n[registry]\nrequest_timeout = \"2h\"", "request_timeout: \"2h\" is out of range"},
+      {"version = 1\n[registry]\nrequest_timeout = \"2h\"",
+       "request_timeout: \"2h\" is out of range"},
       {"version = 1\n[compat]\nreferrers_ttl = \"inf\"", "referrers_ttl: \"inf\" is out of range"},
       {"version = 1\n[host]\nhook_timeout = \"0s\"", "hook_timeout: \"0s\" is out of range"},
       // Socket paths a start could not bind, caught when the file is read.
       {"version = 1\n[server]\nsocket = \"\"", "imgsel.toml:3:10: socket: \"\" is not an absolute"},
       {"version = 1\n[server]\ncri_socket = \"cri.sock\"", "cri_socket: \"cri.sock\" is not an"},
-      {"version = 1\n[server]\nsocket = \"/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\"",
+      {"version = 1\n[server]\nsocket = "
+       "\"/tmp/"
+       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+       "aaaaaaaaaaaa.sock\"",
        "socket: 113 bytes, longer than a Unix socket path can be (107)"},
       {"version = 1\n[server]\nsocket = \"/run/x.sock\"\ncri_socket = \"/run/x.sock\"",
        "imgsel.toml:4:14: cri_socket: \"/run/x.sock\" is also socket"},
@@ -234,6 +240,19 @@ TEST(ParseConfig, SectionErrors) {
     ASSERT_FALSE(c.ok()) << toml;
     EXPECT_THAT(std::string(c.status().message()), ::testing::HasSubstr(want)) << toml;
   }
+}
+
+TEST(ParseConfig, NothingFits) {
+  auto def = ParseConfig("version = 1\n", "imgsel.toml");
+  ASSERT_TRUE(def.ok());
+  EXPECT_FALSE(def->server.fail_when_nothing_fits) << "containerd's behaviour by default";
+  auto fail = ParseConfig("version = 1\n[server]\nnothing_fits = \"fail\"\n", "imgsel.toml");
+  ASSERT_TRUE(fail.ok()) << fail.status();
+  EXPECT_TRUE(fail->server.fail_when_nothing_fits);
+  auto first =
+      ParseConfig("version = 1\n[server]\nnothing_fits = \"first-match\"\n", "imgsel.toml");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->server.fail_when_nothing_fits);
 }
 
 TEST(ParseConfig, MetricsOnLoopbackOnly) {
@@ -264,28 +283,36 @@ TEST(SettingsNeedingRestart, NamesWhatChangedAndOnlyThat) {
       {"host features", [](Config& c) { c.host.features = {"avx2"}; }, {"[host] features"}},
       {"host attributes", [](Config& c) { c.host.attributes["a"] = "b"; }, {"[host] attributes"}},
       {"hooks_dir", [](Config& c) { c.host.hooks_dir = "/h"; }, {"[host] hooks_dir"}},
-      {"hook_timeout", [](Config& c) { c.host.hook_timeout = absl::Seconds(9); },
+      {"hook_timeout",
+       [](Config& c) { c.host.hook_timeout = absl::Seconds(9); },
        {"[host] hook_timeout"}},
       {"cache_dir", [](Config& c) { c.compat.cache_dir = "/c"; }, {"[compat] cache_dir"}},
-      {"cache_max_bytes", [](Config& c) { c.compat.cache_max_bytes = 1; },
+      {"cache_max_bytes",
+       [](Config& c) { c.compat.cache_max_bytes = 1; },
        {"[compat] cache_max_bytes"}},
-      {"referrers_ttl", [](Config& c) { c.compat.referrers_ttl = absl::Seconds(1); },
+      {"referrers_ttl",
+       [](Config& c) { c.compat.referrers_ttl = absl::Seconds(1); },
        {"[compat] referrers_ttl"}},
-      {"max_layer_bytes", [](Config& c) { c.compat.max_layer_bytes = 1; },
+      {"max_layer_bytes",
+       [](Config& c) { c.compat.max_layer_bytes = 1; },
        {"[compat] max_layer_bytes"}},
-      {"config_path", [](Config& c) { c.registry.config_path = "/p"; },
-       {"[registry] config_path"}},
-      {"docker_config", [](Config& c) { c.registry.docker_config = "/d"; },
+      {"config_path", [](Config& c) { c.registry.config_path = "/p"; }, {"[registry] config_path"}},
+      {"docker_config",
+       [](Config& c) { c.registry.docker_config = "/d"; },
        {"[registry] docker_config"}},
-      {"connect_timeout", [](Config& c) { c.registry.connect_timeout = absl::Seconds(1); },
+      {"connect_timeout",
+       [](Config& c) { c.registry.connect_timeout = absl::Seconds(1); },
        {"[registry] connect_timeout"}},
-      {"request_timeout", [](Config& c) { c.registry.request_timeout = absl::Seconds(1); },
+      {"request_timeout",
+       [](Config& c) { c.registry.request_timeout = absl::Seconds(1); },
        {"[registry] request_timeout"}},
-      {"max_concurrent", [](Config& c) { c.registry.max_concurrent_per_registry = 1; },
+      {"max_concurrent",
+       [](Config& c) { c.registry.max_concurrent_per_registry = 1; },
        {"[registry] max_concurrent_per_registry"}},
       {"socket", [](Config& c) { c.server.socket = "/s"; }, {"[server] socket"}},
       {"cri_socket", [](Config& c) { c.server.cri_socket = "/s"; }, {"[server] cri_socket"}},
-      {"containerd_socket", [](Config& c) { c.server.containerd_socket = "/s"; },
+      {"containerd_socket",
+       [](Config& c) { c.server.containerd_socket = "/s"; },
        {"[server] containerd_socket"}},
       {"namespace", [](Config& c) { c.server.ns = "n"; }, {"[server] namespace"}},
       {"metrics", [](Config& c) { c.server.metrics = "127.0.0.1:1"; }, {"[server] metrics"}},

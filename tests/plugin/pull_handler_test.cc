@@ -371,3 +371,44 @@ TEST(CriImageNameTest, AsContainerdNamesImages) {
 
 }  // namespace
 }  // namespace imgsel::plugin
+
+namespace imgsel::plugin {
+namespace {
+
+// An index with no entry for this host: forwarded as sent by default (what
+// containerd alone does), refused with why under nothing_fits = "fail".
+TEST_F(PullHandlerTest, NothingFitsForwardsOrFailsAsConfigured) {
+  host_.platform = *ParsePlatformSpecifier("linux/s390x");
+  for (const bool fail : {false, true}) {
+    SCOPED_TRACE(fail ? "fail" : "first-match");
+    cri_.calls.clear();
+    PullSettings settings;
+    settings.fail_when_nothing_fits = fail;
+    auto h = Handler(
+        [&](const SelectionRequest&) -> absl::StatusOr<Selection> { return IndexSelection(); },
+        settings);
+    const std::string request = PullRequest("host:5000/app:v1");
+    UpstreamReply reply = h->Pull(kPull, request, CallInfo(), nullptr);
+    EXPECT_TRUE(records_.records.empty());
+    if (!fail) {
+      EXPECT_TRUE(reply.status.ok());
+      ASSERT_EQ(cri_.calls.size(), 1u);
+      EXPECT_EQ(cri_.calls[0].second, request) << "forwarded as sent";
+      EXPECT_EQ(lines_.back().outcome, "fallback");
+      continue;
+    }
+    EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_TRUE(cri_.calls.empty()) << "containerd was asked";
+    const std::string& message = reply.status.error_message();
+    EXPECT_NE(message.find("no entry of host:5000/app:v1 runs on this host (linux/s390x)"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("manifests[0] platform"), std::string::npos) << message;
+    EXPECT_LE(message.size(), 1200u);
+    EXPECT_EQ(lines_.back().outcome, "refused");
+    EXPECT_EQ(lines_.back().reason, "no_fit");
+  }
+}
+
+}  // namespace
+}  // namespace imgsel::plugin
