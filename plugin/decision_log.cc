@@ -1,7 +1,11 @@
 #include "plugin/decision_log.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -48,10 +52,48 @@ std::string FormatDecisionLine(const DecisionLine& line, absl::Time now) {
   return out;
 }
 
-void LogLine(const std::string& line) {
+LogPriority PriorityOfLevel(absl::string_view level) {
+  if (level == "error") return LogPriority::kError;
+  if (level == "warn" || level == "warning") return LogPriority::kWarn;
+  if (level == "debug") return LogPriority::kDebug;
+  return LogPriority::kInfo;
+}
+
+bool IsJournalStream(const char* journal_stream, uint64_t dev, uint64_t ino) {
+  if (journal_stream == nullptr) return false;
+  absl::string_view v(journal_stream);
+  const size_t colon = v.find(':');
+  if (colon == absl::string_view::npos) return false;
+  uint64_t want_dev = 0, want_ino = 0;
+  return absl::SimpleAtoi(v.substr(0, colon), &want_dev) &&
+         absl::SimpleAtoi(v.substr(colon + 1), &want_ino) && want_dev == dev && want_ino == ino;
+}
+
+namespace {
+
+// Decided once: stderr does not change for the life of the process.
+bool StderrIsJournal() {
+  static const bool journal = [] {
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0) return false;
+    return IsJournalStream(getenv("JOURNAL_STREAM"), static_cast<uint64_t>(st.st_dev),
+                           static_cast<uint64_t>(st.st_ino));
+  }();
+  return journal;
+}
+
+}  // namespace
+
+void LogLine(const std::string& line, LogPriority priority) {
+  std::string prefixed;
+  const std::string* out = &line;
+  if (StderrIsJournal()) {
+    prefixed = absl::StrCat("<", static_cast<int>(priority), ">", line);
+    out = &prefixed;
+  }
   size_t off = 0;
-  while (off < line.size()) {
-    ssize_t n = write(STDERR_FILENO, line.data() + off, line.size() - off);
+  while (off < out->size()) {
+    ssize_t n = write(STDERR_FILENO, out->data() + off, out->size() - off);
     if (n <= 0) return;
     off += static_cast<size_t>(n);
   }
@@ -59,7 +101,8 @@ void LogLine(const std::string& line) {
 
 void LogMessage(const std::string& level, const std::string& message) {
   LogLine(absl::StrCat("{\"ts\":\"", Timestamp(absl::Now()), "\",\"level\":", Quote(level),
-                       ",\"msg\":", Quote(message), "}\n"));
+                       ",\"msg\":", Quote(message), "}\n"),
+          PriorityOfLevel(level));
 }
 
 const char* StatusCodeName(int code) {

@@ -13,8 +13,10 @@
 // one call, never interleaved.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace imgsel::plugin {
@@ -41,10 +43,22 @@ std::string FormatDecisionLine(const DecisionLine& line, absl::Time now);
 // "OK", "DEADLINE_EXCEEDED", …: a grpc::StatusCode as the log line names it.
 const char* StatusCodeName(int code);
 
-// Writes one line to stderr.
-void LogLine(const std::string& line);
+// Syslog priorities as sd-daemon(3) prefixes them: "<3>" error, "<4>"
+// warn, "<6>" info, "<7>" debug.
+enum class LogPriority { kError = 3, kWarn = 4, kInfo = 6, kDebug = 7 };
+LogPriority PriorityOfLevel(absl::string_view level);
 
-// A plain operational message ("reload: …") in the same JSON shape.
+// Whether stderr is the journal's stream: JOURNAL_STREAM ("DEV:INO", set
+// by systemd) names the device and inode stderr is open on.
+bool IsJournalStream(const char* journal_stream, uint64_t dev, uint64_t ino);
+
+// Writes one line to stderr. When stderr is the journal, the line starts
+// with its priority ("<3>{...}"), so `journalctl -p err` finds errors;
+// anywhere else the line is written as it is (pure JSON).
+void LogLine(const std::string& line, LogPriority priority = LogPriority::kInfo);
+
+// A plain operational message ("reload: …") in the same JSON shape, at the
+// priority of its level.
 void LogMessage(const std::string& level, const std::string& message);
 
 }  // namespace imgsel::plugin

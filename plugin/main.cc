@@ -136,10 +136,12 @@ int Run(const Flags& flags) {
     records = std::make_unique<ContainerdImageRecords>(UnixChannel(server_config.containerd_socket),
                                                        server_config.ns);
   }
-  PullHandler pulls(
-      [pipeline](const SelectionRequest& r) { return pipeline->Select(r); }, &upstream,
-      records.get(), &metrics,
-      [](const DecisionLine& line) { LogLine(FormatDecisionLine(line, absl::Now())); });
+  PullHandler pulls([pipeline](const SelectionRequest& r) { return pipeline->Select(r); },
+                    &upstream, records.get(), &metrics,
+                    [](const DecisionLine& line) {
+                      LogLine(FormatDecisionLine(line, absl::Now()),
+                              line.outcome == "refused" ? LogPriority::kWarn : LogPriority::kInfo);
+                    });
   pulls.SetSettings(SettingsFrom(*config));
   CriProxy proxy(&upstream, &pulls, &metrics, flags.max_pulls);
   SelectorService selector(pipeline, &metrics, server_config.select_timeout);

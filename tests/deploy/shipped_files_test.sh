@@ -170,6 +170,14 @@ fi
 grep -qx 'ProtectHome=read-only' "$svc_unit"; verdict "the Docker config under /root stays readable"
 grep -qx 'CapabilityBoundingSet=' "$svc_unit"; verdict "imgseld keeps no capability"
 grep -q '^ExecReload=.*--check-config' "$svc_unit"; verdict "systemctl reload checks the config first"
+# Under the journal (JOURNAL_STREAM names stderr), lines carry their
+# priority, so `journalctl -p err` finds imgseld's errors; elsewhere, JSON.
+printf 'version = 1\n[sever]\n' > "$work/bad.toml"
+: > "$work/journal.log"
+JOURNAL_STREAM="$(stat -c '%d:%i' "$work/journal.log")" "$IMGSELD" --config "$work/bad.toml" 2>>"$work/journal.log"
+[[ "$(head -c 4 "$work/journal.log")" == '<3>{' ]]; verdict "an error under the journal is <3>"
+"$IMGSELD" --config "$work/bad.toml" 2>"$work/plain.log"
+[[ "$(head -c 2 "$work/plain.log")" == '{"' ]]; verdict "an error elsewhere is plain JSON"
 # A start limit would fail imgseld.socket along with the service.
 grep -qx 'StartLimitIntervalSec=0' "$svc_unit"; verdict "imgseld.service is restarted without a limit"
 

@@ -205,3 +205,30 @@ TEST(DecisionLogTest, OneJsonLineWithoutSecrets) {
 
 }  // namespace
 }  // namespace imgsel::plugin
+
+namespace imgsel::plugin {
+namespace {
+
+// Log lines carry their syslog priority when stderr is the journal, so
+// `journalctl -p err` finds errors; JOURNAL_STREAM must name stderr's own
+// device and inode, as systemd sets it.
+TEST(DecisionLogTest, JournalPriorities) {
+  EXPECT_EQ(PriorityOfLevel("error"), LogPriority::kError);
+  EXPECT_EQ(PriorityOfLevel("warn"), LogPriority::kWarn);
+  EXPECT_EQ(PriorityOfLevel("info"), LogPriority::kInfo);
+  EXPECT_EQ(PriorityOfLevel("debug"), LogPriority::kDebug);
+  EXPECT_EQ(static_cast<int>(LogPriority::kError), 3);  // sd-daemon's <3>
+  const struct {
+    const char* env;
+    bool journal;
+  } cases[] = {
+      {"8:1234", true},  {"8:1235", false}, {"9:1234", false}, {"8", false},
+      {"x:1234", false}, {"", false},       {nullptr, false},  {"8:1234:5", false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(IsJournalStream(c.env, 8, 1234), c.journal) << (c.env ? c.env : "(unset)");
+  }
+}
+
+}  // namespace
+}  // namespace imgsel::plugin
