@@ -275,14 +275,14 @@ std::optional<runtime::v1::Image> Status(runtime::v1::ImageService::Stub& cri,
   return resp.image();
 }
 
-// A unary call under another package name: runtime.v1alpha2 messages are
-// wire-identical to runtime.v1's, so v1 messages are sent and read.
-grpc::Status CallAs(const std::string& socket, const std::string& method,
-                    const google::protobuf::Message& request, google::protobuf::Message* response) {
+// A unary call of `method` with `request` as its bytes.
+grpc::Status RawCall(const std::string& socket, const std::string& method,
+                     const std::string& request, std::string* response = nullptr,
+                     absl::Duration timeout = absl::Seconds(30)) {
   grpc::GenericStub stub(plugin::UnixChannel(socket));
   grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
-  grpc::ByteBuffer req = plugin::ToByteBuffer(request.SerializeAsString());
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  grpc::ByteBuffer req = plugin::ToByteBuffer(request);
   grpc::ByteBuffer resp;
   grpc::Status status;
   absl::Notification done;
@@ -291,7 +291,18 @@ grpc::Status CallAs(const std::string& socket, const std::string& method,
     done.Notify();
   });
   done.WaitForNotification();
-  if (status.ok() && !response->ParseFromString(plugin::FromByteBuffer(resp))) {
+  if (response != nullptr) *response = plugin::FromByteBuffer(resp);
+  return status;
+}
+
+// A unary call under another package name: runtime.v1alpha2 messages are
+// wire-identical to runtime.v1's, so v1 messages are sent and read.
+grpc::Status CallAs(const std::string& socket, const std::string& method,
+                    const google::protobuf::Message& request, google::protobuf::Message* response) {
+  std::string answer;
+  grpc::Status status =
+      RawCall(socket, method, request.SerializeAsString(), &answer, absl::Seconds(60));
+  if (status.ok() && !response->ParseFromString(answer)) {
     return grpc::Status(grpc::StatusCode::INTERNAL, "answer does not parse");
   }
   return status;
@@ -947,25 +958,6 @@ TEST(ImgseldIntegration, TermLetsAPullInFlightFinish) {
   ASSERT_NE(status, -1);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_TRUE(absl::StrContains(ReadFile(d->log), "\"reason\":\"timeout\"")) << ReadFile(d->log);
-}
-
-// A unary call of `method` with `request` as its bytes.
-grpc::Status RawCall(const std::string& socket, const std::string& method,
-                     const std::string& request, std::string* response = nullptr) {
-  grpc::GenericStub stub(plugin::UnixChannel(socket));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  grpc::ByteBuffer req = plugin::ToByteBuffer(request);
-  grpc::ByteBuffer resp;
-  grpc::Status status;
-  absl::Notification done;
-  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &req, &resp, [&](grpc::Status s) {
-    status = std::move(s);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  if (response != nullptr) *response = plugin::FromByteBuffer(resp);
-  return status;
 }
 
 // A length-delimited protobuf field: tag, length, bytes.
