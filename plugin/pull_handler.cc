@@ -93,10 +93,11 @@ UpstreamReply PullHandler::ForwardAsSent(const std::string& method, const std::s
 }
 
 absl::StatusOr<Selection> PullHandler::SelectWithin(const SelectionRequest& request,
+                                                    absl::string_view registry,
                                                     absl::Duration budget, bool* busy) {
   *busy = false;
   const int limit = settings().max_selections;
-  std::optional<SelectionSlot> slot = SelectionSlot::Take(places_, limit, RegistryOf(request));
+  std::optional<SelectionSlot> slot = SelectionSlot::Take(places_, limit, registry);
   if (!slot) {
     *busy = true;
     return absl::ResourceExhaustedError(
@@ -188,7 +189,7 @@ UpstreamReply PullHandler::Pull(const std::string& method, const std::string& re
   }
   bool busy = false;
   const absl::Time select_start = absl::Now();
-  absl::StatusOr<Selection> sel = SelectWithin(sreq, budget, &busy);
+  absl::StatusOr<Selection> sel = SelectWithin(sreq, ref->registry, budget, &busy);
   line.select_time = absl::Now() - select_start;
   metrics_->pull_select_seconds.Observe(line.select_time);
   if (busy) return fall_back(FallbackReason::kBusy, std::string(sel.status().message()));

@@ -78,7 +78,9 @@ class PullHandler {
   struct Outcome;
   UpstreamReply ForwardAsSent(const std::string& method, const std::string& request,
                               const CallInfo& info, Cancellation* cancel);
-  absl::StatusOr<Selection> SelectWithin(const SelectionRequest& request, absl::Duration budget,
+  // `registry`: the one the request's reference names (parsed once, by Pull).
+  absl::StatusOr<Selection> SelectWithin(const SelectionRequest& request,
+                                         absl::string_view registry, absl::Duration budget,
                                          bool* busy);
   void WaitForCriCache(const std::string& method, const std::string& name,
                        const std::string& image_id, const CallInfo& info, absl::Duration wait,

@@ -2,15 +2,7 @@
 
 #include <algorithm>
 
-#include "registry/reference.h"
-
 namespace imgsel::plugin {
-
-std::string RegistryOf(const SelectionRequest& request) {
-  if (!request.index_bytes.empty()) return "";
-  auto ref = registry::ParseReference(request.reference);
-  return ref.ok() ? ref->registry : "";
-}
 
 int SelectionPlaces::in_flight() const {
   absl::MutexLock lock(&mu_);

@@ -67,11 +67,6 @@ class SelectionSlot {
   std::string registry_;
 };
 
-// The registry a selection's reference names ("docker.io", "host:5000"):
-// the key of its share of places; "" for index bytes or a reference that
-// does not parse (those share one key).
-std::string RegistryOf(const SelectionRequest& request);
-
 // Runs `select(request)` with the request's budget cut to `budget`, holding
 // `slot` until it returns. A selection that runs out of time answers
 // DEADLINE_EXCEEDED ("selection budget of … ran out while …").

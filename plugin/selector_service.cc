@@ -29,13 +29,14 @@ grpc::Status Invalid(std::string message) {
 
 // A reference that cannot name an image is refused before any thread or
 // registry is involved.
-grpc::Status CheckReference(const std::string& reference) {
+// `registry` gets the registry it names (the key of its share of slots).
+grpc::Status CheckReference(const std::string& reference, std::string* registry) {
   if (reference.empty() || reference.size() > kMaxReferenceBytes) {
     return Invalid("reference: empty or longer than 4096 bytes");
   }
-  if (auto parsed = registry::ParseReference(reference); !parsed.ok()) {
-    return Invalid(parsed.status());
-  }
+  auto parsed = registry::ParseReference(reference);
+  if (!parsed.ok()) return Invalid(parsed.status());
+  *registry = std::move(parsed->registry);
   return grpc::Status::OK;
 }
 
@@ -65,6 +66,7 @@ struct SelectorService::SelectCall {
   v1::SelectRequest request;
   registry::Credentials credentials;
   SelectionRequest selection;
+  std::string registry;  // a reference's registry, as Check parsed it
 };
 
 // Every check a request can fail, made before a thread or a registry slot
@@ -74,7 +76,9 @@ grpc::Status SelectorService::Check(SelectCall& call) {
   SelectionRequest& sreq = call.selection;
   switch (request.source_case()) {
     case v1::SelectRequest::kReference:
-      if (grpc::Status bad = CheckReference(request.reference()); !bad.ok()) return bad;
+      if (grpc::Status bad = CheckReference(request.reference(), &call.registry); !bad.ok()) {
+        return bad;
+      }
       sreq.reference = request.reference();
       break;
     case v1::SelectRequest::kIndex:
@@ -141,48 +145,48 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
   // callback thread (selector/memory_gate.h).
   const size_t input = request_bytes->Length();
   if (input >= kUngatedInputBytes) {
-    select_threads_.Run([this, finish, deadline, input, request_bytes, response,
-                         reactor]() mutable {
-      const absl::Time wait_until =
-          std::min(deadline, absl::Now() + absl::Nanoseconds(default_timeout_ns_.load()));
-      auto share = MemoryGate::Process().Acquire(input, wait_until);
-      if (!share.ok()) {
-        metrics_->CountSelect(SelectResult::kInvalid);
-        finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                            std::string(share.status().message())));
-        return;
-      }
-      reactor->Hold(std::make_shared<MemoryGate::Share>(*std::move(share)));
-      SelectCall call;
-      {
-        grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(request_bytes));
-        if (!call.request.ParseFromZeroCopyStream(&reader)) {
-          metrics_->CountSelect(SelectResult::kInvalid);
-          finish(Invalid("the request is not an imgsel.v1.SelectRequest"));
-          return;
-        }
-      }
-      if (grpc::Status bad = Check(call); !bad.ok()) {
-        metrics_->CountSelect(SelectResult::kInvalid);
-        finish(std::move(bad));
-        return;
-      }
-      if (call.request.source_case() == v1::SelectRequest::kReference) {
-        // A reference padded past the gate's threshold: answered as any
-        // other reference, without a registry slot's fairness (rare).
-        std::optional<SelectionSlot> slot =
-            SelectionSlot::Take(registry_selects_, kMaxRegistrySelects, RegistryOf(call.selection));
-        if (!slot) {
-          metrics_->CountSelect(SelectResult::kInvalid);
-          finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                              "too many selections waiting on registries; retry later"));
-          return;
-        }
-        finish(DoSelect(deadline, call, std::move(slot), response, reactor));
-        return;
-      }
-      finish(DoSelect(deadline, call, std::nullopt, response, reactor));
-    });
+    select_threads_.Run(
+        [this, finish, deadline, input, request_bytes, response, reactor]() mutable {
+          const absl::Time wait_until =
+              std::min(deadline, absl::Now() + absl::Nanoseconds(default_timeout_ns_.load()));
+          auto share = MemoryGate::Process().Acquire(input, wait_until);
+          if (!share.ok()) {
+            metrics_->CountSelect(SelectResult::kInvalid);
+            finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                std::string(share.status().message())));
+            return;
+          }
+          reactor->Hold(std::make_shared<MemoryGate::Share>(*std::move(share)));
+          SelectCall call;
+          {
+            grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(request_bytes));
+            if (!call.request.ParseFromZeroCopyStream(&reader)) {
+              metrics_->CountSelect(SelectResult::kInvalid);
+              finish(Invalid("the request is not an imgsel.v1.SelectRequest"));
+              return;
+            }
+          }
+          if (grpc::Status bad = Check(call); !bad.ok()) {
+            metrics_->CountSelect(SelectResult::kInvalid);
+            finish(std::move(bad));
+            return;
+          }
+          if (call.request.source_case() == v1::SelectRequest::kReference) {
+            // A reference padded past the gate's threshold: answered as any
+            // other reference, without a registry slot's fairness (rare).
+            std::optional<SelectionSlot> slot =
+                SelectionSlot::Take(registry_selects_, kMaxRegistrySelects, call.registry);
+            if (!slot) {
+              metrics_->CountSelect(SelectResult::kInvalid);
+              finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                  "too many selections waiting on registries; retry later"));
+              return;
+            }
+            finish(DoSelect(deadline, call, std::move(slot), response, reactor));
+            return;
+          }
+          finish(DoSelect(deadline, call, std::nullopt, response, reactor));
+        });
     return reactor;
   }
   auto call = std::make_unique<SelectCall>();
@@ -198,7 +202,7 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
     return reactor;
   }
   std::optional<SelectionSlot> slot =
-      SelectionSlot::Take(registry_selects_, kMaxRegistrySelects, RegistryOf(call->selection));
+      SelectionSlot::Take(registry_selects_, kMaxRegistrySelects, call->registry);
   if (!slot) {
     return refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                "too many selections waiting on registries, or on this "

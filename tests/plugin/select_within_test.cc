@@ -39,16 +39,6 @@ TEST(SelectionSlotTest, OneRegistryCannotTakeEveryPlace) {
   EXPECT_TRUE(SelectionSlot::Take(places, 1, "x").has_value());
 }
 
-TEST(SelectionSlotTest, RegistryOfAReference) {
-  SelectionRequest r;
-  r.reference = "host:5000/team/app:v1";
-  EXPECT_EQ(RegistryOf(r), "host:5000");
-  r.reference = "nginx";
-  EXPECT_EQ(RegistryOf(r), "docker.io");
-  r.reference = "NOT A REFERENCE";
-  EXPECT_EQ(RegistryOf(r), "");
-}
-
 // The selection runs on the caller's thread with its budget cut to the
 // given one, and the slot is held until it returns.
 TEST(SelectWithinTest, RunsWithTheBudgetAndHoldsTheSlot) {
