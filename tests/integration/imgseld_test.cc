@@ -126,7 +126,9 @@ absl::StatusOr<Daemon> StartImgseld(const std::string& name, const std::string& 
   auto p = Process::Spawn(argv, d.log);
   if (!p.ok()) return p.status();
   d.process = *std::move(p);
-  if (wait && !WaitForSocket(d.cri_socket, absl::Seconds(15))) {
+  // Both sockets: imgseld binds them one after the other.
+  if (wait && !(WaitForSocket(d.cri_socket, absl::Seconds(15)) &&
+                WaitForSocket(d.api_socket, absl::Seconds(15)))) {
     return absl::UnavailableError(absl::StrCat("imgseld did not come up: ", ReadFile(d.log)));
   }
   return d;
@@ -1148,7 +1150,7 @@ int ListenUnix(const std::string& path) {
 absl::StatusOr<std::unique_ptr<Process>> SpawnActivated(const Daemon& d, int api_fd, int cri_fd) {
   const std::string script = absl::StrCat("exec 3<&", api_fd, " 4<&", cri_fd,
                                           "; export LISTEN_FDS=2 LISTEN_PID=$$; exec \"$@\"");
-  return Process::Spawn({"/bin/sh", "-c", script, "sh", IMGSELD_BINARY, "--config", d.config,
+  return Process::Spawn({"/bin/bash", "-c", script, "bash", IMGSELD_BINARY, "--config", d.config,
                          "--host-profile", Examples() + "/hosts/amd64-v3.json"},
                         d.log);
 }

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "plugin/upstream.h"
@@ -105,13 +106,15 @@ TEST_F(SocketsTest, ActivationForAnotherProcessIsIgnored) {
   EXPECT_EQ(getenv("LISTEN_FDS"), nullptr);  // not passed on to children
 }
 
-// Answers every call with its own request.
+// Answers every call with its own request; counts the calls whose server
+// side has finished (the reactor's OnDone), so a test can wait for gRPC to
+// be done with a call before it changes the process around it.
 class EchoService : public grpc::CallbackGenericService {
  public:
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext*) override {
     class Reactor : public grpc::ServerGenericBidiReactor {
      public:
-      Reactor() { StartRead(&buf_); }
+      explicit Reactor(EchoService* service) : service_(service) { StartRead(&buf_); }
       void OnReadDone(bool ok) override {
         if (!ok) {
           Finish(grpc::Status(grpc::StatusCode::INTERNAL, "no message"));
@@ -119,13 +122,30 @@ class EchoService : public grpc::CallbackGenericService {
         }
         StartWriteAndFinish(&buf_, grpc::WriteOptions(), grpc::Status::OK);
       }
-      void OnDone() override { delete this; }
+      void OnDone() override {
+        EchoService* service = service_;
+        delete this;
+        absl::MutexLock lock(&service->mu_);
+        ++service->finished_;
+      }
 
      private:
+      EchoService* service_;
       grpc::ByteBuffer buf_;
     };
-    return new Reactor();
+    return new Reactor(this);
   }
+
+  // True once `n` calls have finished on the server, waiting up to `wait`.
+  bool AwaitFinished(int n, absl::Duration wait) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return finished_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), wait);
+  }
+
+ private:
+  absl::Mutex mu_;
+  int finished_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // One call on a new connection to `path`, answered within `wait`.
@@ -182,6 +202,10 @@ TEST_F(SocketsTest, AcceptsAgainOnceDescriptorsAreFree) {
   auto listener = StartServer(builder, path, -1, "[server] socket");
   ASSERT_TRUE(listener.ok()) << listener.status();
   ASSERT_TRUE(EchoCall(path, absl::Seconds(5)).ok());
+  // gRPC finishes the server's side of that call on its own threads after
+  // the client has its answer; that work is not what this test is about,
+  // so it ends before the process runs out of descriptors.
+  ASSERT_TRUE(echo.AwaitFinished(1, absl::Seconds(10)));
 
   // Client sockets made while descriptors are there; connected once they
   // are gone, so the server's accept() is what fails.
