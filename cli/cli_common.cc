@@ -1,6 +1,5 @@
 #include "cli/cli_common.h"
 
-#include <sys/utsname.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -10,12 +9,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "matcher/compat_eval.h"
+#include "cli/probe_host.h"
 #include "matcher/features.h"
 #include "selector/file_read.h"
 
-#ifdef IMGSEL_HAVE_PROBE_LIBRARY
-#include "cli/probe_host.h"
-#endif
 
 namespace imgsel::cli {
 namespace {
@@ -26,17 +23,6 @@ std::string ShortDigest(absl::string_view digest) {
   return std::string(digest.substr(0, colon + 13));
 }
 
-#ifndef IMGSEL_HAVE_PROBE_LIBRARY
-// Without the probe: the platform from uname(2), no features.
-HostProfile MinimalHost() {
-  HostProfile host;
-  struct utsname u;
-  host.platform.os = "linux";
-  if (uname(&u) == 0) host.platform.architecture = u.machine;
-  host.platform = NormalizePlatform(host.platform);
-  return host;
-}
-#endif
 
 }  // namespace
 
@@ -58,20 +44,7 @@ absl::StatusOr<HostProfile> HostFromFlags(const std::string& profile_path, const
     if (!bytes.ok()) return bytes.status();
     return ParseHostProfile(*bytes, profile_path);
   }
-#ifdef IMGSEL_HAVE_PROBE_LIBRARY
   return ProbeThisHost(config);
-#else
-  HostProfile host = MinimalHost();
-  for (const auto& f : config.host.features) {
-    auto canon = CanonicalFeatures(f);
-    if (canon.empty()) {
-      host.features.insert(absl::AsciiStrToLower(f));
-    } else {
-      host.features.insert(canon.begin(), canon.end());
-    }
-  }
-  return host;
-#endif
 }
 
 std::string Printable(absl::string_view text) {
