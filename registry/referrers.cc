@@ -154,22 +154,17 @@ std::string ReferrersTag(absl::string_view digest) {
   return tag.substr(0, 128);
 }
 
-const ArtifactDescriptor* NewestArtifact(const std::vector<ArtifactDescriptor>& artifacts,
-                                         absl::string_view artifact_type) {
-  const ArtifactDescriptor* best = nullptr;
-  absl::Time best_time = absl::InfinitePast();
-  for (const ArtifactDescriptor& a : artifacts) {
-    if (a.artifact_type != artifact_type) continue;
-    absl::Time t = absl::InfinitePast();
-    for (const auto& [k, v] : a.annotations) {
-      if (auto parsed = ParseCreatedAnnotation(k, v)) t = std::max(t, *parsed);
-    }
-    if (best == nullptr || t > best_time) {
-      best = &a;
-      best_time = t;
-    }
-  }
-  return best;
+std::vector<size_t> NewestOfEachType(const std::vector<ArtifactDescriptor>& artifacts) {
+  return NewestOfEachKind(
+      artifacts.size(), [&](size_t i) -> absl::string_view { return artifacts[i].artifact_type; },
+      [&](size_t i) {
+        return ArtifactCreated([&](absl::string_view key) -> std::optional<absl::string_view> {
+          for (const auto& [k, v] : artifacts[i].annotations) {
+            if (k == key) return absl::string_view(v);
+          }
+          return std::nullopt;
+        });
+      });
 }
 
 std::string ReferrersIndexJson(const std::vector<ArtifactDescriptor>& artifacts) {

@@ -229,11 +229,10 @@ class ReferrersClient {
 // The tag the fallback schema uses for a subject: "sha256-<hex>".
 std::string ReferrersTag(absl::string_view digest);
 
-// The newest of `artifacts` with that artifactType, by the
-// org.opencontainers.image.created annotation (RFC 3339; the
-// oci.opencontainers.image.created spelling is accepted too); nullptr if none.
-const ArtifactDescriptor* NewestArtifact(const std::vector<ArtifactDescriptor>& artifacts,
-                                         absl::string_view artifact_type);
+// Indexes of the newest artifact of each artifactType in `artifacts`, by
+// matcher's one rule (compat_eval.h, NewestOfEachKind), in the order the
+// types first appear.
+std::vector<size_t> NewestOfEachType(const std::vector<ArtifactDescriptor>& artifacts);
 
 // The referrers index text for descriptors (what the cache stores and what
 // the tag schema holds).

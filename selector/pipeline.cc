@@ -290,10 +290,11 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
     std::vector<Wanted> wanted;
     for (const auto& [subject, artifacts] : listings) {
       if (artifacts->empty()) continue;
-      for (const std::string& type : ArtifactTypes()) {
-        const auto* newest = registry::NewestArtifact(*artifacts, type);
-        if (newest && wanted.size() < kMaxArtifactsPerSelection) {
-          wanted.push_back({subject, *newest, subject == sel.document_digest, nullptr});
+      const std::vector<registry::ArtifactDescriptor>& list = *artifacts;
+      const std::vector<size_t> newest = registry::NewestOfEachType(list);
+      for (size_t i : newest) {
+        if (wanted.size() < kMaxArtifactsPerSelection) {
+          wanted.push_back({subject, list[i], subject == sel.document_digest, nullptr});
         }
       }
     }
