@@ -600,7 +600,8 @@ void MemoryBurst(const Daemon& d, const char* what, const imgsel::v1::SelectRequ
         if (!st.ok()) {
           if (failures++ == 0) fprintf(stderr, "memory: %s\n", st.error_message().c_str());
         } else if (resp.fallback()) {
-          if (fallbacks++ == 0) fprintf(stderr, "memory: fallback: %s\n", resp.fallback_reason().c_str());
+          if (fallbacks++ == 0)
+            fprintf(stderr, "memory: fallback: %s\n", resp.fallback_reason().c_str());
         }
       }
     });
@@ -645,8 +646,10 @@ void MemoryFigures(const std::string& dir, int rounds) {
       if (r.Path() == "/v2/app/manifests/v1" || r.Path() == "/v2/app/manifests/" + digest) {
         out.headers = {{"Content-Type", "application/vnd.oci.image.index.v1+json"},
                        {"Docker-Content-Digest", digest}};
-        if (r.method != "HEAD") out.body = index;
-        else out.headers.push_back({"Content-Length", absl::StrCat(index.size())});
+        if (r.method != "HEAD")
+          out.body = index;
+        else
+          out.headers.push_back({"Content-Length", absl::StrCat(index.size())});
         return out;
       }
       out.status = 404;

@@ -1,6 +1,5 @@
 #include "cli/cli_common.h"
 
-
 #include <cstdio>
 #include <filesystem>
 
@@ -8,11 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "matcher/compat_eval.h"
 #include "cli/probe_host.h"
+#include "matcher/compat_eval.h"
 #include "matcher/features.h"
 #include "selector/file_read.h"
-
 
 namespace imgsel::cli {
 namespace {
@@ -22,7 +20,6 @@ std::string ShortDigest(absl::string_view digest) {
   if (colon == absl::string_view::npos || digest.size() < colon + 13) return std::string(digest);
   return std::string(digest.substr(0, colon + 13));
 }
-
 
 }  // namespace
 
@@ -88,11 +85,10 @@ std::string RenderDecisionText(const Decision& decision, const std::string& sour
     }
     bool winner = &c == decision.selected();
     std::string rank_text = c.eligible ? absl::StrCat(++rank) : "-";
-    absl::StrAppend(
-        &out,
-        absl::StrFormat("%s %-4s %-4d %-22s %6s  %s\n", winner ? "*" : " ", rank_text, c.position,
-                        Printable(platform), c.eligible ? absl::StrCat(c.score) : "-",
-                        Printable(ShortDigest(d.digest))));
+    absl::StrAppend(&out, absl::StrFormat("%s %-4s %-4d %-22s %6s  %s\n", winner ? "*" : " ",
+                                          rank_text, c.position, Printable(platform),
+                                          c.eligible ? absl::StrCat(c.score) : "-",
+                                          Printable(ShortDigest(d.digest))));
     for (const auto& r : ExplainCandidate(decision, c)) {
       absl::StrAppend(&out, "             ", Printable(r), "\n");
     }

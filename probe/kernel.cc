@@ -1,12 +1,12 @@
 #include "probe/kernel.h"
 
+#include <zlib.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "probe/setting_lines.h"
-
-#include <zlib.h>
 
 namespace imgsel::probe {
 

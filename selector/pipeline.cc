@@ -318,6 +318,8 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
       fetched.push_back(fetch(to_fetch[0]));
     } else if (!to_fetch.empty()) {
       std::vector<std::future<absl::StatusOr<CompatArtifact>>> futures;
+      futures.reserve(to_fetch.size());
+      fetched.reserve(to_fetch.size());
       for (size_t i : to_fetch) futures.push_back(std::async(std::launch::async, fetch, i));
       for (auto& f : futures) fetched.push_back(f.get());
     }
@@ -355,6 +357,7 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
       }
       if (all.empty()) continue;
       std::vector<const ArtifactResult*> raw;
+      raw.reserve(all.size());
       for (const auto& r : all) raw.push_back(r.get());
       verdicts[digest] = CombineArtifactResults(raw);
       sel.compat[digest] = std::move(all);
