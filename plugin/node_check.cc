@@ -199,19 +199,22 @@ CheckLine CheckContainerd(const Config& config, const NodeCheckOptions& options)
     return Problem("containerd", absl::StrCat(path, ": a health check failed: ", health.message(),
                                               "; is it containerd's socket? ", fix));
   }
+  // List, not Get: containerd answers Get for any name (with no labels),
+  // whether or not the namespace exists.
   auto stub = containerd::services::namespaces::v1::Namespaces::NewStub(UnixChannel(path));
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + options.call_timeout));
-  containerd::services::namespaces::v1::GetNamespaceRequest req;
-  req.set_name(config.server.ns);
-  containerd::services::namespaces::v1::GetNamespaceResponse resp;
-  const grpc::Status s = stub->Get(&ctx, req, &resp);
-  if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+  containerd::services::namespaces::v1::ListNamespacesRequest req;
+  containerd::services::namespaces::v1::ListNamespacesResponse resp;
+  const grpc::Status s = stub->List(&ctx, req, &resp);
+  bool present = false;
+  for (const auto& ns : resp.namespaces()) present = present || ns.name() == config.server.ns;
+  if (s.ok() && !present) {
     return Problem(
         "containerd",
         absl::StrCat(path, ": SERVING, but namespace \"", config.server.ns,
-                     "\" does not exist: kubelet's images live in \"k8s.io\" (containerd's "
-                     "CRI plugin creates it); set [server] namespace to it"));
+                     "\" does not exist: kubelet's images live in \"k8s.io\" "
+                     "(containerd's CRI plugin creates it); set [server] namespace to it"));
   }
   if (!s.ok()) {
     return Problem("containerd", absl::StrCat(path, ": SERVING, but namespace \"", config.server.ns,
