@@ -25,6 +25,8 @@ BUILD_PACKAGES=(
   libsimdjson-dev libhwloc-dev libgtest-dev libgmock-dev libbenchmark-dev
   libtomlplusplus-dev libyaml-cpp-dev libcurl4-openssl-dev libre2-dev
   libcli11-dev zlib1g-dev libssl-dev
+  # imgseld: sd_notify and named socket activation
+  libsystemd-dev
   # containerd's own protos (images service), compiled at build time
   golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev
 )

@@ -99,6 +99,44 @@ TEST_F(SocketsTest, ActivatedSocketsByNameThenPath) {
   EXPECT_EQ(FindActivatedSocket(sockets, "selector", "/other.sock"), -1);
 }
 
+// What systemd passes (descriptors from 3, LISTEN_FDNAMES) is read with
+// each descriptor's name and bound path; a descriptor without a name
+// ("unknown" to libsystemd) has none, and is matched by its path.
+TEST_F(SocketsTest, ActivatedSocketsCarryTheirNamesAndPaths) {
+  const std::string cri = dir_ + "/anywhere.sock", api = dir_ + "/imgsel.sock";
+  const int cri_fd = Listen(cri, true), api_fd = Listen(api, true);
+  ASSERT_GE(cri_fd, 0);
+  ASSERT_GE(api_fd, 0);
+  // Descriptors 3 and 4 belong to the test runner: kept aside meanwhile.
+  const int saved[2] = {fcntl(3, F_DUPFD_CLOEXEC, 100), fcntl(4, F_DUPFD_CLOEXEC, 100)};
+  ASSERT_EQ(dup2(cri_fd, 3), 3);
+  ASSERT_EQ(dup2(api_fd, 4), 4);
+  setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
+  setenv("LISTEN_FDS", "2", 1);
+  setenv("LISTEN_FDNAMES", "cri:unknown", 1);
+  const std::vector<ActivatedSocket> got = TakeActivatedSockets();
+  for (int i = 0; i < 2; ++i) {
+    if (saved[i] >= 0) {
+      dup2(saved[i], 3 + i);
+      close(saved[i]);
+    } else {
+      close(3 + i);
+    }
+  }
+  close(cri_fd);
+  close(api_fd);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].fd, 3);
+  EXPECT_EQ(got[0].name, "cri");
+  EXPECT_EQ(got[0].path, cri);
+  EXPECT_EQ(got[1].fd, 4);
+  EXPECT_EQ(got[1].name, "");
+  EXPECT_EQ(got[1].path, api);
+  EXPECT_EQ(FindActivatedSocket(got, "cri", dir_ + "/cri.sock"), 3);
+  EXPECT_EQ(FindActivatedSocket(got, "selector", api), 4);
+  EXPECT_EQ(getenv("LISTEN_FDNAMES"), nullptr);  // not passed on to children
+}
+
 TEST_F(SocketsTest, ActivationForAnotherProcessIsIgnored) {
   setenv("LISTEN_PID", "1", 1);
   setenv("LISTEN_FDS", "2", 1);
