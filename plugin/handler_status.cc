@@ -17,8 +17,7 @@ struct HandlerQuestion {
 std::optional<HandlerQuestion> ReadQuestion(absl::string_view request,
                                             const std::set<std::string>& with_rules) {
   runtime::v1::ImageStatusRequest req;
-  if (with_rules.empty() ||
-      !req.ParseFromArray(request.data(), static_cast<int>(request.size()))) {
+  if (with_rules.empty() || !req.ParseFromArray(request.data(), static_cast<int>(request.size()))) {
     return std::nullopt;
   }
   const std::string& handler = req.image().runtime_handler();
@@ -46,11 +45,9 @@ std::optional<UpstreamReply> HandlerImageStatus::Answer(const std::string& metho
                                                         const std::string& request,
                                                         const CallInfo& info,
                                                         Cancellation* cancel) {
-  std::optional<HandlerQuestion> q =
-      ReadQuestion(request, pulls_->settings().handlers_with_rules);
+  std::optional<HandlerQuestion> q = ReadQuestion(request, pulls_->settings().handlers_with_rules);
   if (!q) return std::nullopt;
-  const std::string own =
-      HandlerRecordName(q->ref.Name(), q->ref.tag, q->ref.digest, q->handler);
+  const std::string own = HandlerRecordName(q->ref.Name(), q->ref.tag, q->ref.digest, q->handler);
   auto rewritten = ReplacePullImageName(request, own);
   if (!rewritten.ok()) return std::nullopt;
   UpstreamReply reply = upstream_->Call(method, *rewritten, info, cancel);

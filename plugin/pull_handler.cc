@@ -63,9 +63,9 @@ std::string HandlerRecordName(const std::string& repository, const std::string& 
   if (!digest.empty()) base = absl::StrReplaceAll(digest, {{":", "-"}});
   std::string named = absl::StrCat(base, ".imgsel.", handler);
   const bool plain =
-      !handler.empty() && handler.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
-                                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
-                              std::string::npos;
+      !handler.empty() && handler.find_first_not_of(
+                              "abcdefghijklmnopqrstuvwxyz"
+                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == std::string::npos;
   if (!plain || named.size() > kMaxTag) {
     const std::string hashed = registry::Sha256Digest(absl::StrCat(base, "\n", handler));
     named = absl::StrCat("imgsel-", hashed.substr(7, 32));
