@@ -4,7 +4,7 @@
 //   {"ts":"2026-01-02T03:04:05.678Z","msg":"pull","image":"host/app:v1",
 //    "outcome":"selected","chosen":"sha256:…","index":"sha256:…",
 //    "platform":"linux/amd64/v3","policy":"best","handler":"",
-//    "select_ms":1.9,"total_ms":212.4,"code":"OK"}
+//    "handler_source":"default","select_ms":1.9,"total_ms":212.4,"code":"OK"}
 //
 // `outcome` is selected (containerd pulled imgsel's choice), untouched (a
 // plain manifest or a manifest digest: nothing to choose) or fallback (the
@@ -33,6 +33,10 @@ struct DecisionLine {
   std::string platform;
   std::string policy;
   std::string handler;
+  // Where `handler` came from: "image_spec", "sandbox" or "default"
+  // (plugin/sandbox_handlers.h); why the sandbox lookup gave nothing.
+  std::string handler_source;
+  std::string handler_error;
   std::string code;  // the status returned to the caller
   absl::Duration select_time = absl::ZeroDuration();
   absl::Duration total_time = absl::ZeroDuration();

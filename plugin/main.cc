@@ -34,12 +34,14 @@
 #include "matcher/host_profile.h"
 #include "plugin/cri_proxy.h"
 #include "plugin/decision_log.h"
+#include "plugin/handler_status.h"
 #include "plugin/image_records.h"
 #include "plugin/metrics.h"
 #include "plugin/metrics_http.h"
 #include "plugin/node_check.h"
 #include "plugin/process_metrics.h"
 #include "plugin/pull_handler.h"
+#include "plugin/sandbox_handlers.h"
 #include "plugin/selector_service.h"
 #include "plugin/service_notify.h"
 #include "plugin/sockets.h"
@@ -89,6 +91,7 @@ PullSettings SettingsFrom(const Config& config) {
   PullSettings s;
   s.select_timeout = config.server.select_timeout;
   s.fail_when_nothing_fits = config.server.fail_when_nothing_fits;
+  for (const auto& [name, handler] : config.handlers) s.handlers_with_rules.insert(name);
   return s;
 }
 
@@ -177,7 +180,11 @@ int Run(const Flags& flags) {
                               line.outcome == "refused" ? LogPriority::kWarn : LogPriority::kInfo);
                     });
   pulls.SetSettings(SettingsFrom(*config));
+  CriSandboxHandlers sandboxes(UnixChannel(server_config.containerd_socket));
+  pulls.SetSandboxHandlers(&sandboxes);
+  HandlerImageStatus statuses(&upstream, records.get(), &pulls);
   CriProxy proxy(&upstream, &pulls, &metrics, flags.max_pulls);
+  proxy.SetHandlerImageStatus(&statuses);
   SelectorService selector(pipeline, &metrics, server_config.select_timeout);
 
   const std::vector<ActivatedSocket> activated = TakeActivatedSockets();

@@ -165,7 +165,8 @@ absl::Status WriteHostsToml(const std::string& certs_dir, const std::string& hos
 }
 
 absl::StatusOr<std::unique_ptr<Containerd>> Containerd::Start(const std::string& dir,
-                                                              const std::string& certs_dir) {
+                                                              const std::string& certs_dir,
+                                                              const std::string& sandbox_image) {
   if (access("/usr/bin/containerd", X_OK) != 0) {
     return absl::FailedPreconditionError("containerd not installed (apt-get install containerd)");
   }
@@ -187,8 +188,14 @@ absl::StatusOr<std::unique_ptr<Containerd>> Containerd::Start(const std::string&
       << "  disable_tcp_service = true\n"
       << "  stream_server_address = \"127.0.0.1\"\n  stream_server_port = \"0\"\n"
       << "  enable_selinux = false\n"
+      << (sandbox_image.empty() ? "" : "  sandbox_image = \"" + sandbox_image + "\"\n")
       << "  [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n"
       << "    snapshotter = \"native\"\n"
+      << "    default_runtime_name = \"runc\"\n"
+      << "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
+      << "      runtime_type = \"io.containerd.runc.v2\"\n"
+      << "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc-b]\n"
+      << "      runtime_type = \"io.containerd.runc.v2\"\n"
       << "  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n"
       << "    bin_dir = \"" << dir << "/cni/bin\"\n    conf_dir = \"" << dir << "/cni/conf\"\n"
       << "  [plugins.\"io.containerd.grpc.v1.cri\".registry]\n"
