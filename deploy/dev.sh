@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# imgsel developer entry point: deps | build | test | demo | bench | image | package | format | lint
+# imgsel developer entry point: deps | build | test | demo | bench | image | package | fuzz | format | lint
 #
 #   deploy/dev.sh demo    install what is missing, build, run `imgsel select`
 #                         on the bundled example and print the explanation
@@ -7,6 +7,9 @@
 #   deploy/dev.sh image   build the imgseld container image as an OCI layout
 #                         in $BUILD_DIR/image and print its digest
 #   deploy/dev.sh package build the Debian package (CPack) in $BUILD_DIR/package
+#   deploy/dev.sh fuzz [TARGET...]
+#                         build the libFuzzer targets (the fuzz preset, clang,
+#                         build/fuzz) and run each for FUZZ_SECONDS (20)
 #
 # demo installs only what building needs; test, bench, image and package add
 # the real containerd, registry and the other tools of the tests.
@@ -41,6 +44,8 @@ TEST_PACKAGES=(
   busybox-static
   # deploy/dev.sh package: man pages and the Debian package
   help2man dpkg-dev
+  # deploy/dev.sh fuzz: the libFuzzer targets (clang's ASan, UBSan, libFuzzer)
+  clang-14 libfuzzer-14-dev
 )
 
 log() { printf 'dev.sh: %s\n' "$*" >&2; }
@@ -123,6 +128,14 @@ package() {
   ls "$BUILD_DIR"/package/imgsel_*.deb
 }
 
+# The fuzz preset's own build directory, whatever PRESET says.
+fuzz() {
+  local dir="$ROOT/build/fuzz"
+  cmake --preset fuzz -S "$ROOT" >/dev/null
+  cmake --build "$dir" --target fuzz_all -j"$(nproc)"
+  "$ROOT/tests/fuzz/run_fuzzers.sh" "$dir" "${FUZZ_SECONDS:-20}" "$@"
+}
+
 # The project's C++ files (git's list in a checkout, else every .cc/.h
 # outside build/), NUL-separated.
 sources() {
@@ -163,7 +176,8 @@ case "$cmd" in
   bench) test_deps; build; bench "$@" ;;
   image) test_deps; build; image ;;
   package) test_deps; build; package ;;
+  fuzz) test_deps; fuzz "$@" ;;
   format) install_missing clang-format; format "$@" ;;
   lint) test_deps; build; lint ;;
-  *) echo "usage: deploy/dev.sh deps|build|test|demo|bench|image|package|format [--check]|lint" >&2; exit 2 ;;
+  *) echo "usage: deploy/dev.sh deps|build|test|demo|bench|image|package|fuzz|format [--check]|lint" >&2; exit 2 ;;
 esac

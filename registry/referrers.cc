@@ -31,10 +31,8 @@ bool Wanted(const std::vector<std::string>& types, absl::string_view t) {
 Annotations ReadAnnotations(simdjson::dom::element e);
 std::string Str(simdjson::dom::element e, const char* key);
 
-// Descriptors of a referrers index; a non-index document is an error.
-// `admit` is asked, before any descriptor is kept, whether that many fit
-// (the caps); its error is returned. Entries with a bad digest or size are
-// skipped.
+}  // namespace
+
 absl::StatusOr<std::vector<ArtifactDescriptor>> ParseReferrersIndex(
     absl::string_view json, absl::string_view source, size_t max_bytes,
     const std::function<absl::Status(size_t descriptors)>& admit) {
@@ -68,6 +66,8 @@ absl::StatusOr<std::vector<ArtifactDescriptor>> ParseReferrersIndex(
   }
   return out;
 }
+
+namespace {
 
 void Filter(std::vector<ArtifactDescriptor>& list, const std::vector<std::string>& types) {
   list.erase(

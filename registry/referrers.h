@@ -57,6 +57,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -225,6 +226,17 @@ class ReferrersClient {
   int selection_layers_ ABSL_GUARDED_BY(mu_) = 0;
   size_t selection_artifact_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
+
+// The descriptors of a referrers index: a referrers API page, the tag
+// schema's index or a cached listing. InvalidArgument naming `source` when
+// the text is not JSON or not an OCI index; ResourceExhausted when it is
+// longer than `max_bytes`. `admit` is asked, before any descriptor is kept,
+// whether that many fit (the caps); its error is returned. A descriptor
+// with a bad digest or size, or that is not an object, is skipped.
+// Pure function of its input.
+absl::StatusOr<std::vector<ArtifactDescriptor>> ParseReferrersIndex(
+    absl::string_view json, absl::string_view source, size_t max_bytes,
+    const std::function<absl::Status(size_t descriptors)>& admit);
 
 // The tag the fallback schema uses for a subject: "sha256-<hex>".
 std::string ReferrersTag(absl::string_view digest);
