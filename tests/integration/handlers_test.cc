@@ -76,17 +76,10 @@ class HandlersEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     world = new World();
-    for (const char* bin : {"/usr/bin/containerd", "/usr/bin/skopeo", "/usr/bin/docker-registry",
-                            "/usr/sbin/runc", "/bin/busybox"}) {
-      if (access(bin, X_OK) != 0) {
-        world->skip = absl::StrCat(bin, " not installed");
-        return;
-      }
-    }
-    if (geteuid() != 0) {
-      world->skip = "containerd needs root";
-      return;
-    }
+    world->skip =
+        MissingPrerequisite({"/usr/bin/containerd", "/usr/bin/skopeo", "/usr/bin/docker-registry",
+                             "/usr/sbin/runc", "/bin/busybox"});
+    if (!world->skip.empty()) return;
     char tmpl[] = "/tmp/imgseld-handlers-XXXXXX";
     world->dir = mkdtemp(tmpl);
     std::string why;

@@ -47,6 +47,14 @@ pid_t ForkExec(const std::vector<std::string>& argv, int out_fd) {
 
 }  // namespace
 
+std::string MissingPrerequisite(const std::vector<std::string>& binaries) {
+  for (const std::string& bin : binaries) {
+    if (access(bin.c_str(), X_OK) != 0) return absl::StrCat(bin, " not installed");
+  }
+  if (geteuid() != 0) return "containerd needs root";
+  return "";
+}
+
 absl::StatusOr<std::unique_ptr<Process>> Process::Spawn(const std::vector<std::string>& argv,
                                                         const std::string& log_path) {
   int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

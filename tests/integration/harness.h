@@ -70,4 +70,8 @@ bool WaitForSocket(const std::string& path, absl::Duration timeout);
 
 int FreeLoopbackPort();
 
+// Why the real components cannot run here (a binary of `binaries` missing,
+// or not root), or "" when they can.
+std::string MissingPrerequisite(const std::vector<std::string>& binaries);
+
 }  // namespace imgsel::integration

@@ -191,16 +191,9 @@ class WorldEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     world = new World();
-    for (const char* bin : {"/usr/bin/containerd", "/usr/bin/skopeo", "/usr/bin/docker-registry"}) {
-      if (access(bin, X_OK) != 0) {
-        world->skip = absl::StrCat(bin, " not installed");
-        return;
-      }
-    }
-    if (geteuid() != 0) {
-      world->skip = "containerd needs root";
-      return;
-    }
+    world->skip =
+        MissingPrerequisite({"/usr/bin/containerd", "/usr/bin/skopeo", "/usr/bin/docker-registry"});
+    if (!world->skip.empty()) return;
     char tmpl[] = "/tmp/imgseld-it-XXXXXX";
     world->dir = mkdtemp(tmpl);
     std::string why;
