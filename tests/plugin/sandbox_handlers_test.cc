@@ -57,7 +57,9 @@ TEST(ResolvePullRuntimeHandlerTest, ImageSpecThenSandboxThenDefault) {
     EXPECT_EQ(got.source, c.want_source);
     EXPECT_EQ(!got.error.empty(), c.want_error) << got.error;
     EXPECT_EQ(lookup.calls, c.want_lookup ? 1 : 0);
-    if (c.want_lookup) EXPECT_EQ(lookup.asked.uid, "uid-1");
+    if (c.want_lookup) {
+      EXPECT_EQ(lookup.asked.uid, "uid-1");
+    }
   }
   PullRuntimeHandler none = ResolvePullRuntimeHandler("", pod, nullptr, absl::Now());
   EXPECT_EQ(none.source, "default");
