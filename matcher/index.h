@@ -45,21 +45,6 @@ inline constexpr absl::string_view kDockerManifestMediaType =
 // ParsedIndex (or a Decision holding one) lives. Copies are cheap and share.
 using Annotation = std::pair<absl::string_view, absl::string_view>;
 using AnnotationList = absl::Span<const Annotation>;  // document order
-using StringList = absl::Span<const absl::string_view>;
-
-// An entry's platform as written in the index (not normalised).
-struct PlatformView {
-  absl::string_view os;
-  absl::string_view architecture;
-  absl::string_view variant;
-  absl::string_view os_version;
-  StringList os_features;
-  // Proposal E: mandatory features as written in the entry.
-  StringList features;
-
-  // An owning copy.
-  Platform ToPlatform() const;
-};
 
 struct Descriptor {
   absl::string_view media_type;

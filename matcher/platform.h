@@ -40,10 +40,9 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace imgsel {
-
-struct PlatformView;  // index.h
 
 struct Platform {
   std::string os;
@@ -55,6 +54,24 @@ struct Platform {
   std::vector<std::string> features;
 
   bool operator==(const Platform&) const = default;
+};
+
+// A list of strings viewing storage someone else owns (a ParsedIndex's).
+using StringList = absl::Span<const absl::string_view>;
+
+// An entry's platform as written in an index (not normalised): views into
+// the index's storage, valid while the ParsedIndex (index.h) that holds it.
+struct PlatformView {
+  absl::string_view os;
+  absl::string_view architecture;
+  absl::string_view variant;
+  absl::string_view os_version;
+  StringList os_features;
+  // Proposal E: mandatory features as written in the entry.
+  StringList features;
+
+  // An owning copy.
+  Platform ToPlatform() const;
 };
 
 // containerd's Normalize: os, architecture and variant spellings, os.features
