@@ -22,8 +22,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "cli/inputs.h"
+#include "cli/text_output.h"
 #include "matcher/compat_spec.h"
 #include "re2/re2.h"
 #include "registry/attach.h"

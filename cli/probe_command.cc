@@ -11,9 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "cli/inputs.h"
 #include "cli/probe_host.h"
+#include "cli/text_output.h"
 #include "matcher/features.h"
 #include "selector/file_read.h"
 

@@ -5,8 +5,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "cli/inputs.h"
+#include "cli/text_output.h"
 #include "matcher/decision_json.h"
 #include "matcher/index.h"
 #include "selector/config_platform.h"

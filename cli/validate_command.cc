@@ -15,8 +15,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "cli/inputs.h"
+#include "cli/text_output.h"
 #include "matcher/compat_eval.h"
 #include "matcher/compat_spec.h"
 #include "matcher/host_profile.h"

@@ -1,16 +1,11 @@
-#include "cli/cli_common.h"
-
-#include <cstdio>
-#include <filesystem>
+#include "cli/text_output.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "cli/probe_host.h"
 #include "matcher/compat_eval.h"
 #include "matcher/features.h"
-#include "selector/file_read.h"
 
 namespace imgsel::cli {
 namespace {
@@ -22,27 +17,6 @@ std::string ShortDigest(absl::string_view digest) {
 }
 
 }  // namespace
-
-int BadInput(const absl::Status& status) {
-  std::fprintf(stderr, "imgsel: %s\n", std::string(status.message()).c_str());
-  return 2;
-}
-
-absl::StatusOr<Config> LoadConfigFlag(const std::string& path) {
-  if (!path.empty()) return LoadConfig(path);
-  std::error_code ec;
-  if (std::filesystem::exists(kDefaultConfigPath, ec)) return LoadConfig(kDefaultConfigPath);
-  return DefaultConfig();
-}
-
-absl::StatusOr<HostProfile> HostFromFlags(const std::string& profile_path, const Config& config) {
-  if (!profile_path.empty()) {
-    auto bytes = ReadFileBounded(profile_path, kMaxHostProfileBytes);
-    if (!bytes.ok()) return bytes.status();
-    return ParseHostProfile(*bytes, profile_path);
-  }
-  return ProbeThisHost(config);
-}
 
 std::string Printable(absl::string_view text) {
   std::string out;
