@@ -222,6 +222,14 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
   std::map<std::string, CompatVerdict> verdicts;
   std::string artifact_failure;
   std::optional<Decision> pre;  // the decision without artifacts, when artifacts were looked for
+  // Joined before Select returns: every request in it ends by `deadline`.
+  std::future<std::vector<VerifiedBlob>> prefetch;
+  struct JoinPrefetch {
+    std::future<std::vector<VerifiedBlob>>& f;
+    ~JoinPrefetch() {
+      if (f.valid()) f.wait();
+    }
+  } join_prefetch{prefetch};
   const bool use_artifacts =
       config->compat.enabled && request.policy == PolicyKind::kBest && ref.has_value();
   if (use_artifacts) {
@@ -235,6 +243,14 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
       if (!c.eligible) continue;
       std::string digest(pre->index.manifests[c.position].digest);
       if (seen.insert(digest).second) subjects.push_back(std::move(digest));
+    }
+    // The entry that wins unless an artifact says otherwise: its manifest
+    // and config travel while the referrers are listed.
+    const Descriptor* likely = pre->selected_descriptor();
+    if (request.fetch_chosen_content && likely != nullptr) {
+      prefetch = std::async(std::launch::async, FetchImageContent, std::ref(*client_),
+                            std::cref(*ref), likely->media_type, likely->digest, likely->size,
+                            request.credentials, deadline);
     }
     registry::ReferrersClient referrers(client_.get(), deadline);
     const std::string repo_key = ref->Name();
@@ -373,6 +389,13 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
   } else {
     options.compat = &verdicts;
     sel.decision = imgsel::Select(*std::move(index), host_, policy, options);
+  }
+  if (prefetch.valid()) {
+    std::vector<VerifiedBlob> content = prefetch.get();
+    const Descriptor* chosen = sel.chosen();
+    if (chosen != nullptr && !content.empty() && content.front().digest == chosen->digest) {
+      sel.chosen_content = std::move(content);
+    }
   }
   sel.round_trips = client_->round_trips() - trips_before;
   sel.elapsed = absl::Now() - start;
