@@ -30,6 +30,7 @@
 #include "config/config.h"
 #include "config/restart_settings.h"
 #include "matcher/host_profile.h"
+#include "plugin/content_handover.h"
 #include "plugin/cri_proxy.h"
 #include "plugin/decision_log.h"
 #include "plugin/image_records.h"
@@ -143,6 +144,11 @@ int Run(const Flags& flags) {
                               line.outcome == "refused" ? LogPriority::kWarn : LogPriority::kInfo);
                     });
   pulls.SetSettings(SettingsFrom(*config));
+  // The chosen manifest and config a selection fetched go to containerd's
+  // content store, so its pull by digest does not fetch them again.
+  ContainerdContentHandover handover(UnixChannel(server_config.containerd_socket),
+                                     server_config.ns);
+  pulls.SetContentHandover(&handover);
   CriProxy proxy(&upstream, &pulls, &metrics, flags.max_pulls);
   SelectorService selector(pipeline, &metrics, server_config.select_timeout);
 

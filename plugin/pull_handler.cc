@@ -180,6 +180,7 @@ UpstreamReply PullHandler::Pull(const std::string& method, const std::string& re
   sreq.runtime_handler = fields->runtime_handler;
   sreq.policy = PolicyKind::kBest;
   sreq.credentials = fields->credentials.empty() ? nullptr : &fields->credentials;
+  sreq.fetch_chosen_content = handover_.load() != nullptr;
   line.policy = "best";
   // A caller's deadline is shared: selection takes at most half of what is
   // left, so containerd has the other half for the pull it falls back to.
@@ -228,6 +229,11 @@ UpstreamReply PullHandler::Pull(const std::string& method, const std::string& re
     return fall_back(FallbackReason::kRequest, std::string(rewritten.status().message()));
   }
 
+  std::string handover_warning;
+  const std::unique_ptr<HandoverLease> handed_over =
+      HandOverBeforePull(handover_.load(), ref->registry, ref->repository, sel->chosen_content,
+                         info.deadline, &handover_warning);
+  if (!handover_warning.empty()) line.detail = handover_warning;
   UpstreamReply pulled = upstream_->Call(method, *rewritten, info, cancel);
   if (!pulled.status.ok()) {
     const bool caller_gone =

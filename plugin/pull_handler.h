@@ -7,6 +7,9 @@
 //      and within half of what is left of the caller's           "timeout", "busy",
 //      deadline, the rest being containerd's                     "artifacts", "no_fit"
 //      not an index, or a manifest digest: forwarded untouched
+//      (with a content handover: the chosen manifest and config
+//      fetched alongside the artifacts, written into containerd's
+//      content store under a lease)                              -> on error: containerd fetches
 //   3. forward PullImage(repo@sha256:<chosen>), every other
 //      byte of the request unchanged                            -> on error: retried
 //                                                                 once as sent ("digest_pull")
@@ -32,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "plugin/content_handover.h"
 #include "plugin/decision_log.h"
 #include "plugin/image_records.h"
 #include "plugin/metrics.h"
@@ -64,6 +68,10 @@ class PullHandler {
               LineSink sink);
 
   void SetSettings(const PullSettings& settings);
+  // Where the chosen manifest and config go before containerd pulls by
+  // digest (content_handover.h); null (the default): nowhere. Set before
+  // serving; outlives the handler.
+  void SetContentHandover(ContentHandover* handover) { handover_ = handover; }
   PullSettings settings() const;
 
   // The whole PullImage. `method` is the path the call came in on
@@ -89,6 +97,7 @@ class PullHandler {
   SelectFn select_;
   CriUpstream* upstream_;
   ImageRecordWriter* records_;
+  std::atomic<ContentHandover*> handover_{nullptr};
   Metrics* metrics_;
   LineSink sink_;
   std::shared_ptr<SelectionPlaces> places_ = std::make_shared<SelectionPlaces>();
