@@ -502,7 +502,12 @@ absl::StatusOr<Manifest> RegistryClient::Resolve(const Reference& ref, const Cre
   // One GET of the tag: its body is what a HEAD would have named (a HEAD
   // then a GET costs a second round trip on every cold pull; an index is a
   // few KiB, so a warm pull gains nothing from asking for the digest alone).
-  return GetManifest(ref, ref.tag, "", creds, deadline);
+  auto m = GetManifest(ref, ref.tag, "", creds, deadline);
+  if (!m.ok()) {
+    return absl::Status(m.status().code(),
+                        absl::StrCat("resolving ", ref.String(), ": ", m.status().message()));
+  }
+  return m;
 }
 
 absl::StatusOr<std::string> RegistryClient::FetchBlob(const Reference& repo,

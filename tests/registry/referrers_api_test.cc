@@ -398,6 +398,8 @@ TEST_F(ReferrersApiTest, HostsTomlMirrorTriedFirstWithNamespace) {
   auto m = (*client)->Resolve(ref_);  // resolve: the pull-only mirror is not trusted with it
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(mirror.Count("/manifests/v1"), 0);
+  // By digest the mirror is asked first, naming the registry it stands for.
+  ASSERT_TRUE((*client)->FetchManifest(ref_, index_.digest()).ok());
   EXPECT_EQ(mirror.Count("/manifests/" + index_.digest() +
                          "?ns=" + absl::StrReplaceAll(reg_.host(), {{":", "%3A"}})),
             1);
