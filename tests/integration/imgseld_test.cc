@@ -37,6 +37,7 @@
 #include "imgsel/v1/selector.grpc.pb.h"
 #include "plugin/upstream.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/round_trip_proxy.h"
 
 #ifndef IMGSEL_EXAMPLES
 #error "IMGSEL_EXAMPLES must name the examples directory"
@@ -215,9 +216,9 @@ class WorldEnvironment : public ::testing::Environment {
       return;
     }
     world->containerd = *std::move(c);
-    std::vector<std::string> repos = {"demo",      "demo-rm", "fb-unreach", "fb-timeout",
-                                      "fb-record", "api",     "again",      "compat",
-                                      "drain",     "alpha",   "handover",   "busy"};
+    std::vector<std::string> repos = {
+        "demo",   "demo-rm", "fb-unreach", "fb-timeout", "fb-record", "api",        "again",
+        "compat", "drain",   "alpha",      "handover",   "busy",      "rtt-direct", "rtt-imgseld"};
     for (int i = 0; i < kConcurrent; ++i) repos.push_back(absl::StrCat("many", i));
     std::vector<std::string> errors = PushAll(Examples() + "/layout", repos);
     const std::string garbage = MakeGarbageLayout();
@@ -906,6 +907,61 @@ TEST(ImgseldIntegration, CheckConfigSaysOkOrWhereTheErrorIs) {
     EXPECT_EQ(WEXITSTATUS(status), c.exit_code) << c.toml << ReadFile(out);
     EXPECT_TRUE(absl::StrContains(ReadFile(out), c.output)) << c.toml << ReadFile(out);
   }
+}
+
+// What issue 17 asks of the CRI path: a cold pull through imgseld (default
+// config, an index without artifacts) asks the registry for no more round
+// trips one after the other than containerd alone, and containerd fetches
+// neither the manifest nor the config imgseld already has. Both pulls go
+// through a proxy that holds each request 150 ms and logs it.
+TEST(ImgseldIntegration, AColdPullThroughImgseldCostsNoMoreRoundTripsThanContainerdAlone) {
+  REQUIRE_WORLD();
+  const absl::Duration delay = absl::Milliseconds(150);
+  const std::string& registry_host = world->registry->host();
+  const int registry_port = std::stoi(registry_host.substr(registry_host.rfind(':') + 1));
+  std::string why;
+  auto proxy = RoundTripProxy::Start(registry_port, delay, &why);
+  ASSERT_NE(proxy, nullptr) << why;
+  const std::string host = absl::StrCat("127.0.0.1:", proxy->port());
+  ASSERT_TRUE(WriteHostsToml(world->certs, host, host).ok());
+
+  auto pull_logged = [&](const std::string& socket, const std::string& repo) {
+    const size_t before = proxy->requests().size();
+    auto cri = Cri(socket);
+    auto ref = Pull(*cri, absl::StrCat(host, "/", repo, ":v1"));
+    EXPECT_TRUE(ref.ok()) << ref.status() << ReadFile(world->main.log);
+    std::vector<RoundTripProxy::Request> all = proxy->requests();
+    return std::vector<RoundTripProxy::Request>(all.begin() + before, all.end());
+  };
+  const auto direct = pull_logged(world->containerd->socket(), "rtt-direct");
+  const auto through = pull_logged(world->main.cri_socket, "rtt-imgseld");
+  auto describe = [](const std::vector<RoundTripProxy::Request>& log) {
+    std::string out;
+    const absl::Time t0 = log.empty() ? absl::Now() : log.front().arrived;
+    for (const auto& r : log) {
+      absl::StrAppend(&out, "\n  +", absl::ToInt64Milliseconds(r.arrived - t0), " ms ", r.line);
+    }
+    return out;
+  };
+  const int direct_depth = RoundTripProxy::Depth(direct, delay);
+  const int through_depth = RoundTripProxy::Depth(through, delay);
+  std::cout << "cold pull, sequential round trips (requests): containerd alone " << direct_depth
+            << " (" << direct.size() << "), through imgseld " << through_depth << " ("
+            << through.size() << ")" << std::endl;
+  EXPECT_LE(through_depth, direct_depth)
+      << "containerd alone:" << describe(direct) << "\nthrough imgseld:" << describe(through);
+
+  // The chosen manifest and its config were fetched once, by imgseld.
+  auto count = [&](const std::string& suffix) {
+    return std::count_if(through.begin(), through.end(), [&](const RoundTripProxy::Request& r) {
+      return absl::EndsWith(r.line, suffix) && absl::StartsWith(r.line, "GET ");
+    });
+  };
+  EXPECT_EQ(count(absl::StrCat("/manifests/", kV3)), 1) << describe(through);
+  EXPECT_EQ(count(absl::StrCat("/blobs/", ConfigDigest(kV3))), 1) << describe(through);
+  auto image = Status(*Cri(world->main.cri_socket), absl::StrCat(host, "/rtt-imgseld:v1"));
+  ASSERT_TRUE(image.has_value());
+  EXPECT_EQ(image->id(), ConfigDigest(kV3));
 }
 
 // A registry that accepts connections and never answers, on loopback, and
