@@ -42,6 +42,7 @@
 //   drain_timeout = "10s"         # SIGTERM: finish in-flight calls
 //   nothing_fits = "first-match"  # or "fail": no entry for this host -> ErrImagePull
 //   metrics = ""                  # e.g. "127.0.0.1:9464"; empty: off
+//   content_handover = true       # chosen manifest+config into containerd's store
 //
 //   [handlers.nvidia]             # CRI runtime handler
 //   mode = "add"                  # or "replace": the global [[prefer]] rules
@@ -102,6 +103,10 @@ struct ServerConfig {
   // is answered with an error naming why, and containerd is not asked;
   // "first-match" (the default, containerd's behaviour) forwards it.
   bool fail_when_nothing_fits = false;
+  // content_handover: the chosen manifest and config imgseld fetched are
+  // written into containerd's content store before containerd pulls, so it
+  // does not fetch them again. false: containerd fetches everything itself.
+  bool content_handover = true;
 };
 
 struct HandlerConfig {

@@ -17,6 +17,9 @@ namespace cleases = containerd::services::leases::v1;
 
 // containerd takes up to 16 MiB a message; 1 MiB chunks stay far from it.
 constexpr size_t kChunkBytes = size_t{1} << 20;
+// Answers containerd may still send after the COMMIT's: one in 1.6, none
+// in later versions; more means the stream is not what is expected.
+constexpr int kMaxTrailingAnswers = 4;
 
 absl::Status FromGrpc(const grpc::Status& s, absl::string_view step) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
@@ -76,6 +79,13 @@ struct ContainerdContentHandover::Stubs {
       ok = exchange(req);
     }
     stream->WritesDone();
+    // containerd (1.6) answers a COMMIT twice: once in its loop and once
+    // more on the way out of the handler. Finish only returns once every
+    // message has been read, so read what is left (bounded: the stream ends
+    // with the handler, and the deadline bounds the wait).
+    int extra = 0;
+    while (extra <= kMaxTrailingAnswers && stream->Read(&resp)) ++extra;
+    if (extra > kMaxTrailingAnswers) ctx.TryCancel();  // Finish would wait for the deadline
     grpc::Status s = stream->Finish();
     if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) return absl::OkStatus();
     if (!s.ok()) return FromGrpc(s, what);

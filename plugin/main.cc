@@ -83,6 +83,7 @@ PullSettings SettingsFrom(const Config& config) {
   PullSettings s;
   s.select_timeout = config.server.select_timeout;
   s.fail_when_nothing_fits = config.server.fail_when_nothing_fits;
+  s.content_handover = config.server.content_handover;
   return s;
 }
 

@@ -7,7 +7,7 @@
 //      and within half of what is left of the caller's           "timeout", "busy",
 //      deadline, the rest being containerd's                     "artifacts", "no_fit"
 //      not an index, or a manifest digest: forwarded untouched
-//      (with a content handover: the chosen manifest and config
+//      (with [server] content_handover: the chosen manifest and config
 //      fetched alongside the artifacts, written into containerd's
 //      content store under a lease)                              -> on error: containerd fetches
 //   3. forward PullImage(repo@sha256:<chosen>), every other
@@ -55,6 +55,9 @@ struct PullSettings {
   // [server] nothing_fits = "fail": an index with no entry for this host is
   // answered FAILED_PRECONDITION (kubelet: ErrImagePull) naming why.
   bool fail_when_nothing_fits = false;
+  // [server] content_handover: hand the chosen manifest and config to the
+  // content handover set (SetContentHandover); false: containerd fetches them.
+  bool content_handover = true;
 };
 
 class PullHandler {
