@@ -244,14 +244,6 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
       std::string digest(pre->index.manifests[c.position].digest);
       if (seen.insert(digest).second) subjects.push_back(std::move(digest));
     }
-    // The entry that wins unless an artifact says otherwise: its manifest
-    // and config travel while the referrers are listed.
-    const Descriptor* likely = pre->selected_descriptor();
-    if (request.fetch_chosen_content && likely != nullptr) {
-      prefetch = std::async(std::launch::async, FetchImageContent, std::ref(*client_),
-                            std::cref(*ref), likely->media_type, likely->digest, likely->size,
-                            request.credentials, deadline);
-    }
     registry::ReferrersClient referrers(client_.get(), deadline);
     const std::string repo_key = ref->Name();
     const absl::Time now = absl::Now();
@@ -270,6 +262,16 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
           missing.push_back(subject);
         }
       }
+    }
+    // The entry that wins unless an artifact says otherwise: while the
+    // referrers are listed, its manifest and config travel alongside. With
+    // every list in memory the decision comes at once, and the content is
+    // fetched after it (below), never for an entry an artifact rules out.
+    const Descriptor* likely = pre->selected_descriptor();
+    if (request.fetch_chosen_content && likely != nullptr && !missing.empty()) {
+      prefetch = std::async(std::launch::async, FetchImageContent, std::ref(*client_),
+                            std::cref(*ref), likely->media_type, likely->digest, likely->size,
+                            request.credentials, deadline);
     }
     if (!missing.empty()) {
       std::vector<registry::SubjectReferrers> lists =
@@ -390,12 +392,18 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
     options.compat = &verdicts;
     sel.decision = imgsel::Select(*std::move(index), host_, policy, options);
   }
+  const Descriptor* chosen = sel.chosen();
   if (prefetch.valid()) {
     std::vector<VerifiedBlob> content = prefetch.get();
-    const Descriptor* chosen = sel.chosen();
     if (chosen != nullptr && !content.empty() && content.front().digest == chosen->digest) {
       sel.chosen_content = std::move(content);
     }
+  } else if (request.fetch_chosen_content && use_artifacts && chosen != nullptr &&
+             !sel.decision.fallback) {
+    // Decided from memory: the round trips are the ones containerd would
+    // make for the same manifest and config, made here instead.
+    sel.chosen_content = FetchImageContent(*client_, *ref, chosen->media_type, chosen->digest,
+                                           chosen->size, request.credentials, deadline);
   }
   sel.round_trips = client_->round_trips() - trips_before;
   sel.elapsed = absl::Now() - start;

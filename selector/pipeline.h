@@ -14,7 +14,9 @@
 // Round trips. A cold selection of an index costs the GET of the tag, then
 // the referrers of every subject at once (one round trip, two on a registry
 // without the referrers API); with fetch_chosen_content the likely choice's
-// manifest and config are fetched alongside, not after.
+// manifest and config are fetched alongside, not after. A warm selection
+// (every referrers list in memory) decides at once and then fetches the
+// winner's manifest and config: the two round trips containerd would make.
 //
 // Memory in front of the disk cache: referrers lists for referrers_ttl, and
 // each artifact's evaluation against this host for good (an artifact is
@@ -100,8 +102,9 @@ struct Selection {
 
   // With fetch_chosen_content: the chosen manifest then its config, each
   // checked against its digest, as far as they were fetched in time; empty
-  // when the choice was not the one fetched ahead (artifacts changed it) or
-  // [compat] is off (nothing to fetch them alongside).
+  // when a cold selection's choice was not the one fetched ahead (artifacts
+  // changed it), on a fallback, or when [compat] is off (nothing to fetch
+  // them alongside).
   std::vector<VerifiedBlob> chosen_content;
 
   // The chosen manifest, or nullptr (nothing fits, or not an index).

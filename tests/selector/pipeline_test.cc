@@ -191,6 +191,31 @@ TEST_F(PipelineTest, ChosenContentIsTheVerifiedManifestAndConfigOfTheWinner) {
   }
 }
 
+// Artifacts in memory decide at once: the winner's content is fetched after
+// the decision, so an entry an artifact rules out is not fetched for nothing.
+TEST_F(PipelineTest, WarmArtifactsFetchTheWinnersContentNotTheFirstPassChoice) {
+  Attach(v3_.manifest, kFailingSpec);
+  auto p = Pipeline();
+  SelectionRequest r;
+  r.reference = absl::StrCat(registry_.host(), "/team/app:v1");
+  r.fetch_chosen_content = true;
+  auto cold = p->Select(r);
+  ASSERT_TRUE(cold.ok()) << cold.status();
+  ASSERT_NE(cold->chosen(), nullptr);
+  EXPECT_EQ(cold->chosen()->digest, generic_.manifest.digest());
+  EXPECT_TRUE(cold->chosen_content.empty()) << "fetched ahead for the first-pass choice";
+  const int v3_fetches = registry_.Count("/manifests/" + v3_.manifest.digest());
+  auto warm = p->Select(r);
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  ASSERT_NE(warm->chosen(), nullptr);
+  EXPECT_EQ(warm->chosen()->digest, generic_.manifest.digest());
+  std::vector<std::string> digests;
+  for (const VerifiedBlob& b : warm->chosen_content) digests.push_back(b.digest);
+  EXPECT_EQ(digests,
+            (std::vector<std::string>{generic_.manifest.digest(), generic_.config.digest()}));
+  EXPECT_EQ(registry_.Count("/manifests/" + v3_.manifest.digest()), v3_fetches);
+}
+
 TEST_F(PipelineTest, AFailingArtifactRulesTheEntryOutAndAWeightedOneLiftsAnother) {
   Attach(v3_.manifest, kFailingSpec);
   Attach(other_.manifest, kWeightedSpec);
