@@ -128,6 +128,12 @@ TEST_F(ReferrersApiTest, FetchesArtifactLayersOfTheAskedTypes) {
 // then known.
 TEST_F(ReferrersApiTest, AnUnknownRegistryIsAskedForEverySubjectAtOnce) {
   reg_.set_referrers_api(false);
+  // The API's answer takes a while: every subject has asked before the
+  // first answer could tell the others where to go.
+  reg_.set_fault([](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (!absl::StrContains(r.target, "/referrers/")) return std::nullopt;
+    return FakeResponse{404, {}, "404 page not found", absl::Milliseconds(300)};
+  });
   auto client = Client();
   ReferrersClient referrers(client.get());
   auto lists =
