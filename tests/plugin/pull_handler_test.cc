@@ -454,7 +454,7 @@ class FakeHandover : public ContentHandover {
 constexpr char kConfig[] =
     "sha256:0000000000000000000000000000000000000000000000000000000000000001";
 
-class ContentHandoverTest : public PullHandlerTest {
+class PullHandlerHandoverTest : public PullHandlerTest {
  protected:
   // The selection a pipeline returns when asked to fetch the chosen content.
   PullHandler::SelectFn SelectWithContent() {
@@ -480,7 +480,7 @@ class ContentHandoverTest : public PullHandlerTest {
 
 // The manifest and config the selection fetched reach containerd's store
 // before containerd is asked to pull, and are held until that pull is over.
-TEST_F(ContentHandoverTest, TheChosenContentIsHandedOverBeforeThePullAndHeldThroughIt) {
+TEST_F(PullHandlerHandoverTest, TheChosenContentIsHandedOverBeforeThePullAndHeldThroughIt) {
   auto h = Handler(SelectWithContent());
   h->SetContentHandover(&handover_);
   CallInfo info;
@@ -505,7 +505,7 @@ TEST_F(ContentHandoverTest, TheChosenContentIsHandedOverBeforeThePullAndHeldThro
 
 // A handover that fails costs nothing but the bytes containerd fetches
 // itself: the pull goes on by digest and the line says why.
-TEST_F(ContentHandoverTest, AFailedHandoverLeavesTheFetchToContainerd) {
+TEST_F(PullHandlerHandoverTest, AFailedHandoverLeavesTheFetchToContainerd) {
   handover_.result = absl::DeadlineExceededError("containerd Content.Write sha256:…: late");
   auto h = Handler(SelectWithContent());
   h->SetContentHandover(&handover_);
@@ -523,7 +523,7 @@ TEST_F(ContentHandoverTest, AFailedHandoverLeavesTheFetchToContainerd) {
 }
 
 // [server] content_handover = false: nothing fetched ahead, nothing written.
-TEST_F(ContentHandoverTest, TurnedOffNothingIsFetchedAheadOrHandedOver) {
+TEST_F(PullHandlerHandoverTest, TurnedOffNothingIsFetchedAheadOrHandedOver) {
   PullSettings off;
   off.content_handover = false;
   auto h = Handler(SelectWithContent(), off);
