@@ -1,7 +1,5 @@
 #include "cli/cli_common.h"
 
-#include <sys/utsname.h>
-
 #include <cstdio>
 #include <filesystem>
 
@@ -9,13 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "cli/probe_host.h"
 #include "matcher/compat_eval.h"
 #include "matcher/features.h"
 #include "selector/file_read.h"
-
-#ifdef IMGSEL_HAVE_PROBE_LIBRARY
-#include "cli/probe_host.h"
-#endif
 
 namespace imgsel::cli {
 namespace {
@@ -25,18 +20,6 @@ std::string ShortDigest(absl::string_view digest) {
   if (colon == absl::string_view::npos || digest.size() < colon + 13) return std::string(digest);
   return std::string(digest.substr(0, colon + 13));
 }
-
-#ifndef IMGSEL_HAVE_PROBE_LIBRARY
-// Without the probe: the platform from uname(2), no features.
-HostProfile MinimalHost() {
-  HostProfile host;
-  struct utsname u;
-  host.platform.os = "linux";
-  if (uname(&u) == 0) host.platform.architecture = u.machine;
-  host.platform = NormalizePlatform(host.platform);
-  return host;
-}
-#endif
 
 }  // namespace
 
@@ -58,20 +41,7 @@ absl::StatusOr<HostProfile> HostFromFlags(const std::string& profile_path, const
     if (!bytes.ok()) return bytes.status();
     return ParseHostProfile(*bytes, profile_path);
   }
-#ifdef IMGSEL_HAVE_PROBE_LIBRARY
   return ProbeThisHost(config);
-#else
-  HostProfile host = MinimalHost();
-  for (const auto& f : config.host.features) {
-    auto canon = CanonicalFeatures(f);
-    if (canon.empty()) {
-      host.features.insert(absl::AsciiStrToLower(f));
-    } else {
-      host.features.insert(canon.begin(), canon.end());
-    }
-  }
-  return host;
-#endif
 }
 
 std::string Printable(absl::string_view text) {
@@ -115,11 +85,10 @@ std::string RenderDecisionText(const Decision& decision, const std::string& sour
     }
     bool winner = &c == decision.selected();
     std::string rank_text = c.eligible ? absl::StrCat(++rank) : "-";
-    absl::StrAppend(
-        &out,
-        absl::StrFormat("%s %-4s %-4d %-22s %6s  %s\n", winner ? "*" : " ", rank_text, c.position,
-                        Printable(platform), c.eligible ? absl::StrCat(c.score) : "-",
-                        Printable(ShortDigest(d.digest))));
+    absl::StrAppend(&out, absl::StrFormat("%s %-4s %-4d %-22s %6s  %s\n", winner ? "*" : " ",
+                                          rank_text, c.position, Printable(platform),
+                                          c.eligible ? absl::StrCat(c.score) : "-",
+                                          Printable(ShortDigest(d.digest))));
     for (const auto& r : ExplainCandidate(decision, c)) {
       absl::StrAppend(&out, "             ", Printable(r), "\n");
     }

@@ -15,18 +15,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = 0;
   imgsel::cli::AddSelectCommand(app, exit_code);
-#ifdef IMGSEL_HAVE_PROBE_COMMAND
   imgsel::cli::AddProbeCommand(app, exit_code);
-#endif
-#ifdef IMGSEL_HAVE_VALIDATE_COMMAND
   imgsel::cli::AddValidateCommand(app, exit_code);
-#endif
-#ifdef IMGSEL_HAVE_ATTACH_COMMAND
   imgsel::cli::AddAttachCommand(app, exit_code);
-#endif
-#ifdef IMGSEL_HAVE_MATRIX_COMMAND
   imgsel::cli::AddMatrixCommand(app, exit_code);
-#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

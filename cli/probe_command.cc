@@ -13,9 +13,9 @@
 #include "absl/strings/str_join.h"
 #include "cli/cli_common.h"
 #include "cli/commands.h"
-#include "selector/file_read.h"
 #include "cli/probe_host.h"
 #include "matcher/features.h"
+#include "selector/file_read.h"
 
 namespace imgsel::cli {
 namespace {

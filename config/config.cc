@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "config/loopback_address.h"
+#include "config/metrics_address.h"
 #include "matcher/suggest.h"
 #include "toml++/toml.h"
 
@@ -260,7 +260,7 @@ absl::Status ParseServer(absl::string_view source, const toml::table& root, Serv
   absl::Status st = ParseSection(
       source, root, "server",
       {"socket", "cri_socket", "containerd_socket", "namespace", "select_timeout", "drain_timeout",
-       "metrics", "nothing_fits", "content_handover"},
+       "metrics", "metrics_allow_remote", "nothing_fits", "content_handover"},
       [&](const std::string& key, const toml::node& node) -> absl::Status {
         if (key == "content_handover") {
           const auto* b = node.as_boolean();
@@ -290,6 +290,12 @@ absl::Status ParseServer(absl::string_view source, const toml::table& root, Serv
                                  : s.containerd_socket) = *path;
           return absl::OkStatus();
         }
+        if (key == "metrics_allow_remote") {
+          const auto* b = node.as_boolean();
+          if (!b) return Error(source, node, "metrics_allow_remote: expected true or false");
+          s.metrics_allow_remote = b->get();
+          return absl::OkStatus();
+        }
         auto v = GetString(source, node, key);
         if (!v.ok()) return v.status();
         if (key == "nothing_fits") {
@@ -304,7 +310,9 @@ absl::Status ParseServer(absl::string_view source, const toml::table& root, Serv
         if (key == "namespace") s.ns = *v;
         if (key == "metrics") {
           if (!v->empty()) {
-            auto a = ParseLoopbackAddress(*v);
+            // Whether it may be remote is checked below, once
+            // metrics_allow_remote (before or after it) has been read.
+            auto a = ParseMetricsAddress(*v, /*allow_remote=*/true);
             if (!a.ok()) return Error(source, node, a.status().message());
             if (a->port == 0) {
               return Error(source, node,
@@ -318,10 +326,18 @@ absl::Status ParseServer(absl::string_view source, const toml::table& root, Serv
         return absl::OkStatus();
       });
   if (!st.ok()) return st;
-  // Three different sockets: the same path twice would make imgseld serve
-  // both APIs on one socket, or forward CRI calls to itself without end.
   const auto* section = root.get("server");
   const toml::table* t = section ? section->as_table() : nullptr;
+  if (!s.metrics.empty()) {
+    auto a = ParseMetricsAddress(s.metrics, s.metrics_allow_remote);
+    if (!a.ok()) {
+      const toml::node* at = t ? t->get("metrics") : nullptr;
+      if (at == nullptr) return absl::InvalidArgumentError(a.status().message());
+      return Error(source, *at, a.status().message());
+    }
+  }
+  // Three different sockets: the same path twice would make imgseld serve
+  // both APIs on one socket, or forward CRI calls to itself without end.
   auto same = [](const std::string& a, const std::string& b) {
     return std::filesystem::path(a).lexically_normal() ==
            std::filesystem::path(b).lexically_normal();

@@ -42,6 +42,7 @@
 //   drain_timeout = "10s"         # SIGTERM: finish in-flight calls
 //   nothing_fits = "first-match"  # or "fail": no entry for this host -> ErrImagePull
 //   metrics = ""                  # e.g. "127.0.0.1:9464"; empty: off
+//   metrics_allow_remote = false  # true: metrics may be a non-loopback address
 //   content_handover = true       # chosen manifest+config into containerd's store
 //
 //   [handlers.nvidia]             # CRI runtime handler
@@ -98,7 +99,9 @@ struct ServerConfig {
   std::string ns = "k8s.io";
   absl::Duration select_timeout = absl::Seconds(2);
   absl::Duration drain_timeout = absl::Seconds(10);
-  std::string metrics;  // loopback host:port; empty: off
+  std::string metrics;  // host:port (config/metrics_address.h); empty: off
+  // Only with this may `metrics` be an address other nodes reach.
+  bool metrics_allow_remote = false;
   // nothing_fits = "fail": a pull of an index with no entry for this host
   // is answered with an error naming why, and containerd is not asked;
   // "first-match" (the default, containerd's behaviour) forwards it.

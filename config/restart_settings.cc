@@ -34,6 +34,7 @@ std::vector<std::string> SettingsNeedingRestart(const Config& running, const Con
   check(s0.containerd_socket != s1.containerd_socket, "[server] containerd_socket");
   check(s0.ns != s1.ns, "[server] namespace");
   check(s0.metrics != s1.metrics, "[server] metrics");
+  check(s0.metrics_allow_remote != s1.metrics_allow_remote, "[server] metrics_allow_remote");
   return out;
 }
 

@@ -45,6 +45,7 @@ INSTALLER_FILES = {
     "usr/share/imgsel/install-on-host.sh": "kubernetes/install-on-host.sh",
     "usr/share/imgsel/imgseld.service": "kubernetes/imgseld-rootfs.service",
     "usr/share/imgsel/imgseld.socket": "systemd/imgseld.socket",
+    "usr/share/imgsel/imgseld-api.socket": "systemd/imgseld-api.socket",
 }
 ROOTFS_LIST = "usr/share/imgsel/rootfs.list"
 # Mount points in the runtime root: what imgseld-rootfs.service binds over

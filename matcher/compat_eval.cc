@@ -501,22 +501,34 @@ std::optional<absl::Time> ParseCreatedAnnotation(absl::string_view key, absl::st
   return t;
 }
 
-std::optional<absl::Time> ArtifactCreated(const std::map<std::string, std::string>& annotations) {
+std::optional<absl::Time> ArtifactCreated(
+    absl::FunctionRef<std::optional<absl::string_view>(absl::string_view key)> annotation) {
   for (const char* key : {"org.opencontainers.image.created", "oci.opencontainers.image.created"}) {
-    auto it = annotations.find(key);
-    if (it == annotations.end()) continue;
-    if (auto t = ParseCreatedAnnotation(key, it->second)) return t;
+    const std::optional<absl::string_view> value = annotation(key);
+    if (!value) continue;
+    if (auto t = ParseCreatedAnnotation(key, *value)) return t;
   }
   return std::nullopt;
 }
 
-std::vector<size_t> NewestArtifacts(absl::Span<const CompatArtifact> artifacts) {
+std::optional<absl::Time> ArtifactCreated(const std::map<std::string, std::string>& annotations) {
+  return ArtifactCreated([&](absl::string_view key) -> std::optional<absl::string_view> {
+    auto it = annotations.find(std::string(key));
+    if (it == annotations.end()) return std::nullopt;
+    return absl::string_view(it->second);
+  });
+}
+
+std::vector<size_t> NewestOfEachKind(
+    size_t count, absl::FunctionRef<absl::string_view(size_t)> kind_of,
+    absl::FunctionRef<std::optional<absl::Time>(size_t)> created_of) {
   std::vector<size_t> chosen;  // one per kind, in first-seen order
   std::vector<std::optional<absl::Time>> times;
-  for (size_t i = 0; i < artifacts.size(); ++i) {
-    std::optional<absl::Time> t = ArtifactCreated(artifacts[i].annotations);
+  for (size_t i = 0; i < count; ++i) {
+    const std::optional<absl::Time> t = created_of(i);
+    const absl::string_view kind = kind_of(i);
     size_t k = 0;
-    while (k < chosen.size() && artifacts[chosen[k]].kind != artifacts[i].kind) ++k;
+    while (k < chosen.size() && kind_of(chosen[k]) != kind) ++k;
     if (k == chosen.size()) {
       chosen.push_back(i);
       times.push_back(t);
@@ -526,6 +538,12 @@ std::vector<size_t> NewestArtifacts(absl::Span<const CompatArtifact> artifacts) 
     }
   }
   return chosen;
+}
+
+std::vector<size_t> NewestArtifacts(absl::Span<const CompatArtifact> artifacts) {
+  return NewestOfEachKind(
+      artifacts.size(), [&](size_t i) -> absl::string_view { return artifacts[i].kind; },
+      [&](size_t i) { return ArtifactCreated(artifacts[i].annotations); });
 }
 
 ArtifactResult EvaluateArtifact(const CompatArtifact& a, bool on_index, const HostProfile& host) {

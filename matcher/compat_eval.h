@@ -62,6 +62,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "matcher/compat_spec.h"
@@ -144,15 +145,26 @@ struct CompatArtifact {
 // The time one annotation records when it is a creation time: RFC 3339 in
 // org.opencontainers.image.created (or the oci.opencontainers.image.created
 // spelling some documents use); nullopt for any other key or a bad value.
-// The one parser of creation times: the registry's NewestArtifact uses it too.
 std::optional<absl::Time> ParseCreatedAnnotation(absl::string_view key, absl::string_view value);
 
-// The creation time from the annotations, nullopt when absent or not RFC 3339.
+// An artifact's creation time: org.opencontainers.image.created when it
+// holds RFC 3339, else oci.opencontainers.image.created; nullopt when
+// neither does. `annotation(key)` looks a key up in whatever holds them.
+std::optional<absl::Time> ArtifactCreated(
+    absl::FunctionRef<std::optional<absl::string_view>(absl::string_view key)> annotation);
 std::optional<absl::Time> ArtifactCreated(const std::map<std::string, std::string>& annotations);
 
-// For each kind, the newest artifact (by ArtifactCreated); one without a
-// usable time is older than any with one; among equals the first listed wins.
-// Returns indexes into `artifacts`, in the order the kinds first appear.
+// "The newest artifact of a kind", the one rule, for any list of `count`
+// artifacts: for each kind (`kind_of(i)`), the one with the latest
+// `created_of(i)`; one without a time is older than any with one; among
+// equals the first listed wins. Returns indexes, in the order the kinds
+// first appear. The pipeline applies it to referrers listings to choose
+// what to fetch, and NewestArtifacts to what was fetched.
+std::vector<size_t> NewestOfEachKind(
+    size_t count, absl::FunctionRef<absl::string_view(size_t)> kind_of,
+    absl::FunctionRef<std::optional<absl::Time>(size_t)> created_of);
+
+// NewestOfEachKind over CompatArtifact::kind and ArtifactCreated.
 std::vector<size_t> NewestArtifacts(absl::Span<const CompatArtifact> artifacts);
 
 struct ArtifactResult {

@@ -170,7 +170,8 @@ class JsonCursor {
   // level depth_ + 1 holds values one level deeper; an empty one holds none,
   // so it may sit at the last level.
   ABSL_ATTRIBUTE_ALWAYS_INLINE bool Enter(Pos& p, char close) {
-    if (ABSL_PREDICT_FALSE(depth_ + 1 >= max_depth_) && bytes_[p[1]] != close) {
+    const auto closer = static_cast<uint8_t>(close);
+    if (ABSL_PREDICT_FALSE(depth_ + 1 >= max_depth_) && bytes_[p[1]] != closer) {
       p = FailDepthAt(p);
       return false;
     }

@@ -50,9 +50,15 @@
 // kFirstMatch reproduces containerd: platform only, with the host as
 // containerd's default sees it (no amd64 level, arm64 as v8).
 //
-// Pure function of its inputs; thread-safe. Each thread keeps the host's
-// platform vector and feature closure of its last call (they are the same
-// for every selection on a node), compared by value on each call.
+// No I/O, and the answer depends on the inputs alone; thread-safe. What is
+// kept between calls, all thread_local, none of it visible in an answer:
+//   - the host's platform vector per policy and its feature closure, from
+//     the last call (the same for every selection on a node), compared by
+//     value on each call and rebuilt when the host differs;
+//   - scratch vectors for need sets, tie groups and os.version order, and
+//     the explanation's text buffer, cleared at the start of each use, so a
+//     warm call allocates nothing for them.
+// Each thread holds them until it exits (a few KiB for a 1024-entry index).
 #pragma once
 
 #include <cstdint>

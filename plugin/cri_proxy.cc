@@ -78,6 +78,10 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
         busy_line_->handler = fields->runtime_handler;
       }
     }
+    if (kind == CriMethod::kImageStatus && proxy_->statuses_ != nullptr &&
+        absl::StartsWith(method, "/runtime.v1.") && AnswerForHandler(method, kind, info)) {
+      return;
+    }
     Forward(method, kind, info);
   }
 
@@ -118,6 +122,28 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
             Finish(reply.status);
           }
         });
+  }
+
+  // True when the HandlerImageStatus takes the call (on a worker thread).
+  bool AnswerForHandler(const std::string& method, CriMethod kind, const CallInfo& info) {
+    std::string request = FromByteBuffer(request_);
+    if (!proxy_->statuses_->Wants(request)) return false;
+    if (proxy_->statuses_in_flight_.fetch_add(1) >= proxy_->max_pulls_) {
+      proxy_->statuses_in_flight_.fetch_sub(1);
+      return false;
+    }
+    proxy_->pull_threads_.Run([this, method, kind, info, request = std::move(request)] {
+      std::optional<UpstreamReply> answer =
+          proxy_->statuses_->Answer(method, request, info, &cancel_);
+      proxy_->statuses_in_flight_.fetch_sub(1);
+      if (!answer) {
+        Forward(method, kind, info);
+        return;
+      }
+      proxy_->metrics_->CountPassthrough(kind, !answer->status.ok());
+      Reply(*std::move(answer));
+    });
+    return true;
   }
 
   void Reply(UpstreamReply reply) {

@@ -5,8 +5,11 @@
 // nothing else, which is all kubelet's image service endpoint sends:
 //
 //   method                             what happens
-//   /runtime.v1.ImageService/*         PullImage: the PullHandler; the
-//   /runtime.v1alpha2.ImageService/*   rest forwarded (v1alpha2: kubelets
+//   /runtime.v1.ImageService/*         PullImage: the PullHandler;
+//                                      ImageStatus asked by a runtime
+//                                      handler with rules of its own: the
+//                                      HandlerImageStatus; the rest
+//   /runtime.v1alpha2.ImageService/*   forwarded (v1alpha2: kubelets
 //                                      before 1.26, containerd 1.6 and 1.7)
 //   /grpc.health.v1.Health/Check       forwarded (containerd's health)
 //   anything else                      UNIMPLEMENTED here; not a byte
@@ -32,6 +35,7 @@
 
 #include "absl/strings/string_view.h"
 #include "plugin/call_threads.h"
+#include "plugin/handler_status.h"
 #include "plugin/metrics.h"
 #include "plugin/pull_handler.h"
 #include "plugin/upstream.h"
@@ -46,6 +50,11 @@ class CriProxy : public grpc::CallbackGenericService {
  public:
   CriProxy(GrpcCriUpstream* upstream, PullHandler* pulls, Metrics* metrics, int max_pulls);
 
+  // ImageStatus per runtime handler; null (the default): all forwarded.
+  // Set before serving; `statuses` outlives the proxy. At most `max_pulls`
+  // are answered at once, more are forwarded as sent.
+  void SetHandlerImageStatus(HandlerImageStatus* statuses) { statuses_ = statuses; }
+
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
 
   int pulls_in_flight() const { return pulls_in_flight_.load(); }
@@ -58,8 +67,10 @@ class CriProxy : public grpc::CallbackGenericService {
   GrpcCriUpstream* upstream_;
   PullHandler* pulls_;
   Metrics* metrics_;
+  HandlerImageStatus* statuses_ = nullptr;
   const int max_pulls_;
   std::atomic<int> pulls_in_flight_{0};
+  std::atomic<int> statuses_in_flight_{0};
   std::atomic<int> calls_in_flight_{0};
   std::atomic<bool> refusal_logged_{false};
   // Pulls run here, off gRPC's callback threads; joined when the proxy goes

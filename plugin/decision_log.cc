@@ -44,6 +44,8 @@ std::string FormatDecisionLine(const DecisionLine& line, absl::Time now) {
   Field(out, "platform", line.platform);
   Field(out, "policy", line.policy);
   absl::StrAppend(&out, ",\"handler\":", Quote(line.handler));
+  Field(out, "handler_source", line.handler_source);
+  Field(out, "handler_error", line.handler_error);
   absl::StrAppendFormat(&out, ",\"select_ms\":%.3f,\"total_ms\":%.3f",
                         absl::ToDoubleMilliseconds(line.select_time),
                         absl::ToDoubleMilliseconds(line.total_time));

@@ -4,7 +4,8 @@
 //   {"ts":"2026-01-02T03:04:05.678Z","msg":"pull","image":"host/app:v1",
 //    "outcome":"selected","chosen":"sha256:…","index":"sha256:…",
 //    "platform":"linux/amd64/v3","policy":"best","handler":"",
-//    "select_ms":1.9,"total_ms":212.4,"code":"OK","handed_over":2}
+//    "handler_source":"default","select_ms":1.9,"total_ms":212.4,"code":"OK",
+//    "handed_over":2}
 //
 // `outcome` is selected (containerd pulled imgsel's choice), untouched (a
 // plain manifest or a manifest digest: nothing to choose) or fallback (the
@@ -35,6 +36,10 @@ struct DecisionLine {
   std::string platform;
   std::string policy;
   std::string handler;
+  // Where `handler` came from: "image_spec", "sandbox" or "default"
+  // (plugin/sandbox_handlers.h); why the sandbox lookup gave nothing.
+  std::string handler_source;
+  std::string handler_error;
   std::string code;     // the status returned to the caller
   int handed_over = 0;  // blobs written into containerd's content store first
   absl::Duration select_time = absl::ZeroDuration();

@@ -63,6 +63,25 @@ absl::Status ContainerdImageRecords::Put(const ImageRecord& record, absl::Time d
   return absl::OkStatus();
 }
 
+absl::StatusOr<ImageRecord> ContainerdImageRecords::Get(const std::string& name,
+                                                        absl::Time deadline) {
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("containerd-namespace", ns_);
+  ctx.set_deadline(absl::ToChronoTime(deadline));
+  cimages::GetImageRequest req;
+  req.set_name(name);
+  cimages::GetImageResponse resp;
+  grpc::Status s = stub_->images->Get(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, "Get");
+  ImageRecord out;
+  out.name = resp.image().name();
+  out.media_type = resp.image().target().media_type();
+  out.digest = resp.image().target().digest();
+  out.size = resp.image().target().size();
+  for (const auto& [k, v] : resp.image().labels()) out.labels[k] = v;
+  return out;
+}
+
 absl::Status FailingImageRecords::Put(const ImageRecord& record, absl::Time) {
   return absl::UnavailableError(
       absl::StrCat("image record ", record.name, ": writes disabled by --inject-fault"));

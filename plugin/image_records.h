@@ -15,6 +15,10 @@
 //
 //   io.imgsel.index        the index digest the entry was chosen from
 //   io.imgsel.selected-by  "imgsel"
+//   io.imgsel.handler      the runtime handler it was chosen for, on a
+//                          handler's own record (plugin/pull_handler.h
+//                          HandlerRecordName)
+//   io.imgsel.record-for   on that record: the name kubelet asked for
 //
 // Thread-safe.
 #pragma once
@@ -26,6 +30,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
 namespace imgsel::plugin {
@@ -33,6 +38,8 @@ namespace imgsel::plugin {
 inline constexpr char kCriManagedLabel[] = "io.cri-containerd.image";
 inline constexpr char kIndexLabel[] = "io.imgsel.index";
 inline constexpr char kSelectedByLabel[] = "io.imgsel.selected-by";
+inline constexpr char kHandlerLabel[] = "io.imgsel.handler";
+inline constexpr char kRecordForLabel[] = "io.imgsel.record-for";
 
 struct ImageRecord {
   std::string name;  // "127.0.0.1:5000/demo:v1"
@@ -50,6 +57,10 @@ class ImageRecordWriter {
   virtual ~ImageRecordWriter() = default;
   // Creates or replaces the record; an error names the step that failed.
   virtual absl::Status Put(const ImageRecord& record, absl::Time deadline) = 0;
+  // The record named `name`; NotFound when there is none.
+  virtual absl::StatusOr<ImageRecord> Get(const std::string& name, absl::Time deadline) {
+    return absl::UnimplementedError("image records: Get");
+  }
 };
 
 class ContainerdImageRecords : public ImageRecordWriter {
@@ -59,6 +70,7 @@ class ContainerdImageRecords : public ImageRecordWriter {
   ~ContainerdImageRecords() override;
 
   absl::Status Put(const ImageRecord& record, absl::Time deadline) override;
+  absl::StatusOr<ImageRecord> Get(const std::string& name, absl::Time deadline) override;
 
  private:
   struct Stub;

@@ -3,6 +3,8 @@
 //
 //   imgseld --config /etc/imgsel/imgsel.toml [--host-profile FILE]
 //   imgseld --config /etc/imgsel/imgsel.toml --check-config
+//   imgseld --config /etc/imgsel/imgsel.toml --check     # the node's chain
+//   imgseld --check-health /run/imgsel/imgsel.sock       # SERVING, or exit 1
 //
 // Signals: SIGHUP reloads the config (a bad file is reported and the last
 // good one stays); SIGTERM or SIGINT stops accepting, lets calls in flight
@@ -33,11 +35,16 @@
 #include "plugin/content_handover.h"
 #include "plugin/cri_proxy.h"
 #include "plugin/decision_log.h"
+#include "plugin/handler_status.h"
 #include "plugin/image_records.h"
 #include "plugin/metrics.h"
 #include "plugin/metrics_http.h"
+#include "plugin/node_check.h"
+#include "plugin/process_metrics.h"
 #include "plugin/pull_handler.h"
+#include "plugin/sandbox_handlers.h"
 #include "plugin/selector_service.h"
+#include "plugin/service_notify.h"
 #include "plugin/sockets.h"
 #include "plugin/upstream.h"
 #include "probe/probe.h"
@@ -51,6 +58,8 @@ constexpr char kDefaultConfig[] = "/etc/imgsel/imgsel.toml";
 struct Flags {
   std::string config;
   bool check_config = false;
+  bool check_node = false;
+  std::string check_health;
   std::string host_profile;
   std::string inject_fault;
   int max_pulls = 64;
@@ -84,6 +93,7 @@ PullSettings SettingsFrom(const Config& config) {
   s.select_timeout = config.server.select_timeout;
   s.fail_when_nothing_fits = config.server.fail_when_nothing_fits;
   s.content_handover = config.server.content_handover;
+  for (const auto& [name, handler] : config.handlers) s.handlers_with_rules.insert(name);
   return s;
 }
 
@@ -107,7 +117,34 @@ class WithoutReflection final : public grpc::ServerBuilderOption {
   }
 };
 
+// `--check`: one line for the config, then one for each link of the chain
+// (plugin/node_check.h); 1 when any is a problem.
+int CheckNodeCommand(const Flags& flags) {
+  auto config = LoadConfigFlag(flags.config);
+  if (!config.ok()) {
+    std::cout << "problem config: " << config.status().message() << std::endl;
+    return 1;
+  }
+  std::cout << "ok      config: " << config->source << std::endl;
+  bool problem = false;
+  for (const CheckLine& line : CheckNode(*config, NodeCheckOptions())) {
+    std::cout << FormatCheckLine(line) << std::endl;
+    problem = problem || line.verdict == CheckVerdict::kProblem;
+  }
+  return problem ? 1 : 0;
+}
+
 int Run(const Flags& flags) {
+  if (!flags.check_health.empty()) {
+    const absl::Status health = CheckSocketHealth(flags.check_health, absl::Seconds(5));
+    if (!health.ok()) {
+      std::cerr << flags.check_health << ": " << health.message() << std::endl;
+      return 1;
+    }
+    std::cout << flags.check_health << ": SERVING" << std::endl;
+    return 0;
+  }
+  if (flags.check_node) return CheckNodeCommand(flags);
   auto config = LoadConfigFlag(flags.config);
   if (flags.check_config) {  // a command a person runs: plain text, not log lines
     if (!config.ok()) {
@@ -126,7 +163,7 @@ int Run(const Flags& flags) {
   if (!created.ok()) return Fail(created.status());
   std::shared_ptr<SelectionPipeline> pipeline = std::move(*created);
 
-  Metrics metrics;
+  Metrics metrics(IMGSEL_VERSION);
   GrpcCriUpstream upstream(UnixChannel(server_config.containerd_socket));
   std::unique_ptr<ImageRecordWriter> records;
   if (flags.inject_fault == "record-write") {
@@ -150,7 +187,11 @@ int Run(const Flags& flags) {
   ContainerdContentHandover handover(UnixChannel(server_config.containerd_socket),
                                      server_config.ns);
   pulls.SetContentHandover(&handover);
+  CriSandboxHandlers sandboxes(UnixChannel(server_config.containerd_socket));
+  pulls.SetSandboxHandlers(&sandboxes);
+  HandlerImageStatus statuses(&upstream, records.get(), &pulls);
   CriProxy proxy(&upstream, &pulls, &metrics, flags.max_pulls);
+  proxy.SetHandlerImageStatus(&statuses);
   SelectorService selector(pipeline, &metrics, server_config.select_timeout);
 
   const std::vector<ActivatedSocket> activated = TakeActivatedSockets();
@@ -196,18 +237,26 @@ int Run(const Flags& flags) {
 
   std::unique_ptr<MetricsHttpServer> metrics_http;
   if (!server_config.metrics.empty()) {
-    auto m =
-        MetricsHttpServer::Start(server_config.metrics, [&metrics] { return metrics.Render(); });
+    auto m = MetricsHttpServer::Start(server_config.metrics, server_config.metrics_allow_remote,
+                                      [&metrics] {
+                                        std::string out = metrics.Render();
+                                        // Left out, not an error, where /proc is hidden.
+                                        auto process = ReadProcessStats("/proc/self");
+                                        if (process.ok()) RenderProcessStats(out, *process);
+                                        return out;
+                                      });
     if (!m.ok()) return Fail(m.status());
     metrics_http = *std::move(m);
   }
-  LogMessage("info",
-             absl::StrCat("imgseld serving: Selector API ", server_config.socket, ", CRI proxy ",
-                          server_config.cri_socket, " -> containerd ",
-                          server_config.containerd_socket, " (namespace ", server_config.ns,
-                          "), host ", FormatPlatform(pipeline->host().platform), ", metrics ",
-                          server_config.metrics.empty() ? "off" : server_config.metrics,
-                          ", config ", config->source));
+  const std::string serving = absl::StrCat(
+      "imgseld serving: Selector API ", server_config.socket, ", CRI proxy ",
+      server_config.cri_socket, " -> containerd ", server_config.containerd_socket, " (namespace ",
+      server_config.ns, "), host ", FormatPlatform(pipeline->host().platform), ", metrics ",
+      server_config.metrics.empty() ? "off" : server_config.metrics, ", config ", config->source);
+  LogMessage("info", serving);
+  // Only now: the probe ran, the config was read, both servers accept and
+  // metrics listen. A start that failed before this never said ready.
+  NotifyReady(serving);
 
   sigset_t set;
   sigemptyset(&set);
@@ -219,6 +268,7 @@ int Run(const Flags& flags) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
     if (sig == SIGHUP) {
+      NotifyReloading();
       // Read as a start reads it: without --config, the default file when
       // it exists (it may have been created since), else the defaults.
       auto next = LoadConfigFlag(flags.config);
@@ -226,6 +276,7 @@ int Run(const Flags& flags) {
         metrics.CountReload(false);
         LogMessage("error", absl::StrCat("reload: ", next.status().message(),
                                          "; keeping the running config"));
+        NotifyReady("reload refused; serving with the running config");
         continue;
       }
       // Against the config imgseld started with: that is what the sockets,
@@ -245,12 +296,15 @@ int Run(const Flags& flags) {
       pipeline->Reload(*std::move(next));
       metrics.CountReload(true);
       LogMessage("info", absl::StrCat("reload: ", next_source, " applied"));
+      NotifyReady(absl::StrCat("reload: ", next_source, " applied; ", serving));
       continue;
     }
     break;
   }
 
-  LogMessage("info", absl::StrCat("draining for up to ", absl::FormatDuration(drain)));
+  const std::string draining = absl::StrCat("draining for up to ", absl::FormatDuration(drain));
+  NotifyStopping(draining);
+  LogMessage("info", draining);
   // Nothing is accepted from here on. Under socket activation, new
   // connections stay queued on the socket systemd holds, for the imgseld it
   // starts next (a server that is shutting down would take them in only to
@@ -321,6 +375,15 @@ int main(int argc, char** argv) {
   app.add_flag("--check-config", flags.check_config,
                "read and check the config, print \"FILE: ok\" or the error with file:line, and "
                "exit 0 or 1 (systemctl reload runs it first)");
+  app.add_flag("--check", flags.check_node,
+               "check this node's chain and exit: kubelet's image endpoint, imgseld's two "
+               "sockets (listening, answering a health check), containerd's socket and "
+               "namespace, the registry config; one line each (ok / problem and what to do / "
+               "unknown), exit 1 when any is a problem");
+  app.add_option(
+      "--check-health", flags.check_health,
+      "ask the Selector API socket at this path for its health; exit 0 when it "
+      "answers SERVING, else 1 (what the DaemonSet's installer and readiness probe run)");
   app.add_option("--host-profile", flags.host_profile,
                  "select for this saved host profile (imgsel probe -o json) instead of probing");
   app.add_option("--max-pulls", flags.max_pulls,

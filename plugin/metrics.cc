@@ -25,6 +25,20 @@ void RenderCounter(std::string& out, absl::string_view name, absl::string_view h
   }
 }
 
+// A label value as the exposition format quotes it.
+std::string LabelValue(absl::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 CriMethod CriMethodFromPath(absl::string_view path) {
@@ -101,6 +115,10 @@ std::string Metrics::Render() const {
   pull_select_seconds.Render(out, "imgseld_pull_select_seconds",
                              "Selection time inside PullImage.");
   select_seconds.Render(out, "imgseld_select_seconds", "Selector API Select latency.");
+  absl::StrAppend(&out,
+                  "# HELP imgsel_build_info The imgseld version running (always 1).\n"
+                  "# TYPE imgsel_build_info gauge\nimgsel_build_info{version=\"",
+                  LabelValue(version_), "\"} 1\n");
   return out;
 }
 

@@ -10,6 +10,10 @@
 //   imgseld_pull_select_seconds             the selection inside a pull
 //   imgseld_select_seconds                  Selector API Select
 //   imgseld_config_reloads_total{result}    SIGHUP: ok | error
+//   imgsel_build_info{version}              always 1; the version running
+//
+// The process's own figures (memory, CPU, threads, descriptors) are
+// plugin/process_metrics.h's.
 //
 // Label values come from fixed lists (never from a request), so the series
 // count is bounded. Every method is thread-safe and lock-free on the hot
@@ -71,6 +75,10 @@ class Histogram {
 
 class Metrics {
  public:
+  Metrics() = default;
+  // `version`: the build_info label, e.g. "0.4.0".
+  explicit Metrics(std::string version) : version_(std::move(version)) {}
+
   void CountPull(PullOutcome outcome);
   void CountFallback(FallbackReason reason);
   void CountSelect(SelectResult result);
@@ -94,6 +102,7 @@ class Metrics {
   std::array<std::atomic<uint64_t>, static_cast<int>(CriMethod::kCount)> passthrough_{};
   std::array<std::atomic<uint64_t>, static_cast<int>(CriMethod::kCount)> upstream_errors_{};
   std::array<std::atomic<uint64_t>, 2> reloads_{};
+  std::string version_ = "unknown";
 };
 
 absl::string_view FallbackReasonName(FallbackReason reason);

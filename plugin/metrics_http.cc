@@ -50,28 +50,29 @@ bool RequestComplete(const std::string& request) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
-    const std::string& address, std::function<std::string()> render) {
-  auto addr = ParseLoopbackAddress(address);
+    const std::string& address, bool allow_remote, std::function<std::string()> render) {
+  auto addr = ParseMetricsAddress(address, allow_remote);
   if (!addr.ok()) return addr.status();
   std::unique_ptr<MetricsHttpServer> s(new MetricsHttpServer());
   s->render_ = std::move(render);
-  const bool v6 = addr->host == "::1";
+  const bool v6 = addr->ipv6;
   s->fd_ = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (s->fd_ < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
   int one = 1;
   setsockopt(s->fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_storage ss{};
   socklen_t len;
+  // ParseMetricsAddress accepted the host as a numeric address already.
   if (v6) {
     auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
     a->sin6_family = AF_INET6;
-    a->sin6_addr = in6addr_loopback;
+    inet_pton(AF_INET6, addr->host.c_str(), &a->sin6_addr);
     a->sin6_port = htons(static_cast<uint16_t>(addr->port));
     len = sizeof(*a);
   } else {
     auto* a = reinterpret_cast<sockaddr_in*>(&ss);
     a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    inet_pton(AF_INET, addr->host.c_str(), &a->sin_addr);
     a->sin_port = htons(static_cast<uint16_t>(addr->port));
     len = sizeof(*a);
   }

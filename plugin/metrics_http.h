@@ -1,5 +1,6 @@
-// A tiny HTTP/1.0 responder for Prometheus scrapes on a loopback address
-// (`[server] metrics = "127.0.0.1:9464"`). GET /metrics answers the
+// A tiny HTTP/1.0 responder for Prometheus scrapes (`[server] metrics =
+// "127.0.0.1:9464"`), on a loopback address unless `[server]
+// metrics_allow_remote` (config/metrics_address.h). GET /metrics answers the
 // exposition text; anything else 404 (405 for other methods).
 //
 // Connections are served side by side on one thread (poll), so a client
@@ -22,7 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "config/loopback_address.h"
+#include "config/metrics_address.h"
 
 namespace imgsel::plugin {
 
@@ -30,9 +31,10 @@ class MetricsHttpServer {
  public:
   static constexpr int kMaxConnections = 32;
 
-  // Binds and starts serving; port 0 picks a free one (see port()).
+  // Binds and starts serving; port 0 picks a free one (see port()). An
+  // address that is not loopback is refused unless `allow_remote`.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
-      const std::string& address, std::function<std::string()> render);
+      const std::string& address, bool allow_remote, std::function<std::string()> render);
   ~MetricsHttpServer();
   void Stop();
   int port() const { return port_; }

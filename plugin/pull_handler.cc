@@ -4,11 +4,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "cri/runtime/v1/api.pb.h"
 #include "matcher/platform.h"
 #include "matcher/utf8.h"
 #include "plugin/pull_request.h"
 #include "plugin/select_within.h"
+#include "registry/digest_check.h"
 #include "registry/reference.h"
 
 namespace imgsel::plugin {
@@ -52,6 +54,23 @@ std::string CriImageName(const std::string& repository, const std::string& tag,
                          const std::string& digest) {
   if (!digest.empty()) return absl::StrCat(repository, "@", digest);
   return absl::StrCat(repository, ":", tag.empty() ? "latest" : tag);
+}
+
+std::string HandlerRecordName(const std::string& repository, const std::string& tag,
+                              const std::string& digest, const std::string& handler) {
+  constexpr size_t kMaxTag = 128;  // the distribution spec's tag grammar
+  std::string base = tag.empty() ? "latest" : tag;
+  if (!digest.empty()) base = absl::StrReplaceAll(digest, {{":", "-"}});
+  std::string named = absl::StrCat(base, ".imgsel.", handler);
+  const bool plain =
+      !handler.empty() && handler.find_first_not_of(
+                              "abcdefghijklmnopqrstuvwxyz"
+                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == std::string::npos;
+  if (!plain || named.size() > kMaxTag) {
+    const std::string hashed = registry::Sha256Digest(absl::StrCat(base, "\n", handler));
+    named = absl::StrCat("imgsel-", hashed.substr(7, 32));
+  }
+  return absl::StrCat(repository, ":", named);
 }
 
 FallbackReason ClassifySelectError(const absl::Status& status) {
@@ -171,13 +190,26 @@ UpstreamReply PullHandler::Pull(const std::string& method, const std::string& re
   if (!fields.ok())
     return fall_back(FallbackReason::kRequest, std::string(fields.status().message()));
   line.image = fields->image;
-  line.handler = fields->runtime_handler;
   auto ref = registry::ParseReference(fields->image);
   if (!ref.ok()) return fall_back(FallbackReason::kRequest, std::string(ref.status().message()));
+  // Which handler: only worth a question to containerd when some handler
+  // has rules of its own.
+  absl::Time lookup_deadline = absl::Now() + settings.sandbox_lookup_timeout;
+  if (info.deadline != absl::InfiniteFuture()) {
+    lookup_deadline = std::min(lookup_deadline, absl::Now() + (info.deadline - absl::Now()) / 4);
+  }
+  const PullRuntimeHandler handler = ResolvePullRuntimeHandler(
+      fields->runtime_handler, fields->pod,
+      settings.handlers_with_rules.empty() ? nullptr : sandboxes_, lookup_deadline);
+  line.handler = handler.name;
+  line.handler_source = handler.source;
+  line.handler_error = handler.error;
+  const bool own_record =
+      !handler.name.empty() && settings.handlers_with_rules.count(handler.name) > 0;
 
   SelectionRequest sreq;
   sreq.reference = fields->image;
-  sreq.runtime_handler = fields->runtime_handler;
+  sreq.runtime_handler = handler.name;
   sreq.policy = PolicyKind::kBest;
   sreq.credentials = fields->credentials.empty() ? nullptr : &fields->credentials;
   ContentHandover* const handover = settings.content_handover ? handover_.load() : nullptr;
@@ -223,7 +255,9 @@ UpstreamReply PullHandler::Pull(const std::string& method, const std::string& re
     return fall_back(FallbackReason::kNoFit, "no entry of the index fits this host");
   }
   line.chosen = std::string(chosen->digest);
-  const std::string record_name = CriImageName(ref->Name(), ref->tag, ref->digest);
+  const std::string record_name =
+      own_record ? HandlerRecordName(ref->Name(), ref->tag, ref->digest, handler.name)
+                 : CriImageName(ref->Name(), ref->tag, ref->digest);
   const std::string pinned = absl::StrCat(ref->Name(), "@", chosen->digest);
   auto rewritten = ReplacePullImageName(request, pinned);
   if (!rewritten.ok()) {
@@ -258,6 +292,10 @@ UpstreamReply PullHandler::Pull(const std::string& method, const std::string& re
   record.digest = std::string(chosen->digest);
   record.size = chosen->size;
   record.labels = SelectedImageLabels(sel->document_digest);
+  if (own_record) {
+    record.labels[kHandlerLabel] = handler.name;
+    record.labels[kRecordForLabel] = CriImageName(ref->Name(), ref->tag, ref->digest);
+  }
   absl::Status put = records_->Put(record, absl::Now() + settings.record_timeout);
   if (!put.ok()) return fall_back(FallbackReason::kRecord, std::string(put.message()));
   line.record = record_name;

@@ -3,6 +3,8 @@
 // stands in the way, let containerd pull the request exactly as sent.
 //
 //   1. read the request (image, runtime handler, auth)         -> fallback "request"
+//      the handler: ImageSpec's, else the pod's sandbox's
+//      (plugin/sandbox_handlers.h), else the default           -> lookup errors: "default"
 //   2. select within `select_timeout` (SelectionPipeline),    -> "resolve", "index",
 //      and within half of what is left of the caller's           "timeout", "busy",
 //      deadline, the rest being containerd's                     "artifacts", "no_fit"
@@ -13,8 +15,10 @@
 //   3. forward PullImage(repo@sha256:<chosen>), every other
 //      byte of the request unchanged                            -> on error: retried
 //                                                                 once as sent ("digest_pull")
-//   4. Images.Create/Update "repo:tag" -> chosen manifest      -> "record": forwarded as sent
-//   5. ImageStatus("repo:tag") until containerd's CRI cache
+//   4. Images.Create/Update the record -> chosen manifest      -> "record": forwarded as sent
+//      ("repo:tag"; for a handler with a [handlers.NAME] table
+//      of its own, HandlerRecordName: the tag stays the default's)
+//   5. ImageStatus(record) until containerd's CRI cache
 //      shows the new image (bounded by `status_wait`)
 //   6. containerd's answer to step 3 goes back to kubelet
 //
@@ -29,6 +33,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -39,6 +44,7 @@
 #include "plugin/decision_log.h"
 #include "plugin/image_records.h"
 #include "plugin/metrics.h"
+#include "plugin/sandbox_handlers.h"
 #include "plugin/select_within.h"
 #include "plugin/upstream.h"
 #include "selector/pipeline.h"
@@ -55,6 +61,13 @@ struct PullSettings {
   // [server] nothing_fits = "fail": an index with no entry for this host is
   // answered FAILED_PRECONDITION (kubelet: ErrImagePull) naming why.
   bool fail_when_nothing_fits = false;
+  // Handlers with a [handlers.NAME] table: their choice may differ from the
+  // default's, so it gets a record of its own (HandlerRecordName). Every
+  // other handler gets the global rules, the default's choice and its tag.
+  // Empty: no sandbox is looked up at all (every handler chooses alike).
+  std::set<std::string> handlers_with_rules;
+  // The sandbox lookup's share of a pull: one local call to containerd.
+  absl::Duration sandbox_lookup_timeout = absl::Milliseconds(500);
   // [server] content_handover: hand the chosen manifest and config to the
   // content handover set (SetContentHandover); false: containerd fetches them.
   bool content_handover = true;
@@ -76,6 +89,10 @@ class PullHandler {
   // serving; outlives the handler.
   void SetContentHandover(ContentHandover* handover) { handover_ = handover; }
   PullSettings settings() const;
+  // Where a pull without ImageSpec.runtime_handler finds its pod's handler;
+  // null (the default): none, the default handler. Set before serving;
+  // `lookup` outlives the handler.
+  void SetSandboxHandlers(SandboxHandlers* lookup) { sandboxes_ = lookup; }
 
   // The whole PullImage. `method` is the path the call came in on
   // ("/runtime.v1.ImageService/PullImage"); `request` its bytes.
@@ -103,6 +120,7 @@ class PullHandler {
   std::atomic<ContentHandover*> handover_{nullptr};
   Metrics* metrics_;
   LineSink sink_;
+  SandboxHandlers* sandboxes_ = nullptr;
   std::shared_ptr<SelectionPlaces> places_ = std::make_shared<SelectionPlaces>();
   mutable absl::Mutex mu_;
   PullSettings settings_ ABSL_GUARDED_BY(mu_);
@@ -113,6 +131,16 @@ class PullHandler {
 // does).
 std::string CriImageName(const std::string& repository, const std::string& tag,
                          const std::string& digest);
+
+// The record of a choice made for runtime handler `handler` under rules of
+// its own: "repo:<tag>.imgsel.<handler>" (a digest reference: the tag
+// "sha256-<hex>"), a name containerd's CRI resolves like any tag, so
+// ImageStatus and kubelet find it, and "repo:tag" stays the default
+// handler's. A handler name that is not [A-Za-z0-9_.-]+, or a tag that
+// would pass the 128 characters a tag may have, gives
+// "repo:imgsel-<32 hex digits of sha256(tag, handler)>" instead.
+std::string HandlerRecordName(const std::string& repository, const std::string& tag,
+                              const std::string& digest, const std::string& handler);
 
 // Which fallback reason a selection error stands for.
 FallbackReason ClassifySelectError(const absl::Status& status);

@@ -107,6 +107,10 @@ absl::StatusOr<PullImageFields> ReadPullImageRequest(absl::string_view request) 
   PullImageFields out;
   out.image = parsed.image().image();
   out.runtime_handler = parsed.image().runtime_handler();
+  if (parsed.sandbox_config().has_metadata()) {
+    const runtime::v1::PodSandboxMetadata& m = parsed.sandbox_config().metadata();
+    out.pod = {m.name(), m.uid(), m.namespace_(), m.attempt()};
+  }
   if (parsed.has_auth()) {
     const runtime::v1::AuthConfig& a = parsed.auth();
     // imgseld has no use for it, but credentials holding a control

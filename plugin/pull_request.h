@@ -9,7 +9,9 @@
 //                          `runtime_handler` (19) read; annotations and every
 //                          other field kept as they are
 //   2      auth            AuthConfig: read for the registry, forwarded as is
-//   3      sandbox_config  forwarded as is
+//   3      sandbox_config  `metadata` (name, uid, namespace, attempt) read to
+//                          find the pod's sandbox (plugin/sandbox_handlers.h);
+//                          forwarded as is
 //   other  (newer CRI)     forwarded as is
 //
 // The rewrite works on the wire encoding: every byte of the request except
@@ -24,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "plugin/sandbox_handlers.h"
 #include "registry/auth.h"
 
 namespace imgsel::plugin {
@@ -32,6 +35,7 @@ struct PullImageFields {
   std::string image;                  // ImageSpec.image, as kubelet sent it
   std::string runtime_handler;        // ImageSpec.runtime_handler
   registry::Credentials credentials;  // from AuthConfig; empty when none
+  PodIdentity pod;                    // sandbox_config.metadata; empty when none
 };
 
 // Parses the request; InvalidArgument when the bytes are not a
@@ -41,6 +45,7 @@ struct PullImageFields {
 absl::StatusOr<PullImageFields> ReadPullImageRequest(absl::string_view request);
 
 // The request with ImageSpec.image set to `image` and every other byte kept.
+// Works for every request whose field 1 is the ImageSpec (ImageStatus too).
 // InvalidArgument when the bytes are not well-formed protobuf or carry no
 // ImageSpec.
 absl::StatusOr<std::string> ReplacePullImageName(absl::string_view request,

@@ -5,8 +5,9 @@
 // message first costs twice the selection itself (a heap string per digest,
 // media type and reason, a hash map per annotation set, then a second walk
 // to serialize), and every Select pays it. The bytes written here parse to
-// exactly the message SelectionToProto builds (tests hold the two equal), so
-// clients see no difference.
+// exactly the message the generated classes would build from the same
+// Selection (tests/plugin/select_answer_test.cc builds that message as its
+// oracle and holds the two equal), so clients see no difference.
 //
 // Every string field written is well-formed UTF-8, whatever the Selection
 // holds: a proto3 client refuses a whole answer over one bad byte. Text

@@ -8,15 +8,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "plugin/decision_log.h"
 
 namespace imgsel::plugin {
@@ -90,24 +89,17 @@ absl::Status RestrictSocketMode(const std::string& path) {
 
 std::vector<ActivatedSocket> TakeActivatedSockets() {
   std::vector<ActivatedSocket> out;
-  const char* pid_env = getenv("LISTEN_PID");
-  const char* fds_env = getenv("LISTEN_FDS");
-  const char* names_env = getenv("LISTEN_FDNAMES");
-  std::vector<std::string> names;
-  if (names_env != nullptr) names = absl::StrSplit(names_env, ':');
-  int64_t pid = 0;
-  int count = 0;
-  const bool ours = pid_env != nullptr && fds_env != nullptr && absl::SimpleAtoi(pid_env, &pid) &&
-                    pid == getpid() && absl::SimpleAtoi(fds_env, &count) && count > 0 && count < 64;
-  unsetenv("LISTEN_PID");
-  unsetenv("LISTEN_FDS");
-  unsetenv("LISTEN_FDNAMES");
-  if (!ours) return out;
-  for (int i = 0; i < count; ++i) {
+  char** names = nullptr;
+  // Checks LISTEN_PID, sets close-on-exec on each descriptor and removes
+  // the variables, so children (probe hooks) inherit none of it.
+  const int count = sd_listen_fds_with_names(/*unset_environment=*/1, &names);
+  for (int i = 0; i < count && i < kMaxActivatedSockets; ++i) {
     ActivatedSocket s;
-    s.fd = 3 + i;
-    fcntl(s.fd, F_SETFD, FD_CLOEXEC);
-    if (i < static_cast<int>(names.size())) s.name = names[i];
+    s.fd = SD_LISTEN_FDS_START + i;
+    // "unknown" is what libsystemd reports for a descriptor without a name.
+    if (names != nullptr && names[i] != nullptr && strcmp(names[i], "unknown") != 0) {
+      s.name = names[i];
+    }
     sockaddr_un addr;
     socklen_t len = sizeof(addr);
     if (getsockname(s.fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
@@ -116,6 +108,10 @@ std::vector<ActivatedSocket> TakeActivatedSockets() {
           std::string(addr.sun_path, strnlen(addr.sun_path, len - offsetof(sockaddr_un, sun_path)));
     }
     out.push_back(std::move(s));
+  }
+  if (names != nullptr) {
+    for (int i = 0; i < count; ++i) free(names[i]);
+    free(names);
   }
   return out;
 }

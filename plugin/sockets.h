@@ -9,10 +9,14 @@
 //   - the socket is made mode 0660 (owner and group: kubelet runs as root,
 //     API clients get access through the group).
 //
-// Socket activation (sd_listen_fds(3)): LISTEN_PID names this process,
-// LISTEN_FDS counts descriptors from 3, LISTEN_FDNAMES (optional) names them.
-// A descriptor is used for the Selector API or the CRI proxy when its name
-// is "selector" / "cri", or else when its bound path is the configured one.
+// Socket activation (sd_listen_fds_with_names(3)): LISTEN_PID names this
+// process, LISTEN_FDS counts descriptors from 3, LISTEN_FDNAMES names them
+// (FileDescriptorName= in the .socket unit). A descriptor serves the
+// Selector API when it is named "selector" and the CRI proxy when named
+// "cri", wherever it is bound; one without either name (an older unit, or
+// systemd-socket-activate without --fdname) is matched by its bound path to
+// [server] socket / cri_socket instead. At most kMaxActivatedSockets are
+// looked at.
 //
 // Either way imgseld accepts connections itself: an acceptor thread hands
 // every accepted connection to the gRPC server. gRPC's own listener (1.51)
@@ -47,9 +51,11 @@ absl::StatusOr<int> ListenUnix(const std::string& path);
 // chmod 0660.
 absl::Status RestrictSocketMode(const std::string& path);
 
+inline constexpr int kMaxActivatedSockets = 64;
+
 struct ActivatedSocket {
   int fd = -1;
-  std::string name;  // LISTEN_FDNAMES entry, may be empty
+  std::string name;  // FileDescriptorName=; empty when it has none
   std::string path;  // the bound Unix path, may be empty
 };
 
@@ -58,7 +64,8 @@ struct ActivatedSocket {
 std::vector<ActivatedSocket> TakeActivatedSockets();
 
 // Picks the activated socket for a role ("selector" or "cri") configured at
-// `path`; -1 when none matches.
+// `path`: the one named `role`, else the one bound at `path`; -1 when none
+// matches.
 int FindActivatedSocket(const std::vector<ActivatedSocket>& sockets, const std::string& role,
                         const std::string& path);
 

@@ -62,17 +62,16 @@ Metadata CopyMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& m
   return out;
 }
 
-std::shared_ptr<grpc::Channel> UnixChannel(const std::string& socket_path) {
+std::shared_ptr<grpc::Channel> UnixChannel(const std::string& socket_path,
+                                           ReconnectBackoff backoff) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxCriMessageBytes);
   args.SetMaxSendMessageSize(kMaxCriMessageBytes);
-  // A local socket is either there or not: reconnect within a second of
-  // containerd coming back, not after gRPC's default backoff, which grows
-  // to two minutes while containerd is down. (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS
-  // stays as it is: it is also how long one connection attempt may take, and
-  // a busy containerd may take a while to answer one.)
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
+  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS stays as it is: it is also how long
+  // one connection attempt may take, and a busy containerd may take a while
+  // to answer one.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, backoff.initial_ms);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, backoff.max_ms);
   return grpc::CreateCustomChannel("unix:" + socket_path, grpc::InsecureChannelCredentials(), args);
 }
 

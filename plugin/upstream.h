@@ -86,10 +86,20 @@ class GrpcCriUpstream : public CriUpstream {
   grpc::GenericStub stub_;
 };
 
+// How a channel retries a socket whose server is gone: the first wait,
+// growing (gRPC's x1.6, jittered) up to `max_ms`. A local socket is either
+// there or not, so imgseld caps the wait at a second: it reconnects within
+// a second of containerd coming back, not after gRPC's default backoff,
+// which grows to two minutes while containerd is down. Tests pass smaller
+// figures to see the cap at work in seconds rather than a minute.
+struct ReconnectBackoff {
+  int initial_ms = 100;
+  int max_ms = 1000;
+};
+
 // A channel to a Unix socket path with imgseld's message limits.
-// Reconnects at most this long after the socket's server is back.
-inline constexpr int kMaxReconnectBackoffMs = 1000;
-std::shared_ptr<grpc::Channel> UnixChannel(const std::string& socket_path);
+std::shared_ptr<grpc::Channel> UnixChannel(const std::string& socket_path,
+                                           ReconnectBackoff backoff = {});
 
 // The largest message accepted in either direction on the CRI path
 // (containerd's own default).

@@ -152,7 +152,7 @@ std::optional<X86Cpu> ProbeCpuid() {
     char brand[49] = {0};
     for (uint32_t i = 0; i < 3; ++i) {
       Regs b = Cpuid(0x80000002u + i, 0, max_basic, max_ext);
-      std::memcpy(brand + 16 * i, b.r, 16);
+      std::memcpy(brand + size_t{16} * i, b.r, 16);
     }
     cpu.brand = std::string(absl::StripAsciiWhitespace(brand));
   }

@@ -60,9 +60,8 @@ absl::StatusOr<CpuInfo> ParseCpuinfo(absl::string_view text) {
     if (!first_block) continue;
     if (key == "vendor_id") {
       info.vendor_id = std::string(value);
-    } else if (key == "model name") {
-      info.model_name = std::string(value);
-    } else if (key == "Hardware" && info.model_name.empty()) {
+    } else if (key == "model name" || (key == "Hardware" && info.model_name.empty())) {
+      // arm64 kernels name the machine in "Hardware" when there is no model name.
       info.model_name = std::string(value);
     } else if (key == "cpu family") {
       info.family = ParseInt(value);

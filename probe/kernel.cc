@@ -1,14 +1,12 @@
 #include "probe/kernel.h"
 
+#include <zlib.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "probe/setting_lines.h"
-
-#ifdef IMGSEL_HAVE_ZLIB
-#include <zlib.h>
-#endif
 
 namespace imgsel::probe {
 
@@ -68,7 +66,6 @@ absl::StatusOr<std::map<std::string, std::string>> ParseKernelConfig(absl::strin
 }
 
 absl::StatusOr<std::string> Gunzip(absl::string_view gz, size_t max_bytes) {
-#ifdef IMGSEL_HAVE_ZLIB
   z_stream zs{};
   if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return absl::InternalError("zlib init failed");
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
@@ -94,9 +91,6 @@ absl::StatusOr<std::string> Gunzip(absl::string_view gz, size_t max_bytes) {
   }
   inflateEnd(&zs);
   return out;
-#else
-  return absl::UnimplementedError("built without zlib");
-#endif
 }
 
 }  // namespace imgsel::probe

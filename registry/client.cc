@@ -22,7 +22,7 @@ namespace imgsel::registry {
 namespace {
 
 constexpr size_t kMaxTokenResponseBytes = 1 << 20;
-constexpr size_t kMaxSmallResponseBytes = 64 * 1024;
+constexpr size_t kMaxSmallResponseBytes = size_t{64} << 10;
 // Referrers modes remembered at once: every repository a pod spec names
 // adds one; past this the expired go, then all.
 constexpr size_t kMaxRememberedModes = 4096;

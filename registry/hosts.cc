@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -48,6 +49,25 @@ absl::StatusOr<std::string> ApiRoot(absl::string_view url, bool override_path,
   while (absl::EndsWith(path, "/")) path.pop_back();
   if (!override_path && !absl::EndsWith(path, "/v2")) absl::StrAppend(&path, "/v2");
   return absl::StrCat(u.substr(0, host_start), host, path);
+}
+
+// An HTTP field name: one RFC 9110 token.
+bool IsHeaderName(absl::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(c) && !absl::StrContains("!#$%&'*+-.^_`|~", c)) return false;
+  }
+  return true;
+}
+
+// An HTTP field value as a request line carries it: no control character but
+// the horizontal tab. Each header is sent as one line, so a CR, LF or NUL
+// would cut it short or add a header hosts.toml never declared.
+bool IsHeaderValue(absl::string_view value) {
+  for (char c : value) {
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
 }
 
 std::vector<std::string> StringOrList(const toml::node* n) {
@@ -101,8 +121,20 @@ absl::Status ReadSettings(const toml::table& t, absl::string_view source, absl::
   }
   if (const toml::table* header = t.get_as<toml::table>("header")) {
     for (const auto& [k, v] : *header) {
+      const absl::string_view name = ToAbsl(k.str());
+      if (!IsHeaderName(name)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(Where(source, v), ": header name \"", absl::CHexEscape(name),
+                         "\" is not an HTTP field name (letters, digits and !#$%&'*+-.^_`|~)"));
+      }
       for (const std::string& value : StringOrList(&v)) {
-        ep.headers.push_back(absl::StrCat(ToAbsl(k.str()), ": ", value));
+        if (!IsHeaderValue(value)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(Where(source, v), ": header \"", name,
+                           "\": the value holds a control character (a line break or NUL "
+                           "would end the header and start another)"));
+        }
+        ep.headers.push_back(absl::StrCat(name, ": ", value));
       }
     }
   }

@@ -15,7 +15,10 @@
 //       x-custom = "value"
 //   [host."http://10.0.0.5:5000"]             # plain HTTP
 //
-// Every endpoint's `api_root` ends in "/v2" unless override_path. A mirror
+// A header name must be an HTTP field name and its value may hold no control
+// character but a tab: each is sent as one request line, and a line break
+// in it would add a header the file does not declare (an error naming
+// file:line). Every endpoint's `api_root` ends in "/v2" unless override_path. A mirror
 // (any endpoint other than the registry host itself) gets "?ns=<registry>"
 // on its requests, as containerd sends. toml++ exceptions are caught here
 // and reported as file:line.

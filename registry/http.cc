@@ -20,7 +20,7 @@
 namespace imgsel::registry {
 namespace {
 
-constexpr size_t kMaxHeaderBytes = 64 * 1024;
+constexpr size_t kMaxHeaderBytes = size_t{64} << 10;
 // A CA bundle named by hosts.toml: the whole of Debian's ca-certificates is
 // about 200 KiB.
 constexpr size_t kMaxCaFileBytes = 4 << 20;

@@ -15,6 +15,8 @@ namespace {
 
 constexpr absl::string_view kDockerHub = "docker.io";
 constexpr size_t kMaxReferenceLength = 4096;
+// Docker's NameTotalLengthMax, on the normalised "registry/repository".
+constexpr size_t kMaxNameLength = 255;
 
 absl::Status Bad(absl::string_view ref, absl::string_view why) {
   return absl::InvalidArgumentError(
@@ -152,9 +154,15 @@ absl::StatusOr<Reference> ParseReference(absl::string_view ref) {
                                  "\" must be [a-z0-9] separated by '.', '_', '__' or '-'"));
   }
   out.repository = absl::StrJoin(parts, "/");
-  if (out.repository.size() > 255) return Bad(ref, "repository name longer than 255 characters");
   if (out.registry == kDockerHub && parts.size() == 1) {
     out.repository = absl::StrCat("library/", out.repository);
+  }
+  // Counted on the normalised name, as Docker counts it: a limit on the
+  // name as written would let "docker.io/library/" push a short name past
+  // it, and the reference's own normal form would then be refused.
+  if (out.Name().size() > kMaxNameLength) {
+    return Bad(ref, absl::StrCat("name \"", out.Name().substr(0, 64), "...\" is longer than ",
+                                 kMaxNameLength, " characters (registry/repository, normalised)"));
   }
   if (out.tag.empty() && out.digest.empty()) out.tag = "latest";
   return out;

@@ -12,7 +12,8 @@
 // name gets the "library/" prefix. docker.io (and index.docker.io) is served
 // by registry-1.docker.io. Repository components are lowercase
 // [a-z0-9]+ joined by '.', '_', '__' or '-'; tags match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127};
-// digests pass ValidateDigest. A reference with neither tag nor digest gets
+// digests pass ValidateDigest. The normalised name ("docker.io/library/nginx")
+// is at most 255 characters, as Docker counts it. A reference with neither tag nor digest gets
 // ":latest". Uppercase in the repository is an error (as docker says), not
 // silently lowered; the registry host is case-insensitive and lowered.
 //

@@ -31,10 +31,8 @@ bool Wanted(const std::vector<std::string>& types, absl::string_view t) {
 Annotations ReadAnnotations(simdjson::dom::element e);
 std::string Str(simdjson::dom::element e, const char* key);
 
-// Descriptors of a referrers index; a non-index document is an error.
-// `admit` is asked, before any descriptor is kept, whether that many fit
-// (the caps); its error is returned. Entries with a bad digest or size are
-// skipped.
+}  // namespace
+
 absl::StatusOr<std::vector<ArtifactDescriptor>> ParseReferrersIndex(
     absl::string_view json, absl::string_view source, size_t max_bytes,
     const std::function<absl::Status(size_t descriptors)>& admit) {
@@ -68,6 +66,8 @@ absl::StatusOr<std::vector<ArtifactDescriptor>> ParseReferrersIndex(
   }
   return out;
 }
+
+namespace {
 
 void Filter(std::vector<ArtifactDescriptor>& list, const std::vector<std::string>& types) {
   list.erase(
@@ -154,22 +154,17 @@ std::string ReferrersTag(absl::string_view digest) {
   return tag.substr(0, 128);
 }
 
-const ArtifactDescriptor* NewestArtifact(const std::vector<ArtifactDescriptor>& artifacts,
-                                         absl::string_view artifact_type) {
-  const ArtifactDescriptor* best = nullptr;
-  absl::Time best_time = absl::InfinitePast();
-  for (const ArtifactDescriptor& a : artifacts) {
-    if (a.artifact_type != artifact_type) continue;
-    absl::Time t = absl::InfinitePast();
-    for (const auto& [k, v] : a.annotations) {
-      if (auto parsed = ParseCreatedAnnotation(k, v)) t = std::max(t, *parsed);
-    }
-    if (best == nullptr || t > best_time) {
-      best = &a;
-      best_time = t;
-    }
-  }
-  return best;
+std::vector<size_t> NewestOfEachType(const std::vector<ArtifactDescriptor>& artifacts) {
+  return NewestOfEachKind(
+      artifacts.size(), [&](size_t i) -> absl::string_view { return artifacts[i].artifact_type; },
+      [&](size_t i) {
+        return ArtifactCreated([&](absl::string_view key) -> std::optional<absl::string_view> {
+          for (const auto& [k, v] : artifacts[i].annotations) {
+            if (k == key) return absl::string_view(v);
+          }
+          return std::nullopt;
+        });
+      });
 }
 
 std::string ReferrersIndexJson(const std::vector<ArtifactDescriptor>& artifacts) {

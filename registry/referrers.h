@@ -59,6 +59,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -228,14 +229,24 @@ class ReferrersClient {
   size_t selection_artifact_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// The descriptors of a referrers index: a referrers API page, the tag
+// schema's index or a cached listing. InvalidArgument naming `source` when
+// the text is not JSON or not an OCI index; ResourceExhausted when it is
+// longer than `max_bytes`. `admit` is asked, before any descriptor is kept,
+// whether that many fit (the caps); its error is returned. A descriptor
+// with a bad digest or size, or that is not an object, is skipped.
+// Pure function of its input.
+absl::StatusOr<std::vector<ArtifactDescriptor>> ParseReferrersIndex(
+    absl::string_view json, absl::string_view source, size_t max_bytes,
+    const std::function<absl::Status(size_t descriptors)>& admit);
+
 // The tag the fallback schema uses for a subject: "sha256-<hex>".
 std::string ReferrersTag(absl::string_view digest);
 
-// The newest of `artifacts` with that artifactType, by the
-// org.opencontainers.image.created annotation (RFC 3339; the
-// oci.opencontainers.image.created spelling is accepted too); nullptr if none.
-const ArtifactDescriptor* NewestArtifact(const std::vector<ArtifactDescriptor>& artifacts,
-                                         absl::string_view artifact_type);
+// Indexes of the newest artifact of each artifactType in `artifacts`, by
+// matcher's one rule (compat_eval.h, NewestOfEachKind), in the order the
+// types first appear.
+std::vector<size_t> NewestOfEachType(const std::vector<ArtifactDescriptor>& artifacts);
 
 // The referrers index text for descriptors (what the cache stores and what
 // the tag schema holds).

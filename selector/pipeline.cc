@@ -308,10 +308,11 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
     std::vector<Wanted> wanted;
     for (const auto& [subject, artifacts] : listings) {
       if (artifacts->empty()) continue;
-      for (const std::string& type : ArtifactTypes()) {
-        const auto* newest = registry::NewestArtifact(*artifacts, type);
-        if (newest && wanted.size() < kMaxArtifactsPerSelection) {
-          wanted.push_back({subject, *newest, subject == sel.document_digest, nullptr});
+      const std::vector<registry::ArtifactDescriptor>& list = *artifacts;
+      const std::vector<size_t> newest = registry::NewestOfEachType(list);
+      for (size_t i : newest) {
+        if (wanted.size() < kMaxArtifactsPerSelection) {
+          wanted.push_back({subject, list[i], subject == sel.document_digest, nullptr});
         }
       }
     }
@@ -335,6 +336,8 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
       fetched.push_back(fetch(to_fetch[0]));
     } else if (!to_fetch.empty()) {
       std::vector<std::future<absl::StatusOr<CompatArtifact>>> futures;
+      futures.reserve(to_fetch.size());
+      fetched.reserve(to_fetch.size());
       for (size_t i : to_fetch) futures.push_back(std::async(std::launch::async, fetch, i));
       for (auto& f : futures) fetched.push_back(f.get());
     }
@@ -372,6 +375,7 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
       }
       if (all.empty()) continue;
       std::vector<const ArtifactResult*> raw;
+      raw.reserve(all.size());
       for (const auto& r : all) raw.push_back(r.get());
       verdicts[digest] = CombineArtifactResults(raw);
       sel.compat[digest] = std::move(all);

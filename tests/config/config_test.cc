@@ -203,6 +203,13 @@ TEST(ParseConfig, SectionErrors) {
        "imgsel.toml:3:11: metrics address \"0.0.0.0:9464\": only loopback"},
       {"version = 1\n[server]\nmetrics = \"9464\"", "imgsel.toml:3:11: metrics address \"9464\""},
       {"version = 1\n[server]\nmetrics = \"[::1]:http\"", "bad port"},
+      {"version = 1\n[server]\nmetrics_allow_remote = false\nmetrics = \"10.1.2.3:9464\"",
+       "imgsel.toml:4:11: metrics address \"10.1.2.3:9464\": only loopback (127.0.0.1, ::1, "
+       "localhost) is allowed; set [server] metrics_allow_remote = true"},
+      {"version = 1\n[server]\nmetrics_allow_remote = \"yes\"",
+       "imgsel.toml:3:24: metrics_allow_remote: expected true or false"},
+      {"version = 1\n[server]\nmetrics_allow_remote = true\nmetrics = \"node-a:9464\"",
+       "imgsel.toml:4:11: metrics address \"node-a:9464\": the host must be a numeric IP"},
       {"version = 1\n[server]\nmetrics = \"127.0.0.1:0\"",
        "imgsel.toml:3:11: metrics address "
        "\"127.0.0.1:0\": port 0"},
@@ -280,6 +287,22 @@ TEST(ParseConfig, MetricsOnLoopbackOnly) {
   }
 }
 
+// metrics_allow_remote lets metrics be any numeric address, before or
+// after it in the file.
+TEST(ParseConfig, MetricsBeyondLoopbackOnlyWhenAllowed) {
+  for (const char* toml : {
+           "version = 1\n[server]\nmetrics_allow_remote = true\nmetrics = \"0.0.0.0:9464\"\n",
+           "version = 1\n[server]\nmetrics = \"[::]:9464\"\nmetrics_allow_remote = true\n",
+       }) {
+    auto c = ParseConfig(toml, "imgsel.toml");
+    ASSERT_TRUE(c.ok()) << toml << c.status();
+    EXPECT_TRUE(c->server.metrics_allow_remote);
+  }
+  auto def = ParseConfig("version = 1\n", "imgsel.toml");
+  ASSERT_TRUE(def.ok());
+  EXPECT_FALSE(def->server.metrics_allow_remote) << "loopback only by default";
+}
+
 // Each setting a reload cannot apply is named when, and only when, it
 // changed; the ones a reload applies are never named.
 TEST(SettingsNeedingRestart, NamesWhatChangedAndOnlyThat) {
@@ -332,6 +355,9 @@ TEST(SettingsNeedingRestart, NamesWhatChangedAndOnlyThat) {
        {"[server] containerd_socket"}},
       {"namespace", [](Config& c) { c.server.ns = "n"; }, {"[server] namespace"}},
       {"metrics", [](Config& c) { c.server.metrics = "127.0.0.1:1"; }, {"[server] metrics"}},
+      {"metrics_allow_remote",
+       [](Config& c) { c.server.metrics_allow_remote = true; },
+       {"[server] metrics_allow_remote"}},
       {"two, in file order",
        [](Config& c) {
          c.server.socket = "/s";

@@ -7,8 +7,12 @@
 # calls. Checked: what lands on the node and where the units look for it,
 # that imgseld runs from the copied root alone, which systemctl calls each
 # kind of change makes (first install, nothing new, a new config, a refused
-# config, a damaged image, a new image, a new socket unit), and what systemd
-# itself says of the units written.
+# config, a damaged image, a new image, a new socket unit, a new image whose
+# imgseld does not come up and is rolled back), and what systemd itself
+# says of the units written. The health checks the installer makes reach a
+# real imgseld the test runs on the fake node's /run/imgsel; the stub's
+# `systemctl restart imgseld.service` fails while the node's current root is
+# not one the test names as good in /stub/good-roots.
 #
 #   daemonset_install_test.sh SOURCE_DIR IMGSELD IMGSEL
 set -uo pipefail
@@ -53,9 +57,36 @@ mkdir -p "$host/etc/systemd/system" "$pod/stub"
 cat >"$pod/stub/nsenter" <<'EOF'
 #!/bin/busybox sh
 echo "$*" >>/stub/calls
+case "$*" in
+  *"systemctl restart imgseld.service")
+    [ ! -f /stub/good-roots ] && exit 0
+    /bin/busybox grep -qx "$(/bin/busybox readlink /host/opt/imgsel/current)" /stub/good-roots ;;
+esac
 EOF
 chmod 0755 "$pod/stub/nsenter"
 mount -t proc proc "$pod/proc" || { echo "FAIL cannot mount /proc in the pod's root"; exit 1; }
+
+# The node's imgseld, as its systemd would run it: the sockets in the fake
+# node's /run/imgsel, where the installer's health check looks.
+mkdir -p "$host/run/imgsel"
+cat >"$work/node-imgsel.toml" <<EOF
+version = 1
+[server]
+socket = "$host/run/imgsel/imgsel.sock"
+cri_socket = "$host/run/imgsel/cri.sock"
+containerd_socket = "$work/no-containerd.sock"
+EOF
+"$IMGSELD" --config "$work/node-imgsel.toml" --host-profile "$ROOT/examples/hosts/amd64-v3.json" \
+  >"$work/node-imgseld.log" 2>&1 &
+node_imgseld=$!
+cleanup_imgseld() { kill "$node_imgseld" 2>/dev/null; wait "$node_imgseld" 2>/dev/null; cleanup; }
+trap cleanup_imgseld EXIT
+for ((i = 0; i < 150; i++)); do
+  "$IMGSELD" --check-health "$host/run/imgsel/imgsel.sock" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+"$IMGSELD" --check-health "$host/run/imgsel/imgsel.sock" >/dev/null 2>&1
+verdict "(test) the node's imgseld serves" || cat "$work/node-imgseld.log"
 
 NS="-t 1 -m -u -i -n -p -- systemctl"
 # run_installer: runs it as the DaemonSet does, until it waits (then SIGTERM)
@@ -65,7 +96,8 @@ run_installer() {
   # Emptied here, not by the redirection below: that one runs in the
   # background child, and the loop could read the last run's "waiting".
   : >"$work/out"
-  HOST_ROOT=/host IMGSEL_CONFIG=/config/imgsel.toml NSENTER=/stub/nsenter \
+  rm -f "$pod/tmp/imgsel-ready"
+  HOST_ROOT=/host IMGSEL_CONFIG=/config/imgsel.toml NSENTER=/stub/nsenter HEALTH_TIMEOUT=3 \
     chroot "$pod" /bin/busybox sh /usr/share/imgsel/install-on-host.sh >>"$work/out" 2>&1 &
   local pid=$! i
   for ((i = 0; i < 600; i++)); do
@@ -96,13 +128,16 @@ unit_value() {  # KEY: the installed service's KEY= values, one per line
 # --- First install -----------------------------------------------------------
 run_installer
 [[ $rc -eq 0 && $waited == yes ]]; verdict "first install: waits, then SIGTERM ends it with 0"
-calls_are daemon-reload "enable --now imgseld.socket" "enable imgseld.service" \
+calls_are daemon-reload "enable --now imgseld.socket imgseld-api.socket" "enable imgseld.service" \
   "restart imgseld.service"
-verdict "first install: daemon-reload, enable --now imgseld.socket, restart imgseld.service"
+verdict "first install: daemon-reload, enable --now both sockets, restart imgseld.service"
 [[ $rc -eq 0 ]] || show
+[[ -f "$pod/tmp/imgsel-ready" ]]; verdict "first install: imgseld serves, the pod is ready"
 
 cmp -s "$host/etc/systemd/system/imgseld.socket" "$ROOT/deploy/systemd/imgseld.socket"
 verdict "imgseld.socket on the node is deploy/systemd/imgseld.socket"
+cmp -s "$host/etc/systemd/system/imgseld-api.socket" "$ROOT/deploy/systemd/imgseld-api.socket"
+verdict "imgseld-api.socket on the node is deploy/systemd/imgseld-api.socket"
 cmp -s "$host/etc/systemd/system/imgseld.service" "$ROOT/deploy/kubernetes/imgseld-rootfs.service"
 verdict "imgseld.service on the node is deploy/kubernetes/imgseld-rootfs.service"
 cmp -s "$host/etc/imgsel/imgsel.toml" "$pod/config/imgsel.toml"
@@ -161,9 +196,10 @@ rm "$cur/etc/imgsel/imgsel.toml"
 mkdir "$work/units"
 sed -e "s|/usr/sbin/imgseld|$cur/usr/sbin/imgseld|g" -e "s|^RootDirectory=.*|RootDirectory=$cur|" \
   "$host/etc/systemd/system/imgseld.service" >"$work/units/imgseld.service"
-cp "$host/etc/systemd/system/imgseld.socket" "$work/units/"
-out="$(cd "$work/units" && timeout 60 systemd-analyze verify --man=no \
-  "$work/units/imgseld.socket" "$work/units/imgseld.service" 2>&1)"
+cp "$host/etc/systemd/system/imgseld.socket" "$host/etc/systemd/system/imgseld-api.socket" \
+  "$work/units/"
+out="$(cd "$work/units" && timeout 60 systemd-analyze verify --man=no "$work/units/imgseld.socket" \
+  "$work/units/imgseld-api.socket" "$work/units/imgseld.service" 2>&1)"
 [[ $? -eq 0 && -z "$out" ]]; verdict "systemd-analyze verify of the node's units: no error, no warning"
 [[ -z "$out" ]] || echo "     $out"
 
@@ -171,7 +207,7 @@ out="$(cd "$work/units" && timeout 60 systemd-analyze verify --man=no \
 inode="$(stat -c %i "$opt/$target")"
 run_installer
 [[ $rc -eq 0 && $waited == yes ]]; verdict "nothing new: waits, then SIGTERM ends it with 0"
-calls_are daemon-reload "enable --now imgseld.socket" "enable imgseld.service"
+calls_are daemon-reload "enable --now imgseld.socket imgseld-api.socket" "enable imgseld.service"
 verdict "nothing new: no restart, no reload"
 [[ "$(stat -c %i "$opt/$target")" == "$inode" ]] && ! grep -q copying "$work/out"
 verdict "nothing new: the root is not copied again"
@@ -182,7 +218,7 @@ sed -i 's/^select_timeout = .*/select_timeout = "3s"/' "$pod/config/imgsel.toml"
 grep -q '"3s"' "$pod/config/imgsel.toml"; verdict "(test) the ConfigMap is edited"
 run_installer
 [[ $rc -eq 0 && $waited == yes ]]; verdict "new config: waits, then SIGTERM ends it with 0"
-calls_are daemon-reload "enable --now imgseld.socket" "enable imgseld.service" \
+calls_are daemon-reload "enable --now imgseld.socket imgseld-api.socket" "enable imgseld.service" \
   "reload imgseld.service"
 verdict "new config: a reload, not a restart"
 cmp -s "$host/etc/imgsel/imgsel.toml" "$pod/config/imgsel.toml"; verdict "new config: installed"
@@ -219,19 +255,55 @@ new="$(readlink "$opt/current")"
 verdict "new image: a new root, current points at it"
 [[ "$(cd "$opt" && echo rootfs-* .tmp-*)" == "$new .tmp-*" ]]; verdict "new image: the old root is removed"
 cmp -s "$opt/$new/usr/bin/imgsel" "$pod/usr/bin/imgsel"; verdict "new image: the root has the new files"
-calls_are daemon-reload "enable --now imgseld.socket" "enable imgseld.service" \
+calls_are daemon-reload "enable --now imgseld.socket imgseld-api.socket" "enable imgseld.service" \
   "restart imgseld.service"
 verdict "new image: imgseld.service restarts, imgseld.socket stays"
 
 # --- A new socket unit --------------------------------------------------------
 echo "# changed" >>"$pod/usr/share/imgsel/imgseld.socket"
 run_installer
-calls_are daemon-reload "enable --now imgseld.socket" "enable imgseld.service" \
+calls_are daemon-reload "enable --now imgseld.socket imgseld-api.socket" "enable imgseld.service" \
   "restart imgseld.socket" "restart imgseld.service"
 verdict "new socket unit: both restart"
 cmp -s "$host/etc/systemd/system/imgseld.socket" "$pod/usr/share/imgsel/imgseld.socket"
 verdict "new socket unit: installed"
 [[ $rc -eq 0 ]] || show
+
+# --- A new image whose imgseld does not come up: rolled back ----------------
+good_root="$(readlink "$opt/current")"
+echo "$good_root" >"$pod/stub/good-roots"
+good_units="$(cat "$host/etc/systemd/system/"imgseld*)"
+good_config="$(cat "$host/etc/imgsel/imgsel.toml")"
+echo "# bad" >>"$pod/usr/share/imgsel/imgseld.service"
+echo "# another build" >>"$pod/usr/bin/imgsel"
+sed -i "s|^f usr/bin/imgsel .*|f usr/bin/imgsel $(sha256sum "$pod/usr/bin/imgsel" | cut -d' ' -f1)|" \
+  "$pod/usr/share/imgsel/rootfs.list"
+sed -i 's/^select_timeout = .*/select_timeout = "4s"/' "$pod/config/imgsel.toml"
+run_installer
+bad_root="rootfs-$(sha256sum "$pod/usr/share/imgsel/rootfs.list" | cut -c1-16)"
+[[ $waited == yes && ! -f "$pod/tmp/imgsel-ready" ]]
+verdict "bad image: the pod stays, unready (the rollout stops here)"
+grep -q 'putting the previous one back' "$work/out" && grep -q 'serves again' "$work/out"
+verdict "bad image: says it put the previous imgseld back, and that it serves"
+grep -q 'serves again' "$work/out" || show
+[[ "$(readlink "$opt/current")" == "$good_root" && ! -e "$opt/$bad_root" ]]
+verdict "bad image: current is the previous root again, the bad root is gone"
+[[ "$(cat "$host/etc/systemd/system/"imgseld*)" == "$good_units" ]]
+verdict "bad image: the previous units are back"
+[[ "$(cat "$host/etc/imgsel/imgsel.toml")" == "$good_config" ]]
+verdict "bad image: the previous config is back"
+calls_are daemon-reload "enable --now imgseld.socket imgseld-api.socket" "enable imgseld.service" \
+  "restart imgseld.service" daemon-reload "restart imgseld.service"
+verdict "bad image: restart fails, daemon-reload and restart of the previous one"
+"$IMGSELD" --check-health "$host/run/imgsel/imgsel.sock" >/dev/null
+verdict "bad image: the node's imgseld still serves"
+# The pod restarts (a crash, a node reboot): the same install is not tried
+# again, and the node is left alone.
+run_installer
+[[ $waited == yes && ! -s "$work/calls" && ! -f "$pod/tmp/imgsel-ready" ]] &&
+  grep -q 'not trying again' "$work/out"
+verdict "bad image, pod restarted: not tried again, no systemctl call, still unready"
+[[ "$(readlink "$opt/current")" == "$good_root" ]]; verdict "bad image, pod restarted: the node keeps its root"
 
 # --- The node is not a systemd node ------------------------------------------
 mv "$host/etc/systemd/system" "$host/etc/systemd/gone"

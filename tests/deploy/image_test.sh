@@ -72,7 +72,7 @@ for dir in etc/imgsel run/imgsel var/cache/imgsel tmp; do
 done
 [[ "$(chroot "$work/rootfs" /bin/busybox sh -c 'echo $((6 * 7))')" == 42 ]]
 verdict "the installer's busybox sh runs from the layer alone"
-for f in install-on-host.sh imgseld.service imgseld.socket rootfs.list; do
+for f in install-on-host.sh imgseld.service imgseld.socket imgseld-api.socket rootfs.list; do
   [[ -f "$work/rootfs/usr/share/imgsel/$f" ]]; verdict "/usr/share/imgsel/$f is in the image"
 done
 bad=0 files=0

@@ -21,7 +21,8 @@ out="$(dpkg -i "$DEB" 2>&1)"; verdict "dpkg -i installs it"
 out="$(/usr/sbin/imgseld --config /etc/imgsel/imgsel.toml --check-config 2>&1)"
 [[ $? -eq 0 && "$out" == "/etc/imgsel/imgsel.toml: ok" ]]; verdict "the installed imgseld reads the installed config: $out"
 [[ "$(/usr/bin/imgsel --version)" == imgsel* ]]; verdict "imgsel --version"
-[[ -f /usr/lib/systemd/system/imgseld.service && -f /usr/lib/systemd/system/imgseld.socket ]]
+[[ -f /usr/lib/systemd/system/imgseld.service && -f /usr/lib/systemd/system/imgseld.socket &&
+   -f /usr/lib/systemd/system/imgseld-api.socket ]]
 verdict "the units are installed"
 grep -q '^/etc/imgsel/imgsel.toml$' /var/lib/dpkg/info/imgsel.conffiles; verdict "imgsel.toml is a conffile"
 [[ -s /usr/share/man/man8/imgseld.8 && -s /usr/share/man/man1/imgsel.1 ]]; verdict "man pages"

@@ -48,6 +48,8 @@ facts = {
     "host_root": env.get("HOST_ROOT", ""),
     "config": env.get("IMGSEL_CONFIG", ""),
     "configmap_key": cm["metadata"]["name"] + "/" + sorted(cm["data"])[0],
+    "readiness": " ".join(c.get("readinessProbe", {}).get("exec", {}).get("command", [])),
+    "max_unavailable": str(ds["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"]),
 }
 for m in c["volumeMounts"]:
     v = volumes[m["name"]]
@@ -67,14 +69,23 @@ toml_value() {  # FILE KEY -- a `key = "value"` line's value
   sed -n "s/^$2 = \"\(.*\)\"$/\1/p" "$1" | head -1
 }
 sock_unit="$ROOT/deploy/systemd/imgseld.socket"
+api_unit="$ROOT/deploy/systemd/imgseld-api.socket"
 svc_unit="$ROOT/deploy/systemd/imgseld.service"
-listens="$(sed -n 's/^ListenStream=//p' "$sock_unit" | sort | tr '\n' ' ')"
+# Each socket unit holds one socket and names it for the role imgseld gives
+# it (FileDescriptorName= names every socket of a unit alike).
+[[ "$(grep -c '^ListenStream=' "$sock_unit")" == 1 && "$(grep -c '^ListenStream=' "$api_unit")" == 1 ]]
+verdict "each socket unit listens on one socket"
+grep -qx 'FileDescriptorName=cri' "$sock_unit" && grep -qx 'FileDescriptorName=selector' "$api_unit"
+verdict "imgseld.socket is named cri, imgseld-api.socket selector"
+grep -qx 'Sockets=imgseld.socket imgseld-api.socket' "$svc_unit" &&
+  grep -qx 'Service=imgseld.service' "$api_unit"
+verdict "imgseld.service takes both sockets"
+grep -qx 'Type=notify' "$svc_unit"; verdict "imgseld.service waits for imgseld's READY=1"
 for cfg in "$ROOT/deploy/imgsel.toml" "$work/configmap.toml"; do
-  want="$(printf '%s\n' "$(toml_value "$cfg" socket)" "$(toml_value "$cfg" cri_socket)" | sort |
-    tr '\n' ' ')"
-  [[ "$listens" == "$want" ]]; verdict "imgseld.socket listens where $(basename "$cfg") serves"
+  [[ "$(sed -n 's/^ListenStream=//p' "$sock_unit")" == "$(toml_value "$cfg" cri_socket)" &&
+     "$(sed -n 's/^ListenStream=//p' "$api_unit")" == "$(toml_value "$cfg" socket)" ]]
+  verdict "the socket units listen where $(basename "$cfg") serves"
 done
-! grep -q '^FileDescriptorName=' "$sock_unit"; verdict "imgseld.socket names no descriptor"
 
 # The probe reads /lib/modules: the unit may not hide it.
 ! grep -q '^ProtectKernelModules=yes' "$svc_unit"; verdict "imgseld.service leaves /lib/modules readable"
@@ -88,7 +99,8 @@ verdict "the DaemonSet runs the installer on the image's busybox"
 grep -q '"usr/share/imgsel/install-on-host.sh": "kubernetes/install-on-host.sh"' "$ROOT/deploy/image.py"
 verdict "the image carries the installer where the DaemonSet runs it"
 grep -q '"usr/share/imgsel/imgseld.service": "kubernetes/imgseld-rootfs.service"' "$ROOT/deploy/image.py" &&
-  grep -q '"usr/share/imgsel/imgseld.socket": "systemd/imgseld.socket"' "$ROOT/deploy/image.py"
+  grep -q '"usr/share/imgsel/imgseld.socket": "systemd/imgseld.socket"' "$ROOT/deploy/image.py" &&
+  grep -q '"usr/share/imgsel/imgseld-api.socket": "systemd/imgseld-api.socket"' "$ROOT/deploy/image.py"
 verdict "the image carries the units the installer writes"
 [[ "$(fact hostPID)" == True && "$(fact privileged)" == True ]]
 verdict "the DaemonSet can enter PID 1's namespaces (hostPID, privileged)"
@@ -108,6 +120,14 @@ verdict "the DaemonSet mounts each node directory the installer writes${bad:+ (n
 [[ "$(sed -n 's/^HOST_ROOT="\${HOST_ROOT:-\(.*\)}"$/\1/p' "$installer")" == "$host_root" &&
    "$(sed -n 's/^IMGSEL_CONFIG="\${IMGSEL_CONFIG:-\(.*\)}"$/\1/p' "$installer")" == "$config" ]]
 verdict "the installer's defaults are the DaemonSet's HOST_ROOT and IMGSEL_CONFIG"
+
+# A rollout stops at the first node whose pod is not ready: ready means the
+# installer's file and a health check on the node's API socket.
+[[ "$(fact max_unavailable)" == 1 && "$(fact readiness)" == *'test -f /tmp/imgsel-ready'* &&
+   "$(fact readiness)" == *'imgseld --check-health /host/run/imgsel/imgsel.sock'* ]]
+verdict "one node at a time, ready only once the installer and a health check say so"
+grep -q '^READY_FILE="${READY_FILE:-/tmp/imgsel-ready}"$' "$installer"
+verdict "the readiness probe's file is the installer's READY_FILE"
 
 # The unit the installer writes: imgseld.service line for line, plus the
 # lines that run it from the copied root.
@@ -143,17 +163,18 @@ verdict "the ConfigMap serves metrics on 127.0.0.1 only"
 if [[ -x /usr/bin/systemd-analyze ]]; then
   mkdir -p "$work/units"
   sed "s|/usr/sbin/imgseld|$IMGSELD|g" "$svc_unit" > "$work/units/imgseld.service"
-  cp "$sock_unit" "$work/units/"
+  cp "$sock_unit" "$api_unit" "$work/units/"
   out="$(cd "$work/units" && timeout 60 systemd-analyze verify --man=no \
-    "$work/units/imgseld.socket" "$work/units/imgseld.service" 2>&1)"
+    "$work/units/imgseld.socket" "$work/units/imgseld-api.socket" "$work/units/imgseld.service" 2>&1)"
   [[ $? -eq 0 && -z "$out" ]]; verdict "systemd-analyze verify: no error, no warning"
   [[ -z "$out" ]] || echo "     $out"
   mkdir -p "$work/rootfs-units" "$work/root"
   sed -e "s|/usr/sbin/imgseld|$IMGSELD|g" -e "s|^RootDirectory=.*|RootDirectory=$work/root|" \
     "$rootfs_unit" > "$work/rootfs-units/imgseld.service"
-  cp "$sock_unit" "$work/rootfs-units/"
+  cp "$sock_unit" "$api_unit" "$work/rootfs-units/"
   out="$(cd "$work/rootfs-units" && timeout 60 systemd-analyze verify --man=no \
-    "$work/rootfs-units/imgseld.socket" "$work/rootfs-units/imgseld.service" 2>&1)"
+    "$work/rootfs-units/imgseld.socket" "$work/rootfs-units/imgseld-api.socket" \
+    "$work/rootfs-units/imgseld.service" 2>&1)"
   [[ $? -eq 0 && -z "$out" ]]; verdict "systemd-analyze verify of the DaemonSet's units: no error, no warning"
   [[ -z "$out" ]] || echo "     $out"
 fi

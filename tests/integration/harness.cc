@@ -47,6 +47,14 @@ pid_t ForkExec(const std::vector<std::string>& argv, int out_fd) {
 
 }  // namespace
 
+std::string MissingPrerequisite(const std::vector<std::string>& binaries) {
+  for (const std::string& bin : binaries) {
+    if (access(bin.c_str(), X_OK) != 0) return absl::StrCat(bin, " not installed");
+  }
+  if (geteuid() != 0) return "containerd needs root";
+  return "";
+}
+
 absl::StatusOr<std::unique_ptr<Process>> Process::Spawn(const std::vector<std::string>& argv,
                                                         const std::string& log_path) {
   int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -165,7 +173,8 @@ absl::Status WriteHostsToml(const std::string& certs_dir, const std::string& hos
 }
 
 absl::StatusOr<std::unique_ptr<Containerd>> Containerd::Start(const std::string& dir,
-                                                              const std::string& certs_dir) {
+                                                              const std::string& certs_dir,
+                                                              const std::string& sandbox_image) {
   if (access("/usr/bin/containerd", X_OK) != 0) {
     return absl::FailedPreconditionError("containerd not installed (apt-get install containerd)");
   }
@@ -187,8 +196,14 @@ absl::StatusOr<std::unique_ptr<Containerd>> Containerd::Start(const std::string&
       << "  disable_tcp_service = true\n"
       << "  stream_server_address = \"127.0.0.1\"\n  stream_server_port = \"0\"\n"
       << "  enable_selinux = false\n"
+      << (sandbox_image.empty() ? "" : "  sandbox_image = \"" + sandbox_image + "\"\n")
       << "  [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n"
       << "    snapshotter = \"native\"\n"
+      << "    default_runtime_name = \"runc\"\n"
+      << "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
+      << "      runtime_type = \"io.containerd.runc.v2\"\n"
+      << "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc-b]\n"
+      << "      runtime_type = \"io.containerd.runc.v2\"\n"
       << "  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n"
       << "    bin_dir = \"" << dir << "/cni/bin\"\n    conf_dir = \"" << dir << "/cni/conf\"\n"
       << "  [plugins.\"io.containerd.grpc.v1.cri\".registry]\n"

@@ -42,8 +42,12 @@ absl::Status RunCommand(const std::vector<std::string>& argv, absl::Duration tim
 class Containerd {
  public:
   // `certs_dir` is the certs.d tree containerd resolves registries with.
+  // CRI has two runtime handlers, both runc: `runc` (the default) and
+  // `runc-b`. `sandbox_image`: the pause image RunPodSandbox pulls (empty:
+  // containerd's default, which needs the internet).
   static absl::StatusOr<std::unique_ptr<Containerd>> Start(const std::string& dir,
-                                                           const std::string& certs_dir);
+                                                           const std::string& certs_dir,
+                                                           const std::string& sandbox_image = "");
   const std::string& socket() const { return socket_; }
   const std::string& root() const { return root_; }
   // Every /imgsel-variant file in the native snapshotter's snapshots.
@@ -65,5 +69,9 @@ absl::Status WriteHostsToml(const std::string& certs_dir, const std::string& hos
 bool WaitForSocket(const std::string& path, absl::Duration timeout);
 
 int FreeLoopbackPort();
+
+// Why the real components cannot run here (a binary of `binaries` missing,
+// or not root), or "" when they can.
+std::string MissingPrerequisite(const std::vector<std::string>& binaries);
 
 }  // namespace imgsel::integration

@@ -10,6 +10,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -133,7 +134,9 @@ absl::StatusOr<Daemon> StartImgseld(const std::string& name, const std::string& 
   auto p = Process::Spawn(argv, d.log);
   if (!p.ok()) return p.status();
   d.process = *std::move(p);
-  if (wait && !WaitForSocket(d.cri_socket, absl::Seconds(15))) {
+  // Both sockets: imgseld binds them one after the other.
+  if (wait && !(WaitForSocket(d.cri_socket, absl::Seconds(15)) &&
+                WaitForSocket(d.api_socket, absl::Seconds(15)))) {
     return absl::UnavailableError(absl::StrCat("imgseld did not come up: ", ReadFile(d.log)));
   }
   return d;
@@ -195,16 +198,9 @@ class WorldEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     world = new World();
-    for (const char* bin : {"/usr/bin/containerd", "/usr/bin/skopeo", "/usr/bin/docker-registry"}) {
-      if (access(bin, X_OK) != 0) {
-        world->skip = absl::StrCat(bin, " not installed");
-        return;
-      }
-    }
-    if (geteuid() != 0) {
-      world->skip = "containerd needs root";
-      return;
-    }
+    world->skip =
+        MissingPrerequisite({"/usr/bin/containerd", "/usr/bin/skopeo", "/usr/bin/docker-registry"});
+    if (!world->skip.empty()) return;
     char tmpl[] = "/tmp/imgseld-it-XXXXXX";
     world->dir = mkdtemp(tmpl);
     std::string why;
@@ -819,7 +815,10 @@ TEST(ImgseldIntegration, SocketsAreExclusiveAndRestricted) {
 }
 
 // Under systemd socket activation imgseld serves the descriptors it is
-// given (matched to the config by path) and creates no socket itself.
+// given and creates no socket itself: named (FileDescriptorName=, here
+// systemd-socket-activate --fdname), each serves the role its name says
+// wherever it is bound and in whatever order; and it tells its service
+// manager READY=1 once both serve.
 TEST(ImgseldIntegration, SocketActivation) {
   REQUIRE_WORLD();
   if (access("/usr/bin/systemd-socket-activate", X_OK) != 0) {
@@ -830,23 +829,115 @@ TEST(ImgseldIntegration, SocketActivation) {
   auto d = StartImgseld("activated", "", {}, world->certs, /*wait=*/false);
   ASSERT_TRUE(d.ok());
   d->process.reset();  // started below, through systemd-socket-activate
-  auto p = Process::Spawn(
-      {"/usr/bin/systemd-socket-activate", "-l", d->api_socket, "-l", d->cri_socket, IMGSELD_BINARY,
-       "--config", d->config, "--host-profile", Examples() + "/hosts/amd64-v3.json"},
-      d->log);
+  // Bound elsewhere than the config says, the CRI socket first.
+  const std::string cri_path = d->dir + "/named-cri.sock", api_path = d->dir + "/named-api.sock";
+  const std::string notify_path = d->dir + "/notify";
+  const int notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un notify_addr{};
+  notify_addr.sun_family = AF_UNIX;
+  strncpy(notify_addr.sun_path, notify_path.c_str(), sizeof(notify_addr.sun_path) - 1);
+  ASSERT_EQ(bind(notify_fd, reinterpret_cast<sockaddr*>(&notify_addr), sizeof(notify_addr)), 0);
+  auto p =
+      Process::Spawn({"/usr/bin/systemd-socket-activate", "-l", cri_path, "-l", api_path,
+                      "--fdname=cri:selector", "-E", "NOTIFY_SOCKET=" + notify_path, IMGSELD_BINARY,
+                      "--config", d->config, "--host-profile", Examples() + "/hosts/amd64-v3.json"},
+                     d->log);
   ASSERT_TRUE(p.ok());
   d->process = *std::move(p);
-  ASSERT_TRUE(WaitForSocket(d->cri_socket, absl::Seconds(10))) << ReadFile(d->log);
-  auto cri = Cri(d->cri_socket);
+  ASSERT_TRUE(WaitForSocket(cri_path, absl::Seconds(10))) << ReadFile(d->log);
+  // systemd-socket-activate starts imgseld at the first connection.
+  auto cri = Cri(cri_path);
   auto ref = Pull(*cri, Ref("demo"));
   ASSERT_TRUE(ref.ok()) << ref.status() << ReadFile(d->log);
   EXPECT_EQ(*ref, ConfigDigest(kV3));
+  pollfd ready{notify_fd, POLLIN, 0};
+  char buf[512] = {};
+  ASSERT_EQ(poll(&ready, 1, 10000), 1) << "no message to NOTIFY_SOCKET";
+  ASSERT_GT(recv(notify_fd, buf, sizeof(buf) - 1, 0), 0);
+  close(notify_fd);
+  EXPECT_TRUE(absl::StartsWith(buf, "READY=1\n")) << buf;
   auto api = imgsel::v1::Selector::NewStub(
-      grpc::CreateChannel("unix:" + d->api_socket, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel("unix:" + api_path, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
   imgsel::v1::HostProfileRequest req;
   imgsel::v1::HostProfileResponse resp;
   EXPECT_TRUE(api->HostProfile(&ctx, req, &resp).ok());
+  EXPECT_FALSE(fs::exists(d->cri_socket)) << "created a socket although one was passed";
+  EXPECT_FALSE(fs::exists(d->api_socket)) << "created a socket although one was passed";
+}
+
+// `imgseld --check` on this node: the running imgseld, the real containerd
+// and certs.d. kubelet is not installed here, which it reports as unknown,
+// not as a problem. A wrong containerd socket, a namespace containerd does
+// not have, and a registry config that cannot be read are problems, each
+// on its own line, and make the exit status 1.
+TEST(ImgseldIntegration, CheckWalksTheChain) {
+  REQUIRE_WORLD();
+  // containerd makes a namespace on its first use: a node's kubelet has
+  // long done so; here, a pull does.
+  auto cri = Cri(world->main.cri_socket);
+  ASSERT_TRUE(Pull(*cri, Ref("demo")).ok());
+  const std::string good = ReadFile(world->main.config);
+  const std::string not_a_dir = world->dir + "/certs-file";
+  std::ofstream(not_a_dir) << "not a directory\n";
+  struct Case {
+    const char* what;
+    std::vector<std::pair<std::string, std::string>> edits;
+    int exit_code;
+    std::vector<std::string> lines;
+  };
+  const std::string containerd = world->containerd->socket();
+  const std::vector<Case> cases = {
+      {"healthy",
+       {},
+       0,
+       {"ok      config: ",
+        "ok      cri socket: " + world->main.cri_socket +
+            ": listening, containerd through imgseld SERVING",
+        "ok      api socket: " + world->main.api_socket + ": listening, imgseld SERVING",
+        "ok      containerd: " + containerd + ": SERVING, namespace \"k8s.io\" present",
+        "ok      registry: " + world->certs + ": readable, 1 registry configured",
+        "unknown kubelet: cannot tell: no kubelet process"}},
+      {"wrong containerd socket",
+       {{containerd, world->dir + "/no-containerd.sock"}},
+       1,
+       {"problem containerd: " + world->dir +
+            "/no-containerd.sock ([server] containerd_socket): "
+            "cannot connect (No such file or directory)",
+        "ok      api socket: "}},
+      {"unknown namespace",
+       {{"[server]\n", "[server]\nnamespace = \"not-k8s\"\n"}},
+       1,
+       {"problem containerd: " + containerd +
+        ": SERVING, but namespace \"not-k8s\" does not exist"}},
+      {"unreadable registry dir",
+       {{world->certs, not_a_dir}},
+       1,
+       {"problem registry: " + not_a_dir +
+            " ([registry] config_path): cannot read it (Not a "
+            "directory)",
+        "ok      containerd: "}},
+  };
+  for (const Case& c : cases) {
+    std::string text = good;
+    for (const auto& [from, to] : c.edits) text = absl::StrReplaceAll(text, {{from, to}});
+    const std::string config = absl::StrCat(world->dir, "/check-", c.edits.size(), "-",
+                                            std::hash<std::string>()(c.what), ".toml");
+    std::ofstream(config) << text;
+    const std::string log = config + ".out";
+    auto p = Process::Spawn({IMGSELD_BINARY, "--config", config, "--check"}, log);
+    ASSERT_TRUE(p.ok());
+    const int status = (*p)->Signal(0, absl::Seconds(30));
+    ASSERT_NE(status, -1) << c.what << ": --check did not finish";
+    const std::string out = ReadFile(log);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == c.exit_code) << c.what << "\n" << out;
+    for (const std::string& line : c.lines) {
+      EXPECT_TRUE(absl::StrContains(out, line))
+          << c.what << ": no line with\n  " << line << "\nin\n"
+          << out;
+    }
+  }
 }
 
 TEST(ImgseldIntegration, ReloadKeepsTheLastGoodConfigAndTermDrains) {
@@ -1288,7 +1379,7 @@ int ListenUnix(const std::string& path) {
 absl::StatusOr<std::unique_ptr<Process>> SpawnActivated(const Daemon& d, int api_fd, int cri_fd) {
   const std::string script = absl::StrCat("exec 3<&", api_fd, " 4<&", cri_fd,
                                           "; export LISTEN_FDS=2 LISTEN_PID=$$; exec \"$@\"");
-  return Process::Spawn({"/bin/sh", "-c", script, "sh", IMGSELD_BINARY, "--config", d.config,
+  return Process::Spawn({"/bin/bash", "-c", script, "bash", IMGSELD_BINARY, "--config", d.config,
                          "--host-profile", Examples() + "/hosts/amd64-v3.json"},
                         d.log);
 }

@@ -11,9 +11,11 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "plugin/decision_log.h"
 #include "plugin/metrics_http.h"
+#include "plugin/process_metrics.h"
 
 namespace imgsel::plugin {
 namespace {
@@ -58,28 +60,131 @@ TEST(MetricsTest, MethodsFromAnyCriVersion) {
   EXPECT_EQ(CriMethodFromPath("/runtime.v1.ImageService/Whatever"), CriMethod::kOther);
 }
 
-TEST(MetricsTest, OnlyLoopbackAddresses) {
+// Without metrics_allow_remote, loopback only; with it, any numeric
+// address; never a name to look up.
+TEST(MetricsTest, AddressesByExposure) {
   struct Case {
     const char* address;
+    bool allow_remote;
     bool ok;
     const char* host;
+    bool loopback;
   };
   for (const Case& c : std::initializer_list<Case>{
-           {"127.0.0.1:9464", true, "127.0.0.1"},
-           {"localhost:9464", true, "127.0.0.1"},
-           {"[::1]:9464", true, "::1"},
-           {"0.0.0.0:9464", false, ""},
-           {"10.0.0.5:9464", false, ""},
-           {"[::]:9464", false, ""},
-           {"127.0.0.1", false, ""},
-           {"127.0.0.1:99999", false, ""},
+           {"127.0.0.1:9464", false, true, "127.0.0.1", true},
+           {"localhost:9464", false, true, "127.0.0.1", true},
+           {"[::1]:9464", false, true, "::1", true},
+           {"127.0.0.2:9464", false, true, "127.0.0.2", true},
+           {"0.0.0.0:9464", false, false, "", false},
+           {"10.0.0.5:9464", false, false, "", false},
+           {"[::]:9464", false, false, "", false},
+           {"0.0.0.0:9464", true, true, "0.0.0.0", false},
+           {"10.0.0.5:9464", true, true, "10.0.0.5", false},
+           {"[::]:9464", true, true, "::", false},
+           {"[::1]:9464", true, true, "::1", true},
+           {"node-a:9464", true, false, "", false},
+           {"127.0.0.1", false, false, "", false},
+           {"127.0.0.1:99999", true, false, "", false},
        }) {
-    auto a = ParseLoopbackAddress(c.address);
-    EXPECT_EQ(a.ok(), c.ok) << c.address;
+    auto a = ParseMetricsAddress(c.address, c.allow_remote);
+    EXPECT_EQ(a.ok(), c.ok) << c.address << " allow_remote=" << c.allow_remote;
     if (a.ok()) {
       EXPECT_EQ(a->host, c.host) << c.address;
+      EXPECT_EQ(a->loopback, c.loopback) << c.address;
     }
   }
+  // The refusal names the setting that would allow it.
+  auto refused = ParseMetricsAddress("0.0.0.0:9464", false);
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "metrics_allow_remote = true"))
+      << refused.status();
+}
+
+TEST(MetricsTest, BuildInfoNamesTheVersion) {
+  EXPECT_TRUE(absl::StrContains(Metrics("1.2.3").Render(),
+                                "# TYPE imgsel_build_info gauge\n"
+                                "imgsel_build_info{version=\"1.2.3\"} 1\n"));
+  EXPECT_TRUE(absl::StrContains(Metrics("1\"x\\").Render(),
+                                "imgsel_build_info{version=\"1\\\"x\\\\\"} 1\n"));
+}
+
+TEST(ProcessMetricsTest, ParsesStatFields) {
+  // pid (comm) state ppid ... utime=14 stime=15 ... num_threads=20 ... rss=24
+  auto stat = [](const std::string& comm, int utime, int stime, int threads, int rss) {
+    std::string s = "4242 (" + comm + ") S";
+    for (int field = 4; field <= 30; ++field) {
+      int v = field;
+      if (field == 14) v = utime;
+      if (field == 15) v = stime;
+      if (field == 20) v = threads;
+      if (field == 24) v = rss;
+      s += " " + std::to_string(v);
+    }
+    return s + "\n";
+  };
+  struct Case {
+    std::string text;
+    bool ok;
+    double cpu_seconds;
+    int64_t threads;
+    int64_t resident_bytes;
+  };
+  for (const Case& c : std::vector<Case>{
+           {stat("imgseld", 150, 50, 9, 1000), true, 2.0, 9, 1000 * 4096},
+           {stat("a b) c (d", 1, 0, 1, 1), true, 0.01, 1, 4096},  // ')' in the name
+           {stat("imgseld", 0, 0, 1, 0), true, 0, 1, 0},
+           {"4242 (imgseld) S 1 2 3", false, 0, 0, 0},
+           {"no parentheses at all", false, 0, 0, 0},
+           {"4242 (imgseld) S 1 2 3 4 5 6 7 8 9 10 x 12 13 14 15 16 17 18 19 20 21 22", false, 0, 0,
+            0},
+       }) {
+    auto s = ParseProcStat(c.text, /*ticks_per_second=*/100, /*page_bytes=*/4096);
+    ASSERT_EQ(s.ok(), c.ok) << c.text << s.status();
+    if (!s.ok()) continue;
+    EXPECT_DOUBLE_EQ(s->cpu_seconds, c.cpu_seconds) << c.text;
+    EXPECT_EQ(s->threads, c.threads) << c.text;
+    EXPECT_EQ(s->resident_bytes, c.resident_bytes) << c.text;
+  }
+}
+
+// What a scrape shows follows the process: a descriptor opened and a
+// thread started are counted at the next reading.
+TEST(ProcessMetricsTest, FollowsThisProcess) {
+  auto before = ReadProcessStats("/proc/self");
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_GT(before->resident_bytes, 0);
+  const int fd = dup(1);
+  absl::Notification started, stop;
+  std::thread extra([&] {
+    started.Notify();
+    stop.WaitForNotification();
+  });
+  started.WaitForNotification();
+  auto during = ReadProcessStats("/proc/self");
+  stop.Notify();
+  extra.join();
+  close(fd);
+  ASSERT_TRUE(during.ok()) << during.status();
+  EXPECT_EQ(during->open_fds, before->open_fds + 1);
+  EXPECT_EQ(during->threads, before->threads + 1);
+  EXPECT_GE(during->cpu_seconds, before->cpu_seconds);
+  std::string text;
+  RenderProcessStats(text, *during);
+  for (const std::string& line : std::vector<std::string>{
+           "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes " +
+               std::to_string(during->resident_bytes) + "\n",
+           std::string("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total "),
+           "# TYPE process_threads gauge\nprocess_threads " + std::to_string(during->threads) +
+               "\n",
+           "# TYPE process_open_fds gauge\nprocess_open_fds " + std::to_string(during->open_fds) +
+               "\n",
+       }) {
+    EXPECT_TRUE(absl::StrContains(text, line)) << line << "\n" << text;
+  }
+}
+
+// A /proc without the process's files: an error, not figures of zero.
+TEST(ProcessMetricsTest, MissingProcIsAnError) {
+  EXPECT_FALSE(ReadProcessStats(::testing::TempDir() + "/no-such-proc").ok());
 }
 
 // The answer to a scrape, or "" when none came within `wait`.
@@ -122,7 +227,8 @@ int Connect(int port) {
 // scraper waits, does not keep the scrape after it from being answered, and
 // is itself cut off once its 2 s are spent.
 TEST(MetricsHttpTest, ASlowClientHoldsNoScrapeBackAndIsCutOff) {
-  auto server = MetricsHttpServer::Start("127.0.0.1:0", [] { return std::string("up 1\n"); });
+  auto server =
+      MetricsHttpServer::Start("127.0.0.1:0", false, [] { return std::string("up 1\n"); });
   ASSERT_TRUE(server.ok()) << server.status();
   const int port = (*server)->port();
   std::atomic<bool> cut_off{false};
@@ -149,7 +255,8 @@ TEST(MetricsHttpTest, ASlowClientHoldsNoScrapeBackAndIsCutOff) {
 // Connections that send nothing (30 of them, as a port scanner or a stuck
 // client might hold) do not stand between a scraper and its answer.
 TEST(MetricsHttpTest, IdleConnectionsDoNotHoldAScrapeBack) {
-  auto server = MetricsHttpServer::Start("127.0.0.1:0", [] { return std::string("up 1\n"); });
+  auto server =
+      MetricsHttpServer::Start("127.0.0.1:0", false, [] { return std::string("up 1\n"); });
   ASSERT_TRUE(server.ok()) << server.status();
   const int port = (*server)->port();
   std::vector<int> idle;
@@ -169,7 +276,8 @@ TEST(MetricsHttpTest, IdleConnectionsDoNotHoldAScrapeBack) {
 // answered 503 and closed at once, not kept waiting behind the others; once
 // those are gone, scrapes are answered again.
 TEST(MetricsHttpTest, ConnectionsPastTheLimitAreRefused) {
-  auto server = MetricsHttpServer::Start("127.0.0.1:0", [] { return std::string("up 1\n"); });
+  auto server =
+      MetricsHttpServer::Start("127.0.0.1:0", false, [] { return std::string("up 1\n"); });
   ASSERT_TRUE(server.ok()) << server.status();
   const int port = (*server)->port();
   std::vector<int> idle;
@@ -232,6 +340,25 @@ TEST(DecisionLogTest, JournalPriorities) {
   for (const auto& c : cases) {
     EXPECT_EQ(IsJournalStream(c.env, 8, 1234), c.journal) << (c.env ? c.env : "(unset)");
   }
+}
+
+// A server for other nodes is started only when allowed: refused with the
+// setting's name otherwise. (The allowed case asks for an address this
+// machine does not have, so nothing listens beyond loopback in a test: the
+// refusal is then the kernel's, not imgseld's.)
+TEST(MetricsHttpTest, RemoteAddressOnlyWhenAllowed) {
+  auto render = [] { return std::string("up 1\n"); };
+  auto refused = MetricsHttpServer::Start("192.0.2.1:0", false, render);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "metrics_allow_remote"))
+      << refused.status();
+  auto allowed = MetricsHttpServer::Start("192.0.2.1:0", true, render);
+  ASSERT_FALSE(allowed.ok());
+  EXPECT_TRUE(absl::StrContains(allowed.status().message(), "cannot listen on 192.0.2.1:0"))
+      << allowed.status();
+  auto loopback = MetricsHttpServer::Start("127.0.0.1:0", true, render);
+  ASSERT_TRUE(loopback.ok()) << loopback.status();
+  EXPECT_TRUE(absl::StrContains(Scrape((*loopback)->port(), absl::Seconds(3)), "up 1"));
 }
 
 }  // namespace

@@ -83,6 +83,12 @@ class FakeRecords : public ImageRecordWriter {
     records.push_back(record);
     return result;
   }
+  absl::StatusOr<ImageRecord> Get(const std::string& name, absl::Time) override {
+    for (const ImageRecord& r : records) {
+      if (r.name == name) return r;
+    }
+    return absl::NotFoundError(name);
+  }
   std::vector<ImageRecord> records;
   absl::Status result = absl::OkStatus();
 };
@@ -415,6 +421,154 @@ TEST_F(PullHandlerTest, NothingFitsForwardsOrFailsAsConfigured) {
 
 namespace imgsel::plugin {
 namespace {
+
+class FixedSandboxes : public SandboxHandlers {
+ public:
+  absl::StatusOr<std::string> HandlerOf(const PodIdentity&, absl::Time) override {
+    ++calls;
+    return answer;
+  }
+  absl::StatusOr<std::string> answer = std::string("runc-b");
+  int calls = 0;
+};
+
+std::string PodPullRequest(const std::string& image, const std::string& spec_handler) {
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image(image);
+  req.mutable_image()->set_runtime_handler(spec_handler);
+  runtime::v1::PodSandboxMetadata* m = req.mutable_sandbox_config()->mutable_metadata();
+  m->set_name("web-0");
+  m->set_uid("uid-1");
+  m->set_namespace_("shop");
+  return req.SerializeAsString();
+}
+
+// One tag, two handlers: the default's choice keeps "repo:tag", a handler
+// with rules of its own records its choice under a name of its own, and a
+// handler without rules is the default.
+TEST_F(PullHandlerTest, AHandlerWithRulesOfItsOwnNeverMovesTheTag) {
+  struct Case {
+    const char* name;
+    std::string spec_handler;
+    absl::StatusOr<std::string> sandbox;
+    std::set<std::string> with_rules;
+    std::string want_record, want_handler, want_source;
+    std::string want_handler_label;  // "": none
+    int want_lookups;
+  };
+  const std::string tag = "host:5000/app:v1";
+  const std::string own = "host:5000/app:v1.imgsel.runc-b";
+  const Case cases[] = {
+      {"sandbox handler with rules",
+       "",
+       std::string("runc-b"),
+       {"runc-b"},
+       own,
+       "runc-b",
+       "sandbox",
+       "runc-b",
+       1},
+      {"image spec handler with rules",
+       "runc-b",
+       std::string("other"),
+       {"runc-b"},
+       own,
+       "runc-b",
+       "image_spec",
+       "runc-b",
+       0},
+      {"sandbox handler without rules",
+       "",
+       std::string("runc"),
+       {"runc-b"},
+       tag,
+       "runc",
+       "sandbox",
+       "",
+       1},
+      {"sandbox under the default runtime",
+       "",
+       std::string(""),
+       {"runc-b"},
+       tag,
+       "",
+       "sandbox",
+       "",
+       1},
+      {"lookup fails: default",
+       "",
+       absl::UnavailableError("containerd down"),
+       {"runc-b"},
+       tag,
+       "",
+       "default",
+       "",
+       1},
+      {"no handler has rules: no lookup", "", std::string("runc-b"), {}, tag, "", "default", "", 0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    records_.records.clear();
+    FixedSandboxes sandboxes;
+    sandboxes.answer = c.sandbox;
+    PullSettings settings;
+    settings.handlers_with_rules = c.with_rules;
+    std::string selected_for = "unset";
+    auto h = Handler(
+        [&](const SelectionRequest& r) -> absl::StatusOr<Selection> {
+          selected_for = r.runtime_handler;
+          return IndexSelection();
+        },
+        settings);
+    h->SetSandboxHandlers(&sandboxes);
+    UpstreamReply reply = h->Pull(kPull, PodPullRequest(tag, c.spec_handler), CallInfo(), nullptr);
+    ASSERT_TRUE(reply.status.ok());
+    EXPECT_EQ(selected_for, c.want_handler) << "the rules selected with";
+    ASSERT_EQ(records_.records.size(), 1u);
+    const ImageRecord& rec = records_.records[0];
+    EXPECT_EQ(rec.name, c.want_record);
+    if (c.want_handler_label.empty()) {
+      EXPECT_EQ(rec.labels.count("io.imgsel.handler"), 0u);
+    } else {
+      EXPECT_EQ(rec.labels.at("io.imgsel.handler"), c.want_handler_label);
+      EXPECT_EQ(rec.labels.at("io.imgsel.record-for"), tag);
+      EXPECT_EQ(rec.labels.at("io.imgsel.selected-by"), "imgsel");
+    }
+    EXPECT_EQ(sandboxes.calls, c.want_lookups);
+    EXPECT_EQ(lines_.back().handler, c.want_handler);
+    EXPECT_EQ(lines_.back().handler_source, c.want_source);
+    EXPECT_EQ(lines_.back().handler_error.empty(), c.sandbox.ok());
+    EXPECT_EQ(lines_.back().record, c.want_record);
+    EXPECT_EQ(lines_.back().outcome, "selected") << "a failed lookup never fails the pull";
+  }
+}
+
+TEST(HandlerRecordNameTest, DerivedFromTheTagAndTheHandler) {
+  struct Case {
+    std::string repository, tag, digest, handler, want;
+  };
+  const std::string index =
+      "sha256:25379efb0d455eb3a57777dffb980043481090ea07c60f68e2f5bf4edcbce8a7";
+  for (const Case& c : {
+           Case{"h/app", "v1", "", "runc-b", "h/app:v1.imgsel.runc-b"},
+           Case{"h/app", "", "", "kata", "h/app:latest.imgsel.kata"},
+           Case{"h/app", "", index, "kata",
+                "h/app:sha256-25379efb0d455eb3a57777dffb980043481090ea07c60f68e2f5bf4edcbce8a7"
+                ".imgsel.kata"},
+       }) {
+    EXPECT_EQ(HandlerRecordName(c.repository, c.tag, c.digest, c.handler), c.want);
+  }
+  // Too long for a tag, or a handler name a tag cannot hold: hashed, and
+  // still one name per (tag, handler).
+  const std::string long_tag(120, 'v');
+  for (const auto& [tag, handler] : std::vector<std::pair<std::string, std::string>>{
+           {long_tag, "runc-b"}, {"v1", "a/b"}, {"v1", "x y"}}) {
+    const std::string name = HandlerRecordName("h/app", tag, "", handler);
+    ASSERT_TRUE(absl::StartsWith(name, "h/app:imgsel-")) << name;
+    EXPECT_EQ(name.size(), std::string("h/app:imgsel-").size() + 32) << name;
+    EXPECT_NE(name, HandlerRecordName("h/app", tag, "", handler + "2"));
+  }
+}
 
 // containerd's content store, as the handler sees it: records what it is
 // handed and when, relative to the pulls containerd was asked for.

@@ -24,7 +24,7 @@ std::string NewerKubeletRequest(const std::string& image) {
   req.mutable_sandbox_config()
       ->GetReflection()
       ->MutableUnknownFields(req.mutable_sandbox_config())
-      ->AddLengthDelimited(1, "metadata-bytes");
+      ->AddLengthDelimited(4, "dns-config-bytes");  // dns_config: unknown to this subset
   req.mutable_image()->GetReflection()->MutableUnknownFields(req.mutable_image())->AddVarint(42, 7);
   req.GetReflection()->MutableUnknownFields(&req)->AddLengthDelimited(99, "from the future");
   return req.SerializeAsString();
@@ -126,7 +126,27 @@ TEST(PullRequestTest, RewriteChangesOnlyTheImageName) {
   EXPECT_EQ(unknown(parsed).field(0).number(), 99);
   EXPECT_EQ(unknown(parsed).field(0).length_delimited(), "from the future");
   EXPECT_EQ(unknown(parsed.image()).field(0).number(), 42);
-  EXPECT_EQ(unknown(parsed.sandbox_config()).field(0).length_delimited(), "metadata-bytes");
+  EXPECT_EQ(unknown(parsed.sandbox_config()).field(0).length_delimited(), "dns-config-bytes");
+}
+
+// What finds the pod's sandbox (plugin/sandbox_handlers.h).
+TEST(PullRequestTest, ReadsThePodsSandboxMetadata) {
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image("host:5000/app:v1");
+  auto none = ReadPullImageRequest(req.SerializeAsString());
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->pod.uid.empty());
+  runtime::v1::PodSandboxMetadata* m = req.mutable_sandbox_config()->mutable_metadata();
+  m->set_name("web-0");
+  m->set_uid("8d3c");
+  m->set_namespace_("shop");
+  m->set_attempt(3);
+  auto read = ReadPullImageRequest(req.SerializeAsString());
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->pod.name, "web-0");
+  EXPECT_EQ(read->pod.uid, "8d3c");
+  EXPECT_EQ(read->pod.ns, "shop");
+  EXPECT_EQ(read->pod.attempt, 3u);
 }
 
 TEST(PullRequestTest, RewriteAddsTheNameWhenTheSpecHasNone) {

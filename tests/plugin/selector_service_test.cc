@@ -24,8 +24,8 @@
 #include "absl/time/clock.h"
 #include "config/config.h"
 #include "imgsel/v1/selector.grpc.pb.h"
-#include "matcher/utf8.h"
 #include "matcher/host_profile.h"
+#include "matcher/utf8.h"
 #include "plugin/upstream.h"
 
 namespace imgsel::plugin {

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "plugin/upstream.h"
@@ -98,6 +99,44 @@ TEST_F(SocketsTest, ActivatedSocketsByNameThenPath) {
   EXPECT_EQ(FindActivatedSocket(sockets, "selector", "/other.sock"), -1);
 }
 
+// What systemd passes (descriptors from 3, LISTEN_FDNAMES) is read with
+// each descriptor's name and bound path; a descriptor without a name
+// ("unknown" to libsystemd) has none, and is matched by its path.
+TEST_F(SocketsTest, ActivatedSocketsCarryTheirNamesAndPaths) {
+  const std::string cri = dir_ + "/anywhere.sock", api = dir_ + "/imgsel.sock";
+  const int cri_fd = Listen(cri, true), api_fd = Listen(api, true);
+  ASSERT_GE(cri_fd, 0);
+  ASSERT_GE(api_fd, 0);
+  // Descriptors 3 and 4 belong to the test runner: kept aside meanwhile.
+  const int saved[2] = {fcntl(3, F_DUPFD_CLOEXEC, 100), fcntl(4, F_DUPFD_CLOEXEC, 100)};
+  ASSERT_EQ(dup2(cri_fd, 3), 3);
+  ASSERT_EQ(dup2(api_fd, 4), 4);
+  setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
+  setenv("LISTEN_FDS", "2", 1);
+  setenv("LISTEN_FDNAMES", "cri:unknown", 1);
+  const std::vector<ActivatedSocket> got = TakeActivatedSockets();
+  for (int i = 0; i < 2; ++i) {
+    if (saved[i] >= 0) {
+      dup2(saved[i], 3 + i);
+      close(saved[i]);
+    } else {
+      close(3 + i);
+    }
+  }
+  close(cri_fd);
+  close(api_fd);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].fd, 3);
+  EXPECT_EQ(got[0].name, "cri");
+  EXPECT_EQ(got[0].path, cri);
+  EXPECT_EQ(got[1].fd, 4);
+  EXPECT_EQ(got[1].name, "");
+  EXPECT_EQ(got[1].path, api);
+  EXPECT_EQ(FindActivatedSocket(got, "cri", dir_ + "/cri.sock"), 3);
+  EXPECT_EQ(FindActivatedSocket(got, "selector", api), 4);
+  EXPECT_EQ(getenv("LISTEN_FDNAMES"), nullptr);  // not passed on to children
+}
+
 TEST_F(SocketsTest, ActivationForAnotherProcessIsIgnored) {
   setenv("LISTEN_PID", "1", 1);
   setenv("LISTEN_FDS", "2", 1);
@@ -105,13 +144,15 @@ TEST_F(SocketsTest, ActivationForAnotherProcessIsIgnored) {
   EXPECT_EQ(getenv("LISTEN_FDS"), nullptr);  // not passed on to children
 }
 
-// Answers every call with its own request.
+// Answers every call with its own request; counts the calls whose server
+// side has finished (the reactor's OnDone), so a test can wait for gRPC to
+// be done with a call before it changes the process around it.
 class EchoService : public grpc::CallbackGenericService {
  public:
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext*) override {
     class Reactor : public grpc::ServerGenericBidiReactor {
      public:
-      Reactor() { StartRead(&buf_); }
+      explicit Reactor(EchoService* service) : service_(service) { StartRead(&buf_); }
       void OnReadDone(bool ok) override {
         if (!ok) {
           Finish(grpc::Status(grpc::StatusCode::INTERNAL, "no message"));
@@ -119,13 +160,30 @@ class EchoService : public grpc::CallbackGenericService {
         }
         StartWriteAndFinish(&buf_, grpc::WriteOptions(), grpc::Status::OK);
       }
-      void OnDone() override { delete this; }
+      void OnDone() override {
+        EchoService* service = service_;
+        delete this;
+        absl::MutexLock lock(&service->mu_);
+        ++service->finished_;
+      }
 
      private:
+      EchoService* service_;
       grpc::ByteBuffer buf_;
     };
-    return new Reactor();
+    return new Reactor(this);
   }
+
+  // True once `n` calls have finished on the server, waiting up to `wait`.
+  bool AwaitFinished(int n, absl::Duration wait) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return finished_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), wait);
+  }
+
+ private:
+  absl::Mutex mu_;
+  int finished_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // One call on a new connection to `path`, answered within `wait`.
@@ -182,6 +240,10 @@ TEST_F(SocketsTest, AcceptsAgainOnceDescriptorsAreFree) {
   auto listener = StartServer(builder, path, -1, "[server] socket");
   ASSERT_TRUE(listener.ok()) << listener.status();
   ASSERT_TRUE(EchoCall(path, absl::Seconds(5)).ok());
+  // gRPC finishes the server's side of that call on its own threads after
+  // the client has its answer; that work is not what this test is about,
+  // so it ends before the process runs out of descriptors.
+  ASSERT_TRUE(echo.AwaitFinished(1, absl::Seconds(10)));
 
   // Client sockets made while descriptors are there; connected once they
   // are gone, so the server's accept() is what fails.

@@ -94,6 +94,13 @@ TEST(HostsTomlTest, ErrorsNameFileAndLine) {
       {"[host.\"ftp://m\"]\n", "only http"},
       {"server = 5\n", "server must be a string"},
       {"[host.\"https://m\"]\nskip_verify = \"yes\"\n", "skip_verify"},
+      // A header is one request line: a line break or NUL in its value would
+      // end it and start a header nobody declared; a name must be a token.
+      {"[host.\"https://m\".header]\nx-a = \"v\\r\\nX-Injected: 1\"\n",
+       "hosts.toml:2:7: header \"x-a\": the value holds a control character"},
+      {"[header]\nx-a = [\"ok\", \"Basic\\u0000 x\"]\n", "hosts.toml:2:7: header \"x-a\""},
+      {"[header]\n\"x a\" = \"v\"\n", "header name \"x a\" is not an HTTP field name"},
+      {"[header]\n\"\" = \"v\"\n", "header name \"\" is not an HTTP field name"},
   };
   for (const Case& c : cases) {
     auto eps = ParseHostsToml(c.toml, "hosts.toml", "/d", "r.io", false);

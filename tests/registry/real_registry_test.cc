@@ -189,9 +189,11 @@ TEST_F(RealRegistryTest, SecondAttachAppendsAndNewestWins) {
   auto lists = referrers.List(ref, {index.digest()}, {});
   ASSERT_TRUE(lists[0].status.ok()) << lists[0].status;
   ASSERT_EQ(lists[0].artifacts.size(), 2u);
-  const ArtifactDescriptor* newest = NewestArtifact(lists[0].artifacts, kNfdArtifactType);
-  ASSERT_NE(newest, nullptr);
-  EXPECT_EQ(newest->digest, second->manifest_digest);
+  // The second attach is the newer (its created annotation is later).
+  const std::vector<ArtifactDescriptor>& listed = lists[0].artifacts;
+  const std::vector<size_t> newest = NewestOfEachType(listed);
+  ASSERT_EQ(newest.size(), 1u);
+  EXPECT_EQ(listed[newest[0]].digest, second->manifest_digest);
   auto other_type =
       referrers.List(ref, {amd.manifest.digest()}, {"application/vnd.oci.image-compatibility.v1"});
   EXPECT_TRUE(other_type[0].status.ok());

@@ -56,6 +56,19 @@ TEST(ReferenceTest, StringAndManifestReference) {
   EXPECT_EQ(pinned->ManifestReference(), d);  // the digest wins over the tag
 }
 
+// The longest names that fit, and their normal forms read back the same.
+TEST(ReferenceTest, NamesUpTo255CharactersNormalisedFitAndRoundTrip) {
+  for (const std::string& input : {std::string(237, 'a'), "h.io/" + std::string(250, 'a'),
+                                   "u/" + std::string(243, 'a') + ":v1"}) {
+    auto ref = ParseReference(input);
+    ASSERT_TRUE(ref.ok()) << input << ": " << ref.status();
+    EXPECT_EQ(ref->Name().size(), 255u) << input;
+    auto again = ParseReference(ref->String());
+    ASSERT_TRUE(again.ok()) << ref->String() << ": " << again.status();
+    EXPECT_EQ(again->String(), ref->String());
+  }
+}
+
 TEST(ReferenceTest, RejectsWithAReason) {
   struct Bad {
     std::string input;
@@ -79,6 +92,10 @@ TEST(ReferenceTest, RejectsWithAReason) {
       // URL userinfo: said as such, and the secret is not repeated.
       {"user:s3cret@host/x", "credentials do not belong in a reference"},
       {"user@registry.example:5000/team/app:v1", "credentials do not belong in a reference"},
+      // 255 characters of registry/repository, counted after normalising:
+      // "docker.io/library/" makes a 238-character name one too long.
+      {std::string(238, 'a'), "is longer than 255 characters"},
+      {"h.io/" + std::string(251, 'a'), "is longer than 255 characters"},
   };
   for (const Bad& c : cases) {
     auto ref = ParseReference(c.input);
