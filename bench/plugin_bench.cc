@@ -1,6 +1,6 @@
 // imgseld, measured as a client sees it (docs/BENCHMARKS.md "imgseld").
 //
-//   plugin_bench [--requests N] [--pulls N] [--skip-pulls]
+//   plugin_bench [--requests N] [--pulls N] [--hop N] [--skip-pulls]
 //   plugin_bench --callgrind N
 //   plugin_bench --memory ROUNDS
 //
@@ -23,8 +23,16 @@
 //    imgseld's proxy, of the same image from a loopback docker-registry,
 //    alternating, the image removed (with containerd's synchronous garbage
 //    collection) after every pull so each one fetches and unpacks.
+// 6. The extra hop: ImageStatus, ListImages (100 images in containerd's
+//    CRI) and ImageFsInfo through imgseld's CRI socket against the same
+//    calls straight to containerd, call by call, p50/p99 of each, next to an
+//    empty call on each socket (containerd: Health/Check; imgseld: a method
+//    it refuses itself, UNIMPLEMENTED, nothing forwarded) and Health/Check
+//    forwarded through imgseld (the hop and containerd's empty call).
+// Also with (1): Select in SELECT_VIEW_BASIC against the empty RPC in pairs.
 // --callgrind N instead counts the instructions imgseld executes per call of
 // each breakdown kind, N calls each, with imgseld under valgrind's callgrind.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -45,10 +53,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "cri/runtime/v1/api.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "imgsel/v1/selector.grpc.pb.h"
+#include "plugin/content_handover.h"
+#include "plugin/image_records.h"
 #include "plugin/selector_service.h"
 #include "plugin/upstream.h"
 #include "registry/digest_check.h"
@@ -61,6 +72,8 @@ namespace {
 using integration::Process;
 
 constexpr char kIndexHex[] = "25379efb0d455eb3a57777dffb980043481090ea07c60f68e2f5bf4edcbce8a7";
+// The entry containerd's own match and imgseld's choice agree on here.
+constexpr char kV3Hex[] = "7619113e33a90ff18f06dfd58cb1490aabc3bb79ad82ba67b3838dbe7d01fe40";
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -333,6 +346,24 @@ void LatencyFigures(Calls& calls, int requests, const char* server, bool server_
   };
   latency("in pairs", 1);
   latency("in blocks of 100", 100);
+  if (!server_time) return;
+  // The basic view (the decision without the candidates' detail), in pairs.
+  std::vector<double> basic_us, empty_us;
+  for (int i = 0; i < requests; ++i) {
+    absl::Time t = absl::Now();
+    calls.Empty();
+    empty_us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
+    t = absl::Now();
+    calls.SelectWith(calls.basic);
+    basic_us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
+  }
+  const double bp50 = Percentile(basic_us, 0.5), ep50 = Percentile(empty_us, 0.5);
+  printf("latency, %s, basic view in pairs  (%d calls each)\n", server, requests);
+  printf("  empty RPC (Health/Check)  p50 %7.1f us  p99 %7.1f us\n", ep50,
+         Percentile(empty_us, 0.99));
+  printf("  Select, basic view        p50 %7.1f us  p99 %7.1f us\n", bp50,
+         Percentile(basic_us, 0.99));
+  printf("  ratio                     p50 %7.2fx\n", bp50 / ep50);
 }
 
 // The same readings against answer_floor_server, serving the answer imgseld
@@ -487,7 +518,146 @@ void Remove(runtime::v1::ImageService::Stub& cri, const std::string& id) {
   cri.RemoveImage(&ctx, req, &resp);
 }
 
-void PullFigures(const std::string& dir, int pulls) {
+// The layers' descriptors of a manifest, as they are written there.
+std::string LayersOf(const std::string& manifest) {
+  const size_t at = manifest.find("\"layers\"");
+  const size_t open = manifest.find('[', at);
+  const size_t close = manifest.find(']', open);
+  if (at == std::string::npos || open == std::string::npos || close == std::string::npos) {
+    return "[]";
+  }
+  return manifest.substr(open, close - open + 1);
+}
+
+// `count` images in containerd's CRI beside what is there: each a config of
+// its own over the layers of `manifest` (pulled already), written into the
+// content store and named "<prefix>/<i>:v1" as containerd's pulls name them.
+absl::Status AddImages(const std::string& containerd_socket, const std::string& prefix,
+                       const std::string& manifest, const std::string& config, int count) {
+  auto channel = plugin::UnixChannel(containerd_socket);
+  plugin::ContainerdContentHandover content(channel, "k8s.io");
+  plugin::ContainerdImageRecords records(channel, "k8s.io");
+  const std::string layers = LayersOf(manifest);
+  constexpr char kManifestType[] = "application/vnd.oci.image.manifest.v1+json";
+  for (int i = 0; i < count; ++i) {
+    VerifiedBlob c{"application/vnd.oci.image.config.v1+json", "",
+                   absl::StrCat("{\"imgsel.bench\":", i, ",", config.substr(1))};
+    c.digest = registry::Sha256Digest(c.bytes);
+    VerifiedBlob m{
+        kManifestType, "",
+        absl::StrCat("{\"schemaVersion\":2,\"mediaType\":\"", kManifestType,
+                     "\",\"config\":{\"mediaType\":\"", c.media_type, "\",\"digest\":\"", c.digest,
+                     "\",\"size\":", c.bytes.size(), "},\"layers\":", layers, "}")};
+    m.digest = registry::Sha256Digest(m.bytes);
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    // The lease holds both until the record does.
+    auto lease = content.HandOver("bench.invalid", "bench", {m, c}, absl::Minutes(5), deadline);
+    if (!lease.ok()) return lease.status();
+    plugin::ImageRecord record;
+    record.name = absl::StrCat(prefix, "/", i, ":v1");
+    record.media_type = m.media_type;
+    record.digest = m.digest;
+    record.size = static_cast<int64_t>(m.bytes.size());
+    record.labels = {{plugin::kCriManagedLabel, "managed"}};
+    if (absl::Status put = records.Put(record, deadline); !put.ok()) return put;
+  }
+  return absl::OkStatus();
+}
+
+// The calls kubelet makes most, through imgseld and direct, interleaved one
+// by one so both see the same machine.
+void HopFigures(const std::string& containerd_socket, const Daemon& d, const std::string& image,
+                int requests) {
+  auto direct_channel = plugin::UnixChannel(containerd_socket);
+  auto proxy_channel = plugin::UnixChannel(d.cri);
+  auto direct = runtime::v1::ImageService::NewStub(direct_channel);
+  auto proxy = runtime::v1::ImageService::NewStub(proxy_channel);
+  auto direct_health = grpc::health::v1::Health::NewStub(direct_channel);
+  auto proxy_health = grpc::health::v1::Health::NewStub(proxy_channel);
+  // Not served on the CRI socket: imgseld answers UNIMPLEMENTED itself.
+  grpc::GenericStub proxy_generic(proxy_channel);
+  size_t listed = 0;
+  auto status = [&](runtime::v1::ImageService::Stub& s) {
+    grpc::ClientContext ctx;
+    runtime::v1::ImageStatusRequest req;
+    req.mutable_image()->set_image(image);
+    runtime::v1::ImageStatusResponse resp;
+    return s.ImageStatus(&ctx, req, &resp).ok() && resp.has_image();
+  };
+  auto list = [&](runtime::v1::ImageService::Stub& s) {
+    grpc::ClientContext ctx;
+    runtime::v1::ListImagesRequest req;
+    runtime::v1::ListImagesResponse resp;
+    const bool ok = s.ListImages(&ctx, req, &resp).ok();
+    listed = static_cast<size_t>(resp.images_size());
+    return ok;
+  };
+  auto fs_info = [&](runtime::v1::ImageService::Stub& s) {
+    grpc::ClientContext ctx;
+    runtime::v1::ImageFsInfoRequest req;
+    runtime::v1::ImageFsInfoResponse resp;
+    return s.ImageFsInfo(&ctx, req, &resp).ok();
+  };
+  auto health = [&](grpc::health::v1::Health::Stub& s) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    return s.Check(&ctx, req, &resp).ok();
+  };
+  auto refused = [&] {
+    grpc::ClientContext ctx;
+    grpc::ByteBuffer req = plugin::ToByteBuffer("");
+    grpc::ByteBuffer resp;
+    grpc::Status status;
+    absl::Notification done;
+    proxy_generic.UnaryCall(&ctx, "/runtime.v1.RuntimeService/Version", grpc::StubOptions(), &req,
+                            &resp, [&](grpc::Status s) {
+                              status = std::move(s);
+                              done.Notify();
+                            });
+    done.WaitForNotification();
+    return status.error_code() == grpc::StatusCode::UNIMPLEMENTED;
+  };
+  struct Kind {
+    const char* name;
+    std::function<bool()> call;
+    std::vector<double> us;
+    int errors = 0;
+  };
+  std::vector<Kind> kinds = {
+      {"empty, containerd (Health/Check)", [&] { return health(*direct_health); }},
+      {"empty, imgseld (refused there)", refused},
+      {"Health/Check via imgseld", [&] { return health(*proxy_health); }},
+      {"ImageStatus direct", [&] { return status(*direct); }},
+      {"ImageStatus via imgseld", [&] { return status(*proxy); }},
+      {"ListImages direct", [&] { return list(*direct); }},
+      {"ListImages via imgseld", [&] { return list(*proxy); }},
+      {"ImageFsInfo direct", [&] { return fs_info(*direct); }},
+      {"ImageFsInfo via imgseld", [&] { return fs_info(*proxy); }},
+  };
+  for (int i = 0; i < requests + 200; ++i) {  // the first 200 warm up
+    for (Kind& k : kinds) {
+      const absl::Time t = absl::Now();
+      const bool ok = k.call();
+      if (i >= 200) k.us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
+      k.errors += ok ? 0 : 1;
+    }
+  }
+  printf("the extra hop  (interleaved call by call, %d each; ListImages lists %zu images)\n",
+         requests, listed);
+  for (const Kind& k : kinds) {
+    printf("  %-34s p50 %7.1f us  p99 %7.1f us  errors %d\n", k.name, Percentile(k.us, 0.5),
+           Percentile(k.us, 0.99), k.errors);
+  }
+  for (size_t k = 3; k + 1 < kinds.size(); k += 2) {
+    printf("  %-34s p50 %7.2fx    p99 %7.2fx\n",
+           absl::StrCat(kinds[k + 1].name, " / direct").c_str(),
+           Percentile(kinds[k + 1].us, 0.5) / Percentile(kinds[k].us, 0.5),
+           Percentile(kinds[k + 1].us, 0.99) / Percentile(kinds[k].us, 0.99));
+  }
+}
+
+void PullFigures(const std::string& dir, int pulls, int hop_requests) {
   std::string why;
   auto registry = registry::testing::RealRegistry::Start(&why);
   if (!registry) {
@@ -540,6 +710,36 @@ void PullFigures(const std::string& dir, int pulls) {
   printf("  through imgseld           p50 %7.1f ms  p90 %7.1f ms\n", pp50,
          Percentile(proxy_ms, 0.9));
   printf("  ratio                     p50 %7.2fx\n", pp50 / dp50);
+  if (hop_requests <= 0) return;
+
+  // The extra hop, with the image pulled and 100 images in containerd's CRI.
+  absl::Duration took;
+  auto pulled = Pull(*direct, image, &took);  // ImageStatus asks for it by this name
+  if (pulled.ok()) {                          // the layers the added images share
+    pulled = Pull(*direct, absl::StrCat(registry->host(), "/bench@sha256:", kV3Hex), &took);
+  }
+  const std::string layout = absl::StrCat(IMGSEL_EXAMPLES, "/layout/blobs/sha256/");
+  const std::string manifest = ReadFile(layout + kV3Hex);
+  const size_t config_at = manifest.find("sha256:", manifest.find("\"config\""));
+  const std::string config = ReadFile(layout + manifest.substr(config_at + 7, 64));
+  absl::Status added = pulled.ok() ? AddImages((*containerd)->socket(), registry->host() + "/list",
+                                               manifest, config, 99)
+                                   : pulled.status();
+  if (!added.ok()) {
+    printf("the extra hop: skipped (%s)\n", std::string(added.message()).c_str());
+    return;
+  }
+  // containerd's CRI learns of the new records from its events: a bounded wait.
+  for (const absl::Time give_up = absl::Now() + absl::Seconds(30); absl::Now() < give_up;) {
+    grpc::ClientContext ctx;
+    runtime::v1::ListImagesResponse resp;
+    if (direct->ListImages(&ctx, runtime::v1::ListImagesRequest(), &resp).ok() &&
+        resp.images_size() >= 100) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  HopFigures((*containerd)->socket(), d, image, hop_requests);
 }
 
 }  // namespace
@@ -674,6 +874,7 @@ void MemoryFigures(const std::string& dir, int rounds) {
 int main(int argc, char** argv) {
   int requests = 20000;
   int pulls = 20;
+  int hop_requests = 2000;
   bool skip_pulls = false;
   int callgrind_calls = 0;
   int memory_rounds = 0;
@@ -683,6 +884,7 @@ int main(int argc, char** argv) {
     if (a == "--callgrind" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &callgrind_calls);
     if (a == "--requests" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &requests);
     if (a == "--pulls" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &pulls);
+    if (a == "--hop" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &hop_requests);
     if (a == "--skip-pulls") skip_pulls = true;
   }
   char tmpl[] = "/tmp/imgseld-bench-XXXXXX";
@@ -707,7 +909,7 @@ int main(int argc, char** argv) {
     imgsel::bench::ApiFigures(d, requests);
     imgsel::bench::FloorFigures(api_dir, d, requests);
   }
-  if (!skip_pulls) imgsel::bench::PullFigures(dir, pulls);
+  if (!skip_pulls) imgsel::bench::PullFigures(dir, pulls, hop_requests);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return 0;

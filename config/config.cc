@@ -260,8 +260,14 @@ absl::Status ParseServer(absl::string_view source, const toml::table& root, Serv
   absl::Status st = ParseSection(
       source, root, "server",
       {"socket", "cri_socket", "containerd_socket", "namespace", "select_timeout", "drain_timeout",
-       "metrics", "metrics_allow_remote", "nothing_fits"},
+       "metrics", "metrics_allow_remote", "nothing_fits", "content_handover"},
       [&](const std::string& key, const toml::node& node) -> absl::Status {
+        if (key == "content_handover") {
+          const auto* b = node.as_boolean();
+          if (!b) return Error(source, node, "content_handover: expected true or false");
+          s.content_handover = b->get();
+          return absl::OkStatus();
+        }
         if (key == "select_timeout") {
           // A pull waits this long before containerd is asked: bounded
           // well below any client's patience.

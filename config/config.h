@@ -43,6 +43,7 @@
 //   nothing_fits = "first-match"  # or "fail": no entry for this host -> ErrImagePull
 //   metrics = ""                  # e.g. "127.0.0.1:9464"; empty: off
 //   metrics_allow_remote = false  # true: metrics may be a non-loopback address
+//   content_handover = true       # chosen manifest+config into containerd's store
 //
 //   [handlers.nvidia]             # CRI runtime handler
 //   mode = "add"                  # or "replace": the global [[prefer]] rules
@@ -105,6 +106,10 @@ struct ServerConfig {
   // is answered with an error naming why, and containerd is not asked;
   // "first-match" (the default, containerd's behaviour) forwards it.
   bool fail_when_nothing_fits = false;
+  // content_handover: the chosen manifest and config imgseld fetched are
+  // written into containerd's content store before containerd pulls, so it
+  // does not fetch them again. false: containerd fetches everything itself.
+  bool content_handover = true;
 };
 
 struct HandlerConfig {

@@ -50,6 +50,7 @@ std::string FormatDecisionLine(const DecisionLine& line, absl::Time now) {
                         absl::ToDoubleMilliseconds(line.select_time),
                         absl::ToDoubleMilliseconds(line.total_time));
   Field(out, "code", line.code);
+  if (line.handed_over != 0) absl::StrAppend(&out, ",\"handed_over\":", line.handed_over);
   out += "}\n";
   return out;
 }

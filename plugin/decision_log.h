@@ -4,11 +4,14 @@
 //   {"ts":"2026-01-02T03:04:05.678Z","msg":"pull","image":"host/app:v1",
 //    "outcome":"selected","chosen":"sha256:…","index":"sha256:…",
 //    "platform":"linux/amd64/v3","policy":"best","handler":"",
-//    "handler_source":"default","select_ms":1.9,"total_ms":212.4,"code":"OK"}
+//    "handler_source":"default","select_ms":1.9,"total_ms":212.4,"code":"OK",
+//    "handed_over":2}
 //
 // `outcome` is selected (containerd pulled imgsel's choice), untouched (a
 // plain manifest or a manifest digest: nothing to choose) or fallback (the
 // request went to containerd as sent; `reason` and `detail` say why).
+// `handed_over` (only when not 0) counts the blobs (the chosen manifest,
+// its config) written into containerd's content store before its pull.
 // Credentials are never part of a line. Thread-safe: a line is written with
 // one call, never interleaved.
 #pragma once
@@ -37,7 +40,8 @@ struct DecisionLine {
   // (plugin/sandbox_handlers.h); why the sandbox lookup gave nothing.
   std::string handler_source;
   std::string handler_error;
-  std::string code;  // the status returned to the caller
+  std::string code;     // the status returned to the caller
+  int handed_over = 0;  // blobs written into containerd's content store first
   absl::Duration select_time = absl::ZeroDuration();
   absl::Duration total_time = absl::ZeroDuration();
 };

@@ -32,6 +32,7 @@
 #include "config/config.h"
 #include "config/restart_settings.h"
 #include "matcher/host_profile.h"
+#include "plugin/content_handover.h"
 #include "plugin/cri_proxy.h"
 #include "plugin/decision_log.h"
 #include "plugin/handler_status.h"
@@ -91,6 +92,7 @@ PullSettings SettingsFrom(const Config& config) {
   PullSettings s;
   s.select_timeout = config.server.select_timeout;
   s.fail_when_nothing_fits = config.server.fail_when_nothing_fits;
+  s.content_handover = config.server.content_handover;
   for (const auto& [name, handler] : config.handlers) s.handlers_with_rules.insert(name);
   return s;
 }
@@ -180,6 +182,11 @@ int Run(const Flags& flags) {
                               line.outcome == "refused" ? LogPriority::kWarn : LogPriority::kInfo);
                     });
   pulls.SetSettings(SettingsFrom(*config));
+  // The chosen manifest and config a selection fetched go to containerd's
+  // content store, so its pull by digest does not fetch them again.
+  ContainerdContentHandover handover(UnixChannel(server_config.containerd_socket),
+                                     server_config.ns);
+  pulls.SetContentHandover(&handover);
   CriSandboxHandlers sandboxes(UnixChannel(server_config.containerd_socket));
   pulls.SetSandboxHandlers(&sandboxes);
   HandlerImageStatus statuses(&upstream, records.get(), &pulls);

@@ -212,6 +212,8 @@ UpstreamReply PullHandler::Pull(const std::string& method, const std::string& re
   sreq.runtime_handler = handler.name;
   sreq.policy = PolicyKind::kBest;
   sreq.credentials = fields->credentials.empty() ? nullptr : &fields->credentials;
+  ContentHandover* const handover = settings.content_handover ? handover_.load() : nullptr;
+  sreq.fetch_chosen_content = handover != nullptr;
   line.policy = "best";
   // A caller's deadline is shared: selection takes at most half of what is
   // left, so containerd has the other half for the pull it falls back to.
@@ -262,6 +264,12 @@ UpstreamReply PullHandler::Pull(const std::string& method, const std::string& re
     return fall_back(FallbackReason::kRequest, std::string(rewritten.status().message()));
   }
 
+  std::string handover_warning;
+  const std::unique_ptr<HandoverLease> handed_over =
+      HandOverBeforePull(handover, ref->registry, ref->repository, sel->chosen_content,
+                         info.deadline, &handover_warning);
+  if (!handover_warning.empty()) line.detail = handover_warning;
+  if (handed_over != nullptr) line.handed_over = static_cast<int>(sel->chosen_content.size());
   UpstreamReply pulled = upstream_->Call(method, *rewritten, info, cancel);
   if (!pulled.status.ok()) {
     const bool caller_gone =
@@ -295,7 +303,9 @@ UpstreamReply PullHandler::Pull(const std::string& method, const std::string& re
   std::string warning;
   WaitForCriCache(method, record_name, pull_resp.image_ref(), info, settings.status_wait, cancel,
                   &warning);
-  if (!warning.empty()) line.detail = warning;
+  if (!warning.empty()) {
+    line.detail = line.detail.empty() ? warning : absl::StrCat(line.detail, "; ", warning);
+  }
   out.outcome = PullOutcome::kSelected;
   return finish(std::move(pulled));
 }

@@ -9,6 +9,9 @@
 //      and within half of what is left of the caller's           "timeout", "busy",
 //      deadline, the rest being containerd's                     "artifacts", "no_fit"
 //      not an index, or a manifest digest: forwarded untouched
+//      (with [server] content_handover: the chosen manifest and config
+//      fetched alongside the artifacts, written into containerd's
+//      content store under a lease)                              -> on error: containerd fetches
 //   3. forward PullImage(repo@sha256:<chosen>), every other
 //      byte of the request unchanged                            -> on error: retried
 //                                                                 once as sent ("digest_pull")
@@ -37,6 +40,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "plugin/content_handover.h"
 #include "plugin/decision_log.h"
 #include "plugin/image_records.h"
 #include "plugin/metrics.h"
@@ -64,6 +68,9 @@ struct PullSettings {
   std::set<std::string> handlers_with_rules;
   // The sandbox lookup's share of a pull: one local call to containerd.
   absl::Duration sandbox_lookup_timeout = absl::Milliseconds(500);
+  // [server] content_handover: hand the chosen manifest and config to the
+  // content handover set (SetContentHandover); false: containerd fetches them.
+  bool content_handover = true;
 };
 
 class PullHandler {
@@ -77,6 +84,10 @@ class PullHandler {
               LineSink sink);
 
   void SetSettings(const PullSettings& settings);
+  // Where the chosen manifest and config go before containerd pulls by
+  // digest (content_handover.h); null (the default): nowhere. Set before
+  // serving; outlives the handler.
+  void SetContentHandover(ContentHandover* handover) { handover_ = handover; }
   PullSettings settings() const;
   // Where a pull without ImageSpec.runtime_handler finds its pod's handler;
   // null (the default): none, the default handler. Set before serving;
@@ -106,6 +117,7 @@ class PullHandler {
   SelectFn select_;
   CriUpstream* upstream_;
   ImageRecordWriter* records_;
+  std::atomic<ContentHandover*> handover_{nullptr};
   Metrics* metrics_;
   LineSink sink_;
   SandboxHandlers* sandboxes_ = nullptr;

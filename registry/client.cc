@@ -499,22 +499,15 @@ absl::StatusOr<Manifest> RegistryClient::FetchManifest(const Reference& repo,
 absl::StatusOr<Manifest> RegistryClient::Resolve(const Reference& ref, const Credentials* creds,
                                                  absl::Time deadline) {
   if (!ref.digest.empty()) return FetchManifest(ref, ref.digest, creds, deadline);
-  Call head;
-  head.deadline = deadline;
-  head.method = "HEAD";
-  head.path = absl::StrCat(ref.repository, "/manifests/", ref.tag);
-  head.headers.push_back(absl::StrCat("Accept: ", kManifestAccept));
-  head.capability = kCapResolve;
-  auto resp = Exchange(ref, head, creds);
-  if (!resp.ok()) return resp.status();
-  if (resp->status == 200) {
-    const std::string* d = resp->Header("docker-content-digest");
-    if (d != nullptr && ValidateDigest(*d).ok()) return FetchManifest(ref, *d, creds, deadline);
-  } else if (resp->status != 405 && resp->status != 400) {
-    return StatusFromHttp(*resp,
-                          absl::StrCat("resolving ", ref.String(), " (HEAD ", head.last_url, ")"));
+  // One GET of the tag: its body is what a HEAD would have named (a HEAD
+  // then a GET costs a second round trip on every cold pull; an index is a
+  // few KiB, so a warm pull gains nothing from asking for the digest alone).
+  auto m = GetManifest(ref, ref.tag, "", creds, deadline);
+  if (!m.ok()) {
+    return absl::Status(m.status().code(),
+                        absl::StrCat("resolving ", ref.String(), ": ", m.status().message()));
   }
-  return GetManifest(ref, ref.tag, "", creds, deadline);
+  return m;
 }
 
 absl::StatusOr<std::string> RegistryClient::FetchBlob(const Reference& repo,

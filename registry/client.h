@@ -1,15 +1,16 @@
 // RegistryClient: the OCI distribution API over HTTP(S), as imgsel needs it.
 //
-//   HEAD/GET /v2/<name>/manifests/<tag|digest>   resolve a tag, fetch a manifest
+//   GET      /v2/<name>/manifests/<tag|digest>   resolve a tag, fetch a manifest
 //   GET      /v2/<name>/blobs/<digest>           fetch a blob (compatibility layers)
 //   GET      /v2/<name>/referrers/<digest>       see referrers.h
 //   POST+PUT /v2/<name>/blobs/uploads/           push a blob (monolithic)
 //   PUT      /v2/<name>/manifests/<ref>          push a manifest
 //
 // Accept on manifest requests: OCI index, OCI manifest, Docker manifest list,
-// Docker manifest. A tag is resolved by HEAD (its Docker-Content-Digest), then
-// the manifest is fetched by digest (from the cache when present); a registry
-// whose HEAD has no digest gets a GET of the tag, whose body is hashed.
+// Docker manifest. A tag is resolved by one GET of the tag: the body is
+// checked against the Docker-Content-Digest the registry names (hashed when
+// it names none) and cached by digest. A digest is fetched from the cache
+// when present.
 //
 // Guarantees:
 // - every manifest and blob is size-capped while it downloads and verified
@@ -105,7 +106,7 @@ class RegistryClient {
   ~RegistryClient();
 
   // The manifest (or index) a reference names: by digest when pinned (zero
-  // requests on a warm cache), else HEAD + fetch by digest.
+  // requests on a warm cache), else one GET of the tag.
   absl::StatusOr<Manifest> Resolve(const Reference& ref, const Credentials* creds = nullptr,
                                    absl::Time deadline = absl::InfiniteFuture());
 

@@ -202,6 +202,20 @@ absl::StatusOr<std::vector<RegistryEndpoint>> ParseHostsToml(absl::string_view t
   server.api_root = *root_url;
   if (absl::Status s = ReadSettings(root, source, dir, server); !s.ok()) return s;
   out.push_back(std::move(server));
+  // A URL listed twice (a [host] table naming the server itself) is one
+  // host: asked once, with the first listing's settings and what either
+  // listing allows. Asking it again after its 404 could only get another.
+  std::vector<RegistryEndpoint> unique;
+  for (RegistryEndpoint& ep : out) {
+    auto same = std::find_if(unique.begin(), unique.end(),
+                             [&](const RegistryEndpoint& u) { return u.api_root == ep.api_root; });
+    if (same == unique.end()) {
+      unique.push_back(std::move(ep));
+    } else {
+      same->capabilities |= ep.capabilities;
+    }
+  }
+  out = std::move(unique);
   for (RegistryEndpoint& ep : out) {
     std::string origin = UrlOrigin(ep.api_root);
     std::string host = origin.substr(origin.find("://") + 3);

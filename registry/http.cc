@@ -64,7 +64,11 @@ curl_socket_t OpenSocket(void* user, curlsocktype, curl_sockaddr* address) {
 
 long Milliseconds(absl::Duration d) {
   // libcurl reads 0 as "no timeout": a deadline that is all but spent is 1 ms.
-  return static_cast<long>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, 1L << 30));
+  // Rounded up: a request that runs to a caller's deadline ends at it, not a
+  // fraction of a millisecond before, when the caller would still see time
+  // left and take the timeout for the registry's failure.
+  return static_cast<long>(std::clamp<int64_t>(
+      absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1))), 1, 1L << 30));
 }
 
 size_t OnBody(char* data, size_t size, size_t n, void* user) {

@@ -427,14 +427,11 @@ std::vector<SubjectReferrers> ReferrersClient::List(const Reference& repo,
     for (size_t i = 0; i < subjects.size(); ++i) out[i] = ListOne(repo, subjects[i], types, creds);
     return out;
   }
-  // While it is not known whether this repository is served by the
-  // referrers API, the first subject finds out alone; the others then go
-  // straight to the right place instead of each probing the API.
+  // Every subject at once, even while it is not known whether this
+  // repository has the referrers API: a probe first and the others after it
+  // would cost a cold pull a round trip more (a few extra requests are the
+  // cheaper price).
   std::atomic<size_t> next{0};
-  if (client_->referrers_mode(repo) == RegistryClient::ReferrersMode::kUnknown) {
-    out[0] = ListOne(repo, subjects[0], types, creds);
-    next = 1;
-  }
   auto work = [&] {
     for (size_t i = next.fetch_add(1); i < subjects.size(); i = next.fetch_add(1)) {
       out[i] = ListOne(repo, subjects[i], types, creds);

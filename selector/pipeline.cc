@@ -222,6 +222,14 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
   std::map<std::string, CompatVerdict> verdicts;
   std::string artifact_failure;
   std::optional<Decision> pre;  // the decision without artifacts, when artifacts were looked for
+  // Joined before Select returns: every request in it ends by `deadline`.
+  std::future<std::vector<VerifiedBlob>> prefetch;
+  struct JoinPrefetch {
+    std::future<std::vector<VerifiedBlob>>& f;
+    ~JoinPrefetch() {
+      if (f.valid()) f.wait();
+    }
+  } join_prefetch{prefetch};
   const bool use_artifacts =
       config->compat.enabled && request.policy == PolicyKind::kBest && ref.has_value();
   if (use_artifacts) {
@@ -254,6 +262,16 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
           missing.push_back(subject);
         }
       }
+    }
+    // The entry that wins unless an artifact says otherwise: while the
+    // referrers are listed, its manifest and config travel alongside. With
+    // every list in memory the decision comes at once, and the content is
+    // fetched after it (below), never for an entry an artifact rules out.
+    const Descriptor* likely = pre->selected_descriptor();
+    if (request.fetch_chosen_content && likely != nullptr && !missing.empty()) {
+      prefetch = std::async(std::launch::async, FetchImageContent, std::ref(*client_),
+                            std::cref(*ref), likely->media_type, likely->digest, likely->size,
+                            request.credentials, deadline);
     }
     if (!missing.empty()) {
       std::vector<registry::SubjectReferrers> lists =
@@ -377,6 +395,19 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
   } else {
     options.compat = &verdicts;
     sel.decision = imgsel::Select(*std::move(index), host_, policy, options);
+  }
+  const Descriptor* chosen = sel.chosen();
+  if (prefetch.valid()) {
+    std::vector<VerifiedBlob> content = prefetch.get();
+    if (chosen != nullptr && !content.empty() && content.front().digest == chosen->digest) {
+      sel.chosen_content = std::move(content);
+    }
+  } else if (request.fetch_chosen_content && use_artifacts && chosen != nullptr &&
+             !sel.decision.fallback) {
+    // Decided from memory: the round trips are the ones containerd would
+    // make for the same manifest and config, made here instead.
+    sel.chosen_content = FetchImageContent(*client_, *ref, chosen->media_type, chosen->digest,
+                                           chosen->size, request.credentials, deadline);
   }
   sel.round_trips = client_->round_trips() - trips_before;
   sel.elapsed = absl::Now() - start;

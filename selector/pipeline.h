@@ -11,6 +11,13 @@
 //   4. evaluate the artifacts against the host, select with the policy of the
 //      runtime handler
 //
+// Round trips. A cold selection of an index costs the GET of the tag, then
+// the referrers of every subject at once (one round trip, two on a registry
+// without the referrers API); with fetch_chosen_content the likely choice's
+// manifest and config are fetched alongside, not after. A warm selection
+// (every referrers list in memory) decides at once and then fetches the
+// winner's manifest and config: the two round trips containerd would make.
+//
 // Memory in front of the disk cache: referrers lists for referrers_ttl, and
 // each artifact's evaluation against this host for good (an artifact is
 // content-addressed and the host is fixed for the pipeline's life), so a
@@ -48,6 +55,7 @@
 #include "matcher/host_profile.h"
 #include "matcher/select.h"
 #include "registry/auth.h"
+#include "selector/image_content.h"
 #include "selector/memory_gate.h"
 
 namespace imgsel {
@@ -69,6 +77,9 @@ struct SelectionRequest {
   const registry::Credentials* credentials = nullptr;
   // Time allowed for everything; infinite: none beyond the registry timeouts.
   absl::Duration budget = absl::InfiniteDuration();
+  // Also fetch the chosen manifest and its config (image_content.h) while
+  // the compatibility artifacts are looked up, for a puller to reuse.
+  bool fetch_chosen_content = false;
 };
 
 struct Selection {
@@ -88,6 +99,13 @@ struct Selection {
   // A large index's share of the memory budget (memory_gate.h), given back
   // when the last copy of the Selection goes; null for small indexes.
   std::shared_ptr<const MemoryGate::Share> memory_share;
+
+  // With fetch_chosen_content: the chosen manifest then its config, each
+  // checked against its digest, as far as they were fetched in time; empty
+  // when a cold selection's choice was not the one fetched ahead (artifacts
+  // changed it), on a fallback, or when [compat] is off (nothing to fetch
+  // them alongside).
+  std::vector<VerifiedBlob> chosen_content;
 
   // The chosen manifest, or nullptr (nothing fits, or not an index).
   const Descriptor* chosen() const { return decision.selected_descriptor(); }

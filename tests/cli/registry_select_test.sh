@@ -134,7 +134,7 @@ sel "$PINNED" -o json >/dev/null
 trips=$(sel "$PINNED" -o json | field "d['roundTrips']")
 [[ "$trips" == 0 ]] && echo "ok   warm cache: 0 registry requests" || fail "warm cache made $trips requests"
 trips=$(sel "$REF" -o json | field "d['roundTrips']")
-[[ "$trips" == 1 ]] && echo "ok   warm cache by tag: 1 request (the tag HEAD)" || fail "warm tag made $trips requests"
+[[ "$trips" == 1 ]] && echo "ok   warm cache by tag: 1 request (the GET of the tag)" || fail "warm tag made $trips requests"
 
 # 5. The registry gone: a pinned, cached selection still works; a tag cannot resolve.
 kill "$PID"; wait "$PID" 2>/dev/null; PID=""

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "config/restart_settings.h"
 #include "gmock/gmock.h"
@@ -260,6 +261,21 @@ TEST(ParseConfig, NothingFits) {
       ParseConfig("version = 1\n[server]\nnothing_fits = \"first-match\"\n", "imgsel.toml");
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_FALSE(first->server.fail_when_nothing_fits);
+}
+
+// The content handover is on unless turned off; only a boolean turns it off.
+TEST(ParseConfig, ContentHandover) {
+  auto def = ParseConfig("version = 1\n", "imgsel.toml");
+  ASSERT_TRUE(def.ok());
+  EXPECT_TRUE(def->server.content_handover);
+  auto off = ParseConfig("version = 1\n[server]\ncontent_handover = false\n", "imgsel.toml");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->server.content_handover);
+  auto text = ParseConfig("version = 1\n[server]\ncontent_handover = \"off\"\n", "imgsel.toml");
+  ASSERT_FALSE(text.ok());
+  EXPECT_TRUE(absl::StrContains(text.status().message(),
+                                "imgsel.toml:3:20: content_handover: expected true or false"))
+      << text.status();
 }
 
 TEST(ParseConfig, MetricsOnLoopbackOnly) {

@@ -309,6 +309,10 @@ TEST(DecisionLogTest, OneJsonLineWithoutSecrets) {
   EXPECT_TRUE(absl::StartsWith(text, "{\"ts\":\"1970-01-01T00:00:00.000Z\",\"msg\":\"pull\""));
   EXPECT_TRUE(absl::StrContains(text, "\"detail\":\"say \\\"hi\\\"\\n\"")) << text;
   EXPECT_TRUE(absl::StrContains(text, "\"select_ms\":2.000")) << text;
+  EXPECT_FALSE(absl::StrContains(text, "handed_over")) << "nothing handed over: no field";
+  line.handed_over = 2;
+  EXPECT_TRUE(
+      absl::StrContains(FormatDecisionLine(line, absl::FromUnixSeconds(0)), "\"handed_over\":2}"));
 }
 
 }  // namespace

@@ -570,5 +570,130 @@ TEST(HandlerRecordNameTest, DerivedFromTheTagAndTheHandler) {
   }
 }
 
+// containerd's content store, as the handler sees it: records what it is
+// handed and when, relative to the pulls containerd was asked for.
+class FakeHandover : public ContentHandover {
+ public:
+  struct Lease : HandoverLease {
+    explicit Lease(FakeHandover* owner) : owner(owner) {}
+    ~Lease() override { owner->pulls_when_released = owner->cri->calls.size(); }
+    FakeHandover* owner;
+  };
+  explicit FakeHandover(FakeCri* cri) : cri(cri) {}
+
+  absl::StatusOr<std::unique_ptr<HandoverLease>> HandOver(const std::string& registry,
+                                                          const std::string& repository,
+                                                          const std::vector<VerifiedBlob>& blobs,
+                                                          absl::Duration hold,
+                                                          absl::Time) override {
+    ++calls;
+    seen_registry = registry;
+    seen_repository = repository;
+    for (const VerifiedBlob& b : blobs) seen_digests.push_back(b.digest);
+    seen_hold = hold;
+    pulls_when_handed = cri->calls.size();
+    if (!result.ok()) return result;
+    return std::make_unique<Lease>(this);
+  }
+
+  FakeCri* cri;
+  absl::Status result = absl::OkStatus();
+  int calls = 0;
+  std::string seen_registry, seen_repository;
+  std::vector<std::string> seen_digests;
+  absl::Duration seen_hold;
+  size_t pulls_when_handed = 0, pulls_when_released = 0;
+};
+
+constexpr char kConfig[] =
+    "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+
+class PullHandlerHandoverTest : public PullHandlerTest {
+ protected:
+  // The selection a pipeline returns when asked to fetch the chosen content.
+  PullHandler::SelectFn SelectWithContent() {
+    return [this](const SelectionRequest& r) -> absl::StatusOr<Selection> {
+      asked_for_content_ = r.fetch_chosen_content;
+      Selection sel = IndexSelection();
+      if (r.fetch_chosen_content) {
+        sel.chosen_content = {{"application/vnd.oci.image.manifest.v1+json", kV3, "m"},
+                              {"application/vnd.oci.image.config.v1+json", kConfig, "c"}};
+      }
+      return sel;
+    };
+  }
+
+  void SetUp() override {
+    PullHandlerTest::SetUp();
+    cri_.status_ids["host:5000/app:v1"] = std::string("id:host:5000/app@") + kV3;
+  }
+
+  FakeHandover handover_{&cri_};
+  bool asked_for_content_ = false;
+};
+
+// The manifest and config the selection fetched reach containerd's store
+// before containerd is asked to pull, and are held until that pull is over.
+TEST_F(PullHandlerHandoverTest, TheChosenContentIsHandedOverBeforeThePullAndHeldThroughIt) {
+  auto h = Handler(SelectWithContent());
+  h->SetContentHandover(&handover_);
+  CallInfo info;
+  info.deadline = absl::Now() + absl::Minutes(2);
+  UpstreamReply reply = h->Pull(kPull, PullRequest("host:5000/app:v1"), info, nullptr);
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  EXPECT_TRUE(asked_for_content_);
+  ASSERT_EQ(handover_.calls, 1);
+  EXPECT_EQ(handover_.seen_registry, "host:5000");
+  EXPECT_EQ(handover_.seen_repository, "app");
+  EXPECT_EQ(handover_.seen_digests, (std::vector<std::string>{kV3, kConfig}));
+  // Held for what is left of the caller's deadline, plus a margin.
+  EXPECT_GT(handover_.seen_hold, absl::Minutes(2));
+  EXPECT_LE(handover_.seen_hold, absl::Minutes(3));
+  EXPECT_EQ(handover_.pulls_when_handed, 0u) << "handed over after containerd's pull";
+  EXPECT_GE(handover_.pulls_when_released, 1u) << "released before containerd's pull";
+  ASSERT_EQ(lines_.size(), 1u);
+  EXPECT_EQ(lines_[0].outcome, "selected");
+  EXPECT_EQ(lines_[0].handed_over, 2);
+  EXPECT_EQ(lines_[0].detail, "");
+}
+
+// A handover that fails costs nothing but the bytes containerd fetches
+// itself: the pull goes on by digest and the line says why.
+TEST_F(PullHandlerHandoverTest, AFailedHandoverLeavesTheFetchToContainerd) {
+  handover_.result = absl::DeadlineExceededError("containerd Content.Write sha256:…: late");
+  auto h = Handler(SelectWithContent());
+  h->SetContentHandover(&handover_);
+  UpstreamReply reply = h->Pull(kPull, PullRequest("host:5000/app:v1"), CallInfo(), nullptr);
+  ASSERT_TRUE(reply.status.ok());
+  ASSERT_GE(cri_.calls.size(), 1u);
+  EXPECT_EQ(cri_.calls[0].second, PullRequest(std::string("host:5000/app@") + kV3));
+  ASSERT_EQ(records_.records.size(), 1u);
+  ASSERT_EQ(lines_.size(), 1u);
+  EXPECT_EQ(lines_[0].outcome, "selected");
+  EXPECT_EQ(lines_[0].handed_over, 0);
+  EXPECT_TRUE(absl::StrContains(lines_[0].detail, "content handover: containerd Content.Write"))
+      << lines_[0].detail;
+  EXPECT_TRUE(absl::StrContains(lines_[0].detail, "containerd fetches it itself"));
+}
+
+// [server] content_handover = false: nothing fetched ahead, nothing written.
+TEST_F(PullHandlerHandoverTest, TurnedOffNothingIsFetchedAheadOrHandedOver) {
+  PullSettings off;
+  off.content_handover = false;
+  auto h = Handler(SelectWithContent(), off);
+  h->SetContentHandover(&handover_);
+  ASSERT_TRUE(h->Pull(kPull, PullRequest("host:5000/app:v1"), CallInfo(), nullptr).status.ok());
+  EXPECT_FALSE(asked_for_content_);
+  EXPECT_EQ(handover_.calls, 0);
+  ASSERT_EQ(lines_.size(), 1u);
+  EXPECT_EQ(lines_[0].handed_over, 0);
+
+  // And back on (a reload): the next pull hands over again.
+  h->SetSettings(PullSettings{});
+  ASSERT_TRUE(h->Pull(kPull, PullRequest("host:5000/app:v1"), CallInfo(), nullptr).status.ok());
+  EXPECT_TRUE(asked_for_content_);
+  EXPECT_EQ(handover_.calls, 1);
+}
+
 }  // namespace
 }  // namespace imgsel::plugin

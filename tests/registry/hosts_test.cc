@@ -51,6 +51,27 @@ server = "https://registry-1.docker.io"
   EXPECT_EQ((*eps)[3].ns, "");  // the registry itself
 }
 
+// The layout many nodes use for a plain-HTTP registry: a [host] table for the
+// server itself. It is one host, asked once (a 404 is not asked again), with
+// the table's settings and what either listing allows.
+TEST(HostsTomlTest, AServerListedAsItsOwnHostIsOneEndpoint) {
+  const char* toml = R"(
+server = "http://127.0.0.1:5000"
+[host."http://127.0.0.1:5000"]
+  capabilities = ["pull", "resolve"]
+  [host."http://127.0.0.1:5000".header]
+    x-from = "host-table"
+)";
+  auto eps = ParseHostsToml(toml, "hosts.toml", "/d", "127.0.0.1:5000", true);
+  ASSERT_TRUE(eps.ok()) << eps.status();
+  ASSERT_EQ(eps->size(), 1u);
+  EXPECT_EQ((*eps)[0].api_root, "http://127.0.0.1:5000/v2");
+  EXPECT_TRUE((*eps)[0].Can(kCapResolve));
+  EXPECT_TRUE((*eps)[0].Can(kCapPush));  // the server's own default
+  ASSERT_EQ((*eps)[0].headers.size(), 1u);
+  EXPECT_EQ((*eps)[0].headers[0], "x-from: host-table");
+}
+
 TEST(HostsTomlTest, DefaultServerAndDockerIo) {
   auto eps = ParseHostsToml("", "hosts.toml", "/d", "localhost:5000", true);
   ASSERT_TRUE(eps.ok());

@@ -161,7 +161,7 @@ TEST_F(RealRegistryTest, ResolveAttachListFetchThenWarmCacheCostsNoRequest) {
   ASSERT_TRUE(artifact.ok()) << artifact.status();
   EXPECT_EQ(artifact->layers[0].bytes, spec);
   EXPECT_EQ(warm->round_trips(), 0);
-  // A tag is always asked again (tags move): one HEAD, the index from the cache.
+  // A tag is always asked again (tags move): one GET of the tag.
   ASSERT_TRUE(warm->Resolve(ref).ok());
   EXPECT_EQ(warm->round_trips(), 1);
 }

@@ -123,18 +123,29 @@ TEST_F(ReferrersApiTest, FetchesArtifactLayersOfTheAskedTypes) {
   EXPECT_TRUE(none->layers.empty());
 }
 
-// Several subjects on a registry not yet known: one probe of the API, then
-// every subject straight to the tag schema (not one probe each).
-TEST_F(ReferrersApiTest, AnUnknownRegistryIsProbedOnceForManySubjects) {
+// Several subjects on a registry not yet known are all asked at once: each
+// probes the API once and goes on to the tag schema, and the registry is
+// then known.
+TEST_F(ReferrersApiTest, AnUnknownRegistryIsAskedForEverySubjectAtOnce) {
   reg_.set_referrers_api(false);
+  // The API's answer takes a while: every subject has asked before the
+  // first answer could tell the others where to go.
+  reg_.set_fault([](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (!absl::StrContains(r.target, "/referrers/")) return std::nullopt;
+    return FakeResponse{404, {}, "404 page not found", absl::Milliseconds(300)};
+  });
   auto client = Client();
   ReferrersClient referrers(client.get());
   auto lists =
       referrers.List(ref_, {index_.digest(), amd_.manifest.digest(), arm_.manifest.digest()}, {});
   ASSERT_EQ(lists.size(), 3u);
-  for (const auto& l : lists) ASSERT_TRUE(l.status.ok()) << l.status;
-  EXPECT_EQ(reg_.Count("/referrers/"), 1);
+  for (const auto& l : lists) {
+    ASSERT_TRUE(l.status.ok()) << l.status;
+    EXPECT_TRUE(l.via_tag_schema);
+  }
+  EXPECT_EQ(reg_.Count("/referrers/"), 3);
   EXPECT_EQ(reg_.Count("/manifests/sha256-"), 3);
+  EXPECT_EQ(client->referrers_mode(ref_), RegistryClient::ReferrersMode::kTagSchema);
 }
 
 TEST_F(ReferrersApiTest, NoApiFallsBackToTheTagAndRemembers) {
@@ -393,6 +404,8 @@ TEST_F(ReferrersApiTest, HostsTomlMirrorTriedFirstWithNamespace) {
   auto m = (*client)->Resolve(ref_);  // resolve: the pull-only mirror is not trusted with it
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(mirror.Count("/manifests/v1"), 0);
+  // By digest the mirror is asked first, naming the registry it stands for.
+  ASSERT_TRUE((*client)->FetchManifest(ref_, index_.digest()).ok());
   EXPECT_EQ(mirror.Count("/manifests/" + index_.digest() +
                          "?ns=" + absl::StrReplaceAll(reg_.host(), {{":", "%3A"}})),
             1);

@@ -9,10 +9,12 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "matcher/features.h"
+#include "registry/digest_check.h"
 #include "registry/referrers.h"
 #include "selector/spec_cache.h"
 #include "tests/registry/fake_registry.h"
@@ -129,6 +131,89 @@ TEST_F(PipelineTest, WithoutArtifactsTheBestPlatformWins) {
   ASSERT_NE(s->chosen(), nullptr);
   EXPECT_EQ(s->chosen()->digest, v3_.manifest.digest());
   EXPECT_TRUE(s->compat.empty());
+}
+
+// The chosen image's manifest and config come back with the selection, each
+// the exact bytes of its digest, only when asked for, only for the entry
+// that won, and never at the price of the selection: a registry that serves
+// wrong bytes leaves them out.
+TEST_F(PipelineTest, ChosenContentIsTheVerifiedManifestAndConfigOfTheWinner) {
+  struct Case {
+    std::string name;
+    bool ask;
+    std::string attach_failing_to;  // a manifest digest: its entry is ruled out
+    std::string corrupt_path;       // a path served with wrong bytes
+    std::string chosen;
+    std::vector<std::string> content;  // digests expected, in order
+  };
+  const std::string v3_manifest = v3_.manifest.digest();
+  const std::string v3_config = v3_.config.digest();
+  const std::vector<Case> cases = {
+      {"asked", true, "", "", v3_manifest, {v3_manifest, v3_config}},
+      {"not asked", false, "", "", v3_manifest, {}},
+      {"the config comes back wrong", true, "", "/blobs/" + v3_config, v3_manifest, {v3_manifest}},
+      {"the manifest comes back wrong", true, "", "/manifests/" + v3_manifest, v3_manifest, {}},
+      // Last: the artifact stays in the registry.
+      {"an artifact changes the winner", true, v3_manifest, "", generic_.manifest.digest(), {}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    FakeRegistry& reg = registry_;
+    if (!c.attach_failing_to.empty()) Attach(v3_.manifest, kFailingSpec);
+    reg.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+      if (!c.corrupt_path.empty() && absl::EndsWith(r.Path(), c.corrupt_path)) {
+        return FakeResponse{200, {{"Content-Type", "application/octet-stream"}}, "not the bytes"};
+      }
+      return std::nullopt;
+    });
+    std::filesystem::remove_all(cache_dir_);
+    auto p = Pipeline();
+    SelectionRequest r;
+    r.reference = absl::StrCat(registry_.host(), "/team/app:v1");
+    r.fetch_chosen_content = c.ask;
+    auto s = p->Select(r);
+    ASSERT_TRUE(s.ok()) << s.status();
+    ASSERT_NE(s->chosen(), nullptr);
+    EXPECT_EQ(s->chosen()->digest, c.chosen);
+    std::vector<std::string> digests;
+    for (const VerifiedBlob& b : s->chosen_content) {
+      EXPECT_EQ(registry::Sha256Digest(b.bytes), b.digest);
+      digests.push_back(b.digest);
+    }
+    EXPECT_EQ(digests, c.content);
+    if (c.content.size() == 2) {
+      EXPECT_EQ(s->chosen_content[0].bytes, v3_.manifest.bytes);
+      EXPECT_EQ(s->chosen_content[0].media_type, v3_.manifest.media_type);
+      EXPECT_EQ(s->chosen_content[1].bytes, v3_.config.bytes);
+      EXPECT_EQ(s->chosen_content[1].media_type, v3_.config.media_type);
+    }
+    reg.set_fault(nullptr);
+  }
+}
+
+// Artifacts in memory decide at once: the winner's content is fetched after
+// the decision, so an entry an artifact rules out is not fetched for nothing.
+TEST_F(PipelineTest, WarmArtifactsFetchTheWinnersContentNotTheFirstPassChoice) {
+  Attach(v3_.manifest, kFailingSpec);
+  auto p = Pipeline();
+  SelectionRequest r;
+  r.reference = absl::StrCat(registry_.host(), "/team/app:v1");
+  r.fetch_chosen_content = true;
+  auto cold = p->Select(r);
+  ASSERT_TRUE(cold.ok()) << cold.status();
+  ASSERT_NE(cold->chosen(), nullptr);
+  EXPECT_EQ(cold->chosen()->digest, generic_.manifest.digest());
+  EXPECT_TRUE(cold->chosen_content.empty()) << "fetched ahead for the first-pass choice";
+  const int v3_fetches = registry_.Count("/manifests/" + v3_.manifest.digest());
+  auto warm = p->Select(r);
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  ASSERT_NE(warm->chosen(), nullptr);
+  EXPECT_EQ(warm->chosen()->digest, generic_.manifest.digest());
+  std::vector<std::string> digests;
+  for (const VerifiedBlob& b : warm->chosen_content) digests.push_back(b.digest);
+  EXPECT_EQ(digests,
+            (std::vector<std::string>{generic_.manifest.digest(), generic_.config.digest()}));
+  EXPECT_EQ(registry_.Count("/manifests/" + v3_.manifest.digest()), v3_fetches);
 }
 
 TEST_F(PipelineTest, AFailingArtifactRulesTheEntryOutAndAWeightedOneLiftsAnother) {

@@ -1,0 +1,64 @@
+// A TCP proxy on 127.0.0.1 in front of a registry that holds every request
+// for `delay` before passing it on and logs each HTTP request line with the
+// time it arrived. From the log it tells how many registry round trips a
+// client needed one after the other:
+//
+//   depth(r) = 1 + the largest depth(q) of a request q that arrived at
+//              least `delay` before r (q's answer could not have reached the
+//              client earlier, so r may have waited for it)
+//
+// Requests sent together (within `delay` of each other) share a depth; a
+// request sent after another's answer is one deeper. With a delay well
+// above the time a client takes to start parallel requests (tens of
+// milliseconds here), the figure does not depend on the machine's speed.
+//
+// Every thread is joined by the destructor; every connection is closed.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace imgsel::integration {
+
+class RoundTripProxy {
+ public:
+  struct Request {
+    absl::Time arrived;
+    std::string line;  // "GET /v2/app/manifests/v1"
+  };
+
+  // Null when it cannot listen; *why says why.
+  static std::unique_ptr<RoundTripProxy> Start(int upstream_port, absl::Duration delay,
+                                               std::string* why);
+  ~RoundTripProxy();
+
+  int port() const { return port_; }
+  // Requests logged so far, in arrival order.
+  std::vector<Request> requests() const;
+  // The sequential round trips of `requests` (a slice of the log).
+  static int Depth(const std::vector<Request>& requests, absl::Duration delay);
+
+ private:
+  RoundTripProxy() = default;
+  void Accept();
+  void Serve(int client);
+
+  int listen_fd_ = -1;
+  int stop_fd_ = -1;  // an eventfd: readable once the proxy stops
+  int port_ = 0;
+  int upstream_port_ = 0;
+  absl::Duration delay_;
+  std::thread acceptor_;
+  mutable absl::Mutex mu_;
+  std::vector<std::thread> connections_ ABSL_GUARDED_BY(mu_);
+  std::vector<Request> log_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace imgsel::integration
