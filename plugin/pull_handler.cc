@@ -12,6 +12,7 @@
 #include "plugin/select_within.h"
 #include "registry/digest_check.h"
 #include "registry/reference.h"
+#include "selector/selection_stage.h"
 
 namespace imgsel::plugin {
 namespace {
@@ -74,7 +75,21 @@ std::string HandlerRecordName(const std::string& repository, const std::string& 
 }
 
 FallbackReason ClassifySelectError(const absl::Status& status) {
-  if (absl::StartsWith(status.message(), "resolve ")) return FallbackReason::kResolve;
+  if (const std::optional<SelectionStage> stage = StageOf(status)) {
+    switch (*stage) {
+      case SelectionStage::kResolve:
+        return FallbackReason::kResolve;
+      case SelectionStage::kBudget:
+        return FallbackReason::kTimeout;
+      case SelectionStage::kIndex:
+        return FallbackReason::kIndex;
+      case SelectionStage::kMemory:
+        return FallbackReason::kBusy;
+      case SelectionStage::kRequest:
+        return FallbackReason::kRequest;
+    }
+  }
+  // Not the pipeline's own failure: by its code.
   switch (status.code()) {
     case absl::StatusCode::kDeadlineExceeded:
       return FallbackReason::kTimeout;

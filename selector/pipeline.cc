@@ -15,6 +15,7 @@
 #include "registry/referrers.h"
 #include "selector/config_platform.h"
 #include "selector/memory_gate.h"
+#include "selector/selection_stage.h"
 #include "selector/spec_cache.h"
 
 namespace imgsel {
@@ -140,8 +141,10 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
   const absl::Time deadline =
       request.budget == absl::InfiniteDuration() ? absl::InfiniteFuture() : start + request.budget;
   auto out_of_time = [&](absl::string_view step) -> absl::Status {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "selection budget of ", absl::FormatDuration(request.budget), " ran out ", step));
+    return AtStage(
+        absl::DeadlineExceededError(absl::StrCat(
+            "selection budget of ", absl::FormatDuration(request.budget), " ran out ", step)),
+        SelectionStage::kBudget);
   };
   const std::shared_ptr<const Config> config = this->config();
   const int64_t trips_before = client_->round_trips();
@@ -155,7 +158,7 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
     sel.reference = request.reference;
   } else {
     auto parsed = registry::ParseReference(request.reference);
-    if (!parsed.ok()) return parsed.status();
+    if (!parsed.ok()) return AtStage(parsed.status(), SelectionStage::kRequest);
     ref = *parsed;
     sel.reference = ref->String();
     sel.repository = ref->Name();
@@ -169,8 +172,10 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
         return out_of_time(
             absl::StrCat("resolving ", sel.reference, " (", manifest.status().message(), ")"));
       }
-      return absl::Status(manifest.status().code(), absl::StrCat("resolve ", sel.reference, ": ",
-                                                                 manifest.status().message()));
+      return AtStage(
+          absl::Status(manifest.status().code(),
+                       absl::StrCat("resolve ", sel.reference, ": ", manifest.status().message())),
+          SelectionStage::kResolve);
     }
     sel.document_digest = manifest->digest;
     sel.document_media_type = manifest->media_type;
@@ -179,7 +184,7 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
     // A large index takes its share of the memory budget before it is read
     // (memory_gate.h); index bytes a caller hands in were gated by it.
     auto share = MemoryGate::Process().Acquire(fetched.size(), deadline);
-    if (!share.ok()) return share.status();
+    if (!share.ok()) return AtStage(share.status(), SelectionStage::kMemory);
     // Held by the Selection: what is built from the index (the decision, an
     // answer, its JSON) is counted until the caller lets the Selection go.
     sel.memory_share = std::make_shared<MemoryGate::Share>(*std::move(share));
@@ -187,7 +192,7 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
   }
 
   auto index = ParseIndex(bytes, sel.reference.empty() ? "index" : sel.reference);
-  if (!index.ok()) return index.status();
+  if (!index.ok()) return AtStage(index.status(), SelectionStage::kIndex);
   if (sel.document_media_type.empty()) sel.document_media_type = std::string(index->media_type);
   const Policy policy = config->PolicyFor(request.runtime_handler);
   SelectOptions options;

@@ -29,6 +29,8 @@
 //   - artifacts cannot be fetched: [compat] on_error = "fallback" gives a
 //     first-match decision flagged fallback with the reason; "ignore" drops
 //     artifacts for the entries concerned;
+//   - every failure says its stage (selection_stage.h: request, resolve,
+//     index, budget, memory) as a payload on the status;
 //   - the request's budget runs out: DeadlineExceeded ("selection budget of
 //     … ran out while …"). The budget is kept, not watched: its end is the
 //     deadline of every registry request (min(request_timeout, what is

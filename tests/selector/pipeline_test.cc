@@ -16,6 +16,7 @@
 #include "matcher/features.h"
 #include "registry/digest_check.h"
 #include "registry/referrers.h"
+#include "selector/selection_stage.h"
 #include "selector/spec_cache.h"
 #include "tests/registry/fake_registry.h"
 
@@ -347,15 +348,18 @@ TEST_F(PipelineTest, ResolutionFailuresAreErrorsNamingTheReference) {
   auto missing = Run(*p, ":nope");
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("/team/app:nope"));
+  EXPECT_EQ(StageOf(missing.status()), SelectionStage::kResolve);
 
   registry_.AddManifest({"application/vnd.oci.image.index.v1+json", "{\"manifests\": 7}"}, "bad");
   auto garbage = Run(*p, ":bad");
   ASSERT_FALSE(garbage.ok());
   EXPECT_THAT(std::string(garbage.status().message()), HasSubstr("manifests: expected an array"));
+  EXPECT_EQ(StageOf(garbage.status()), SelectionStage::kIndex);
 
   SelectionRequest r;
   r.reference = "Not A Reference";
   EXPECT_EQ(p->Select(r).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(StageOf(p->Select(r).status()), SelectionStage::kRequest);
 }
 
 TEST_F(PipelineTest, TheBudgetIsHonoured) {
@@ -379,6 +383,22 @@ TEST_F(PipelineTest, TheBudgetIsHonoured) {
   EXPECT_TRUE(absl::StrContains(s.status().message(), "selection budget of 50ms ran out"))
       << s.status();
   EXPECT_LT(took, absl::Milliseconds(250)) << "a 50 ms budget took " << took;
+  EXPECT_EQ(StageOf(s.status()), SelectionStage::kBudget);
+}
+
+// The stage is the status's payload: kept through a copy, absent on a
+// status from elsewhere, whatever the message says.
+TEST(SelectionStageTest, TheStageTravelsWithTheStatusNotTheMessage) {
+  for (SelectionStage stage :
+       {SelectionStage::kRequest, SelectionStage::kResolve, SelectionStage::kIndex,
+        SelectionStage::kBudget, SelectionStage::kMemory}) {
+    const absl::Status marked = AtStage(absl::UnavailableError("x"), stage);
+    const absl::Status copy = marked;
+    EXPECT_EQ(StageOf(copy), stage);
+    EXPECT_EQ(copy.message(), "x");
+  }
+  EXPECT_EQ(StageOf(absl::UnavailableError("resolve host/app:v1: refused")), std::nullopt);
+  EXPECT_TRUE(AtStage(absl::OkStatus(), SelectionStage::kIndex).ok());
 }
 
 // The budget reaches the registry requests themselves: a registry that
