@@ -36,13 +36,6 @@ namespace fs = std::filesystem;
 constexpr char kV3Config[] =
     "sha256:9154b0e07b49371b7db1f07d69d18f92c809177077ed303293f882dd651d047b";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The config digest (CRI's image id) of a manifest in the example layout.
 std::string ConfigOf(const std::string& manifest_digest) {
   const std::string m =

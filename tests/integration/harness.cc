@@ -47,6 +47,13 @@ pid_t ForkExec(const std::vector<std::string>& argv, int out_fd) {
 
 }  // namespace
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 std::string MissingPrerequisite(const std::vector<std::string>& binaries) {
   for (const std::string& bin : binaries) {
     if (access(bin.c_str(), X_OK) != 0) return absl::StrCat(bin, " not installed");

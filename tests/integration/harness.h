@@ -70,6 +70,9 @@ bool WaitForSocket(const std::string& path, absl::Duration timeout);
 
 int FreeLoopbackPort();
 
+// A whole file ("" when it cannot be read): logs and blobs for assertions.
+std::string ReadFile(const std::string& path);
+
 // Why the real components cannot run here (a binary of `binaries` missing,
 // or not root), or "" when they can.
 std::string MissingPrerequisite(const std::vector<std::string>& binaries);

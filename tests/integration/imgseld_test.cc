@@ -62,11 +62,19 @@ constexpr int kConcurrent = 16;
 
 std::string Examples() { return IMGSEL_EXAMPLES; }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// A compatibility spec (NFD format) no host here passes: kernel 7 or later.
+// Written to `path`; returns it.
+std::string WriteNeedsKernel7Spec(const std::string& path) {
+  std::ofstream(path) << "version: v1alpha1\n"
+                         "compatibilities:\n"
+                         "- description: needs a newer kernel\n"
+                         "  rules:\n"
+                         "  - name: kernel\n"
+                         "    matchFeatures:\n"
+                         "    - feature: kernel.version\n"
+                         "      matchExpressions:\n"
+                         "        major: {op: Ge, value: [\"7\"]}\n";
+  return path;
 }
 
 std::string Blob(const std::string& digest) {
@@ -603,16 +611,7 @@ TEST(ImgseldIntegration, CompatibilityArtifactRulesTheFirstChoiceOut) {
 #ifndef IMGSEL_BINARY
   GTEST_SKIP() << "the imgsel CLI is not part of this build";
 #else
-  const std::string spec = world->dir + "/needs-kernel-7.yaml";
-  std::ofstream(spec) << "version: v1alpha1\n"
-                         "compatibilities:\n"
-                         "- description: needs a newer kernel\n"
-                         "  rules:\n"
-                         "  - name: kernel\n"
-                         "    matchFeatures:\n"
-                         "    - feature: kernel.version\n"
-                         "      matchExpressions:\n"
-                         "        major: {op: Ge, value: [\"7\"]}\n";
+  const std::string spec = WriteNeedsKernel7Spec(world->dir + "/needs-kernel-7.yaml");
   std::string out;
   absl::Status attached =
       RunCommand({IMGSEL_BINARY, "attach", absl::StrCat(world->registry->host(), "/compat@", kV3),
@@ -1103,16 +1102,7 @@ TEST(ImgseldIntegration, AColdPullThroughImgseldCostsNoMoreRoundTripsThanContain
 #ifdef IMGSEL_BINARY
   // An artifact that rules the first-pass choice out: the costlier case,
   // where what was fetched ahead for it is of no use.
-  const std::string spec = world->dir + "/rtt-kernel-7.yaml";
-  std::ofstream(spec) << "version: v1alpha1\n"
-                         "compatibilities:\n"
-                         "- description: needs a newer kernel\n"
-                         "  rules:\n"
-                         "  - name: kernel\n"
-                         "    matchFeatures:\n"
-                         "    - feature: kernel.version\n"
-                         "      matchExpressions:\n"
-                         "        major: {op: Ge, value: [\"7\"]}\n";
+  const std::string spec = WriteNeedsKernel7Spec(world->dir + "/rtt-kernel-7.yaml");
   std::string out;
   absl::Status attached =
       RunCommand({IMGSEL_BINARY, "attach", absl::StrCat(registry_host, "/rtt-art@", kV3), spec,
