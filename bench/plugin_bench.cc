@@ -58,11 +58,11 @@
 #include "cri/runtime/v1/api.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "imgsel/v1/selector.grpc.pb.h"
+#include "oci/digest.h"
 #include "plugin/content_handover.h"
 #include "plugin/image_records.h"
 #include "plugin/selector_service.h"
 #include "plugin/upstream.h"
-#include "registry/digest_check.h"
 #include "tests/integration/harness.h"
 #include "tests/registry/fake_server.h"
 
@@ -542,13 +542,13 @@ absl::Status AddImages(const std::string& containerd_socket, const std::string& 
   for (int i = 0; i < count; ++i) {
     VerifiedBlob c{"application/vnd.oci.image.config.v1+json", "",
                    absl::StrCat("{\"imgsel.bench\":", i, ",", config.substr(1))};
-    c.digest = registry::Sha256Digest(c.bytes);
+    c.digest = Sha256Digest(c.bytes);
     VerifiedBlob m{
         kManifestType, "",
         absl::StrCat("{\"schemaVersion\":2,\"mediaType\":\"", kManifestType,
                      "\",\"config\":{\"mediaType\":\"", c.media_type, "\",\"digest\":\"", c.digest,
                      "\",\"size\":", c.bytes.size(), "},\"layers\":", layers, "}")};
-    m.digest = registry::Sha256Digest(m.bytes);
+    m.digest = Sha256Digest(m.bytes);
     const absl::Time deadline = absl::Now() + absl::Seconds(10);
     // The lease holds both until the record does.
     auto lease = content.HandOver("bench.invalid", "bench", {m, c}, absl::Minutes(5), deadline);
@@ -839,7 +839,7 @@ void MemoryFigures(const std::string& dir, int rounds) {
   {
     int entries = 0;
     const std::string index = WorstIndex(4 << 20, &entries);
-    const std::string digest = registry::Sha256Digest(index);
+    const std::string digest = Sha256Digest(index);
     registry::testing::FakeServer server([&](const registry::testing::FakeRequest& r) {
       registry::testing::FakeResponse out;
       if (r.Path() == "/v2/") return out;

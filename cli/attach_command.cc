@@ -26,11 +26,11 @@
 #include "cli/inputs.h"
 #include "cli/text_output.h"
 #include "matcher/compat_spec.h"
+#include "oci/file_read.h"
 #include "re2/re2.h"
 #include "registry/attach.h"
 #include "registry/client.h"
 #include "registry/reference.h"
-#include "selector/file_read.h"
 
 namespace imgsel::cli {
 namespace {
@@ -38,8 +38,8 @@ namespace {
 struct AttachFlags {
   std::string ref;
   std::string file;
-  std::string artifact_type = std::string(registry::kNfdArtifactType);
-  std::string media_type = std::string(registry::kNfdSpecLayerType);
+  std::string artifact_type = std::string(kNfdArtifactType);
+  std::string media_type = std::string(kNfdSpecLayerType);
   std::vector<std::string> annotations;
   bool plain_http = false;
   std::string hosts_dir;

@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "cli/probe_host.h"
-#include "selector/file_read.h"
+#include "oci/file_read.h"
 
 namespace imgsel::cli {
 

@@ -16,9 +16,9 @@
 #include "cli/commands.h"
 #include "cli/inputs.h"
 #include "cli/text_output.h"
-#include "matcher/json_writer.h"
+#include "oci/file_read.h"
+#include "oci/json_writer.h"
 #include "registry/reference.h"
-#include "selector/file_read.h"
 #include "selector/oci_layout.h"
 #include "selector/pipeline.h"
 

@@ -16,7 +16,7 @@
 #include "cli/probe_host.h"
 #include "cli/text_output.h"
 #include "matcher/features.h"
-#include "selector/file_read.h"
+#include "oci/file_write.h"
 
 namespace imgsel::cli {
 namespace {

@@ -21,8 +21,8 @@
 #include "matcher/compat_eval.h"
 #include "matcher/compat_spec.h"
 #include "matcher/host_profile.h"
-#include "matcher/json_writer.h"
-#include "selector/file_read.h"
+#include "oci/file_read.h"
+#include "oci/json_writer.h"
 
 namespace imgsel::cli {
 namespace {

@@ -1,7 +1,6 @@
 #include "config/config.h"
 
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -10,6 +9,7 @@
 #include "absl/time/time.h"
 #include "config/metrics_address.h"
 #include "matcher/suggest.h"
+#include "oci/file_read.h"
 #include "toml++/toml.h"
 
 namespace imgsel {
@@ -509,14 +509,9 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text, absl::string_view sou
 }
 
 absl::StatusOr<Config> LoadConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::string text;
-  text.resize(kMaxConfigBytes + 1);
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (in.bad()) return absl::InternalError(absl::StrCat(path, ": read failed"));
-  return ParseConfig(text, path);
+  absl::StatusOr<std::string> text = ReadFileBounded(path, kMaxConfigBytes);
+  if (!text.ok()) return text.status();
+  return ParseConfig(*text, path);
 }
 
 }  // namespace imgsel

@@ -11,40 +11,13 @@
 #include "absl/time/time.h"
 #include "matcher/compat_eval.h"
 #include "matcher/compat_labels.h"
+#include "oci/created.h"
 
 namespace imgsel {
 
 using compat_internal::BestSetLabel;
 using compat_internal::FirstFailure;
 using compat_internal::SetLabel;
-
-std::optional<absl::Time> ParseCreatedAnnotation(absl::string_view key, absl::string_view value) {
-  if (key != "org.opencontainers.image.created" && key != "oci.opencontainers.image.created") {
-    return std::nullopt;
-  }
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, value, &t, &err)) return std::nullopt;
-  return t;
-}
-
-std::optional<absl::Time> ArtifactCreated(
-    absl::FunctionRef<std::optional<absl::string_view>(absl::string_view key)> annotation) {
-  for (const char* key : {"org.opencontainers.image.created", "oci.opencontainers.image.created"}) {
-    const std::optional<absl::string_view> value = annotation(key);
-    if (!value) continue;
-    if (auto t = ParseCreatedAnnotation(key, *value)) return t;
-  }
-  return std::nullopt;
-}
-
-std::optional<absl::Time> ArtifactCreated(const std::map<std::string, std::string>& annotations) {
-  return ArtifactCreated([&](absl::string_view key) -> std::optional<absl::string_view> {
-    auto it = annotations.find(std::string(key));
-    if (it == annotations.end()) return std::nullopt;
-    return absl::string_view(it->second);
-  });
-}
 
 std::vector<size_t> NewestOfEachKind(
     size_t count, absl::FunctionRef<absl::string_view(size_t)> kind_of,

@@ -67,8 +67,8 @@
 #include "absl/types/span.h"
 #include "matcher/compat_spec.h"
 #include "matcher/host_profile.h"
-#include "matcher/json_writer.h"
 #include "matcher/select.h"
+#include "oci/json_writer.h"
 
 namespace imgsel {
 
@@ -141,18 +141,6 @@ struct CompatArtifact {
   std::map<std::string, std::string> annotations;
   std::vector<CompatSpec> specs;  // one per layer / profile
 };
-
-// The time one annotation records when it is a creation time: RFC 3339 in
-// org.opencontainers.image.created (or the oci.opencontainers.image.created
-// spelling some documents use); nullopt for any other key or a bad value.
-std::optional<absl::Time> ParseCreatedAnnotation(absl::string_view key, absl::string_view value);
-
-// An artifact's creation time: org.opencontainers.image.created when it
-// holds RFC 3339, else oci.opencontainers.image.created; nullopt when
-// neither does. `annotation(key)` looks a key up in whatever holds them.
-std::optional<absl::Time> ArtifactCreated(
-    absl::FunctionRef<std::optional<absl::string_view>(absl::string_view key)> annotation);
-std::optional<absl::Time> ArtifactCreated(const std::map<std::string, std::string>& annotations);
 
 // "The newest artifact of a kind", the one rule, for any list of `count`
 // artifacts: for each kind (`kind_of(i)`), the one with the latest

@@ -14,8 +14,8 @@
 #include "absl/strings/strip.h"
 #include "matcher/features.h"
 #include "matcher/policy.h"
-#include "matcher/utf8.h"
 #include "matcher/yaml_tree.h"
+#include "oci/utf8.h"
 #include "re2/re2.h"
 
 namespace imgsel {
@@ -742,10 +742,10 @@ std::string MatchExpressionString(const MatchExpression& e) {
 }
 
 std::optional<SpecFormat> SpecFormatForMediaType(absl::string_view media_type) {
-  if (media_type == kNfdSpecMediaType || media_type == kOciNfdProfileMediaType) {
+  if (media_type == kNfdSpecLayerType || media_type == kOciCompatNfdLayerType) {
     return SpecFormat::kNfd;
   }
-  if (media_type == kOciKeyValueSpecMediaType) return SpecFormat::kKeyValueGroups;
+  if (media_type == kOciCompatSpecLayerType) return SpecFormat::kKeyValueGroups;
   return std::nullopt;
 }
 

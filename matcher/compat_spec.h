@@ -113,6 +113,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "oci/media_types.h"
 
 namespace re2 {
 class RE2;
@@ -157,14 +158,6 @@ inline constexpr int64_t kMaxCompatRegexpMemory = 256 << 10;
 // bounds compile time (~0.3 us an instruction, ~10 ms in all) so a spec
 // cannot spend its kMaxCompatRegexps each at the edge of its memory.
 inline constexpr int64_t kMaxCompatRegexpProgramSize = 32768;
-
-// The artifact layer media types and what they hold.
-inline constexpr absl::string_view kNfdSpecMediaType =
-    "application/vnd.nfd.image-compatibility.spec.v1alpha1+yaml";
-inline constexpr absl::string_view kOciNfdProfileMediaType =
-    "application/vnd.oci.image-compatibility.nfd.v1alpha1+json";
-inline constexpr absl::string_view kOciKeyValueSpecMediaType =
-    "application/vnd.oci.image-compatibility.spec.v1+json";
 
 // 1-based; 0 when unknown.
 struct SourcePos {

@@ -1,6 +1,6 @@
 #include "matcher/decision_json.h"
 
-#include "matcher/json_writer.h"
+#include "oci/json_writer.h"
 
 namespace imgsel {
 namespace {

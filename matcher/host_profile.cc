@@ -8,9 +8,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "matcher/features.h"
-#include "matcher/json_writer.h"
 #include "matcher/string_view_bridge.h"
 #include "matcher/suggest.h"
+#include "oci/json_writer.h"
 #include "simdjson.h"
 
 namespace imgsel {

@@ -9,8 +9,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "matcher/digest.h"
 #include "matcher/json_cursor.h"
+#include "oci/digest.h"
 
 namespace imgsel {
 namespace {

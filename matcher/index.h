@@ -29,16 +29,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "matcher/platform.h"
+#include "oci/media_types.h"
 
 namespace imgsel {
-
-inline constexpr absl::string_view kOciIndexMediaType = "application/vnd.oci.image.index.v1+json";
-inline constexpr absl::string_view kOciManifestMediaType =
-    "application/vnd.oci.image.manifest.v1+json";
-inline constexpr absl::string_view kDockerListMediaType =
-    "application/vnd.docker.distribution.manifest.list.v2+json";
-inline constexpr absl::string_view kDockerManifestMediaType =
-    "application/vnd.docker.distribution.manifest.v2+json";
 
 // Everything in a ParsedIndex - strings, lists, descriptors - views storage
 // the ParsedIndex shares ownership of: valid as long as any copy of the

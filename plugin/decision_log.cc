@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "matcher/json_writer.h"
+#include "oci/json_writer.h"
 
 namespace imgsel::plugin {
 namespace {

@@ -32,6 +32,7 @@
 #include "config/config.h"
 #include "config/restart_settings.h"
 #include "matcher/host_profile.h"
+#include "oci/file_read.h"
 #include "plugin/content_handover.h"
 #include "plugin/cri_proxy.h"
 #include "plugin/decision_log.h"
@@ -48,7 +49,6 @@
 #include "plugin/sockets.h"
 #include "plugin/upstream.h"
 #include "probe/probe.h"
-#include "selector/file_read.h"
 
 namespace imgsel::plugin {
 namespace {

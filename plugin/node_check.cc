@@ -19,8 +19,8 @@
 #include "absl/strings/strip.h"
 #include "github.com/containerd/containerd/api/services/namespaces/v1/namespace.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "oci/file_read.h"
 #include "plugin/upstream.h"
-#include "registry/bounded_read.h"
 #include "registry/hosts.h"
 
 namespace imgsel::plugin {

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "selector/file_read.h"
+#include "oci/file_read.h"
 
 namespace imgsel::plugin {
 namespace {

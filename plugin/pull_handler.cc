@@ -7,10 +7,10 @@
 #include "absl/strings/str_replace.h"
 #include "cri/runtime/v1/api.pb.h"
 #include "matcher/platform.h"
-#include "matcher/utf8.h"
+#include "oci/digest.h"
+#include "oci/utf8.h"
 #include "plugin/pull_request.h"
 #include "plugin/select_within.h"
-#include "registry/digest_check.h"
 #include "registry/reference.h"
 #include "selector/selection_stage.h"
 
@@ -68,7 +68,7 @@ std::string HandlerRecordName(const std::string& repository, const std::string& 
                               "abcdefghijklmnopqrstuvwxyz"
                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == std::string::npos;
   if (!plain || named.size() > kMaxTag) {
-    const std::string hashed = registry::Sha256Digest(absl::StrCat(base, "\n", handler));
+    const std::string hashed = Sha256Digest(absl::StrCat(base, "\n", handler));
     named = absl::StrCat("imgsel-", hashed.substr(7, 32));
   }
   return absl::StrCat(repository, ":", named);

@@ -8,7 +8,7 @@
 #include "absl/time/time.h"
 #include "matcher/decision_json.h"
 #include "matcher/select.h"
-#include "matcher/utf8.h"
+#include "oci/utf8.h"
 
 namespace imgsel::plugin {
 namespace {

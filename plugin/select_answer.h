@@ -12,7 +12,7 @@
 // Every string field written is well-formed UTF-8, whatever the Selection
 // holds: a proto3 client refuses a whole answer over one bad byte. Text
 // that is not (a registry's message cut inside a character) is written as
-// ToValidUtf8 (matcher/utf8.h) makes it.
+// ToValidUtf8 (oci/utf8.h) makes it.
 //
 // Thread-safe; no I/O.
 #pragma once

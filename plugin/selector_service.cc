@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "matcher/host_profile.h"
-#include "matcher/utf8.h"
+#include "oci/utf8.h"
 #include "plugin/select_answer.h"
 #include "plugin/select_within.h"
 #include "plugin/upstream.h"

@@ -1,7 +1,6 @@
 #include "probe/host_files.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "oci/file_read.h"
 
 namespace imgsel::probe {
 namespace {
@@ -33,28 +33,7 @@ std::string HostFiles::Path(absl::string_view host_path) const {
 }
 
 absl::StatusOr<std::string> HostFiles::Read(absl::string_view host_path, size_t max_bytes) const {
-  std::string path = Path(host_path);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return ErrnoStatus(errno, "cannot open", path);
-  std::string out;
-  char buf[16384];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return ErrnoStatus(err, "cannot read", path);
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<size_t>(n) > max_bytes) {
-      ::close(fd);
-      return absl::OutOfRangeError(absl::StrCat(path, ": larger than ", max_bytes, " bytes"));
-    }
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
+  return ReadFileBounded(Path(host_path), max_bytes, FifoOpen::kNoWait);
 }
 
 absl::StatusOr<std::string> HostFiles::ReadValue(absl::string_view host_path) const {

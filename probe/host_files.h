@@ -1,8 +1,8 @@
 // Reading the host's /proc, /sys and /etc through a root prefix.
 //
-// Every read is bounded: a file larger than its limit is an error, never a
-// partial answer, and a directory listing stops at a fixed number of entries.
-// /proc files report size 0, so reads go to end of file, not to st_size.
+// Every read is bounded (oci/file_read.h, never waiting on a FIFO): a file
+// larger than its limit is an error, never a partial answer, and a directory
+// listing stops at a fixed number of entries.
 // A HostFiles is immutable and safe to use from several threads.
 #pragma once
 
@@ -26,8 +26,8 @@ class HostFiles {
   // The real path for a host path ("/proc/cpuinfo" -> "<root>/proc/cpuinfo").
   std::string Path(absl::string_view host_path) const;
 
-  // The whole file. NotFound when it does not exist; OutOfRange when it is
-  // larger than `max_bytes`. Messages name the real path.
+  // The whole file. NotFound when it does not exist; InvalidArgument when it
+  // is larger than `max_bytes`. Messages name the real path.
   absl::StatusOr<std::string> Read(absl::string_view host_path,
                                    size_t max_bytes = kSmallFileBytes) const;
 

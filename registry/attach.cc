@@ -6,15 +6,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "matcher/index.h"
-#include "matcher/json_writer.h"
-#include "registry/digest_check.h"
+#include "oci/created.h"
+#include "oci/digest.h"
+#include "oci/json_writer.h"
 #include "simdjson.h"
 
 namespace imgsel::registry {
 namespace {
 
 constexpr absl::string_view kEmptyJson = "{}";
-constexpr absl::string_view kCreated = "org.opencontainers.image.created";
 
 void Descriptor(JsonWriter& w, absl::string_view media_type, absl::string_view digest,
                 int64_t size) {
@@ -41,9 +41,8 @@ absl::StatusOr<AttachResult> Attach(RegistryClient& client, const Reference& ref
 
   std::map<std::string, std::string> annotations(options.annotations.begin(),
                                                  options.annotations.end());
-  if (!annotations.count(std::string(kCreated))) {
-    annotations[std::string(kCreated)] =
-        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", options.created, absl::UTCTimeZone());
+  if (!annotations.count(std::string(kCreatedAnnotation))) {
+    annotations[std::string(kCreatedAnnotation)] = FormatCreated(options.created);
   }
   JsonWriter w;
   w.BeginObject().Key("schemaVersion").Int(2).Key("mediaType").String(kOciManifestMediaType);

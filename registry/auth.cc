@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "matcher/string_view_bridge.h"
-#include "registry/bounded_read.h"
-#include "registry/digest_check.h"
+#include "oci/digest.h"
+#include "oci/file_read.h"
 #include "simdjson.h"
 
 namespace imgsel::registry {

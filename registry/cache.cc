@@ -14,9 +14,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "matcher/digest.h"
-#include "registry/bounded_read.h"
-#include "registry/digest_check.h"
+#include "oci/digest.h"
+#include "oci/file_read.h"
 
 namespace imgsel::registry {
 namespace fs = std::filesystem;

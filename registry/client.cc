@@ -12,10 +12,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "matcher/digest.h"
 #include "matcher/index.h"
 #include "matcher/string_view_bridge.h"
-#include "registry/digest_check.h"
+#include "oci/digest.h"
 #include "simdjson.h"
 
 namespace imgsel::registry {

@@ -65,6 +65,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "oci/media_types.h"
 #include "registry/auth.h"
 #include "registry/cache.h"
 #include "registry/hosts.h"
@@ -72,11 +73,6 @@
 #include "registry/reference.h"
 
 namespace imgsel::registry {
-
-inline constexpr absl::string_view kManifestAccept =
-    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
-    "application/vnd.docker.distribution.manifest.list.v2+json, "
-    "application/vnd.docker.distribution.manifest.v2+json";
 
 struct ClientOptions {
   std::string hosts_dir;      // containerd certs.d; empty: none

@@ -14,7 +14,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "matcher/string_view_bridge.h"
-#include "registry/bounded_read.h"
+#include "oci/file_read.h"
 
 namespace imgsel::registry {
 namespace {

@@ -15,7 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "registry/bounded_read.h"
+#include "oci/file_read.h"
 
 namespace imgsel::registry {
 namespace {

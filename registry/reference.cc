@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "matcher/digest.h"
+#include "oci/digest.h"
 
 namespace imgsel::registry {
 namespace {

@@ -12,17 +12,17 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "matcher/compat_eval.h"
-#include "matcher/digest.h"
 #include "matcher/index.h"
-#include "matcher/json_writer.h"
 #include "matcher/string_view_bridge.h"
+#include "oci/created.h"
+#include "oci/digest.h"
+#include "oci/json_writer.h"
 #include "simdjson.h"
 
 namespace imgsel::registry {
 namespace {
 
 constexpr size_t kMaxParallelSubjects = 8;
-constexpr absl::string_view kIndexAccept = "application/vnd.oci.image.index.v1+json";
 
 bool Wanted(const std::vector<std::string>& types, absl::string_view t) {
   return types.empty() || std::find(types.begin(), types.end(), t) != types.end();
@@ -169,7 +169,7 @@ std::vector<size_t> NewestOfEachType(const std::vector<ArtifactDescriptor>& arti
 
 std::string ReferrersIndexJson(const std::vector<ArtifactDescriptor>& artifacts) {
   JsonWriter w;
-  w.BeginObject().Key("schemaVersion").Int(2).Key("mediaType").String(kIndexAccept);
+  w.BeginObject().Key("schemaVersion").Int(2).Key("mediaType").String(kOciIndexMediaType);
   w.Key("manifests").BeginArray();
   for (const ArtifactDescriptor& a : artifacts) {
     w.BeginObject().Key("mediaType").String(a.media_type).Key("digest").String(a.digest);
@@ -303,7 +303,7 @@ absl::StatusOr<std::vector<ArtifactDescriptor>> ReferrersClient::ViaApi(
   for (int page = 0; !path.empty(); ++page) {
     auto room = StartPage(use, what);
     if (!room.ok()) return room.status();
-    auto resp = client_->Get(repo, path, kIndexAccept, room->bytes, creds, deadline_);
+    auto resp = client_->Get(repo, path, kOciIndexMediaType, room->bytes, creds, deadline_);
     if (!resp.ok()) return OverCap(resp.status(), what, room->cap);
     if (resp->status == 404 || resp->status == 405 || (resp->status == 400 && page == 0)) {
       supported = false;
@@ -340,8 +340,8 @@ absl::StatusOr<std::vector<ArtifactDescriptor>> ReferrersClient::ViaTagSchema(
   if (manifest_cap <= room->bytes) {
     *room = {manifest_cap, absl::StrCat("the manifest limit of ", manifest_cap, " bytes")};
   }
-  auto resp = client_->Get(repo, absl::StrCat(repo.repository, "/manifests/", tag), kIndexAccept,
-                           room->bytes, creds, deadline_);
+  auto resp = client_->Get(repo, absl::StrCat(repo.repository, "/manifests/", tag),
+                           kOciIndexMediaType, room->bytes, creds, deadline_);
   if (!resp.ok()) return OverCap(resp.status(), what, room->cap);
   if (resp->status == 404) return std::vector<ArtifactDescriptor>();
   if (resp->status != 200) return StatusFromHttp(*resp, what);

@@ -69,6 +69,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "oci/media_types.h"
 #include "registry/client.h"
 
 namespace imgsel::registry {
@@ -111,18 +112,6 @@ struct ReferrersLimits {
   int max_selection_layers = kMaxSelectionLayers;
   size_t max_selection_artifact_bytes = kMaxSelectionArtifactBytes;
 };
-
-inline constexpr absl::string_view kNfdArtifactType =
-    "application/vnd.nfd.image-compatibility.v1alpha1";
-inline constexpr absl::string_view kNfdSpecLayerType =
-    "application/vnd.nfd.image-compatibility.spec.v1alpha1+yaml";
-inline constexpr absl::string_view kOciCompatArtifactType =
-    "application/vnd.oci.image-compatibility.v1";
-inline constexpr absl::string_view kOciCompatNfdLayerType =
-    "application/vnd.oci.image-compatibility.nfd.v1alpha1+json";
-inline constexpr absl::string_view kOciCompatSpecLayerType =
-    "application/vnd.oci.image-compatibility.spec.v1+json";
-inline constexpr absl::string_view kEmptyConfigMediaType = "application/vnd.oci.empty.v1+json";
 
 // Annotations as key/value pairs sorted by key.
 using Annotations = std::vector<std::pair<std::string, std::string>>;

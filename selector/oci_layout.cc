@@ -3,10 +3,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "matcher/digest.h"
 #include "matcher/index.h"
-#include "registry/digest_check.h"
-#include "selector/file_read.h"
+#include "oci/digest.h"
+#include "oci/file_read.h"
 
 namespace imgsel {
 namespace {
@@ -56,7 +55,7 @@ absl::StatusOr<std::string> ReadLayoutBlob(absl::string_view dir, absl::string_v
     return absl::DataLossError(absl::StrCat(blob_path, ": size ", blob->size(),
                                             " does not match the descriptor's ", size));
   }
-  if (auto st = registry::VerifyDigest(*blob, digest); !st.ok()) {
+  if (auto st = VerifyDigest(*blob, digest); !st.ok()) {
     return absl::DataLossError(absl::StrCat(blob_path, ": content does not match digest ", digest,
                                             " (", st.message(), ")"));
   }

@@ -22,15 +22,15 @@ namespace imgsel {
 namespace {
 
 const std::vector<std::string>& ArtifactTypes() {
-  static const auto* types = new std::vector<std::string>{
-      std::string(registry::kNfdArtifactType), std::string(registry::kOciCompatArtifactType)};
+  static const auto* types = new std::vector<std::string>{std::string(kNfdArtifactType),
+                                                          std::string(kOciCompatArtifactType)};
   return *types;
 }
 
 const std::vector<std::string>& LayerTypes() {
-  static const auto* types = new std::vector<std::string>{
-      std::string(registry::kNfdSpecLayerType), std::string(registry::kOciCompatNfdLayerType),
-      std::string(registry::kOciCompatSpecLayerType)};
+  static const auto* types = new std::vector<std::string>{std::string(kNfdSpecLayerType),
+                                                          std::string(kOciCompatNfdLayerType),
+                                                          std::string(kOciCompatSpecLayerType)};
   return *types;
 }
 

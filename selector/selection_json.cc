@@ -1,7 +1,7 @@
 #include "selector/selection_json.h"
 
 #include "matcher/decision_json.h"
-#include "matcher/json_writer.h"
+#include "oci/json_writer.h"
 
 namespace imgsel {
 

@@ -3,7 +3,7 @@
 # itself and the modules below it. A new arrow upward (matcher including
 # registry, say) fails this test, so the design cannot drift by accident.
 #
-#   matcher  <-  probe, config, registry  <-  selector  <-  plugin, cli
+#   oci  <-  matcher  <-  probe, config, registry  <-  selector  <-  plugin, cli
 #
 # Usage: layering_test.sh SOURCE_DIR
 set -uo pipefail
@@ -11,15 +11,16 @@ cd "$1" || exit 2
 
 # module: the project modules it may include (third-party headers are free).
 declare -A allowed=(
-  [matcher]="matcher"
-  [probe]="matcher probe"
-  [config]="matcher config"
-  [registry]="matcher registry"
-  [selector]="matcher probe config registry selector"
-  [plugin]="matcher probe config registry selector plugin proto"
-  [cli]="matcher probe config registry selector cli"
+  [oci]="oci"
+  [matcher]="oci matcher"
+  [probe]="oci matcher probe"
+  [config]="oci matcher config"
+  [registry]="oci matcher registry"
+  [selector]="oci matcher probe config registry selector"
+  [plugin]="oci matcher probe config registry selector plugin proto"
+  [cli]="oci matcher probe config registry selector cli"
 )
-modules="matcher probe config registry selector plugin cli proto"
+modules="oci matcher probe config registry selector plugin cli proto"
 failures=0
 for m in "${!allowed[@]}"; do
   while IFS= read -r line; do
@@ -37,6 +38,11 @@ done
 if grep -nE '\b(fopen|open|ifstream|ofstream|socket|connect|popen|fork|exec[lv]p?|curl_)\s*\(' \
      matcher/*.cc matcher/*.h | grep -v '^\s*//' ; then
   echo "FAIL matcher/ calls I/O (above)"; failures=$((failures + 1))
+fi
+# oci/ reads and writes files, and does no network I/O.
+if grep -nE '\b(socket|connect|bind|listen|accept|getaddrinfo|curl_[a-z_]+)\s*\(|<(curl/curl|sys/socket|netdb)\.h>' \
+     oci/*.cc oci/*.h | grep -v '^\s*//' ; then
+  echo "FAIL oci/ does network I/O (above)"; failures=$((failures + 1))
 fi
 [[ $failures -eq 0 ]] && echo "layering ok" || echo "$failures layering violation(s)"
 exit $((failures > 0))

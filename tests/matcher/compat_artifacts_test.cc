@@ -43,16 +43,6 @@ HostProfile Avx2Host() {
   return host;
 }
 
-TEST(CompatArtifacts, CreatedAcceptsBothSpellings) {
-  const absl::Time want =
-      absl::FromCivil(absl::CivilSecond(2024, 3, 27, 8, 8, 8), absl::UTCTimeZone());
-  EXPECT_EQ(ArtifactCreated({{"org.opencontainers.image.created", "2024-03-27T08:08:08Z"}}), want);
-  EXPECT_EQ(ArtifactCreated({{"oci.opencontainers.image.created", "2024-03-27T10:08:08+02:00"}}),
-            want);
-  EXPECT_EQ(ArtifactCreated({{"org.opencontainers.image.created", "yesterday"}}), std::nullopt);
-  EXPECT_EQ(ArtifactCreated({}), std::nullopt);
-}
-
 TEST(CompatArtifacts, NewestPerKindWins) {
   std::vector<CompatArtifact> list = {
       Artifact("sha256:old", "nfd", "2024-01-01T00:00:00Z", {}),

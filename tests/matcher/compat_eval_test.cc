@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "matcher/json_writer.h"
+#include "oci/json_writer.h"
 #include "tests/matcher/compat_test_util.h"
 
 namespace imgsel {

@@ -94,9 +94,9 @@ TEST(CompatSpecParse, ProposalFListFormHasWeights) {
 }
 
 TEST(CompatSpecParse, MediaTypes) {
-  EXPECT_EQ(SpecFormatForMediaType(kNfdSpecMediaType), SpecFormat::kNfd);
-  EXPECT_EQ(SpecFormatForMediaType(kOciNfdProfileMediaType), SpecFormat::kNfd);
-  EXPECT_EQ(SpecFormatForMediaType(kOciKeyValueSpecMediaType), SpecFormat::kKeyValueGroups);
+  EXPECT_EQ(SpecFormatForMediaType(kNfdSpecLayerType), SpecFormat::kNfd);
+  EXPECT_EQ(SpecFormatForMediaType(kOciCompatNfdLayerType), SpecFormat::kNfd);
+  EXPECT_EQ(SpecFormatForMediaType(kOciCompatSpecLayerType), SpecFormat::kKeyValueGroups);
   EXPECT_EQ(SpecFormatForMediaType("application/vnd.oci.image.layer.v1.tar+gzip"), std::nullopt);
 }
 

@@ -12,8 +12,8 @@
 #include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "matcher/digest.h"
 #include "matcher/string_view_bridge.h"
+#include "oci/digest.h"
 #include "simdjson.h"
 
 namespace imgsel::oracle {

@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "matcher/digest.h"
 
 namespace imgsel {
 namespace {
@@ -156,50 +155,6 @@ TEST(ParseIndex, LimitsAreEnforced) {
   auto nested = ParseIndex(deep, "deep", limits);
   ASSERT_FALSE(nested.ok());
   EXPECT_THAT(std::string(nested.status().message()), HasSubstr("nested deeper than 64"));
-}
-
-}  // namespace
-}  // namespace imgsel
-
-namespace imgsel {
-namespace {
-
-// Every byte value at every position of a sha256 digest: valid exactly when
-// it is 0-9 or a-f (the check works eight bytes at a time).
-TEST(ValidateDigest, EveryByteAtEveryPosition) {
-  for (size_t pos = 0; pos < 64; ++pos) {
-    for (int b = 0; b < 256; ++b) {
-      std::string digest = "sha256:" + std::string(64, '0');
-      digest[7 + pos] = static_cast<char>(b);
-      bool hex = (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f');
-      EXPECT_EQ(ValidateDigest(digest).ok(), hex) << "byte " << b << " at " << pos;
-    }
-  }
-  EXPECT_TRUE(ValidateDigest("sha512:" + std::string(128, 'f')).ok());
-  EXPECT_FALSE(ValidateDigest("sha512:" + std::string(127, 'f') + "G").ok());
-}
-
-}  // namespace
-}  // namespace imgsel
-
-namespace imgsel {
-namespace {
-
-TEST(IsValidDigest, AgreesWithValidateDigest) {
-  const std::string cases[] = {
-      "sha256:" + std::string(64, 'a'),
-      "sha256:" + std::string(63, 'a'),
-      "sha256:" + std::string(65, 'a'),
-      "sha512:" + std::string(128, '0'),
-      "sha512:" + std::string(64, '0'),
-      "sha384:" + std::string(96, '0'),
-      "SHA256:" + std::string(64, 'a'),
-      "sha256" + std::string(65, 'a'),
-      "",
-      "sha256:",
-      ":" + std::string(64, 'a'),
-  };
-  for (const auto& d : cases) EXPECT_EQ(IsValidDigest(d), ValidateDigest(d).ok()) << d;
 }
 
 }  // namespace

@@ -15,8 +15,8 @@
 #include "absl/synchronization/mutex.h"
 #include "github.com/containerd/containerd/api/services/content/v1/content.grpc.pb.h"
 #include "github.com/containerd/containerd/api/services/leases/v1/leases.grpc.pb.h"
+#include "oci/digest.h"
 #include "plugin/upstream.h"
-#include "registry/digest_check.h"
 
 namespace imgsel::plugin {
 namespace {
@@ -57,7 +57,7 @@ class FakeContent final : public ccontent::Content::Service {
         stream->Write(resp);
         continue;
       }
-      if (registry::Sha256Digest(data) != req.expected() ||
+      if (Sha256Digest(data) != req.expected() ||
           static_cast<int64_t>(data.size()) != req.total()) {
         return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "unexpected commit digest");
       }
@@ -124,7 +124,7 @@ class ContentHandoverTest : public ::testing::Test {
   }
 
   static VerifiedBlob Blob(const std::string& media_type, const std::string& bytes) {
-    return {media_type, registry::Sha256Digest(bytes), bytes};
+    return {media_type, Sha256Digest(bytes), bytes};
   }
 
   std::string dir_;

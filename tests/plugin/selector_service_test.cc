@@ -25,7 +25,7 @@
 #include "config/config.h"
 #include "imgsel/v1/selector.grpc.pb.h"
 #include "matcher/host_profile.h"
-#include "matcher/utf8.h"
+#include "oci/utf8.h"
 #include "plugin/upstream.h"
 
 namespace imgsel::plugin {

@@ -10,7 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
-#include "registry/digest_check.h"
+#include "oci/digest.h"
 
 namespace imgsel::registry {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "registry/digest_check.h"
+#include "oci/digest.h"
 
 namespace imgsel::registry::testing {
 

@@ -14,7 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "matcher/features.h"
-#include "registry/digest_check.h"
+#include "oci/digest.h"
 #include "registry/referrers.h"
 #include "selector/selection_stage.h"
 #include "selector/spec_cache.h"
@@ -94,8 +94,8 @@ class PipelineTest : public ::testing::Test {
   }
 
   void Attach(const Blob& subject, const std::string& spec) {
-    TestArtifact a = MakeArtifact(subject, std::string(registry::kNfdArtifactType), spec,
-                                  std::string(registry::kNfdSpecLayerType), "2026-01-01T00:00:00Z");
+    TestArtifact a = MakeArtifact(subject, std::string(kNfdArtifactType), spec,
+                                  std::string(kNfdSpecLayerType), "2026-01-01T00:00:00Z");
     registry_.AddManifest(a.manifest);
     registry_.AddBlob(a.layer);
     registry_.AddBlob(a.config);
@@ -178,7 +178,7 @@ TEST_F(PipelineTest, ChosenContentIsTheVerifiedManifestAndConfigOfTheWinner) {
     EXPECT_EQ(s->chosen()->digest, c.chosen);
     std::vector<std::string> digests;
     for (const VerifiedBlob& b : s->chosen_content) {
-      EXPECT_EQ(registry::Sha256Digest(b.bytes), b.digest);
+      EXPECT_EQ(Sha256Digest(b.bytes), b.digest);
       digests.push_back(b.digest);
     }
     EXPECT_EQ(digests, c.content);

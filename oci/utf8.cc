@@ -1,4 +1,4 @@
-#include "matcher/utf8.h"
+#include "oci/utf8.h"
 
 #include <cstring>
 

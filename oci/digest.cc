@@ -1,4 +1,6 @@
-#include "matcher/digest.h"
+#include "oci/digest.h"
+
+#include <openssl/evp.h>
 
 #include <cstdint>
 #include <cstring>
@@ -7,6 +9,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace imgsel {
@@ -49,6 +52,14 @@ bool IsLowerHex(absl::string_view s) {
   return true;
 }
 
+std::string Hex(const EVP_MD* md, absl::string_view bytes) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  // EVP_Digest only fails on allocation failure; an empty hex then never matches.
+  if (EVP_Digest(bytes.data(), bytes.size(), out, &len, md, nullptr) != 1) return "";
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(out), len));
+}
+
 }  // namespace
 
 bool IsValidDigest(absl::string_view digest) {
@@ -87,4 +98,29 @@ absl::Status ValidateDigest(absl::string_view digest) {
   }
   return absl::OkStatus();
 }
+
+std::string Sha256Digest(absl::string_view bytes) {
+  return absl::StrCat("sha256:", Hex(EVP_sha256(), bytes));
+}
+
+absl::Status VerifyDigest(absl::string_view bytes, absl::string_view digest) {
+  return VerifyContent(bytes, digest).status();
+}
+
+absl::StatusOr<VerifiedDigest> VerifyContent(absl::string_view bytes, absl::string_view digest) {
+  if (absl::Status s = ValidateDigest(digest); !s.ok()) return s;
+  bool sha512 = digest.substr(0, 7) == "sha512:";
+  std::string got = absl::StrCat(sha512 ? "sha512:" : "sha256:",
+                                 Hex(sha512 ? EVP_sha512() : EVP_sha256(), bytes));
+  if (got != digest) {
+    return absl::DataLossError(absl::StrCat("digest mismatch: expected ", digest, ", got ", got,
+                                            " (", bytes.size(), " bytes)"));
+  }
+  return VerifiedDigest(std::move(got), bytes.size());
+}
+
+VerifiedDigest HashContent(absl::string_view bytes) {
+  return VerifiedDigest(Sha256Digest(bytes), bytes.size());
+}
+
 }  // namespace imgsel

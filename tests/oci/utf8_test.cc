@@ -1,7 +1,7 @@
 // UTF-8 for writers: ToValidUtf8 keeps well-formed text as it is, replaces
 // each byte that cannot begin a character, and drops a character cut short
 // by the end of the text.
-#include "matcher/utf8.h"
+#include "oci/utf8.h"
 
 #include <gtest/gtest.h>
 

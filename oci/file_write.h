@@ -1,15 +1,12 @@
-// Whole-file reads (bounded) and atomic writes.
+// Atomic whole-file writes: what `imgsel probe --save` writes, so that a
+// reader of the file never sees half of it.
 #pragma once
 
 #include <string>
 
-#include "absl/status/statusor.h"
-#include "registry/bounded_read.h"
+#include "absl/status/status.h"
 
 namespace imgsel {
-
-// ReadFileBounded comes from registry/bounded_read.h, which the registry
-// client shares.
 
 // Writes `contents` to `path` so that readers see the old file or the new
 // one, never a partial one: a temporary file beside it, fsync, rename(2).

@@ -1,4 +1,4 @@
-#include "selector/file_read.h"
+#include "oci/file_write.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -6,8 +6,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iostream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"

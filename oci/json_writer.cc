@@ -1,8 +1,8 @@
-#include "matcher/json_writer.h"
+#include "oci/json_writer.h"
 
 #include <cstdio>
 
-#include "matcher/utf8.h"
+#include "oci/utf8.h"
 
 namespace imgsel {
 

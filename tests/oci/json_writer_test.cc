@@ -1,4 +1,4 @@
-#include "matcher/json_writer.h"
+#include "oci/json_writer.h"
 
 #include <gtest/gtest.h>
 
