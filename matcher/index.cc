@@ -572,4 +572,9 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
   return index;
 }
 
+absl::string_view DocumentMediaType(const ParsedIndex& index) {
+  if (!index.media_type.empty()) return index.media_type;
+  return index.kind == DocumentKind::kManifest ? kOciManifestMediaType : kOciIndexMediaType;
+}
+
 }  // namespace imgsel

@@ -63,6 +63,10 @@ struct ParsedIndex {
   std::shared_ptr<const void> storage;  // keeps the views alive
 };
 
+// The document's media type: the one it declares, else the one its shape
+// says (an OCI index, or an OCI manifest), as ParseIndex classified it.
+absl::string_view DocumentMediaType(const ParsedIndex& index);
+
 struct ParseLimits {
   size_t max_bytes = 4 << 20;
   size_t max_entries = 10000;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "matcher/index.h"
+#include "matcher/string_view_bridge.h"
 #include "oci/created.h"
 #include "oci/digest.h"
 #include "oci/json_writer.h"
@@ -19,6 +20,18 @@ constexpr absl::string_view kEmptyJson = "{}";
 void Descriptor(JsonWriter& w, absl::string_view media_type, absl::string_view digest,
                 int64_t size) {
   w.Key("mediaType").String(media_type).Key("digest").String(digest).Key("size").Int(size);
+}
+
+// What a referrers API answer must be: an OCI index, by its mediaType or,
+// declaring none, by its manifests.
+bool IsOciIndex(absl::string_view bytes) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(bytes.data(), bytes.size()).get(root) != simdjson::SUCCESS) return false;
+  std::string_view mt;
+  if (root["mediaType"].get_string().get(mt) == simdjson::SUCCESS) return ToAbsl(mt) == kOciIndexMediaType;
+  simdjson::dom::element unused;
+  return root["manifests"].get(unused) == simdjson::SUCCESS;
 }
 
 }  // namespace
@@ -75,7 +88,7 @@ absl::StatusOr<AttachResult> Attach(RegistryClient& client, const Reference& ref
   auto probe = client.Get(ref, absl::StrCat(ref.repository, "/referrers/", subject->digest),
                           kOciIndexMediaType, client.options().max_manifest_bytes, creds);
   if (!probe.ok()) return probe.status();
-  if (probe->status == 200 && ManifestMediaType(probe->body) == kOciIndexMediaType) {
+  if (probe->status == 200 && IsOciIndex(probe->body)) {
     client.set_referrers_mode(ref, Mode::kApi);
     return result;
   }

@@ -155,8 +155,24 @@ absl::Status DiskCache::PutBlob(absl::string_view scope, absl::string_view diges
                                                      bytes.size(), " bytes is over the limit of ",
                                                      kMaxCacheFileBytes));
   }
-  if (absl::Status s = VerifyDigest(bytes, digest); !s.ok()) return s;
-  return WriteAtomically(BlobPath(scope, digest), bytes);
+  absl::StatusOr<VerifiedDigest> verified = VerifyContent(bytes, digest);
+  if (!verified.ok()) return verified.status();
+  return PutBlob(scope, *verified, bytes);
+}
+
+absl::Status DiskCache::PutBlob(absl::string_view scope, const VerifiedDigest& verified,
+                                absl::string_view bytes) {
+  if (!verified.Covers(bytes)) {
+    return absl::FailedPreconditionError(absl::StrCat("cache: blob ", verified.digest(),
+                                                      " was verified for ", verified.size(),
+                                                      " bytes, not these ", bytes.size()));
+  }
+  if (bytes.size() > kMaxCacheFileBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("cache: blob ", verified.digest(), " of ",
+                                                     bytes.size(), " bytes is over the limit of ",
+                                                     kMaxCacheFileBytes));
+  }
+  return WriteAtomically(BlobPath(scope, verified.digest()), bytes);
 }
 
 std::optional<std::string> DiskCache::GetRecord(absl::string_view key, absl::Duration ttl) {

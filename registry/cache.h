@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "oci/digest.h"
 
 namespace imgsel::registry {
 
@@ -60,6 +61,10 @@ class DiskCache {
   // Stores bytes under `scope` and their digest; DataLoss if they do not
   // match it, ResourceExhausted over kMaxCacheFileBytes.
   absl::Status PutBlob(absl::string_view scope, absl::string_view digest, absl::string_view bytes);
+  // The same for bytes already hashed (oci/digest.h): they are not hashed
+  // again. FailedPrecondition when `verified` is not for these bytes.
+  absl::Status PutBlob(absl::string_view scope, const VerifiedDigest& verified,
+                       absl::string_view bytes);
 
   // The record under `key` if written less than `ttl` ago.
   std::optional<std::string> GetRecord(absl::string_view key, absl::Duration ttl);

@@ -125,17 +125,14 @@ absl::Status StatusFromHttp(const HttpResponse& response, absl::string_view what
   return absl::FailedPreconditionError(msg);
 }
 
-std::string ManifestMediaType(absl::string_view bytes) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (parser.parse(bytes.data(), bytes.size()).get(root) != simdjson::SUCCESS) return "";
-  std::string_view mt;
-  if (root["mediaType"].get_string().get(mt) == simdjson::SUCCESS) return std::string(mt);
-  simdjson::dom::element unused;
-  if (root["manifests"].get(unused) == simdjson::SUCCESS) return std::string(kOciIndexMediaType);
-  return std::string(kOciManifestMediaType);
+std::string MediaTypeFromContentType(const std::string* content_type) {
+  if (content_type == nullptr || content_type->empty() ||
+      absl::StartsWith(*content_type, "application/json") ||
+      absl::StartsWith(*content_type, "text/")) {
+    return "";
+  }
+  return std::string(absl::StripAsciiWhitespace(content_type->substr(0, content_type->find(';'))));
 }
-
 absl::StatusOr<std::unique_ptr<RegistryClient>> RegistryClient::Create(ClientOptions options) {
   DockerConfig docker;
   if (options.use_docker_config) {
@@ -452,24 +449,23 @@ absl::StatusOr<Manifest> RegistryClient::GetManifest(const Reference& repo,
   if (resp->status != 200) return StatusFromHttp(*resp, absl::StrCat("GET ", call.last_url));
   Manifest m;
   m.bytes = std::move(resp->body);
-  if (!digest.empty()) {
-    m.digest = std::string(digest);
-  } else if (const std::string* d = resp->Header("docker-content-digest");
-             d != nullptr && ValidateDigest(*d).ok()) {
-    m.digest = *d;
-  } else {
-    m.digest = Sha256Digest(m.bytes);
+  // Hashed once: against the digest asked for or the one the registry
+  // named, or (naming none) to learn it; the cache takes the proof.
+  absl::string_view expected = digest;
+  if (const std::string* d = resp->Header("docker-content-digest");
+      expected.empty() && d != nullptr && ValidateDigest(*d).ok()) {
+    expected = *d;
   }
-  if (absl::Status s = VerifyDigest(m.bytes, m.digest); !s.ok()) {
-    return absl::DataLossError(absl::StrCat(what, " from ", call.last_url, ": ", s.message()));
+  absl::StatusOr<VerifiedDigest> verified =
+      expected.empty() ? HashContent(m.bytes) : VerifyContent(m.bytes, expected);
+  if (!verified.ok()) {
+    return absl::DataLossError(
+        absl::StrCat(what, " from ", call.last_url, ": ", verified.status().message()));
   }
-  const std::string* ct = resp->Header("content-type");
-  m.media_type = ct != nullptr && !ct->empty() && !absl::StartsWith(*ct, "application/json") &&
-                         !absl::StartsWith(*ct, "text/")
-                     ? std::string(absl::StripAsciiWhitespace(ct->substr(0, ct->find(';'))))
-                     : ManifestMediaType(m.bytes);
+  m.digest = verified->digest();
+  m.media_type = MediaTypeFromContentType(resp->Header("content-type"));
   if (options_.cache != nullptr) {
-    options_.cache->PutBlob(repo.Name(), m.digest, m.bytes).IgnoreError();
+    options_.cache->PutBlob(repo.Name(), *verified, m.bytes).IgnoreError();
   }
   return m;
 }
@@ -485,8 +481,7 @@ absl::StatusOr<Manifest> RegistryClient::FetchManifest(const Reference& repo,
   if (options_.cache != nullptr) {
     if (auto bytes = options_.cache->GetBlob(repo.Name(), digest);
         bytes && bytes->size() <= options_.max_manifest_bytes) {
-      Manifest m;
-      m.media_type = ManifestMediaType(*bytes);
+      Manifest m;  // media_type empty: the document's own, read where it is parsed
       m.digest = std::string(digest);
       m.bytes = std::move(*bytes);
       return m;
@@ -541,11 +536,11 @@ absl::StatusOr<std::string> RegistryClient::FetchBlob(const Reference& repo,
     return resp.status();
   }
   if (resp->status != 200) return StatusFromHttp(*resp, absl::StrCat("GET ", call.last_url));
-  if (absl::Status s = VerifyDigest(resp->body, digest); !s.ok()) {
-    return absl::DataLossError(absl::StrCat(what, ": ", s.message()));
-  }
+  absl::StatusOr<VerifiedDigest> verified = VerifyContent(resp->body, digest);
+  if (!verified.ok())
+    return absl::DataLossError(absl::StrCat(what, ": ", verified.status().message()));
   if (options_.cache != nullptr) {
-    options_.cache->PutBlob(repo.Name(), digest, resp->body).IgnoreError();
+    options_.cache->PutBlob(repo.Name(), *verified, resp->body).IgnoreError();
   }
   return std::move(resp->body);
 }
@@ -601,7 +596,8 @@ absl::StatusOr<std::string> RegistryClient::PushBlob(const Reference& repo, absl
 absl::StatusOr<std::string> RegistryClient::PushManifest(
     const Reference& repo, absl::string_view media_type, absl::string_view bytes,
     absl::string_view tag_or_digest, const Credentials* creds, absl::Time deadline) {
-  std::string digest = Sha256Digest(bytes);
+  const VerifiedDigest verified = HashContent(bytes);
+  const std::string& digest = verified.digest();
   Call put;
   put.deadline = deadline;
   put.method = "PUT";
@@ -616,7 +612,8 @@ absl::StatusOr<std::string> RegistryClient::PushManifest(
   if (done->status != 201 && done->status != 200 && done->status != 204) {
     return StatusFromHttp(*done, absl::StrCat("PUT ", put.last_url));
   }
-  if (options_.cache != nullptr) options_.cache->PutBlob(repo.Name(), digest, bytes).IgnoreError();
+  if (options_.cache != nullptr)
+    options_.cache->PutBlob(repo.Name(), verified, bytes).IgnoreError();
   return digest;
 }
 

@@ -90,8 +90,12 @@ struct ClientOptions {
 };
 
 struct Manifest {
-  std::string media_type;  // Content-Type, or the document's mediaType
-  std::string digest;
+  // The media type the registry's Content-Type names; empty when it names
+  // none (or a generic JSON type) and on a cache hit. The document's own
+  // mediaType is then read by whoever parses it (ParseIndex does on every
+  // pull: reading it here too would parse the document twice).
+  std::string media_type;
+  std::string digest;  // verified: the bytes hash to it
   std::string bytes;
 };
 
@@ -200,7 +204,8 @@ class RegistryClient {
 // and the registry's error code when it gave one.
 absl::Status StatusFromHttp(const HttpResponse& response, absl::string_view what);
 
-// The media type a manifest document declares (mediaType), or by its shape.
-std::string ManifestMediaType(absl::string_view bytes);
+// A manifest media type from a Content-Type header: its value without
+// parameters, or empty for none, a generic JSON or a text type.
+std::string MediaTypeFromContentType(const std::string* content_type);
 
 }  // namespace imgsel::registry

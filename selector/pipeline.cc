@@ -193,7 +193,11 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
 
   auto index = ParseIndex(bytes, sel.reference.empty() ? "index" : sel.reference);
   if (!index.ok()) return AtStage(index.status(), SelectionStage::kIndex);
-  if (sel.document_media_type.empty()) sel.document_media_type = std::string(index->media_type);
+  // A registry that named no media type: the document's, by its shape if it
+  // declares none (index bytes from a caller keep what they declare).
+  if (sel.document_media_type.empty()) {
+    sel.document_media_type = std::string(ref ? DocumentMediaType(*index) : index->media_type);
+  }
   const Policy policy = config->PolicyFor(request.runtime_handler);
   SelectOptions options;
   options.kind = request.policy;

@@ -78,6 +78,29 @@ TEST(ParseIndex, DocumentKinds) {
             DocumentKind::kManifest);
 }
 
+// The media type a registry did not name: the declared one, else by shape
+// (what the registry client once worked out with a parse of its own).
+TEST(DocumentMediaType, DeclaredElseByShape) {
+  const struct {
+    std::string document;
+    std::string want;
+  } cases[] = {
+      {Index(""), "application/vnd.oci.image.index.v1+json"},
+      {R"({"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[]})",
+       "application/vnd.docker.distribution.manifest.list.v2+json"},
+      {R"({"manifests":[]})", "application/vnd.oci.image.index.v1+json"},
+      {R"({"schemaVersion":2,"config":{},"layers":[]})",
+       "application/vnd.oci.image.manifest.v1+json"},
+      {R"({"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{}})",
+       "application/vnd.docker.distribution.manifest.v2+json"},
+  };
+  for (const auto& c : cases) {
+    auto index = ParseIndex(c.document);
+    ASSERT_TRUE(index.ok()) << c.document << ": " << index.status();
+    EXPECT_EQ(DocumentMediaType(*index), c.want) << c.document;
+  }
+}
+
 // Descriptor-level problems skip the entry with a reason that says where.
 TEST(ParseIndex, BadDescriptorsAreKeptWithAReason) {
   const std::pair<std::string, std::string> cases[] = {

@@ -27,6 +27,18 @@ TEST(DigestCheckTest, MismatchAndBadSyntax) {
   EXPECT_EQ(VerifyDigest("x", "md5:00").code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(VerifyContent, KeepsTheDigestOfTheBytesItHashed) {
+  auto ok = VerifyContent("abc", Sha256Digest("abc"));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->digest(), Sha256Digest("abc"));
+  EXPECT_TRUE(ok->Covers("abc"));
+  EXPECT_FALSE(ok->Covers("abcd"));
+  EXPECT_EQ(VerifyContent("abd", Sha256Digest("abc")).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(VerifyContent("abc", "sha256:abc").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(HashContent("abc").digest(), Sha256Digest("abc"));
+  EXPECT_EQ(HashContent("abc").size(), 3u);
+}
+
 // Every byte value at every position of a sha256 digest: valid exactly when
 // it is 0-9 or a-f (the check works eight bytes at a time).
 TEST(ValidateDigest, EveryByteAtEveryPosition) {

@@ -61,6 +61,22 @@ TEST_F(CacheTest, BlobsSurviveReopen) {
   EXPECT_EQ(*got, bytes);
 }
 
+// Bytes hashed once (VerifyContent) go in on that proof, and only the
+// bytes the proof is for.
+TEST_F(CacheTest, VerifiedBlobsGoInWithoutAnotherHashOnlyForTheirBytes) {
+  auto cache = Open(1 << 20);
+  auto verified = VerifyContent("layer", Sha256Digest("layer"));
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_EQ(cache->PutBlob(kScope, *verified, "other bytes").code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(cache->GetBlob(kScope, verified->digest()).has_value());
+  ASSERT_TRUE(cache->PutBlob(kScope, *verified, "layer").ok());
+  EXPECT_EQ(cache->GetBlob(kScope, verified->digest()), "layer");
+  const VerifiedDigest hashed = HashContent("config");
+  ASSERT_TRUE(cache->PutBlob(kScope, hashed, "config").ok());
+  EXPECT_EQ(cache->GetBlob(kScope, Sha256Digest("config")), "config");
+}
+
 TEST_F(CacheTest, RefusesWrongBytesAndDropsCorruptFiles) {
   auto cache = Open(1 << 20);
   std::string digest = Sha256Digest("good");
