@@ -29,7 +29,8 @@ bool IsOciIndex(absl::string_view bytes) {
   simdjson::dom::element root;
   if (parser.parse(bytes.data(), bytes.size()).get(root) != simdjson::SUCCESS) return false;
   std::string_view mt;
-  if (root["mediaType"].get_string().get(mt) == simdjson::SUCCESS) return ToAbsl(mt) == kOciIndexMediaType;
+  if (root["mediaType"].get_string().get(mt) == simdjson::SUCCESS)
+    return ToAbsl(mt) == kOciIndexMediaType;
   simdjson::dom::element unused;
   return root["manifests"].get(unused) == simdjson::SUCCESS;
 }
