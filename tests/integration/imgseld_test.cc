@@ -1152,6 +1152,12 @@ struct SilentRegistry {
     if (fd >= 0) close(fd);
   }
   bool ok() const { return written; }
+  // Waits until a client (imgseld) has connected: the pull is then held
+  // here, which the tests need before they act on the daemon.
+  bool AwaitConnection(absl::Duration timeout) const {
+    pollfd p{fd, POLLIN, 0};
+    return poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) == 1;
+  }
   int fd = -1;
   bool written = false;
   std::string certs;
@@ -1171,7 +1177,7 @@ TEST(ImgseldIntegration, TermLetsAPullInFlightFinish) {
     auto cri = Cri(d->cri_socket);
     ref = Pull(*cri, Ref("drain"));
   });
-  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE(silent.AwaitConnection(absl::Seconds(10))) << ReadFile(d->log);
   const int status = d->process->Signal(SIGTERM, absl::Seconds(10));
   kubelet.join();
   ASSERT_TRUE(ref.ok()) << ref.status() << ReadFile(d->log);
@@ -1246,7 +1252,7 @@ TEST(ImgseldIntegration, PullsBeyondMaxPullsAreForwardedAndLogged) {
     auto cri = Cri(d->cri_socket);
     held = Pull(*cri, Ref("busy"));
   });
-  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE(silent.AwaitConnection(absl::Seconds(10))) << ReadFile(d->log);
   auto cri = Cri(d->cri_socket);
   absl::StatusOr<std::string> busy = Pull(*cri, Ref("busy"));
   first.join();
@@ -1409,9 +1415,11 @@ TEST(ImgseldIntegration, SocketActivatedDrainLeavesNewCallsToTheNextImgseld) {
     auto cri = Cri(d->cri_socket);
     ref = Pull(*cri, Ref("handover"));
   });
-  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE(silent.AwaitConnection(absl::Seconds(10))) << ReadFile(d->log);
   kill((*first)->pid(), SIGTERM);
-  absl::SleepFor(absl::Milliseconds(200));
+  // Accepting has stopped once the drain is logged.
+  ASSERT_TRUE(WaitForFileContaining(d->log, "draining for up to", absl::Seconds(10)))
+      << ReadFile(d->log);
   grpc::Status during = grpc::Status(grpc::StatusCode::UNKNOWN, "not run");
   std::thread late([&] { during = list(absl::Seconds(30)); });
   const int status = (*first)->Signal(SIGTERM, absl::Seconds(10));

@@ -263,9 +263,12 @@ TEST_F(SocketsTest, AcceptsAgainOnceDescriptorsAreFree) {
   for (int c : clients) {
     EXPECT_EQ(connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
   }
-  // The server's thread wakes for the connections and fails to accept them;
-  // nothing outside it can see that happen, so it is given this long.
-  absl::SleepFor(absl::Milliseconds(300));
+  // The server's thread wakes for the connections and fails to accept them.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (listener->acceptor->deferred_accepts() == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_GE(listener->acceptor->deferred_accepts(), 1) << "accept() never ran out of descriptors";
   for (int fd : taken) close(fd);
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
   for (int c : clients) close(c);
