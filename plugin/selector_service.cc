@@ -28,15 +28,16 @@ grpc::Status Invalid(std::string message) {
 }
 
 // A reference that cannot name an image is refused before any thread or
-// registry is involved.
-// `registry` gets the registry it names (the key of its share of slots).
-grpc::Status CheckReference(const std::string& reference, std::string* registry) {
+// registry is involved. `parsed` gets it parsed, for the pipeline not to
+// parse it again (its registry is the key of its share of slots).
+grpc::Status CheckReference(const std::string& reference,
+                            std::optional<registry::Reference>* parsed) {
   if (reference.empty() || reference.size() > kMaxReferenceBytes) {
     return Invalid("reference: empty or longer than 4096 bytes");
   }
-  auto parsed = registry::ParseReference(reference);
-  if (!parsed.ok()) return Invalid(parsed.status());
-  *registry = std::move(parsed->registry);
+  auto ref = registry::ParseReference(reference);
+  if (!ref.ok()) return Invalid(ref.status());
+  *parsed = *std::move(ref);
   return grpc::Status::OK;
 }
 
@@ -76,9 +77,11 @@ grpc::Status SelectorService::Check(SelectCall& call) {
   SelectionRequest& sreq = call.selection;
   switch (request.source_case()) {
     case v1::SelectRequest::kReference:
-      if (grpc::Status bad = CheckReference(request.reference(), &call.registry); !bad.ok()) {
+      if (grpc::Status bad = CheckReference(request.reference(), &sreq.parsed_reference);
+          !bad.ok()) {
         return bad;
       }
+      call.registry = sreq.parsed_reference->registry;
       sreq.reference = request.reference();
       break;
     case v1::SelectRequest::kIndex:

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "matcher/features.h"
 #include "registry/digest_check.h"
+#include "registry/reference.h"
 #include "registry/referrers.h"
 #include "selector/selection_stage.h"
 #include "selector/spec_cache.h"
@@ -261,6 +262,110 @@ TEST_F(PipelineTest, ColdSelectionQueriesEachSubjectOnceAndWarmMakesNoRequest) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->round_trips, 0);
   EXPECT_EQ(again->chosen()->digest, v3_.manifest.digest());
+}
+
+HostProfile V1Host() {
+  HostProfile h = Host();
+  h.platform.variant.clear();  // amd64 v1: the v3 entry does not run
+  h.features.clear();
+  return h;
+}
+
+// `imgsel matrix`: one fetch serves every host. The hosts here differ in
+// which entries could win (v1 cannot run the v3 entry), so the fetch lists
+// the union; it costs the requests of one host's fetch, and each host's
+// decision is the one a selection for that host alone makes.
+TEST_F(PipelineTest, OneFetchForManyHostsCostsTheRequestsOfOne) {
+  Attach(v3_.manifest, kWeightedSpec);
+  Attach(other_.manifest, kFailingSpec);
+  const HostProfile v1 = V1Host();
+  const HostProfile v3 = Host();
+  SelectionRequest r;
+  r.reference = absl::StrCat(registry_.host(), "/team/app:v1");
+
+  auto alone = Pipeline();
+  const size_t before_one = registry_.requests().size();
+  const HostProfile* one[] = {&v3};
+  auto single = alone->Fetch(r, one);
+  ASSERT_TRUE(single.ok()) << single.status();
+  const size_t requests_of_one = registry_.requests().size() - before_one;
+  EXPECT_GT(requests_of_one, 0u);
+
+  std::filesystem::remove_all(cache_dir_);  // a cold start again
+  auto shared = Pipeline();
+  const size_t before_many = registry_.requests().size();
+  const HostProfile* many[] = {&v1, &v3, &v1, &v3};
+  auto fetched = shared->Fetch(r, many);
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  EXPECT_EQ(registry_.requests().size() - before_many, requests_of_one);
+  EXPECT_EQ(fetched->round_trips, single->round_trips);
+
+  const Policy policy = shared->config()->PolicyFor("");
+  for (const HostProfile* host : {&v1, &v3}) {
+    SCOPED_TRACE(host->platform.variant.empty() ? "v1" : "v3");
+    const Selection decided = DecideSelection(*fetched, *host, policy, PolicyKind::kBest);
+    SelectionRequest own = r;
+    own.host = host;
+    auto selected = Pipeline()->Select(own);
+    ASSERT_TRUE(selected.ok()) << selected.status();
+    ASSERT_NE(decided.chosen(), nullptr);
+    ASSERT_NE(selected->chosen(), nullptr);
+    EXPECT_EQ(decided.chosen()->digest, selected->chosen()->digest);
+    EXPECT_EQ(decided.decision.candidates[0].score, selected->decision.candidates[0].score);
+    EXPECT_EQ(decided.compat.size(), selected->compat.size());
+  }
+  // What each host gets: v1 cannot run v3 and `other` fails its artifact.
+  EXPECT_EQ(DecideSelection(*fetched, v1, policy, PolicyKind::kBest).chosen()->digest,
+            generic_.manifest.digest());
+  EXPECT_EQ(DecideSelection(*fetched, v3, policy, PolicyKind::kBest).chosen()->digest,
+            v3_.manifest.digest());
+}
+
+// The host is the request's: an artifact's evaluation against the
+// pipeline's own host is remembered, and never handed to another host.
+TEST_F(PipelineTest, TwoHostsNeverShareAnEvaluation) {
+  Attach(v3_.manifest, kFailingSpec);  // needs kernel 7; the pipeline's host runs 6
+  HostProfile kernel7 = Host();
+  kernel7.nfd.attributes["kernel.version"] = {{"major", "7"}, {"minor", "0"}};
+  auto p = Pipeline();
+  SelectionRequest r;
+  r.reference = absl::StrCat(registry_.host(), "/team/app:v1");
+  SelectionRequest for_kernel7 = r;
+  for_kernel7.host = &kernel7;
+  struct Step {
+    const SelectionRequest* request;
+    std::string chosen;
+  };
+  const std::vector<Step> steps = {
+      {&r, generic_.manifest.digest()},
+      {&for_kernel7, v3_.manifest.digest()},
+      {&r, generic_.manifest.digest()},
+      {&for_kernel7, v3_.manifest.digest()},
+  };
+  for (size_t i = 0; i < steps.size(); ++i) {
+    SCOPED_TRACE(i);
+    auto s = p->Select(*steps[i].request);
+    ASSERT_TRUE(s.ok()) << s.status();
+    ASSERT_NE(s->chosen(), nullptr);
+    EXPECT_EQ(s->chosen()->digest, steps[i].chosen);
+    if (i >= 2) EXPECT_EQ(s->round_trips, 1) << "the GET of the tag, the rest from memory";
+  }
+}
+
+// A reference the caller parsed is used as given: the string is not parsed
+// again (here it could not be).
+TEST_F(PipelineTest, AParsedReferenceIsNotParsedAgain) {
+  auto p = Pipeline();
+  SelectionRequest r;
+  r.reference = "Not A Reference";
+  auto parsed = registry::ParseReference(absl::StrCat(registry_.host(), "/team/app:v1"));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  r.parsed_reference = *parsed;
+  auto s = p->Select(r);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->reference, parsed->String());
+  ASSERT_NE(s->chosen(), nullptr);
+  EXPECT_EQ(s->chosen()->digest, v3_.manifest.digest());
 }
 
 // A spec within the budget but costly to read (its regexps at the edge of
