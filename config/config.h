@@ -31,7 +31,7 @@
 //   docker_config = ""            # config.json; empty: the default location
 //   connect_timeout = "5s"
 //   request_timeout = "30s"
-//   max_concurrent_per_registry = 8
+//   max_concurrent_per_registry = 16
 //
 //   [server]                      # imgseld
 //   socket = "/run/imgsel/imgsel.sock"          # Selector API
@@ -89,7 +89,7 @@ struct RegistryConfig {
   std::string docker_config;  // empty: the default location
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(30);
-  int max_concurrent_per_registry = 8;
+  int max_concurrent_per_registry = 16;
 };
 
 struct ServerConfig {

@@ -391,18 +391,37 @@ SubjectReferrers ReferrersClient::ListOne(const Reference& repo, const std::stri
   using Mode = RegistryClient::ReferrersMode;
   Mode mode = client_->referrers_mode(repo);
   absl::StatusOr<std::vector<ArtifactDescriptor>> list;
-  bool api_answered = false;
-  if (mode != Mode::kTagSchema) {
-    bool supported = false;
-    list = ViaApi(repo, subject, types, creds, use, supported);
-    if (list.ok()) {
-      client_->set_referrers_mode(repo, supported ? Mode::kApi : Mode::kTagSchema);
-      api_answered = supported;
-    }
-  }
-  if (!api_answered && (mode == Mode::kTagSchema || list.ok())) {
+  if (mode == Mode::kTagSchema) {
     out.via_tag_schema = true;
     list = ViaTagSchema(repo, subject, types, creds, use);
+  } else if (mode == Mode::kApi) {
+    bool supported = false;
+    list = ViaApi(repo, subject, types, creds, use, supported);
+    if (list.ok() && !supported) {
+      // The API went away (a registry replaced behind its name).
+      client_->set_referrers_mode(repo, Mode::kTagSchema);
+      out.via_tag_schema = true;
+      list = ViaTagSchema(repo, subject, types, creds, use);
+    }
+  } else {
+    // A repository not yet known: the API and the tag schema are asked at
+    // once, so a registry without the API (docker-registry, most mirrors)
+    // costs no round trip more than one with it. The price is one GET of
+    // the sha256-<hex> tag per subject on a registry with the API, the first
+    // time its repository is seen within referrers_ttl.
+    ListingUse tag_use;
+    absl::StatusOr<std::vector<ArtifactDescriptor>> by_tag;
+    std::thread tag_probe([&] { by_tag = ViaTagSchema(repo, subject, types, creds, tag_use); });
+    bool supported = false;
+    list = ViaApi(repo, subject, types, creds, use, supported);
+    tag_probe.join();
+    if (list.ok()) {
+      client_->set_referrers_mode(repo, supported ? Mode::kApi : Mode::kTagSchema);
+      if (!supported) {
+        out.via_tag_schema = true;
+        list = std::move(by_tag);
+      }
+    }
   }
   if (!list.ok()) {
     out.status = list.status();

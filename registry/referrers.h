@@ -18,8 +18,10 @@
 // empty ones too, so a warm lookup costs no request; a list is cached only
 // when it is no larger than a read of the cache accepts (max_listing_bytes).
 // Several subjects (an index and its entries) are looked up in parallel, at
-// most 8 at a time, all at once even on a registry not yet known (each then
-// probes the API: one round trip for the lot, not one more for a probe).
+// most 8 at a time, all at once even on a repository not yet known; there
+// each subject asks the API and the tag schema at once, so finding out which
+// way the repository works costs no round trip (only, on a registry with the
+// API, one unused tag GET per subject, once per referrers_ttl).
 //
 // Caps. A registry named in a pod spec may be an attacker's, so what one
 // lookup may cost is bounded, and work stops with ResourceExhausted naming

@@ -90,7 +90,13 @@ TEST_F(ReferrersApiTest, ListsThroughTheApiForEverySubjectInParallel) {
   EXPECT_TRUE(lists[2].artifacts.empty());
   EXPECT_FALSE(lists[0].via_tag_schema);
   EXPECT_EQ(client->referrers_mode(ref_), RegistryClient::ReferrersMode::kApi);
-  EXPECT_EQ(reg_.Count("/manifests/sha256-"), 0);  // no tag fallback needed
+  // The repository was not known: the tag schema was asked alongside, once
+  // per subject; known now, it is not asked again.
+  EXPECT_EQ(reg_.Count("/manifests/sha256-"), 3);
+  auto again = referrers.List(ref_, {amd_.manifest.digest(), arm_.manifest.digest()}, {});
+  for (const auto& l : again) ASSERT_TRUE(l.status.ok()) << l.status;
+  EXPECT_EQ(reg_.Count("/manifests/sha256-"), 3);
+  EXPECT_EQ(reg_.Count("/referrers/"), 5);
 }
 
 TEST_F(ReferrersApiTest, FiltersWhenTheRegistryDidNot) {
@@ -196,8 +202,9 @@ TEST_F(ReferrersApiTest, WarmCacheMakesNoRequest) {
     ReferrersClient referrers(cold.get());
     auto lists = referrers.List(ref_, subjects, {});
     ASSERT_TRUE(referrers.FetchArtifact(ref_, lists[0].artifacts[0], {}).ok());
-    // One referrers query per subject, the artifact manifest, its one layer.
-    EXPECT_EQ(cold->round_trips(), 5);
+    // One referrers query per subject and the tag schema's alongside (the
+    // repository is new), the artifact manifest, its one layer.
+    EXPECT_EQ(cold->round_trips(), 8);
   }
   size_t before = reg_.requests().size();
   auto warm = Client();
