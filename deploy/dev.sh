@@ -146,8 +146,16 @@ fuzz() {
 # TSan build of the same abseil, from Debian's own source package, ahead of
 # the system's (same sonames, same patches).
 ABSEIL_TSAN_DIR="${ABSEIL_TSAN_DIR:-$ROOT/build/abseil-tsan}"
-# The suites whose code runs on more than one thread (ctest labels).
+# The suites whose code runs on more than one thread (ctest labels), less
+# two groups that cannot run under TSan as built here:
+# - ProcessMetricsTest.FollowsThisProcess counts this process's threads, and
+#   TSan starts a thread of its own at the first pthread_create;
+# - SelectAnswerTest.* (one thread) compares messages by reflection, and
+#   protobuf's MapFieldBase has two more members when __SANITIZE_THREAD__ is
+#   defined (map_field.h), so the tree's map fields no longer match Debian's
+#   libprotobuf, built without it: its reflection crashes on them.
 TSAN_LABELS='^(plugin|selector|registry|integration)$'
+TSAN_EXCLUDE='^(ProcessMetricsTest\.FollowsThisProcess|SelectAnswerTest\..*)$'
 
 # Adds deb-src entries for this release's Debian archives when apt has none
 # (apt-get source needs them), in a file of its own.
@@ -218,13 +226,15 @@ tsan() {
   LD_LIBRARY_PATH="$ABSEIL_TSAN_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
   TSAN_OPTIONS="suppressions=$ROOT/tests/tsan_suppressions.txt log_path=$reports/report second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
     setarch "$(uname -m)" -R ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" \
-      -L "$TSAN_LABELS" "$@" || status=$?
+      -L "$TSAN_LABELS" -E "$TSAN_EXCLUDE" "$@" || status=$?
   if compgen -G "$reports/report.*" >/dev/null; then
     cat "$reports"/report.* >&2
-    log "ThreadSanitizer: $(grep -c '^WARNING: ThreadSanitizer' "$reports"/report.* | \
-      awk -F: '{n += $2} END {print n}') reports in $(ls "$reports" | wc -l) processes ($reports)"
+    log "ThreadSanitizer: $(cat "$reports"/report.* | grep -c '^WARNING: ThreadSanitizer') reports," \
+      "$(cat "$reports"/report.* | grep -c '^==[0-9]*==ERROR: ThreadSanitizer') errors," \
+      "in $(ls "$reports" | wc -l) processes ($reports)"
     return 1
   fi
+  log "ThreadSanitizer: no reports"
   return "$status"
 }
 
