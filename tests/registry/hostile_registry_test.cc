@@ -602,9 +602,12 @@ TEST_F(HostileRegistryTest, OneDeadlineCoversEveryHopAndTheTokenFetch) {
     std::string name;
     std::function<std::optional<FakeResponse>(const FakeRequest&)> fault;
   };
+  // The faults hold copies of what they read: the client gives up at its
+  // deadline while the server is still in a hop, and that hop ends after
+  // this test body (and its locals) have gone.
   const std::vector<Case> cases = {
       {"redirect hops",
-       [&](const FakeRequest& r) -> std::optional<FakeResponse> {
+       [layer_path, hop](const FakeRequest& r) -> std::optional<FakeResponse> {
          FakeResponse slow{307, {}, ""};
          slow.delay = hop;
          if (absl::StrContains(r.target, layer_path)) {
@@ -619,7 +622,7 @@ TEST_F(HostileRegistryTest, OneDeadlineCoversEveryHopAndTheTokenFetch) {
          return slow;
        }},
       {"401, token, retry",
-       [&](const FakeRequest& r) -> std::optional<FakeResponse> {
+       [layer_path, hop](const FakeRequest& r) -> std::optional<FakeResponse> {
          if (absl::StrContains(r.target, layer_path) || r.Path() == "/token") {
            absl::SleepFor(hop);  // then the registry answers as it would
          }
