@@ -78,17 +78,18 @@ int RunAttach(const AttachFlags& f) {
   // included), before anything is pushed: a spec they cannot read makes
   // their selections fall back. Errors are printed as validate prints them.
   if (std::optional<SpecFormat> format = SpecFormatForMediaType(f.media_type)) {
-    SpecCheck check = CheckCompatSpec(*content, *format);
+    SpecCheck check = CheckCompatSpec(*content, *format, IsJsonMediaType(f.media_type));
+    // Warnings too, as validate prints them: a name no table knows is
+    // accepted but matches no host.
+    for (const SpecProblem& p : check.problems) {
+      std::cerr << Printable(FormatSpecProblem(f.file, p)) << "\n";
+    }
     if (!check.ok()) {
-      for (const SpecProblem& p : check.problems) {
-        if (p.severity != SpecProblem::Severity::kError) continue;
-        std::cerr << Printable(FormatSpecProblem(f.file, p)) << "\n";
-      }
       return Fail(2, absl::StrCat(f.file, ": not a valid compatibility spec; nothing attached"));
     }
   } else {
     std::cerr << "imgsel attach: warning: imgsel does not read layers of type " << f.media_type
-              << "; nodes will pass this artifact over\n";
+              << ": nodes list this artifact as not read, and it changes nothing for them\n";
   }
 
   registry::AttachOptions options;

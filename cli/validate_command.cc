@@ -13,6 +13,7 @@
 #include <iostream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli/commands.h"
@@ -69,7 +70,8 @@ int RunValidate(const ValidateFlags& f) {
     host = std::move(*parsed);
   }
 
-  SpecCheck check = CheckCompatSpec(*bytes, format);
+  // A .json file is held to JSON's grammar, as a node holds a +json layer.
+  SpecCheck check = CheckCompatSpec(*bytes, format, absl::EndsWith(f.file, ".json"));
   int errors = 0;
   int warnings = 0;
   for (const SpecProblem& p : check.problems) {

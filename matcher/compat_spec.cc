@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "matcher/features.h"
+#include "matcher/json_cursor.h"
 #include "matcher/policy.h"
 #include "matcher/utf8.h"
 #include "matcher/yaml_tree.h"
@@ -657,7 +658,8 @@ class SpecReader {
                 absl::StrCat("\"", group, ".", key, "\" must be a string, number or boolean"));
           continue;
         }
-        set.groups.push_back({absl::StrCat(group, ".", key), kv.second.Scalar(), PosOf(kv.first)});
+        set.groups.push_back(
+            {absl::StrCat(group, ".", key), kv.second.Scalar(), PosOf(kv.first), group, key});
       }
     }
   }
@@ -741,11 +743,15 @@ std::string MatchExpressionString(const MatchExpression& e) {
   return out;
 }
 
+bool IsJsonMediaType(absl::string_view media_type) { return absl::EndsWith(media_type, "+json"); }
+
 std::optional<SpecFormat> SpecFormatForMediaType(absl::string_view media_type) {
   if (media_type == kNfdSpecMediaType || media_type == kOciNfdProfileMediaType) {
     return SpecFormat::kNfd;
   }
-  if (media_type == kOciKeyValueSpecMediaType) return SpecFormat::kKeyValueGroups;
+  if (media_type == kOciKeyValueSpecMediaType || media_type == kK8sNfdKeyValueSpecMediaType) {
+    return SpecFormat::kKeyValueGroups;
+  }
   return std::nullopt;
 }
 
@@ -842,9 +848,27 @@ std::string YamlErrorMessage(const YamlError& error) {
   return absl::StrCat("YAML: ", error.message);
 }
 
+// The first JSON syntax error of `bytes` and its byte offset, or nullopt
+// for valid JSON. The same grammar as every other JSON imgsel reads
+// (json_cursor.h, simdjson's): no trailing comma, every brace closed.
+std::optional<std::pair<std::string, size_t>> JsonSyntaxError(absl::string_view bytes) {
+  constexpr size_t kMaxJsonDepth = 64;  // the schema needs 6
+  std::string padded(bytes);
+  padded.append(kJsonPadding, '\0');
+  std::string scratch(bytes.size() + kJsonPadding, '\0');
+  JsonCursor c(padded.data(), bytes.size(), scratch.data(), kMaxJsonDepth);
+  if (c.ok()) {
+    JsonCursor::Pos at = c.begin();
+    if (c.Skip(at)) c.AtEnd(at);
+  }
+  if (c.ok()) return std::nullopt;
+  const size_t offset = c.error_offset() == std::string::npos ? 0 : c.error_offset();
+  return std::pair(c.error_message(), offset);
+}
+
 }  // namespace
 
-SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format) {
+SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format, bool strict_json) {
   SpecCheck check;
   SpecReader reader;
   if (bytes.size() > kMaxCompatSpecBytes) {
@@ -857,6 +881,14 @@ SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format) {
     reader.Error(PosOfOffset(bytes, bad), absl::StrCat("not UTF-8 (byte ", bad, ")"));
     check.problems = std::move(reader.problems);
     return check;
+  }
+  if (strict_json) {
+    if (auto error = JsonSyntaxError(bytes)) {
+      reader.Error(PosOfOffset(bytes, error->second),
+                   absl::StrCat("not JSON: ", error->first, " (byte ", error->second, ")"));
+      check.problems = std::move(reader.problems);
+      return check;
+    }
   }
   CompatSpec spec;
   YamlReadResult yaml = ReadYamlTree(bytes, kMaxCompatYamlNodes);
@@ -891,8 +923,8 @@ std::string FormatSpecProblem(absl::string_view source, const SpecProblem& probl
 }
 
 absl::StatusOr<CompatSpec> ParseCompatSpec(absl::string_view bytes, SpecFormat format,
-                                           absl::string_view source) {
-  SpecCheck check = CheckCompatSpec(bytes, format);
+                                           absl::string_view source, bool strict_json) {
+  SpecCheck check = CheckCompatSpec(bytes, format, strict_json);
   if (check.ok()) return std::move(*check.spec);
   // The first few errors: the message travels into fallback reasons and
   // logs, and a spec can hold one error per node.

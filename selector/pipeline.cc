@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "matcher/compat_spec.h"
 #include "registry/cache.h"
 #include "registry/client.h"
@@ -28,30 +29,78 @@ const std::vector<std::string>& ArtifactTypes() {
 }
 
 const std::vector<std::string>& LayerTypes() {
-  static const auto* types = new std::vector<std::string>{
-      std::string(registry::kNfdSpecLayerType), std::string(registry::kOciCompatNfdLayerType),
-      std::string(registry::kOciCompatSpecLayerType)};
+  static const auto* types = new std::vector<std::string>(std::begin(kReadableLayerMediaTypes),
+                                                          std::end(kReadableLayerMediaTypes));
   return *types;
 }
 
-// At most this many artifacts are fetched for one selection.
+// At most this many artifact manifests are read for one selection.
 constexpr size_t kMaxArtifactsPerSelection = 64;
+// What is kept of one manifest's unread media types (they only name
+// themselves in explanations).
+constexpr size_t kMaxNotReadListed = 8;
+
+// What the pipeline keeps of an artifact manifest: its kind (matcher's
+// ArtifactKind), the media types it does not read, its creation time, and
+// the layers to fetch should it be the newest of its kind. An artifact is
+// content-addressed, so this is kept for good, like its evaluation.
+struct ArtifactShape {
+  registry::ArtifactManifest manifest;  // layers: the readable ones only
+  std::string kind;                     // empty: nothing imgsel reads
+  std::vector<std::string> not_read;
+  std::optional<absl::Time> created;
+};
+
+absl::StatusOr<ArtifactShape> FetchShape(registry::ReferrersClient& referrers,
+                                         const registry::Reference& ref,
+                                         const registry::ArtifactDescriptor& desc,
+                                         const registry::Credentials* creds) {
+  auto manifest = referrers.FetchArtifactManifest(ref, desc, creds);
+  if (!manifest.ok()) return manifest.status();
+  ArtifactShape shape;
+  std::vector<std::string> media_types;
+  for (const registry::ArtifactLayerDescriptor& l : manifest->layers) {
+    media_types.push_back(l.media_type);
+  }
+  shape.kind = ArtifactKind(manifest->artifact_type, media_types);
+  shape.not_read = UnreadMediaTypes(media_types);
+  if (shape.not_read.size() > kMaxNotReadListed) shape.not_read.resize(kMaxNotReadListed);
+  shape.created = ArtifactCreated([&](absl::string_view key) -> std::optional<absl::string_view> {
+    for (const auto& [k, v] : manifest->annotations) {
+      if (k == key) return absl::string_view(v);
+    }
+    return std::nullopt;
+  });
+  // Past the per-artifact layer cap the fetch fails anyway: one more keeps
+  // that failure without keeping a hostile manifest's every layer.
+  std::vector<registry::ArtifactLayerDescriptor> readable;
+  for (registry::ArtifactLayerDescriptor& l : manifest->layers) {
+    if (readable.size() > static_cast<size_t>(registry::kMaxArtifactLayers)) break;
+    if (SpecFormatForMediaType(l.media_type)) readable.push_back(std::move(l));
+  }
+  manifest->layers = std::move(readable);
+  manifest->annotations.clear();  // the creation time is kept above
+  shape.manifest = *std::move(manifest);
+  return shape;
+}
 
 absl::StatusOr<CompatArtifact> FetchAndParse(registry::ReferrersClient& referrers,
                                              const registry::Reference& ref,
-                                             const registry::ArtifactDescriptor& desc,
+                                             const ArtifactShape& shape,
                                              const registry::Credentials* creds) {
-  auto art = referrers.FetchArtifact(ref, desc, LayerTypes(), creds);
+  auto art = referrers.FetchArtifactLayers(ref, shape.manifest, LayerTypes(), creds);
   if (!art.ok()) return art.status();
   CompatArtifact out;
   out.id = art->digest;
-  out.kind = art->artifact_type;
+  out.kind = shape.kind;
+  out.not_read = shape.not_read;
   for (const auto& [k, v] : art->annotations) out.annotations[k] = v;
   for (const registry::ArtifactLayer& layer : art->layers) {
     auto format = SpecFormatForMediaType(layer.media_type);
     if (!format) continue;  // not a layer type imgsel understands
     // Parsed once per layer, failures included, however many pulls ask.
-    SpecCache::Outcome parsed = SpecCache::Shared().Get(layer.digest, *format, layer.bytes);
+    SpecCache::Outcome parsed = SpecCache::Shared().Get(layer.digest, *format, layer.bytes,
+                                                        IsJsonMediaType(layer.media_type));
     if (!parsed->ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "artifact ", art->digest, " layer ", layer.digest, ": ", parsed->status().message()));
@@ -62,10 +111,24 @@ absl::StatusOr<CompatArtifact> FetchAndParse(registry::ReferrersClient& referrer
     }
     out.specs.push_back(std::move(copy));
   }
-  if (out.specs.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("artifact ", art->digest, ": no layer of a compatibility media type"));
+  return out;
+}
+
+// fn(i) for i in [0, n): at once when n is 1, else one thread each (n is
+// bounded by the caller); results in order.
+template <typename Fn>
+auto InParallel(size_t n, Fn fn) -> std::vector<decltype(fn(size_t{0}))> {
+  using Result = decltype(fn(size_t{0}));
+  std::vector<Result> out;
+  out.reserve(n);
+  if (n == 1) {
+    out.push_back(fn(0));
+    return out;
   }
+  std::vector<std::future<Result>> futures;
+  futures.reserve(n);
+  for (size_t i = 0; i < n; ++i) futures.push_back(std::async(std::launch::async, fn, i));
+  for (auto& f : futures) out.push_back(f.get());
   return out;
 }
 
@@ -83,10 +146,16 @@ struct SelectionPipeline::Memo {
   absl::flat_hash_map<std::string, Listing> listings ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<std::string, std::shared_ptr<const ArtifactResult>> results
       ABSL_GUARDED_BY(mu);
+  // By artifact digest: what its manifest says (kind, layers to fetch).
+  absl::flat_hash_map<std::string, std::shared_ptr<const ArtifactShape>> shapes ABSL_GUARDED_BY(mu);
 
-  // The key of a result: its digest and whether it was attached to the index.
-  static std::string ResultKey(const std::string& digest, bool on_index) {
-    return absl::StrCat(digest, on_index ? "#index" : "#entry");
+  // The key of a result: its digest, whether it was attached to the index,
+  // and the [compat.groups] it was evaluated under (a reload may change it
+  // while a selection of the old config is still storing its results).
+  static std::string ResultKey(const std::string& digest, bool on_index,
+                               const GroupPolicy& groups) {
+    return absl::StrCat(digest, on_index ? "#index#" : "#entry#", groups.Describe(), "#",
+                        absl::StrJoin(groups.nfd_groups, ","));
   }
 };
 
@@ -132,8 +201,13 @@ std::shared_ptr<const Config> SelectionPipeline::config() const {
 
 void SelectionPipeline::Reload(Config config) {
   auto shared = std::make_shared<const Config>(std::move(config));
-  absl::MutexLock lock(&mu_);
-  config_ = std::move(shared);
+  {
+    absl::MutexLock lock(&mu_);
+    config_ = std::move(shared);
+  }
+  // Evaluations under the old [compat.groups] will not be asked for again.
+  absl::MutexLock lock(&memo_->mu);
+  memo_->results.clear();
 }
 
 absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& request) const {
@@ -302,30 +376,97 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
     }
     if (absl::Now() > deadline) return out_of_time("while listing compatibility artifacts");
 
-    // The newest artifact of each type per subject; evaluated results from
-    // memory, the rest fetched (in parallel when more than one) and evaluated.
-    struct Wanted {
+    // On an artifact failure, [compat] on_error decides.
+    auto failed = [&](std::string why) {
+      if (config->compat.fallback_on_error) {
+        artifact_failure = std::move(why);
+      } else {
+        sel.warnings.push_back(absl::StrCat(why, " (ignored: [compat] on_error = \"ignore\")"));
+      }
+    };
+    // Every listed artifact's kind, from its manifest (memory first: an
+    // artifact is content-addressed); then per subject the newest of each
+    // kind imgsel reads (matcher's NewestOfEachKind), whose layers alone are
+    // fetched; artifacts with nothing imgsel reads are listed, not used.
+    struct Listed {
       std::string subject;
       const registry::ArtifactDescriptor& desc;  // kept alive by `listings`
+      bool on_index;
+      std::shared_ptr<const ArtifactShape> shape;
+    };
+    std::vector<Listed> listed;
+    for (const auto& [subject, artifacts] : listings) {
+      for (const registry::ArtifactDescriptor& desc : *artifacts) {
+        if (listed.size() == kMaxArtifactsPerSelection) {
+          sel.warnings.push_back(
+              absl::StrCat("more than ", kMaxArtifactsPerSelection,
+                           " compatibility artifacts listed; the rest not read"));
+          break;
+        }
+        listed.push_back({subject, desc, subject == sel.document_digest, nullptr});
+      }
+    }
+    std::vector<size_t> to_read;
+    {
+      absl::MutexLock lock(&memo_->mu);
+      for (size_t i = 0; i < listed.size(); ++i) {
+        auto it = memo_->shapes.find(listed[i].desc.digest);
+        if (it != memo_->shapes.end()) {
+          listed[i].shape = it->second;
+        } else {
+          to_read.push_back(i);
+        }
+      }
+    }
+    std::vector<absl::StatusOr<ArtifactShape>> shapes = InParallel(to_read.size(), [&](size_t k) {
+      return FetchShape(referrers, *ref, listed[to_read[k]].desc, request.credentials);
+    });
+    for (size_t k = 0; k < to_read.size(); ++k) {
+      if (!shapes[k].ok()) {
+        failed(std::string(shapes[k].status().message()));
+        continue;
+      }
+      auto shape = std::make_shared<const ArtifactShape>(*std::move(shapes[k]));
+      absl::MutexLock lock(&memo_->mu);
+      if (memo_->shapes.size() >= Memo::kMaxEntries) memo_->shapes.clear();
+      memo_->shapes[listed[to_read[k]].desc.digest] = shape;
+      listed[to_read[k]].shape = std::move(shape);
+    }
+    struct Wanted {
+      std::string subject;
+      const ArtifactShape& shape;  // kept alive by `listed`
       bool on_index;
       std::shared_ptr<const ArtifactResult> result;
     };
     std::vector<Wanted> wanted;
-    for (const auto& [subject, artifacts] : listings) {
-      if (artifacts->empty()) continue;
-      const std::vector<registry::ArtifactDescriptor>& list = *artifacts;
-      const std::vector<size_t> newest = registry::NewestOfEachType(list);
-      for (size_t i : newest) {
-        if (wanted.size() < kMaxArtifactsPerSelection) {
-          wanted.push_back({subject, list[i], subject == sel.document_digest, nullptr});
-        }
+    std::map<std::string, std::vector<const Listed*>> by_subject;
+    for (const Listed& l : listed) {
+      if (l.shape != nullptr) by_subject[l.subject].push_back(&l);
+    }
+    for (const auto& [subject, list] : by_subject) {
+      const std::vector<size_t> newest = NewestOfEachKind(
+          list.size(), [&](size_t i) -> absl::string_view { return list[i]->shape->kind; },
+          [&](size_t i) { return list[i]->shape->created; });
+      for (size_t i : newest)
+        wanted.push_back({subject, *list[i]->shape, list[i]->on_index, nullptr});
+      for (const Listed* l : list) {
+        if (!l->shape->kind.empty()) continue;
+        // Not for imgsel: named in the explanation, evaluated as nothing.
+        CompatArtifact unread;
+        unread.id = l->shape->manifest.digest;
+        unread.not_read = l->shape->not_read;
+        wanted.push_back(
+            {subject, *l->shape, l->on_index,
+             std::make_shared<const ArtifactResult>(EvaluateArtifact(unread, l->on_index, host_))});
       }
     }
     std::vector<size_t> to_fetch;
     {
       absl::MutexLock lock(&memo_->mu);
       for (size_t i = 0; i < wanted.size(); ++i) {
-        auto it = memo_->results.find(Memo::ResultKey(wanted[i].desc.digest, wanted[i].on_index));
+        if (wanted[i].result) continue;
+        auto it = memo_->results.find(Memo::ResultKey(wanted[i].shape.manifest.digest,
+                                                      wanted[i].on_index, config->compat.groups));
         if (it != memo_->results.end()) {
           wanted[i].result = it->second;
         } else {
@@ -333,35 +474,22 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
         }
       }
     }
-    auto fetch = [&](size_t i) {
-      return FetchAndParse(referrers, *ref, wanted[i].desc, request.credentials);
-    };
-    std::vector<absl::StatusOr<CompatArtifact>> fetched;
-    if (to_fetch.size() == 1) {
-      fetched.push_back(fetch(to_fetch[0]));
-    } else if (!to_fetch.empty()) {
-      std::vector<std::future<absl::StatusOr<CompatArtifact>>> futures;
-      futures.reserve(to_fetch.size());
-      fetched.reserve(to_fetch.size());
-      for (size_t i : to_fetch) futures.push_back(std::async(std::launch::async, fetch, i));
-      for (auto& f : futures) fetched.push_back(f.get());
-    }
+    std::vector<absl::StatusOr<CompatArtifact>> fetched =
+        InParallel(to_fetch.size(), [&](size_t k) {
+          return FetchAndParse(referrers, *ref, wanted[to_fetch[k]].shape, request.credentials);
+        });
     for (size_t k = 0; k < to_fetch.size(); ++k) {
       Wanted& w = wanted[to_fetch[k]];
       if (!fetched[k].ok()) {
-        std::string why = std::string(fetched[k].status().message());
-        if (config->compat.fallback_on_error) {
-          artifact_failure = why;
-        } else {
-          sel.warnings.push_back(absl::StrCat(why, " (ignored: [compat] on_error = \"ignore\")"));
-        }
+        failed(std::string(fetched[k].status().message()));
         continue;
       }
-      w.result =
-          std::make_shared<const ArtifactResult>(EvaluateArtifact(*fetched[k], w.on_index, host_));
+      w.result = std::make_shared<const ArtifactResult>(
+          EvaluateArtifact(*fetched[k], w.on_index, host_, config->compat.groups));
       absl::MutexLock lock(&memo_->mu);
       if (memo_->results.size() >= Memo::kMaxEntries) memo_->results.clear();
-      memo_->results[Memo::ResultKey(w.desc.digest, w.on_index)] = w.result;
+      memo_->results[Memo::ResultKey(w.shape.manifest.digest, w.on_index, config->compat.groups)] =
+          w.result;
     }
     if (absl::Now() > deadline) return out_of_time("while fetching compatibility artifacts");
 
