@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "matcher/compat_eval.h"
 #include "matcher/compat_labels.h"
@@ -19,6 +20,27 @@ namespace imgsel {
 using compat_internal::BestSetLabel;
 using compat_internal::FirstFailure;
 using compat_internal::SetLabel;
+
+namespace {
+
+// ", [compat.groups] required: *; ..." when the artifact has Proposal F
+// groups: their verdict depends on the operator's policy, so its reason
+// says which (the policy is the groups rule's name, compat_eval.cc).
+std::string GroupPolicyNote(const ArtifactResult& r) {
+  for (const SpecResult& spec : r.specs) {
+    for (const SetResult& set : spec.sets) {
+      for (const RuleResult& rule : set.rules) {
+        absl::string_view name = rule.name;
+        if (absl::ConsumePrefix(&name, "groups (") && absl::ConsumeSuffix(&name, ")")) {
+          return absl::StrCat(", [compat.groups] ", name);
+        }
+      }
+    }
+  }
+  return "";
+}
+
+}  // namespace
 
 std::optional<absl::Time> ParseCreatedAnnotation(absl::string_view key, absl::string_view value) {
   if (key != "org.opencontainers.image.created" && key != "oci.opencontainers.image.created") {
@@ -132,7 +154,7 @@ CompatVerdict CombineArtifactResults(absl::Span<const ArtifactResult* const> res
       v.reasons.push_back(absl::StrCat(where, ": nothing imgsel reads, ignored", not_read));
       continue;
     }
-    std::string head = absl::StrCat(where, " (", r->kind, "): ");
+    std::string head = absl::StrCat(where, " (", r->kind, GroupPolicyNote(*r), "): ");
     if (r->matched) {
       if (!best || *r->weight > *best) best = r->weight;
       v.reasons.push_back(

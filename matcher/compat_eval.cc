@@ -314,6 +314,7 @@ RuleResult EvalGroups(const CompatSet& set, const NfdFeatures& nfd,
       e.detail = absl::StrCat("host: ", *host);
     }
     if (!required) {
+      e.decides = false;
       if (e.matched) {
         ++optional_matched;
         e.detail = absl::StrCat("optional, adds ", policy.optional_key_weight);
@@ -321,6 +322,7 @@ RuleResult EvalGroups(const CompatSet& set, const NfdFeatures& nfd,
         absl::StrAppend(&e.detail, "; optional");
       }
     } else if (!host && policy.ignore_unknown_keys) {
+      e.decides = false;
       absl::StrAppend(&e.detail, "; ignored (unknown key)");
     } else {
       r.matched = r.matched && e.matched;

@@ -96,6 +96,9 @@ struct ExpressionResult {
   std::string matcher_type;  // "matchExpression", "matchName" or "keyValue"
   bool matched = false;
   std::string detail;  // why not, or the host value: "host: 5.4.0", "feature not on host"
+  // False for a Proposal F key that does not decide its set (an optional
+  // group's, or an unknown key passed over): shown, never the failure named.
+  bool decides = true;
   MatchOp op = MatchOp::kExists;
   std::vector<std::string> values;
   ValueType type = ValueType::kDefault;

@@ -93,7 +93,45 @@ TEST(CompatSpecParse, ProposalFListFormHasWeights) {
   EXPECT_EQ(check.spec->sets[0].groups.size(), 4u);
 }
 
+// The seed's Proposal F examples as written: commas and a closing brace
+// missing, a comma too many. As a +json layer (strict) each is one error at
+// the byte where the grammar breaks, with its line and column; the fixed
+// text reads.
+TEST(CompatSpecParse, StrictJsonPointsAtTheByte) {
+  struct Case {
+    std::string name;
+    std::string text;
+    std::string error;  // empty: valid
+  };
+  const std::vector<Case> cases = {
+      {"missing comma",
+       "{\"compatibilities\": {\"nfd\": {\n  \"cpu-pstate.turbo\": false\n  "
+       "\"kernel-selinux.enabled\": true}}}",
+       "f.json:3:3: error: not JSON: expected ',' or '}' (byte 60)"},
+      {"trailing comma", "{\"compatibilities\": {\"io.archspec\": {\"target\": \"arm64\",\n  }}}",
+       "f.json:2:3: error: not JSON: expected a string key (byte 58)"},
+      {"missing closing brace", "{\"compatibilities\": {\"mpi\": {\"version\": \"4.1.6\"}}",
+       "not JSON"},
+      {"fixed", "{\"compatibilities\": {\"mpi\": {\"version\": \"4.1.6\"}}}", ""},
+  };
+  for (const Case& c : cases) {
+    SpecCheck strict = CheckCompatSpec(c.text, SpecFormat::kKeyValueGroups, /*strict_json=*/true);
+    if (c.error.empty()) {
+      EXPECT_TRUE(strict.ok()) << c.name;
+      continue;
+    }
+    ASSERT_FALSE(strict.ok()) << c.name;
+    ASSERT_EQ(strict.problems.size(), 1u) << c.name;
+    EXPECT_NE(FormatSpecProblem("f.json", strict.problems[0]).find(c.error), std::string::npos)
+        << c.name << ": " << FormatSpecProblem("f.json", strict.problems[0]);
+  }
+  EXPECT_TRUE(IsJsonMediaType(kK8sNfdKeyValueSpecMediaType));
+  EXPECT_TRUE(IsJsonMediaType(kOciNfdProfileMediaType));
+  EXPECT_FALSE(IsJsonMediaType(kNfdSpecMediaType));
+}
+
 TEST(CompatSpecParse, MediaTypes) {
+  EXPECT_EQ(SpecFormatForMediaType(kK8sNfdKeyValueSpecMediaType), SpecFormat::kKeyValueGroups);
   EXPECT_EQ(SpecFormatForMediaType(kNfdSpecMediaType), SpecFormat::kNfd);
   EXPECT_EQ(SpecFormatForMediaType(kOciNfdProfileMediaType), SpecFormat::kNfd);
   EXPECT_EQ(SpecFormatForMediaType(kOciKeyValueSpecMediaType), SpecFormat::kKeyValueGroups);
