@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -358,6 +359,17 @@ SpecResult EvaluateCompatSpec(const CompatSpec& spec, const HostProfile& host,
   }
   result.name = spec.name;
   result.sets.reserve(spec.sets.size());
+  // NFD's back-references (validate-node): after each rule that matches,
+  // its labels and vars join the attribute feature rule.matched, which
+  // stays for the rules after it, in this set and the next ones. Only a
+  // spec that sets any has its own copy of the host's features.
+  const bool backrefs = std::any_of(spec.sets.begin(), spec.sets.end(), [](const CompatSet& set) {
+    return std::any_of(set.rules.begin(), set.rules.end(),
+                       [](const CompatRule& r) { return !r.labels.empty() || !r.vars.empty(); });
+  });
+  std::optional<NfdFeatures> with_backrefs;
+  if (backrefs) with_backrefs = host.nfd;
+  const NfdFeatures& nfd = backrefs ? *with_backrefs : host.nfd;
   for (size_t i = 0; i < spec.sets.size(); ++i) {
     const CompatSet& set = spec.sets[i];
     SetResult s;
@@ -367,8 +379,13 @@ SpecResult EvaluateCompatSpec(const CompatSpec& spec, const HostProfile& host,
     s.description = set.description;
     s.matched = true;
     for (const CompatRule& rule : set.rules) {
-      s.rules.push_back(EvalRule(rule, host.nfd));
+      s.rules.push_back(EvalRule(rule, nfd));
       s.matched = s.matched && s.rules.back().matched;
+      if (backrefs && s.rules.back().matched) {
+        auto& matched = with_backrefs->attributes[std::string(kRuleMatchedFeature)];
+        for (const auto& [k, v] : rule.labels) matched[k] = v;
+        for (const auto& [k, v] : rule.vars) matched[k] = v;
+      }
     }
     if (!set.groups.empty()) {
       int64_t optional_matched = 0;

@@ -293,9 +293,13 @@ class SpecReader {
           continue;
         }
         for (const YamlNode elem : value.items()) rule.match_any.push_back(ReadMatchAnyElem(elem));
-      } else if (key == "vars" || key == "varsTemplate" || key == "labels" ||
-                 key == "labelsTemplate" || key == "annotations" || key == "taints" ||
-                 key == "extendedResources") {
+      } else if (key == "labels" || key == "vars") {
+        ReadBackrefs(value, key, key == "labels" ? rule.labels : rule.vars);
+      } else if (key == "varsTemplate" || key == "labelsTemplate") {
+        Warn(PosOf(it.first), absl::StrCat("\"", key,
+                                           "\" (a Go template) is not read by imgsel; ignored, so "
+                                           "rule.matched will not hold what it makes"));
+      } else if (key == "annotations" || key == "taints" || key == "extendedResources") {
         Warn(PosOf(it.first),
              absl::StrCat("\"", key, "\" has no effect on image compatibility; ignored"));
       } else {
@@ -306,6 +310,32 @@ class SpecReader {
     if (!saw_match)
       Warn(rule.pos, "rule has neither \"matchFeatures\" nor \"matchAny\": it always matches");
     return rule;
+  }
+
+  // `labels:` / `vars:` of a rule: names to values (strings, numbers or
+  // booleans, as text), each counted as an expression of the budget.
+  void ReadBackrefs(const YamlNode& node, absl::string_view what,
+                    std::vector<std::pair<std::string, std::string>>& out) {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) {
+      Error(PosOf(node), absl::StrCat("\"", what, "\" must map names to values"));
+      return;
+    }
+    for (const YamlNode::Pair kv : node.pairs()) {
+      std::string name = KeyText(kv.first);
+      where_.key = absl::StrCat(what, " ", name);
+      CountExpression(PosOf(kv.first));
+      if (name.empty()) {
+        Error(PosOf(kv.first), absl::StrCat("a name in \"", what, "\" is empty"));
+        continue;
+      }
+      if (!kv.second.IsScalar()) {
+        Error(PosOf(kv.second),
+              absl::StrCat("\"", what, "\" ", name, ": must be a string, number or boolean"));
+        continue;
+      }
+      out.emplace_back(std::move(name), kv.second.Scalar());
+    }
   }
 
   std::vector<FeatureTerm> ReadMatchAnyElem(const YamlNode& node) {

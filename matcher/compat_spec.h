@@ -243,8 +243,17 @@ struct CompatRule {
   std::string name;
   std::vector<FeatureTerm> match_features;          // AND
   std::vector<std::vector<FeatureTerm>> match_any;  // OR of ANDs
+  // NFD back-references: when the rule matches, its `labels` and `vars`
+  // become elements of the attribute feature `rule.matched`, which later
+  // rules (of this set and of the sets after it, as in NFD's validate-node)
+  // may match on. In the order written.
+  std::vector<std::pair<std::string, std::string>> labels;
+  std::vector<std::pair<std::string, std::string>> vars;
   SourcePos pos;
 };
+
+// The feature NFD's back-references live in.
+inline constexpr absl::string_view kRuleMatchedFeature = "rule.matched";
 
 // Proposal F: `key` is "<group>.<key>", `value` the text to equal.
 struct GroupRequirement {

@@ -478,5 +478,63 @@ TEST(CompatGroups, TheOperatorDrawsTheLineBetweenRequiredAndOptional) {
   }
 }
 
+// NFD's back-references, as validate-node runs them: a rule that matches
+// adds its labels and vars to the attribute feature rule.matched, which the
+// rules after it read - in its set and in the sets after it.
+TEST(CompatRules, VarsAndLabelsOfMatchedRulesAreBackReferences) {
+  const std::string spec_text = R"(version: v1alpha1
+compatibilities:
+- tag: first
+  rules:
+  - name: kernel
+    vars: {kernel.ok: "true"}
+    labels: {my-kernel: "6"}
+    matchFeatures:
+    - feature: kernel.version
+      matchExpressions: {major: {op: Ge, value: ["6"]}}
+  - name: uses the var
+    matchFeatures:
+    - feature: rule.matched
+      matchExpressions: {kernel.ok: {op: IsTrue}}
+- tag: second
+  rules:
+  - name: uses the label of the first set
+    matchFeatures:
+    - feature: rule.matched
+      matchExpressions: {my-kernel: {op: In, value: ["6"]}}
+)";
+  SpecCheck check = CheckCompatSpec(spec_text);
+  ASSERT_TRUE(check.ok());
+  for (const SpecProblem& p : check.problems) ADD_FAILURE() << p.message;  // no warning
+  struct Case {
+    std::string kernel_major;
+    bool first, second;
+  };
+  for (const Case& c : std::vector<Case>{{"6", true, true}, {"5", false, false}}) {
+    HostProfile host;
+    host.nfd.attributes["kernel.version"] = {{"major", c.kernel_major}};
+    SpecResult r = EvaluateCompatSpec(*check.spec, host);
+    EXPECT_EQ(r.sets[0].matched, c.first) << c.kernel_major << "\n" << RenderCompatResultText(r);
+    EXPECT_EQ(r.sets[1].matched, c.second) << c.kernel_major << "\n" << RenderCompatResultText(r);
+    EXPECT_TRUE(host.nfd.attributes.count("rule.matched") == 0) << "the host is not changed";
+  }
+}
+
+TEST(CompatRules, TemplatesAreNotReadAndSayWhat) {
+  SpecCheck check = CheckCompatSpec(R"(version: v1alpha1
+compatibilities:
+- rules:
+  - name: r
+    varsTemplate: "{{ range .cpu.cpuid }}{{ .Name }}=true{{ end }}"
+    matchFeatures: [{feature: cpu.cpuid, matchExpressions: {AVX2: {op: Exists}}}]
+)");
+  ASSERT_TRUE(check.ok());
+  ASSERT_EQ(check.problems.size(), 1u);
+  EXPECT_NE(check.problems[0].message.find("\"varsTemplate\" (a Go template) is not read"),
+            std::string::npos)
+      << check.problems[0].message;
+  EXPECT_EQ(check.problems[0].pos.line, 5);
+}
+
 }  // namespace
 }  // namespace imgsel
