@@ -1,6 +1,7 @@
 #include "matcher/compat_spec.h"
 
 #include <charconv>
+#include <initializer_list>
 #include <set>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "matcher/features.h"
 #include "matcher/json_cursor.h"
 #include "matcher/policy.h"
+#include "matcher/suggest.h"
 #include "matcher/utf8.h"
 #include "matcher/yaml_tree.h"
 #include "re2/re2.h"
@@ -63,6 +65,36 @@ const OpInfo& InfoFor(MatchOp op) {
 }
 
 SourcePos PosOf(const YamlNode& node) { return {node.pos().line, node.pos().column}; }
+
+// The features NFD's sources publish (nfd export features), imgsel's
+// local.feature (operator attributes and hooks) and NFD's rule.matched
+// back-references: every feature name a term can find on a host.
+constexpr absl::string_view kNfdFeatureNames[] = {
+    "cpu.coprocessor",     "cpu.cpuid",        "cpu.cstate",
+    "cpu.model",           "cpu.pstate",       "cpu.rdt",
+    "cpu.security",        "cpu.sgx",          "cpu.sst",
+    "cpu.topology",        "kernel.config",    "kernel.enabledmodule",
+    "kernel.loadedmodule", "kernel.selinux",   "kernel.version",
+    "local.feature",       "local.label",      "memory.hugepages",
+    "memory.numa",         "memory.nv",        "memory.swap",
+    "network.device",      "network.virtual",  "pci.device",
+    "rule.matched",        "storage.block",    "system.dmiid",
+    "system.name",         "system.osrelease", "usb.device",
+};
+
+// Attribute features whose elements NFD's sources fix (the others, such as
+// system.osrelease or kernel.config, hold whatever the host has).
+struct FixedElements {
+  absl::string_view feature;
+  std::initializer_list<absl::string_view> elements;
+};
+const FixedElements kFixedElements[] = {
+    {"kernel.version", {"full", "major", "minor", "revision"}},
+    {"kernel.selinux", {"enabled"}},
+    {"cpu.model", {"vendor_id", "family", "id", "hypervisor"}},
+    {"cpu.topology", {"hardware_multithreading", "socket_count"}},
+    {"memory.numa", {"is_numa", "node_count"}},
+};
 
 // Reached a bound: the rest of the document is not examined.
 struct StopReading {};
@@ -387,6 +419,7 @@ class SpecReader {
           saw_feature = true;
           term.feature = absl::AsciiStrToLower(term.feature);
           if (term.feature.empty()) Error(PosOf(value), "\"feature\" is empty");
+          CheckFeatureName(term.feature, PosOf(value));
         }
       } else if (key == "matchExpressions") {
         term.has_match_expressions = true;
@@ -406,6 +439,8 @@ class SpecReader {
           }
           CheckCpuidElement(term.feature.empty() ? where_.feature : term.feature, element,
                             PosOf(e.first));
+          CheckAttributeElement(term.feature.empty() ? where_.feature : term.feature, element,
+                                PosOf(e.first));
           term.match_expressions.emplace_back(element, ReadExpression(e.second));
         }
       } else if (key == "matchName") {
@@ -421,6 +456,42 @@ class SpecReader {
       Warn(term.pos, "feature term has neither \"matchExpressions\" nor \"matchName\"");
     }
     return term;
+  }
+
+  // A feature name that no NFD source publishes (and that is not imgsel's
+  // local.feature or NFD's rule.matched) matches no host: a warning with
+  // the closest known name, so `cpu.cpuids` is seen before it rules every
+  // host out.
+  void CheckFeatureName(absl::string_view feature, SourcePos pos) {
+    for (absl::string_view known : kNfdFeatureNames) {
+      if (feature == known) return;
+    }
+    absl::string_view closest;
+    size_t best = 3;  // a typo: at most two edits away
+    for (absl::string_view known : kNfdFeatureNames) {
+      if (const size_t d = EditDistance(feature, known); d < best) {
+        best = d;
+        closest = known;
+      }
+    }
+    Warn(pos,
+         absl::StrCat("feature \"", feature, "\" is no feature NFD publishes: it matches no host",
+                      closest.empty() ? "" : absl::StrCat("; did you mean \"", closest, "\"?")));
+  }
+
+  // Elements of the attribute features whose elements NFD fixes: one no
+  // source publishes matches no host.
+  void CheckAttributeElement(absl::string_view feature, absl::string_view element, SourcePos pos) {
+    const std::string lower = absl::AsciiStrToLower(feature);
+    for (const FixedElements& f : kFixedElements) {
+      if (f.feature != lower) continue;
+      for (absl::string_view known : f.elements) {
+        if (known == element) return;
+      }
+      Warn(pos, absl::StrCat(lower, " has no element \"", element, "\" (it has ",
+                             absl::StrJoin(f.elements, ", "), "): it matches no host"));
+      return;
+    }
   }
 
   // cpu.cpuid elements are NFD's CPU feature names (klauspost/cpuid's

@@ -15,6 +15,9 @@ expect "value count with place"    1 "invalid.yaml:10:" -- validate "$D/invalid.
 expect "every problem listed"      1 "invalid.yaml: invalid (6 errors, 0 warnings)" -- validate "$D/invalid.yaml"
 expect "regexp error"              1 "invalid.yaml:14:" -- validate "$D/invalid.yaml"
 expect "unknown op"                1 "invalid.yaml:19:" -- validate "$D/invalid.yaml"
+expect "JSON is strict: comma"     1 "proposal_f_nfd_as_written.json:6:7: error: not JSON: expected ',' or '}' (byte 119)" -- validate "$D/proposal_f_nfd_as_written.json"
+expect "JSON is strict: trailing"  1 "trailing_comma.json:5:5: error: not JSON: expected a string key (byte 79)" -- validate "$D/trailing_comma.json"
+expect "Proposal F with NFD labels" 0 "valid keyValueGroups spec, 1 compatibility set(s)" -- validate "$D/proposal_f_nfd.json"
 expect "missing file"              2 "imgsel:" -- validate "$TMP/nope.yaml"
 expect "no FILE is usage"          2 "FILE" -- validate
 expect "bad --output is usage"     2 "--output" -- validate --output yaml "$D/realistic.yaml"

@@ -257,7 +257,8 @@ TEST(CompatSpecParse, ListsEveryProblemNotJustTheFirst) {
 }
 
 TEST(CompatSpecParse, UnknownKeysAreWarnings) {
-  std::string spec = OneTermSpec("f", "{x: {op: Exists, flavour: 1}}") + "flavour: x\n";
+  std::string spec =
+      OneTermSpec("system.osrelease", "{x: {op: Exists, flavour: 1}}") + "flavour: x\n";
   SpecCheck check = CheckCompatSpec(spec);
   ASSERT_TRUE(check.ok());
   ASSERT_EQ(check.problems.size(), 2u);
@@ -665,6 +666,44 @@ namespace {
 
 // cpu.cpuid elements are checked against the one feature table: another
 // spelling than NFD's, or a name no table knows, matches no host and says so.
+// Feature names and the elements of features whose elements NFD fixes are
+// checked against NFD's tables: a name no host has is a warning naming it
+// (and the closest known name), never an error.
+TEST(CompatSpecParse, FeatureAndElementNamesAreCheckedAgainstNfdsTables) {
+  const struct {
+    const char* feature;
+    const char* element;
+    const char* warning;  // empty: none
+  } cases[] = {
+      {"cpu.cpuid", "AVX2", ""},
+      {"CPU.CPUID", "AVX2", ""},
+      {"rule.matched", "anything", ""},
+      {"local.feature", "vendor.example/fpga", ""},
+      {"system.osrelease", "VERSION_ID", ""},
+      {"kernel.version", "major", ""},
+      {"cpu.cpuids", "AVX2",
+       "feature \"cpu.cpuids\" is no feature NFD publishes: it matches no "
+       "host; did you mean \"cpu.cpuid\"?"},
+      {"gpu.nvidia", "driver", "feature \"gpu.nvidia\" is no feature NFD publishes"},
+      {"kernel.version", "patch",
+       "kernel.version has no element \"patch\" (it has full, major, "
+       "minor, revision)"},
+      {"memory.numa", "numa", "memory.numa has no element \"numa\""},
+  };
+  for (const auto& c : cases) {
+    SpecCheck check = CheckCompatSpec(
+        OneTermSpec(c.feature, absl::StrCat("{", c.element, ": {op: Exists}}")), SpecFormat::kNfd);
+    ASSERT_TRUE(check.ok()) << c.feature;
+    std::string warnings;
+    for (const SpecProblem& p : check.problems) warnings += p.message;
+    if (*c.warning == '\0') {
+      EXPECT_TRUE(warnings.empty()) << c.feature << ": " << warnings;
+    } else {
+      EXPECT_NE(warnings.find(c.warning), std::string::npos) << c.feature << ": " << warnings;
+    }
+  }
+}
+
 TEST(CompatSpecParse, CpuidElementsAreCheckedAgainstTheFeatureTable) {
   const struct {
     const char* element;
