@@ -93,8 +93,9 @@ inline constexpr size_t kMaxSelectionListingEntries = 16384;
 // (1 GiB kept) stops at the 17th.
 inline constexpr int kMaxArtifactLayers = 16;
 inline constexpr size_t kMaxArtifactBytes = size_t{64} << 20;
-// A selection fetches the newest artifact of each type per subject; the
-// bytes cap is what one selection may hold at once.
+// A selection reads the manifest of every artifact listed and fetches the
+// layers of the newest of each kind per subject; the bytes cap is what one
+// selection may hold at once.
 inline constexpr int kMaxSelectionLayers = 64;
 inline constexpr size_t kMaxSelectionArtifactBytes = size_t{64} << 20;
 

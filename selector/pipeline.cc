@@ -395,16 +395,19 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
       std::shared_ptr<const ArtifactShape> shape;
     };
     std::vector<Listed> listed;
+    size_t over_cap = 0;  // listed past kMaxArtifactsPerSelection
     for (const auto& [subject, artifacts] : listings) {
       for (const registry::ArtifactDescriptor& desc : *artifacts) {
         if (listed.size() == kMaxArtifactsPerSelection) {
-          sel.warnings.push_back(
-              absl::StrCat("more than ", kMaxArtifactsPerSelection,
-                           " compatibility artifacts listed; the rest not read"));
-          break;
+          ++over_cap;
+          continue;
         }
         listed.push_back({subject, desc, subject == sel.document_digest, nullptr});
       }
+    }
+    if (over_cap > 0) {
+      sel.warnings.push_back(absl::StrCat(over_cap, " compatibility artifacts past the first ",
+                                          kMaxArtifactsPerSelection, " not read"));
     }
     std::vector<size_t> to_read;
     {

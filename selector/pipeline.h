@@ -6,14 +6,19 @@
 //   1. resolve the reference at its registry (hosts.toml, credentials)
 //   2. a plain manifest: nothing to choose (Selection::is_index false)
 //   3. an index: parse it (bounded), list compatibility artifacts for the
-//      index digest and every candidate that could win, in parallel; fetch
-//      and parse the newest of each kind (cached by digest)
+//      index digest and every candidate that could win, in parallel; read
+//      the manifest of every artifact listed (in parallel, kept for good by
+//      digest), which says its kind (matcher ArtifactKind: artifactType and
+//      the layer media types imgsel reads); fetch and parse the layers of
+//      the newest of each kind per subject (cached by digest). Artifacts
+//      with nothing imgsel reads are listed as not read and change nothing.
 //   4. evaluate the artifacts against the host, select with the policy of the
 //      runtime handler
 //
 // Round trips. A cold selection of an index costs the GET of the tag, then
 // the referrers of every subject at once (one round trip, two on a registry
-// without the referrers API); with fetch_chosen_content the likely choice's
+// without the referrers API), then the artifact manifests at once, then
+// their layers at once; with fetch_chosen_content the likely choice's
 // manifest and config are fetched alongside, not after. A warm selection
 // (every referrers list in memory) decides at once and then fetches the
 // winner's manifest and config: the two round trips containerd would make.
@@ -26,7 +31,9 @@
 // Failure rules (DESIGN.md "Failure model"):
 //   - the index cannot be resolved or parsed: an error (the CRI proxy then
 //     forwards the original request; the API reports fallback);
-//   - artifacts cannot be fetched: [compat] on_error = "fallback" gives a
+//   - what imgsel reads (a listing, an artifact manifest, a layer of a
+//     media type it reads, its parse) cannot be had: [compat] on_error =
+//     "fallback" gives a
 //     first-match decision flagged fallback with the reason; "ignore" drops
 //     artifacts for the entries concerned;
 //   - every failure says its stage (selection_stage.h: request, resolve,
