@@ -25,6 +25,13 @@
 //                                 # fetching artifacts falls back to first
 //                                 # match / ignores artifacts for that entry
 //   max_layer_bytes = 1048576
+//   [compat.groups]               # Proposal F key/value groups (GroupPolicy)
+//   required = ["*"]              # groups whose keys are requirements; "*": all
+//   optional_key_weight = 1       # a matching key of another group adds this
+//   unknown_key = "fail"          # or "ignore": a required key the host has
+//                                 # no value for fails its set / is passed over
+//   nfd_groups = ["nfd", "io.kubernetes.nfd", "feature.node.kubernetes.io"]
+//                                 # groups whose keys are NFD label names
 //
 //   [registry]
 //   config_path = "/etc/containerd/certs.d"   # containerd's hosts.toml tree
@@ -82,6 +89,7 @@ struct CompatConfig {
   absl::Duration referrers_ttl = absl::Minutes(10);
   bool fallback_on_error = true;  // on_error = "fallback" (default) / "ignore"
   int64_t max_layer_bytes = 1 << 20;
+  GroupPolicy groups;  // [compat.groups]
 };
 
 struct RegistryConfig {

@@ -3,18 +3,21 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace imgsel {
 
 std::shared_ptr<const ArtifactResult> EvaluationMemo::Evaluate(const CompatArtifact& artifact,
-                                                               bool on_index) {
-  // The key of a result: its digest and whether it was attached to the index.
-  std::string key = absl::StrCat(artifact.id, on_index ? "#index" : "#entry");
+                                                               bool on_index,
+                                                               const GroupPolicy& groups) {
+  std::string key = absl::StrCat(artifact.id, on_index ? "#index#" : "#entry#", groups.Describe(),
+                                 "#", absl::StrJoin(groups.nfd_groups, ","));
   {
     absl::MutexLock lock(&mu_);
     if (auto it = results_.find(key); it != results_.end()) return it->second;
   }
-  auto result = std::make_shared<const ArtifactResult>(EvaluateArtifact(artifact, on_index, host_));
+  auto result =
+      std::make_shared<const ArtifactResult>(EvaluateArtifact(artifact, on_index, host_, groups));
   absl::MutexLock lock(&mu_);
   if (results_.size() >= kMaxEntries) results_.clear();
   results_[std::move(key)] = result;
@@ -50,9 +53,9 @@ Selection DecideSelection(const FetchedImage& image, const HostProfile& host, co
       !image.artifacts.empty()) {
     const bool kept = memo != nullptr && &memo->host() == &host;
     auto evaluate = [&](const CompatArtifact& artifact, bool on_index) {
-      return kept ? memo->Evaluate(artifact, on_index)
+      return kept ? memo->Evaluate(artifact, on_index, image.groups)
                   : std::make_shared<const ArtifactResult>(
-                        EvaluateArtifact(artifact, on_index, host));
+                        EvaluateArtifact(artifact, on_index, host, image.groups));
     };
     // Each artifact evaluated once: the index's apply to every entry.
     std::vector<std::shared_ptr<const ArtifactResult>> index_results;

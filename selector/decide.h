@@ -56,6 +56,9 @@ struct FetchedImage {
   // an entry's) listed, the newest artifact of each kind that could be read,
   // in the order they are combined.
   bool artifacts_looked_up = false;
+  // The operator's [compat.groups] when the artifacts were fetched: how
+  // decide evaluates them.
+  GroupPolicy groups;
   std::map<std::string, std::vector<std::shared_ptr<const CompatArtifact>>> artifacts;
   // Non-empty: an artifact or a referrers list could not be read and
   // [compat] on_error = "fallback" (the decision is then a fallback).
@@ -76,7 +79,8 @@ struct FetchedImage {
 };
 
 // Evaluations of compatibility artifacts against one host, kept by artifact
-// digest and whether it was attached to the index: an artifact is
+// digest, whether it was attached to the index and the [compat.groups] it
+// was evaluated under (a reload may change them): an artifact is
 // content-addressed, so its evaluation against the same host holds for
 // good. Bounded (cleared past kMaxEntries). Thread-safe.
 class EvaluationMemo {
@@ -87,8 +91,10 @@ class EvaluationMemo {
   explicit EvaluationMemo(const HostProfile& host) : host_(host) {}
 
   const HostProfile& host() const { return host_; }
-  // The evaluation of `artifact` against host(), from memory or made now.
-  std::shared_ptr<const ArtifactResult> Evaluate(const CompatArtifact& artifact, bool on_index);
+  // The evaluation of `artifact` under `groups` against host(), from
+  // memory or made now.
+  std::shared_ptr<const ArtifactResult> Evaluate(const CompatArtifact& artifact, bool on_index,
+                                                 const GroupPolicy& groups);
 
  private:
   const HostProfile& host_;

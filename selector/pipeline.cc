@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <future>
+#include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -29,30 +31,78 @@ const std::vector<std::string>& ArtifactTypes() {
 }
 
 const std::vector<std::string>& LayerTypes() {
-  static const auto* types = new std::vector<std::string>{
-      std::string(registry::kNfdSpecLayerType), std::string(registry::kOciCompatNfdLayerType),
-      std::string(registry::kOciCompatSpecLayerType)};
+  static const auto* types = new std::vector<std::string>(std::begin(kReadableLayerMediaTypes),
+                                                          std::end(kReadableLayerMediaTypes));
   return *types;
 }
 
-// At most this many artifacts are fetched for one selection.
+// At most this many artifact manifests are read for one selection.
 constexpr size_t kMaxArtifactsPerSelection = 64;
+// What is kept of one manifest's unread media types (they only name
+// themselves in explanations).
+constexpr size_t kMaxNotReadListed = 8;
+
+// What the pipeline keeps of an artifact manifest: its kind (matcher's
+// ArtifactKind), the media types it does not read, its creation time, and
+// the layers to fetch should it be the newest of its kind. An artifact is
+// content-addressed, so this is kept for good, like its evaluation.
+struct ArtifactShape {
+  registry::ArtifactManifest manifest;  // layers: the readable ones only
+  std::string kind;                     // empty: nothing imgsel reads
+  std::vector<std::string> not_read;
+  std::optional<absl::Time> created;
+};
+
+absl::StatusOr<ArtifactShape> FetchShape(registry::ReferrersClient& referrers,
+                                         const registry::Reference& ref,
+                                         const registry::ArtifactDescriptor& desc,
+                                         const registry::Credentials* creds) {
+  auto manifest = referrers.FetchArtifactManifest(ref, desc, creds);
+  if (!manifest.ok()) return manifest.status();
+  ArtifactShape shape;
+  std::vector<std::string> media_types;
+  for (const registry::ArtifactLayerDescriptor& l : manifest->layers) {
+    media_types.push_back(l.media_type);
+  }
+  shape.kind = ArtifactKind(manifest->artifact_type, media_types);
+  shape.not_read = UnreadMediaTypes(media_types);
+  if (shape.not_read.size() > kMaxNotReadListed) shape.not_read.resize(kMaxNotReadListed);
+  shape.created = ArtifactCreated([&](absl::string_view key) -> std::optional<absl::string_view> {
+    for (const auto& [k, v] : manifest->annotations) {
+      if (k == key) return absl::string_view(v);
+    }
+    return std::nullopt;
+  });
+  // Past the per-artifact layer cap the fetch fails anyway: one more keeps
+  // that failure without keeping a hostile manifest's every layer.
+  std::vector<registry::ArtifactLayerDescriptor> readable;
+  for (registry::ArtifactLayerDescriptor& l : manifest->layers) {
+    if (readable.size() > static_cast<size_t>(registry::kMaxArtifactLayers)) break;
+    if (SpecFormatForMediaType(l.media_type)) readable.push_back(std::move(l));
+  }
+  manifest->layers = std::move(readable);
+  manifest->annotations.clear();  // the creation time is kept above
+  shape.manifest = *std::move(manifest);
+  return shape;
+}
 
 absl::StatusOr<CompatArtifact> FetchAndParse(registry::ReferrersClient& referrers,
                                              const registry::Reference& ref,
-                                             const registry::ArtifactDescriptor& desc,
+                                             const ArtifactShape& shape,
                                              const registry::Credentials* creds) {
-  auto art = referrers.FetchArtifact(ref, desc, LayerTypes(), creds);
+  auto art = referrers.FetchArtifactLayers(ref, shape.manifest, LayerTypes(), creds);
   if (!art.ok()) return art.status();
   CompatArtifact out;
   out.id = art->digest;
-  out.kind = art->artifact_type;
+  out.kind = shape.kind;
+  out.not_read = shape.not_read;
   for (const auto& [k, v] : art->annotations) out.annotations[k] = v;
   for (const registry::ArtifactLayer& layer : art->layers) {
     auto format = SpecFormatForMediaType(layer.media_type);
     if (!format) continue;  // not a layer type imgsel understands
     // Parsed once per layer, failures included, however many pulls ask.
-    SpecCache::Outcome parsed = SpecCache::Shared().Get(layer.digest, *format, layer.bytes);
+    SpecCache::Outcome parsed = SpecCache::Shared().Get(layer.digest, *format, layer.bytes,
+                                                        IsJsonMediaType(layer.media_type));
     if (!parsed->ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "artifact ", art->digest, " layer ", layer.digest, ": ", parsed->status().message()));
@@ -63,10 +113,24 @@ absl::StatusOr<CompatArtifact> FetchAndParse(registry::ReferrersClient& referrer
     }
     out.specs.push_back(std::move(copy));
   }
-  if (out.specs.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("artifact ", art->digest, ": no layer of a compatibility media type"));
+  return out;
+}
+
+// fn(i) for i in [0, n): at once when n is 1, else one thread each (n is
+// bounded by the caller); results in order.
+template <typename Fn>
+auto InParallel(size_t n, Fn fn) -> std::vector<decltype(fn(size_t{0}))> {
+  using Result = decltype(fn(size_t{0}));
+  std::vector<Result> out;
+  out.reserve(n);
+  if (n == 1) {
+    out.push_back(fn(0));
+    return out;
   }
+  std::vector<std::future<Result>> futures;
+  futures.reserve(n);
+  for (size_t i = 0; i < n; ++i) futures.push_back(std::async(std::launch::async, fn, i));
+  for (auto& f : futures) out.push_back(f.get());
   return out;
 }
 
@@ -85,6 +149,8 @@ struct SelectionPipeline::Memo {
   // Parsed artifacts by digest: content-addressed, the same for every host.
   absl::flat_hash_map<std::string, std::shared_ptr<const CompatArtifact>> artifacts
       ABSL_GUARDED_BY(mu);
+  // By artifact digest: what its manifest says (kind, layers to fetch).
+  absl::flat_hash_map<std::string, std::shared_ptr<const ArtifactShape>> shapes ABSL_GUARDED_BY(mu);
 };
 
 SelectionPipeline::SelectionPipeline(std::shared_ptr<const Config> config, HostProfile host)
@@ -263,6 +329,7 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
     if (absl::Now() > deadline)
       return out_of_time("while reading configs of entries without platform");
   }
+  image.groups = config.compat.groups;
   image.artifacts_looked_up = image.index.kind != DocumentKind::kManifest &&
                               config.compat.enabled && request.policy == PolicyKind::kBest;
   if (!image.artifacts_looked_up) {
@@ -347,27 +414,88 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
   }
   if (absl::Now() > deadline) return out_of_time("while listing compatibility artifacts");
 
-  // The newest artifact of each type per subject; parsed artifacts from
-  // memory, the rest fetched (in parallel when more than one) and parsed.
-  struct Wanted {
+  // Every listed artifact's kind, from its manifest (memory first: an
+  // artifact is content-addressed); then per subject the newest of each
+  // kind imgsel reads (matcher's NewestOfEachKind), whose layers alone are
+  // fetched and parsed; artifacts with nothing imgsel reads are listed as
+  // not read and change nothing.
+  struct Listed {
     std::string subject;
     const registry::ArtifactDescriptor& desc;  // kept alive by `listings`
+    std::shared_ptr<const ArtifactShape> shape;
+  };
+  std::vector<Listed> listed;
+  size_t over_cap = 0;  // listed past kMaxArtifactsPerSelection
+  for (const auto& [subject, artifacts] : listings) {
+    for (const registry::ArtifactDescriptor& desc : *artifacts) {
+      if (listed.size() == kMaxArtifactsPerSelection) {
+        ++over_cap;
+        continue;
+      }
+      listed.push_back({subject, desc, nullptr});
+    }
+  }
+  if (over_cap > 0) {
+    image.warnings.push_back(absl::StrCat(over_cap, " compatibility artifacts past the first ",
+                                          kMaxArtifactsPerSelection, " not read"));
+  }
+  std::vector<size_t> to_read;
+  {
+    absl::MutexLock lock(&memo_->mu);
+    for (size_t i = 0; i < listed.size(); ++i) {
+      auto it = memo_->shapes.find(listed[i].desc.digest);
+      if (it != memo_->shapes.end()) {
+        listed[i].shape = it->second;
+      } else {
+        to_read.push_back(i);
+      }
+    }
+  }
+  std::vector<absl::StatusOr<ArtifactShape>> shapes = InParallel(to_read.size(), [&](size_t k) {
+    return FetchShape(referrers, ref, listed[to_read[k]].desc, request.credentials);
+  });
+  for (size_t k = 0; k < to_read.size(); ++k) {
+    if (!shapes[k].ok()) {
+      note_failure(std::string(shapes[k].status().message()));
+      continue;
+    }
+    auto shape = std::make_shared<const ArtifactShape>(*std::move(shapes[k]));
+    absl::MutexLock lock(&memo_->mu);
+    if (memo_->shapes.size() >= Memo::kMaxEntries) memo_->shapes.clear();
+    memo_->shapes[listed[to_read[k]].desc.digest] = shape;
+    listed[to_read[k]].shape = std::move(shape);
+  }
+  if (absl::Now() > deadline) return out_of_time("while reading compatibility artifacts");
+  struct Wanted {
+    std::string subject;
+    const ArtifactShape& shape;  // kept alive by `listed`
     std::shared_ptr<const CompatArtifact> artifact;
   };
   std::vector<Wanted> wanted;
-  for (const auto& [subject, artifacts] : listings) {
-    if (artifacts->empty()) continue;
-    const std::vector<registry::ArtifactDescriptor>& list = *artifacts;
-    const std::vector<size_t> newest = registry::NewestOfEachType(list);
-    for (size_t i : newest) {
-      if (wanted.size() < kMaxArtifactsPerSelection) wanted.push_back({subject, list[i], nullptr});
+  std::map<std::string, std::vector<const Listed*>> by_subject;
+  for (const Listed& l : listed) {
+    if (l.shape != nullptr) by_subject[l.subject].push_back(&l);
+  }
+  for (const auto& [subject, list] : by_subject) {
+    const std::vector<size_t> newest = NewestOfEachKind(
+        list.size(), [&](size_t i) -> absl::string_view { return list[i]->shape->kind; },
+        [&](size_t i) { return list[i]->shape->created; });
+    for (size_t i : newest) wanted.push_back({subject, *list[i]->shape, nullptr});
+    for (const Listed* l : list) {
+      if (!l->shape->kind.empty()) continue;
+      // Not for imgsel: named in the explanation, evaluated as nothing.
+      auto unread = std::make_shared<CompatArtifact>();
+      unread->id = l->shape->manifest.digest;
+      unread->not_read = l->shape->not_read;
+      wanted.push_back({subject, *l->shape, std::move(unread)});
     }
   }
   std::vector<size_t> to_fetch;
   {
     absl::MutexLock lock(&memo_->mu);
     for (size_t i = 0; i < wanted.size(); ++i) {
-      auto it = memo_->artifacts.find(wanted[i].desc.digest);
+      if (wanted[i].artifact != nullptr) continue;
+      auto it = memo_->artifacts.find(wanted[i].shape.manifest.digest);
       if (it != memo_->artifacts.end()) {
         wanted[i].artifact = it->second;
       } else {
@@ -375,19 +503,10 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
       }
     }
   }
-  auto fetch = [&](size_t i) {
-    return FetchAndParse(referrers, ref, wanted[i].desc, request.credentials);
-  };
-  std::vector<absl::StatusOr<CompatArtifact>> fetched_artifacts;
-  if (to_fetch.size() == 1) {
-    fetched_artifacts.push_back(fetch(to_fetch[0]));
-  } else if (!to_fetch.empty()) {
-    std::vector<std::future<absl::StatusOr<CompatArtifact>>> futures;
-    futures.reserve(to_fetch.size());
-    fetched_artifacts.reserve(to_fetch.size());
-    for (size_t i : to_fetch) futures.push_back(std::async(std::launch::async, fetch, i));
-    for (auto& f : futures) fetched_artifacts.push_back(f.get());
-  }
+  std::vector<absl::StatusOr<CompatArtifact>> fetched_artifacts =
+      InParallel(to_fetch.size(), [&](size_t k) {
+        return FetchAndParse(referrers, ref, wanted[to_fetch[k]].shape, request.credentials);
+      });
   for (size_t k = 0; k < to_fetch.size(); ++k) {
     Wanted& w = wanted[to_fetch[k]];
     if (!fetched_artifacts[k].ok()) {
@@ -397,7 +516,7 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
     w.artifact = std::make_shared<const CompatArtifact>(*std::move(fetched_artifacts[k]));
     absl::MutexLock lock(&memo_->mu);
     if (memo_->artifacts.size() >= Memo::kMaxEntries) memo_->artifacts.clear();
-    memo_->artifacts[w.desc.digest] = w.artifact;
+    memo_->artifacts[w.shape.manifest.digest] = w.artifact;
   }
   if (absl::Now() > deadline) return out_of_time("while fetching compatibility artifacts");
   for (Wanted& w : wanted) {

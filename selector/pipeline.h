@@ -14,8 +14,13 @@
 //     3. entries without a platform: read their image configs
 //     4. an index from a registry: list compatibility artifacts for the
 //        index digest and every entry that could win on any of the hosts
-//        asked for (EligibleEntries, select.h), in parallel; fetch and parse
-//        the newest of each kind (parsed artifacts kept by digest)
+//        asked for (EligibleEntries, select.h), in parallel; read the
+//        manifest of every artifact listed (in parallel, kept for good by
+//        digest), which says its kind (matcher ArtifactKind: artifactType
+//        and the layer media types imgsel reads); fetch and parse the
+//        layers of the newest of each kind per subject (parsed artifacts
+//        kept by digest). Artifacts with nothing imgsel reads are listed as
+//        not read and change nothing.
 //   decide (DecideSelection, decide.h; pure)
 //     5. evaluate those artifacts against one host, select once with the
 //        policy of the runtime handler
@@ -32,16 +37,16 @@
 // the referrers.
 //
 // Round trips. A cold selection of an index from a registry costs the GET
-// of the tag, then the referrers of every subject at once (one round trip,
-// two on a registry without the referrers API), then, for each artifact not
-// yet in memory or in the disk cache, its manifest and its layers (the
-// artifacts in parallel); with fetch_chosen_content the likely choice's
-// manifest and config are fetched alongside the referrers, not after. An
-// index with entries without a platform adds the reads of their manifests
-// and configs before that. A warm selection (every referrers list and
-// artifact in memory) decides at once and then, with fetch_chosen_content,
-// fetches the winner's manifest and config: the two round trips containerd
-// would make.
+// of the tag, then the referrers of every subject at once (one round trip:
+// on a repository not yet known the API and the sha256-<hex> tag are asked
+// together), then the manifests of the artifacts not yet in memory, at
+// once, then the layers of the newest of each kind, at once; with
+// fetch_chosen_content the likely choice's manifest and config are fetched
+// alongside the referrers, not after. An index with entries without a
+// platform adds the reads of their manifests and configs before that. A
+// warm selection (every referrers list and artifact in memory) decides at
+// once and then, with fetch_chosen_content, fetches the winner's manifest
+// and config: the two round trips containerd would make.
 //
 // Memory in front of the disk cache: referrers lists for referrers_ttl,
 // parsed artifacts by digest, and each artifact's evaluation against the
@@ -52,9 +57,10 @@
 // Failure rules (DESIGN.md "Failure model"):
 //   - the source cannot be resolved, read or parsed: an error (the CRI
 //     proxy then forwards the original request; the API reports fallback);
-//   - artifacts cannot be fetched: [compat] on_error = "fallback" gives a
-//     first-match decision flagged fallback with the reason; "ignore" drops
-//     artifacts for the entries concerned;
+//   - what imgsel reads (a listing, an artifact manifest, a layer of a
+//     media type it reads, its parse) cannot be had: [compat] on_error =
+//     "fallback" gives a first-match decision flagged fallback with the
+//     reason; "ignore" drops artifacts for the entries concerned;
 //   - every failure says its stage (selection_stage.h: request, resolve,
 //     index, budget, memory) as a payload on the status;
 //   - the request's budget runs out: DeadlineExceeded ("selection budget of

@@ -90,12 +90,15 @@ TEST_F(ReferrersApiTest, ListsThroughTheApiForEverySubjectInParallel) {
   EXPECT_TRUE(lists[2].artifacts.empty());
   EXPECT_FALSE(lists[0].via_tag_schema);
   EXPECT_EQ(client->referrers_mode(ref_), RegistryClient::ReferrersMode::kApi);
-  // The repository was not known: the tag schema was asked alongside, once
-  // per subject; known now, it is not asked again.
-  EXPECT_EQ(reg_.Count("/manifests/sha256-"), 3);
+  // The repository was not known: the tag schema was asked alongside by
+  // the subjects that started before the first answer made it known (at
+  // most one each); known now, it is not asked again.
+  const int tags = reg_.Count("/manifests/sha256-");
+  EXPECT_GE(tags, 1);
+  EXPECT_LE(tags, 3);
   auto again = referrers.List(ref_, {amd_.manifest.digest(), arm_.manifest.digest()}, {});
   for (const auto& l : again) ASSERT_TRUE(l.status.ok()) << l.status;
-  EXPECT_EQ(reg_.Count("/manifests/sha256-"), 3);
+  EXPECT_EQ(reg_.Count("/manifests/sha256-"), tags);
   EXPECT_EQ(reg_.Count("/referrers/"), 5);
 }
 
@@ -202,9 +205,10 @@ TEST_F(ReferrersApiTest, WarmCacheMakesNoRequest) {
     ReferrersClient referrers(cold.get());
     auto lists = referrers.List(ref_, subjects, {});
     ASSERT_TRUE(referrers.FetchArtifact(ref_, lists[0].artifacts[0], {}).ok());
-    // One referrers query per subject and the tag schema's alongside (the
-    // repository is new), the artifact manifest, its one layer.
-    EXPECT_EQ(cold->round_trips(), 8);
+    // One referrers query per subject, the tag schema's alongside while the
+    // repository is not known (1 to 3), the artifact manifest, its layer.
+    EXPECT_GE(cold->round_trips(), 6);
+    EXPECT_LE(cold->round_trips(), 8);
   }
   size_t before = reg_.requests().size();
   auto warm = Client();

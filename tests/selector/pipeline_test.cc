@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "matcher/features.h"
@@ -100,6 +101,32 @@ class PipelineTest : public ::testing::Test {
     registry_.AddManifest(a.manifest);
     registry_.AddBlob(a.layer);
     registry_.AddBlob(a.config);
+  }
+
+  // An artifact of `artifact_type` whose layers are `layers` (media type,
+  // content, and a `name` annotation when not empty), created at `created`.
+  struct Layer {
+    std::string media_type, content, name;
+  };
+  void AttachLayers(const Blob& subject, const std::string& artifact_type,
+                    const std::vector<Layer>& layers, const std::string& created) {
+    const Blob config{"application/vnd.oci.empty.v1+json", "{}"};
+    std::vector<std::string> descs;
+    for (const Layer& l : layers) {
+      const Blob blob{l.media_type, l.content};
+      registry_.AddBlob(blob);
+      descs.push_back(blob.Descriptor(
+          l.name.empty() ? "" : absl::StrCat(R"(,"annotations":{"name":")", l.name, R"("})")));
+    }
+    const Blob manifest{
+        "application/vnd.oci.image.manifest.v1+json",
+        absl::StrCat(
+            R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)",
+            R"("artifactType":")", artifact_type, R"(","config":)", config.Descriptor(),
+            R"(,"layers":[)", absl::StrJoin(descs, ","), R"(],"subject":)", subject.Descriptor(),
+            R"(,"annotations":{"org.opencontainers.image.created":")", created, R"("}})")};
+    registry_.AddBlob(config);
+    registry_.AddManifest(manifest);
   }
 
   std::unique_ptr<SelectionPipeline> Pipeline(bool fallback_on_error = true) {
@@ -232,6 +259,87 @@ TEST_F(PipelineTest, AFailingArtifactRulesTheEntryOutAndAWeightedOneLiftsAnother
   EXPECT_FALSE(s->compat[v3_.manifest.digest()][0]->matched);
 }
 
+constexpr char kFailingProfileJson[] =
+    R"({"version":"v1alpha1","compatibilities":[{"rules":[{"name":"kernel","matchFeatures":[)"
+    R"({"feature":"kernel.version","matchExpressions":{"major":{"op":"Ge","value":["7"]}}}]}]}]})";
+constexpr char kWeightedProfileJson[] =
+    R"({"version":"v1alpha1","compatibilities":[{"weight":20,"rules":[{"name":"kernel",)"
+    R"("matchFeatures":[{"feature":"kernel.version","matchExpressions":)"
+    R"({"major":{"op":"Ge","value":["5"]}}}]}]}]})";
+
+// Proposal G: every community shares one artifactType. An artifact imgsel
+// cannot read (another community's, or plain text) is listed as not read
+// and changes nothing, whatever on_error says and however new it is: the
+// older NFD profile on the same entry still rules that entry out.
+struct UnreadableCase {
+  std::string name;
+  std::string media_type;
+  std::string content;
+  bool fallback_on_error;
+};
+
+class UnreadableArtifactTest : public PipelineTest,
+                               public ::testing::WithParamInterface<UnreadableCase> {};
+
+TEST_P(UnreadableArtifactTest, ChangesNothing) {
+  const UnreadableCase& c = GetParam();
+  const std::string oci(registry::kOciCompatArtifactType);
+  AttachLayers(v3_.manifest, oci,
+               {{std::string(registry::kOciCompatNfdLayerType), kFailingProfileJson, ""}},
+               "2026-01-01T00:00:00Z");
+  AttachLayers(v3_.manifest, oci, {{c.media_type, c.content, ""}}, "2026-06-01T00:00:00Z");
+  auto p = Pipeline(c.fallback_on_error);
+  auto s = Run(*p);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(s->decision.fallback) << s->decision.fallback_reason;
+  EXPECT_THAT(s->warnings, ::testing::IsEmpty());
+  ASSERT_NE(s->chosen(), nullptr);
+  EXPECT_EQ(s->chosen()->digest, generic_.manifest.digest()) << "the NFD profile rules v3 out";
+  ASSERT_EQ(s->compat[v3_.manifest.digest()].size(), 2u);
+  std::string reasons;
+  for (const Candidate& cand : s->decision.candidates) {
+    if (s->decision.index.manifests[cand.position].digest == v3_.manifest.digest()) {
+      reasons = absl::StrJoin(ExplainCandidate(s->decision, cand), "\n");
+    }
+  }
+  EXPECT_THAT(reasons, HasSubstr("no set matched"));
+  EXPECT_THAT(reasons, HasSubstr(absl::StrCat("not read: media type ", c.media_type)));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, UnreadableArtifactTest,
+    ::testing::Values(
+        UnreadableCase{"ForeignFallback", "application/vnd.example.mpi.v1+json", "{}", true},
+        UnreadableCase{"ForeignIgnore", "application/vnd.example.mpi.v1+json", "{}", false},
+        UnreadableCase{"TextFallback", "text/plain", "needs a GPU", true},
+        UnreadableCase{"TextIgnore", "text/plain", "needs a GPU", false}),
+    [](const ::testing::TestParamInfo<UnreadableCase>& info) { return info.param.name; });
+
+// Proposal G: several profiles in one artifact, one layer each with its
+// `name`, read back through the whole pipeline; the best matching profile
+// gives the weight and is named.
+TEST_F(PipelineTest, SeveralProfilesInOneArtifact) {
+  AttachLayers(other_.manifest, std::string(registry::kOciCompatArtifactType),
+               {{std::string(registry::kOciCompatNfdLayerType), kFailingProfileJson, "kernel7"},
+                {std::string(registry::kOciCompatNfdLayerType), kWeightedProfileJson, "kernel5"},
+                {"text/plain", "notes", ""}},
+               "2026-01-01T00:00:00Z");
+  auto p = Pipeline();
+  auto s = Run(*p);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_NE(s->chosen(), nullptr);
+  EXPECT_EQ(s->chosen()->digest, other_.manifest.digest());
+  EXPECT_EQ(s->decision.candidates[0].score, 20);
+  ASSERT_EQ(s->compat[other_.manifest.digest()].size(), 1u);
+  const ArtifactResult& a = *s->compat[other_.manifest.digest()][0];
+  ASSERT_EQ(a.specs.size(), 2u);
+  EXPECT_EQ(a.specs[0].name, "kernel7");
+  EXPECT_EQ(a.specs[1].name, "kernel5");
+  EXPECT_EQ(a.not_read, std::vector<std::string>{"text/plain"});
+  EXPECT_THAT(absl::StrJoin(ExplainCandidate(s->decision, s->decision.candidates[0]), "\n"),
+              HasSubstr("kernel5 set #1 matched, weight 20; not read: media type text/plain"));
+}
+
 TEST_F(PipelineTest, AnArtifactOnTheIndexAppliesToEveryEntry) {
   Attach(index_, kFailingSpec);
   auto p = Pipeline();
@@ -348,7 +456,9 @@ TEST_F(PipelineTest, TwoHostsNeverShareAnEvaluation) {
     ASSERT_TRUE(s.ok()) << s.status();
     ASSERT_NE(s->chosen(), nullptr);
     EXPECT_EQ(s->chosen()->digest, steps[i].chosen);
-    if (i >= 2) EXPECT_EQ(s->round_trips, 1) << "the GET of the tag, the rest from memory";
+    if (i >= 2) {
+      EXPECT_EQ(s->round_trips, 1) << "the GET of the tag, the rest from memory";
+    }
   }
 }
 
