@@ -203,7 +203,9 @@ absl::StatusOr<HttpResponse> RegistryClient::Send(HttpRequest request, absl::str
                      ": the deadline passed before the request was sent"));
   }
   request.total_timeout = left;
-  request.connect_timeout = std::min(options_.connect_timeout, left);
+  request.connect_timeout = std::min(
+      request.dial_timeout > absl::ZeroDuration() ? request.dial_timeout : options_.connect_timeout,
+      left);
   round_trips_.fetch_add(1);
   absl::StatusOr<HttpResponse> response = transport_.Perform(request);
   limiter.Release();
@@ -333,6 +335,7 @@ absl::StatusOr<HttpResponse> RegistryClient::ExchangeWith(const RegistryEndpoint
       req.body = call.body;
       req.max_response_bytes = call.max_bytes;
       req.tls = ep.tls;
+      req.dial_timeout = ep.dial_timeout;
       if (same_origin) {
         req.headers = ep.headers;
         if (!authorization.empty()) req.headers.push_back(authorization);
