@@ -13,9 +13,16 @@
 #include "selector/oci_layout.h"
 #include "selector/pipeline.h"
 #include "selector/selection_json.h"
+#include "selector/selection_stage.h"
 
 namespace imgsel::cli {
 namespace {
+
+// The exit statuses of `imgsel select`, as its --help and docs/select.md list them.
+constexpr char kSelectExitStatus[] =
+    "Exit status: 0 selected (or nothing to choose), 1 nothing fits this host, 2 bad input, "
+    "3 the registry could not be reached or refused, 4 no such tag or digest at the registry";
+constexpr int kExitImageNotFound = 4;
 
 struct SelectFlags {
   std::string source;
@@ -37,7 +44,14 @@ int RunRegistrySelect(const SelectFlags& f, const Config& config, const HostProf
   if (!selection.ok()) {
     std::fprintf(stderr, "imgsel: %s\n", std::string(selection.status().message()).c_str());
     // A reference that does not parse is bad input; a registry that fails is not.
-    return selection.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
+    if (selection.status().code() == absl::StatusCode::kInvalidArgument) return 2;
+    // The registry (or the mirror that answered for it) says there is no
+    // such tag or digest: not the same as a registry that cannot be reached.
+    if (selection.status().code() == absl::StatusCode::kNotFound &&
+        StageOf(selection.status()) == SelectionStage::kResolve) {
+      return kExitImageNotFound;
+    }
+    return 3;
   }
   if (f.output == "json") {
     std::cout << SelectionToJson(*selection);
@@ -124,6 +138,7 @@ void AddSelectCommand(CLI::App& app, int& exit_code) {
                   "(0.001-3600, default 60)");
   cmd->add_option("--output,-o", flags->output, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
+  cmd->footer(kSelectExitStatus);
   cmd->callback([flags, &exit_code] { exit_code = RunSelect(*flags); });
 }
 

@@ -34,7 +34,8 @@
 //                                 # groups whose keys are NFD label names
 //
 //   [registry]
-//   config_path = "/etc/containerd/certs.d"   # containerd's hosts.toml tree
+//   config_path = "/etc/containerd/certs.d"   # containerd's hosts.toml tree; a list
+//                                 # split on ':' as containerd 2.x's, first match wins
 //   docker_config = ""            # config.json; empty: the default location
 //   connect_timeout = "5s"
 //   request_timeout = "30s"
