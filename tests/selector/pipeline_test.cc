@@ -348,7 +348,9 @@ TEST_F(PipelineTest, TwoHostsNeverShareAnEvaluation) {
     ASSERT_TRUE(s.ok()) << s.status();
     ASSERT_NE(s->chosen(), nullptr);
     EXPECT_EQ(s->chosen()->digest, steps[i].chosen);
-    if (i >= 2) EXPECT_EQ(s->round_trips, 1) << "the GET of the tag, the rest from memory";
+    if (i >= 2) {
+      EXPECT_EQ(s->round_trips, 1) << "the GET of the tag, the rest from memory";
+    }
   }
 }
 
