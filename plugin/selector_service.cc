@@ -7,6 +7,7 @@
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "matcher/host_profile.h"
 #include "matcher/utf8.h"
+#include "plugin/reactor_handover.h"
 #include "plugin/select_answer.h"
 #include "plugin/select_within.h"
 #include "plugin/upstream.h"
@@ -43,19 +44,32 @@ grpc::Status CheckReference(const std::string& reference,
 
 // The reactor of one Select. It keeps what the answer was built from
 // counted against the memory budget (a large selection's share) until gRPC
-// has sent the answer: answers waiting to go out are memory too.
+// has sent the answer: answers waiting to go out are memory too. Finished
+// through FinishFrom, from whichever thread built the answer.
 class SelectReactor final : public grpc::ServerUnaryReactor {
  public:
+  SelectReactor() { handover_.Release(); }
+
   void Hold(std::shared_ptr<const void> held) {
     if (held == nullptr) return;
     absl::MutexLock lock(&mu_);
     held_.push_back(std::move(held));
   }
-  void OnDone() override { delete this; }
+  // Finish, from a thread that is not a reaction: the reactor stays alive
+  // until the call has returned (reactor_handover.h).
+  void FinishFrom(grpc::Status status) {
+    handover_.Hold();
+    Finish(std::move(status));
+    if (handover_.Drop()) delete this;
+  }
+  void OnDone() override {
+    if (handover_.Drop()) delete this;
+  }
 
  private:
   absl::Mutex mu_;
   std::vector<std::shared_ptr<const void>> held_ ABSL_GUARDED_BY(mu_);
+  ReactorHandover handover_;
 };
 
 }  // namespace
@@ -130,7 +144,7 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
   auto* reactor = new SelectReactor();
   calls_in_flight_.fetch_add(1);
   auto finish = [this, reactor](grpc::Status status) {
-    reactor->Finish(std::move(status));
+    reactor->FinishFrom(std::move(status));
     calls_in_flight_.fetch_sub(1);
   };
   auto refuse = [this, reactor, &finish](grpc::Status status) {
