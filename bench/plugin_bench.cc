@@ -2,6 +2,7 @@
 //
 //   plugin_bench [--requests N] [--pulls N] [--hop N] [--skip-pulls]
 //   plugin_bench --callgrind N
+//   plugin_bench --cpu N [--rounds R] [--kind NAME]
 //   plugin_bench --memory ROUNDS
 //
 // 1. Latency: Select with raw index bytes (the example index, 8 entries)
@@ -32,6 +33,9 @@
 // Also with (1): Select in SELECT_VIEW_BASIC against the empty RPC in pairs.
 // --callgrind N instead counts the instructions imgseld executes per call of
 // each breakdown kind, N calls each, with imgseld under valgrind's callgrind.
+// --cpu N instead gives the CPU imgseld and the client spend per call of each
+// breakdown kind, in R rounds (5 unless given) of N calls each; --kind keeps
+// the kinds whose name contains NAME ("basic view").
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -496,6 +500,79 @@ void CallgrindFigures(const std::string& dir, int calls) {
   }
 }
 
+// CPU per call of each breakdown kind, the figure a machine shared with
+// other work does not blur much (latency waits on the other work, CPU time
+// mostly does not): `rounds` rounds, in each every kind runs `calls` calls
+// in a row; the median round of each kind is printed, imgseld's CPU split
+// into user and kernel time (/proc/PID/stat, clock ticks) and with the
+// context switches it took (/proc/PID/task/TID/schedstat, field 3).
+// `only`, when not empty, keeps the kinds whose name contains it (one kind
+// alone for a profiler attached to imgseld, e.g. `perf record -p PID`).
+void CpuFigures(const std::string& dir, int calls, int rounds, const std::string& only) {
+  Daemon d = StartImgseld(dir, dir + "/no-containerd.sock", dir);
+  Calls c(d);
+  for (int i = 0; i < 500; ++i) {
+    for (const Calls::Kind& k : c.Kinds()) k.call();  // warm up
+  }
+  const pid_t pid = d.process->pid();
+  printf("imgseld pid %d\n", static_cast<int>(pid));
+  fflush(stdout);
+  // user and system ticks of every thread, live or gone.
+  auto ticks = [pid](long* user, long* sys) {
+    std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+    std::istringstream in(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 13; ++i) in >> field;  // state .. cmajflt
+    in >> *user >> *sys;
+  };
+  auto switches = [pid] {
+    double n = 0;
+    std::error_code ec;
+    for (const auto& task :
+         std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), ec)) {
+      std::ifstream in(task.path() / "schedstat");
+      double run_ns = 0, wait_ns = 0, slices = 0;
+      if (in >> run_ns >> wait_ns >> slices) n += slices;
+    }
+    return n;
+  };
+  const double tick_us = 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  struct Round {
+    double server, user, sys, switches, client;
+  };
+  std::vector<Calls::Kind> kinds = c.Kinds();
+  std::erase_if(kinds, [&](const Calls::Kind& k) {
+    return !only.empty() && std::string(k.name).find(only) == std::string::npos;
+  });
+  std::vector<std::vector<Round>> per_kind(kinds.size());
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t k = 0; k < kinds.size(); ++k) {
+      long u0 = 0, s0 = 0, u1 = 0, s1 = 0;
+      ticks(&u0, &s0);
+      const double cpu0 = CpuUs(pid), sw0 = switches(), client0 = ProcessCpuUs();
+      for (int i = 0; i < calls; ++i) kinds[k].call();
+      const double cpu1 = CpuUs(pid), sw1 = switches(), client1 = ProcessCpuUs();
+      ticks(&u1, &s1);
+      per_kind[k].push_back({(cpu1 - cpu0) / calls, (u1 - u0) * tick_us / calls,
+                             (s1 - s0) * tick_us / calls, (sw1 - sw0) / calls,
+                             (client1 - client0) / calls});
+    }
+  }
+  double load[3] = {0, 0, 0};
+  getloadavg(load, 3);
+  printf(
+      "CPU per call  (%d rounds of %d calls of each kind, the median round; load %.2f %.2f %.2f)\n",
+      rounds, calls, load[0], load[1], load[2]);
+  for (size_t k = 0; k < kinds.size(); ++k) {
+    std::vector<Round>& v = per_kind[k];
+    std::sort(v.begin(), v.end(),
+              [](const Round& a, const Round& b) { return a.server < b.server; });
+    const Round& m = v[v.size() / 2];
+    printf("  %-24s imgseld %6.1f us (user %5.1f, kernel %5.1f, %.2f switches)  client %6.1f us\n",
+           kinds[k].name, m.server, m.user, m.sys, m.switches, m.client);
+  }
+}
+
 absl::StatusOr<std::string> Pull(runtime::v1::ImageService::Stub& cri, const std::string& image,
                                  absl::Duration* took) {
   grpc::ClientContext ctx;
@@ -878,6 +955,9 @@ int main(int argc, char** argv) {
   bool skip_pulls = false;
   int callgrind_calls = 0;
   int memory_rounds = 0;
+  int cpu_calls = 0;
+  int cpu_rounds = 5;
+  std::string cpu_only;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--memory" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &memory_rounds);
@@ -886,11 +966,20 @@ int main(int argc, char** argv) {
     if (a == "--pulls" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &pulls);
     if (a == "--hop" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &hop_requests);
     if (a == "--skip-pulls") skip_pulls = true;
+    if (a == "--cpu" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &cpu_calls);
+    if (a == "--rounds" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &cpu_rounds);
+    if (a == "--kind" && i + 1 < argc) cpu_only = argv[++i];
   }
   char tmpl[] = "/tmp/imgseld-bench-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   if (callgrind_calls > 0) {
     imgsel::bench::CallgrindFigures(dir, callgrind_calls);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    return 0;
+  }
+  if (cpu_calls > 0) {
+    imgsel::bench::CpuFigures(dir, cpu_calls, std::max(1, cpu_rounds), cpu_only);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
     return 0;

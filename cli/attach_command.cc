@@ -1,23 +1,27 @@
-// imgsel attach REF FILE: attach a compatibility spec to an image already in
-// a registry, without re-pushing the image (as `oras attach` does).
+// imgsel attach REF FILE...: attach a compatibility spec to an image already
+// in a registry, without re-pushing the image (as `oras attach` does).
 //
 // The spec becomes the single layer of an OCI artifact manifest whose
 // `subject` is REF's manifest or index, with the empty config and an
 // org.opencontainers.image.created annotation. A registry without the
-// referrers API gets the `sha256-<hex>` tag index updated too.
+// referrers API gets the `sha256-<hex>` tag index updated too. Several
+// files make one artifact with a layer each (Proposal G: one profile a
+// layer), each layer's `name` annotation the file name before its first dot.
 //
 // Credentials come from the Docker config (--docker-config, default
 // $DOCKER_CONFIG/config.json or ~/.docker/config.json); hosts come from a
 // containerd certs.d tree (--hosts-dir).
 //
-// The file is checked as `imgsel validate` checks it, for the format its
-// media type holds; a spec nodes could not read is not attached.
+// Each file is checked as `imgsel validate` checks it, for the format its
+// media type holds, and its warnings printed; a spec nodes could not read
+// is not attached.
 //
 // Exit: 0 attached; 1 the registry refused or failed; 2 bad input (the
 //       reference, the file, a flag, a hosts.toml or Docker config).
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,7 +41,7 @@ namespace {
 
 struct AttachFlags {
   std::string ref;
-  std::string file;
+  std::vector<std::string> files;
   std::string artifact_type = std::string(kNfdArtifactType);
   std::string media_type = std::string(kNfdSpecLayerType);
   std::vector<std::string> annotations;
@@ -59,6 +63,23 @@ bool IsMediaType(absl::string_view s) {
   return RE2::FullMatch(re2::StringPiece(s.data(), s.size()), kMediaType);
 }
 
+// What nodes will read, checked as `imgsel validate` does (budget
+// included), before anything is pushed: a spec they cannot read makes
+// their selections fall back. Problems are printed as validate prints
+// them, warnings too (a name no table knows is accepted but matches no
+// host). False on an error. A media type imgsel does not read is not
+// checked.
+bool CheckSpecFile(const std::string& file, absl::string_view content,
+                   const std::string& media_type) {
+  std::optional<SpecFormat> format = SpecFormatForMediaType(media_type);
+  if (!format) return true;
+  SpecCheck check = CheckCompatSpec(content, *format, IsJsonMediaType(media_type));
+  for (const SpecProblem& p : check.problems) {
+    std::cerr << Printable(FormatSpecProblem(file, p)) << "\n";
+  }
+  return check.ok();
+}
+
 int RunAttach(const AttachFlags& f) {
   auto ref = registry::ParseReference(f.ref);
   if (!ref.ok()) return Fail(2, ref.status().message());
@@ -72,29 +93,39 @@ int RunAttach(const AttachFlags& f) {
   if (!IsMediaType(f.media_type)) {
     return Fail(2, absl::StrCat("--media-type \"", f.media_type, "\": not a media type"));
   }
-  auto content = ReadFileBounded(f.file, kMaxSpecFileBytes);
-  if (!content.ok()) return Fail(2, content.status().message());
-  // What nodes will read, checked as `imgsel validate` does (budget
-  // included), before anything is pushed: a spec they cannot read makes
-  // their selections fall back. Errors are printed as validate prints them.
-  if (std::optional<SpecFormat> format = SpecFormatForMediaType(f.media_type)) {
-    SpecCheck check = CheckCompatSpec(*content, *format);
-    if (!check.ok()) {
-      for (const SpecProblem& p : check.problems) {
-        if (p.severity != SpecProblem::Severity::kError) continue;
-        std::cerr << Printable(FormatSpecProblem(f.file, p)) << "\n";
-      }
-      return Fail(2, absl::StrCat(f.file, ": not a valid compatibility spec; nothing attached"));
+  // Several files: one layer each, named after its file (Proposal G's one
+  // profile a layer); one file: one layer, as before.
+  std::vector<std::string> contents;
+  std::vector<registry::AttachLayer> layers;
+  std::set<std::string> names;
+  for (const std::string& file : f.files) {
+    auto content = ReadFileBounded(file, kMaxSpecFileBytes);
+    if (!content.ok()) return Fail(2, content.status().message());
+    contents.push_back(*std::move(content));
+    if (!CheckSpecFile(file, contents.back(), f.media_type)) {
+      return Fail(2, absl::StrCat(file, ": not a valid compatibility spec; nothing attached"));
     }
-  } else {
+    const std::string title = file == "-" ? "" : file.substr(file.rfind('/') + 1);
+    std::string name;
+    if (f.files.size() > 1) {
+      name = title.substr(0, title.find('.'));
+      if (name.empty() || !names.insert(name).second) {
+        return Fail(2, absl::StrCat(file,
+                                    ": each profile needs a file name of its own (the "
+                                    "layer's name annotation is the name before the first dot)"));
+      }
+    }
+    layers.push_back({"", std::move(name), title});
+  }
+  for (size_t i = 0; i < layers.size(); ++i) layers[i].content = contents[i];
+  if (std::optional<SpecFormat> format = SpecFormatForMediaType(f.media_type); !format) {
     std::cerr << "imgsel attach: warning: imgsel does not read layers of type " << f.media_type
-              << "; nodes will pass this artifact over\n";
+              << ": nodes list this artifact as not read, and it changes nothing for them\n";
   }
 
   registry::AttachOptions options;
   options.artifact_type = f.artifact_type;
   options.layer_media_type = f.media_type;
-  if (f.file != "-") options.title = f.file.substr(f.file.rfind('/') + 1);
   for (const std::string& a : f.annotations) {
     size_t eq = a.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -111,7 +142,7 @@ int RunAttach(const AttachFlags& f) {
   auto client = registry::RegistryClient::Create(client_options);
   if (!client.ok()) return Fail(2, client.status().message());
 
-  auto result = registry::Attach(**client, *ref, *content, options);
+  auto result = registry::AttachLayers(**client, *ref, layers, options);
   if (!result.ok()) {
     // A hosts.toml or Docker config that does not read is the caller's input.
     const bool bad_input = result.status().code() == absl::StatusCode::kInvalidArgument;
@@ -134,7 +165,10 @@ void AddAttachCommand(CLI::App& app, int& exit_code) {
       "attach", "Attach a compatibility spec to an image in a registry (an OCI referrer)");
   cmd->add_option("REF", flags->ref, "the image: registry/repository:tag or @sha256:...")
       ->required();
-  cmd->add_option("FILE", flags->file, "the spec to attach (- for standard input)")->required();
+  cmd->add_option("FILE", flags->files,
+                  "the spec to attach (- for standard input); several: one layer each, named "
+                  "after its file (one profile a layer)")
+      ->required();
   cmd->add_option("--artifact-type", flags->artifact_type, "the artifact's artifactType")
       ->capture_default_str();
   cmd->add_option("--media-type", flags->media_type, "the media type of the spec layer")

@@ -3,8 +3,9 @@
 //   imgsel matrix --host-profile old.json --host-profile new.json IMAGE...
 //
 // Every image (a registry reference or oci-layout:DIR[:TAG|@DIGEST]) is
-// evaluated against every saved host profile through the same pipeline as
-// `imgsel select`. Exit 0 when every image has an entry for every host, 1 when
+// fetched once through the same pipeline as `imgsel select` (the artifacts
+// of every entry that could win on any of the hosts), then decided once per
+// saved host profile. Exit 0 when every image has an entry for every host, 1 when
 // some pair has none (the table says which), 2 on bad input.
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include "oci/file_read.h"
 #include "oci/json_writer.h"
 #include "registry/reference.h"
+#include "selector/decide.h"
 #include "selector/oci_layout.h"
 #include "selector/pipeline.h"
 
@@ -44,7 +46,6 @@ struct Cell {
 struct Host {
   std::string name;
   HostProfile profile;
-  std::unique_ptr<SelectionPipeline> pipeline;
 };
 
 Cell FromDecision(const Decision& d, bool fallback) {
@@ -61,24 +62,34 @@ Cell FromDecision(const Decision& d, bool fallback) {
   return cell;
 }
 
-Cell Evaluate(const std::string& image, Host& host, const Config& config,
-              const std::string& handler, absl::Duration budget) {
-  if (absl::StartsWith(image, "oci-layout:")) {
-    auto ref = ParseOciLayoutRef(image);
-    if (!ref.ok()) return {.error = std::string(ref.status().message())};
-    auto doc = ReadOciLayout(*ref);
-    if (!doc.ok()) return {.error = std::string(doc.status().message())};
-    auto index = ParseIndex(doc->bytes, image);
-    if (!index.ok()) return {.error = std::string(index.status().message())};
-    return FromDecision(Select(*std::move(index), host.profile, config.PolicyFor(handler)), false);
-  }
+// One image's row: fetched once, decided for each host.
+std::vector<Cell> EvaluateRow(const std::string& image, const SelectionPipeline& pipeline,
+                              const std::vector<Host>& hosts, const Config& config,
+                              const std::string& handler, absl::Duration budget) {
   SelectionRequest request;
   request.reference = image;
+  if (absl::StartsWith(image, "oci-layout:")) {
+    auto layout = ParseOciLayoutRef(image);
+    if (!layout.ok()) {
+      return std::vector<Cell>(hosts.size(), {.error = std::string(layout.status().message())});
+    }
+    request.layout = *std::move(layout);
+  }
   request.runtime_handler = handler;
-  request.budget = budget;  // one deadline per image and host
-  auto s = host.pipeline->Select(request);
-  if (!s.ok()) return {.error = std::string(s.status().message())};
-  return FromDecision(s->decision, s->decision.fallback);
+  request.budget = budget;  // one deadline per image, for all hosts
+  std::vector<const HostProfile*> profiles;
+  for (const Host& h : hosts) profiles.push_back(&h.profile);
+  auto fetched = pipeline.Fetch(request, profiles);
+  if (!fetched.ok()) {
+    return std::vector<Cell>(hosts.size(), {.error = std::string(fetched.status().message())});
+  }
+  const Policy policy = config.PolicyFor(handler);
+  std::vector<Cell> row;
+  for (const Host& h : hosts) {
+    const Selection s = DecideSelection(*fetched, h.profile, policy, PolicyKind::kBest);
+    row.push_back(FromDecision(s.decision, s.decision.fallback));
+  }
+  return row;
 }
 
 std::string Short(const std::string& digest) {
@@ -105,15 +116,20 @@ int RunMatrix(const MatrixFlags& f) {
   auto config = LoadConfigFlag(f.config);
   if (!config.ok()) return BadInput(config.status());
   std::vector<Host> hosts;
+  // One pipeline for every host: each image is fetched once. Its own host
+  // is the first profile; every decision names the host it is for.
+  std::unique_ptr<SelectionPipeline> pipeline;
   for (const std::string& path : f.host_profiles) {
     auto bytes = ReadFileBounded(path, kMaxHostProfileBytes);
     if (!bytes.ok()) return BadInput(bytes.status());
     auto profile = ParseHostProfile(*bytes, path);
     if (!profile.ok()) return BadInput(profile.status());
-    auto pipeline = SelectionPipeline::Create(*config, *profile);
-    if (!pipeline.ok()) return BadInput(pipeline.status());
-    hosts.push_back(
-        {std::filesystem::path(path).stem().string(), *std::move(profile), *std::move(pipeline)});
+    if (pipeline == nullptr) {
+      auto created = SelectionPipeline::Create(*config, *profile);
+      if (!created.ok()) return BadInput(created.status());
+      pipeline = *std::move(created);
+    }
+    hosts.push_back({std::filesystem::path(path).stem().string(), *std::move(profile)});
   }
   // Hosts are named after their files; two files of one name are told
   // apart by their paths.
@@ -128,11 +144,10 @@ int RunMatrix(const MatrixFlags& f) {
   std::vector<std::vector<Cell>> table;
   bool all_fit = true;
   for (const std::string& image : f.images) {
-    std::vector<Cell> row;
-    for (Host& host : hosts) {
-      row.push_back(
-          Evaluate(image, host, *config, f.runtime_handler, absl::Seconds(f.timeout_seconds)));
-      if (row.back().digest.empty() && row.back().platform != "single manifest") all_fit = false;
+    std::vector<Cell> row = EvaluateRow(image, *pipeline, hosts, *config, f.runtime_handler,
+                                        absl::Seconds(f.timeout_seconds));
+    for (const Cell& cell : row) {
+      if (cell.digest.empty() && cell.platform != "single manifest") all_fit = false;
     }
     table.push_back(std::move(row));
   }
@@ -215,7 +230,7 @@ void AddMatrixCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--runtime-handler", flags->runtime_handler,
                   "CRI runtime handler whose [handlers.NAME] rules apply");
   cmd->add_option("--timeout", flags->timeout_seconds,
-                  "seconds each image's selection may take for each host (0.001-3600, default 60)");
+                  "seconds each image's fetch may take, for all hosts (0.001-3600, default 60)");
   cmd->add_option("--output,-o", flags->output, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
   cmd->callback([flags, &exit_code] { exit_code = RunMatrix(*flags); });

@@ -1,7 +1,6 @@
 // imgsel select: which entry of an index this host (or a saved profile) gets, and why.
 #include <cstdio>
 #include <iostream>
-#include <map>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -11,13 +10,19 @@
 #include "matcher/decision_json.h"
 #include "matcher/index.h"
 #include "oci/file_read.h"
-#include "selector/config_platform.h"
 #include "selector/oci_layout.h"
 #include "selector/pipeline.h"
 #include "selector/selection_json.h"
+#include "selector/selection_stage.h"
 
 namespace imgsel::cli {
 namespace {
+
+// The exit statuses of `imgsel select`, as its --help and docs/select.md list them.
+constexpr char kSelectExitStatus[] =
+    "Exit status: 0 selected (or nothing to choose), 1 nothing fits this host, 2 bad input, "
+    "3 the registry could not be reached or refused, 4 no such tag or digest at the registry";
+constexpr int kExitImageNotFound = 4;
 
 struct SelectFlags {
   std::string source;
@@ -31,20 +36,22 @@ struct SelectFlags {
 };
 
 // A registry reference: the whole pipeline, compatibility artifacts included.
-int RunRegistrySelect(const SelectFlags& f, const Config& config, const HostProfile& host) {
+int RunRegistrySelect(const SelectFlags& f, const Config& config, const HostProfile& host,
+                      const SelectionRequest& request) {
   auto pipeline = SelectionPipeline::Create(config, host);
   if (!pipeline.ok()) return BadInput(pipeline.status());
-  SelectionRequest request;
-  request.reference = f.source;
-  request.runtime_handler = f.runtime_handler;
-  request.policy = f.policy == "first-match" ? PolicyKind::kFirstMatch : PolicyKind::kBest;
-  // One deadline for the whole selection, every registry request in it.
-  request.budget = absl::Seconds(f.timeout_seconds);
   auto selection = (*pipeline)->Select(request);
   if (!selection.ok()) {
     std::fprintf(stderr, "imgsel: %s\n", std::string(selection.status().message()).c_str());
     // A reference that does not parse is bad input; a registry that fails is not.
-    return selection.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
+    if (selection.status().code() == absl::StatusCode::kInvalidArgument) return 2;
+    // The registry (or the mirror that answered for it) says there is no
+    // such tag or digest: not the same as a registry that cannot be reached.
+    if (selection.status().code() == absl::StatusCode::kNotFound &&
+        StageOf(selection.status()) == SelectionStage::kResolve) {
+      return kExitImageNotFound;
+    }
+    return 3;
   }
   if (f.output == "json") {
     std::cout << SelectionToJson(*selection);
@@ -69,40 +76,37 @@ int RunSelect(const SelectFlags& f) {
   auto host = HostFromFlags(f.host_profile, *config);
   if (!host.ok()) return BadInput(host.status());
 
-  std::string bytes, name, layout_dir;
-  const ParseLimits limits;
+  SelectionRequest request;
+  request.runtime_handler = f.runtime_handler;
+  request.policy = f.policy == "first-match" ? PolicyKind::kFirstMatch : PolicyKind::kBest;
+  // One deadline for the whole selection, every registry request in it.
+  request.budget = absl::Seconds(f.timeout_seconds);
+  std::string bytes;
   if (!f.index_file.empty()) {
-    auto read = ReadFileBounded(f.index_file, limits.max_bytes);
+    auto read = ReadFileBounded(f.index_file, ParseLimits{}.max_bytes);
     if (!read.ok()) return BadInput(read.status());
     bytes = *std::move(read);
-    name = f.index_file == "-" ? "standard input" : f.index_file;
+    request.index_bytes = bytes;
+    request.reference = f.index_file == "-" ? "standard input" : f.index_file;
   } else if (absl::StartsWith(f.source, "oci-layout:")) {
-    auto ref = ParseOciLayoutRef(f.source);
-    if (!ref.ok()) return BadInput(ref.status());
-    auto doc = ReadOciLayout(*ref, limits.max_bytes);
-    if (!doc.ok()) return BadInput(doc.status());
-    bytes = std::move(doc->bytes);
-    name = absl::StrCat(f.source, " (", doc->digest, ")");
-    layout_dir = ref->dir;
+    auto layout = ParseOciLayoutRef(f.source);
+    if (!layout.ok()) return BadInput(layout.status());
+    request.layout = *std::move(layout);
+    request.reference = f.source;
   } else {
-    return RunRegistrySelect(f, *config, *host);
+    request.reference = f.source;
+    return RunRegistrySelect(f, *config, *host, request);
   }
-  auto index = ParseIndex(bytes, name, limits);
-  if (!index.ok()) return BadInput(index.status());
-
-  SelectOptions options;
-  options.kind = f.policy == "first-match" ? PolicyKind::kFirstMatch : PolicyKind::kBest;
-  // Entries without a platform: their configs decide, as in containerd.
-  std::map<std::string, Platform> config_platforms;
-  if (!layout_dir.empty() && HasPlatformlessImages(*index)) {
-    auto read = [&](absl::string_view digest, size_t max_bytes) {
-      return ReadLayoutBlob(layout_dir, digest, max_bytes);
-    };
-    config_platforms = ReadConfigPlatforms(*index, read, read);
-    options.config_platforms = &config_platforms;
-  }
-  Decision decision =
-      Select(*std::move(index), *host, config->PolicyFor(f.runtime_handler), options);
+  // A source on this machine: the fetch half needs no registry, and every
+  // failure is the caller's input.
+  auto image = FetchLocalImage(request);
+  if (!image.ok()) return BadInput(image.status());
+  const Selection selection =
+      DecideSelection(*image, *host, config->PolicyFor(f.runtime_handler), request.policy);
+  const Decision& decision = selection.decision;
+  const std::string name = request.layout.has_value()
+                               ? absl::StrCat(f.source, " (", image->document_digest, ")")
+                               : request.reference;
   if (f.output == "json") {
     std::cout << DecisionToJson(decision);
   } else {
@@ -134,6 +138,7 @@ void AddSelectCommand(CLI::App& app, int& exit_code) {
                   "(0.001-3600, default 60)");
   cmd->add_option("--output,-o", flags->output, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
+  cmd->footer(kSelectExitStatus);
   cmd->callback([flags, &exit_code] { exit_code = RunSelect(*flags); });
 }
 

@@ -95,9 +95,14 @@ std::string RenderSelectionText(const Selection& s, const HostProfile& host) {
     absl::StrAppend(&out, "\ncompatibility artifacts for ", Printable(ShortDigest(digest)), ":\n");
     for (const auto& shared : artifacts) {
       const ArtifactResult& a = *shared;
-      absl::StrAppend(&out, "  artifact ", Printable(ShortDigest(a.id)), " (", Printable(a.kind),
-                      a.on_index ? ", attached to the index" : "",
-                      "): ", a.matched ? "matches" : "does not match", "\n");
+      absl::StrAppend(
+          &out, "  artifact ", Printable(ShortDigest(a.id)), " (",
+          a.kind.empty() ? "nothing imgsel reads" : Printable(a.kind),
+          a.on_index ? ", attached to the index" : "",
+          "): ", a.kind.empty() ? "ignored" : (a.matched ? "matches" : "does not match"), "\n");
+      for (const std::string& media_type : a.not_read) {
+        absl::StrAppend(&out, "    not read: media type ", Printable(media_type), "\n");
+      }
       for (const SpecResult& spec : a.specs) {
         if (!spec.name.empty()) absl::StrAppend(&out, "  profile ", Printable(spec.name), "\n");
         for (absl::string_view line : absl::StrSplit(RenderCompatResultText(spec), '\n')) {

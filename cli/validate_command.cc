@@ -4,7 +4,9 @@
 // counts, regexps that do not compile, numbers and versions that do not
 // parse, bounds); warnings (unknown keys) do not make a spec invalid.
 // With --host-profile the spec is also evaluated against a saved profile and
-// each rule is printed the way `nfd compat validate-node` does.
+// each rule is printed the way `nfd compat validate-node` does, Proposal F
+// groups read under the config's [compat.groups] (--config, or the default
+// file when there is one).
 //
 // Exit: 0 valid (and, with --host-profile, some set matches the host);
 //       1 invalid, or no set matches the host;
@@ -13,6 +15,7 @@
 #include <iostream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli/commands.h"
@@ -32,6 +35,7 @@ struct ValidateFlags {
   std::string output = "text";
   std::string format = "auto";
   std::string host_profile;
+  std::string config;  // its [compat.groups], for --host-profile
 };
 
 absl::string_view FormatName(SpecFormat f) {
@@ -69,14 +73,19 @@ int RunValidate(const ValidateFlags& f) {
     host = std::move(*parsed);
   }
 
-  SpecCheck check = CheckCompatSpec(*bytes, format);
+  // A .json file is held to JSON's grammar, as a node holds a +json layer.
+  SpecCheck check = CheckCompatSpec(*bytes, format, absl::EndsWith(f.file, ".json"));
   int errors = 0;
   int warnings = 0;
   for (const SpecProblem& p : check.problems) {
     (p.severity == SpecProblem::Severity::kError ? errors : warnings)++;
   }
   std::optional<SpecResult> result;
-  if (check.ok() && host) result = EvaluateCompatSpec(*check.spec, *host);
+  if (check.ok() && host) {
+    absl::StatusOr<Config> config = LoadConfigFlag(f.config);
+    if (!config.ok()) return Unreadable(config.status().message());
+    result = EvaluateCompatSpec(*check.spec, *host, config->compat.groups);
+  }
   const bool host_ok = !result || result->matched();
   const int exit_code = check.ok() && host_ok ? 0 : 1;
 
@@ -149,6 +158,9 @@ void AddValidateCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--format", flags->format, "auto, nfd or groups (Proposal F)")
       ->check(CLI::IsMember({"auto", "nfd", "groups"}));
+  cmd->add_option(
+      "--config", flags->config,
+      "imgsel.toml whose [compat.groups] reads Proposal F groups (with --host-profile)");
   cmd->add_option("--host-profile", flags->host_profile,
                   "also evaluate the spec against this saved host profile (imgsel probe output)");
   cmd->callback([flags, &exit_code] { exit_code = RunValidate(*flags); });

@@ -194,11 +194,51 @@ absl::Status ParseSection(absl::string_view source, const toml::table& root,
   return absl::OkStatus();
 }
 
+// [compat.groups]: how Proposal F key/value groups are read (GroupPolicy).
+absl::Status ParseGroups(absl::string_view source, const toml::table& t, GroupPolicy& g) {
+  if (auto st =
+          CheckKeys(source, t, {"required", "optional_key_weight", "unknown_key", "nfd_groups"},
+                    "[compat.groups]");
+      !st.ok()) {
+    return st;
+  }
+  for (const auto& [k, node] : t) {
+    const std::string key(k.str());
+    if (key == "required" || key == "nfd_groups") {
+      auto list = GetStringArray(source, node, key);
+      if (!list.ok()) return list.status();
+      for (const std::string& group : *list) {
+        if (group.empty()) return Error(source, node, absl::StrCat(key, ": a group name is empty"));
+      }
+      (key == "required" ? g.required : g.nfd_groups) = *std::move(list);
+    } else if (key == "optional_key_weight") {
+      auto v = GetInteger(source, node, key, -kMaxPreferenceWeight, kMaxPreferenceWeight);
+      if (!v.ok()) return v.status();
+      g.optional_key_weight = *v;
+    } else if (key == "unknown_key") {
+      auto s = GetString(source, node, key);
+      if (!s.ok()) return s.status();
+      if (*s != "fail" && *s != "ignore") {
+        return Error(source, node,
+                     absl::StrCat("unknown_key: \"", *s, "\" (want \"fail\" or \"ignore\")"));
+      }
+      g.ignore_unknown_keys = *s == "ignore";
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseCompat(absl::string_view source, const toml::table& root, CompatConfig& c) {
   return ParseSection(
       source, root, "compat",
-      {"enabled", "cache_dir", "cache_max_bytes", "referrers_ttl", "on_error", "max_layer_bytes"},
+      {"enabled", "cache_dir", "cache_max_bytes", "referrers_ttl", "on_error", "max_layer_bytes",
+       "groups"},
       [&](const std::string& key, const toml::node& node) -> absl::Status {
+        if (key == "groups") {
+          const auto* t = node.as_table();
+          if (!t) return Error(source, node, "groups: expected a table");
+          return ParseGroups(source, *t, c.groups);
+        }
         if (key == "enabled") {
           const auto* b = node.as_boolean();
           if (!b) return Error(source, node, "enabled: expected true or false");

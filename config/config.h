@@ -25,13 +25,21 @@
 //                                 # fetching artifacts falls back to first
 //                                 # match / ignores artifacts for that entry
 //   max_layer_bytes = 1048576
+//   [compat.groups]               # Proposal F key/value groups (GroupPolicy)
+//   required = ["*"]              # groups whose keys are requirements; "*": all
+//   optional_key_weight = 1       # a matching key of another group adds this
+//   unknown_key = "fail"          # or "ignore": a required key the host has
+//                                 # no value for fails its set / is passed over
+//   nfd_groups = ["nfd", "io.kubernetes.nfd", "feature.node.kubernetes.io"]
+//                                 # groups whose keys are NFD label names
 //
 //   [registry]
-//   config_path = "/etc/containerd/certs.d"   # containerd's hosts.toml tree
+//   config_path = "/etc/containerd/certs.d"   # containerd's hosts.toml tree; a list
+//                                 # split on ':' as containerd 2.x's, first match wins
 //   docker_config = ""            # config.json; empty: the default location
 //   connect_timeout = "5s"
 //   request_timeout = "30s"
-//   max_concurrent_per_registry = 8
+//   max_concurrent_per_registry = 16
 //
 //   [server]                      # imgseld
 //   socket = "/run/imgsel/imgsel.sock"          # Selector API
@@ -82,6 +90,7 @@ struct CompatConfig {
   absl::Duration referrers_ttl = absl::Minutes(10);
   bool fallback_on_error = true;  // on_error = "fallback" (default) / "ignore"
   int64_t max_layer_bytes = 1 << 20;
+  GroupPolicy groups;  // [compat.groups]
 };
 
 struct RegistryConfig {
@@ -89,7 +98,7 @@ struct RegistryConfig {
   std::string docker_config;  // empty: the default location
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(30);
-  int max_concurrent_per_registry = 8;
+  int max_concurrent_per_registry = 16;
 };
 
 struct ServerConfig {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# imgsel developer entry point: deps | build | test | demo | bench | image | package | fuzz | format | lint
+# imgsel developer entry point: deps | build | test | demo | bench | image | package | fuzz | tsan | format | lint
 #
 #   deploy/dev.sh demo    install what is missing, build, run `imgsel select`
 #                         on the bundled example and print the explanation
@@ -10,6 +10,10 @@
 #   deploy/dev.sh fuzz [TARGET...]
 #                         build the libFuzzer targets (the fuzz preset, clang,
 #                         build/fuzz) and run each for FUZZ_SECONDS (20)
+#   deploy/dev.sh tsan [CTEST ARGS...]
+#                         build Debian's abseil with ThreadSanitizer (once, in
+#                         ABSEIL_TSAN_DIR), the tsan preset (build/tsan), and
+#                         run the suites that have threads under TSan
 #
 # demo installs only what building needs; test, bench, image and package add
 # the real containerd, registry and the other tools of the tests.
@@ -136,6 +140,104 @@ fuzz() {
   "$ROOT/tests/fuzz/run_fuzzers.sh" "$dir" "${FUZZ_SECONDS:-20}" "$@"
 }
 
+# ThreadSanitizer sees a mutex only when the code taking it is
+# instrumented; Debian's abseil is not, so every member guarded by an
+# absl::Mutex would be reported as a race. The tsan run therefore loads a
+# TSan build of the same abseil, from Debian's own source package, ahead of
+# the system's (same sonames, same patches).
+ABSEIL_TSAN_DIR="${ABSEIL_TSAN_DIR:-$ROOT/build/abseil-tsan}"
+# The suites whose code runs on more than one thread (ctest labels), less
+# two groups that cannot run under TSan as built here:
+# - ProcessMetricsTest.FollowsThisProcess counts this process's threads, and
+#   TSan starts a thread of its own at the first pthread_create;
+# - SelectAnswerTest.* (one thread) compares messages by reflection, and
+#   protobuf's MapFieldBase has two more members when __SANITIZE_THREAD__ is
+#   defined (map_field.h), so the tree's map fields no longer match Debian's
+#   libprotobuf, built without it: its reflection crashes on them.
+TSAN_LABELS='^(plugin|selector|registry|integration)$'
+TSAN_EXCLUDE='^(ProcessMetricsTest\.FollowsThisProcess|SelectAnswerTest\..*)$'
+
+# Adds deb-src entries for this release's Debian archives when apt has none
+# (apt-get source needs them), in a file of its own.
+ensure_deb_src() {
+  local codename entries
+  codename="$(. /etc/os-release && echo "$VERSION_CODENAME")"
+  entries="$(/usr/bin/python3 "$ROOT/deploy/deb_src.py" "$codename")"
+  [[ -z "$entries" ]] && return 0
+  log "adding deb-src entries: /etc/apt/sources.list.d/imgsel-deb-src.sources"
+  local sudo; sudo="$(need_root)"
+  printf '%s\n' "$entries" | $sudo tee /etc/apt/sources.list.d/imgsel-deb-src.sources >/dev/null
+  $sudo apt-get update -qq
+}
+
+# Builds, into $ABSEIL_TSAN_DIR/lib, the abseil shared libraries the given
+# executables load, from the source of the installed libabsl-dev, with
+# -fsanitize=thread. The source and the build are kept and reused.
+abseil_tsan() {
+  local version src_dir build_dir="$ABSEIL_TSAN_DIR/build" lib_dir="$ABSEIL_TSAN_DIR/lib"
+  version="$(dpkg-query -W -f='${Version}' libabsl-dev)"
+  src_dir="$ABSEIL_TSAN_DIR/src/$version"
+  if [[ ! -f "$src_dir/CMakeLists.txt" ]]; then
+    ensure_deb_src
+    local fetch="$ABSEIL_TSAN_DIR/src/fetch"
+    rm -rf "$fetch" && mkdir -p "$fetch"
+    log "apt-get source abseil=$version"
+    (cd "$fetch" && apt-get source -qq "abseil=$version" >/dev/null 2>&1) ||
+      { log "apt-get source abseil=$version failed"; return 1; }
+    rm -rf "$src_dir" && mv "$fetch"/abseil-*/ "$src_dir" && rm -rf "$fetch"
+  fi
+  # The libraries to build: what the executables load, by name.
+  local libs
+  mapfile -t libs < <(ldd "$@" 2>/dev/null | grep -o 'libabsl_[a-z0-9_]*\.so\.[0-9]*' | sort -u)
+  [[ ${#libs[@]} -gt 0 ]] || { log "no abseil library found in: $*"; return 1; }
+  # Debian's shared build (debian/rules): C++17, shared libraries.
+  cmake -S "$src_dir" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_STANDARD=17 -DBUILD_SHARED_LIBS=ON -DBUILD_TESTING=OFF \
+    -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
+    -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread >/dev/null
+  local targets=() lib
+  # Target names are the library names without libabsl_ (OUTPUT_NAME absl_NAME).
+  for lib in "${libs[@]}"; do lib="${lib#libabsl_}"; targets+=("${lib%%.so*}"); done
+  cmake --build "$build_dir" -j"$(nproc)" --target "${targets[@]}"
+  rm -rf "$lib_dir" && mkdir -p "$lib_dir"
+  find "$build_dir" -name 'libabsl_*.so.*' -exec cp -P -t "$lib_dir" {} +
+  for lib in "${libs[@]}"; do
+    [[ -e "$lib_dir/$lib" ]] || { log "abseil with TSan: $lib was not built"; return 1; }
+  done
+  log "abseil with TSan: ${#libs[@]} libraries in $lib_dir"
+}
+
+# The tsan preset's own build directory, whatever PRESET says. Every report
+# fails the run, also one from a daemon a test started and stopped: each
+# process writes its reports to a file of its own, and any file is a failure.
+tsan() {
+  local dir="$ROOT/build/tsan"
+  cmake --preset tsan -S "$ROOT" >/dev/null
+  cmake --build "$dir" -j"$(nproc)"
+  local executables
+  mapfile -t executables < <(find "$dir" -type f -perm -u+x \( -name '*_test' -o -name imgseld \
+    -o -name imgsel \) -not -path '*/CMakeFiles/*')
+  abseil_tsan "${executables[@]}"
+  local reports="$dir/tsan-reports"
+  rm -rf "$reports" && mkdir -p "$reports"
+  local status=0
+  # setarch -R: TSan's shadow memory needs the layout of a kernel with at
+  # most 28 bits of mmap randomisation; without ASLR any kernel fits.
+  LD_LIBRARY_PATH="$ABSEIL_TSAN_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  TSAN_OPTIONS="suppressions=$ROOT/tests/tsan_suppressions.txt log_path=$reports/report second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
+    setarch "$(uname -m)" -R ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" \
+      -L "$TSAN_LABELS" -E "$TSAN_EXCLUDE" "$@" || status=$?
+  if compgen -G "$reports/report.*" >/dev/null; then
+    cat "$reports"/report.* >&2
+    log "ThreadSanitizer: $(cat "$reports"/report.* | grep -c '^WARNING: ThreadSanitizer') reports," \
+      "$(cat "$reports"/report.* | grep -c '^==[0-9]*==ERROR: ThreadSanitizer') errors," \
+      "in $(ls "$reports" | wc -l) processes ($reports)"
+    return 1
+  fi
+  log "ThreadSanitizer: no reports"
+  return "$status"
+}
+
 # The project's C++ files (git's list in a checkout, else every .cc/.h
 # outside build/), NUL-separated.
 sources() {
@@ -177,7 +279,8 @@ case "$cmd" in
   image) test_deps; build; image ;;
   package) test_deps; build; package ;;
   fuzz) test_deps; fuzz "$@" ;;
+  tsan) test_deps; tsan "$@" ;;
   format) install_missing clang-format; format "$@" ;;
   lint) test_deps; build; lint ;;
-  *) echo "usage: deploy/dev.sh deps|build|test|demo|bench|image|package|fuzz|format [--check]|lint" >&2; exit 2 ;;
+  *) echo "usage: deploy/dev.sh deps|build|test|demo|bench|image|package|fuzz|tsan|format [--check]|lint" >&2; exit 2 ;;
 esac

@@ -1,10 +1,14 @@
 #include "matcher/compat_eval.h"
 
 #include <algorithm>
+#include <map>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "matcher/nfd_labels.h"
+#include "matcher/policy.h"
 #include "re2/re2.h"
 
 namespace imgsel {
@@ -285,9 +289,13 @@ std::optional<std::string> HostAttribute(const NfdFeatures& nfd, const std::stri
   return std::nullopt;
 }
 
-RuleResult EvalGroups(const CompatSet& set, const NfdFeatures& nfd) {
+// Proposal F keys under the operator's GroupPolicy; `optional_matched`
+// counts the optional keys that matched (each weighs optional_key_weight).
+RuleResult EvalGroups(const CompatSet& set, const NfdFeatures& nfd,
+                      const std::map<std::string, std::string>& labels, const GroupPolicy& policy,
+                      int64_t& optional_matched) {
   RuleResult r;
-  r.name = "groups";
+  r.name = absl::StrCat("groups (", policy.Describe(), ")");
   r.matched = true;
   for (const GroupRequirement& g : set.groups) {
     ExpressionResult e;
@@ -296,14 +304,30 @@ RuleResult EvalGroups(const CompatSet& set, const NfdFeatures& nfd) {
     e.matcher_type = std::string(kKeyValueType);
     e.op = MatchOp::kIn;
     e.values = {g.value};
-    std::optional<std::string> host = HostAttribute(nfd, g.key);
+    const bool nfd_label = policy.IsNfd(g.group);
+    const bool required = policy.IsRequired(g.group);
+    std::optional<std::string> host =
+        nfd_label ? NfdLabelValue(labels, g.name) : HostAttribute(nfd, g.key);
     e.matched = host && *host == g.value;
     if (!host) {
-      e.detail = "not on host";
+      e.detail = nfd_label ? "no NFD label of that name" : "not on host";
     } else if (!e.matched) {
       e.detail = absl::StrCat("host: ", *host);
     }
-    r.matched = r.matched && e.matched;
+    if (!required) {
+      e.decides = false;
+      if (e.matched) {
+        ++optional_matched;
+        e.detail = absl::StrCat("optional, adds ", policy.optional_key_weight);
+      } else {
+        absl::StrAppend(&e.detail, "; optional");
+      }
+    } else if (!host && policy.ignore_unknown_keys) {
+      e.decides = false;
+      absl::StrAppend(&e.detail, "; ignored (unknown key)");
+    } else {
+      r.matched = r.matched && e.matched;
+    }
     r.match_features.push_back(std::move(e));
   }
   return r;
@@ -323,10 +347,29 @@ std::optional<int64_t> SpecResult::best_weight() const {
   return best;
 }
 
-SpecResult EvaluateCompatSpec(const CompatSpec& spec, const HostProfile& host) {
+SpecResult EvaluateCompatSpec(const CompatSpec& spec, const HostProfile& host,
+                              const GroupPolicy& groups) {
   SpecResult result;
+  std::map<std::string, std::string> labels;
+  for (const CompatSet& set : spec.sets) {
+    if (!set.groups.empty()) {
+      labels = NfdLabels(host.nfd);
+      break;
+    }
+  }
   result.name = spec.name;
   result.sets.reserve(spec.sets.size());
+  // NFD's back-references (validate-node): after each rule that matches,
+  // its labels and vars join the attribute feature rule.matched, which
+  // stays for the rules after it, in this set and the next ones. Only a
+  // spec that sets any has its own copy of the host's features.
+  const bool backrefs = std::any_of(spec.sets.begin(), spec.sets.end(), [](const CompatSet& set) {
+    return std::any_of(set.rules.begin(), set.rules.end(),
+                       [](const CompatRule& r) { return !r.labels.empty() || !r.vars.empty(); });
+  });
+  std::optional<NfdFeatures> with_backrefs;
+  if (backrefs) with_backrefs = host.nfd;
+  const NfdFeatures& nfd = backrefs ? *with_backrefs : host.nfd;
   for (size_t i = 0; i < spec.sets.size(); ++i) {
     const CompatSet& set = spec.sets[i];
     SetResult s;
@@ -336,12 +379,23 @@ SpecResult EvaluateCompatSpec(const CompatSpec& spec, const HostProfile& host) {
     s.description = set.description;
     s.matched = true;
     for (const CompatRule& rule : set.rules) {
-      s.rules.push_back(EvalRule(rule, host.nfd));
+      s.rules.push_back(EvalRule(rule, nfd));
       s.matched = s.matched && s.rules.back().matched;
+      if (backrefs && s.rules.back().matched) {
+        auto& matched = with_backrefs->attributes[std::string(kRuleMatchedFeature)];
+        for (const auto& [k, v] : rule.labels) matched[k] = v;
+        for (const auto& [k, v] : rule.vars) matched[k] = v;
+      }
     }
     if (!set.groups.empty()) {
-      s.rules.push_back(EvalGroups(set, host.nfd));
+      int64_t optional_matched = 0;
+      s.rules.push_back(EvalGroups(set, host.nfd, labels, groups, optional_matched));
       s.matched = s.matched && s.rules.back().matched;
+      // Both factors are within kMaxPreferenceWeight and a set holds at most
+      // kMaxCompatExpressions keys, so the product cannot overflow; the sum
+      // is kept in range as every weight is.
+      s.weight = std::clamp<int64_t>(set.weight + optional_matched * groups.optional_key_weight,
+                                     -kMaxPreferenceWeight, kMaxPreferenceWeight);
     }
     result.sets.push_back(std::move(s));
   }

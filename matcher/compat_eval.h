@@ -29,21 +29,36 @@
 // expression here simply does not match and says why; a broken host value
 // must never break a pull.
 //
-// Proposal F sets hold `group.key: value` requirements; each must equal the
-// host attribute named `group.key`, looked up in this order:
+// Proposal F sets hold `group.key: value` pairs; each must equal, as text,
+// the host's value for it. Groups the operator names as NFD's (GroupPolicy
+// nfd_groups: "nfd", "io.kubernetes.nfd", "feature.node.kubernetes.io" by
+// default) hold NFD label names (`cpu-cpuid.AVX512F`), read from the labels
+// NFD would publish for the host (nfd_labels.h; an absent flag label is
+// "false"). Other groups read host attributes, in this order:
 //   1. nfd.attributes["local.feature"][<group.key>]  (operator `[host]
 //      attributes` and hook output land there)
 //   2. nfd.attributes[<feature>][<element>], the feature being everything
 //      before the last dot (`kernel.version.major` -> kernel.version, major)
 //   3. nfd.flags[<feature>]: "true" when the element is in the set, "false"
 //      when the feature is known but the element is not
-// A key found nowhere fails.
+// Whether a key is a requirement (a mismatch fails its set) or optional (a
+// match adds optional_key_weight to its set's weight) and what a required
+// key found nowhere does are the operator's GroupPolicy (policy.h); the
+// default makes every key a requirement and a key found nowhere a failure.
 //
-// From specs to a CompatVerdict (select.h) for one index entry:
+// From specs to a CompatVerdict (select.h) for one index entry. The one rule
+// of artifacts, which the pipeline (selector/pipeline.cc) and the registry
+// listing helper (registry::NewestOfEachType) apply through NewestOfEachKind:
 //   - Artifacts are attached to the entry's digest or to the index's digest.
-//     Per subject and kind (artifact type + layer media type), only the newest
-//     by `org.opencontainers.image.created` (or `oci.opencontainers.image.created`,
-//     NFD's spelling) is used; see NewestArtifacts.
+//   - An artifact's kind is what imgsel can read in it: its artifactType and
+//     the media types of its layers that imgsel reads (ArtifactKind). Layers
+//     of other media types are not for imgsel: they are listed ("not read:
+//     media type X") and change nothing. An artifact with no layer imgsel
+//     reads has no kind: it is listed, never evaluated, never "newer" than
+//     anything, never a failure.
+//   - Per subject and kind, only the newest by `org.opencontainers.image.created`
+//     (or `oci.opencontainers.image.created`, NFD's spelling) is used; one
+//     without a time is older than any with one.
 //   - One artifact may hold several specs (one layer per profile); its sets
 //     are pooled: the artifact passes when any set of any of its specs matches.
 //   - The entry passes when EVERY artifact that applies to it passes (the
@@ -67,6 +82,7 @@
 #include "absl/types/span.h"
 #include "matcher/compat_spec.h"
 #include "matcher/host_profile.h"
+#include "matcher/policy.h"
 #include "matcher/select.h"
 #include "oci/json_writer.h"
 
@@ -80,6 +96,9 @@ struct ExpressionResult {
   std::string matcher_type;  // "matchExpression", "matchName" or "keyValue"
   bool matched = false;
   std::string detail;  // why not, or the host value: "host: 5.4.0", "feature not on host"
+  // False for a Proposal F key that does not decide its set (an optional
+  // group's, or an unknown key passed over): shown, never the failure named.
+  bool decides = true;
   MatchOp op = MatchOp::kExists;
   std::vector<std::string> values;
   ValueType type = ValueType::kDefault;
@@ -116,8 +135,12 @@ struct SpecResult {
 };
 
 // Evaluates every set and every expression (no short cut, so the result
-// tree is complete for display).
-SpecResult EvaluateCompatSpec(const CompatSpec& spec, const HostProfile& host);
+// tree is complete for display). Proposal F groups are read under `groups`
+// (policy.h): which groups are requirements, what a matching optional key
+// weighs (added to its set's weight), what a key the host has no value for
+// does, and which groups hold NFD label names (nfd_labels.h).
+SpecResult EvaluateCompatSpec(const CompatSpec& spec, const HostProfile& host,
+                              const GroupPolicy& groups = {});
 
 // The result as `nfd compat validate-node` prints it, in plain text:
 //   COMPATIBILITY SET #1 Weight: 10; Tag: avx512
@@ -137,17 +160,31 @@ void WriteCompatResultJson(const SpecResult& result, JsonWriter& out);
 // One compatibility artifact attached to a subject, already parsed.
 struct CompatArtifact {
   std::string id;    // the artifact manifest digest, for reasons
-  std::string kind;  // what "several artifacts of a kind" groups by, e.g. artifactType
+  std::string kind;  // ArtifactKind; empty: nothing in it imgsel reads
   std::map<std::string, std::string> annotations;
-  std::vector<CompatSpec> specs;  // one per layer / profile
+  std::vector<CompatSpec> specs;      // one per layer / profile imgsel reads
+  std::vector<std::string> not_read;  // media types of the layers it does not read
 };
 
+// The kind of an artifact from its artifactType and its layers' media types:
+// "<artifactType> <media type>[,<media type>...]" over the layer media types
+// imgsel reads (SpecFormatForMediaType), sorted and without repeats; empty
+// when it reads none, and then the artifact is not for imgsel.
+std::string ArtifactKind(absl::string_view artifact_type,
+                         absl::Span<const std::string> layer_media_types);
+
+// The layer media types of `layer_media_types` imgsel does not read, in
+// order, without repeats: what an explanation lists as "not read".
+std::vector<std::string> UnreadMediaTypes(absl::Span<const std::string> layer_media_types);
+
 // "The newest artifact of a kind", the one rule, for any list of `count`
-// artifacts: for each kind (`kind_of(i)`), the one with the latest
+// artifacts: for each non-empty kind (`kind_of(i)`), the one with the latest
 // `created_of(i)`; one without a time is older than any with one; among
-// equals the first listed wins. Returns indexes, in the order the kinds
-// first appear. The pipeline applies it to referrers listings to choose
-// what to fetch, and NewestArtifacts to what was fetched.
+// equals the first listed wins. An empty kind (nothing imgsel reads) is
+// never chosen and never hides another. Returns indexes, in the order the
+// kinds first appear. The pipeline applies it to the kinds of listed
+// artifacts (read from their manifests) to choose whose layers to fetch,
+// and NewestArtifacts to what was fetched.
 std::vector<size_t> NewestOfEachKind(
     size_t count, absl::FunctionRef<absl::string_view(size_t)> kind_of,
     absl::FunctionRef<std::optional<absl::Time>(size_t)> created_of);
@@ -157,8 +194,9 @@ std::vector<size_t> NewestArtifacts(absl::Span<const CompatArtifact> artifacts);
 
 struct ArtifactResult {
   std::string id;
-  std::string kind;
-  bool on_index = false;  // attached to the index rather than the entry
+  std::string kind;                   // empty: nothing in it imgsel reads (then not evaluated)
+  bool on_index = false;              // attached to the index rather than the entry
+  std::vector<std::string> not_read;  // media types of layers not read
   bool matched = false;
   std::optional<int64_t> weight;  // best matching set
   std::vector<SpecResult> specs;
@@ -166,16 +204,21 @@ struct ArtifactResult {
 
 struct EntryCompat {
   CompatVerdict verdict;
-  std::vector<ArtifactResult> artifacts;  // those evaluated (newest per kind)
+  // Those evaluated (newest per kind), then those with nothing imgsel reads.
+  std::vector<ArtifactResult> artifacts;
 };
 
-// One artifact against the host: every spec, the best matching weight.
+// One artifact against the host: every spec, the best matching weight. An
+// artifact without a kind gives a result with its `not_read` and nothing
+// else, which CombineArtifactResults lists and does not count.
 ArtifactResult EvaluateArtifact(const CompatArtifact& artifact, bool on_index,
-                                const HostProfile& host);
+                                const HostProfile& host, const GroupPolicy& groups = {});
 
 // The verdict for one entry from the results of the artifacts that apply to
-// it (already the newest of each kind): it passes when every artifact has a
-// matching set, and earns the highest matching weight.
+// it (already the newest of each kind): it passes when every artifact imgsel
+// reads has a matching set, and earns the highest matching weight. Each
+// result gives one reason; layers and artifacts not read are named there
+// ("not read: media type text/plain") and change nothing.
 CompatVerdict CombineArtifactResults(absl::Span<const ArtifactResult* const> results);
 
 // Evaluates the artifacts that apply to one entry (rules in the header
@@ -183,6 +226,6 @@ CompatVerdict CombineArtifactResults(absl::Span<const ArtifactResult* const> res
 // reasons; callers should then pass no verdict to Select at all.
 EntryCompat EvaluateEntryCompat(absl::Span<const CompatArtifact> entry_artifacts,
                                 absl::Span<const CompatArtifact> index_artifacts,
-                                const HostProfile& host);
+                                const HostProfile& host, const GroupPolicy& groups = {});
 
 }  // namespace imgsel

@@ -26,7 +26,7 @@ std::string FirstFailure(const SetResult& s) {
     if (r.matched) continue;
     std::string where = absl::StrCat("rule \"", r.name, "\"");
     for (const ExpressionResult& e : r.match_features) {
-      if (e.matched) continue;
+      if (e.matched || !e.decides) continue;
       std::string line =
           absl::StrCat(where, ": ", ExpressionLabel(e), " ", e.expression, " failed");
       if (!e.detail.empty()) absl::StrAppend(&line, " (", e.detail, ")");

@@ -1,6 +1,7 @@
 #include "matcher/compat_spec.h"
 
 #include <charconv>
+#include <initializer_list>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,7 +14,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "matcher/features.h"
+#include "matcher/json_cursor.h"
 #include "matcher/policy.h"
+#include "matcher/suggest.h"
 #include "matcher/yaml_tree.h"
 #include "oci/utf8.h"
 #include "re2/re2.h"
@@ -62,6 +65,36 @@ const OpInfo& InfoFor(MatchOp op) {
 }
 
 SourcePos PosOf(const YamlNode& node) { return {node.pos().line, node.pos().column}; }
+
+// The features NFD's sources publish (nfd export features), imgsel's
+// local.feature (operator attributes and hooks) and NFD's rule.matched
+// back-references: every feature name a term can find on a host.
+constexpr absl::string_view kNfdFeatureNames[] = {
+    "cpu.coprocessor",     "cpu.cpuid",        "cpu.cstate",
+    "cpu.model",           "cpu.pstate",       "cpu.rdt",
+    "cpu.security",        "cpu.sgx",          "cpu.sst",
+    "cpu.topology",        "kernel.config",    "kernel.enabledmodule",
+    "kernel.loadedmodule", "kernel.selinux",   "kernel.version",
+    "local.feature",       "local.label",      "memory.hugepages",
+    "memory.numa",         "memory.nv",        "memory.swap",
+    "network.device",      "network.virtual",  "pci.device",
+    "rule.matched",        "storage.block",    "system.dmiid",
+    "system.name",         "system.osrelease", "usb.device",
+};
+
+// Attribute features whose elements NFD's sources fix (the others, such as
+// system.osrelease or kernel.config, hold whatever the host has).
+struct FixedElements {
+  absl::string_view feature;
+  std::initializer_list<absl::string_view> elements;
+};
+const FixedElements kFixedElements[] = {
+    {"kernel.version", {"full", "major", "minor", "revision"}},
+    {"kernel.selinux", {"enabled"}},
+    {"cpu.model", {"vendor_id", "family", "id", "hypervisor"}},
+    {"cpu.topology", {"hardware_multithreading", "socket_count"}},
+    {"memory.numa", {"is_numa", "node_count"}},
+};
 
 // Reached a bound: the rest of the document is not examined.
 struct StopReading {};
@@ -292,9 +325,13 @@ class SpecReader {
           continue;
         }
         for (const YamlNode elem : value.items()) rule.match_any.push_back(ReadMatchAnyElem(elem));
-      } else if (key == "vars" || key == "varsTemplate" || key == "labels" ||
-                 key == "labelsTemplate" || key == "annotations" || key == "taints" ||
-                 key == "extendedResources") {
+      } else if (key == "labels" || key == "vars") {
+        ReadBackrefs(value, key, key == "labels" ? rule.labels : rule.vars);
+      } else if (key == "varsTemplate" || key == "labelsTemplate") {
+        Warn(PosOf(it.first), absl::StrCat("\"", key,
+                                           "\" (a Go template) is not read by imgsel; ignored, so "
+                                           "rule.matched will not hold what it makes"));
+      } else if (key == "annotations" || key == "taints" || key == "extendedResources") {
         Warn(PosOf(it.first),
              absl::StrCat("\"", key, "\" has no effect on image compatibility; ignored"));
       } else {
@@ -305,6 +342,32 @@ class SpecReader {
     if (!saw_match)
       Warn(rule.pos, "rule has neither \"matchFeatures\" nor \"matchAny\": it always matches");
     return rule;
+  }
+
+  // `labels:` / `vars:` of a rule: names to values (strings, numbers or
+  // booleans, as text), each counted as an expression of the budget.
+  void ReadBackrefs(const YamlNode& node, absl::string_view what,
+                    std::vector<std::pair<std::string, std::string>>& out) {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) {
+      Error(PosOf(node), absl::StrCat("\"", what, "\" must map names to values"));
+      return;
+    }
+    for (const YamlNode::Pair kv : node.pairs()) {
+      std::string name = KeyText(kv.first);
+      where_.key = absl::StrCat(what, " ", name);
+      CountExpression(PosOf(kv.first));
+      if (name.empty()) {
+        Error(PosOf(kv.first), absl::StrCat("a name in \"", what, "\" is empty"));
+        continue;
+      }
+      if (!kv.second.IsScalar()) {
+        Error(PosOf(kv.second),
+              absl::StrCat("\"", what, "\" ", name, ": must be a string, number or boolean"));
+        continue;
+      }
+      out.emplace_back(std::move(name), kv.second.Scalar());
+    }
   }
 
   std::vector<FeatureTerm> ReadMatchAnyElem(const YamlNode& node) {
@@ -356,6 +419,7 @@ class SpecReader {
           saw_feature = true;
           term.feature = absl::AsciiStrToLower(term.feature);
           if (term.feature.empty()) Error(PosOf(value), "\"feature\" is empty");
+          CheckFeatureName(term.feature, PosOf(value));
         }
       } else if (key == "matchExpressions") {
         term.has_match_expressions = true;
@@ -375,6 +439,8 @@ class SpecReader {
           }
           CheckCpuidElement(term.feature.empty() ? where_.feature : term.feature, element,
                             PosOf(e.first));
+          CheckAttributeElement(term.feature.empty() ? where_.feature : term.feature, element,
+                                PosOf(e.first));
           term.match_expressions.emplace_back(element, ReadExpression(e.second));
         }
       } else if (key == "matchName") {
@@ -390,6 +456,42 @@ class SpecReader {
       Warn(term.pos, "feature term has neither \"matchExpressions\" nor \"matchName\"");
     }
     return term;
+  }
+
+  // A feature name that no NFD source publishes (and that is not imgsel's
+  // local.feature or NFD's rule.matched) matches no host: a warning with
+  // the closest known name, so `cpu.cpuids` is seen before it rules every
+  // host out.
+  void CheckFeatureName(absl::string_view feature, SourcePos pos) {
+    for (absl::string_view known : kNfdFeatureNames) {
+      if (feature == known) return;
+    }
+    absl::string_view closest;
+    size_t best = 3;  // a typo: at most two edits away
+    for (absl::string_view known : kNfdFeatureNames) {
+      if (const size_t d = EditDistance(feature, known); d < best) {
+        best = d;
+        closest = known;
+      }
+    }
+    Warn(pos,
+         absl::StrCat("feature \"", feature, "\" is no feature NFD publishes: it matches no host",
+                      closest.empty() ? "" : absl::StrCat("; did you mean \"", closest, "\"?")));
+  }
+
+  // Elements of the attribute features whose elements NFD fixes: one no
+  // source publishes matches no host.
+  void CheckAttributeElement(absl::string_view feature, absl::string_view element, SourcePos pos) {
+    const std::string lower = absl::AsciiStrToLower(feature);
+    for (const FixedElements& f : kFixedElements) {
+      if (f.feature != lower) continue;
+      for (absl::string_view known : f.elements) {
+        if (known == element) return;
+      }
+      Warn(pos, absl::StrCat(lower, " has no element \"", element, "\" (it has ",
+                             absl::StrJoin(f.elements, ", "), "): it matches no host"));
+      return;
+    }
   }
 
   // cpu.cpuid elements are NFD's CPU feature names (klauspost/cpuid's
@@ -657,7 +759,8 @@ class SpecReader {
                 absl::StrCat("\"", group, ".", key, "\" must be a string, number or boolean"));
           continue;
         }
-        set.groups.push_back({absl::StrCat(group, ".", key), kv.second.Scalar(), PosOf(kv.first)});
+        set.groups.push_back(
+            {absl::StrCat(group, ".", key), kv.second.Scalar(), PosOf(kv.first), group, key});
       }
     }
   }
@@ -741,11 +844,15 @@ std::string MatchExpressionString(const MatchExpression& e) {
   return out;
 }
 
+bool IsJsonMediaType(absl::string_view media_type) { return absl::EndsWith(media_type, "+json"); }
+
 std::optional<SpecFormat> SpecFormatForMediaType(absl::string_view media_type) {
   if (media_type == kNfdSpecLayerType || media_type == kOciCompatNfdLayerType) {
     return SpecFormat::kNfd;
   }
-  if (media_type == kOciCompatSpecLayerType) return SpecFormat::kKeyValueGroups;
+  if (media_type == kOciCompatSpecLayerType || media_type == kK8sNfdCompatSpecLayerType) {
+    return SpecFormat::kKeyValueGroups;
+  }
   return std::nullopt;
 }
 
@@ -842,9 +949,27 @@ std::string YamlErrorMessage(const YamlError& error) {
   return absl::StrCat("YAML: ", error.message);
 }
 
+// The first JSON syntax error of `bytes` and its byte offset, or nullopt
+// for valid JSON. The same grammar as every other JSON imgsel reads
+// (json_cursor.h, simdjson's): no trailing comma, every brace closed.
+std::optional<std::pair<std::string, size_t>> JsonSyntaxError(absl::string_view bytes) {
+  constexpr size_t kMaxJsonDepth = 64;  // the schema needs 6
+  std::string padded(bytes);
+  padded.append(kJsonPadding, '\0');
+  std::string scratch(bytes.size() + kJsonPadding, '\0');
+  JsonCursor c(padded.data(), bytes.size(), scratch.data(), kMaxJsonDepth);
+  if (c.ok()) {
+    JsonCursor::Pos at = c.begin();
+    if (c.Skip(at)) c.AtEnd(at);
+  }
+  if (c.ok()) return std::nullopt;
+  const size_t offset = c.error_offset() == std::string::npos ? 0 : c.error_offset();
+  return std::pair(c.error_message(), offset);
+}
+
 }  // namespace
 
-SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format) {
+SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format, bool strict_json) {
   SpecCheck check;
   SpecReader reader;
   if (bytes.size() > kMaxCompatSpecBytes) {
@@ -857,6 +982,14 @@ SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format) {
     reader.Error(PosOfOffset(bytes, bad), absl::StrCat("not UTF-8 (byte ", bad, ")"));
     check.problems = std::move(reader.problems);
     return check;
+  }
+  if (strict_json) {
+    if (auto error = JsonSyntaxError(bytes)) {
+      reader.Error(PosOfOffset(bytes, error->second),
+                   absl::StrCat("not JSON: ", error->first, " (byte ", error->second, ")"));
+      check.problems = std::move(reader.problems);
+      return check;
+    }
   }
   CompatSpec spec;
   YamlReadResult yaml = ReadYamlTree(bytes, kMaxCompatYamlNodes);
@@ -891,8 +1024,8 @@ std::string FormatSpecProblem(absl::string_view source, const SpecProblem& probl
 }
 
 absl::StatusOr<CompatSpec> ParseCompatSpec(absl::string_view bytes, SpecFormat format,
-                                           absl::string_view source) {
-  SpecCheck check = CheckCompatSpec(bytes, format);
+                                           absl::string_view source, bool strict_json) {
+  SpecCheck check = CheckCompatSpec(bytes, format, strict_json);
   if (check.ok()) return std::move(*check.spec);
   // The first few errors: the message travels into fallback reasons and
   // logs, and a spec can hold one error per node.

@@ -228,14 +228,25 @@ struct CompatRule {
   std::string name;
   std::vector<FeatureTerm> match_features;          // AND
   std::vector<std::vector<FeatureTerm>> match_any;  // OR of ANDs
+  // NFD back-references: when the rule matches, its `labels` and `vars`
+  // become elements of the attribute feature `rule.matched`, which later
+  // rules (of this set and of the sets after it, as in NFD's validate-node)
+  // may match on. In the order written.
+  std::vector<std::pair<std::string, std::string>> labels;
+  std::vector<std::pair<std::string, std::string>> vars;
   SourcePos pos;
 };
+
+// The feature NFD's back-references live in.
+inline constexpr absl::string_view kRuleMatchedFeature = "rule.matched";
 
 // Proposal F: `key` is "<group>.<key>", `value` the text to equal.
 struct GroupRequirement {
   std::string key;
   std::string value;
   SourcePos pos;
+  std::string group;  // "<group>"
+  std::string name;   // "<key>"
 };
 
 struct CompatSet {
@@ -280,13 +291,23 @@ std::optional<SpecFormat> SpecFormatForMediaType(absl::string_view media_type);
 // Reads a spec and reports every problem found (schema, value counts,
 // regexps, numbers, versions, bounds). Past a syntax error or a bound the
 // rest of the document is not examined.
-SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format = SpecFormat::kAuto);
+//
+// With `strict_json` (a layer of a `+json` media type, a `.json` file) the
+// bytes must first be JSON, strictly: a missing brace or a trailing comma
+// is one error at the byte where it is found ("not JSON: expected ',' or
+// '}' (byte 212)", with its line and column), and nothing else is read.
+// Without it JSON is read as the YAML it also is.
+SpecCheck CheckCompatSpec(absl::string_view bytes, SpecFormat format = SpecFormat::kAuto,
+                          bool strict_json = false);
+
+// Whether a layer media type says JSON (`+json`): its specs are strict JSON.
+bool IsJsonMediaType(absl::string_view media_type);
 
 // CheckCompatSpec for callers that only want a spec: the errors joined into
 // one InvalidArgument status, each "source:line:column: error: message"; past
 // the first 10, only their number ("; and 25 more errors").
 absl::StatusOr<CompatSpec> ParseCompatSpec(absl::string_view bytes, SpecFormat format,
-                                           absl::string_view source);
+                                           absl::string_view source, bool strict_json = false);
 
 // "source:12:5: error: message".
 std::string FormatSpecProblem(absl::string_view source, const SpecProblem& problem);

@@ -54,4 +54,27 @@ struct Policy {
 
 const char* PolicyKindName(PolicyKind kind);
 
+// How Proposal F key/value groups are read. The proposal says an artifact
+// holds the minimum requirements and may hold more "for optimal usage", and
+// leaves the line to the tool: here it is the operator's (imgsel.toml
+// [compat.groups]); every explanation of a groups set states it.
+struct GroupPolicy {
+  // Groups whose every key is a requirement; "*" is every group. A key of
+  // another group is optional: it never fails its set, and when it matches
+  // it adds optional_key_weight to the set's weight.
+  std::vector<std::string> required = {"*"};
+  int64_t optional_key_weight = 1;
+  // A required key the host has no value for: false fails its set (as a
+  // requirement nobody can confirm), true passes over it (listed).
+  bool ignore_unknown_keys = false;
+  // Groups whose keys are NFD label names (matcher/nfd_labels.h) rather
+  // than host attributes.
+  std::vector<std::string> nfd_groups = {"nfd", "io.kubernetes.nfd", "feature.node.kubernetes.io"};
+
+  bool IsRequired(absl::string_view group) const;
+  bool IsNfd(absl::string_view group) const;
+  // "required: *; optional key weight 1; unknown key: fails", for explanations.
+  std::string Describe() const;
+};
+
 }  // namespace imgsel

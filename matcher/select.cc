@@ -657,4 +657,51 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
   return decision;
 }
 
+std::vector<size_t> EligibleEntries(const ParsedIndex& index, const HostProfile& host,
+                                    const Policy& policy, const SelectOptions& options) {
+  std::vector<size_t> eligible;
+  if (index.kind == DocumentKind::kManifest) return eligible;
+  const bool best = options.kind == PolicyKind::kBest;
+  const PlatformMatcher& matcher =
+      best ? MatcherFor(host.platform, options.kind)
+           : MatcherFor(ContainerdDefaultHost(host.platform), options.kind);
+  const FeatureSet* host_closure = nullptr;  // built on the first entry with features
+  // Steps 1-5 of select.h, in Select's order, each answered yes or no.
+  auto features_fit = [&](const PlatformView& p) {
+    for (absl::string_view name : p.features) {
+      const FeatureSet* need = FeatureNeed(name);
+      if (need == nullptr) {
+        // A name only the operator declared for this host is still known.
+        const bool known = IsWellFormedFeatureName(name) &&
+                           host.features.find(absl::AsciiStrToLower(name)) != host.features.end();
+        if (!known && policy.unknown_features == UnknownFeatures::kReject) return false;
+        continue;
+      }
+      if (host_closure == nullptr) host_closure = &HostFeatureClosure(host);
+      if ((*need & ~*host_closure).any()) return false;
+    }
+    return true;
+  };
+  for (size_t i = 0; i < index.manifests.size(); ++i) {
+    const Descriptor& d = index.manifests[i];
+    if (!d.invalid_reason.empty() || IsIndex(d.media_type) || !IsImageManifest(d.media_type) ||
+        !d.artifact_type.empty()) {
+      continue;
+    }
+    if (d.platform) {
+      if (!matcher.Rank(*d.platform)) continue;
+    } else if (options.config_platforms != nullptr) {
+      auto it = options.config_platforms->find(std::string(d.digest));
+      if (it != options.config_platforms->end() && !matcher.Rank(it->second)) continue;
+    }
+    if (best && d.platform && !features_fit(*d.platform)) continue;
+    if (best && options.compat != nullptr) {
+      auto it = options.compat->find(std::string(d.digest));
+      if (it != options.compat->end() && !it->second.passed) continue;
+    }
+    eligible.push_back(i);
+  }
+  return eligible;
+}
+
 }  // namespace imgsel

@@ -179,4 +179,13 @@ int64_t SaturatingAdd(int64_t a, int64_t b);
 Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy,
                 const SelectOptions& options = {});
 
+// The positions, in index order, of the entries Select would call eligible
+// with the same inputs (steps 1-5 above): which entries could win at all.
+// No ranking, no reasons, no explanation text: a caller that only needs
+// that set (the pipeline, to know whose compatibility artifacts to list)
+// pays a walk of the index and no Select. Empty for a single manifest.
+// Same rules, same thread-local host caches, same thread-safety as Select.
+std::vector<size_t> EligibleEntries(const ParsedIndex& index, const HostProfile& host,
+                                    const Policy& policy, const SelectOptions& options = {});
+
 }  // namespace imgsel

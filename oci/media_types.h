@@ -14,7 +14,9 @@
 //   artifactType                                       its layers
 //   application/vnd.nfd.image-compatibility.v1alpha1   ...spec.v1alpha1+yaml
 //   application/vnd.oci.image-compatibility.v1         ...nfd.v1alpha1+json,
-//                                                      ...spec.v1+json
+//                                                      ...spec.v1+json,
+//                                                      application/k8s.nfd.
+//                                                      image-compatibility.spec.v1+json
 //
 // Constants only; thread-safe.
 #pragma once
@@ -57,5 +59,13 @@ inline constexpr absl::string_view kOciCompatNfdLayerType =
 // The OCI proposal's key/value spec, JSON.
 inline constexpr absl::string_view kOciCompatSpecLayerType =
     "application/vnd.oci.image-compatibility.spec.v1+json";
+// The same key/value groups under the media type the seed's own Proposal F
+// artifact uses.
+inline constexpr absl::string_view kK8sNfdCompatSpecLayerType =
+    "application/k8s.nfd.image-compatibility.spec.v1+json";
+// Every layer media type imgsel reads, for fetches that ask for them.
+inline constexpr absl::string_view kReadableLayerTypes[] = {
+    kNfdSpecLayerType, kOciCompatNfdLayerType, kOciCompatSpecLayerType,
+    kK8sNfdCompatSpecLayerType};
 
 }  // namespace imgsel

@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "plugin/decision_log.h"
 #include "plugin/pull_request.h"
+#include "plugin/reactor_handover.h"
 
 namespace imgsel::plugin {
 
@@ -25,7 +26,9 @@ bool CriProxyServes(absl::string_view method) {
 }
 
 // One proxied call: read the request, answer it (forwarded or through the
-// PullHandler), finish. Deletes itself in OnDone.
+// PullHandler), finish. Deleted by the last of gRPC (OnDone) and the threads
+// that answer it (a pull worker, the forwarded call's callback) to be done
+// with it (reactor_handover.h).
 class CriProxy::Call : public grpc::ServerGenericBidiReactor {
  public:
   Call(CriProxy* proxy, grpc::GenericCallbackServerContext* ctx)
@@ -36,12 +39,14 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
           grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                        absl::StrCat(ctx_->method(),
                                     ": imgseld's CRI socket serves the CRI image service only")));
-      return;
+    } else {
+      StartRead(&request_);
     }
-    StartRead(&request_);
+    handover_.Release();
   }
 
   void OnReadDone(bool ok) override {
+    ReactorHandover::Reaction reaction(handover_);
     if (!ok) {
       Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message"));
       return;
@@ -56,11 +61,14 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
     }
     if (kind == CriMethod::kPullImage) {
       if (proxy_->pulls_in_flight_.fetch_add(1) < proxy_->max_pulls_) {
+        handover_.Hold();
         proxy_->pull_threads_.Run([this, method, info = std::move(info)] {
+          handover_.Acquire();
           UpstreamReply reply =
               proxy_->pulls_->Pull(method, FromByteBuffer(request_), info, &cancel_);
           proxy_->pulls_in_flight_.fetch_sub(1);
           Reply(std::move(reply));
+          if (handover_.Drop()) delete this;
         });
         return;
       }
@@ -87,12 +95,14 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
 
   void OnWriteDone(bool) override {}
   void OnCancel() override {
+    ReactorHandover::Reaction reaction(handover_);
     cancel_.Cancel();
     upstream_ctx_.TryCancel();
   }
   void OnDone() override {
+    handover_.Acquire();  // before the proxy's count says the call is over
     proxy_->calls_in_flight_.fetch_sub(1);
-    delete this;
+    if (handover_.Drop()) delete this;
   }
 
  private:
@@ -101,9 +111,12 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
     if (info.deadline != absl::InfiniteFuture()) {
       upstream_ctx_.set_deadline(absl::ToChronoTime(info.deadline));
     }
+    // The callback runs on a thread of gRPC's client and answers the call.
+    handover_.Hold();
     proxy_->upstream_->stub().UnaryCall(
         &upstream_ctx_, method, grpc::StubOptions(), &request_, &response_,
         [this, kind](grpc::Status status) {
+          handover_.Acquire();
           proxy_->metrics_->CountPassthrough(kind, !status.ok());
           if (busy_line_ != nullptr) {
             busy_line_->code = StatusCodeName(static_cast<int>(status.error_code()));
@@ -116,11 +129,13 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
           reply.trailing_metadata = CopyMetadata(upstream_ctx_.GetServerTrailingMetadata());
           for (const auto& [k, v] : reply.initial_metadata) ctx_->AddInitialMetadata(k, v);
           for (const auto& [k, v] : reply.trailing_metadata) ctx_->AddTrailingMetadata(k, v);
+          handover_.Release();  // OnDone may run before the call below returns
           if (reply.status.ok()) {
             StartWriteAndFinish(&response_, grpc::WriteOptions(), reply.status);
           } else {
             Finish(reply.status);
           }
+          if (handover_.Drop()) delete this;
         });
   }
 
@@ -132,16 +147,19 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
       proxy_->statuses_in_flight_.fetch_sub(1);
       return false;
     }
+    handover_.Hold();
     proxy_->pull_threads_.Run([this, method, kind, info, request = std::move(request)] {
+      handover_.Acquire();
       std::optional<UpstreamReply> answer =
           proxy_->statuses_->Answer(method, request, info, &cancel_);
       proxy_->statuses_in_flight_.fetch_sub(1);
       if (!answer) {
         Forward(method, kind, info);
-        return;
+      } else {
+        proxy_->metrics_->CountPassthrough(kind, !answer->status.ok());
+        Reply(*std::move(answer));
       }
-      proxy_->metrics_->CountPassthrough(kind, !answer->status.ok());
-      Reply(*std::move(answer));
+      if (handover_.Drop()) delete this;
     });
     return true;
   }
@@ -149,8 +167,9 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
   void Reply(UpstreamReply reply) {
     for (const auto& [k, v] : reply.initial_metadata) ctx_->AddInitialMetadata(k, v);
     for (const auto& [k, v] : reply.trailing_metadata) ctx_->AddTrailingMetadata(k, v);
+    if (reply.status.ok()) response_ = ToByteBuffer(reply.body);
+    handover_.Release();  // OnDone may run before the call below returns
     if (reply.status.ok()) {
-      response_ = ToByteBuffer(reply.body);
       StartWriteAndFinish(&response_, grpc::WriteOptions(), reply.status);
     } else {
       Finish(reply.status);
@@ -166,10 +185,18 @@ class CriProxy::Call : public grpc::ServerGenericBidiReactor {
   const absl::Time start_;
   // A PullImage forwarded as sent because --max-pulls were running.
   std::unique_ptr<DecisionLine> busy_line_;
+  ReactorHandover handover_;
 };
 
 CriProxy::CriProxy(GrpcCriUpstream* upstream, PullHandler* pulls, Metrics* metrics, int max_pulls)
     : upstream_(upstream), pulls_(pulls), metrics_(metrics), max_pulls_(max_pulls) {}
+
+CriProxy::~CriProxy() {
+  // Every call's OnDone counted itself out, after all its reactions, before
+  // the server's Shutdown returned; gRPC waits for that through atomics of
+  // its own. This load makes the same order visible to ThreadSanitizer.
+  (void)calls_in_flight_.load(std::memory_order_acquire);
+}
 
 void CriProxy::Refuse(const std::string& method) {
   // Once: a client that keeps calling must not flood the journal.

@@ -49,6 +49,9 @@ bool CriProxyServes(absl::string_view method);
 class CriProxy : public grpc::CallbackGenericService {
  public:
   CriProxy(GrpcCriUpstream* upstream, PullHandler* pulls, Metrics* metrics, int max_pulls);
+  // Only once the server serving it has shut down (every call's OnDone has
+  // run); waits for the pulls still running.
+  ~CriProxy() override;
 
   // ImageStatus per runtime handler; null (the default): all forwarded.
   // Set before serving; `statuses` outlives the proxy. At most `max_pulls`

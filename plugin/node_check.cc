@@ -225,37 +225,56 @@ CheckLine CheckContainerd(const Config& config, const NodeCheckOptions& options)
 }
 
 CheckLine CheckRegistryConfig(const Config& config) {
-  const std::string& dir = config.registry.config_path;
-  if (dir.empty()) {
+  const std::string& config_path = config.registry.config_path;
+  const std::vector<std::string> roots = registry::HostsDirRoots(config_path);
+  if (roots.empty()) {
     return Ok("registry", "[registry] config_path is not set: registries are reached as named");
   }
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) {
-    return Problem("registry",
-                   absl::StrCat(dir, " ([registry] config_path): cannot read it (", strerror(errno),
-                                "); make it a directory imgseld can read, as containerd's "
-                                "config_path, or remove the setting"));
-  }
+  // Every registry named under any root, looked up as imgseld looks it up
+  // (the first root with its directory wins), so a file shadowed by an
+  // earlier root is not what is checked.
   std::vector<std::string> hosts;
-  int seen = 0;
-  while (const dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    if (++seen > kMaxRegistryDirs) break;
-    std::error_code ec;
-    if (std::filesystem::is_directory(absl::StrCat(dir, "/", e->d_name), ec)) {
-      hosts.emplace_back(e->d_name);
+  int readable = 0;
+  for (const std::string& dir : roots) {
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) {
+      // A directory of the list that does not exist is passed over, as
+      // containerd passes it over (its default names /etc/docker/certs.d).
+      if (errno == ENOENT && roots.size() > 1) continue;
+      return Problem(
+          "registry",
+          absl::StrCat(dir, " ([registry] config_path): cannot read it (", strerror(errno),
+                       "); make it a directory imgseld can read, as containerd's "
+                       "config_path, or remove the setting"));
     }
+    ++readable;
+    int seen = 0;
+    while (const dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      if (++seen > kMaxRegistryDirs) break;
+      std::error_code ec;
+      if (std::filesystem::is_directory(absl::StrCat(dir, "/", e->d_name), ec)) {
+        hosts.emplace_back(e->d_name);
+      }
+    }
+    closedir(d);
   }
-  closedir(d);
+  if (readable == 0) {
+    return Problem("registry", absl::StrCat(config_path,
+                                            " ([registry] config_path): none of its directories "
+                                            "exists; create one, or remove the setting"));
+  }
   std::sort(hosts.begin(), hosts.end());
+  hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
   for (const std::string& host : hosts) {
-    auto endpoints = registry::EndpointsFor(dir, host, /*plain_http=*/false);
+    // A directory name is host_port_ or host:port; either finds the same directory.
+    auto endpoints = registry::EndpointsFor(config_path, host, /*plain_http=*/false);
     if (!endpoints.ok()) {
-      return Problem("registry", absl::StrCat(dir, "/", host, ": ", endpoints.status().message(),
+      return Problem("registry", absl::StrCat(host, ": ", endpoints.status().message(),
                                               "; fix or remove that hosts.toml"));
     }
   }
-  return Ok("registry", absl::StrCat(dir, ": readable, ", hosts.size(),
+  return Ok("registry", absl::StrCat(config_path, ": readable, ", hosts.size(),
                                      hosts.size() == 1 ? " registry" : " registries",
                                      " configured, every hosts.toml parses"));
 }

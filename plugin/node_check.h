@@ -13,10 +13,11 @@
 //   containerd   [server] containerd_socket: a health check        SERVING, and the namespace
 //   exists
 //                and the [server] namespace ("k8s.io")
-//   registry     [registry] config_path: the directory, and each   every hosts.toml reads and
+//   registry     [registry] config_path: each directory of the     every hosts.toml reads and
 //   parses
-//                registry's hosts.toml read and parsed as
-//                imgseld reads them
+//                list (one missing is passed over, as containerd
+//                does), and each registry's hosts.toml read and
+//                parsed as imgseld reads them
 //
 // Each check ends as ok, problem (with what to do) or unknown (it cannot
 // tell, and says why: no kubelet process and no config file, say). Every

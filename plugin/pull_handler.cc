@@ -224,6 +224,7 @@ UpstreamReply PullHandler::Pull(const std::string& method, const std::string& re
 
   SelectionRequest sreq;
   sreq.reference = fields->image;
+  sreq.parsed_reference = *ref;  // parsed once, here
   sreq.runtime_handler = handler.name;
   sreq.policy = PolicyKind::kBest;
   sreq.credentials = fields->credentials.empty() ? nullptr : &fields->credentials;

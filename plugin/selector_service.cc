@@ -2,9 +2,11 @@
 
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/support/proto_buffer_reader.h"
+#include "grpcpp/support/slice.h"
 #include "matcher/host_profile.h"
 #include "oci/utf8.h"
 #include "plugin/select_answer.h"
@@ -28,34 +30,36 @@ grpc::Status Invalid(std::string message) {
 }
 
 // A reference that cannot name an image is refused before any thread or
-// registry is involved.
-// `registry` gets the registry it names (the key of its share of slots).
-grpc::Status CheckReference(const std::string& reference, std::string* registry) {
+// registry is involved. `parsed` gets it parsed, for the pipeline not to
+// parse it again (its registry is the key of its share of slots).
+grpc::Status CheckReference(const std::string& reference,
+                            std::optional<registry::Reference>* parsed) {
   if (reference.empty() || reference.size() > kMaxReferenceBytes) {
     return Invalid("reference: empty or longer than 4096 bytes");
   }
-  auto parsed = registry::ParseReference(reference);
-  if (!parsed.ok()) return Invalid(parsed.status());
-  *registry = std::move(parsed->registry);
+  auto ref = registry::ParseReference(reference);
+  if (!ref.ok()) return Invalid(ref.status());
+  *parsed = *std::move(ref);
   return grpc::Status::OK;
 }
 
-// The reactor of one Select. It keeps what the answer was built from
-// counted against the memory budget (a large selection's share) until gRPC
-// has sent the answer: answers waiting to go out are memory too.
-class SelectReactor final : public grpc::ServerUnaryReactor {
- public:
-  void Hold(std::shared_ptr<const void> held) {
-    if (held == nullptr) return;
-    absl::MutexLock lock(&mu_);
-    held_.push_back(std::move(held));
-  }
-  void OnDone() override { delete this; }
-
- private:
-  absl::Mutex mu_;
-  std::vector<std::shared_ptr<const void>> held_ ABSL_GUARDED_BY(mu_);
-};
+// The answer's wire bytes as the response, keeping `held` (a large
+// selection's memory shares) alive with them: gRPC lets go of the slice when
+// the answer has been sent or the call has ended, and the shares with it, so
+// an answer waiting to go out stays counted against the memory budget.
+grpc::ByteBuffer AnswerHolding(absl::string_view wire,
+                               std::vector<std::shared_ptr<const void>> held) {
+  if (held.empty()) return ToByteBuffer(wire);
+  struct Owned {
+    std::string bytes;
+    std::vector<std::shared_ptr<const void>> held;
+  };
+  auto* owned = new Owned{std::string(wire), std::move(held)};
+  grpc::Slice slice(
+      owned->bytes.data(), owned->bytes.size(), [](void* p) { delete static_cast<Owned*>(p); },
+      owned);
+  return grpc::ByteBuffer(&slice, 1);
+}
 
 }  // namespace
 
@@ -67,6 +71,9 @@ struct SelectorService::SelectCall {
   registry::Credentials credentials;
   SelectionRequest selection;
   std::string registry;  // a reference's registry, as Check parsed it
+  // A large request's share of the memory budget (selector/memory_gate.h),
+  // kept until its answer has gone out.
+  std::shared_ptr<const MemoryGate::Share> input_share;
 };
 
 // Every check a request can fail, made before a thread or a registry slot
@@ -76,9 +83,11 @@ grpc::Status SelectorService::Check(SelectCall& call) {
   SelectionRequest& sreq = call.selection;
   switch (request.source_case()) {
     case v1::SelectRequest::kReference:
-      if (grpc::Status bad = CheckReference(request.reference(), &call.registry); !bad.ok()) {
+      if (grpc::Status bad = CheckReference(request.reference(), &sreq.parsed_reference);
+          !bad.ok()) {
         return bad;
       }
+      call.registry = sreq.parsed_reference->registry;
       sreq.reference = request.reference();
       break;
     case v1::SelectRequest::kIndex:
@@ -124,7 +133,12 @@ void SelectorService::SetDefaultTimeout(absl::Duration timeout) {
 grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* ctx,
                                                   const grpc::ByteBuffer* request_bytes,
                                                   grpc::ByteBuffer* response) {
-  auto* reactor = new SelectReactor();
+  // gRPC's own reactor: its completion runs where the call ends, where a
+  // reactor of ours would have its OnDone handed to another thread of
+  // gRPC's, a wake-up and a context switch on every call. What must outlive
+  // the call (a large selection's memory share) goes with the answer's bytes
+  // instead (AnswerHolding).
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   calls_in_flight_.fetch_add(1);
   auto finish = [this, reactor](grpc::Status status) {
     reactor->Finish(std::move(status));
@@ -156,8 +170,8 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
                                 std::string(share.status().message())));
             return;
           }
-          reactor->Hold(std::make_shared<MemoryGate::Share>(*std::move(share)));
           SelectCall call;
+          call.input_share = std::make_shared<MemoryGate::Share>(*std::move(share));
           {
             grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(request_bytes));
             if (!call.request.ParseFromZeroCopyStream(&reader)) {
@@ -182,10 +196,10 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
                                   "too many selections waiting on registries; retry later"));
               return;
             }
-            finish(DoSelect(deadline, call, std::move(slot), response, reactor));
+            finish(DoSelect(deadline, call, std::move(slot), response));
             return;
           }
-          finish(DoSelect(deadline, call, std::nullopt, response, reactor));
+          finish(DoSelect(deadline, call, std::nullopt, response));
         });
     return reactor;
   }
@@ -198,7 +212,7 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
   }
   if (grpc::Status bad = Check(*call); !bad.ok()) return refuse(std::move(bad));
   if (call->request.source_case() != v1::SelectRequest::kReference) {
-    finish(DoSelect(deadline, *call, std::nullopt, response, reactor));
+    finish(DoSelect(deadline, *call, std::nullopt, response));
     return reactor;
   }
   std::optional<SelectionSlot> slot =
@@ -211,17 +225,15 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
   // The selection waits on registries on a thread of the service's own,
   // holding its slot, and answers by its budget (select_within.h).
   select_threads_.Run(
-      [this, finish, deadline, reactor, call = std::shared_ptr<SelectCall>(std::move(call)),
-       slot = std::make_shared<std::optional<SelectionSlot>>(std::move(slot)), response]() mutable {
-        finish(DoSelect(deadline, *call, std::move(*slot), response, reactor));
-      });
+      [this, finish, deadline, call = std::shared_ptr<SelectCall>(std::move(call)),
+       slot = std::make_shared<std::optional<SelectionSlot>>(std::move(slot)),
+       response]() mutable { finish(DoSelect(deadline, *call, std::move(*slot), response)); });
   return reactor;
 }
 
 grpc::Status SelectorService::DoSelect(absl::Time deadline, const SelectCall& call,
                                        std::optional<SelectionSlot> slot,
-                                       grpc::ByteBuffer* response,
-                                       grpc::ServerUnaryReactor* reactor) {
+                                       grpc::ByteBuffer* response) {
   const v1::SelectRequest& request = call.request;
   SelectionRequest sreq = call.selection;
   const absl::Time start = absl::Now();
@@ -254,10 +266,14 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const SelectCall& ca
                          [response](absl::string_view wire) { *response = ToByteBuffer(wire); });
     return done(SelectResult::kFallback, grpc::Status::OK);
   }
-  // The share of a large index stays counted until the answer has gone out.
-  static_cast<SelectReactor*>(reactor)->Hold(sel->memory_share);
+  // The shares of a large index stay counted until the answer has gone out.
+  std::vector<std::shared_ptr<const void>> held;
+  if (call.input_share != nullptr) held.push_back(call.input_share);
+  if (sel->memory_share != nullptr) held.push_back(sel->memory_share);
   EncodeSelectAnswer(*sel, request.include_decision_json(), request.view() == v1::SELECT_VIEW_BASIC,
-                     [response](absl::string_view wire) { *response = ToByteBuffer(wire); });
+                     [response, &held](absl::string_view wire) {
+                       *response = AnswerHolding(wire, std::move(held));
+                     });
   return done(sel->decision.fallback ? SelectResult::kFallback : SelectResult::kOk,
               grpc::Status::OK);
 }

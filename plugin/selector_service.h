@@ -67,12 +67,10 @@ class SelectorService final
   struct SelectCall;
   static grpc::Status Check(SelectCall& call);
   // `slot`: a selection by reference, run within its budget on a thread of
-  // its own; none: index bytes, run here.
-  // `reactor` is the call's own (a SelectReactor), which keeps a large
-  // selection's memory share until the answer has gone out.
+  // its own; none: index bytes, run here. A large selection's memory shares
+  // go with the answer's bytes in `response`, counted until it has gone out.
   grpc::Status DoSelect(absl::Time deadline, const SelectCall& call,
-                        std::optional<SelectionSlot> slot, grpc::ByteBuffer* response,
-                        grpc::ServerUnaryReactor* reactor);
+                        std::optional<SelectionSlot> slot, grpc::ByteBuffer* response);
 
   std::atomic<int> calls_in_flight_{0};
   // Registry selections running, shared with their threads (SelectWithin).

@@ -167,6 +167,7 @@ void Acceptor::Run() {
     if (conn < 0) {
       const int err = errno;
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        deferred_accepts_.fetch_add(1);
         if (!short_of_resources) {
           LogMessage("warn", absl::StrCat("accept: ", strerror(err),
                                           "; new connections wait in the socket's queue"));

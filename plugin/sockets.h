@@ -30,6 +30,7 @@
 #include <grpcpp/server_builder.h>
 
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -85,6 +86,8 @@ class Acceptor {
   Acceptor(int listen_fd, grpc::Server* server, bool owns_fd = false);
   ~Acceptor();
   void Stop();
+  // accept() calls that failed for want of descriptors or memory, so far.
+  int64_t deferred_accepts() const { return deferred_accepts_.load(); }
 
  private:
   void Run();
@@ -93,6 +96,7 @@ class Acceptor {
   int wake_[2] = {-1, -1};
   grpc::Server* server_;
   std::atomic<bool> stopped_{false};
+  std::atomic<int64_t> deferred_accepts_{0};
   std::thread thread_;
 };
 

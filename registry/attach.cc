@@ -40,6 +40,13 @@ bool IsOciIndex(absl::string_view bytes) {
 absl::StatusOr<AttachResult> Attach(RegistryClient& client, const Reference& ref,
                                     absl::string_view content, const AttachOptions& options,
                                     const Credentials* creds) {
+  return AttachLayers(client, ref, {{content, "", options.title}}, options, creds);
+}
+
+absl::StatusOr<AttachResult> AttachLayers(RegistryClient& client, const Reference& ref,
+                                          const std::vector<AttachLayer>& layers,
+                                          const AttachOptions& options, const Credentials* creds) {
+  if (layers.empty()) return absl::InvalidArgumentError("an artifact needs at least one layer");
   if (options.artifact_type.empty()) {
     return absl::InvalidArgumentError("artifact type must not be empty");
   }
@@ -48,8 +55,12 @@ absl::StatusOr<AttachResult> Attach(RegistryClient& client, const Reference& ref
   AttachResult result;
   result.subject_digest = subject->digest;
 
-  auto layer_digest = client.PushBlob(ref, content, creds);
-  if (!layer_digest.ok()) return layer_digest.status();
+  std::vector<std::string> layer_digests;
+  for (const AttachLayer& layer : layers) {
+    auto digest = client.PushBlob(ref, layer.content, creds);
+    if (!digest.ok()) return digest.status();
+    layer_digests.push_back(*std::move(digest));
+  }
   auto config_digest = client.PushBlob(ref, kEmptyJson, creds);
   if (!config_digest.ok()) return config_digest.status();
 
@@ -64,13 +75,21 @@ absl::StatusOr<AttachResult> Attach(RegistryClient& client, const Reference& ref
   w.Key("config").BeginObject();
   Descriptor(w, kEmptyConfigMediaType, *config_digest, static_cast<int64_t>(kEmptyJson.size()));
   w.EndObject();
-  w.Key("layers").BeginArray().BeginObject();
-  Descriptor(w, options.layer_media_type, *layer_digest, static_cast<int64_t>(content.size()));
-  if (!options.title.empty()) {
-    w.Key("annotations").BeginObject().Key("org.opencontainers.image.title").String(options.title);
+  w.Key("layers").BeginArray();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const AttachLayer& layer = layers[i];
+    w.BeginObject();
+    Descriptor(w, options.layer_media_type, layer_digests[i],
+               static_cast<int64_t>(layer.content.size()));
+    if (!layer.name.empty() || !layer.title.empty()) {
+      w.Key("annotations").BeginObject();
+      if (!layer.name.empty()) w.Key("name").String(layer.name);
+      if (!layer.title.empty()) w.Key("org.opencontainers.image.title").String(layer.title);
+      w.EndObject();
+    }
     w.EndObject();
   }
-  w.EndObject().EndArray();
+  w.EndArray();
   w.Key("subject").BeginObject();
   Descriptor(w, subject->media_type, subject->digest, static_cast<int64_t>(subject->bytes.size()));
   w.EndObject();

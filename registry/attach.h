@@ -2,7 +2,8 @@
 // does: no re-push of the image.
 //
 //   1. resolve REF to its descriptor (the subject)
-//   2. push the content as a layer, and the empty config `{}`
+//   2. push the content as a layer (or each of several, AttachLayers), and
+//      the empty config `{}`
 //      (application/vnd.oci.empty.v1+json)
 //   3. push an OCI image manifest with `subject`, `artifactType`, and the
 //      annotations (org.opencontainers.image.created = now, RFC 3339, unless given)
@@ -44,5 +45,19 @@ struct AttachResult {
 absl::StatusOr<AttachResult> Attach(RegistryClient& client, const Reference& ref,
                                     absl::string_view content, const AttachOptions& options,
                                     const Credentials* creds = nullptr);
+
+// One layer of an artifact with several (Proposal G: one profile a layer).
+struct AttachLayer {
+  absl::string_view content;
+  std::string name;   // the layer's `name` annotation (the profile); may be empty
+  std::string title;  // org.opencontainers.image.title; may be empty
+};
+
+// Attach with several layers, all of options.layer_media_type, in the order
+// given (options.title is not used: each layer has its own).
+absl::StatusOr<AttachResult> AttachLayers(RegistryClient& client, const Reference& ref,
+                                          const std::vector<AttachLayer>& layers,
+                                          const AttachOptions& options,
+                                          const Credentials* creds = nullptr);
 
 }  // namespace imgsel::registry

@@ -136,7 +136,9 @@ absl::StatusOr<HttpResponse> RegistryClient::Send(HttpRequest request, absl::str
                      ": the deadline passed before the request was sent"));
   }
   request.total_timeout = left;
-  request.connect_timeout = std::min(options_.connect_timeout, left);
+  request.connect_timeout = std::min(
+      request.dial_timeout > absl::ZeroDuration() ? request.dial_timeout : options_.connect_timeout,
+      left);
   round_trips_.fetch_add(1);
   absl::StatusOr<HttpResponse> response = transport_.Perform(request);
   limiter.Release();

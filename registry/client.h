@@ -19,7 +19,9 @@
 //   registry served never stands in for a request to another;
 // - endpoints come from hosts.toml (hosts.h): mirrors with the needed
 //   capability are tried in order, then the server; pushes go only to
-//   endpoints with "push";
+//   endpoints with "push". A host's 404 hands over to the next host, and
+//   stands (with its URL) when no later host answers (transport failure,
+//   timeout, 5xx): a mirror's "not here" is not turned into "unreachable";
 // - auth: anonymous, Basic, Bearer tokens (auth.h) cached until expiry.
 //   Credentials go only to the registry's own endpoints and to the token
 //   service (realm) a 401 *from the registry's own origin* names; a realm
@@ -81,7 +83,7 @@ struct ClientOptions {
   bool plain_http = false;  // default server over http:// (hosts.toml may say so per host)
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(30);
-  int max_concurrent_per_registry = 8;
+  int max_concurrent_per_registry = 16;
   int max_redirects = 5;
   size_t max_manifest_bytes = 4 << 20;
   size_t max_blob_bytes = 1 << 20;  // compatibility layers

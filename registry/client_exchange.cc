@@ -4,6 +4,8 @@
 // (ExchangeWith). The guarantees are client.h's "endpoints", "auth" and
 // "time".
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -76,6 +78,7 @@ absl::StatusOr<HttpResponse> RegistryClient::ExchangeWith(const RegistryEndpoint
       req.body = call.body;
       req.max_response_bytes = call.max_bytes;
       req.tls = ep.tls;
+      req.dial_timeout = ep.dial_timeout;
       if (same_origin) {
         req.headers = ep.headers;
         if (!authorization.empty()) req.headers.push_back(authorization);
@@ -147,10 +150,22 @@ absl::StatusOr<HttpResponse> RegistryClient::Exchange(const Reference& repo, Cal
                    CapabilityName(call.capability), "\" capability (hosts.toml)"));
   size_t usable = 0;
   for (const RegistryEndpoint& ep : *endpoints) usable += ep.Can(call.capability) ? 1 : 0;
+  // The first 404 a host gave: it stands when every later host fails to
+  // answer (an air-gapped node whose upstream cannot be reached), so "this
+  // mirror does not have it" is not turned into "unreachable".
+  std::optional<HttpResponse> not_found;
+  std::string not_found_url;
   for (const RegistryEndpoint& ep : *endpoints) {
     if (!ep.Can(call.capability)) continue;
     --usable;
     last = ExchangeWith(ep, repo, call, c);
+    if (last.ok() && last->status == 404 && !not_found.has_value()) {
+      not_found = *last;
+      not_found_url = call.last_url;
+    } else if (not_found.has_value() && (!last.ok() || last->status >= 500)) {
+      last = *not_found;
+      call.last_url = not_found_url;
+    }
     if (usable == 0 || absl::Now() >= call.deadline) break;
     // A mirror that fails, errs or lacks the content hands over to the next host.
     if (last.ok() && last->status < 500 && last->status != 404 && last->status != 401 &&

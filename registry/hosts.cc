@@ -12,7 +12,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 #include "matcher/string_view_bridge.h"
 #include "oci/file_read.h"
 
@@ -83,9 +85,73 @@ std::vector<std::string> StringOrList(const toml::node* n) {
   return out;
 }
 
+std::string InDir(absl::string_view dir, std::string path) {
+  if (!path.empty() && path.front() != '/') return absl::StrCat(dir, "/", path);
+  return path;
+}
+
+// The longest dial_timeout a host may have: as [registry] connect_timeout.
+constexpr absl::Duration kMaxDialTimeout = absl::Minutes(5);
+
+// `client`: "cert.pem" (the key in the same file), ["cert.pem"], or
+// [["cert.pem", "key.pem"]], as containerd reads it. libcurl presents one
+// certificate, so a list of several is refused rather than cut short.
+absl::Status ReadClientCertificate(const toml::node& n, absl::string_view source,
+                                   absl::string_view dir, TlsOptions& tls) {
+  const std::string where = Where(source, n);
+  const toml::node* one = &n;
+  if (const toml::array* list = n.as_array()) {
+    if (list->size() != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": client lists ", list->size(),
+          " certificates; imgsel presents one (list one certificate, or one [cert, key] pair)"));
+    }
+    one = list->get(0);
+  }
+  if (auto cert = one->value<std::string>()) {
+    tls.client_cert = InDir(dir, *cert);
+    return absl::OkStatus();
+  }
+  const toml::array* pair = one->as_array();
+  if (pair != nullptr && pair->size() == 2) {
+    auto cert = pair->get(0)->value<std::string>();
+    auto key = pair->get(1)->value<std::string>();
+    if (cert && key) {
+      tls.client_cert = InDir(dir, *cert);
+      tls.client_key = InDir(dir, *key);
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      where, ": client must be a path, or a list holding a path or a [cert, key] pair of paths"));
+}
+
+// Keys containerd reads at the top level of hosts.toml and in a [host."…"]
+// table; `server` only at the top. containerd passes over any other key;
+// imgsel refuses it (file:line), so a misspelt skip_verify or ca is seen
+// (imgseld --check names it) instead of a setting quietly not applied.
+constexpr absl::string_view kHostKeys[] = {
+    "capabilities", "ca", "client", "skip_verify", "header", "dial_timeout", "override_path"};
+
+absl::Status CheckKeys(const toml::table& t, absl::string_view source, bool top_level) {
+  for (const auto& [k, v] : t) {
+    const absl::string_view key = ToAbsl(k.str());
+    if (top_level && (key == "server" || key == "host")) continue;
+    if (std::find(std::begin(kHostKeys), std::end(kHostKeys), key) != std::end(kHostKeys)) {
+      continue;
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(source, v), ": unknown key \"", absl::CHexEscape(key),
+                     "\" (hosts.toml keys: server, capabilities, ca, client, skip_verify, header, "
+                     "dial_timeout, override_path)"));
+  }
+  return absl::OkStatus();
+}
+
 // Reads one endpoint's settings (the top level for `server`, or a host table).
 absl::Status ReadSettings(const toml::table& t, absl::string_view source, absl::string_view dir,
-                          RegistryEndpoint& ep) {
+                          bool top_level, RegistryEndpoint& ep) {
+  if (absl::Status s = CheckKeys(t, source, top_level); !s.ok()) return s;
   if (const toml::node* caps = t.get("capabilities")) {
     const toml::array* arr = caps->as_array();
     if (arr == nullptr) {
@@ -116,8 +182,22 @@ absl::Status ReadSettings(const toml::table& t, absl::string_view source, absl::
     ep.tls.skip_verify = *b;
   }
   for (std::string ca : StringOrList(t.get("ca"))) {
-    if (!ca.empty() && ca.front() != '/') ca = absl::StrCat(dir, "/", ca);
-    ep.tls.ca_files.push_back(std::move(ca));
+    ep.tls.ca_files.push_back(InDir(dir, std::move(ca)));
+  }
+  if (const toml::node* client = t.get("client")) {
+    if (absl::Status s = ReadClientCertificate(*client, source, dir, ep.tls); !s.ok()) return s;
+  }
+  if (const toml::node* dial = t.get("dial_timeout")) {
+    // Go's time.ParseDuration syntax ("3s", "500ms", "1m30s"), as containerd reads it.
+    auto text = dial->value<std::string>();
+    absl::Duration d;
+    if (!text || !absl::ParseDuration(*text, &d) || d <= absl::ZeroDuration() ||
+        d > kMaxDialTimeout) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(source, *dial),
+                       ": dial_timeout must be a duration from 1ms to 5m, such as \"3s\""));
+    }
+    ep.dial_timeout = d;
   }
   if (const toml::table* header = t.get_as<toml::table>("header")) {
     for (const auto& [k, v] : *header) {
@@ -180,7 +260,9 @@ absl::StatusOr<std::vector<RegistryEndpoint>> ParseHostsToml(absl::string_view t
       auto root_url = ApiRoot(ToAbsl(k->str()), override_path, where);
       if (!root_url.ok()) return root_url.status();
       ep.api_root = *root_url;
-      if (absl::Status s = ReadSettings(*t, source, dir, ep); !s.ok()) return s;
+      if (absl::Status s = ReadSettings(*t, source, dir, /*top_level=*/false, ep); !s.ok()) {
+        return s;
+      }
       out.push_back(std::move(ep));
     }
   }
@@ -200,7 +282,9 @@ absl::StatusOr<std::vector<RegistryEndpoint>> ParseHostsToml(absl::string_view t
   auto root_url = ApiRoot(server_url, override_path, source);
   if (!root_url.ok()) return root_url.status();
   server.api_root = *root_url;
-  if (absl::Status s = ReadSettings(root, source, dir, server); !s.ok()) return s;
+  if (absl::Status s = ReadSettings(root, source, dir, /*top_level=*/true, server); !s.ok()) {
+    return s;
+  }
   out.push_back(std::move(server));
   // A URL listed twice (a [host] table naming the server itself) is one
   // host: asked once, with the first listing's settings and what either
@@ -242,22 +326,82 @@ bool IsLoopbackRegistry(absl::string_view registry) {
   return inet_pton(AF_INET6, literal.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
+namespace {
+
+// The registry itself as the one endpoint: https, or http for plain_http.
+RegistryEndpoint DefaultServer(absl::string_view registry, bool plain_http) {
+  RegistryEndpoint ep;
+  ep.api_root = absl::StrCat(plain_http ? "http://" : "https://", ApiHostOf(registry), "/v2");
+  return ep;
+}
+
+// A host directory without hosts.toml, laid out as Docker's certs.d:
+// every *.crt is a CA; a *.cert is a client certificate, its key the *.key
+// of the same name (or in the .cert itself). containerd reads it so.
+absl::StatusOr<std::vector<RegistryEndpoint>> FromCertFiles(const std::string& dir,
+                                                            absl::string_view registry,
+                                                            bool plain_http) {
+  RegistryEndpoint ep = DefaultServer(registry, plain_http);
+  std::vector<std::string> names;
+  std::error_code ec;
+  int seen = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    // A certs.d host directory holds a handful of files.
+    if (++seen > 256) {
+      return absl::InvalidArgumentError(absl::StrCat(dir, ": more than 256 entries"));
+    }
+    if (entry.is_regular_file(ec)) names.push_back(entry.path().filename().string());
+  }
+  if (ec) return absl::InvalidArgumentError(absl::StrCat(dir, ": ", ec.message()));
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    const std::string path = absl::StrCat(dir, "/", name);
+    if (absl::EndsWith(name, ".crt")) {
+      ep.tls.ca_files.push_back(path);
+    } else if (absl::EndsWith(name, ".cert")) {
+      if (!ep.tls.client_cert.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(dir, ": more than one client certificate (*.cert); imgsel presents one"));
+      }
+      ep.tls.client_cert = path;
+      std::string key = absl::StrCat(path.substr(0, path.size() - 5), ".key");
+      if (std::filesystem::exists(key, ec)) ep.tls.client_key = key;
+    }
+  }
+  return std::vector<RegistryEndpoint>{ep};
+}
+
+}  // namespace
+
+std::vector<std::string> HostsDirRoots(absl::string_view config_path) {
+  return absl::StrSplit(config_path, ':', absl::SkipEmpty());
+}
+
 absl::StatusOr<std::vector<RegistryEndpoint>> EndpointsFor(const std::string& hosts_dir,
                                                            absl::string_view registry,
                                                            bool plain_http) {
   // As containerd and Docker do, a registry on the loopback interface is
   // spoken to over plain HTTP unless hosts.toml says otherwise.
   plain_http = plain_http || IsLoopbackRegistry(registry);
-  if (!hosts_dir.empty()) {
-    std::vector<std::string> names = {absl::StrReplaceAll(registry, {{":", "_"}}) + "_",
-                                      std::string(registry), "_default"};
-    if (!absl::StrContains(registry, ':')) names.erase(names.begin());
+  std::vector<std::string> names = {absl::StrReplaceAll(registry, {{":", "_"}}) + "_",
+                                    std::string(registry), "_default"};
+  if (!absl::StrContains(registry, ':')) names.erase(names.begin());
+  // containerd's rule: the roots in order, and in each the names in order;
+  // the first directory that exists is the registry's, whatever it holds
+  // (a _default under an earlier root wins over the registry's own
+  // directory under a later one).
+  for (const std::string& root : HostsDirRoots(hosts_dir)) {
     for (const std::string& name : names) {
-      std::string dir = absl::StrCat(hosts_dir, "/", name);
-      std::string file = absl::StrCat(dir, "/hosts.toml");
+      std::string dir = absl::StrCat(root, "/", name);
       std::error_code ec;
+      const auto dir_status = std::filesystem::status(dir, ec);
+      if (!std::filesystem::exists(dir_status)) continue;
+      if (!std::filesystem::is_directory(dir_status)) {
+        return absl::InvalidArgumentError(absl::StrCat(dir, ": not a directory"));
+      }
+      std::string file = absl::StrCat(dir, "/hosts.toml");
       const auto status = std::filesystem::status(file, ec);
-      if (!std::filesystem::exists(status)) continue;
+      if (!std::filesystem::exists(status)) return FromCertFiles(dir, registry, plain_http);
       if (!std::filesystem::is_regular_file(status)) {
         return absl::InvalidArgumentError(absl::StrCat(file, ": not a regular file"));
       }
@@ -266,9 +410,7 @@ absl::StatusOr<std::vector<RegistryEndpoint>> EndpointsFor(const std::string& ho
       return ParseHostsToml(*text, file, dir, registry, plain_http);
     }
   }
-  RegistryEndpoint ep;
-  ep.api_root = absl::StrCat(plain_http ? "http://" : "https://", ApiHostOf(registry), "/v2");
-  return std::vector<RegistryEndpoint>{ep};
+  return std::vector<RegistryEndpoint>{DefaultServer(registry, plain_http)};
 }
 
 }  // namespace imgsel::registry

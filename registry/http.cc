@@ -206,6 +206,14 @@ absl::StatusOr<HttpResponse> HttpTransport::Perform(const HttpRequest& request) 
     curl_blob blob{ca_blob.data(), ca_blob.size(), CURL_BLOB_COPY};
     curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
   }
+  if (!request.tls.client_cert.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, request.tls.client_cert.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+    if (!request.tls.client_key.empty()) {
+      curl_easy_setopt(curl, CURLOPT_SSLKEY, request.tls.client_key.c_str());
+      curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+  }
   if (request.method == "HEAD") {
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else if (request.method != "GET") {

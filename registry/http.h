@@ -30,6 +30,10 @@ namespace imgsel::registry {
 struct TlsOptions {
   bool skip_verify = false;
   std::vector<std::string> ca_files;  // PEM; empty: the system store
+  // A client certificate (PEM) for TLS client authentication, and its key
+  // (PEM; empty: in the certificate's file). Empty: none.
+  std::string client_cert;
+  std::string client_key;
 };
 
 struct HttpRequest {
@@ -41,6 +45,9 @@ struct HttpRequest {
   TlsOptions tls;
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration total_timeout = absl::Seconds(30);
+  // A host's own connect timeout (hosts.toml dial_timeout): when set, the
+  // client uses it in place of its connect_timeout.
+  absl::Duration dial_timeout = absl::ZeroDuration();
   // Never connect to a link-local address (IsLinkLocalAddress), whatever
   // name resolved to it: for the token services a registry names, which
   // must not reach a cloud metadata service.

@@ -154,12 +154,19 @@ std::string ReferrersTag(absl::string_view digest) {
   return tag.substr(0, 128);
 }
 
-std::vector<size_t> NewestOfEachType(const std::vector<ArtifactDescriptor>& artifacts) {
+std::vector<size_t> NewestOfEachReadableKind(const std::vector<ArtifactManifest>& manifests) {
+  std::vector<std::string> kinds;
+  kinds.reserve(manifests.size());
+  for (const ArtifactManifest& m : manifests) {
+    std::vector<std::string> media_types;
+    for (const ArtifactLayerDescriptor& l : m.layers) media_types.push_back(l.media_type);
+    kinds.push_back(ArtifactKind(m.artifact_type, media_types));
+  }
   return NewestOfEachKind(
-      artifacts.size(), [&](size_t i) -> absl::string_view { return artifacts[i].artifact_type; },
+      manifests.size(), [&](size_t i) -> absl::string_view { return kinds[i]; },
       [&](size_t i) {
         return ArtifactCreated([&](absl::string_view key) -> std::optional<absl::string_view> {
-          for (const auto& [k, v] : artifacts[i].annotations) {
+          for (const auto& [k, v] : manifests[i].annotations) {
             if (k == key) return absl::string_view(v);
           }
           return std::nullopt;
@@ -391,18 +398,37 @@ SubjectReferrers ReferrersClient::ListOne(const Reference& repo, const std::stri
   using Mode = RegistryClient::ReferrersMode;
   Mode mode = client_->referrers_mode(repo);
   absl::StatusOr<std::vector<ArtifactDescriptor>> list;
-  bool api_answered = false;
-  if (mode != Mode::kTagSchema) {
-    bool supported = false;
-    list = ViaApi(repo, subject, types, creds, use, supported);
-    if (list.ok()) {
-      client_->set_referrers_mode(repo, supported ? Mode::kApi : Mode::kTagSchema);
-      api_answered = supported;
-    }
-  }
-  if (!api_answered && (mode == Mode::kTagSchema || list.ok())) {
+  if (mode == Mode::kTagSchema) {
     out.via_tag_schema = true;
     list = ViaTagSchema(repo, subject, types, creds, use);
+  } else if (mode == Mode::kApi) {
+    bool supported = false;
+    list = ViaApi(repo, subject, types, creds, use, supported);
+    if (list.ok() && !supported) {
+      // The API went away (a registry replaced behind its name).
+      client_->set_referrers_mode(repo, Mode::kTagSchema);
+      out.via_tag_schema = true;
+      list = ViaTagSchema(repo, subject, types, creds, use);
+    }
+  } else {
+    // A repository not yet known: the API and the tag schema are asked at
+    // once, so a registry without the API (docker-registry, most mirrors)
+    // costs no round trip more than one with it. The price is one GET of
+    // the sha256-<hex> tag per subject on a registry with the API, the first
+    // time its repository is seen within referrers_ttl.
+    ListingUse tag_use;
+    absl::StatusOr<std::vector<ArtifactDescriptor>> by_tag;
+    std::thread tag_probe([&] { by_tag = ViaTagSchema(repo, subject, types, creds, tag_use); });
+    bool supported = false;
+    list = ViaApi(repo, subject, types, creds, use, supported);
+    tag_probe.join();
+    if (list.ok()) {
+      client_->set_referrers_mode(repo, supported ? Mode::kApi : Mode::kTagSchema);
+      if (!supported) {
+        out.via_tag_schema = true;
+        list = std::move(by_tag);
+      }
+    }
   }
   if (!list.ok()) {
     out.status = list.status();
@@ -448,9 +474,15 @@ absl::StatusOr<Artifact> ReferrersClient::FetchArtifact(const Reference& repo,
                                                         const ArtifactDescriptor& artifact,
                                                         const std::vector<std::string>& layer_types,
                                                         const Credentials* creds) {
+  auto manifest = FetchArtifactManifest(repo, artifact, creds);
+  if (!manifest.ok()) return manifest.status();
+  return FetchArtifactLayers(repo, *manifest, layer_types, creds);
+}
+
+absl::StatusOr<ArtifactManifest> ReferrersClient::FetchArtifactManifest(
+    const Reference& repo, const ArtifactDescriptor& artifact, const Credentials* creds) {
   std::string what = absl::StrCat("artifact ", repo.Name(), "@", artifact.digest);
-  size_t used = 0;  // bytes this artifact holds: its manifest and the layers kept
-  int kept = 0;
+  size_t used = 0;
   if (auto room = ArtifactRoom(used, what); !room.ok()) return room.status();
   auto manifest = client_->FetchManifest(repo, artifact.digest, creds, deadline_);
   if (!manifest.ok()) return manifest.status();
@@ -466,8 +498,9 @@ absl::StatusOr<Artifact> ReferrersClient::FetchArtifact(const Reference& repo,
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": not an image manifest (no layers array)"));
   }
-  Artifact out;
+  ArtifactManifest out;
   out.digest = artifact.digest;
+  out.manifest_bytes = manifest->bytes.size();
   out.artifact_type = Str(root, "artifactType");
   simdjson::dom::element config;
   if (out.artifact_type.empty() && root["config"].get(config) == simdjson::SUCCESS) {
@@ -476,26 +509,46 @@ absl::StatusOr<Artifact> ReferrersClient::FetchArtifact(const Reference& repo,
   simdjson::dom::element subject;
   if (root["subject"].get(subject) == simdjson::SUCCESS) out.subject = Str(subject, "digest");
   out.annotations = ReadAnnotations(root);
-  size_t index = 0;
   for (simdjson::dom::element layer : layers) {
-    std::string where = absl::StrCat(what, ": layers[", index++, "]");
-    ArtifactLayer l;
+    ArtifactLayerDescriptor l;
     l.media_type = Str(layer, "mediaType");
-    if (!Wanted(layer_types, l.media_type)) continue;
     l.digest = Str(layer, "digest");
+    if (int64_t size = 0; layer["size"].get_int64().get(size) == simdjson::SUCCESS) l.size = size;
+    l.annotations = ReadAnnotations(layer);
+    out.layers.push_back(std::move(l));
+  }
+  return out;
+}
+
+absl::StatusOr<Artifact> ReferrersClient::FetchArtifactLayers(
+    const Reference& repo, const ArtifactManifest& manifest,
+    const std::vector<std::string>& layer_types, const Credentials* creds) {
+  std::string what = absl::StrCat("artifact ", repo.Name(), "@", manifest.digest);
+  size_t used = manifest.manifest_bytes;  // bytes this artifact holds: manifest, layers kept
+  int kept = 0;
+  Artifact out;
+  out.digest = manifest.digest;
+  out.artifact_type = manifest.artifact_type;
+  out.subject = manifest.subject;
+  out.annotations = manifest.annotations;
+  size_t index = 0;
+  for (const ArtifactLayerDescriptor& layer : manifest.layers) {
+    std::string where = absl::StrCat(what, ": layers[", index++, "]");
+    if (!Wanted(layer_types, layer.media_type)) continue;
+    ArtifactLayer l;
+    l.media_type = layer.media_type;
+    l.digest = layer.digest;
     if (absl::Status s = ValidateDigest(l.digest); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ".digest: ", s.message()));
     }
     if (absl::Status s = TakeLayer(kept, where); !s.ok()) return s;
     auto room = ArtifactRoom(used, where);
     if (!room.ok()) return room.status();
-    int64_t size = 0;
-    if (layer["size"].get_int64().get(size) == simdjson::SUCCESS &&
-        (size < 0 || static_cast<uint64_t>(size) > room->bytes)) {
+    if (layer.size && (*layer.size < 0 || static_cast<uint64_t>(*layer.size) > room->bytes)) {
       return absl::ResourceExhaustedError(absl::StrCat(where, " (", l.digest, "): declared size ",
-                                                       size, " bytes is over ", room->cap));
+                                                       *layer.size, " bytes is over ", room->cap));
     }
-    l.annotations = ReadAnnotations(layer);
+    l.annotations = layer.annotations;
     auto bytes = client_->FetchBlob(repo, l.digest, room->bytes, creds, deadline_);
     if (!bytes.ok()) {
       absl::Status s(bytes.status().code(), absl::StrCat(where, ": ", bytes.status().message()));

@@ -18,8 +18,10 @@
 // empty ones too, so a warm lookup costs no request; a list is cached only
 // when it is no larger than a read of the cache accepts (max_listing_bytes).
 // Several subjects (an index and its entries) are looked up in parallel, at
-// most 8 at a time, all at once even on a registry not yet known (each then
-// probes the API: one round trip for the lot, not one more for a probe).
+// most 8 at a time, all at once even on a repository not yet known; there
+// each subject asks the API and the tag schema at once, so finding out which
+// way the repository works costs no round trip (only, on a registry with the
+// API, one unused tag GET per subject, once per referrers_ttl).
 //
 // Caps. A registry named in a pod spec may be an attacker's, so what one
 // lookup may cost is bounded, and work stops with ResourceExhausted naming
@@ -60,6 +62,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -93,8 +96,9 @@ inline constexpr size_t kMaxSelectionListingEntries = 16384;
 // (1 GiB kept) stops at the 17th.
 inline constexpr int kMaxArtifactLayers = 16;
 inline constexpr size_t kMaxArtifactBytes = size_t{64} << 20;
-// A selection fetches the newest artifact of each type per subject; the
-// bytes cap is what one selection may hold at once.
+// A selection reads the manifest of every artifact listed and fetches the
+// layers of the newest of each kind per subject; the bytes cap is what one
+// selection may hold at once.
 inline constexpr int kMaxSelectionLayers = 64;
 inline constexpr size_t kMaxSelectionArtifactBytes = size_t{64} << 20;
 
@@ -139,6 +143,25 @@ struct ArtifactLayer {
   std::string bytes;        // verified
 };
 
+// A layer as an artifact manifest lists it, not fetched.
+struct ArtifactLayerDescriptor {
+  std::string media_type;
+  std::string digest;           // as written; checked when the layer is fetched
+  std::optional<int64_t> size;  // as declared; nullopt: not given
+  Annotations annotations;
+};
+
+// An artifact manifest, read, its layers not fetched: enough to tell what
+// kind of artifact it is (matcher's ArtifactKind) before any layer is.
+struct ArtifactManifest {
+  std::string digest;
+  std::string artifact_type;  // artifactType, else the config's media type
+  std::string subject;        // the subject's digest, if any
+  Annotations annotations;
+  std::vector<ArtifactLayerDescriptor> layers;  // every layer, in manifest order
+  size_t manifest_bytes = 0;                    // counted against the artifact's cap
+};
+
 struct Artifact {
   std::string digest;
   std::string artifact_type;  // artifactType, else the config's media type
@@ -172,6 +195,18 @@ class ReferrersClient {
   absl::StatusOr<Artifact> FetchArtifact(const Reference& repo, const ArtifactDescriptor& artifact,
                                          const std::vector<std::string>& layer_media_types,
                                          const Credentials* creds = nullptr);
+
+  // FetchArtifact in two steps: the manifest alone (by digest, so from the
+  // client's cache when it has it), then the layers of the wanted media
+  // types, with the same errors and caps (the manifest's bytes count
+  // towards its artifact's cap).
+  absl::StatusOr<ArtifactManifest> FetchArtifactManifest(const Reference& repo,
+                                                         const ArtifactDescriptor& artifact,
+                                                         const Credentials* creds = nullptr);
+  absl::StatusOr<Artifact> FetchArtifactLayers(const Reference& repo,
+                                               const ArtifactManifest& manifest,
+                                               const std::vector<std::string>& layer_media_types,
+                                               const Credentials* creds = nullptr);
 
  private:
   // What one subject's listing has used so far.
@@ -232,10 +267,12 @@ absl::StatusOr<std::vector<ArtifactDescriptor>> ParseReferrersIndex(
 // The tag the fallback schema uses for a subject: "sha256-<hex>".
 std::string ReferrersTag(absl::string_view digest);
 
-// Indexes of the newest artifact of each artifactType in `artifacts`, by
-// matcher's one rule (compat_eval.h, NewestOfEachKind), in the order the
-// types first appear.
-std::vector<size_t> NewestOfEachType(const std::vector<ArtifactDescriptor>& artifacts);
+// Indexes of the newest artifact of each kind in `manifests`, by matcher's
+// one rule (compat_eval.h: ArtifactKind, NewestOfEachKind): the kind is the
+// artifactType and the layer media types imgsel reads, so it needs the
+// manifest, not only the listing; an artifact with no layer imgsel reads is
+// never chosen. In the order the kinds first appear.
+std::vector<size_t> NewestOfEachReadableKind(const std::vector<ArtifactManifest>& manifests);
 
 // The referrers index text for descriptors (what the cache stores and what
 // the tag schema holds).

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <future>
+#include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -9,12 +11,15 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "matcher/compat_spec.h"
+#include "oci/created.h"
+#include "oci/media_types.h"
 #include "registry/cache.h"
 #include "registry/client.h"
 #include "registry/reference.h"
 #include "registry/referrers.h"
 #include "selector/config_platform.h"
 #include "selector/memory_gate.h"
+#include "selector/oci_layout.h"
 #include "selector/selection_stage.h"
 #include "selector/spec_cache.h"
 
@@ -28,30 +33,78 @@ const std::vector<std::string>& ArtifactTypes() {
 }
 
 const std::vector<std::string>& LayerTypes() {
-  static const auto* types = new std::vector<std::string>{std::string(kNfdSpecLayerType),
-                                                          std::string(kOciCompatNfdLayerType),
-                                                          std::string(kOciCompatSpecLayerType)};
+  static const auto* types = new std::vector<std::string>(std::begin(kReadableLayerTypes),
+                                                          std::end(kReadableLayerTypes));
   return *types;
 }
 
-// At most this many artifacts are fetched for one selection.
+// At most this many artifact manifests are read for one selection.
 constexpr size_t kMaxArtifactsPerSelection = 64;
+// What is kept of one manifest's unread media types (they only name
+// themselves in explanations).
+constexpr size_t kMaxNotReadListed = 8;
+
+// What the pipeline keeps of an artifact manifest: its kind (matcher's
+// ArtifactKind), the media types it does not read, its creation time, and
+// the layers to fetch should it be the newest of its kind. An artifact is
+// content-addressed, so this is kept for good, like its evaluation.
+struct ArtifactShape {
+  registry::ArtifactManifest manifest;  // layers: the readable ones only
+  std::string kind;                     // empty: nothing imgsel reads
+  std::vector<std::string> not_read;
+  std::optional<absl::Time> created;
+};
+
+absl::StatusOr<ArtifactShape> FetchShape(registry::ReferrersClient& referrers,
+                                         const registry::Reference& ref,
+                                         const registry::ArtifactDescriptor& desc,
+                                         const registry::Credentials* creds) {
+  auto manifest = referrers.FetchArtifactManifest(ref, desc, creds);
+  if (!manifest.ok()) return manifest.status();
+  ArtifactShape shape;
+  std::vector<std::string> media_types;
+  for (const registry::ArtifactLayerDescriptor& l : manifest->layers) {
+    media_types.push_back(l.media_type);
+  }
+  shape.kind = ArtifactKind(manifest->artifact_type, media_types);
+  shape.not_read = UnreadMediaTypes(media_types);
+  if (shape.not_read.size() > kMaxNotReadListed) shape.not_read.resize(kMaxNotReadListed);
+  shape.created = ArtifactCreated([&](absl::string_view key) -> std::optional<absl::string_view> {
+    for (const auto& [k, v] : manifest->annotations) {
+      if (k == key) return absl::string_view(v);
+    }
+    return std::nullopt;
+  });
+  // Past the per-artifact layer cap the fetch fails anyway: one more keeps
+  // that failure without keeping a hostile manifest's every layer.
+  std::vector<registry::ArtifactLayerDescriptor> readable;
+  for (registry::ArtifactLayerDescriptor& l : manifest->layers) {
+    if (readable.size() > static_cast<size_t>(registry::kMaxArtifactLayers)) break;
+    if (SpecFormatForMediaType(l.media_type)) readable.push_back(std::move(l));
+  }
+  manifest->layers = std::move(readable);
+  manifest->annotations.clear();  // the creation time is kept above
+  shape.manifest = *std::move(manifest);
+  return shape;
+}
 
 absl::StatusOr<CompatArtifact> FetchAndParse(registry::ReferrersClient& referrers,
                                              const registry::Reference& ref,
-                                             const registry::ArtifactDescriptor& desc,
+                                             const ArtifactShape& shape,
                                              const registry::Credentials* creds) {
-  auto art = referrers.FetchArtifact(ref, desc, LayerTypes(), creds);
+  auto art = referrers.FetchArtifactLayers(ref, shape.manifest, LayerTypes(), creds);
   if (!art.ok()) return art.status();
   CompatArtifact out;
   out.id = art->digest;
-  out.kind = art->artifact_type;
+  out.kind = shape.kind;
+  out.not_read = shape.not_read;
   for (const auto& [k, v] : art->annotations) out.annotations[k] = v;
   for (const registry::ArtifactLayer& layer : art->layers) {
     auto format = SpecFormatForMediaType(layer.media_type);
     if (!format) continue;  // not a layer type imgsel understands
     // Parsed once per layer, failures included, however many pulls ask.
-    SpecCache::Outcome parsed = SpecCache::Shared().Get(layer.digest, *format, layer.bytes);
+    SpecCache::Outcome parsed = SpecCache::Shared().Get(layer.digest, *format, layer.bytes,
+                                                        IsJsonMediaType(layer.media_type));
     if (!parsed->ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "artifact ", art->digest, " layer ", layer.digest, ": ", parsed->status().message()));
@@ -62,10 +115,24 @@ absl::StatusOr<CompatArtifact> FetchAndParse(registry::ReferrersClient& referrer
     }
     out.specs.push_back(std::move(copy));
   }
-  if (out.specs.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("artifact ", art->digest, ": no layer of a compatibility media type"));
+  return out;
+}
+
+// fn(i) for i in [0, n): at once when n is 1, else one thread each (n is
+// bounded by the caller); results in order.
+template <typename Fn>
+auto InParallel(size_t n, Fn fn) -> std::vector<decltype(fn(size_t{0}))> {
+  using Result = decltype(fn(size_t{0}));
+  std::vector<Result> out;
+  out.reserve(n);
+  if (n == 1) {
+    out.push_back(fn(0));
+    return out;
   }
+  std::vector<std::future<Result>> futures;
+  futures.reserve(n);
+  for (size_t i = 0; i < n; ++i) futures.push_back(std::async(std::launch::async, fn, i));
+  for (auto& f : futures) out.push_back(f.get());
   return out;
 }
 
@@ -81,19 +148,18 @@ struct SelectionPipeline::Memo {
 
   absl::Mutex mu;
   absl::flat_hash_map<std::string, Listing> listings ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, std::shared_ptr<const ArtifactResult>> results
+  // Parsed artifacts by digest: content-addressed, the same for every host.
+  absl::flat_hash_map<std::string, std::shared_ptr<const CompatArtifact>> artifacts
       ABSL_GUARDED_BY(mu);
-
-  // The key of a result: its digest and whether it was attached to the index.
-  static std::string ResultKey(const std::string& digest, bool on_index) {
-    return absl::StrCat(digest, on_index ? "#index" : "#entry");
-  }
+  // By artifact digest: what its manifest says (kind, layers to fetch).
+  absl::flat_hash_map<std::string, std::shared_ptr<const ArtifactShape>> shapes ABSL_GUARDED_BY(mu);
 };
 
 SelectionPipeline::SelectionPipeline(std::shared_ptr<const Config> config, HostProfile host)
     : config_(std::move(config)),
       host_(std::move(host)),
       memo_(std::make_unique<Memo>()),
+      evaluations_(std::make_unique<EvaluationMemo>(host_)),
       referrers_ttl_(config_->compat.referrers_ttl) {}
 
 SelectionPipeline::~SelectionPipeline() = default;
@@ -136,102 +202,182 @@ void SelectionPipeline::Reload(Config config) {
   config_ = std::move(shared);
 }
 
-absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& request) const {
+namespace {
+
+// The stage-marked error of a budget that ran out `step`.
+absl::Status OutOfTime(absl::Duration budget, absl::string_view step) {
+  return AtStage(absl::DeadlineExceededError(absl::StrCat(
+                     "selection budget of ", absl::FormatDuration(budget), " ran out ", step)),
+                 SelectionStage::kBudget);
+}
+
+}  // namespace
+
+absl::StatusOr<FetchedImage> FetchLocalImage(const SelectionRequest& request) {
+  FetchedImage image;
+  image.reference = request.reference;
+  const ParseLimits limits;
+  std::string name;
+  absl::string_view bytes;
+  std::string owned;  // a layout's document (ParseIndex copies what it keeps)
+  if (request.layout.has_value()) {
+    auto doc = ReadOciLayout(*request.layout, limits.max_bytes);
+    if (!doc.ok()) return AtStage(doc.status(), SelectionStage::kResolve);
+    image.document_digest = doc->digest;
+    image.document_media_type = doc->media_type;
+    name = absl::StrCat(request.reference, " (", doc->digest, ")");
+    owned = std::move(doc->bytes);
+    bytes = owned;
+  } else {
+    // The caller's bytes, not copied; empty ones are a document ParseIndex
+    // refuses in its own words.
+    bytes = request.index_bytes;
+    name = request.reference.empty() ? "index" : request.reference;
+  }
+  auto index = ParseIndex(bytes, name, limits);
+  if (!index.ok()) return AtStage(index.status(), SelectionStage::kIndex);
+  image.index = *std::move(index);
+  if (image.document_media_type.empty()) {
+    image.document_media_type = std::string(image.index.media_type);
+  }
+  // Entries without a platform: their configs decide, as in containerd.
+  if (request.layout.has_value() && image.index.kind != DocumentKind::kManifest &&
+      HasPlatformlessImages(image.index)) {
+    auto read = [&](absl::string_view digest, size_t max_bytes) {
+      return ReadLayoutBlob(request.layout->dir, digest, max_bytes);
+    };
+    image.config_platforms = ReadConfigPlatforms(image.index, read, read);
+  }
+  return image;
+}
+
+absl::StatusOr<FetchedImage> SelectionPipeline::Fetch(
+    const SelectionRequest& request, absl::Span<const HostProfile* const> hosts) const {
+  return FetchWith(request, hosts, *config());
+}
+
+absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
+    const SelectionRequest& request, absl::Span<const HostProfile* const> hosts,
+    const Config& config) const {
+  if (request.layout.has_value() || !request.index_bytes.empty()) return FetchLocalImage(request);
+  const HostProfile* const own[] = {request.host != nullptr ? request.host : &host_};
+  if (hosts.empty()) hosts = own;
   const absl::Time start = absl::Now();
   const absl::Time deadline =
       request.budget == absl::InfiniteDuration() ? absl::InfiniteFuture() : start + request.budget;
-  auto out_of_time = [&](absl::string_view step) -> absl::Status {
-    return AtStage(
-        absl::DeadlineExceededError(absl::StrCat(
-            "selection budget of ", absl::FormatDuration(request.budget), " ran out ", step)),
-        SelectionStage::kBudget);
-  };
-  const std::shared_ptr<const Config> config = this->config();
+  auto out_of_time = [&](absl::string_view step) { return OutOfTime(request.budget, step); };
   const int64_t trips_before = client_->round_trips();
 
-  Selection sel;
-  std::string fetched;  // the document when it comes from the registry
-  absl::string_view bytes;
-  std::optional<registry::Reference> ref;
-  if (!request.index_bytes.empty()) {
-    bytes = request.index_bytes;  // the caller's bytes, not copied
-    sel.reference = request.reference;
+  FetchedImage image;
+  image.deadline = deadline;
+  if (request.parsed_reference.has_value()) {
+    image.registry_reference = *request.parsed_reference;
   } else {
     auto parsed = registry::ParseReference(request.reference);
     if (!parsed.ok()) return AtStage(parsed.status(), SelectionStage::kRequest);
-    ref = *parsed;
-    sel.reference = ref->String();
-    sel.repository = ref->Name();
-    sel.tag = ref->tag;
-    auto manifest = client_->Resolve(*ref, request.credentials, deadline);
-    if (!manifest.ok()) {
-      // The registry ran into the selection's deadline: say so as every
-      // other step does, with what the registry was doing.
-      if (absl::Now() >= deadline ||
-          manifest.status().code() == absl::StatusCode::kDeadlineExceeded) {
-        return out_of_time(
-            absl::StrCat("resolving ", sel.reference, " (", manifest.status().message(), ")"));
-      }
-      return AtStage(
-          absl::Status(manifest.status().code(),
-                       absl::StrCat("resolve ", sel.reference, ": ", manifest.status().message())),
-          SelectionStage::kResolve);
+    image.registry_reference = *std::move(parsed);
+  }
+  const registry::Reference& ref = *image.registry_reference;
+  image.reference = ref.String();
+  image.repository = ref.Name();
+  image.tag = ref.tag;
+  auto manifest = client_->Resolve(ref, request.credentials, deadline);
+  if (!manifest.ok()) {
+    // The registry ran into the selection's deadline: say so as every
+    // other step does, with what the registry was doing.
+    if (absl::Now() >= deadline ||
+        manifest.status().code() == absl::StatusCode::kDeadlineExceeded) {
+      return out_of_time(
+          absl::StrCat("resolving ", image.reference, " (", manifest.status().message(), ")"));
     }
-    sel.document_digest = manifest->digest;
-    sel.document_media_type = manifest->media_type;
-    fetched = std::move(manifest->bytes);
-    bytes = fetched;
-    // A large index takes its share of the memory budget before it is read
-    // (memory_gate.h); index bytes a caller hands in were gated by it.
-    auto share = MemoryGate::Process().Acquire(fetched.size(), deadline);
-    if (!share.ok()) return AtStage(share.status(), SelectionStage::kMemory);
-    // Held by the Selection: what is built from the index (the decision, an
-    // answer, its JSON) is counted until the caller lets the Selection go.
-    sel.memory_share = std::make_shared<MemoryGate::Share>(*std::move(share));
-    if (absl::Now() > deadline) return out_of_time("after resolving the reference");
+    return AtStage(
+        absl::Status(manifest.status().code(),
+                     absl::StrCat("resolve ", image.reference, ": ", manifest.status().message())),
+        SelectionStage::kResolve);
   }
+  image.document_digest = manifest->digest;
+  image.document_media_type = manifest->media_type;
+  // A large index takes its share of the memory budget before it is read
+  // (memory_gate.h); index bytes a caller hands in were gated by it.
+  auto share = MemoryGate::Process().Acquire(manifest->bytes.size(), deadline);
+  if (!share.ok()) return AtStage(share.status(), SelectionStage::kMemory);
+  // Held by the Selection: what is built from the index (the decision, an
+  // answer, its JSON) is counted until the caller lets the Selection go.
+  image.memory_share = std::make_shared<MemoryGate::Share>(*std::move(share));
+  if (absl::Now() > deadline) return out_of_time("after resolving the reference");
 
-  auto index = ParseIndex(bytes, sel.reference.empty() ? "index" : sel.reference);
+  // ParseIndex copies what it keeps: the document goes with this frame.
+  auto index = ParseIndex(manifest->bytes, image.reference);
   if (!index.ok()) return AtStage(index.status(), SelectionStage::kIndex);
+  image.index = *std::move(index);
   // A registry that named no media type: the document's, by its shape if it
-  // declares none (index bytes from a caller keep what they declare).
-  if (sel.document_media_type.empty()) {
-    sel.document_media_type = std::string(ref ? DocumentMediaType(*index) : index->media_type);
+  // declares none.
+  if (image.document_media_type.empty()) {
+    image.document_media_type = std::string(DocumentMediaType(image.index));
   }
-  const Policy policy = config->PolicyFor(request.runtime_handler);
+  const Policy policy = config.PolicyFor(request.runtime_handler);
   SelectOptions options;
   options.kind = request.policy;
   // Entries without a platform: their configs decide, as in containerd
   // (only indexes that have such entries cost a request).
-  std::map<std::string, Platform> config_platforms;
-  if (ref && index->kind != DocumentKind::kManifest && HasPlatformlessImages(*index)) {
+  if (image.index.kind != DocumentKind::kManifest && HasPlatformlessImages(image.index)) {
     auto read_manifest = [&](absl::string_view digest,
                              size_t max_bytes) -> absl::StatusOr<std::string> {
-      auto m = client_->FetchManifest(*ref, digest, request.credentials, deadline);
+      auto m = client_->FetchManifest(ref, digest, request.credentials, deadline);
       if (!m.ok()) return m.status();
       if (m->bytes.size() > max_bytes) return absl::ResourceExhaustedError("manifest too large");
       return std::move(m->bytes);
     };
     auto read_blob = [&](absl::string_view digest, size_t max_bytes) {
-      return client_->FetchBlob(*ref, digest, max_bytes, request.credentials, deadline);
+      return client_->FetchBlob(ref, digest, max_bytes, request.credentials, deadline);
     };
-    config_platforms = ReadConfigPlatforms(*index, read_manifest, read_blob);
-    options.config_platforms = &config_platforms;
+    image.config_platforms = ReadConfigPlatforms(image.index, read_manifest, read_blob);
+    options.config_platforms = &image.config_platforms;
     if (absl::Now() > deadline)
       return out_of_time("while reading configs of entries without platform");
   }
-  if (index->kind == DocumentKind::kManifest) {
-    sel.decision = imgsel::Select(*std::move(index), host_, policy, options);
-    sel.round_trips = client_->round_trips() - trips_before;
-    sel.elapsed = absl::Now() - start;
-    return sel;
+  image.groups = config.compat.groups;
+  image.artifacts_looked_up = image.index.kind != DocumentKind::kManifest &&
+                              config.compat.enabled && request.policy == PolicyKind::kBest;
+  if (!image.artifacts_looked_up) {
+    image.round_trips = client_->round_trips() - trips_before;
+    return image;
   }
-  sel.is_index = true;
 
-  std::map<std::string, CompatVerdict> verdicts;
-  std::string artifact_failure;
-  std::optional<Decision> pre;  // the decision without artifacts, when artifacts were looked for
-  // Joined before Select returns: every request in it ends by `deadline`.
+  // Only entries that can win on some host need their artifacts.
+  std::vector<std::string> subjects;
+  if (!image.document_digest.empty()) subjects.push_back(image.document_digest);
+  std::set<std::string> seen(subjects.begin(), subjects.end());
+  for (const HostProfile* host : hosts) {
+    for (size_t position : EligibleEntries(image.index, *host, policy, options)) {
+      std::string digest(image.index.manifests[position].digest);
+      if (seen.insert(digest).second) subjects.push_back(std::move(digest));
+    }
+  }
+  registry::ReferrersClient referrers(client_.get(), deadline);
+  const std::string repo_key = ref.Name();
+  const absl::Time now = absl::Now();
+
+  // Referrers lists: memory first, the rest from the client (disk cache or
+  // registry, subjects in parallel).
+  std::map<std::string, Memo::Artifacts> listings;
+  std::vector<std::string> missing;
+  {
+    absl::MutexLock lock(&memo_->mu);
+    for (const std::string& subject : subjects) {
+      auto it = memo_->listings.find(absl::StrCat(repo_key, "@", subject));
+      if (it != memo_->listings.end() && it->second.expires > now) {
+        listings[subject] = it->second.artifacts;
+      } else {
+        missing.push_back(subject);
+      }
+    }
+  }
+  // The entry that wins unless an artifact says otherwise: while the
+  // referrers are listed, its manifest and config travel alongside. With
+  // every list in memory the decision comes at once, and the content is
+  // fetched after it (Select), never for an entry an artifact rules out.
+  // Joined before Fetch returns: every request in it ends by `deadline`.
   std::future<std::vector<VerifiedBlob>> prefetch;
   struct JoinPrefetch {
     std::future<std::vector<VerifiedBlob>>& f;
@@ -239,184 +385,178 @@ absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& requ
       if (f.valid()) f.wait();
     }
   } join_prefetch{prefetch};
-  const bool use_artifacts =
-      config->compat.enabled && request.policy == PolicyKind::kBest && ref.has_value();
-  if (use_artifacts) {
-    // Only entries that can win need their artifacts: a first pass without
-    // them says which are eligible at all.
-    pre = imgsel::Select(*index, host_, policy, options);
-    std::vector<std::string> subjects;
-    if (!sel.document_digest.empty()) subjects.push_back(sel.document_digest);
-    std::set<std::string> seen(subjects.begin(), subjects.end());
-    for (const Candidate& c : pre->candidates) {
-      if (!c.eligible) continue;
-      std::string digest(pre->index.manifests[c.position].digest);
-      if (seen.insert(digest).second) subjects.push_back(std::move(digest));
-    }
-    registry::ReferrersClient referrers(client_.get(), deadline);
-    const std::string repo_key = ref->Name();
-    const absl::Time now = absl::Now();
-
-    // Referrers lists: memory first, the rest from the client (disk cache or
-    // registry, subjects in parallel).
-    std::map<std::string, Memo::Artifacts> listings;
-    std::vector<std::string> missing;
-    {
-      absl::MutexLock lock(&memo_->mu);
-      for (const std::string& subject : subjects) {
-        auto it = memo_->listings.find(absl::StrCat(repo_key, "@", subject));
-        if (it != memo_->listings.end() && it->second.expires > now) {
-          listings[subject] = it->second.artifacts;
-        } else {
-          missing.push_back(subject);
-        }
-      }
-    }
-    // The entry that wins unless an artifact says otherwise: while the
-    // referrers are listed, its manifest and config travel alongside. With
-    // every list in memory the decision comes at once, and the content is
-    // fetched after it (below), never for an entry an artifact rules out.
-    const Descriptor* likely = pre->selected_descriptor();
-    if (request.fetch_chosen_content && likely != nullptr && !missing.empty()) {
+  if (request.fetch_chosen_content && !missing.empty()) {
+    // A guess, so the one extra ranking (pipeline.h): the index without
+    // artifacts, for the first host.
+    const Decision guess = imgsel::Select(image.index, *hosts.front(), policy, options);
+    if (const Descriptor* likely = guess.selected_descriptor()) {
+      image.fetched_ahead = true;
       prefetch = std::async(std::launch::async, FetchImageContent, std::ref(*client_),
-                            std::cref(*ref), likely->media_type, likely->digest, likely->size,
+                            std::cref(ref), likely->media_type, likely->digest, likely->size,
                             request.credentials, deadline);
     }
-    if (!missing.empty()) {
-      std::vector<registry::SubjectReferrers> lists =
-          referrers.List(*ref, missing, ArtifactTypes(), request.credentials);
-      absl::MutexLock lock(&memo_->mu);
-      if (memo_->listings.size() >= Memo::kMaxEntries) memo_->listings.clear();
-      for (auto& list : lists) {
-        if (!list.status.ok()) {
-          std::string why =
-              absl::StrCat("referrers of ", list.subject, ": ", list.status.message());
-          if (config->compat.fallback_on_error) {
-            artifact_failure = why;
-          } else {
-            sel.warnings.push_back(absl::StrCat(why, " (ignored: [compat] on_error = \"ignore\")"));
-          }
-          continue;
-        }
-        auto shared = std::make_shared<const std::vector<registry::ArtifactDescriptor>>(
-            std::move(list.artifacts));
-        memo_->listings[absl::StrCat(repo_key, "@", list.subject)] = {now + referrers_ttl_, shared};
-        listings[list.subject] = std::move(shared);
-      }
+  }
+  auto note_failure = [&](std::string why) {
+    if (config.compat.fallback_on_error) {
+      image.artifact_failure = std::move(why);
+    } else {
+      image.warnings.push_back(absl::StrCat(why, " (ignored: [compat] on_error = \"ignore\")"));
     }
-    if (absl::Now() > deadline) return out_of_time("while listing compatibility artifacts");
-
-    // The newest artifact of each type per subject; evaluated results from
-    // memory, the rest fetched (in parallel when more than one) and evaluated.
-    struct Wanted {
-      std::string subject;
-      const registry::ArtifactDescriptor& desc;  // kept alive by `listings`
-      bool on_index;
-      std::shared_ptr<const ArtifactResult> result;
-    };
-    std::vector<Wanted> wanted;
-    for (const auto& [subject, artifacts] : listings) {
-      if (artifacts->empty()) continue;
-      const std::vector<registry::ArtifactDescriptor>& list = *artifacts;
-      const std::vector<size_t> newest = registry::NewestOfEachType(list);
-      for (size_t i : newest) {
-        if (wanted.size() < kMaxArtifactsPerSelection) {
-          wanted.push_back({subject, list[i], subject == sel.document_digest, nullptr});
-        }
-      }
-    }
-    std::vector<size_t> to_fetch;
-    {
-      absl::MutexLock lock(&memo_->mu);
-      for (size_t i = 0; i < wanted.size(); ++i) {
-        auto it = memo_->results.find(Memo::ResultKey(wanted[i].desc.digest, wanted[i].on_index));
-        if (it != memo_->results.end()) {
-          wanted[i].result = it->second;
-        } else {
-          to_fetch.push_back(i);
-        }
-      }
-    }
-    auto fetch = [&](size_t i) {
-      return FetchAndParse(referrers, *ref, wanted[i].desc, request.credentials);
-    };
-    std::vector<absl::StatusOr<CompatArtifact>> fetched;
-    if (to_fetch.size() == 1) {
-      fetched.push_back(fetch(to_fetch[0]));
-    } else if (!to_fetch.empty()) {
-      std::vector<std::future<absl::StatusOr<CompatArtifact>>> futures;
-      futures.reserve(to_fetch.size());
-      fetched.reserve(to_fetch.size());
-      for (size_t i : to_fetch) futures.push_back(std::async(std::launch::async, fetch, i));
-      for (auto& f : futures) fetched.push_back(f.get());
-    }
-    for (size_t k = 0; k < to_fetch.size(); ++k) {
-      Wanted& w = wanted[to_fetch[k]];
-      if (!fetched[k].ok()) {
-        std::string why = std::string(fetched[k].status().message());
-        if (config->compat.fallback_on_error) {
-          artifact_failure = why;
-        } else {
-          sel.warnings.push_back(absl::StrCat(why, " (ignored: [compat] on_error = \"ignore\")"));
-        }
+  };
+  if (!missing.empty()) {
+    std::vector<registry::SubjectReferrers> lists =
+        referrers.List(ref, missing, ArtifactTypes(), request.credentials);
+    absl::MutexLock lock(&memo_->mu);
+    if (memo_->listings.size() >= Memo::kMaxEntries) memo_->listings.clear();
+    for (auto& list : lists) {
+      if (!list.status.ok()) {
+        note_failure(absl::StrCat("referrers of ", list.subject, ": ", list.status.message()));
         continue;
       }
-      w.result =
-          std::make_shared<const ArtifactResult>(EvaluateArtifact(*fetched[k], w.on_index, host_));
-      absl::MutexLock lock(&memo_->mu);
-      if (memo_->results.size() >= Memo::kMaxEntries) memo_->results.clear();
-      memo_->results[Memo::ResultKey(w.desc.digest, w.on_index)] = w.result;
+      auto shared = std::make_shared<const std::vector<registry::ArtifactDescriptor>>(
+          std::move(list.artifacts));
+      memo_->listings[absl::StrCat(repo_key, "@", list.subject)] = {now + referrers_ttl_, shared};
+      listings[list.subject] = std::move(shared);
     }
-    if (absl::Now() > deadline) return out_of_time("while fetching compatibility artifacts");
+  }
+  if (absl::Now() > deadline) return out_of_time("while listing compatibility artifacts");
 
-    std::vector<std::shared_ptr<const ArtifactResult>> index_results;
-    std::map<std::string, std::vector<std::shared_ptr<const ArtifactResult>>> entry_results;
-    for (const Wanted& w : wanted) {
-      if (!w.result) continue;
-      (w.on_index ? index_results : entry_results[w.subject]).push_back(w.result);
-    }
-    for (const Candidate& c : pre->candidates) {
-      if (!c.eligible) continue;
-      std::string digest(pre->index.manifests[c.position].digest);
-      std::vector<std::shared_ptr<const ArtifactResult>> all = index_results;
-      if (auto it = entry_results.find(digest); it != entry_results.end()) {
-        all.insert(all.end(), it->second.begin(), it->second.end());
+  // Every listed artifact's kind, from its manifest (memory first: an
+  // artifact is content-addressed); then per subject the newest of each
+  // kind imgsel reads (matcher's NewestOfEachKind), whose layers alone are
+  // fetched and parsed; artifacts with nothing imgsel reads are listed as
+  // not read and change nothing.
+  struct Listed {
+    std::string subject;
+    const registry::ArtifactDescriptor& desc;  // kept alive by `listings`
+    std::shared_ptr<const ArtifactShape> shape;
+  };
+  std::vector<Listed> listed;
+  size_t over_cap = 0;  // listed past kMaxArtifactsPerSelection
+  for (const auto& [subject, artifacts] : listings) {
+    for (const registry::ArtifactDescriptor& desc : *artifacts) {
+      if (listed.size() == kMaxArtifactsPerSelection) {
+        ++over_cap;
+        continue;
       }
-      if (all.empty()) continue;
-      std::vector<const ArtifactResult*> raw;
-      raw.reserve(all.size());
-      for (const auto& r : all) raw.push_back(r.get());
-      verdicts[digest] = CombineArtifactResults(raw);
-      sel.compat[digest] = std::move(all);
+      listed.push_back({subject, desc, nullptr});
     }
   }
-
-  if (!artifact_failure.empty()) {
-    // [compat] on_error = "fallback": containerd's own choice, flagged.
-    options.kind = PolicyKind::kFirstMatch;
-    sel.decision = imgsel::Select(*std::move(index), host_, policy, options);
-    sel.decision.fallback = true;
-    sel.decision.fallback_reason = absl::StrCat("compatibility artifacts: ", artifact_failure);
-    sel.compat.clear();
-  } else if (pre && verdicts.empty()) {
-    // No artifact applied to any entry: the first pass is the decision.
-    sel.decision = *std::move(pre);
-  } else {
-    options.compat = &verdicts;
-    sel.decision = imgsel::Select(*std::move(index), host_, policy, options);
+  if (over_cap > 0) {
+    image.warnings.push_back(absl::StrCat(over_cap, " compatibility artifacts past the first ",
+                                          kMaxArtifactsPerSelection, " not read"));
   }
+  std::vector<size_t> to_read;
+  {
+    absl::MutexLock lock(&memo_->mu);
+    for (size_t i = 0; i < listed.size(); ++i) {
+      auto it = memo_->shapes.find(listed[i].desc.digest);
+      if (it != memo_->shapes.end()) {
+        listed[i].shape = it->second;
+      } else {
+        to_read.push_back(i);
+      }
+    }
+  }
+  std::vector<absl::StatusOr<ArtifactShape>> shapes = InParallel(to_read.size(), [&](size_t k) {
+    return FetchShape(referrers, ref, listed[to_read[k]].desc, request.credentials);
+  });
+  for (size_t k = 0; k < to_read.size(); ++k) {
+    if (!shapes[k].ok()) {
+      note_failure(std::string(shapes[k].status().message()));
+      continue;
+    }
+    auto shape = std::make_shared<const ArtifactShape>(*std::move(shapes[k]));
+    absl::MutexLock lock(&memo_->mu);
+    if (memo_->shapes.size() >= Memo::kMaxEntries) memo_->shapes.clear();
+    memo_->shapes[listed[to_read[k]].desc.digest] = shape;
+    listed[to_read[k]].shape = std::move(shape);
+  }
+  if (absl::Now() > deadline) return out_of_time("while reading compatibility artifacts");
+  struct Wanted {
+    std::string subject;
+    const ArtifactShape& shape;  // kept alive by `listed`
+    std::shared_ptr<const CompatArtifact> artifact;
+  };
+  std::vector<Wanted> wanted;
+  std::map<std::string, std::vector<const Listed*>> by_subject;
+  for (const Listed& l : listed) {
+    if (l.shape != nullptr) by_subject[l.subject].push_back(&l);
+  }
+  for (const auto& [subject, list] : by_subject) {
+    const std::vector<size_t> newest = NewestOfEachKind(
+        list.size(), [&](size_t i) -> absl::string_view { return list[i]->shape->kind; },
+        [&](size_t i) { return list[i]->shape->created; });
+    for (size_t i : newest) wanted.push_back({subject, *list[i]->shape, nullptr});
+    for (const Listed* l : list) {
+      if (!l->shape->kind.empty()) continue;
+      // Not for imgsel: named in the explanation, evaluated as nothing.
+      auto unread = std::make_shared<CompatArtifact>();
+      unread->id = l->shape->manifest.digest;
+      unread->not_read = l->shape->not_read;
+      wanted.push_back({subject, *l->shape, std::move(unread)});
+    }
+  }
+  std::vector<size_t> to_fetch;
+  {
+    absl::MutexLock lock(&memo_->mu);
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      if (wanted[i].artifact != nullptr) continue;
+      auto it = memo_->artifacts.find(wanted[i].shape.manifest.digest);
+      if (it != memo_->artifacts.end()) {
+        wanted[i].artifact = it->second;
+      } else {
+        to_fetch.push_back(i);
+      }
+    }
+  }
+  std::vector<absl::StatusOr<CompatArtifact>> fetched_artifacts =
+      InParallel(to_fetch.size(), [&](size_t k) {
+        return FetchAndParse(referrers, ref, wanted[to_fetch[k]].shape, request.credentials);
+      });
+  for (size_t k = 0; k < to_fetch.size(); ++k) {
+    Wanted& w = wanted[to_fetch[k]];
+    if (!fetched_artifacts[k].ok()) {
+      note_failure(std::string(fetched_artifacts[k].status().message()));
+      continue;
+    }
+    w.artifact = std::make_shared<const CompatArtifact>(*std::move(fetched_artifacts[k]));
+    absl::MutexLock lock(&memo_->mu);
+    if (memo_->artifacts.size() >= Memo::kMaxEntries) memo_->artifacts.clear();
+    memo_->artifacts[w.shape.manifest.digest] = w.artifact;
+  }
+  if (absl::Now() > deadline) return out_of_time("while fetching compatibility artifacts");
+  for (Wanted& w : wanted) {
+    if (w.artifact != nullptr) image.artifacts[w.subject].push_back(std::move(w.artifact));
+  }
+  if (prefetch.valid()) image.content_fetched_ahead = prefetch.get();
+  image.round_trips = client_->round_trips() - trips_before;
+  return image;
+}
+
+absl::StatusOr<Selection> SelectionPipeline::Select(const SelectionRequest& request) const {
+  const absl::Time start = absl::Now();
+  const std::shared_ptr<const Config> config = this->config();
+  const int64_t trips_before = client_->round_trips();
+  const HostProfile& host = request.host != nullptr ? *request.host : host_;
+  const HostProfile* const hosts[] = {&host};
+  auto image = FetchWith(request, hosts, *config);
+  if (!image.ok()) return image.status();
+  Selection sel = DecideSelection(*image, host, config->PolicyFor(request.runtime_handler),
+                                  request.policy, &host == &host_ ? evaluations_.get() : nullptr);
   const Descriptor* chosen = sel.chosen();
-  if (prefetch.valid()) {
-    std::vector<VerifiedBlob> content = prefetch.get();
+  if (image->fetched_ahead) {
+    std::vector<VerifiedBlob>& content = image->content_fetched_ahead;
     if (chosen != nullptr && !content.empty() && content.front().digest == chosen->digest) {
       sel.chosen_content = std::move(content);
     }
-  } else if (request.fetch_chosen_content && use_artifacts && chosen != nullptr &&
+  } else if (request.fetch_chosen_content && image->artifacts_looked_up && chosen != nullptr &&
              !sel.decision.fallback) {
     // Decided from memory: the round trips are the ones containerd would
     // make for the same manifest and config, made here instead.
-    sel.chosen_content = FetchImageContent(*client_, *ref, chosen->media_type, chosen->digest,
-                                           chosen->size, request.credentials, deadline);
+    sel.chosen_content =
+        FetchImageContent(*client_, *image->registry_reference, chosen->media_type, chosen->digest,
+                          chosen->size, request.credentials, image->deadline);
   }
   sel.round_trips = client_->round_trips() - trips_before;
   sel.elapsed = absl::Now() - start;

@@ -29,6 +29,9 @@ std::string SelectionToJson(const Selection& s, int indent) {
       w.Key("artifact").String(a.id);
       w.Key("kind").String(a.kind);
       w.Key("onIndex").Bool(a.on_index);
+      w.Key("notRead").BeginArray();
+      for (const std::string& media_type : a.not_read) w.String(media_type);
+      w.EndArray();
       w.Key("matched").Bool(a.matched);
       if (a.weight) w.Key("weight").Int(*a.weight);
       w.Key("specs").BeginArray();

@@ -40,9 +40,10 @@ size_t SpecCache::FootprintOf(const absl::StatusOr<CompatSpec>& outcome, size_t 
 }
 
 SpecCache::Outcome SpecCache::Get(absl::string_view digest, SpecFormat format,
-                                  absl::string_view bytes) {
+                                  absl::string_view bytes, bool strict_json) {
   // One layer read as two formats is two outcomes.
-  const std::string key = absl::StrCat(digest, "#", static_cast<int>(format));
+  const std::string key =
+      absl::StrCat(digest, "#", static_cast<int>(format), strict_json ? "#json" : "");
   std::shared_ptr<Entry> entry;
   {
     absl::MutexLock lock(&mu_);
@@ -59,7 +60,8 @@ SpecCache::Outcome SpecCache::Get(absl::string_view digest, SpecFormat format,
     ++parses_;
   }
 
-  auto outcome = std::make_shared<const absl::StatusOr<CompatSpec>>(parse_(bytes, format, digest));
+  auto outcome = std::make_shared<const absl::StatusOr<CompatSpec>>(
+      parse_(bytes, format, digest, strict_json));
   const size_t footprint = FootprintOf(*outcome, bytes.size());
 
   absl::MutexLock lock(&mu_);

@@ -42,7 +42,7 @@ class SpecCache {
   using Outcome = std::shared_ptr<const absl::StatusOr<CompatSpec>>;
   // ParseCompatSpec, or a stand-in in tests.
   using Parser = std::function<absl::StatusOr<CompatSpec>(
-      absl::string_view bytes, SpecFormat format, absl::string_view source)>;
+      absl::string_view bytes, SpecFormat format, absl::string_view source, bool strict_json)>;
 
   static constexpr size_t kMaxEntries = 1024;
   // Outcomes are charged 16 bytes per byte of the layer (a parsed spec's
@@ -60,9 +60,11 @@ class SpecCache {
   static SpecCache& Shared();
 
   // The outcome of parsing layer `digest` (whose content is `bytes`) as
-  // `format`: from memory, from a parse under way, or parsed now. Errors
-  // name the digest as their source ("sha256:...:12:5: ...").
-  Outcome Get(absl::string_view digest, SpecFormat format, absl::string_view bytes);
+  // `format` (strict JSON when `strict_json`: a `+json` layer): from
+  // memory, from a parse under way, or parsed now. Errors name the digest
+  // as their source ("sha256:...:12:5: ...").
+  Outcome Get(absl::string_view digest, SpecFormat format, absl::string_view bytes,
+              bool strict_json = false);
 
   // Parses started since creation.
   int64_t parses() const;

@@ -136,7 +136,40 @@ trips=$(sel "$PINNED" -o json | field "d['roundTrips']")
 trips=$(sel "$REF" -o json | field "d['roundTrips']")
 [[ "$trips" == 1 ]] && echo "ok   warm cache by tag: 1 request (the GET of the tag)" || fail "warm tag made $trips requests"
 
-# 5. The registry gone: a pinned, cached selection still works; a tag cannot resolve.
+# 5. An air-gapped node: a hosts.toml mirror (this registry) in front of an
+# upstream whose name does not resolve, found through a config_path list.
+# The mirror has no referrers API and its 404 there must send the lookup to
+# the sha256-<hex> tag on the mirror: the artifacts decide, no fallback.
+mkdir -p "$WORK/certs.d/upstream.invalid" "$WORK/empty-root"
+cat > "$WORK/certs.d/upstream.invalid/hosts.toml" <<TOML
+server = "https://upstream.invalid"
+[host."http://127.0.0.1:$PORT"]
+  capabilities = ["pull", "resolve"]
+TOML
+cat > "$WORK/mirror.toml" <<TOML
+version = 1
+[compat]
+cache_dir = "$WORK/mirror-cache"
+referrers_ttl = "0s"
+[registry]
+config_path = "$WORK/empty-root:$WORK/certs.d"
+TOML
+CONFIG="$WORK/mirror.toml"
+out=$(sel "upstream.invalid/demo:v1" -o json); rc=$?
+got=$(field "d['selected']['position']" <<<"$out")
+score=$(field "d['candidates'][0]['score']" <<<"$out")
+fb=$(field "d.get('fallback')" <<<"$out")
+[[ $rc == 0 && "$got" == 4 && "$score" == 20 && "$fb" != True ]] \
+  && echo "ok   through a mirror of an unreachable upstream: the artifacts decide" \
+  || fail "mirror: rc $rc selected $got score $score fallback $fb"
+err=$(sel "upstream.invalid/demo:no-such-tag" 2>&1 >/dev/null); rc=$?
+[[ $rc == 4 && "$err" == *"127.0.0.1:$PORT"* ]] \
+  && echo "ok   a tag the mirror lacks: exit 4 naming the mirror" || fail "mirror missing tag: rc $rc, $err"
+CONFIG="$WORK/cached.toml"
+err=$(sel "127.0.0.1:$PORT/demo:no-such-tag" 2>&1 >/dev/null); rc=$?
+[[ $rc == 4 ]] && echo "ok   a tag that does not exist: exit 4" || fail "missing tag: rc $rc, $err"
+
+# 6. The registry gone: a pinned, cached selection still works; a tag cannot resolve.
 kill "$PID"; wait "$PID" 2>/dev/null; PID=""
 got=$(sel "$PINNED" -o json | field "d['selected']['position']")
 [[ "$got" == 4 ]] && echo "ok   pinned selection works offline from the cache" || fail "offline pinned: $got"
@@ -144,7 +177,7 @@ err=$(sel "$REF" 2>&1 >/dev/null); rc=$?
 [[ $rc == 3 && "$err" == *"resolve 127.0.0.1:$PORT/demo:v1"* ]] \
   && echo "ok   unreachable registry: exit 3 naming the reference" || fail "unreachable: rc $rc, $err"
 
-# 6. Bad references are bad input.
+# 7. Bad references are bad input.
 err=$(sel "UPPER/Case:tag" 2>&1 >/dev/null); rc=$?
 [[ $rc == 2 ]] && echo "ok   bad reference: exit 2" || fail "bad reference: rc $rc ($err)"
 

@@ -170,4 +170,11 @@ check_pos "no platform: arm64 config on an arm64 host" 0 select "oci-layout:$TMP
 expect "no platform: the reason names the config's platform" 0 "its image config names linux/arm64, which does not run on host linux/amd64/v3" -- select "oci-layout:$TMP/noplat:t" --host-profile "$V3"
 expect "an artifact in an index is not an image" 0 'an artifact (artifactType "application/vnd.example.sbom"), not an image' -- select "oci-layout:$TMP/noplat:t" --host-profile "$V3"
 
+# matrix decides as select does, entries without a platform included: one
+# fetch of the layout, each host's cell the entry select gives that host.
+sel_digest() { "$IMGSEL" select "oci-layout:$TMP/noplat:t" --host-profile "$1" -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["selected"]["digest"])'; }
+want="$(sel_digest "$V3") $(sel_digest "$ARM")"
+got=$("$IMGSEL" matrix "oci-layout:$TMP/noplat:t" --host-profile "$V3" --host-profile "$ARM" -o json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(r["selected"] for r in d["images"][0]["results"]))')
+if [[ "$got" == "$want" && "$want" != *None* ]]; then echo "ok   matrix agrees with select on entries without a platform"; else echo "FAIL matrix: $got, select: $want"; failures=$((failures + 1)); fi
+
 finish

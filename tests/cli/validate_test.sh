@@ -8,6 +8,7 @@ TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 source "$(dirname "${BASH_SOURCE[0]}")/expect.sh"
 
+printf 'version = 1\n' > "$TMP/defaults.toml"
 expect "valid NFD spec"            0 "valid nfd spec, 3 compatibility set(s), 9 rule(s)" -- validate "$D/realistic.yaml"
 expect "valid Proposal F spec"     0 "valid keyValueGroups spec, 2 compatibility set(s)" -- validate "$D/groups.json"
 expect "syntax error has a place"  1 "broken_syntax.yaml:6:1: error: YAML" -- validate "$D/broken_syntax.yaml"
@@ -15,6 +16,15 @@ expect "value count with place"    1 "invalid.yaml:10:" -- validate "$D/invalid.
 expect "every problem listed"      1 "invalid.yaml: invalid (6 errors, 0 warnings)" -- validate "$D/invalid.yaml"
 expect "regexp error"              1 "invalid.yaml:14:" -- validate "$D/invalid.yaml"
 expect "unknown op"                1 "invalid.yaml:19:" -- validate "$D/invalid.yaml"
+expect "JSON is strict: comma"     1 "proposal_f_nfd_as_written.json:6:7: error: not JSON: expected ',' or '}' (byte 119)" -- validate "$D/proposal_f_nfd_as_written.json"
+expect "JSON is strict: trailing"  1 "trailing_comma.json:5:5: error: not JSON: expected a string key (byte 79)" -- validate "$D/trailing_comma.json"
+expect "Proposal F with NFD labels" 0 "valid keyValueGroups spec, 1 compatibility set(s)" -- validate "$D/proposal_f_nfd.json"
+# The NFD group reads label names; mpi is a requirement by default, and
+# optional when the config's [compat.groups] says only nfd is required.
+expect "every group required"      1 "mpi.implementation               == openmpi  keyValue  FAIL (not on host)" -- validate "$D/proposal_f_nfd.json" --host-profile "$D/host_nfd_labels.json" --config "$TMP/defaults.toml"
+printf 'version = 1\n[compat.groups]\nrequired = ["nfd"]\noptional_key_weight = 4\n' > "$TMP/nfd_only.toml"
+expect "only nfd required"         0 "compatible, weight 0" -- validate "$D/proposal_f_nfd.json" --host-profile "$D/host_nfd_labels.json" --config "$TMP/nfd_only.toml"
+expect "the policy is shown"       0 "RULE: GROUPS (REQUIRED: NFD; OPTIONAL KEY WEIGHT 4; UNKNOWN KEY: FAILS) - OK" -- validate "$D/proposal_f_nfd.json" --host-profile "$D/host_nfd_labels.json" --config "$TMP/nfd_only.toml"
 expect "missing file"              2 "imgsel:" -- validate "$TMP/nope.yaml"
 expect "no FILE is usage"          2 "FILE" -- validate
 expect "bad --output is usage"     2 "--output" -- validate --output yaml "$D/realistic.yaml"

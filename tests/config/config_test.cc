@@ -90,6 +90,11 @@ TEST(ParseConfig, ErrorsSayFileLineColumnAndWhat) {
       {"version = 1\n[host]\nfeatures = [1]", "features[]: expected a string"},
       {"version = 1\n[handlers.x]\nmode = \"merge\"", "mode: \"merge\""},
       {"version = 1\n[handlers.x]\nmodes = \"add\"", "did you mean \"mode\"?"},
+      {"version = 1\n[compat.groups]\nunknown_key = \"skip\"",
+       "imgsel.toml:3:15: unknown_key: \"skip\" (want \"fail\" or \"ignore\")"},
+      {"version = 1\n[compat.groups]\nrequire = [\"nfd\"]", "did you mean \"required\"?"},
+      {"version = 1\n[compat.groups]\noptional_key_weight = 1000001", "optional_key_weight"},
+      {"version = 1\n[compat.groups]\nnfd_groups = [\"\"]", "nfd_groups: a group name is empty"},
       {"version = = 1", "imgsel.toml:1:"},
       {"version = 1\nversion = 1", "imgsel.toml:2:"},
   };
@@ -98,6 +103,28 @@ TEST(ParseConfig, ErrorsSayFileLineColumnAndWhat) {
     ASSERT_FALSE(c.ok()) << toml;
     EXPECT_THAT(std::string(c.status().message()), HasSubstr(want)) << toml;
   }
+}
+
+// [compat.groups]: the operator's line between requirements and optional
+// keys of Proposal F groups; the default makes every key a requirement.
+TEST(ParseConfig, CompatGroups) {
+  const Config defaults = DefaultConfig();
+  EXPECT_EQ(defaults.compat.groups.required, std::vector<std::string>{"*"});
+  EXPECT_EQ(defaults.compat.groups.optional_key_weight, 1);
+  EXPECT_FALSE(defaults.compat.groups.ignore_unknown_keys);
+  EXPECT_TRUE(defaults.compat.groups.IsNfd("nfd"));
+  auto c = ParseConfig(
+      "version = 1\n[compat.groups]\nrequired = [\"nfd\", \"mpi\"]\noptional_key_weight = 5\n"
+      "unknown_key = \"ignore\"\nnfd_groups = [\"k8s.nfd\"]\n",
+      "imgsel.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const GroupPolicy& g = c->compat.groups;
+  EXPECT_TRUE(g.IsRequired("mpi"));
+  EXPECT_FALSE(g.IsRequired("gpu"));
+  EXPECT_EQ(g.optional_key_weight, 5);
+  EXPECT_TRUE(g.ignore_unknown_keys);
+  EXPECT_TRUE(g.IsNfd("k8s.nfd"));
+  EXPECT_FALSE(g.IsNfd("nfd"));
 }
 
 // Weights are bounded, as a spec's are, so that no sum of them can overflow

@@ -156,6 +156,16 @@ bool WaitForSocket(const std::string& path, absl::Duration timeout) {
   return false;
 }
 
+bool WaitForFileContaining(const std::string& path, const std::string& needle,
+                           absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    if (ReadFile(path).find(needle) != std::string::npos) return true;
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+}
+
 int FreeLoopbackPort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};

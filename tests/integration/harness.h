@@ -70,6 +70,11 @@ bool WaitForSocket(const std::string& path, absl::Duration timeout);
 
 int FreeLoopbackPort();
 
+// Waits until the file at `path` contains `needle` (a log line a process
+// writes when it reaches a state), instead of sleeping for a guessed time.
+bool WaitForFileContaining(const std::string& path, const std::string& needle,
+                           absl::Duration timeout);
+
 // A whole file ("" when it cannot be read): logs and blobs for assertions.
 std::string ReadFile(const std::string& path);
 

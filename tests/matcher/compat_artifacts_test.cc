@@ -1,4 +1,5 @@
 // From the artifacts attached to an entry and to its index to a CompatVerdict.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,9 @@ namespace imgsel {
 namespace {
 
 using testing::LoadHost;
+
+constexpr absl::string_view kOciCompatArtifactTypeForTest =
+    "application/vnd.oci.image-compatibility.v1";
 using testing::ReadTestData;
 
 CompatSpec Spec(const std::string& text) {
@@ -55,6 +59,109 @@ TEST(CompatArtifacts, NewestPerKindWins) {
   ASSERT_EQ(chosen.size(), 2u);
   EXPECT_EQ(list[chosen[0]].id, "sha256:new");
   EXPECT_EQ(list[chosen[1]].id, "sha256:f");
+}
+
+TEST(CompatArtifacts, TheKindIsWhatImgselReadsInTheArtifact) {
+  const std::string oci(kOciCompatArtifactTypeForTest);
+  struct Case {
+    std::string name;
+    std::vector<std::string> layers;
+    std::string kind;  // empty: nothing imgsel reads
+    std::vector<std::string> not_read;
+  };
+  const std::vector<Case> cases = {
+      {"NFD profile",
+       {std::string(kOciCompatNfdLayerType)},
+       oci + " " + std::string(kOciCompatNfdLayerType),
+       {}},
+      {"Proposal F groups",
+       {std::string(kOciCompatSpecLayerType)},
+       oci + " " + std::string(kOciCompatSpecLayerType),
+       {}},
+      {"the seed's media type",
+       {std::string(kK8sNfdCompatSpecLayerType)},
+       oci + " " + std::string(kK8sNfdCompatSpecLayerType),
+       {}},
+      {"another community's layer",
+       {"application/vnd.example.mpi.v1+json"},
+       "",
+       {"application/vnd.example.mpi.v1+json"}},
+      {"text", {"text/plain", "text/plain"}, "", {"text/plain"}},
+      {"no layer", {}, "", {}},
+      {"mixed: the readable part is the kind, the rest not read",
+       {"text/plain", std::string(kOciCompatNfdLayerType), std::string(kOciCompatNfdLayerType)},
+       oci + " " + std::string(kOciCompatNfdLayerType),
+       {"text/plain"}},
+      {"two readable types, in any order",
+       {std::string(kOciCompatNfdLayerType), std::string(kOciCompatSpecLayerType)},
+       oci + " " + std::string(kOciCompatNfdLayerType) + "," +
+           std::string(kOciCompatSpecLayerType),
+       {}},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(ArtifactKind(oci, c.layers), c.kind) << c.name;
+    EXPECT_EQ(UnreadMediaTypes(c.layers), c.not_read) << c.name;
+  }
+  std::vector<std::string> reversed = cases.back().layers;
+  std::reverse(reversed.begin(), reversed.end());
+  EXPECT_EQ(ArtifactKind(oci, reversed), cases.back().kind);
+}
+
+TEST(CompatArtifacts, AnArtifactWithNothingReadableNeitherWinsNorHides) {
+  // The foreign artifact is newer than the NFD one and shares its
+  // artifactType: it has no kind, so the NFD one is still the newest of its.
+  std::vector<CompatArtifact> list = {
+      Artifact("sha256:nfd", "oci nfd", "2024-01-01T00:00:00Z", {}),
+      Artifact("sha256:mpi", "", "2025-01-01T00:00:00Z", {}),
+      Artifact("sha256:text", "", "", {}),
+  };
+  const std::vector<size_t> chosen = NewestArtifacts(list);
+  ASSERT_EQ(chosen.size(), 1u);
+  EXPECT_EQ(list[chosen[0]].id, "sha256:nfd");
+}
+
+TEST(CompatArtifacts, UnreadArtifactsAndLayersAreListedAndChangeNothing) {
+  struct Case {
+    std::string name;
+    std::vector<CompatArtifact> entry;
+    bool passed;
+    int64_t weight;
+    std::vector<std::string> reasons_contain;  // one per reason, in order
+  };
+  CompatArtifact foreign = Artifact("sha256:mpi", "", "2025-01-01T00:00:00Z", {});
+  foreign.not_read = {"application/vnd.example.mpi.v1+json"};
+  CompatArtifact failing =
+      Artifact("sha256:nfd", "oci nfd", "2024-01-01T00:00:00Z", {NeedsFlag("AVX512F", 9)});
+  CompatArtifact mixed = Artifact("sha256:mix", "oci nfd", "", {NeedsFlag("AVX2", 4)});
+  mixed.not_read = {"text/plain"};
+  const std::vector<Case> cases = {
+      {"a foreign artifact alone: passes, weight 0, named",
+       {foreign},
+       true,
+       0,
+       {"sha256:mpi: nothing imgsel reads, ignored; not read: media type "
+        "application/vnd.example.mpi.v1+json"}},
+      {"a newer foreign artifact does not shadow an older failing NFD one",
+       {failing, foreign},
+       false,
+       0,
+       {"sha256:nfd (oci nfd): no set matched", "not read: media type application/vnd.example"}},
+      {"an unread layer beside a read one: the read one decides",
+       {mixed},
+       true,
+       4,
+       {"matched, weight 4; not read: media type text/plain"}},
+  };
+  for (const Case& c : cases) {
+    EntryCompat r = EvaluateEntryCompat(c.entry, {}, Avx2Host());
+    EXPECT_EQ(r.verdict.passed, c.passed) << c.name;
+    EXPECT_EQ(r.verdict.weight, c.weight) << c.name;
+    ASSERT_EQ(r.verdict.reasons.size(), c.reasons_contain.size()) << c.name;
+    for (size_t i = 0; i < c.reasons_contain.size(); ++i) {
+      EXPECT_NE(r.verdict.reasons[i].find(c.reasons_contain[i]), std::string::npos)
+          << c.name << ": " << r.verdict.reasons[i];
+    }
+  }
 }
 
 TEST(CompatArtifacts, NewestAmongEqualsIsTheFirstListedAndDatedBeatsUndated) {

@@ -5,8 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "matcher/nfd_labels.h"
 #include "oci/json_writer.h"
 #include "tests/matcher/compat_test_util.h"
 
@@ -319,6 +321,219 @@ TEST(CompatGroups, LocalFeatureWinsAndFlagsReadTrueOrFalse) {
   EXPECT_FALSE(EvaluateCompatSpec(*spec, host).matched());
   host.nfd.flags.clear();  // a feature the host does not know fails
   EXPECT_FALSE(EvaluateCompatSpec(*spec, host).matched());
+}
+
+// Proposal F's NFD group: keys are NFD label names, read from the labels NFD
+// would publish for the host; an absent flag label reads false, as on a
+// labelled node.
+TEST(CompatGroups, NfdGroupKeysAreLabelNames) {
+  HostProfile host;
+  host.nfd.flags["cpu.cpuid"] = {"AVX512F", "AVX2"};
+  host.nfd.attributes["cpu.topology"] = {{"hardware_multithreading", "true"}};
+  host.nfd.attributes["cpu.pstate"] = {{"status", "passive"}, {"turbo", "false"}};
+  host.nfd.attributes["kernel.version"] = {{"major", "6"}, {"full", "6.1.0"}};
+  host.nfd.attributes["memory.numa"] = {{"is_numa", "false"}};
+  struct Case {
+    std::string groups;  // the "compatibilities" object
+    GroupPolicy policy;
+    bool matched;
+    std::string detail;  // in the rendered result, when not empty
+  };
+  GroupPolicy ignore_unknown;
+  ignore_unknown.ignore_unknown_keys = true;
+  const std::vector<Case> cases = {
+      {R"({"nfd": {"cpu-cpuid.AVX512F": true}})", {}, true, ""},
+      {R"({"nfd": {"cpu-cpuid.AMXBF16": false}})", {}, true, ""},
+      {R"({"nfd": {"cpu-cpuid.AMXBF16": true}})", {}, false, "host: false"},
+      {R"({"nfd": {"cpu-hardware_multithreading": true}})", {}, true, ""},
+      {R"({"nfd": {"cpu-pstate.status": "passive", "cpu-pstate.turbo": false}})", {}, true, ""},
+      {R"({"nfd": {"kernel-version.major": 4}})", {}, false, "host: 6"},
+      {R"({"io.kubernetes.nfd": {"kernel-version.major": 6}})", {}, true, ""},
+      {R"({"nfd": {"feature.node.kubernetes.io/cpu-cpuid.AVX2": true}})", {}, true, ""},
+      {R"({"nfd": {"memory-numa": false}})", {}, true, ""},
+      // Feature element names are not label names: nothing of that name.
+      {R"({"nfd": {"cpu.cpuid.AVX2": true}})", {}, false, "no NFD label of that name"},
+      {R"({"nfd": {"cpu.cpuid.AVX2": true}})", ignore_unknown, true, "ignored (unknown key)"},
+  };
+  for (const Case& c : cases) {
+    auto spec = ParseCompatSpec(absl::StrCat(R"({"compatibilities": )", c.groups, "}"),
+                                SpecFormat::kKeyValueGroups, "f.json", /*strict_json=*/true);
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    SpecResult r = EvaluateCompatSpec(*spec, host, c.policy);
+    EXPECT_EQ(r.matched(), c.matched) << c.groups << "\n" << RenderCompatResultText(r);
+    if (!c.detail.empty()) {
+      EXPECT_NE(RenderCompatResultText(r).find(c.detail), std::string::npos)
+          << c.groups << "\n"
+          << RenderCompatResultText(r);
+    }
+  }
+}
+
+TEST(NfdLabels, NamedAsNfdPublishesThem) {
+  NfdFeatures nfd;
+  nfd.flags["cpu.cpuid"] = {"AVX2"};
+  nfd.flags["kernel.loadedmodule"] = {"nvidia"};
+  nfd.attributes["cpu.topology"] = {{"hardware_multithreading", "false"}};
+  nfd.attributes["kernel.config"] = {{"NO_HZ", "y"}, {"PREEMPT", "n"}, {"KVM", "m"}};
+  nfd.attributes["system.osrelease"] = {
+      {"ID", "ubuntu"}, {"VERSION_ID", "22.04"}, {"VERSION_ID.major", "22"}, {"NAME", "Ubuntu"}};
+  nfd.attributes["cpu.sst"] = {{"bf.enabled", "true"}};
+  nfd.instances["pci.device"] = {{{"class", "0300"}, {"vendor", "10de"}, {"device", "2204"}}};
+  nfd.attributes["local.feature"] = {{"vendor.example/fpga", "true"}};
+  const std::map<std::string, std::string> want = {
+      {"cpu-cpuid.AVX2", "true"},
+      {"cpu-hardware_multithreading", "false"},
+      {"cpu-power.sst_bf.enabled", "true"},
+      {"kernel-config.KVM", "true"},
+      {"kernel-config.NO_HZ", "true"},
+      {"pci-0300_10de.present", "true"},
+      {"system-os_release.ID", "ubuntu"},
+      {"system-os_release.VERSION_ID", "22.04"},
+      {"system-os_release.VERSION_ID.major", "22"},
+      {"vendor.example/fpga", "true"},
+  };
+  EXPECT_EQ(NfdLabels(nfd), want);
+  struct Lookup {
+    std::string label;
+    std::optional<std::string> value;
+  };
+  for (const Lookup& l : std::vector<Lookup>{
+           {"cpu-cpuid.AVX2", "true"},
+           {"feature.node.kubernetes.io/cpu-cpuid.AVX2", "true"},
+           {"cpu-cpuid.AVX512F", "false"},  // absent flag label: false
+           {"kernel-config.PREEMPT", "false"},
+           {"pci-0302_10de.present", "false"},
+           {"kernel-loadedmodule.nvidia", std::nullopt},  // NFD labels no modules
+           {"cpu-cpuid", std::nullopt},
+           {"made-up", std::nullopt},
+       }) {
+    EXPECT_EQ(NfdLabelValue(want, l.label), l.value) << l.label;
+  }
+}
+
+// Which groups are requirements, what a matching optional key weighs and
+// what a key found nowhere does are the operator's, and every explanation
+// says which.
+TEST(CompatGroups, TheOperatorDrawsTheLineBetweenRequiredAndOptional) {
+  HostProfile host;
+  host.nfd.attributes["kernel.version"] = {{"major", "6"}};
+  host.nfd.attributes["local.feature"] = {{"mpi.implementation", "openmpi"},
+                                          {"mpi.version", "5.0.0"}};
+  const std::string spec_text = R"({"compatibilities": [{"weight": 3, "groups": {
+      "gpu": {"vendor": "nvidia"},
+      "nfd": {"kernel-version.major": 6},
+      "mpi": {"implementation": "openmpi", "version": "4.1.6"}}}]})";
+  auto spec = ParseCompatSpec(spec_text, SpecFormat::kKeyValueGroups, "f.json", true);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  struct Case {
+    std::string name;
+    GroupPolicy policy;
+    std::optional<int64_t> weight;  // nullopt: the set fails
+    std::string explained;
+    std::string failure = "";  // the failure the reason names, if given
+  };
+  GroupPolicy nfd_required;
+  nfd_required.required = {"nfd"};
+  nfd_required.optional_key_weight = 10;
+  GroupPolicy mpi_required = nfd_required;
+  mpi_required.required = {"nfd", "mpi"};
+  GroupPolicy gpu_required_unknown_ignored = nfd_required;
+  gpu_required_unknown_ignored.required = {"nfd", "gpu"};
+  gpu_required_unknown_ignored.ignore_unknown_keys = true;
+  const std::vector<Case> cases = {
+      {"default: every key required, the unknown gpu.vendor fails",
+       {},
+       std::nullopt,
+       "required: *; optional key weight 1; unknown key: fails",
+       "gpu.vendor == nvidia failed (not on host)"},
+      {"only nfd required: one optional key matches, +10", nfd_required, 13,
+       "required: nfd; optional key weight 10; unknown key: fails"},
+      {"mpi required too: its version fails the set", mpi_required, std::nullopt,
+       "required: nfd,mpi", "mpi.version == 4.1.6 failed (host: 5.0.0)"},
+      {"gpu required, unknown keys ignored: gpu.vendor is passed over",
+       gpu_required_unknown_ignored, 13, "unknown key: ignored"},
+  };
+  for (const Case& c : cases) {
+    SpecResult r = EvaluateCompatSpec(*spec, host, c.policy);
+    EXPECT_EQ(r.best_weight(), c.weight) << c.name << "\n" << RenderCompatResultText(r);
+    // The rule line (upper case, as validate-node prints rule names) and
+    // the one-line reason of an artifact both state the policy.
+    EXPECT_NE(RenderCompatResultText(r).find(absl::AsciiStrToUpper(c.explained)), std::string::npos)
+        << c.name << "\n"
+        << RenderCompatResultText(r);
+    CompatArtifact a;
+    a.id = "sha256:f";
+    a.kind = "groups";
+    a.specs = {*spec};
+    const ArtifactResult result = EvaluateArtifact(a, false, host, c.policy);
+    const CompatVerdict verdict = CombineArtifactResults({&result});
+    ASSERT_EQ(verdict.reasons.size(), 1u);
+    EXPECT_NE(verdict.reasons[0].find(c.explained), std::string::npos) << c.name << "\n"
+                                                                       << verdict.reasons[0];
+    if (!c.failure.empty()) {
+      // The failure named is the key that decided, not an optional one.
+      EXPECT_NE(verdict.reasons[0].find(c.failure), std::string::npos) << c.name << "\n"
+                                                                       << verdict.reasons[0];
+    }
+  }
+}
+
+// NFD's back-references, as validate-node runs them: a rule that matches
+// adds its labels and vars to the attribute feature rule.matched, which the
+// rules after it read - in its set and in the sets after it.
+TEST(CompatRules, VarsAndLabelsOfMatchedRulesAreBackReferences) {
+  const std::string spec_text = R"(version: v1alpha1
+compatibilities:
+- tag: first
+  rules:
+  - name: kernel
+    vars: {kernel.ok: "true"}
+    labels: {my-kernel: "6"}
+    matchFeatures:
+    - feature: kernel.version
+      matchExpressions: {major: {op: Ge, value: ["6"]}}
+  - name: uses the var
+    matchFeatures:
+    - feature: rule.matched
+      matchExpressions: {kernel.ok: {op: IsTrue}}
+- tag: second
+  rules:
+  - name: uses the label of the first set
+    matchFeatures:
+    - feature: rule.matched
+      matchExpressions: {my-kernel: {op: In, value: ["6"]}}
+)";
+  SpecCheck check = CheckCompatSpec(spec_text);
+  ASSERT_TRUE(check.ok());
+  for (const SpecProblem& p : check.problems) ADD_FAILURE() << p.message;  // no warning
+  struct Case {
+    std::string kernel_major;
+    bool first, second;
+  };
+  for (const Case& c : std::vector<Case>{{"6", true, true}, {"5", false, false}}) {
+    HostProfile host;
+    host.nfd.attributes["kernel.version"] = {{"major", c.kernel_major}};
+    SpecResult r = EvaluateCompatSpec(*check.spec, host);
+    EXPECT_EQ(r.sets[0].matched, c.first) << c.kernel_major << "\n" << RenderCompatResultText(r);
+    EXPECT_EQ(r.sets[1].matched, c.second) << c.kernel_major << "\n" << RenderCompatResultText(r);
+    EXPECT_TRUE(host.nfd.attributes.count("rule.matched") == 0) << "the host is not changed";
+  }
+}
+
+TEST(CompatRules, TemplatesAreNotReadAndSayWhat) {
+  SpecCheck check = CheckCompatSpec(R"(version: v1alpha1
+compatibilities:
+- rules:
+  - name: r
+    varsTemplate: "{{ range .cpu.cpuid }}{{ .Name }}=true{{ end }}"
+    matchFeatures: [{feature: cpu.cpuid, matchExpressions: {AVX2: {op: Exists}}}]
+)");
+  ASSERT_TRUE(check.ok());
+  ASSERT_EQ(check.problems.size(), 1u);
+  EXPECT_NE(check.problems[0].message.find("\"varsTemplate\" (a Go template) is not read"),
+            std::string::npos)
+      << check.problems[0].message;
+  EXPECT_EQ(check.problems[0].pos.line, 5);
 }
 
 }  // namespace

@@ -93,7 +93,45 @@ TEST(CompatSpecParse, ProposalFListFormHasWeights) {
   EXPECT_EQ(check.spec->sets[0].groups.size(), 4u);
 }
 
+// The seed's Proposal F examples as written: commas and a closing brace
+// missing, a comma too many. As a +json layer (strict) each is one error at
+// the byte where the grammar breaks, with its line and column; the fixed
+// text reads.
+TEST(CompatSpecParse, StrictJsonPointsAtTheByte) {
+  struct Case {
+    std::string name;
+    std::string text;
+    std::string error;  // empty: valid
+  };
+  const std::vector<Case> cases = {
+      {"missing comma",
+       "{\"compatibilities\": {\"nfd\": {\n  \"cpu-pstate.turbo\": false\n  "
+       "\"kernel-selinux.enabled\": true}}}",
+       "f.json:3:3: error: not JSON: expected ',' or '}' (byte 60)"},
+      {"trailing comma", "{\"compatibilities\": {\"io.archspec\": {\"target\": \"arm64\",\n  }}}",
+       "f.json:2:3: error: not JSON: expected a string key (byte 58)"},
+      {"missing closing brace", "{\"compatibilities\": {\"mpi\": {\"version\": \"4.1.6\"}}",
+       "not JSON"},
+      {"fixed", "{\"compatibilities\": {\"mpi\": {\"version\": \"4.1.6\"}}}", ""},
+  };
+  for (const Case& c : cases) {
+    SpecCheck strict = CheckCompatSpec(c.text, SpecFormat::kKeyValueGroups, /*strict_json=*/true);
+    if (c.error.empty()) {
+      EXPECT_TRUE(strict.ok()) << c.name;
+      continue;
+    }
+    ASSERT_FALSE(strict.ok()) << c.name;
+    ASSERT_EQ(strict.problems.size(), 1u) << c.name;
+    EXPECT_NE(FormatSpecProblem("f.json", strict.problems[0]).find(c.error), std::string::npos)
+        << c.name << ": " << FormatSpecProblem("f.json", strict.problems[0]);
+  }
+  EXPECT_TRUE(IsJsonMediaType(kK8sNfdCompatSpecLayerType));
+  EXPECT_TRUE(IsJsonMediaType(kOciCompatNfdLayerType));
+  EXPECT_FALSE(IsJsonMediaType(kNfdSpecLayerType));
+}
+
 TEST(CompatSpecParse, MediaTypes) {
+  EXPECT_EQ(SpecFormatForMediaType(kK8sNfdCompatSpecLayerType), SpecFormat::kKeyValueGroups);
   EXPECT_EQ(SpecFormatForMediaType(kNfdSpecLayerType), SpecFormat::kNfd);
   EXPECT_EQ(SpecFormatForMediaType(kOciCompatNfdLayerType), SpecFormat::kNfd);
   EXPECT_EQ(SpecFormatForMediaType(kOciCompatSpecLayerType), SpecFormat::kKeyValueGroups);
@@ -219,7 +257,8 @@ TEST(CompatSpecParse, ListsEveryProblemNotJustTheFirst) {
 }
 
 TEST(CompatSpecParse, UnknownKeysAreWarnings) {
-  std::string spec = OneTermSpec("f", "{x: {op: Exists, flavour: 1}}") + "flavour: x\n";
+  std::string spec =
+      OneTermSpec("system.osrelease", "{x: {op: Exists, flavour: 1}}") + "flavour: x\n";
   SpecCheck check = CheckCompatSpec(spec);
   ASSERT_TRUE(check.ok());
   ASSERT_EQ(check.problems.size(), 2u);
@@ -627,6 +666,44 @@ namespace {
 
 // cpu.cpuid elements are checked against the one feature table: another
 // spelling than NFD's, or a name no table knows, matches no host and says so.
+// Feature names and the elements of features whose elements NFD fixes are
+// checked against NFD's tables: a name no host has is a warning naming it
+// (and the closest known name), never an error.
+TEST(CompatSpecParse, FeatureAndElementNamesAreCheckedAgainstNfdsTables) {
+  const struct {
+    const char* feature;
+    const char* element;
+    const char* warning;  // empty: none
+  } cases[] = {
+      {"cpu.cpuid", "AVX2", ""},
+      {"CPU.CPUID", "AVX2", ""},
+      {"rule.matched", "anything", ""},
+      {"local.feature", "vendor.example/fpga", ""},
+      {"system.osrelease", "VERSION_ID", ""},
+      {"kernel.version", "major", ""},
+      {"cpu.cpuids", "AVX2",
+       "feature \"cpu.cpuids\" is no feature NFD publishes: it matches no "
+       "host; did you mean \"cpu.cpuid\"?"},
+      {"gpu.nvidia", "driver", "feature \"gpu.nvidia\" is no feature NFD publishes"},
+      {"kernel.version", "patch",
+       "kernel.version has no element \"patch\" (it has full, major, "
+       "minor, revision)"},
+      {"memory.numa", "numa", "memory.numa has no element \"numa\""},
+  };
+  for (const auto& c : cases) {
+    SpecCheck check = CheckCompatSpec(
+        OneTermSpec(c.feature, absl::StrCat("{", c.element, ": {op: Exists}}")), SpecFormat::kNfd);
+    ASSERT_TRUE(check.ok()) << c.feature;
+    std::string warnings;
+    for (const SpecProblem& p : check.problems) warnings += p.message;
+    if (*c.warning == '\0') {
+      EXPECT_TRUE(warnings.empty()) << c.feature << ": " << warnings;
+    } else {
+      EXPECT_NE(warnings.find(c.warning), std::string::npos) << c.feature << ": " << warnings;
+    }
+  }
+}
+
 TEST(CompatSpecParse, CpuidElementsAreCheckedAgainstTheFeatureTable) {
   const struct {
     const char* element;

@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "plugin/reactor_handover.h"
 
 namespace imgsel::plugin {
 namespace {
@@ -30,8 +31,12 @@ class EchoUpstream : public grpc::CallbackGenericService {
     calls.fetch_add(1);
     class Reactor : public grpc::ServerGenericBidiReactor {
      public:
-      explicit Reactor(grpc::GenericCallbackServerContext* ctx) : ctx_(ctx) { StartRead(&buf_); }
+      explicit Reactor(grpc::GenericCallbackServerContext* ctx) : ctx_(ctx) {
+        StartRead(&buf_);
+        handover_.Release();
+      }
       void OnReadDone(bool ok) override {
+        ReactorHandover::Reaction reaction(handover_);
         if (!ok) {
           Finish(grpc::Status(grpc::StatusCode::INTERNAL, "no message"));
           return;
@@ -52,11 +57,14 @@ class EchoUpstream : public grpc::CallbackGenericService {
         }
         StartWriteAndFinish(&buf_, grpc::WriteOptions(), grpc::Status::OK);
       }
-      void OnDone() override { delete this; }
+      void OnDone() override {
+        if (handover_.Drop()) delete this;
+      }
 
      private:
       grpc::GenericCallbackServerContext* ctx_;
       grpc::ByteBuffer buf_;
+      ReactorHandover handover_;
     };
     return new Reactor(ctx);
   }

@@ -232,8 +232,10 @@ TEST(MetricsHttpTest, ASlowClientHoldsNoScrapeBackAndIsCutOff) {
   ASSERT_TRUE(server.ok()) << server.status();
   const int port = (*server)->port();
   std::atomic<bool> cut_off{false};
+  absl::Notification connected;
   std::thread slow([&] {
     const int fd = Connect(port);
+    connected.Notify();
     // Up to 8 s of one byte every 400 ms, until the server closes.
     for (int i = 0; fd >= 0 && i < 20; ++i) {
       if (send(fd, "G", 1, MSG_NOSIGNAL) != 1) {
@@ -244,7 +246,7 @@ TEST(MetricsHttpTest, ASlowClientHoldsNoScrapeBackAndIsCutOff) {
     }
     if (fd >= 0) close(fd);
   });
-  absl::SleepFor(absl::Milliseconds(200));  // the slow client connects first
+  connected.WaitForNotification();  // the slow client connects first
   const std::string answer = Scrape(port, absl::Seconds(3));
   slow.join();
   EXPECT_TRUE(absl::StrContains(answer, "200 OK")) << answer;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "cri/runtime/v1/api.grpc.pb.h"
 #include "plugin/upstream.h"
 
@@ -71,6 +72,7 @@ class FakeRuntime final : public runtime::v1::RuntimeService::Service {
  public:
   grpc::Status ListPodSandbox(grpc::ServerContext*, const runtime::v1::ListPodSandboxRequest* req,
                               runtime::v1::ListPodSandboxResponse* resp) override {
+    absl::MutexLock lock(&mu);
     asked = *req;
     if (fail) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "runtime not ready");
     for (const runtime::v1::PodSandbox& sb : sandboxes) {
@@ -83,9 +85,12 @@ class FakeRuntime final : public runtime::v1::RuntimeService::Service {
     }
     return grpc::Status::OK;
   }
-  std::vector<runtime::v1::PodSandbox> sandboxes;
-  runtime::v1::ListPodSandboxRequest asked;
-  bool fail = false;
+  // Runs on a gRPC server thread: what it was asked is read by the test
+  // after the call, what it answers is set by the test before it.
+  absl::Mutex mu;
+  std::vector<runtime::v1::PodSandbox> sandboxes ABSL_GUARDED_BY(mu);
+  runtime::v1::ListPodSandboxRequest asked ABSL_GUARDED_BY(mu);
+  bool fail ABSL_GUARDED_BY(mu) = false;
 };
 
 runtime::v1::PodSandbox Sandbox(const std::string& id, const std::string& name,
@@ -127,23 +132,30 @@ class CriSandboxHandlersTest : public ::testing::Test {
 };
 
 TEST_F(CriSandboxHandlersTest, TheReadySandboxOfThePullingPodAttemptGivesTheHandler) {
-  fake_.sandboxes = {
-      Sandbox("old", "web-0", "uid-1", 0, false, "runc", 1),   // stopped, earlier attempt
-      Sandbox("now", "web-0", "uid-1", 1, true, "runc-b", 2),  // this pull's
-      Sandbox("other", "web-1", "uid-2", 1, true, "kata", 3),  // another pod
-  };
+  {
+    absl::MutexLock lock(&fake_.mu);
+    fake_.sandboxes = {
+        Sandbox("old", "web-0", "uid-1", 0, false, "runc", 1),   // stopped, earlier attempt
+        Sandbox("now", "web-0", "uid-1", 1, true, "runc-b", 2),  // this pull's
+        Sandbox("other", "web-1", "uid-2", 1, true, "kata", 3),  // another pod
+    };
+  }
   CriSandboxHandlers lookup(UnixChannel(socket_));
   auto got = lookup.HandlerOf({"web-0", "uid-1", "shop", 1}, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, "runc-b");
   // Asked as described: READY sandboxes carrying the pod's uid label.
+  absl::MutexLock lock(&fake_.mu);
   EXPECT_EQ(fake_.asked.filter().state().state(), runtime::v1::SANDBOX_READY);
   EXPECT_EQ(fake_.asked.filter().label_selector().at(kPodUidLabel), "uid-1");
   EXPECT_EQ(fake_.asked.filter().label_selector().size(), 1u);
 }
 
 TEST_F(CriSandboxHandlersTest, NoMatchingSandboxOrAFailingRuntimeIsAnError) {
-  fake_.sandboxes = {Sandbox("now", "web-0", "uid-1", 1, true, "runc-b", 2)};
+  {
+    absl::MutexLock lock(&fake_.mu);
+    fake_.sandboxes = {Sandbox("now", "web-0", "uid-1", 1, true, "runc-b", 2)};
+  }
   CriSandboxHandlers lookup(UnixChannel(socket_));
   struct Case {
     const char* name;
@@ -159,7 +171,10 @@ TEST_F(CriSandboxHandlersTest, NoMatchingSandboxOrAFailingRuntimeIsAnError) {
     auto got = lookup.HandlerOf(c.pod, absl::Now() + absl::Seconds(5));
     EXPECT_EQ(got.status().code(), c.want) << c.name;
   }
-  fake_.fail = true;
+  {
+    absl::MutexLock lock(&fake_.mu);
+    fake_.fail = true;
+  }
   auto got = lookup.HandlerOf({"web-0", "uid-1", "shop", 1}, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(got.status().message().find("ListPodSandbox"), absl::string_view::npos);

@@ -27,6 +27,7 @@
 #include "matcher/host_profile.h"
 #include "oci/utf8.h"
 #include "plugin/upstream.h"
+#include "selector/memory_gate.h"
 
 namespace imgsel::plugin {
 namespace {
@@ -248,6 +249,52 @@ TEST_F(SelectorServiceTest, AFallbackReasonCutInsideACharacterStillParses) {
       << absl::CEscape(resp.fallback_reason());
   EXPECT_EQ(imgsel::FirstNonUtf8Byte(resp.fallback_reason()), absl::string_view::npos)
       << absl::CEscape(resp.fallback_reason());
+}
+
+// An index handed in past the memory gate's threshold takes a share of the
+// budget; the share goes with the answer and is given back once the answer
+// is out, whatever the view, so a stream of large selections never drains
+// the budget. The answer is the one the same index gets unpadded.
+TEST_F(SelectorServiceTest, ALargeIndexGivesItsMemoryShareBackOnceAnswered) {
+  const std::string profile = std::string(IMGSEL_EXAMPLES) + "/hosts/amd64-v3.json";
+  auto host = ParseHostProfile(ReadFile(profile), profile);
+  ASSERT_TRUE(host.ok()) << host.status();
+  Serve(*host);
+  const std::string index =
+      ReadFile(std::string(IMGSEL_EXAMPLES) +
+               "/layout/blobs/sha256/"
+               "25379efb0d455eb3a57777dffb980043481090ea07c60f68e2f5bf4edcbce8a7");
+  ASSERT_FALSE(index.empty());
+  v1::SelectRequest small;
+  small.set_index(index);
+  v1::SelectResponse expected;
+  ASSERT_TRUE(Select(small, &expected).ok());
+  ASSERT_FALSE(expected.selected().digest().empty());
+  ASSERT_EQ(MemoryGate::Process().in_use(), 0u);
+
+  struct Case {
+    const char* what;
+    v1::SelectView view;
+  };
+  for (const Case& c :
+       {Case{"full answer", v1::SELECT_VIEW_FULL}, Case{"basic view", v1::SELECT_VIEW_BASIC}}) {
+    v1::SelectRequest large;
+    large.set_index(index + std::string(kUngatedInputBytes, ' '));
+    large.set_view(c.view);
+    for (int i = 0; i < 3; ++i) {
+      v1::SelectResponse resp;
+      grpc::Status s = Select(large, &resp);
+      ASSERT_TRUE(s.ok()) << c.what << ": " << s.error_message();
+      EXPECT_EQ(resp.selected().digest(), expected.selected().digest()) << c.what;
+    }
+    // gRPC lets go of the answer's bytes when it has sent them, a moment
+    // after the client has them.
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (MemoryGate::Process().in_use() != 0 && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    EXPECT_EQ(MemoryGate::Process().in_use(), 0u) << c.what;
+  }
 }
 
 // Host facts the probe read (os-release, uname) need not be UTF-8; the

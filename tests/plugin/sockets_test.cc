@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "plugin/reactor_handover.h"
 #include "plugin/upstream.h"
 
 namespace imgsel::plugin {
@@ -152,8 +153,12 @@ class EchoService : public grpc::CallbackGenericService {
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext*) override {
     class Reactor : public grpc::ServerGenericBidiReactor {
      public:
-      explicit Reactor(EchoService* service) : service_(service) { StartRead(&buf_); }
+      explicit Reactor(EchoService* service) : service_(service) {
+        StartRead(&buf_);
+        handover_.Release();
+      }
       void OnReadDone(bool ok) override {
+        ReactorHandover::Reaction reaction(handover_);
         if (!ok) {
           Finish(grpc::Status(grpc::StatusCode::INTERNAL, "no message"));
           return;
@@ -162,7 +167,7 @@ class EchoService : public grpc::CallbackGenericService {
       }
       void OnDone() override {
         EchoService* service = service_;
-        delete this;
+        if (handover_.Drop()) delete this;
         absl::MutexLock lock(&service->mu_);
         ++service->finished_;
       }
@@ -170,6 +175,7 @@ class EchoService : public grpc::CallbackGenericService {
      private:
       EchoService* service_;
       grpc::ByteBuffer buf_;
+      ReactorHandover handover_;
     };
     return new Reactor(this);
   }
@@ -263,9 +269,12 @@ TEST_F(SocketsTest, AcceptsAgainOnceDescriptorsAreFree) {
   for (int c : clients) {
     EXPECT_EQ(connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
   }
-  // The server's thread wakes for the connections and fails to accept them;
-  // nothing outside it can see that happen, so it is given this long.
-  absl::SleepFor(absl::Milliseconds(300));
+  // The server's thread wakes for the connections and fails to accept them.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (listener->acceptor->deferred_accepts() == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_GE(listener->acceptor->deferred_accepts(), 1) << "accept() never ran out of descriptors";
   for (int fd : taken) close(fd);
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
   for (int c : clients) close(c);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "plugin/reactor_handover.h"
 
 namespace imgsel::plugin {
 namespace {
@@ -53,12 +54,19 @@ TEST(UnixChannelTest, ReconnectsSoonAfterTheServerIsBack) {
           grpc::Slice nothing("", 0);
           response_ = grpc::ByteBuffer(&nothing, 1);
           StartRead(&request_);
+          handover_.Release();
         }
-        void OnReadDone(bool) override { StartWriteAndFinish(&response_, {}, grpc::Status::OK); }
-        void OnDone() override { delete this; }
+        void OnReadDone(bool) override {
+          ReactorHandover::Reaction reaction(handover_);
+          StartWriteAndFinish(&response_, {}, grpc::Status::OK);
+        }
+        void OnDone() override {
+          if (handover_.Drop()) delete this;
+        }
 
        private:
         grpc::ByteBuffer request_, response_;
+        ReactorHandover handover_;
       };
       return new Reactor();
     }

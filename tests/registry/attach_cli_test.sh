@@ -88,4 +88,29 @@ grep -q "broken.yaml:3:" <<<"$out" || { echo "no position in: $out"; exit 1; }
   "http://127.0.0.1:$port/v2/demo/app/manifests/sha256-$mhex")" | wc -l)" = 2 ] \
   || { echo "a refused spec reached the registry"; exit 1; }
 "$IMGSEL" attach "127.0.0.1:$port/demo/app:absent" "$work/spec.yaml" --plain-http >/dev/null 2>&1; [ $? = 1 ] || exit 1
+# Warnings are printed as validate prints them, and the spec is attached.
+sed 's/AVX2:/SSE4.2:/' "$work/spec.yaml" >"$work/sse.yaml"
+out=$(timeout 20 "$IMGSEL" attach "$ref" "$work/sse.yaml" --plain-http 2>&1) || { echo "attach sse: $out"; exit 1; }
+grep -q 'warning: cpu.cpuid element "SSE4.2" is spelled "SSE42" by NFD' <<<"$out" \
+  || { echo "no warning in: $out"; exit 1; }
+# A layer type imgsel does not read: said to change nothing, not "passed over".
+echo "needs a GPU" >"$work/note.txt"
+out=$(timeout 20 "$IMGSEL" attach "$ref" "$work/note.txt" --media-type text/plain --plain-http 2>&1) \
+  || { echo "attach text: $out"; exit 1; }
+grep -q "changes nothing" <<<"$out" || { echo "unexpected: $out"; exit 1; }
+# Several profiles in one artifact: a layer each, named after its file.
+printf '{"version":"v1alpha1","compatibilities":[{"rules":[{"name":"k","matchFeatures":[{"feature":"kernel.version","matchExpressions":{"major":{"op":"Ge","value":["5"]}}}]}]}]}\n' >"$work/kernel5.json"
+printf '{"version":"v1alpha1","compatibilities":[{"weight":9,"rules":[{"name":"k","matchFeatures":[{"feature":"kernel.version","matchExpressions":{"major":{"op":"Ge","value":["6"]}}}]}]}]}\n' >"$work/kernel6.json"
+out=$(timeout 20 "$IMGSEL" attach "$ref" "$work/kernel5.json" "$work/kernel6.json" --plain-http \
+  --artifact-type application/vnd.oci.image-compatibility.v1 \
+  --media-type application/vnd.oci.image-compatibility.nfd.v1alpha1+json 2>&1) \
+  || { echo "attach profiles: $out"; exit 1; }
+digest=$(grep -o 'Attached sha256:[0-9a-f]*' <<<"$out" | cut -d' ' -f2)
+manifest=$(curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+  "http://127.0.0.1:$port/v2/demo/app/manifests/$digest")
+/usr/bin/python3 -c 'import json,sys; m=json.loads(sys.argv[1]); assert [l["annotations"]["name"] for l in m["layers"]]==["kernel5","kernel6"], m' "$manifest" \
+  || { echo "profiles: $manifest"; exit 1; }
+out=$(timeout 20 "$IMGSEL" attach "$ref" "$work/kernel5.json" "$work/kernel5.json" --plain-http \
+  --media-type application/vnd.oci.image-compatibility.nfd.v1alpha1+json 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "a file name of its own" <<<"$out" || { echo "same name twice: $rc $out"; exit 1; }
 echo PASS

@@ -118,6 +118,7 @@ class FakeRegistry {
     std::string filter;
     if (size_t q = target.find("artifactType="); q != std::string::npos) {
       filter = target.substr(q + 13);
+      filter = filter.substr(0, filter.find('&'));  // a mirror's request also has ?ns=
     }
     std::vector<std::string> descs;
     for (const auto& [digest, m] : manifests_) {

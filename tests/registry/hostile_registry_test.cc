@@ -602,9 +602,12 @@ TEST_F(HostileRegistryTest, OneDeadlineCoversEveryHopAndTheTokenFetch) {
     std::string name;
     std::function<std::optional<FakeResponse>(const FakeRequest&)> fault;
   };
+  // The faults hold copies of what they read: the client gives up at its
+  // deadline while the server is still in a hop, and that hop ends after
+  // this test body (and its locals) have gone.
   const std::vector<Case> cases = {
       {"redirect hops",
-       [&](const FakeRequest& r) -> std::optional<FakeResponse> {
+       [layer_path, hop](const FakeRequest& r) -> std::optional<FakeResponse> {
          FakeResponse slow{307, {}, ""};
          slow.delay = hop;
          if (absl::StrContains(r.target, layer_path)) {
@@ -619,7 +622,7 @@ TEST_F(HostileRegistryTest, OneDeadlineCoversEveryHopAndTheTokenFetch) {
          return slow;
        }},
       {"401, token, retry",
-       [&](const FakeRequest& r) -> std::optional<FakeResponse> {
+       [layer_path, hop](const FakeRequest& r) -> std::optional<FakeResponse> {
          if (absl::StrContains(r.target, layer_path) || r.Path() == "/token") {
            absl::SleepFor(hop);  // then the registry answers as it would
          }
@@ -801,14 +804,20 @@ TEST_F(HostileRegistryTest, AReferrersNextLinkMustNameTheSameListing) {
     auto client = NewClient(Options());
     ReferrersClient referrers(client.get());
     auto lists = referrers.List(Ref(reg, "team/app:v1"), {subject}, {});
+    // The tag schema, asked alongside on a repository not yet known, is
+    // not part of the listing.
+    size_t listing_requests = 0;
+    for (const FakeRequest& r : reg.requests()) {
+      if (absl::StrContains(r.target, "/referrers/")) ++listing_requests;
+    }
     if (c.followed) {
       ASSERT_TRUE(lists[0].status.ok()) << lists[0].status;
       EXPECT_EQ(lists[0].artifacts.size(), 2u);
-      EXPECT_EQ(reg.requests().size(), 2u);
+      EXPECT_EQ(listing_requests, 2u);
     } else {
       EXPECT_EQ(lists[0].status.code(), absl::StatusCode::kInvalidArgument) << lists[0].status;
       EXPECT_THAT(std::string(lists[0].status.message()), HasSubstr("refusing Link"));
-      EXPECT_EQ(reg.requests().size(), 1u) << "nothing followed";
+      EXPECT_EQ(listing_requests, 1u) << "nothing followed";
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
@@ -101,6 +102,18 @@ TEST(HostsTomlTest, ErrorsNameFileAndLine) {
       {"[header]\nx-a = [\"ok\", \"Basic\\u0000 x\"]\n", "hosts.toml:2:7: header \"x-a\""},
       {"[header]\n\"x a\" = \"v\"\n", "header name \"x a\" is not an HTTP field name"},
       {"[header]\n\"\" = \"v\"\n", "header name \"\" is not an HTTP field name"},
+      // A key containerd does not read is refused, not quietly passed over.
+      {"skip_verfy = true\n", "hosts.toml:1:14: unknown key \"skip_verfy\""},
+      {"[host.\"https://m\"]\nproxy = \"http://p\"\n", "hosts.toml:2:9: unknown key \"proxy\""},
+      {"[host.\"https://m\"]\nserver = \"https://x\"\n", "unknown key \"server\""},
+      // One client certificate: libcurl presents one.
+      {"client = [\"a.pem\", \"b.pem\"]\n", "client lists 2 certificates"},
+      {"client = [[\"a.cert\"]]\n", "client must be a path"},
+      {"client = 5\n", "client must be a path"},
+      {"dial_timeout = \"soon\"\n", "dial_timeout must be a duration"},
+      {"dial_timeout = \"0s\"\n", "dial_timeout must be a duration"},
+      {"dial_timeout = \"1h\"\n", "dial_timeout must be a duration"},
+      {"dial_timeout = 3\n", "dial_timeout must be a duration"},
   };
   for (const Case& c : cases) {
     auto eps = ParseHostsToml(c.toml, "hosts.toml", "/d", "r.io", false);
@@ -148,6 +161,97 @@ TEST(HttpTransportTest, ACaFileIsReadWithinABound) {
   EXPECT_EQ(resp.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(resp.status().message(), "CA file: /dev/zero: larger than"))
       << resp.status();
+}
+
+// client and dial_timeout, at the top level and per host, as containerd reads them.
+TEST(HostsTomlTest, ClientCertificateAndDialTimeout) {
+  struct Case {
+    std::string toml;
+    std::string cert, key;
+    absl::Duration dial;
+  };
+  const Case cases[] = {
+      {"client = \"c.pem\"\n", "/d/c.pem", "", absl::ZeroDuration()},
+      {"client = [\"/abs/c.pem\"]\n", "/abs/c.pem", "", absl::ZeroDuration()},
+      {"client = [[\"c.cert\", \"c.key\"]]\ndial_timeout = \"1m30s\"\n", "/d/c.cert", "/d/c.key",
+       absl::Seconds(90)},
+      {"dial_timeout = \"250ms\"\n", "", "", absl::Milliseconds(250)},
+  };
+  for (const Case& c : cases) {
+    for (bool per_host : {false, true}) {
+      std::string toml = per_host ? "[host.\"https://m.example\"]\n" + c.toml : c.toml;
+      auto eps = ParseHostsToml(toml, "hosts.toml", "/d", "r.io", false);
+      ASSERT_TRUE(eps.ok()) << toml << ": " << eps.status();
+      const RegistryEndpoint& ep = per_host ? eps->front() : eps->back();
+      EXPECT_EQ(ep.tls.client_cert, c.cert) << toml;
+      EXPECT_EQ(ep.tls.client_key, c.key) << toml;
+      EXPECT_EQ(ep.dial_timeout, c.dial) << toml;
+      if (per_host) {  // the server keeps its own (none)
+        EXPECT_EQ(eps->back().tls.client_cert, "") << toml;
+        EXPECT_EQ(eps->back().dial_timeout, absl::ZeroDuration()) << toml;
+      }
+    }
+  }
+}
+
+// config_path is a list, as containerd 2.x reads it: each root in turn, and
+// in a root host_port_, host:port, then _default; the first directory that
+// exists is the registry's.
+TEST_F(HostsDirTest, ConfigPathListFirstRootWithADirectoryWins) {
+  const std::string a = dir_ + "/a", b = dir_ + "/b", missing = dir_ + "/missing";
+  auto write = [](const std::string& root, const std::string& sub, const std::string& server) {
+    std::filesystem::create_directories(root + "/" + sub);
+    std::ofstream(root + "/" + sub + "/hosts.toml") << "server = \"" << server << "\"\n";
+  };
+  write(a, "only-a.io", "https://a-only.example");
+  write(b, "only-b.io", "https://b-only.example");
+  write(a, "both.io", "https://a-both.example");
+  write(b, "both.io", "https://b-both.example");
+  write(b, "_default", "https://b-default.example");
+  struct Case {
+    std::string config_path, registry, want;
+  };
+  const Case cases[] = {
+      {a + ":" + b, "only-a.io", "https://a-only.example/v2"},
+      {a + ":" + b, "only-b.io", "https://b-only.example/v2"},
+      {a + ":" + b, "both.io", "https://a-both.example/v2"},
+      {b + ":" + a, "both.io", "https://b-both.example/v2"},
+      // b's _default is found before looking in a at all.
+      {b + ":" + a, "only-a.io", "https://b-default.example/v2"},
+      {a + ":" + b, "other.io", "https://b-default.example/v2"},
+      // Empty entries and directories that do not exist are passed over.
+      {"::" + missing + "::" + a + ":", "only-a.io", "https://a-only.example/v2"},
+      {a, "other.io", "https://other.io/v2"},
+  };
+  for (const Case& c : cases) {
+    auto eps = EndpointsFor(c.config_path, c.registry, false);
+    ASSERT_TRUE(eps.ok()) << c.config_path << " " << c.registry << ": " << eps.status();
+    EXPECT_EQ(eps->back().api_root, c.want) << c.config_path << " " << c.registry;
+  }
+}
+
+// A host directory without hosts.toml is Docker's certs.d layout, as
+// containerd reads it: *.crt are CAs, a *.cert with its *.key the client
+// certificate, for the registry itself. Its existence ends the lookup.
+TEST_F(HostsDirTest, ADockerCertsDirectoryIsReadAsContainerdReadsIt) {
+  const std::string docker = dir_ + "/docker", host = docker + "/r.io:5000";
+  std::filesystem::create_directories(host);
+  for (const char* f : {"ca.crt", "client.cert", "client.key", "README"}) {
+    std::ofstream(host + "/" + f) << "x";
+  }
+  Write("_default", "server = \"https://default.example\"\n");
+  auto eps = EndpointsFor(docker + ":" + dir_, "r.io:5000", false);
+  ASSERT_TRUE(eps.ok()) << eps.status();
+  ASSERT_EQ(eps->size(), 1u);
+  EXPECT_EQ((*eps)[0].api_root, "https://r.io:5000/v2");
+  EXPECT_EQ((*eps)[0].tls.ca_files, std::vector<std::string>{host + "/ca.crt"});
+  EXPECT_EQ((*eps)[0].tls.client_cert, host + "/client.cert");
+  EXPECT_EQ((*eps)[0].tls.client_key, host + "/client.key");
+  std::ofstream(host + "/second.cert") << "x";
+  auto two = EndpointsFor(docker, "r.io:5000", false);
+  ASSERT_FALSE(two.ok());
+  EXPECT_TRUE(absl::StrContains(two.status().message(), "more than one client certificate"))
+      << two.status();
 }
 
 TEST_F(HostsDirTest, LookupOrderHostPortThenDefault) {

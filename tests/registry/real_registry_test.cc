@@ -190,10 +190,15 @@ TEST_F(RealRegistryTest, SecondAttachAppendsAndNewestWins) {
   ASSERT_TRUE(lists[0].status.ok()) << lists[0].status;
   ASSERT_EQ(lists[0].artifacts.size(), 2u);
   // The second attach is the newer (its created annotation is later).
-  const std::vector<ArtifactDescriptor>& listed = lists[0].artifacts;
-  const std::vector<size_t> newest = NewestOfEachType(listed);
+  std::vector<ArtifactManifest> manifests;
+  for (const ArtifactDescriptor& d : lists[0].artifacts) {
+    auto m = referrers.FetchArtifactManifest(ref, d);
+    ASSERT_TRUE(m.ok()) << m.status();
+    manifests.push_back(*std::move(m));
+  }
+  const std::vector<size_t> newest = NewestOfEachReadableKind(manifests);
   ASSERT_EQ(newest.size(), 1u);
-  EXPECT_EQ(listed[newest[0]].digest, second->manifest_digest);
+  EXPECT_EQ(manifests[newest[0]].digest, second->manifest_digest);
   auto other_type =
       referrers.List(ref, {amd.manifest.digest()}, {"application/vnd.oci.image-compatibility.v1"});
   EXPECT_TRUE(other_type[0].status.ok());

@@ -90,7 +90,16 @@ TEST_F(ReferrersApiTest, ListsThroughTheApiForEverySubjectInParallel) {
   EXPECT_TRUE(lists[2].artifacts.empty());
   EXPECT_FALSE(lists[0].via_tag_schema);
   EXPECT_EQ(client->referrers_mode(ref_), RegistryClient::ReferrersMode::kApi);
-  EXPECT_EQ(reg_.Count("/manifests/sha256-"), 0);  // no tag fallback needed
+  // The repository was not known: the tag schema was asked alongside by
+  // the subjects that started before the first answer made it known (at
+  // most one each); known now, it is not asked again.
+  const int tags = reg_.Count("/manifests/sha256-");
+  EXPECT_GE(tags, 1);
+  EXPECT_LE(tags, 3);
+  auto again = referrers.List(ref_, {amd_.manifest.digest(), arm_.manifest.digest()}, {});
+  for (const auto& l : again) ASSERT_TRUE(l.status.ok()) << l.status;
+  EXPECT_EQ(reg_.Count("/manifests/sha256-"), tags);
+  EXPECT_EQ(reg_.Count("/referrers/"), 5);
 }
 
 TEST_F(ReferrersApiTest, FiltersWhenTheRegistryDidNot) {
@@ -196,8 +205,10 @@ TEST_F(ReferrersApiTest, WarmCacheMakesNoRequest) {
     ReferrersClient referrers(cold.get());
     auto lists = referrers.List(ref_, subjects, {});
     ASSERT_TRUE(referrers.FetchArtifact(ref_, lists[0].artifacts[0], {}).ok());
-    // One referrers query per subject, the artifact manifest, its one layer.
-    EXPECT_EQ(cold->round_trips(), 5);
+    // One referrers query per subject, the tag schema's alongside while the
+    // repository is not known (1 to 3), the artifact manifest, its layer.
+    EXPECT_GE(cold->round_trips(), 6);
+    EXPECT_LE(cold->round_trips(), 8);
   }
   size_t before = reg_.requests().size();
   auto warm = Client();
@@ -323,7 +334,9 @@ TEST_F(ReferrersApiTest, FaultMatrix) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     reg_.set_fault(c.fault);
-    auto client = Client(absl::Milliseconds(500));
+    // Room for a loaded machine (or a sanitizer) to connect; the late
+    // answer (5 s) is still far past it.
+    auto client = Client(absl::Seconds(2));
     ReferrersClient referrers(client.get());
     ArtifactDescriptor d{nfd_.manifest.media_type,
                          nfd_.manifest.digest(),

@@ -11,10 +11,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "matcher/features.h"
 #include "oci/digest.h"
+#include "oci/media_types.h"
+#include "registry/reference.h"
 #include "registry/referrers.h"
 #include "selector/selection_stage.h"
 #include "selector/spec_cache.h"
@@ -99,6 +102,32 @@ class PipelineTest : public ::testing::Test {
     registry_.AddManifest(a.manifest);
     registry_.AddBlob(a.layer);
     registry_.AddBlob(a.config);
+  }
+
+  // An artifact of `artifact_type` whose layers are `layers` (media type,
+  // content, and a `name` annotation when not empty), created at `created`.
+  struct Layer {
+    std::string media_type, content, name;
+  };
+  void AttachLayers(const Blob& subject, const std::string& artifact_type,
+                    const std::vector<Layer>& layers, const std::string& created) {
+    const Blob config{"application/vnd.oci.empty.v1+json", "{}"};
+    std::vector<std::string> descs;
+    for (const Layer& l : layers) {
+      const Blob blob{l.media_type, l.content};
+      registry_.AddBlob(blob);
+      descs.push_back(blob.Descriptor(
+          l.name.empty() ? "" : absl::StrCat(R"(,"annotations":{"name":")", l.name, R"("})")));
+    }
+    const Blob manifest{
+        "application/vnd.oci.image.manifest.v1+json",
+        absl::StrCat(
+            R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)",
+            R"("artifactType":")", artifact_type, R"(","config":)", config.Descriptor(),
+            R"(,"layers":[)", absl::StrJoin(descs, ","), R"(],"subject":)", subject.Descriptor(),
+            R"(,"annotations":{"org.opencontainers.image.created":")", created, R"("}})")};
+    registry_.AddBlob(config);
+    registry_.AddManifest(manifest);
   }
 
   std::unique_ptr<SelectionPipeline> Pipeline(bool fallback_on_error = true) {
@@ -231,6 +260,87 @@ TEST_F(PipelineTest, AFailingArtifactRulesTheEntryOutAndAWeightedOneLiftsAnother
   EXPECT_FALSE(s->compat[v3_.manifest.digest()][0]->matched);
 }
 
+constexpr char kFailingProfileJson[] =
+    R"({"version":"v1alpha1","compatibilities":[{"rules":[{"name":"kernel","matchFeatures":[)"
+    R"({"feature":"kernel.version","matchExpressions":{"major":{"op":"Ge","value":["7"]}}}]}]}]})";
+constexpr char kWeightedProfileJson[] =
+    R"({"version":"v1alpha1","compatibilities":[{"weight":20,"rules":[{"name":"kernel",)"
+    R"("matchFeatures":[{"feature":"kernel.version","matchExpressions":)"
+    R"({"major":{"op":"Ge","value":["5"]}}}]}]}]})";
+
+// Proposal G: every community shares one artifactType. An artifact imgsel
+// cannot read (another community's, or plain text) is listed as not read
+// and changes nothing, whatever on_error says and however new it is: the
+// older NFD profile on the same entry still rules that entry out.
+struct UnreadableCase {
+  std::string name;
+  std::string media_type;
+  std::string content;
+  bool fallback_on_error;
+};
+
+class UnreadableArtifactTest : public PipelineTest,
+                               public ::testing::WithParamInterface<UnreadableCase> {};
+
+TEST_P(UnreadableArtifactTest, ChangesNothing) {
+  const UnreadableCase& c = GetParam();
+  const std::string oci(kOciCompatArtifactType);
+  AttachLayers(v3_.manifest, oci,
+               {{std::string(kOciCompatNfdLayerType), kFailingProfileJson, ""}},
+               "2026-01-01T00:00:00Z");
+  AttachLayers(v3_.manifest, oci, {{c.media_type, c.content, ""}}, "2026-06-01T00:00:00Z");
+  auto p = Pipeline(c.fallback_on_error);
+  auto s = Run(*p);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(s->decision.fallback) << s->decision.fallback_reason;
+  EXPECT_THAT(s->warnings, ::testing::IsEmpty());
+  ASSERT_NE(s->chosen(), nullptr);
+  EXPECT_EQ(s->chosen()->digest, generic_.manifest.digest()) << "the NFD profile rules v3 out";
+  ASSERT_EQ(s->compat[v3_.manifest.digest()].size(), 2u);
+  std::string reasons;
+  for (const Candidate& cand : s->decision.candidates) {
+    if (s->decision.index.manifests[cand.position].digest == v3_.manifest.digest()) {
+      reasons = absl::StrJoin(ExplainCandidate(s->decision, cand), "\n");
+    }
+  }
+  EXPECT_THAT(reasons, HasSubstr("no set matched"));
+  EXPECT_THAT(reasons, HasSubstr(absl::StrCat("not read: media type ", c.media_type)));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, UnreadableArtifactTest,
+    ::testing::Values(
+        UnreadableCase{"ForeignFallback", "application/vnd.example.mpi.v1+json", "{}", true},
+        UnreadableCase{"ForeignIgnore", "application/vnd.example.mpi.v1+json", "{}", false},
+        UnreadableCase{"TextFallback", "text/plain", "needs a GPU", true},
+        UnreadableCase{"TextIgnore", "text/plain", "needs a GPU", false}),
+    [](const ::testing::TestParamInfo<UnreadableCase>& info) { return info.param.name; });
+
+// Proposal G: several profiles in one artifact, one layer each with its
+// `name`, read back through the whole pipeline; the best matching profile
+// gives the weight and is named.
+TEST_F(PipelineTest, SeveralProfilesInOneArtifact) {
+  AttachLayers(other_.manifest, std::string(kOciCompatArtifactType),
+               {{std::string(kOciCompatNfdLayerType), kFailingProfileJson, "kernel7"},
+                {std::string(kOciCompatNfdLayerType), kWeightedProfileJson, "kernel5"},
+                {"text/plain", "notes", ""}},
+               "2026-01-01T00:00:00Z");
+  auto p = Pipeline();
+  auto s = Run(*p);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_NE(s->chosen(), nullptr);
+  EXPECT_EQ(s->chosen()->digest, other_.manifest.digest());
+  EXPECT_EQ(s->decision.candidates[0].score, 20);
+  ASSERT_EQ(s->compat[other_.manifest.digest()].size(), 1u);
+  const ArtifactResult& a = *s->compat[other_.manifest.digest()][0];
+  ASSERT_EQ(a.specs.size(), 2u);
+  EXPECT_EQ(a.specs[0].name, "kernel7");
+  EXPECT_EQ(a.specs[1].name, "kernel5");
+  EXPECT_EQ(a.not_read, std::vector<std::string>{"text/plain"});
+  EXPECT_THAT(absl::StrJoin(ExplainCandidate(s->decision, s->decision.candidates[0]), "\n"),
+              HasSubstr("kernel5 set #1 matched, weight 20; not read: media type text/plain"));
+}
+
 TEST_F(PipelineTest, AnArtifactOnTheIndexAppliesToEveryEntry) {
   Attach(index_, kFailingSpec);
   auto p = Pipeline();
@@ -261,6 +371,122 @@ TEST_F(PipelineTest, ColdSelectionQueriesEachSubjectOnceAndWarmMakesNoRequest) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->round_trips, 0);
   EXPECT_EQ(again->chosen()->digest, v3_.manifest.digest());
+}
+
+HostProfile V1Host() {
+  HostProfile h = Host();
+  h.platform.variant.clear();  // amd64 v1: the v3 entry does not run
+  h.features.clear();
+  return h;
+}
+
+// `imgsel matrix`: one fetch serves every host. The hosts here differ in
+// which entries could win (v1 cannot run the v3 entry), so the fetch lists
+// the union; it costs the requests of one host's fetch, and each host's
+// decision is the one a selection for that host alone makes.
+TEST_F(PipelineTest, OneFetchForManyHostsCostsTheRequestsOfOne) {
+  Attach(v3_.manifest, kWeightedSpec);
+  Attach(other_.manifest, kFailingSpec);
+  const HostProfile v1 = V1Host();
+  const HostProfile v3 = Host();
+  SelectionRequest r;
+  r.reference = absl::StrCat(registry_.host(), "/team/app:v1");
+
+  // Requests since `from`, but for the sha256-<hex> tags asked alongside
+  // the referrers API while the repository is not known: how many of those
+  // go out depends on which subject's answer comes first.
+  auto requests_since = [&](size_t from) {
+    size_t n = 0;
+    const auto requests = registry_.requests();
+    for (size_t i = from; i < requests.size(); ++i) {
+      if (!absl::StrContains(requests[i].target, "/manifests/sha256-")) ++n;
+    }
+    return n;
+  };
+  auto alone = Pipeline();
+  const size_t before_one = registry_.requests().size();
+  const HostProfile* one[] = {&v3};
+  auto single = alone->Fetch(r, one);
+  ASSERT_TRUE(single.ok()) << single.status();
+  const size_t requests_of_one = requests_since(before_one);
+  EXPECT_GT(requests_of_one, 0u);
+
+  std::filesystem::remove_all(cache_dir_);  // a cold start again
+  auto shared = Pipeline();
+  const size_t before_many = registry_.requests().size();
+  const HostProfile* many[] = {&v1, &v3, &v1, &v3};
+  auto fetched = shared->Fetch(r, many);
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  EXPECT_EQ(requests_since(before_many), requests_of_one);
+
+  const Policy policy = shared->config()->PolicyFor("");
+  for (const HostProfile* host : {&v1, &v3}) {
+    SCOPED_TRACE(host->platform.variant.empty() ? "v1" : "v3");
+    const Selection decided = DecideSelection(*fetched, *host, policy, PolicyKind::kBest);
+    SelectionRequest own = r;
+    own.host = host;
+    auto selected = Pipeline()->Select(own);
+    ASSERT_TRUE(selected.ok()) << selected.status();
+    ASSERT_NE(decided.chosen(), nullptr);
+    ASSERT_NE(selected->chosen(), nullptr);
+    EXPECT_EQ(decided.chosen()->digest, selected->chosen()->digest);
+    EXPECT_EQ(decided.decision.candidates[0].score, selected->decision.candidates[0].score);
+    EXPECT_EQ(decided.compat.size(), selected->compat.size());
+  }
+  // What each host gets: v1 cannot run v3 and `other` fails its artifact.
+  EXPECT_EQ(DecideSelection(*fetched, v1, policy, PolicyKind::kBest).chosen()->digest,
+            generic_.manifest.digest());
+  EXPECT_EQ(DecideSelection(*fetched, v3, policy, PolicyKind::kBest).chosen()->digest,
+            v3_.manifest.digest());
+}
+
+// The host is the request's: an artifact's evaluation against the
+// pipeline's own host is remembered, and never handed to another host.
+TEST_F(PipelineTest, TwoHostsNeverShareAnEvaluation) {
+  Attach(v3_.manifest, kFailingSpec);  // needs kernel 7; the pipeline's host runs 6
+  HostProfile kernel7 = Host();
+  kernel7.nfd.attributes["kernel.version"] = {{"major", "7"}, {"minor", "0"}};
+  auto p = Pipeline();
+  SelectionRequest r;
+  r.reference = absl::StrCat(registry_.host(), "/team/app:v1");
+  SelectionRequest for_kernel7 = r;
+  for_kernel7.host = &kernel7;
+  struct Step {
+    const SelectionRequest* request;
+    std::string chosen;
+  };
+  const std::vector<Step> steps = {
+      {&r, generic_.manifest.digest()},
+      {&for_kernel7, v3_.manifest.digest()},
+      {&r, generic_.manifest.digest()},
+      {&for_kernel7, v3_.manifest.digest()},
+  };
+  for (size_t i = 0; i < steps.size(); ++i) {
+    SCOPED_TRACE(i);
+    auto s = p->Select(*steps[i].request);
+    ASSERT_TRUE(s.ok()) << s.status();
+    ASSERT_NE(s->chosen(), nullptr);
+    EXPECT_EQ(s->chosen()->digest, steps[i].chosen);
+    if (i >= 2) {
+      EXPECT_EQ(s->round_trips, 1) << "the GET of the tag, the rest from memory";
+    }
+  }
+}
+
+// A reference the caller parsed is used as given: the string is not parsed
+// again (here it could not be).
+TEST_F(PipelineTest, AParsedReferenceIsNotParsedAgain) {
+  auto p = Pipeline();
+  SelectionRequest r;
+  r.reference = "Not A Reference";
+  auto parsed = registry::ParseReference(absl::StrCat(registry_.host(), "/team/app:v1"));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  r.parsed_reference = *parsed;
+  auto s = p->Select(r);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->reference, parsed->String());
+  ASSERT_NE(s->chosen(), nullptr);
+  EXPECT_EQ(s->chosen()->digest, v3_.manifest.digest());
 }
 
 // A spec within the budget but costly to read (its regexps at the edge of

@@ -35,8 +35,8 @@ struct CountingParser {
   absl::Status fail = absl::OkStatus();
 
   SpecCache::Parser Fn() const {
-    return [calls = calls, fail = fail](absl::string_view, SpecFormat,
-                                        absl::string_view source) -> absl::StatusOr<CompatSpec> {
+    return [calls = calls, fail = fail](absl::string_view, SpecFormat, absl::string_view source,
+                                        bool) -> absl::StatusOr<CompatSpec> {
       ++*calls;
       if (!fail.ok()) return fail;
       return ParseCompatSpec(kSpec, SpecFormat::kNfd, source);
@@ -73,10 +73,10 @@ TEST(SpecCache, ConcurrentCallersForOneLayerShareOneParse) {
   std::atomic<int> calls = 0;
   Waiters waiters;
   SpecCache cache(
-      [&](absl::string_view bytes, SpecFormat format, absl::string_view source) {
+      [&](absl::string_view bytes, SpecFormat format, absl::string_view source, bool json) {
         if (calls++ == 0) parsing.Notify();
         release.WaitForNotification();
-        return ParseCompatSpec(bytes, format, source);
+        return ParseCompatSpec(bytes, format, source, json);
       },
       [&waiters] { waiters.Arrive(); });
 
