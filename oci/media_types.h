@@ -14,9 +14,10 @@
 //   artifactType                                       its layers
 //   application/vnd.nfd.image-compatibility.v1alpha1   ...spec.v1alpha1+yaml
 //   application/vnd.oci.image-compatibility.v1         ...nfd.v1alpha1+json,
-//                                                      ...spec.v1+json,
-//                                                      application/k8s.nfd.
-//                                                      image-compatibility.spec.v1+json
+//                                                      ...spec.v1+json
+//
+// The key/value spec is also read under the media type
+// application/k8s.nfd.image-compatibility.spec.v1+json.
 //
 // Constants only; thread-safe.
 #pragma once
@@ -65,7 +66,6 @@ inline constexpr absl::string_view kK8sNfdCompatSpecLayerType =
     "application/k8s.nfd.image-compatibility.spec.v1+json";
 // Every layer media type imgsel reads, for fetches that ask for them.
 inline constexpr absl::string_view kReadableLayerTypes[] = {
-    kNfdSpecLayerType, kOciCompatNfdLayerType, kOciCompatSpecLayerType,
-    kK8sNfdCompatSpecLayerType};
+    kNfdSpecLayerType, kOciCompatNfdLayerType, kOciCompatSpecLayerType, kK8sNfdCompatSpecLayerType};
 
 }  // namespace imgsel

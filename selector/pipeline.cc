@@ -33,8 +33,8 @@ const std::vector<std::string>& ArtifactTypes() {
 }
 
 const std::vector<std::string>& LayerTypes() {
-  static const auto* types = new std::vector<std::string>(std::begin(kReadableLayerTypes),
-                                                          std::end(kReadableLayerTypes));
+  static const auto* types =
+      new std::vector<std::string>(std::begin(kReadableLayerTypes), std::end(kReadableLayerTypes));
   return *types;
 }
 

@@ -94,8 +94,7 @@ TEST(CompatArtifacts, TheKindIsWhatImgselReadsInTheArtifact) {
        {"text/plain"}},
       {"two readable types, in any order",
        {std::string(kOciCompatNfdLayerType), std::string(kOciCompatSpecLayerType)},
-       oci + " " + std::string(kOciCompatNfdLayerType) + "," +
-           std::string(kOciCompatSpecLayerType),
+       oci + " " + std::string(kOciCompatNfdLayerType) + "," + std::string(kOciCompatSpecLayerType),
        {}},
   };
   for (const Case& c : cases) {

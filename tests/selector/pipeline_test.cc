@@ -285,8 +285,7 @@ class UnreadableArtifactTest : public PipelineTest,
 TEST_P(UnreadableArtifactTest, ChangesNothing) {
   const UnreadableCase& c = GetParam();
   const std::string oci(kOciCompatArtifactType);
-  AttachLayers(v3_.manifest, oci,
-               {{std::string(kOciCompatNfdLayerType), kFailingProfileJson, ""}},
+  AttachLayers(v3_.manifest, oci, {{std::string(kOciCompatNfdLayerType), kFailingProfileJson, ""}},
                "2026-01-01T00:00:00Z");
   AttachLayers(v3_.manifest, oci, {{c.media_type, c.content, ""}}, "2026-06-01T00:00:00Z");
   auto p = Pipeline(c.fallback_on_error);
