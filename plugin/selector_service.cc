@@ -159,48 +159,47 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
   // callback thread (selector/memory_gate.h).
   const size_t input = request_bytes->Length();
   if (input >= kUngatedInputBytes) {
-    select_threads_.Run(
-        [this, finish, deadline, input, request_bytes, response, reactor]() mutable {
-          const absl::Time wait_until =
-              std::min(deadline, absl::Now() + absl::Nanoseconds(default_timeout_ns_.load()));
-          auto share = MemoryGate::Process().Acquire(input, wait_until);
-          if (!share.ok()) {
-            metrics_->CountSelect(SelectResult::kInvalid);
-            finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                std::string(share.status().message())));
-            return;
-          }
-          SelectCall call;
-          call.input_share = std::make_shared<MemoryGate::Share>(*std::move(share));
-          {
-            grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(request_bytes));
-            if (!call.request.ParseFromZeroCopyStream(&reader)) {
-              metrics_->CountSelect(SelectResult::kInvalid);
-              finish(Invalid("the request is not an imgsel.v1.SelectRequest"));
-              return;
-            }
-          }
-          if (grpc::Status bad = Check(call); !bad.ok()) {
-            metrics_->CountSelect(SelectResult::kInvalid);
-            finish(std::move(bad));
-            return;
-          }
-          if (call.request.source_case() == v1::SelectRequest::kReference) {
-            // A reference padded past the gate's threshold: answered as any
-            // other reference, without a registry slot's fairness (rare).
-            std::optional<SelectionSlot> slot =
-                SelectionSlot::Take(registry_selects_, kMaxRegistrySelects, call.registry);
-            if (!slot) {
-              metrics_->CountSelect(SelectResult::kInvalid);
-              finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                  "too many selections waiting on registries; retry later"));
-              return;
-            }
-            finish(DoSelect(deadline, call, std::move(slot), response));
-            return;
-          }
-          finish(DoSelect(deadline, call, std::nullopt, response));
-        });
+    select_threads_.Run([this, finish, deadline, input, request_bytes, response]() mutable {
+      const absl::Time wait_until =
+          std::min(deadline, absl::Now() + absl::Nanoseconds(default_timeout_ns_.load()));
+      auto share = MemoryGate::Process().Acquire(input, wait_until);
+      if (!share.ok()) {
+        metrics_->CountSelect(SelectResult::kInvalid);
+        finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            std::string(share.status().message())));
+        return;
+      }
+      SelectCall call;
+      call.input_share = std::make_shared<MemoryGate::Share>(*std::move(share));
+      {
+        grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(request_bytes));
+        if (!call.request.ParseFromZeroCopyStream(&reader)) {
+          metrics_->CountSelect(SelectResult::kInvalid);
+          finish(Invalid("the request is not an imgsel.v1.SelectRequest"));
+          return;
+        }
+      }
+      if (grpc::Status bad = Check(call); !bad.ok()) {
+        metrics_->CountSelect(SelectResult::kInvalid);
+        finish(std::move(bad));
+        return;
+      }
+      if (call.request.source_case() == v1::SelectRequest::kReference) {
+        // A reference padded past the gate's threshold: answered as any
+        // other reference, without a registry slot's fairness (rare).
+        std::optional<SelectionSlot> slot =
+            SelectionSlot::Take(registry_selects_, kMaxRegistrySelects, call.registry);
+        if (!slot) {
+          metrics_->CountSelect(SelectResult::kInvalid);
+          finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "too many selections waiting on registries; retry later"));
+          return;
+        }
+        finish(DoSelect(deadline, call, std::move(slot), response));
+        return;
+      }
+      finish(DoSelect(deadline, call, std::nullopt, response));
+    });
     return reactor;
   }
   auto call = std::make_unique<SelectCall>();

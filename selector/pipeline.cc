@@ -483,7 +483,10 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
   for (const Listed& l : listed) {
     if (l.shape != nullptr) by_subject[l.subject].push_back(&l);
   }
-  for (const auto& [subject, list] : by_subject) {
+  for (const auto& [subject, subject_list] : by_subject) {
+    // A reference of its own: a lambda may not capture a structured binding
+    // (C++20 as clang 14 reads it).
+    const std::vector<const Listed*>& list = subject_list;
     const std::vector<size_t> newest = NewestOfEachKind(
         list.size(), [&](size_t i) -> absl::string_view { return list[i]->shape->kind; },
         [&](size_t i) { return list[i]->shape->created; });
