@@ -48,7 +48,8 @@
 //
 // From specs to a CompatVerdict (select.h) for one index entry. The one rule
 // of artifacts, which the pipeline (selector/pipeline.cc) and the registry
-// listing helper (registry::NewestOfEachType) apply through NewestOfEachKind:
+// listing helper (registry::NewestOfEachReadableKind) apply through
+// NewestOfEachKind:
 //   - Artifacts are attached to the entry's digest or to the index's digest.
 //   - An artifact's kind is what imgsel can read in it: its artifactType and
 //     the media types of its layers that imgsel reads (ArtifactKind). Layers
