@@ -23,6 +23,7 @@
 #include "selector/decide.h"
 #include "selector/oci_layout.h"
 #include "selector/pipeline.h"
+#include "selector/selection_stage.h"
 
 namespace imgsel::cli {
 namespace {
@@ -41,6 +42,7 @@ struct Cell {
   std::string platform;  // of the chosen entry
   bool fallback = false;
   std::string error;
+  bool not_found = false;  // the error: the registry has no such tag or digest
 };
 
 struct Host {
@@ -81,7 +83,12 @@ std::vector<Cell> EvaluateRow(const std::string& image, const SelectionPipeline&
   for (const Host& h : hosts) profiles.push_back(&h.profile);
   auto fetched = pipeline.Fetch(request, profiles);
   if (!fetched.ok()) {
-    return std::vector<Cell>(hosts.size(), {.error = std::string(fetched.status().message())});
+    // As `imgsel select`: a tag or digest the registry does not have is
+    // not a registry that cannot be reached.
+    const bool not_found = fetched.status().code() == absl::StatusCode::kNotFound &&
+                           StageOf(fetched.status()) == SelectionStage::kResolve;
+    return std::vector<Cell>(
+        hosts.size(), {.error = std::string(fetched.status().message()), .not_found = not_found});
   }
   const Policy policy = config.PolicyFor(handler);
   std::vector<Cell> row;
@@ -206,11 +213,16 @@ int RunMatrix(const MatrixFlags& f) {
     }
     std::cout << out;
   }
+  // 3 when some image could not be read or resolved; 4 when every image
+  // that failed names a tag or digest its registry does not have.
+  bool missing = false;
   for (const auto& row : table) {
     for (const Cell& c : row) {
-      if (!c.error.empty()) return 3;
+      if (!c.error.empty() && !c.not_found) return 3;
+      missing = missing || c.not_found;
     }
   }
+  if (missing) return 4;
   return all_fit ? 0 : 1;
 }
 

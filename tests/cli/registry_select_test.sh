@@ -168,6 +168,12 @@ err=$(sel "upstream.invalid/demo:no-such-tag" 2>&1 >/dev/null); rc=$?
 CONFIG="$WORK/cached.toml"
 err=$(sel "127.0.0.1:$PORT/demo:no-such-tag" 2>&1 >/dev/null); rc=$?
 [[ $rc == 4 ]] && echo "ok   a tag that does not exist: exit 4" || fail "missing tag: rc $rc, $err"
+mx() { timeout 60 "$IMGSEL" matrix "$@" --config "$CONFIG" --host-profile "$WORK/host.json"; }
+mx "127.0.0.1:$PORT/demo:no-such-tag" >/dev/null 2>&1; rc=$?
+[[ $rc == 4 ]] && echo "ok   matrix: a tag that does not exist: exit 4" || fail "matrix missing tag: rc $rc"
+mx "127.0.0.1:$PORT/demo:no-such-tag" "127.0.0.1:1/demo:v1" >/dev/null 2>&1; rc=$?
+[[ $rc == 3 ]] && echo "ok   matrix: an unreachable registry beside a missing tag: exit 3" \
+  || fail "matrix unreachable and missing: rc $rc"
 
 # 6. The registry gone: a pinned, cached selection still works; a tag cannot resolve.
 kill "$PID"; wait "$PID" 2>/dev/null; PID=""
