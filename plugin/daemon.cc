@@ -160,14 +160,16 @@ absl::Duration ServeUntilStopped(const DaemonOptions& flags, const Reloadable& r
 // the servers have shut down (at most `drain` and a second).
 void Drain(Listener& api, Listener& cri, const CriProxy& proxy, const SelectorService& selector,
            MetricsHttpServer* metrics_http, absl::Duration drain) {
-  const std::string draining = absl::StrCat("draining for up to ", absl::FormatDuration(drain));
-  NotifyStopping(draining);
-  LogMessage("info", draining);
   // Nothing is accepted from here on. Under socket activation, new
   // connections stay queued on the socket systemd holds, for the imgseld it
   // starts next (a server that is shutting down would take them in only to
-  // drop them); on a socket imgseld created, they are refused.
+  // drop them); on a socket imgseld created, they are refused. Stop() has
+  // returned before the drain is announced, so whoever reads the line can
+  // rely on it.
   for (Listener* l : {&api, &cri}) l->acceptor->Stop();
+  const std::string draining = absl::StrCat("draining for up to ", absl::FormatDuration(drain));
+  NotifyStopping(draining);
+  LogMessage("info", draining);
   api.server->GetHealthCheckService()->SetServingStatus(false);
   // Shutdown returns only when clients have also dropped their idle
   // connections (or at the deadline, when it cancels what is left); the
