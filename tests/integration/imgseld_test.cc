@@ -40,10 +40,8 @@
 #include "plugin/upstream.h"
 #include "tests/integration/harness.h"
 #include "tests/integration/round_trip_proxy.h"
+#include "tests/integration/world.h"
 
-#ifndef IMGSEL_EXAMPLES
-#error "IMGSEL_EXAMPLES must name the examples directory"
-#endif
 #ifndef IMGSELD_BINARY
 #error "IMGSELD_BINARY must name the imgseld binary"
 #endif
@@ -53,131 +51,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kGeneric[] =
-    "sha256:66bf5a58e3ac6da830dcb19340f4b451c5808304a4b952e32269882c96343f39";
-constexpr char kV3[] = "sha256:7619113e33a90ff18f06dfd58cb1490aabc3bb79ad82ba67b3838dbe7d01fe40";
-constexpr char kAvx2[] = "sha256:fe742936e29f86b9dee1f0e0c2b15a35479eecd7aa5e96b6e2eb76304961bcb4";
-constexpr char kIndex[] = "sha256:25379efb0d455eb3a57777dffb980043481090ea07c60f68e2f5bf4edcbce8a7";
 constexpr int kConcurrent = 16;
-
-std::string Examples() { return IMGSEL_EXAMPLES; }
-
-// A compatibility spec (NFD format) no host here passes: kernel 7 or later.
-// Written to `path`; returns it.
-std::string WriteNeedsKernel7Spec(const std::string& path) {
-  std::ofstream(path) << "version: v1alpha1\n"
-                         "compatibilities:\n"
-                         "- description: needs a newer kernel\n"
-                         "  rules:\n"
-                         "  - name: kernel\n"
-                         "    matchFeatures:\n"
-                         "    - feature: kernel.version\n"
-                         "      matchExpressions:\n"
-                         "        major: {op: Ge, value: [\"7\"]}\n";
-  return path;
-}
-
-std::string Blob(const std::string& digest) {
-  return ReadFile(absl::StrCat(Examples(), "/layout/blobs/sha256/", digest.substr(7)));
-}
-
-// The config digest of a manifest in the layout: CRI's image id.
-std::string ConfigDigest(const std::string& manifest_digest) {
-  const std::string m = Blob(manifest_digest);
-  const size_t at = m.find("\"digest\": \"");
-  return m.substr(at + 11, 71);
-}
-
-// One imgseld with its own sockets and config.
-struct Daemon {
-  std::unique_ptr<Process> process;
-  std::string dir;
-  std::string config;
-  std::string api_socket;
-  std::string cri_socket;
-  std::string log;
-  int metrics_port = 0;
-};
-
-struct World {
-  std::string skip;  // why the suite cannot run here
-  std::string dir;
-  std::unique_ptr<registry::testing::RealRegistry> registry;
-  std::unique_ptr<Containerd> containerd;
-  std::string certs;  // shared by containerd and imgseld
-  Daemon main;
-};
-
-World* world = nullptr;
-
-// `server_toml` adds lines to the [server] table.
-// `containerd_socket`: the world's containerd when empty.
-absl::StatusOr<Daemon> StartImgseld(const std::string& name, const std::string& server_toml,
-                                    const std::vector<std::string>& extra_flags,
-                                    const std::string& certs, bool wait = true,
-                                    const std::string& containerd_socket = "",
-                                    const std::string& host_profile = "") {
-  Daemon d;
-  d.dir = absl::StrCat(world->dir, "/", name);
-  fs::create_directories(d.dir);
-  d.config = d.dir + "/imgsel.toml";
-  d.api_socket = d.dir + "/imgsel.sock";
-  d.cri_socket = d.dir + "/cri.sock";
-  d.log = d.dir + "/imgseld.log";
-  d.metrics_port = FreeLoopbackPort();
-  std::ofstream(d.config) << "version = 1\n"
-                          << "[registry]\nconfig_path = \"" << certs << "\"\n"
-                          << "request_timeout = \"5s\"\nconnect_timeout = \"2s\"\n"
-                          << "[server]\nsocket = \"" << d.api_socket << "\"\n"
-                          << "cri_socket = \"" << d.cri_socket << "\"\n"
-                          << "containerd_socket = \""
-                          << (containerd_socket.empty() ? world->containerd->socket()
-                                                        : containerd_socket)
-                          << "\"\n"
-                          << "metrics = \"127.0.0.1:" << d.metrics_port << "\"\n"
-                          << "drain_timeout = \"3s\"\n"
-                          << server_toml;
-  std::vector<std::string> argv = {
-      IMGSELD_BINARY, "--config", d.config, "--host-profile",
-      host_profile.empty() ? Examples() + "/hosts/amd64-v3.json" : host_profile};
-  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-  auto p = Process::Spawn(argv, d.log);
-  if (!p.ok()) return p.status();
-  d.process = *std::move(p);
-  // Both sockets: imgseld binds them one after the other.
-  if (wait && !(WaitForSocket(d.cri_socket, absl::Seconds(15)) &&
-                WaitForSocket(d.api_socket, absl::Seconds(15)))) {
-    return absl::UnavailableError(absl::StrCat("imgseld did not come up: ", ReadFile(d.log)));
-  }
-  return d;
-}
-
-// Pushes the example layout (or another layout) as host/repo:v1.
-std::vector<std::string> PushAll(const std::string& layout, const std::vector<std::string>& repos) {
-  std::vector<std::string> errors;
-  std::vector<std::unique_ptr<Process>> procs;
-  std::vector<std::string> logs;
-  for (const std::string& repo : repos) {
-    const std::string log = absl::StrCat(world->dir, "/skopeo-", repo, ".log");
-    auto p = Process::Spawn({"/usr/bin/skopeo", "copy", "--all", "--preserve-digests",
-                             "--dest-tls-verify=false", absl::StrCat("oci:", layout, ":demo"),
-                             absl::StrCat("docker://", world->registry->host(), "/", repo, ":v1")},
-                            log);
-    if (!p.ok()) {
-      errors.push_back(std::string(p.status().message()));
-      continue;
-    }
-    procs.push_back(*std::move(p));
-    logs.push_back(log);
-  }
-  for (size_t i = 0; i < procs.size(); ++i) {
-    const int status = procs[i]->Signal(0, absl::Seconds(60));
-    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      errors.push_back(absl::StrCat("skopeo: ", ReadFile(logs[i])));
-    }
-  }
-  return errors;
-}
 
 // A layout whose "demo" index has an unknown member nested deeper than
 // imgsel's parser accepts; containerd's parser ignores it.
@@ -203,168 +77,6 @@ std::string MakeGarbageLayout() {
       << ",\"annotations\":{\"org.opencontainers.image.ref.name\":\"demo\"}}]}\n";
   return dir;
 }
-
-class WorldEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    world = new World();
-    world->skip =
-        MissingPrerequisite({"/usr/bin/containerd", "/usr/bin/skopeo", "/usr/bin/docker-registry"});
-    if (!world->skip.empty()) return;
-    char tmpl[] = "/tmp/imgseld-it-XXXXXX";
-    world->dir = mkdtemp(tmpl);
-    std::string why;
-    world->registry = registry::testing::RealRegistry::Start(&why);
-    if (world->registry == nullptr) {
-      world->skip = why;
-      return;
-    }
-    world->certs = world->dir + "/certs.d";
-    const std::string host = world->registry->host();
-    if (!WriteHostsToml(world->certs, host, host).ok()) return;
-    auto c = Containerd::Start(world->dir, world->certs);
-    if (!c.ok()) {
-      world->skip = std::string(c.status().message());
-      return;
-    }
-    world->containerd = *std::move(c);
-    std::vector<std::string> repos = {
-        "demo",       "demo-rm",     "fb-unreach", "fb-timeout",  "fb-record", "api",
-        "again",      "compat",      "drain",      "alpha",       "handover",  "busy",
-        "rtt-direct", "rtt-imgseld", "rtt-art",    "nofit-first", "nofit-fail"};
-    for (int i = 0; i < kConcurrent; ++i) repos.push_back(absl::StrCat("many", i));
-    std::vector<std::string> errors = PushAll(Examples() + "/layout", repos);
-    const std::string garbage = MakeGarbageLayout();
-    for (const std::string& e : PushAll(garbage, {"fb-garbage"})) errors.push_back(e);
-    if (!errors.empty()) {
-      world->skip = absl::StrCat("push failed: ", errors.front());
-      return;
-    }
-    auto d = StartImgseld("main", "", {}, world->certs);
-    if (!d.ok()) {
-      world->skip = std::string(d.status().message());
-      return;
-    }
-    world->main = *std::move(d);
-  }
-
-  void TearDown() override {
-    if (world == nullptr) return;
-    world->main.process.reset();
-    world->containerd.reset();
-    world->registry.reset();
-    if (!world->dir.empty() && !::testing::Test::HasFailure()) {
-      // Unmount nothing: the native snapshotter leaves plain directories.
-      std::error_code ec;
-      fs::remove_all(world->dir, ec);
-    }
-    delete world;
-    world = nullptr;
-  }
-};
-
-std::unique_ptr<runtime::v1::ImageService::Stub> Cri(const std::string& socket) {
-  return runtime::v1::ImageService::NewStub(plugin::UnixChannel(socket));
-}
-
-absl::StatusOr<std::string> Pull(runtime::v1::ImageService::Stub& cri, const std::string& image) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
-  runtime::v1::PullImageRequest req;
-  req.mutable_image()->set_image(image);
-  runtime::v1::PullImageResponse resp;
-  grpc::Status s = cri.PullImage(&ctx, req, &resp);
-  if (!s.ok()) return absl::UnknownError(s.error_message());
-  return resp.image_ref();
-}
-
-// The decision line imgseld logged for a pull of `image` (the last one).
-std::string PullLine(const std::string& log, const std::string& image) {
-  std::string found;
-  for (absl::string_view line : absl::StrSplit(log, '\n')) {
-    if (absl::StrContains(line, "\"msg\":\"pull\"") &&
-        absl::StrContains(line, absl::StrCat("\"image\":\"", image, "\""))) {
-      found = std::string(line);
-    }
-  }
-  return found;
-}
-
-std::optional<runtime::v1::Image> Status(runtime::v1::ImageService::Stub& cri,
-                                         const std::string& image) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-  runtime::v1::ImageStatusRequest req;
-  req.mutable_image()->set_image(image);
-  runtime::v1::ImageStatusResponse resp;
-  if (!cri.ImageStatus(&ctx, req, &resp).ok() || !resp.has_image()) return std::nullopt;
-  return resp.image();
-}
-
-// A unary call of `method` with `request` as its bytes.
-grpc::Status RawCall(const std::string& socket, const std::string& method,
-                     const std::string& request, std::string* response = nullptr,
-                     absl::Duration timeout = absl::Seconds(30)) {
-  grpc::GenericStub stub(plugin::UnixChannel(socket));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  grpc::ByteBuffer req = plugin::ToByteBuffer(request);
-  grpc::ByteBuffer resp;
-  grpc::Status status;
-  absl::Notification done;
-  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &req, &resp, [&](grpc::Status s) {
-    status = std::move(s);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  if (response != nullptr) *response = plugin::FromByteBuffer(resp);
-  return status;
-}
-
-// A unary call under another package name: runtime.v1alpha2 messages are
-// wire-identical to runtime.v1's, so v1 messages are sent and read.
-grpc::Status CallAs(const std::string& socket, const std::string& method,
-                    const google::protobuf::Message& request, google::protobuf::Message* response) {
-  std::string answer;
-  grpc::Status status =
-      RawCall(socket, method, request.SerializeAsString(), &answer, absl::Seconds(60));
-  if (status.ok() && !response->ParseFromString(answer)) {
-    return grpc::Status(grpc::StatusCode::INTERNAL, "answer does not parse");
-  }
-  return status;
-}
-
-std::string Ref(const std::string& repo) {
-  return absl::StrCat(world->registry->host(), "/", repo, ":v1");
-}
-
-std::string Metrics(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string req = "GET /metrics HTTP/1.0\r\n\r\n";
-    (void)!write(fd, req.data(), req.size());
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return out;
-}
-
-// Outside CI a machine without root or the tools skips the suite; with
-// IMGSEL_REQUIRE_INTEGRATION set (.ci/run sets it) that is a failure.
-#define REQUIRE_WORLD()                                                         \
-  if (!world->skip.empty()) {                                                   \
-    if (getenv("IMGSEL_REQUIRE_INTEGRATION") != nullptr) FAIL() << world->skip; \
-    GTEST_SKIP() << world->skip;                                                \
-  }
 
 // The whole point: containerd pulls and unpacks the entry imgsel chose, and
 // kubelet's view of "repo:tag" is that entry.
@@ -1166,40 +878,6 @@ TEST(ImgseldIntegration, AColdPullThroughImgseldCostsNoMoreRoundTripsThanContain
 #endif
 }
 
-// A registry that accepts connections and never answers, on loopback, and
-// a certs.d tree (`certs`, under the world's directory) that sends imgseld
-// there for the world's registry; containerd keeps the real one.
-struct SilentRegistry {
-  explicit SilentRegistry(const std::string& name) {
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        listen(fd, 16) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      return;
-    }
-    certs = world->dir + "/" + name;
-    written = WriteHostsToml(certs, world->registry->host(),
-                             absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)))
-                  .ok();
-  }
-  ~SilentRegistry() {
-    if (fd >= 0) close(fd);
-  }
-  bool ok() const { return written; }
-  // Waits until a client (imgseld) has connected: the pull is then held
-  // here, which the tests need before they act on the daemon.
-  bool AwaitConnection(absl::Duration timeout) const {
-    pollfd p{fd, POLLIN, 0};
-    return poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) == 1;
-  }
-  int fd = -1;
-  bool written = false;
-  std::string certs;
-};
-
 // SIGTERM while a pull is in flight: the pull still ends well, then imgseld
 // exits. The pull is held by a registry that accepts connections and never
 // answers, until select_timeout sends it to containerd as sent.
@@ -1478,7 +1156,17 @@ TEST(ImgseldIntegration, SocketActivatedDrainLeavesNewCallsToTheNextImgseld) {
 }  // namespace imgsel::integration
 
 int main(int argc, char** argv) {
+  using imgsel::integration::kConcurrent;
   ::testing::InitGoogleTest(&argc, argv);
-  ::testing::AddGlobalTestEnvironment(new imgsel::integration::WorldEnvironment());
+  std::vector<std::string> repos = {
+      "demo",       "demo-rm",     "fb-unreach", "fb-timeout",  "fb-record", "api",
+      "again",      "compat",      "drain",      "alpha",       "handover",  "busy",
+      "rtt-direct", "rtt-imgseld", "rtt-art",    "nofit-first", "nofit-fail"};
+  for (int i = 0; i < kConcurrent; ++i) repos.push_back(absl::StrCat("many", i));
+  ::testing::AddGlobalTestEnvironment(new imgsel::integration::WorldEnvironment(
+      {repos, [] {
+         return imgsel::integration::PushAll(imgsel::integration::MakeGarbageLayout(),
+                                             {"fb-garbage"});
+       }}));
   return RUN_ALL_TESTS();
 }
