@@ -99,6 +99,7 @@ std::string RenderSelectionText(const Selection& s, const HostProfile& host) {
           &out, "  artifact ", Printable(ShortDigest(a.id)), " (",
           a.kind.empty() ? "nothing imgsel reads" : Printable(a.kind),
           a.on_index ? ", attached to the index" : "",
+          a.from_base.empty() ? "" : absl::StrCat(", from base ", Printable(a.from_base)),
           "): ", a.kind.empty() ? "ignored" : (a.matched ? "matches" : "does not match"), "\n");
       for (const std::string& media_type : a.not_read) {
         absl::StrAppend(&out, "    not read: media type ", Printable(media_type), "\n");

@@ -115,10 +115,15 @@ CompatVerdict CombineArtifactResults(absl::Span<const ArtifactResult* const> res
   CompatVerdict v;
   v.passed = true;
   v.weight = 0;
-  std::optional<int64_t> best;
+  // The best matching weight per image: "" the image's own, else the base.
+  std::map<std::string, int64_t> best;
   for (const ArtifactResult* r : results) {
-    const std::string where = absl::StrCat("compat: ", r->on_index ? "index" : "entry",
-                                           " artifact ", r->id.empty() ? "(unnamed)" : r->id);
+    const std::string where =
+        r->from_base.empty()
+            ? absl::StrCat("compat: ", r->on_index ? "index" : "entry", " artifact ",
+                           r->id.empty() ? "(unnamed)" : r->id)
+            : absl::StrCat("compat: artifact ", r->id.empty() ? "(unnamed)" : r->id, " from base ",
+                           r->from_base);
     std::string not_read;
     for (const std::string& media_type : r->not_read) {
       absl::StrAppend(&not_read, "; not read: media type ", media_type);
@@ -129,7 +134,8 @@ CompatVerdict CombineArtifactResults(absl::Span<const ArtifactResult* const> res
     }
     std::string head = absl::StrCat(where, " (", r->kind, GroupPolicyNote(*r), "): ");
     if (r->matched) {
-      if (!best || *r->weight > *best) best = r->weight;
+      auto [it, first] = best.try_emplace(r->from_base, *r->weight);
+      if (!first && *r->weight > it->second) it->second = *r->weight;
       v.reasons.push_back(
           absl::StrCat(head, BestSetLabel(*r), " matched, weight ", *r->weight, not_read));
       continue;
@@ -146,7 +152,11 @@ CompatVerdict CombineArtifactResults(absl::Span<const ArtifactResult* const> res
     v.reasons.push_back(
         absl::StrCat(head, "no set matched: ", absl::StrJoin(failures, "; "), not_read));
   }
-  if (v.passed && best) v.weight = *best;
+  // Each weight is within +-1,000,000 (compat_spec.h) and an entry has a
+  // few bases at most (the pipeline follows three levels): no overflow.
+  if (v.passed) {
+    for (const auto& [image, weight] : best) v.weight += weight;
+  }
   return v;
 }
 

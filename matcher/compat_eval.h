@@ -68,6 +68,12 @@
 //   - Weight: the maximum `weight` among all matching sets of those artifacts
 //     (not a sum, so one requirement stated at two levels is not counted
 //     twice).
+//   - Base images (selector/base_images.h): the artifacts of the image the
+//     entry was built FROM, and of its base in turn, apply too (from_base
+//     names the base). The entry passes only when they pass as well, and
+//     each base adds its own best weight to the entry's: a base is another
+//     image, whose preference is its own, not a restatement of the
+//     derived image's.
 //
 // All functions are pure and thread-safe; results own their strings.
 #pragma once
@@ -195,8 +201,11 @@ std::vector<size_t> NewestArtifacts(absl::Span<const CompatArtifact> artifacts);
 
 struct ArtifactResult {
   std::string id;
-  std::string kind;                   // empty: nothing in it imgsel reads (then not evaluated)
-  bool on_index = false;              // attached to the index rather than the entry
+  std::string kind;       // empty: nothing in it imgsel reads (then not evaluated)
+  bool on_index = false;  // attached to the index rather than the entry
+  // Non-empty: attached to this base image of the entry
+  // ("docker.io/library/debian@sha256:..."), not to the image itself.
+  std::string from_base;
   std::vector<std::string> not_read;  // media types of layers not read
   bool matched = false;
   std::optional<int64_t> weight;  // best matching set
@@ -217,7 +226,9 @@ ArtifactResult EvaluateArtifact(const CompatArtifact& artifact, bool on_index,
 
 // The verdict for one entry from the results of the artifacts that apply to
 // it (already the newest of each kind): it passes when every artifact imgsel
-// reads has a matching set, and earns the highest matching weight. Each
+// reads has a matching set, and earns the highest matching weight of the
+// image's own artifacts plus, for each base (from_base), the highest of
+// that base's. Each
 // result gives one reason; layers and artifacts not read are named there
 // ("not read: media type text/plain") and change nothing.
 CompatVerdict CombineArtifactResults(absl::Span<const ArtifactResult* const> results);

@@ -527,6 +527,11 @@ absl::StatusOr<ParsedIndex> ParseIndex(absl::string_view json, absl::string_view
   if (mt == kOciManifestMediaType || mt == kDockerManifestMediaType ||
       (mt.empty() && !has_manifests && has_config_or_layers)) {
     index.kind = DocumentKind::kManifest;
+    // A manifest's annotations name its base image (selector/base_images.h);
+    // ill-formed ones are not an error here, there is nothing to choose.
+    if (has_annotations && annotations_problem.empty()) {
+      index.annotations = {s.index_annotations.data() + index_annotations, index_annotations_n};
+    }
     index.storage = std::move(storage);
     return index;
   }

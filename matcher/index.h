@@ -59,8 +59,8 @@ struct ParsedIndex {
   DocumentKind kind = DocumentKind::kOciIndex;
   absl::string_view media_type;
   absl::Span<const Descriptor> manifests;  // in index order
-  AnnotationList annotations;
-  std::shared_ptr<const void> storage;  // keeps the views alive
+  AnnotationList annotations;              // the document's own (an index's or a manifest's)
+  std::shared_ptr<const void> storage;     // keeps the views alive
 };
 
 // The document's media type: the one it declares, else the one its shape

@@ -162,7 +162,7 @@ constexpr int kPosition = 1, kEntry = 2, kEligible = 3, kSelected = 4, kScore = 
 }
 namespace compat_field {
 constexpr int kEntryDigest = 1, kArtifact = 2, kKind = 3, kOnIndex = 4, kMatched = 5, kWeight = 6,
-              kHasWeight = 7;
+              kHasWeight = 7, kFromBase = 8;
 }
 namespace response_field {
 constexpr int kSelected = 1, kFallback = 2, kFallbackReason = 3, kNothingToChoose = 4, kPolicy = 5,
@@ -240,6 +240,7 @@ void EncodeSelectAnswer(const Selection& sel, bool with_json, bool basic,
           w.String(cf::kArtifact, a.id);
           w.String(cf::kKind, a.kind);
           w.Bool(cf::kOnIndex, a.on_index);
+          w.String(cf::kFromBase, a.from_base);
           w.Bool(cf::kMatched, a.matched);
           if (a.weight) {
             w.Int(cf::kWeight, *a.weight);

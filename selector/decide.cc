@@ -9,15 +9,17 @@ namespace imgsel {
 
 std::shared_ptr<const ArtifactResult> EvaluationMemo::Evaluate(const CompatArtifact& artifact,
                                                                bool on_index,
-                                                               const GroupPolicy& groups) {
-  std::string key = absl::StrCat(artifact.id, on_index ? "#index#" : "#entry#", groups.Describe(),
-                                 "#", absl::StrJoin(groups.nfd_groups, ","));
+                                                               const GroupPolicy& groups,
+                                                               absl::string_view from_base) {
+  std::string key = absl::StrCat(artifact.id, on_index ? "#index#" : "#entry#", from_base, "#",
+                                 groups.Describe(), "#", absl::StrJoin(groups.nfd_groups, ","));
   {
     absl::MutexLock lock(&mu_);
     if (auto it = results_.find(key); it != results_.end()) return it->second;
   }
-  auto result =
-      std::make_shared<const ArtifactResult>(EvaluateArtifact(artifact, on_index, host_, groups));
+  ArtifactResult evaluated = EvaluateArtifact(artifact, on_index, host_, groups);
+  evaluated.from_base = std::string(from_base);
+  auto result = std::make_shared<const ArtifactResult>(std::move(evaluated));
   absl::MutexLock lock(&mu_);
   if (results_.size() >= kMaxEntries) results_.clear();
   results_[std::move(key)] = result;
@@ -52,10 +54,12 @@ Selection DecideSelection(const FetchedImage& image, const HostProfile& host, co
   if (sel.is_index && image.artifacts_looked_up && kind == PolicyKind::kBest &&
       !image.artifacts.empty()) {
     const bool kept = memo != nullptr && &memo->host() == &host;
-    auto evaluate = [&](const CompatArtifact& artifact, bool on_index) {
-      return kept ? memo->Evaluate(artifact, on_index, image.groups)
-                  : std::make_shared<const ArtifactResult>(
-                        EvaluateArtifact(artifact, on_index, host, image.groups));
+    auto evaluate = [&](const CompatArtifact& artifact, bool on_index,
+                        absl::string_view from_base = "") {
+      if (kept) return memo->Evaluate(artifact, on_index, image.groups, from_base);
+      ArtifactResult evaluated = EvaluateArtifact(artifact, on_index, host, image.groups);
+      evaluated.from_base = std::string(from_base);
+      return std::make_shared<const ArtifactResult>(std::move(evaluated));
     };
     // Each artifact evaluated once: the index's apply to every entry.
     std::vector<std::shared_ptr<const ArtifactResult>> index_results;
@@ -68,6 +72,16 @@ Selection DecideSelection(const FetchedImage& image, const HostProfile& host, co
       if (auto it = image.artifacts.find(digest);
           it != image.artifacts.end() && digest != image.document_digest) {
         for (const auto& artifact : it->second) all.push_back(evaluate(*artifact, false));
+      }
+      // Its base images' artifacts: requirements of the entry as well.
+      if (auto bases = image.bases.find(digest); bases != image.bases.end()) {
+        for (const FetchedImage::BaseSubject& base : bases->second) {
+          auto it = image.artifacts.find(base.key);
+          if (it == image.artifacts.end()) continue;
+          for (const auto& artifact : it->second) {
+            all.push_back(evaluate(*artifact, false, base.base));
+          }
+        }
       }
       if (all.empty()) continue;
       std::vector<const ArtifactResult*> raw;

@@ -4,8 +4,9 @@
 // fetch serves any number of hosts (`imgsel matrix`).
 //
 //   1. which entries could win on this host (EligibleEntries, select.h)
-//   2. for each, the compatibility artifacts that apply to it (its own and
-//      the index's) evaluated against the host, combined into a verdict
+//   2. for each, the compatibility artifacts that apply to it (its own, the
+//      index's and its base images') evaluated against the host, combined
+//      into a verdict
 //   3. one matcher::Select with those verdicts; or, when an artifact could
 //      not be read and [compat] on_error = "fallback", containerd's first
 //      match flagged fallback with the reason
@@ -60,6 +61,15 @@ struct FetchedImage {
   // decide evaluates them.
   GroupPolicy groups;
   std::map<std::string, std::vector<std::shared_ptr<const CompatArtifact>>> artifacts;
+  // Per entry digest, the subjects of its base images (base_images.h),
+  // nearest first: each a key of `artifacts` ("<repository>@<digest>", so
+  // never an entry's bare digest) and the base it belongs to, as
+  // explanations name it (an index base and its entry share one name).
+  struct BaseSubject {
+    std::string key;
+    std::string base;  // "docker.io/library/debian@sha256:..."
+  };
+  std::map<std::string, std::vector<BaseSubject>> bases;
   // Non-empty: an artifact or a referrers list could not be read and
   // [compat] on_error = "fallback" (the decision is then a fallback).
   std::string artifact_failure;
@@ -92,9 +102,10 @@ class EvaluationMemo {
 
   const HostProfile& host() const { return host_; }
   // The evaluation of `artifact` under `groups` against host(), from
-  // memory or made now.
+  // memory or made now; `from_base` as ArtifactResult::from_base.
   std::shared_ptr<const ArtifactResult> Evaluate(const CompatArtifact& artifact, bool on_index,
-                                                 const GroupPolicy& groups);
+                                                 const GroupPolicy& groups,
+                                                 absl::string_view from_base = "");
 
  private:
   const HostProfile& host_;
@@ -112,8 +123,8 @@ struct Selection {
   std::string document_digest;      // what the reference resolved to
   std::string document_media_type;  // index, manifest list or manifest
   bool is_index = false;
-  // Per entry digest, the compatibility artifacts evaluated for it (its own
-  // and the index's), with result trees for display.
+  // Per entry digest, the compatibility artifacts evaluated for it (the
+  // index's, its own, then its base images'), with result trees for display.
   std::map<std::string, std::vector<std::shared_ptr<const ArtifactResult>>> compat;
   std::vector<std::string> warnings;  // artifact problems handled by on_error
   int64_t round_trips = 0;            // registry requests this selection made

@@ -17,6 +17,7 @@
 #include "registry/client.h"
 #include "registry/reference.h"
 #include "registry/referrers.h"
+#include "selector/base_images.h"
 #include "selector/config_platform.h"
 #include "selector/memory_gate.h"
 #include "selector/oci_layout.h"
@@ -153,6 +154,11 @@ struct SelectionPipeline::Memo {
       ABSL_GUARDED_BY(mu);
   // By artifact digest: what its manifest says (kind, layers to fetch).
   absl::flat_hash_map<std::string, std::shared_ptr<const ArtifactShape>> shapes ABSL_GUARDED_BY(mu);
+  // Entry and base image documents by "<repository>@<digest>", parsed:
+  // what their base annotations say (base_images.h). Bounded apart: each
+  // holds its document.
+  static constexpr size_t kMaxDocuments = 1024;
+  absl::flat_hash_map<std::string, ParsedIndex> documents ABSL_GUARDED_BY(mu);
 };
 
 SelectionPipeline::SelectionPipeline(std::shared_ptr<const Config> config, HostProfile host)
@@ -350,33 +356,65 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
 
   // Only entries that can win on some host need their artifacts.
   std::vector<std::string> subjects;
+  std::vector<BaseChains::Entry> entries;  // whose base images are followed
   if (!image.document_digest.empty()) subjects.push_back(image.document_digest);
   std::set<std::string> seen(subjects.begin(), subjects.end());
   for (const HostProfile* host : hosts) {
     for (size_t position : EligibleEntries(image.index, *host, policy, options)) {
-      std::string digest(image.index.manifests[position].digest);
-      if (seen.insert(digest).second) subjects.push_back(std::move(digest));
+      const Descriptor& entry = image.index.manifests[position];
+      std::string digest(entry.digest);
+      if (!seen.insert(digest).second) continue;
+      subjects.push_back(digest);
+      Platform platform;
+      if (entry.platform) {
+        platform = entry.platform->ToPlatform();
+      } else if (auto it = image.config_platforms.find(digest);
+                 it != image.config_platforms.end()) {
+        platform = it->second;
+      }
+      entries.push_back({std::move(digest), std::move(platform)});
     }
   }
   registry::ReferrersClient referrers(client_.get(), deadline);
-  const std::string repo_key = ref.Name();
   const absl::Time now = clock_->Now();
+
+  // Where each subject is listed, by its key in image.artifacts: the
+  // image's own by digest, a base image's as "<repository>@<digest>" in its
+  // own repository. The pull's credentials go only to the image's own
+  // registry; a base on another gets what the Docker config holds for it.
+  struct Source {
+    registry::Reference repo;
+    std::string digest;
+    const registry::Credentials* creds = nullptr;
+  };
+  std::map<std::string, Source> sources;
+  std::vector<std::string> subject_order;  // the image's own first
+  for (const std::string& subject : subjects) {
+    sources[subject] = {ref, subject, request.credentials};
+    subject_order.push_back(subject);
+  }
+  auto credentials_for = [&](const registry::Reference& repo) {
+    return repo.registry == ref.registry ? request.credentials : nullptr;
+  };
 
   // Referrers lists: memory first, the rest from the client (disk cache or
   // registry, subjects in parallel).
   std::map<std::string, Memo::Artifacts> listings;
-  std::vector<std::string> missing;
-  {
+  auto not_in_memory = [&](const std::vector<std::string>& keys) {
+    std::vector<std::string> missing;
     absl::MutexLock lock(&memo_->mu);
-    for (const std::string& subject : subjects) {
-      auto it = memo_->listings.find(absl::StrCat(repo_key, "@", subject));
+    for (const std::string& key : keys) {
+      const Source& source = sources.at(key);
+      auto it = memo_->listings.find(absl::StrCat(source.repo.Name(), "@", source.digest));
       if (it != memo_->listings.end() && FreshAt(it->second.stamped, referrers_ttl_, now)) {
-        listings[subject] = it->second.artifacts;
+        listings[key] = it->second.artifacts;
       } else {
-        missing.push_back(subject);
+        missing.push_back(key);
       }
     }
-  }
+    return missing;
+  };
+  std::vector<std::string> missing = not_in_memory(subjects);
   // The entry that wins unless an artifact says otherwise: while the
   // referrers are listed, its manifest and config travel alongside. With
   // every list in memory the decision comes at once, and the content is
@@ -400,6 +438,7 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
                             request.credentials, deadline);
     }
   }
+  // Called from one thread at a time (the listing's joins order them).
   auto note_failure = [&](std::string why) {
     if (config.compat.fallback_on_error) {
       image.artifact_failure = std::move(why);
@@ -407,23 +446,99 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
       image.warnings.push_back(absl::StrCat(why, " (ignored: [compat] on_error = \"ignore\")"));
     }
   };
-  if (!missing.empty()) {
-    std::vector<registry::SubjectReferrers> lists =
-        referrers.List(ref, missing, ArtifactTypes(), request.credentials);
+  // Lists `keys` of `sources`: one ReferrersClient::List per repository,
+  // repositories in parallel.
+  auto list = [&](const std::vector<std::string>& keys) {
+    std::map<std::string, std::vector<std::string>> by_repository;
+    for (const std::string& key : keys) by_repository[sources.at(key).repo.Name()].push_back(key);
+    std::vector<const std::vector<std::string>*> groups;
+    for (const auto& [name, group] : by_repository) groups.push_back(&group);
+    std::vector<std::vector<registry::SubjectReferrers>> lists =
+        InParallel(groups.size(), [&](size_t g) {
+          const Source& first = sources.at(groups[g]->front());
+          std::vector<std::string> digests;
+          for (const std::string& key : *groups[g]) digests.push_back(sources.at(key).digest);
+          return referrers.List(first.repo, digests, ArtifactTypes(), first.creds);
+        });
     absl::MutexLock lock(&memo_->mu);
     if (memo_->listings.size() >= Memo::kMaxEntries) memo_->listings.clear();
-    for (auto& list : lists) {
-      if (!list.status.ok()) {
-        note_failure(absl::StrCat("referrers of ", list.subject, ": ", list.status.message()));
-        continue;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      for (size_t i = 0; i < lists[g].size() && i < groups[g]->size(); ++i) {
+        registry::SubjectReferrers& listed = lists[g][i];
+        const std::string& key = (*groups[g])[i];
+        const Source& source = sources.at(key);
+        if (!listed.status.ok()) {
+          note_failure(absl::StrCat("referrers of ", key, ": ", listed.status.message()));
+          continue;
+        }
+        auto shared = std::make_shared<const std::vector<registry::ArtifactDescriptor>>(
+            std::move(listed.artifacts));
+        memo_->listings[absl::StrCat(source.repo.Name(), "@", source.digest)] = {now, shared};
+        listings[key] = std::move(shared);
       }
-      auto shared = std::make_shared<const std::vector<registry::ArtifactDescriptor>>(
-          std::move(list.artifacts));
-      memo_->listings[absl::StrCat(repo_key, "@", list.subject)] = {now, shared};
-      listings[list.subject] = std::move(shared);
     }
-  }
+  };
+  // Manifests (or indexes) by digest, parsed: memory first (a document
+  // addressed by its digest never changes), the rest in parallel.
+  auto read_documents = [&](const std::vector<BaseChains::Document>& documents) {
+    std::map<std::string, absl::StatusOr<ParsedIndex>> read;
+    std::vector<size_t> to_read;
+    {
+      absl::MutexLock lock(&memo_->mu);
+      for (size_t i = 0; i < documents.size(); ++i) {
+        auto it = memo_->documents.find(documents[i].key);
+        if (it != memo_->documents.end()) {
+          read.emplace(documents[i].key, it->second);
+        } else {
+          to_read.push_back(i);
+        }
+      }
+    }
+    std::vector<absl::StatusOr<ParsedIndex>> fetched =
+        InParallel(to_read.size(), [&](size_t k) -> absl::StatusOr<ParsedIndex> {
+          const BaseChains::Document& d = documents[to_read[k]];
+          auto m = client_->FetchManifest(d.repository, d.digest, credentials_for(d.repository),
+                                          deadline);
+          if (!m.ok()) return m.status();
+          return ParseIndex(m->bytes, d.key);
+        });
+    absl::MutexLock lock(&memo_->mu);
+    if (memo_->documents.size() >= Memo::kMaxDocuments) memo_->documents.clear();
+    for (size_t k = 0; k < to_read.size(); ++k) {
+      if (fetched[k].ok()) memo_->documents[documents[to_read[k]].key] = *fetched[k];
+      read.emplace(documents[to_read[k]].key, std::move(fetched[k]));
+    }
+    return read;
+  };
+  // One round trip: the referrers of `keys` and the documents the base
+  // chains stand at, at once.
+  BaseChains chains(ref, entries);
+  std::vector<std::string> base_failures;
+  auto trip = [&](const std::vector<std::string>& to_list) {
+    std::future<void> listing;
+    if (!to_list.empty()) listing = std::async(std::launch::async, list, std::cref(to_list));
+    auto read = read_documents(chains.Pending());
+    if (listing.valid()) listing.get();
+    chains.Advance(read, image.warnings, base_failures);
+  };
+  trip(missing);
   if (absl::Now() > deadline) return out_of_time("while listing compatibility artifacts");
+  // Then a round trip per level of base images (base_images.h).
+  for (std::vector<BaseChains::Document> bases = chains.Pending(); !bases.empty();
+       bases = chains.Pending()) {
+    std::vector<std::string> keys;
+    for (BaseChains::Document& d : bases) {
+      if (sources.count(d.key)) continue;
+      const registry::Credentials* creds = credentials_for(d.repository);
+      sources[d.key] = {std::move(d.repository), std::move(d.digest), creds};
+      subject_order.push_back(d.key);
+      keys.push_back(d.key);
+    }
+    trip(not_in_memory(keys));
+    if (absl::Now() > deadline) return out_of_time("while reading base images");
+  }
+  for (std::string& failure : base_failures) note_failure(std::move(failure));
+  image.bases = chains.Subjects();
 
   // Every listed artifact's kind, from its manifest (memory first: an
   // artifact is content-addressed); then per subject the newest of each
@@ -437,8 +552,10 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
   };
   std::vector<Listed> listed;
   size_t over_cap = 0;  // listed past kMaxArtifactsPerSelection
-  for (const auto& [subject, artifacts] : listings) {
-    for (const registry::ArtifactDescriptor& desc : *artifacts) {
+  for (const std::string& subject : subject_order) {
+    auto found = listings.find(subject);
+    if (found == listings.end()) continue;
+    for (const registry::ArtifactDescriptor& desc : *found->second) {
       if (listed.size() == kMaxArtifactsPerSelection) {
         ++over_cap;
         continue;
@@ -463,7 +580,8 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
     }
   }
   std::vector<absl::StatusOr<ArtifactShape>> shapes = InParallel(to_read.size(), [&](size_t k) {
-    return FetchShape(referrers, ref, listed[to_read[k]].desc, request.credentials);
+    const Source& source = sources.at(listed[to_read[k]].subject);
+    return FetchShape(referrers, source.repo, listed[to_read[k]].desc, source.creds);
   });
   for (size_t k = 0; k < to_read.size(); ++k) {
     if (!shapes[k].ok()) {
@@ -519,7 +637,8 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
   }
   std::vector<absl::StatusOr<CompatArtifact>> fetched_artifacts =
       InParallel(to_fetch.size(), [&](size_t k) {
-        return FetchAndParse(referrers, ref, wanted[to_fetch[k]].shape, request.credentials);
+        const Source& source = sources.at(wanted[to_fetch[k]].subject);
+        return FetchAndParse(referrers, source.repo, wanted[to_fetch[k]].shape, source.creds);
       });
   for (size_t k = 0; k < to_fetch.size(); ++k) {
     Wanted& w = wanted[to_fetch[k]];

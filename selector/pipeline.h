@@ -20,7 +20,10 @@
 //        and the layer media types imgsel reads); fetch and parse the
 //        layers of the newest of each kind per subject (parsed artifacts
 //        kept by digest). Artifacts with nothing imgsel reads are listed as
-//        not read and change nothing.
+//        not read and change nothing. The entries' manifests are read
+//        alongside the listing; the base images they name
+//        (base_images.h) are read and their referrers listed a level a
+//        round trip, and the base's artifacts apply to the entry.
 //   decide (DecideSelection, decide.h; pure)
 //     5. evaluate those artifacts against one host, select once with the
 //        policy of the runtime handler
@@ -39,7 +42,10 @@
 // Round trips. A cold selection of an index from a registry costs the GET
 // of the tag, then the referrers of every subject at once (one round trip:
 // on a repository not yet known the API and the sha256-<hex> tag are asked
-// together), then the manifests of the artifacts not yet in memory, at
+// together; the eligible entries' manifests are read in the same trip),
+// then one round trip per level of base images (their documents read and
+// their referrers listed at once; none when no entry names a base), then
+// the manifests of the artifacts not yet in memory, at
 // once, then the layers of the newest of each kind, at once; with
 // fetch_chosen_content the likely choice's manifest and config are fetched
 // alongside the referrers, not after. An index with entries without a

@@ -29,6 +29,7 @@ std::string SelectionToJson(const Selection& s, int indent) {
       w.Key("artifact").String(a.id);
       w.Key("kind").String(a.kind);
       w.Key("onIndex").Bool(a.on_index);
+      if (!a.from_base.empty()) w.Key("fromBase").String(a.from_base);
       w.Key("notRead").BeginArray();
       for (const std::string& media_type : a.not_read) w.String(media_type);
       w.EndArray();

@@ -536,5 +536,57 @@ compatibilities:
   EXPECT_EQ(check.problems[0].pos.line, 5);
 }
 
+// Base images: a base's artifacts are requirements of the entry too, and
+// each base adds its own best weight to the best of the image's own.
+TEST(CompatArtifacts, BasesAddTheirRequirementsAndTheirWeights) {
+  auto result = [](std::string from_base, bool on_index, std::optional<int64_t> weight) {
+    ArtifactResult r;
+    r.id = "sha256:a";
+    r.kind = "k";
+    r.on_index = on_index;
+    r.from_base = std::move(from_base);
+    r.matched = weight.has_value();
+    r.weight = weight;
+    return r;
+  };
+  struct Case {
+    const char* name;
+    std::vector<ArtifactResult> results;
+    bool passed;
+    int64_t weight;
+  };
+  const std::vector<Case> cases = {
+      {"index 3 and entry 7: the best of the image's own",
+       {result("", true, 3), result("", false, 7)},
+       true,
+       7},
+      {"and a base's 20 adds",
+       {result("", true, 3), result("", false, 7), result("b@1", false, 20)},
+       true,
+       27},
+      {"two artifacts of one base: its best",
+       {result("b@1", true, 5), result("b@1", false, 2)},
+       true,
+       5},
+      {"two bases add", {result("b@1", false, 5), result("c@2", false, -2)}, true, 3},
+      {"a base that does not match rules the entry out",
+       {result("", false, 7), result("b@1", false, std::nullopt)},
+       false,
+       0},
+  };
+  for (const Case& c : cases) {
+    std::vector<const ArtifactResult*> raw;
+    for (const ArtifactResult& r : c.results) raw.push_back(&r);
+    const CompatVerdict v = CombineArtifactResults(raw);
+    EXPECT_EQ(v.passed, c.passed) << c.name;
+    EXPECT_EQ(v.weight, c.weight) << c.name;
+    for (size_t i = 0; i < c.results.size(); ++i) {
+      if (c.results[i].from_base.empty()) continue;
+      EXPECT_NE(v.reasons[i].find("from base " + c.results[i].from_base), std::string::npos)
+          << c.name << ": " << v.reasons[i];
+    }
+  }
+}
+
 }  // namespace
 }  // namespace imgsel

@@ -81,6 +81,7 @@ v1::SelectResponse Oracle(const Selection& sel, bool with_json, bool basic) {
       pr->set_artifact(shared->id);
       pr->set_kind(shared->kind);
       pr->set_on_index(shared->on_index);
+      pr->set_from_base(shared->from_base);
       pr->set_matched(shared->matched);
       if (shared->weight) {
         pr->set_weight(*shared->weight);
@@ -233,6 +234,7 @@ TEST_F(SelectAnswerTest, CompatibilityResultsWarningsAndFallback) {
   matched->kind = "application/vnd.nfd.image-compatibility.v1alpha1";
   matched->matched = true;
   matched->weight = -7;
+  matched->from_base = "docker.io/library/debian@" + Digest(13);
   auto on_index = std::make_shared<ArtifactResult>();
   on_index->id = Digest(11);
   on_index->kind = "application/vnd.nfd.image-compatibility.v1alpha1";

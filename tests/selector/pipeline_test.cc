@@ -183,7 +183,14 @@ TEST_F(PipelineTest, ChosenContentIsTheVerifiedManifestAndConfigOfTheWinner) {
       {"asked", true, "", "", v3_manifest, {v3_manifest, v3_config}},
       {"not asked", false, "", "", v3_manifest, {}},
       {"the config comes back wrong", true, "", "/blobs/" + v3_config, v3_manifest, {v3_manifest}},
-      {"the manifest comes back wrong", true, "", "/manifests/" + v3_manifest, v3_manifest, {}},
+      // The entries' manifests are read for their base images: one that
+      // cannot be read follows on_error ("fallback": the first match).
+      {"the manifest comes back wrong",
+       true,
+       "",
+       "/manifests/" + v3_manifest,
+       generic_.manifest.digest(),
+       {}},
       // Last: the artifact stays in the registry.
       {"an artifact changes the winner", true, v3_manifest, "", generic_.manifest.digest(), {}},
   };
