@@ -28,6 +28,8 @@
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
+#include "cli/registry_flags.h"
+#include "cli/registry_wait.h"
 #include "cli/text_output.h"
 #include "matcher/compat_spec.h"
 #include "oci/file_read.h"
@@ -35,6 +37,7 @@
 #include "registry/attach.h"
 #include "registry/client.h"
 #include "registry/reference.h"
+#include "selector/registry_options.h"
 
 namespace imgsel::cli {
 namespace {
@@ -45,10 +48,8 @@ struct AttachFlags {
   std::string artifact_type = std::string(kNfdArtifactType);
   std::string media_type = std::string(kNfdSpecLayerType);
   std::vector<std::string> annotations;
-  bool plain_http = false;
-  std::string hosts_dir;
-  std::string docker_config;
-  double timeout_seconds = 30;
+  // --config, --hosts-dir, --plain-http, --docker-config, --timeout
+  RegistryFlags registry{.timeout_seconds = 30};
 };
 
 int Fail(int code, absl::string_view message) {
@@ -83,9 +84,13 @@ bool CheckSpecFile(const std::string& file, absl::string_view content,
 int RunAttach(const AttachFlags& f) {
   auto ref = registry::ParseReference(f.ref);
   if (!ref.ok()) return Fail(2, ref.status().message());
-  // NaN passes every comparison but this one; 0 would mean no timeout.
-  if (!(f.timeout_seconds >= 0.001 && f.timeout_seconds <= 3600)) {
-    return Fail(2, "--timeout: want seconds from 0.001 to 3600");
+  if (absl::Status s = CheckTimeoutFlag(f.registry.timeout_seconds); !s.ok()) {
+    return Fail(2, s.message());
+  }
+  auto config = LoadConfigFlag(f.registry.config);
+  if (!config.ok()) return Fail(2, config.status().message());
+  if (absl::Status s = ApplyRegistryFlags(f.registry, &*config); !s.ok()) {
+    return Fail(2, s.message());
   }
   if (!IsMediaType(f.artifact_type)) {
     return Fail(2, absl::StrCat("--artifact-type \"", f.artifact_type, "\": not a media type"));
@@ -134,15 +139,18 @@ int RunAttach(const AttachFlags& f) {
     options.annotations.emplace_back(a.substr(0, eq), a.substr(eq + 1));
   }
 
-  registry::ClientOptions client_options;
-  client_options.plain_http = f.plain_http;
-  client_options.hosts_dir = f.hosts_dir;
-  client_options.docker_config = f.docker_config;
-  client_options.request_timeout = absl::Seconds(f.timeout_seconds);
+  // The config's [registry] table with the flags over it; --timeout bounds
+  // each request (an upload can take its time; a hung one cannot).
+  registry::ClientOptions client_options = RegistryClientOptions(config->registry);
+  client_options.request_timeout = absl::Seconds(f.registry.timeout_seconds);
   auto client = registry::RegistryClient::Create(client_options);
   if (!client.ok()) return Fail(2, client.status().message());
 
-  auto result = registry::AttachLayers(**client, *ref, layers, options);
+  absl::StatusOr<registry::AttachResult> result;
+  {
+    RegistryWaitNotice notice(client->get());
+    result = registry::AttachLayers(**client, *ref, layers, options);
+  }
   if (!result.ok()) {
     // A hosts.toml or Docker config that does not read is the caller's input.
     const bool bad_input = result.status().code() == absl::StatusCode::kInvalidArgument;
@@ -175,14 +183,7 @@ void AddAttachCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--annotation", flags->annotations,
                   "key=value on the artifact manifest (repeatable)");
-  cmd->add_flag("--plain-http", flags->plain_http, "talk to the registry over http://");
-  cmd->add_option("--hosts-dir", flags->hosts_dir,
-                  "containerd registry host config (certs.d with hosts.toml files)")
-      ->check(CLI::ExistingDirectory);
-  cmd->add_option("--docker-config", flags->docker_config,
-                  "Docker config.json with registry credentials");
-  cmd->add_option("--timeout", flags->timeout_seconds, "seconds per registry request (0.001-3600)")
-      ->capture_default_str();
+  AddRegistryFlags(cmd, &flags->registry, "seconds per registry request (0.001-3600, default 30)");
   cmd->callback([flags, &exit_code] { exit_code = RunAttach(*flags); });
 }
 

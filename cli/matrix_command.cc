@@ -16,6 +16,8 @@
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
+#include "cli/registry_flags.h"
+#include "cli/registry_wait.h"
 #include "cli/text_output.h"
 #include "oci/file_read.h"
 #include "oci/json_writer.h"
@@ -31,10 +33,9 @@ namespace {
 struct MatrixFlags {
   std::vector<std::string> images;
   std::vector<std::string> host_profiles;
-  std::string config;
+  RegistryFlags registry;  // --config, --hosts-dir, --plain-http, --docker-config, --timeout
   std::string runtime_handler;
   std::string output = "text";
-  double timeout_seconds = 60;
 };
 
 struct Cell {
@@ -104,10 +105,7 @@ std::string Short(const std::string& digest) {
 }
 
 int RunMatrix(const MatrixFlags& f) {
-  // NaN fails this comparison too; 0 would mean no deadline.
-  if (!(f.timeout_seconds >= 0.001 && f.timeout_seconds <= 3600)) {
-    return BadInput(absl::InvalidArgumentError("--timeout: want seconds from 0.001 to 3600"));
-  }
+  if (absl::Status s = CheckTimeoutFlag(f.registry.timeout_seconds); !s.ok()) return BadInput(s);
   if (f.images.empty() || f.host_profiles.empty()) {
     return BadInput(
         absl::InvalidArgumentError("matrix: give at least one --host-profile FILE and one IMAGE"));
@@ -120,8 +118,9 @@ int RunMatrix(const MatrixFlags& f) {
                              : registry::ParseReference(image).status();
     if (!named.ok()) return BadInput(named);
   }
-  auto config = LoadConfigFlag(f.config);
+  auto config = LoadConfigFlag(f.registry.config);
   if (!config.ok()) return BadInput(config.status());
+  if (absl::Status s = ApplyRegistryFlags(f.registry, &*config); !s.ok()) return BadInput(s);
   std::vector<Host> hosts;
   // One pipeline for every host: each image is fetched once. Its own host
   // is the first profile; every decision names the host it is for.
@@ -150,9 +149,10 @@ int RunMatrix(const MatrixFlags& f) {
   }
   std::vector<std::vector<Cell>> table;
   bool all_fit = true;
+  RegistryWaitNotice notice(pipeline->client());
   for (const std::string& image : f.images) {
     std::vector<Cell> row = EvaluateRow(image, *pipeline, hosts, *config, f.runtime_handler,
-                                        absl::Seconds(f.timeout_seconds));
+                                        absl::Seconds(f.registry.timeout_seconds));
     for (const Cell& cell : row) {
       if (cell.digest.empty() && cell.platform != "single manifest") all_fit = false;
     }
@@ -237,12 +237,10 @@ void AddMatrixCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--host-profile", flags->host_profiles,
                   "Host profile JSON (imgsel probe --save); repeat for each host")
       ->required();
-  cmd->add_option("--config", flags->config,
-                  absl::StrCat("imgsel.toml (default ", kDefaultConfigPath, " when present)"));
+  AddRegistryFlags(cmd, &flags->registry,
+                   "seconds each image's fetch may take, for all hosts (0.001-3600, default 60)");
   cmd->add_option("--runtime-handler", flags->runtime_handler,
                   "CRI runtime handler whose [handlers.NAME] rules apply");
-  cmd->add_option("--timeout", flags->timeout_seconds,
-                  "seconds each image's fetch may take, for all hosts (0.001-3600, default 60)");
   cmd->add_option("--output,-o", flags->output, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
   cmd->callback([flags, &exit_code] { exit_code = RunMatrix(*flags); });

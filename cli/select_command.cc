@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "cli/inputs.h"
+#include "cli/registry_flags.h"
+#include "cli/registry_wait.h"
 #include "cli/text_output.h"
 #include "matcher/decision_json.h"
 #include "matcher/index.h"
@@ -28,11 +30,10 @@ struct SelectFlags {
   std::string source;
   std::string index_file;
   std::string host_profile;
-  std::string config;
+  RegistryFlags registry;  // --config, --hosts-dir, --plain-http, --docker-config, --timeout
   std::string runtime_handler;
   std::string policy = "best";
   std::string output = "text";
-  double timeout_seconds = 60;
 };
 
 // A registry reference: the whole pipeline, compatibility artifacts included.
@@ -40,7 +41,11 @@ int RunRegistrySelect(const SelectFlags& f, const Config& config, const HostProf
                       const SelectionRequest& request) {
   auto pipeline = SelectionPipeline::Create(config, host);
   if (!pipeline.ok()) return BadInput(pipeline.status());
-  auto selection = (*pipeline)->Select(request);
+  absl::StatusOr<Selection> selection;
+  {
+    RegistryWaitNotice notice((*pipeline)->client());
+    selection = (*pipeline)->Select(request);
+  }
   if (!selection.ok()) {
     std::fprintf(stderr, "imgsel: %s\n", std::string(selection.status().message()).c_str());
     // A reference that does not parse is bad input; a registry that fails is not.
@@ -63,16 +68,14 @@ int RunRegistrySelect(const SelectFlags& f, const Config& config, const HostProf
 }
 
 int RunSelect(const SelectFlags& f) {
-  // NaN fails this comparison too; 0 would mean no deadline.
-  if (!(f.timeout_seconds >= 0.001 && f.timeout_seconds <= 3600)) {
-    return BadInput(absl::InvalidArgumentError("--timeout: want seconds from 0.001 to 3600"));
-  }
+  if (absl::Status s = CheckTimeoutFlag(f.registry.timeout_seconds); !s.ok()) return BadInput(s);
   if (f.source.empty() == f.index_file.empty()) {
     return BadInput(absl::InvalidArgumentError(
         "select: give exactly one of SOURCE (oci-layout:DIR[:TAG|@DIGEST]) or --index FILE"));
   }
-  auto config = LoadConfigFlag(f.config);
+  auto config = LoadConfigFlag(f.registry.config);
   if (!config.ok()) return BadInput(config.status());
+  if (absl::Status s = ApplyRegistryFlags(f.registry, &*config); !s.ok()) return BadInput(s);
   auto host = HostFromFlags(f.host_profile, *config);
   if (!host.ok()) return BadInput(host.status());
 
@@ -80,7 +83,7 @@ int RunSelect(const SelectFlags& f) {
   request.runtime_handler = f.runtime_handler;
   request.policy = f.policy == "first-match" ? PolicyKind::kFirstMatch : PolicyKind::kBest;
   // One deadline for the whole selection, every registry request in it.
-  request.budget = absl::Seconds(f.timeout_seconds);
+  request.budget = absl::Seconds(f.registry.timeout_seconds);
   std::string bytes;
   if (!f.index_file.empty()) {
     auto read = ReadFileBounded(f.index_file, ParseLimits{}.max_bytes);
@@ -127,15 +130,13 @@ void AddSelectCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--index", flags->index_file, "Raw index JSON file, or - for standard input");
   cmd->add_option("--host-profile", flags->host_profile,
                   "Host profile JSON (imgsel probe --save) instead of this host");
-  cmd->add_option("--config", flags->config,
-                  absl::StrCat("imgsel.toml (default ", kDefaultConfigPath, " when present)"));
+  AddRegistryFlags(cmd, &flags->registry,
+                   "seconds the whole selection may take, every registry request in it "
+                   "(0.001-3600, default 60)");
   cmd->add_option("--runtime-handler", flags->runtime_handler,
                   "CRI runtime handler whose [handlers.NAME] rules apply");
   cmd->add_option("--policy", flags->policy, "best, or first-match (containerd's own choice)")
       ->check(CLI::IsMember({"best", "first-match"}));
-  cmd->add_option("--timeout", flags->timeout_seconds,
-                  "seconds the whole selection may take, every registry request in it "
-                  "(0.001-3600, default 60)");
   cmd->add_option("--output,-o", flags->output, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
   cmd->footer(kSelectExitStatus);

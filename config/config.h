@@ -99,6 +99,9 @@ struct RegistryConfig {
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(30);
   int max_concurrent_per_registry = 16;
+  // Not a config key: the CLI's --plain-http, for a registry with no
+  // hosts.toml that speaks http://.
+  bool plain_http = false;
 };
 
 struct ServerConfig {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -124,6 +125,16 @@ void RegistryClient::set_referrers_mode(const Reference& repo, ReferrersMode mod
 absl::StatusOr<HttpResponse> RegistryClient::Send(HttpRequest request, absl::string_view registry,
                                                   absl::Time deadline) {
   const std::string origin = UrlOrigin(request.url);
+  const uint64_t id = next_pending_.fetch_add(1);
+  {
+    absl::MutexLock lock(&mu_);
+    pending_[id] = {absl::StrCat(request.method, " ", EscapeRemoteText(WithoutQuery(request.url))),
+                    absl::Now()};
+  }
+  absl::Cleanup answered = [this, id] {
+    absl::MutexLock lock(&mu_);
+    pending_.erase(id);
+  };
   Limiter& limiter = LimiterFor(registry, origin);
   if (!limiter.Acquire(deadline)) {
     return absl::DeadlineExceededError(
@@ -146,6 +157,17 @@ absl::StatusOr<HttpResponse> RegistryClient::Send(HttpRequest request, absl::str
   absl::StatusOr<HttpResponse> response = transport_.Perform(request);
   limiter.Release();
   return response;
+}
+
+std::vector<RegistryClient::PendingRequest> RegistryClient::Pending() const {
+  std::vector<PendingRequest> out;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, request] : pending_) out.push_back(request);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const PendingRequest& a, const PendingRequest& b) { return a.since < b.since; });
+  return out;
 }
 
 absl::StatusOr<HttpResponse> RegistryClient::Get(const Reference& repo,

@@ -149,6 +149,15 @@ class RegistryClient {
 
   // HTTP exchanges made so far, token requests included.
   int64_t round_trips() const { return round_trips_.load(); }
+
+  // A request not answered yet: waiting for a slot or for its answer.
+  struct PendingRequest {
+    std::string what;  // "GET http://host/v2/repo/manifests/tag", no query (no secrets)
+    absl::Time since;  // real time it was started
+  };
+  // The requests not answered yet, oldest first (a terminal says what a
+  // long wait is waiting for).
+  std::vector<PendingRequest> Pending() const;
   DiskCache* cache() const { return options_.cache; }
   const ClientOptions& options() const { return options_; }
 
@@ -191,6 +200,9 @@ class RegistryClient {
   HttpTransport transport_;
   TokenCache tokens_;
   std::atomic<int64_t> round_trips_{0};
+  // By a number Send gives each request; as many as requests in flight.
+  std::atomic<uint64_t> next_pending_{0};
+  absl::flat_hash_map<uint64_t, PendingRequest> pending_ ABSL_GUARDED_BY(mu_);
 
   mutable absl::Mutex mu_;
   // By "registry|origin".

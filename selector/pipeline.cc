@@ -21,6 +21,7 @@
 #include "selector/config_platform.h"
 #include "selector/memory_gate.h"
 #include "selector/oci_layout.h"
+#include "selector/registry_options.h"
 #include "selector/selection_stage.h"
 #include "selector/spec_cache.h"
 
@@ -185,12 +186,7 @@ absl::StatusOr<std::unique_ptr<SelectionPipeline>> SelectionPipeline::Create(Con
     if (!opened.ok()) return opened.status();
     p->cache_ = *std::move(opened);
   }
-  registry::ClientOptions options;
-  options.hosts_dir = shared->registry.config_path;
-  options.docker_config = shared->registry.docker_config;
-  options.connect_timeout = shared->registry.connect_timeout;
-  options.request_timeout = shared->registry.request_timeout;
-  options.max_concurrent_per_registry = shared->registry.max_concurrent_per_registry;
+  registry::ClientOptions options = RegistryClientOptions(shared->registry);
   options.max_blob_bytes = static_cast<size_t>(shared->compat.max_layer_bytes);
   options.referrers_ttl = shared->compat.referrers_ttl;
   options.cache = p->cache_.get();

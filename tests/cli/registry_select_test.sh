@@ -175,6 +175,62 @@ mx "127.0.0.1:$PORT/demo:no-such-tag" "127.0.0.1:1/demo:v1" >/dev/null 2>&1; rc=
 [[ $rc == 3 ]] && echo "ok   matrix: an unreachable registry beside a missing tag: exit 3" \
   || fail "matrix unreachable and missing: rc $rc"
 
+# 5b. One set of registry flags: --hosts-dir does what config_path does, for
+# select and matrix; a directory that does not exist is bad input; attach
+# reads --config's [registry] table (a name only its hosts.toml resolves).
+SAVED_CONFIG="$CONFIG"
+CONFIG="$WORK/fresh.toml"
+out=$(sel "upstream.invalid/demo:v1" -o json --hosts-dir "$WORK/empty-root:$WORK/certs.d"); rc=$?
+got=$(field "d['selected']['position']" <<<"$out")
+[[ $rc == 0 && "$got" == 4 ]] && echo "ok   select --hosts-dir: the mirror answers as with config_path" \
+  || fail "select --hosts-dir: rc $rc selected $got"
+timeout 60 "$IMGSEL" matrix "upstream.invalid/demo:v1" --config "$CONFIG" \
+  --host-profile "$WORK/host.json" --hosts-dir "$WORK/certs.d" >/dev/null 2>&1; rc=$?
+[[ $rc == 0 ]] && echo "ok   matrix --hosts-dir: the mirror answers" || fail "matrix --hosts-dir: rc $rc"
+err=$(sel "upstream.invalid/demo:v1" --hosts-dir "$WORK/no-such-dir" 2>&1 >/dev/null); rc=$?
+[[ $rc == 2 && "$err" == *"--hosts-dir: $WORK/no-such-dir: not a directory"* ]] \
+  && echo "ok   --hosts-dir naming no directory: exit 2 saying so" || fail "bad --hosts-dir: rc $rc, $err"
+timeout 60 skopeo copy -q --all --dest-tls-verify=false "oci:$EX/layout:demo" \
+  "docker://127.0.0.1:$PORT/attach-target:v1" || fail "skopeo push attach-target"
+mkdir -p "$WORK/alias.d/alias.invalid"
+printf 'server = "http://127.0.0.1:%s"\n' "$PORT" > "$WORK/alias.d/alias.invalid/hosts.toml"
+printf 'version = 1\n[registry]\nconfig_path = "%s"\n' "$WORK/alias.d" > "$WORK/alias.toml"
+timeout 60 "$IMGSEL" attach "alias.invalid/attach-target:v1" "$WORK/zstd-ok.yaml" \
+  --config "$WORK/alias.toml" --timeout 10 >/dev/null 2>&1; rc=$?
+[[ $rc == 0 ]] && echo "ok   attach --config: its [registry] config_path resolves the name" \
+  || fail "attach --config: rc $rc"
+timeout 60 "$IMGSEL" attach "alias.invalid/attach-target:v1" "$WORK/zstd-ok.yaml" \
+  --config "$WORK/fresh.toml" --timeout 3 >/dev/null 2>&1; rc=$?
+[[ $rc == 1 ]] && echo "ok   attach without that config: the name does not resolve (exit 1)" \
+  || fail "attach without the alias config: rc $rc"
+
+# 5c. On a terminal, a registry that holds a request past a second is named
+# on stderr while imgsel waits; off a terminal nothing is printed.
+$PY -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
+held = []
+end = time.time() + 20
+s.settimeout(0.5)
+while time.time() < end:
+    try: held.append(s.accept()[0])
+    except OSError: pass
+' > "$WORK/silent.port" &
+SILENT=$!
+for _ in $(seq 1 50); do [[ -s "$WORK/silent.port" ]] && break; sleep 0.1; done
+SPORT=$(head -1 "$WORK/silent.port")
+tty_out=$(timeout 30 script -qec "'$IMGSEL' select 127.0.0.1:$SPORT/held:v1 --timeout 2.5 \
+  --config '$CONFIG' --host-profile '$WORK/host.json'" /dev/null 2>&1)
+[[ "$tty_out" == *"imgsel: waiting 1s for GET http://127.0.0.1:$SPORT/v2/held/manifests/v1"* ]] \
+  && echo "ok   on a terminal, a held request is named while imgsel waits" \
+  || fail "terminal wait notice: $tty_out"
+err=$(sel "127.0.0.1:$SPORT/held:v1" --timeout 2.5 2>&1 >/dev/null); rc=$?
+[[ $rc == 3 && "$err" != *"waiting"* ]] && echo "ok   off a terminal: no wait notice, exit 3" \
+  || fail "no terminal: rc $rc, $err"
+kill "$SILENT" 2>/dev/null; wait "$SILENT" 2>/dev/null
+CONFIG="$SAVED_CONFIG"
+
 # 6. The registry gone: a pinned, cached selection still works; a tag cannot resolve.
 kill "$PID"; wait "$PID" 2>/dev/null; PID=""
 got=$(sel "$PINNED" -o json | field "d['selected']['position']")
