@@ -58,9 +58,9 @@ FaultRule On(const std::string& path_after_repo, Fault fault) {
   return rule;
 }
 
-// The manifests containerd would not pull first, written so a selection
-// that used them would choose something else: on the index, the v3 entry
-// becomes a v9 one no host here runs, leaving the avx2 entry the best.
+// The index with other bytes of the same length, changed so a selection
+// that used them would choose something else: the v3 entry becomes a v9
+// one no host here runs, leaving the avx2 entry the best.
 FaultRule CorruptIndex() {
   FaultRule rule = On("manifests/v1", Fault::kWrongDigest);
   rule.replace_from = "\"variant\": \"v3\"";
@@ -98,7 +98,12 @@ std::vector<FaultCase> Cases() {
        "fallback",
        "timeout",
        "budget"},
-      {"ConnectionReset", {On("manifests/v1", Fault::kReset)}, kGeneric, "fallback", "resolve", ""},
+      {"ConnectionReset",
+       {On("manifests/v1", Fault::kReset)},
+       kGeneric,
+       "fallback",
+       "resolve",
+       "connection closed"},
       {"ServerError",
        {On("manifests/v1", Fault::kServerError)},
        kGeneric,
@@ -112,7 +117,7 @@ std::vector<FaultCase> Cases() {
        "fallback",
        "timeout",
        "budget"},
-      {"WrongDigestIndex", {CorruptIndex()}, kGeneric, "fallback", "resolve", "digest"},
+      {"WrongDigestIndex", {CorruptIndex()}, kGeneric, "fallback", "resolve", "digest mismatch"},
       // The chosen manifest and its config, which imgsel fetches to hand
       // them to containerd: corrupted, they are not handed over, and
       // containerd fetches them itself.
@@ -137,8 +142,8 @@ std::vector<FaultCase> Cases() {
        "",
        "",
        "\"handed_over\""},
-      {"OversizeIndex", {Oversize()}, kGeneric, "fallback", "", ""},
-      {"RedirectToAnotherHost", {RedirectTo(kOtherHost)}, kV3, "selected", "", ""},
+      {"OversizeIndex", {Oversize()}, kGeneric, "fallback", "resolve", "manifest limit"},
+      {"RedirectToAnotherHost", {RedirectTo(kOtherHost)}, kV3, "selected", "", "\"handed_over\":2"},
       {"RedirectToAHostThatDoesNotResolve",
        {RedirectTo("registry.invalid:5000")},
        kGeneric,
@@ -150,13 +155,13 @@ std::vector<FaultCase> Cases() {
        kGeneric,
        "fallback",
        "artifacts",
-       ""},
+       "listing bytes"},
       {"EndlessTagSchema",
        {On("manifests/sha256-", Fault::kEndlessListing)},
        kGeneric,
        "fallback",
        "artifacts",
-       ""},
+       "manifest limit"},
   };
 }
 
