@@ -6,10 +6,12 @@
 // containerd's own error, never in a pull held past the selection budget,
 // and never in a choice made from bytes whose digest did not match.
 //
-// One imgseld (select_timeout 1500ms) serves every fault: the proxy's rules
-// name each fault's repository, so the faults do not meet. Each case prints
-// the pull's wall time and the time from the first faulted request to the
-// answer (docs/RELIABILITY.md, "Faults: the registry").
+// One imgseld (select_timeout 1500ms) serves every fault of the table
+// (Cases): the proxy's rules name each fault's repository, so the faults do
+// not meet. A name that does not resolve needs a hosts.toml, or an image
+// name, of its own: two tests below. Each case prints the pull's wall time
+// and the time from the first faulted request to the answer
+// (docs/RELIABILITY.md, "Faults: the registry").
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
