@@ -101,6 +101,17 @@ constexpr absl::Duration kSelectDeadline = absl::Seconds(30);
 //   30,000). A mutant imgseld that kept 16 KiB per pass-through call was
 //   caught at +22 MiB after 30 s.
 constexpr int64_t kRssTolerance = 8 << 20;
+// Under AddressSanitizer (the asan preset builds this test and imgseld
+// alike) freed memory waits in ASan's quarantine, 256 MiB by default,
+// before it is reused, and ThreadSanitizer keeps shadow memory and access
+// history: RSS then grows with what was freed, not with what leaked (under
+// ASan, LeakSanitizer's check at exit speaks of leaks). The RSS figures
+// are still reported there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kRssBounded = false;
+#else
+constexpr bool kRssBounded = true;
+#endif
 // - descriptors: none. At rest imgseld holds its listeners, its channel to
 //   containerd and the registry client's idle connections, all of which
 //   the warm-up opened already.
@@ -504,7 +515,9 @@ TEST(ImgseldSoak, KubeletTrafficLeavesNothingBehind) {
     EXPECT_EQ(s.failures, 0u) << kKindNames[k] << ":\n" << absl::StrJoin(s.first_failures, "\n");
   }
   EXPECT_EQ(applied, sighups) << metrics;
-  EXPECT_LE(end.resident_bytes, start.resident_bytes + kRssTolerance) << "RSS, bytes";
+  if (kRssBounded) {
+    EXPECT_LE(end.resident_bytes, start.resident_bytes + kRssTolerance) << "RSS, bytes";
+  }
   EXPECT_LE(end.open_fds, start.open_fds + kFdTolerance) << "open descriptors";
   EXPECT_LE(end.threads, start.threads + kThreadTolerance) << "threads";
   EXPECT_TRUE(d.process->Running()) << ReadFile(d.log).substr(0, 4096);
