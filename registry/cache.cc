@@ -190,7 +190,7 @@ std::optional<std::string> DiskCache::GetRecord(absl::string_view key, absl::Dur
     unlink(path.c_str());
     return std::nullopt;
   }
-  if (absl::FromUnixNanos(written) + ttl <= absl::Now()) return std::nullopt;
+  if (!FreshAt(absl::FromUnixNanos(written), ttl, options_.clock->Now())) return std::nullopt;
   Touch(path);
   return text->substr(nl2 + 1);
 }
@@ -199,8 +199,8 @@ absl::Status DiskCache::PutRecord(absl::string_view key, absl::string_view bytes
   if (key.find('\n') != absl::string_view::npos) {
     return absl::InvalidArgumentError("cache record key contains a newline");
   }
-  return WriteAtomically(RecordPath(key),
-                         absl::StrCat(absl::ToUnixNanos(absl::Now()), "\n", key, "\n", bytes));
+  return WriteAtomically(RecordPath(key), absl::StrCat(absl::ToUnixNanos(options_.clock->Now()),
+                                                       "\n", key, "\n", bytes));
 }
 
 int64_t DiskCache::ScanBytes() const {
