@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -116,6 +118,51 @@ TEST_F(CacheTest, RecordsExpireAndNegativeAnswersAreRecords) {
   EXPECT_FALSE(cache->PutRecord("two\nlines", "x").ok());
 }
 
+// A record is not content-addressed, so a byte changed on disk would still
+// parse as a listing (another artifact's digest, a later time written): the
+// digest written with it catches a change anywhere, and the file goes.
+TEST_F(CacheTest, RecordsWithChangedBytesAreDroppedNotUsed) {
+  const std::string key = "referrers r.io/a@sha256:x";
+  const std::string listing = "{\"manifests\":[{\"digest\":\"sha256:aaaa\"}]}";
+  const std::string file = dir_ + "/records/" + Sha256Digest(key).substr(7);
+  struct Case {
+    const char* what;
+    std::function<std::string(std::string)> change;
+  };
+  const Case cases[] = {
+      {"a byte of the listing",
+       [](std::string s) {
+         s[s.rfind('a')] = 'b';
+         return s;
+       }},
+      {"the time written",
+       [](std::string s) {
+         s[s.find('\n') + 1] ^= 1;
+         return s;
+       }},
+      {"cut short", [](std::string s) { return s.substr(0, s.size() - 3); }},
+      {"the digest line",
+       [](std::string s) {
+         s[10] = s[10] == '0' ? '1' : '0';
+         return s;
+       }},
+      {"no digest line (an earlier format)",
+       [](std::string s) { return s.substr(s.find('\n') + 1); }},
+  };
+  auto cache = Open(1 << 20);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ASSERT_TRUE(cache->PutRecord(key, listing).ok());
+    ASSERT_EQ(cache->GetRecord(key, absl::Minutes(10)), listing);
+    std::ifstream in(file);
+    const std::string stored((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+    std::ofstream(file, std::ios::trunc) << c.change(stored);
+    EXPECT_FALSE(cache->GetRecord(key, absl::Minutes(10)).has_value());
+    EXPECT_FALSE(std::filesystem::exists(file));  // removed: fetched again next time
+  }
+}
+
 // Bytes one registry served never answer for another registry or
 // repository, though the digest is the same.
 TEST_F(CacheTest, BlobsAreFoundOnlyUnderTheScopeThatStoredThem) {
@@ -139,7 +186,7 @@ TEST_F(CacheTest, NothingLargerThanAReadAcceptsIsWritten) {
             absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(cache->PutRecord("referrers big", big).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(cache->ScanBytes(), 0);
-  std::string fits(kMaxCacheFileBytes - 64, 'y');
+  std::string fits(kMaxCacheFileBytes - 160, 'y');
   ASSERT_TRUE(cache->PutRecord("referrers fits", fits).ok());
   auto back = cache->GetRecord("referrers fits", absl::Minutes(1));
   ASSERT_TRUE(back.has_value());
