@@ -219,6 +219,7 @@ int RunDaemon(const DaemonOptions& options) {
   auto created = SelectionPipeline::Create(*config, *host);
   if (!created.ok()) return Fail(created.status());
   std::shared_ptr<SelectionPipeline> pipeline = std::move(*created);
+  if (!pipeline->cache_warning().empty()) LogMessage("warn", pipeline->cache_warning());
 
   Metrics metrics(IMGSEL_VERSION);
   GrpcCriUpstream upstream(UnixChannel(server_config.containerd_socket));

@@ -172,9 +172,16 @@ absl::StatusOr<std::unique_ptr<SelectionPipeline>> SelectionPipeline::Create(Con
     registry::CacheOptions cache;
     cache.dir = shared->compat.cache_dir;
     cache.max_bytes = shared->compat.cache_max_bytes;
+    // The cache only saves registry round trips: a directory that cannot be
+    // set up (read-only, full, not permitted) leaves the pipeline without
+    // it, said in cache_warning(), rather than without selections at all.
     auto opened = registry::DiskCache::Open(cache);
-    if (!opened.ok()) return opened.status();
-    p->cache_ = *std::move(opened);
+    if (opened.ok()) {
+      p->cache_ = *std::move(opened);
+    } else {
+      p->cache_warning_ = absl::StrCat("[compat] cache_dir: ", opened.status().message(),
+                                       "; running without a disk cache");
+    }
   }
   registry::ClientOptions options;
   options.hosts_dir = shared->registry.config_path;

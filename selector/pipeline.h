@@ -144,7 +144,9 @@ absl::StatusOr<FetchedImage> FetchLocalImage(const SelectionRequest& request);
 class SelectionPipeline {
  public:
   // `host` is probed once by the caller. Creates the registry client and the
-  // disk cache from the config.
+  // disk cache from the config. A cache directory that cannot be set up is
+  // not an error: the pipeline runs without a disk cache and
+  // cache_warning() says why.
   static absl::StatusOr<std::unique_ptr<SelectionPipeline>> Create(Config config, HostProfile host);
   ~SelectionPipeline();
 
@@ -167,6 +169,9 @@ class SelectionPipeline {
   const HostProfile& host() const { return host_; }
   std::shared_ptr<const Config> config() const;
   registry::RegistryClient* client() const { return client_.get(); }
+  // Why [compat] cache_dir is not in use although configured; empty when
+  // it is (or when none is configured).
+  const std::string& cache_warning() const { return cache_warning_; }
 
  private:
   SelectionPipeline(std::shared_ptr<const Config> config, HostProfile host);
@@ -181,6 +186,7 @@ class SelectionPipeline {
   std::shared_ptr<const Config> config_ ABSL_GUARDED_BY(mu_);
   HostProfile host_;
   std::unique_ptr<registry::DiskCache> cache_;
+  std::string cache_warning_;
   std::unique_ptr<registry::RegistryClient> client_;
   std::unique_ptr<Memo> memo_;
   std::unique_ptr<EvaluationMemo> evaluations_;  // against host_ only
