@@ -226,6 +226,11 @@ int RunDaemon(const DaemonOptions& options) {
   std::unique_ptr<ImageRecordWriter> records;
   if (options.inject_fault == "record-write") {
     records = std::make_unique<FailingImageRecords>();
+  } else if (options.inject_fault == "record-hold") {
+    records = std::make_unique<HeldImageRecords>(
+        std::make_unique<ContainerdImageRecords>(UnixChannel(server_config.containerd_socket),
+                                                 server_config.ns),
+        absl::Seconds(30));
   } else if (!options.inject_fault.empty()) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("--inject-fault: unknown fault \"", options.inject_fault, "\"")));
