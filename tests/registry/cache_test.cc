@@ -125,29 +125,21 @@ TEST_F(CacheTest, RecordsWithChangedBytesAreDroppedNotUsed) {
   const std::string key = "referrers r.io/a@sha256:x";
   const std::string listing = "{\"manifests\":[{\"digest\":\"sha256:aaaa\"}]}";
   const std::string file = dir_ + "/records/" + Sha256Digest(key).substr(7);
+  // Each change is a byte flipped at, or the file cut to, a place in the
+  // stored record (the digest line, then the time, the key, the bytes).
+  enum class Change { kFlip, kCut, kDropDigestLine };
   struct Case {
     const char* what;
-    std::function<std::string(std::string)> change;
+    Change change;
+    std::function<size_t(const std::string&)> at;
   };
   const Case cases[] = {
-      {"a byte of the listing",
-       [](std::string s) {
-         s[s.rfind('a')] = 'b';
-         return s;
-       }},
-      {"the time written",
-       [](std::string s) {
-         s[s.find('\n') + 1] ^= 1;
-         return s;
-       }},
-      {"cut short", [](std::string s) { return s.substr(0, s.size() - 3); }},
-      {"the digest line",
-       [](std::string s) {
-         s[10] = s[10] == '0' ? '1' : '0';
-         return s;
-       }},
-      {"no digest line (an earlier format)",
-       [](std::string s) { return s.substr(s.find('\n') + 1); }},
+      {"a byte of the listing", Change::kFlip, [](const std::string& s) { return s.rfind('a'); }},
+      {"the time written", Change::kFlip, [](const std::string& s) { return s.find('\n') + 1; }},
+      {"cut short", Change::kCut, [](const std::string& s) { return s.size() - 3; }},
+      {"the digest line", Change::kFlip, [](const std::string&) { return size_t{10}; }},
+      {"no digest line (an earlier format)", Change::kDropDigestLine,
+       [](const std::string& s) { return s.find('\n') + 1; }},
   };
   auto cache = Open(1 << 20);
   for (const Case& c : cases) {
@@ -155,9 +147,21 @@ TEST_F(CacheTest, RecordsWithChangedBytesAreDroppedNotUsed) {
     ASSERT_TRUE(cache->PutRecord(key, listing).ok());
     ASSERT_EQ(cache->GetRecord(key, absl::Minutes(10)), listing);
     std::ifstream in(file);
-    const std::string stored((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-    std::ofstream(file, std::ios::trunc) << c.change(stored);
+    std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t at = c.at(stored);
+    ASSERT_LT(at, stored.size());
+    switch (c.change) {
+      case Change::kFlip:
+        stored.at(at) = static_cast<char>(stored.at(at) ^ 1);
+        break;
+      case Change::kCut:
+        stored.resize(at);
+        break;
+      case Change::kDropDigestLine:
+        stored.erase(0, at);
+        break;
+    }
+    std::ofstream(file, std::ios::trunc) << stored;
     EXPECT_FALSE(cache->GetRecord(key, absl::Minutes(10)).has_value());
     EXPECT_FALSE(std::filesystem::exists(file));  // removed: fetched again next time
   }
