@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "matcher/string_view_bridge.h"
+#include "oci/clock.h"
 #include "oci/digest.h"
 #include "oci/file_read.h"
 #include "simdjson.h"
@@ -224,13 +225,20 @@ std::vector<Challenge> ParseWwwAuthenticate(absl::string_view h) {
 std::string TokenCache::Get(const std::string& key, absl::Time now) const {
   absl::MutexLock lock(&mu_);
   auto it = tokens_.find(key);
-  if (it == tokens_.end() || it->second.expiry - absl::Seconds(5) <= now) return "";
+  if (it == tokens_.end() || !FreshAt(it->second.stamped, it->second.usable, now)) return "";
   return it->second.token;
 }
 
-void TokenCache::Put(const std::string& key, std::string token, absl::Time expiry) {
+void TokenCache::Put(const std::string& key, std::string token, absl::Time now,
+                     absl::Duration lifetime) {
   absl::MutexLock lock(&mu_);
-  tokens_[key] = Entry{std::move(token), expiry};
+  if (tokens_.size() >= kMaxTokens && !tokens_.contains(key)) {
+    absl::erase_if(tokens_, [&](const auto& kv) {
+      return !FreshAt(kv.second.stamped, kv.second.usable, now);
+    });
+    if (tokens_.size() >= kMaxTokens) tokens_.clear();
+  }
+  tokens_[key] = Entry{std::move(token), now, lifetime - absl::Seconds(5)};
 }
 
 }  // namespace imgsel::registry

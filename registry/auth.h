@@ -98,14 +98,21 @@ std::vector<Challenge> ParseWwwAuthenticate(absl::string_view header);
 // Bearer tokens by key until they expire. Thread-safe.
 class TokenCache {
  public:
-  // The token, or empty when absent or expiring within 5 s of `now`.
+  // At most this many tokens are kept (one per registry, repository and
+  // scope); past it, expired ones go, then all.
+  static constexpr size_t kMaxTokens = 1024;
+
+  // The token, or empty when absent, stamped later than `now` (the clock
+  // went back) or expiring within 5 s of `now`.
   std::string Get(const std::string& key, absl::Time now) const;
-  void Put(const std::string& key, std::string token, absl::Time expiry);
+  // A token issued at `now` for `lifetime`.
+  void Put(const std::string& key, std::string token, absl::Time now, absl::Duration lifetime);
 
  private:
   struct Entry {
     std::string token;
-    absl::Time expiry;
+    absl::Time stamped;
+    absl::Duration usable;  // the lifetime less the 5 s margin
   };
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> tokens_ ABSL_GUARDED_BY(mu_);

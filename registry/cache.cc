@@ -195,7 +195,7 @@ std::optional<std::string> DiskCache::GetRecord(absl::string_view key, absl::Dur
     unlink(path.c_str());
     return std::nullopt;
   }
-  if (absl::FromUnixNanos(written) + ttl <= absl::Now()) return std::nullopt;
+  if (!FreshAt(absl::FromUnixNanos(written), ttl, options_.clock->Now())) return std::nullopt;
   Touch(path);
   return std::string(all.substr(nl2 + 1));
 }
@@ -204,7 +204,8 @@ absl::Status DiskCache::PutRecord(absl::string_view key, absl::string_view bytes
   if (key.find('\n') != absl::string_view::npos) {
     return absl::InvalidArgumentError("cache record key contains a newline");
   }
-  const std::string body = absl::StrCat(absl::ToUnixNanos(absl::Now()), "\n", key, "\n", bytes);
+  const std::string body =
+      absl::StrCat(absl::ToUnixNanos(options_.clock->Now()), "\n", key, "\n", bytes);
   return WriteAtomically(RecordPath(key), absl::StrCat(Sha256Digest(body), "\n", body));
 }
 

@@ -23,7 +23,8 @@
 // is stored that could not be read back. A read touches the file's mtime,
 // and when the total passes `max_bytes` the least recently used files are
 // removed (under the lock, down to 90% of the bound). Records expire after
-// the TTL the reader asks for (negative answers are records too).
+// the TTL the reader asks for (negative answers are records too), by the
+// clock in CacheOptions.
 //
 // Thread-safe, and safe to share between processes.
 #pragma once
@@ -37,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "oci/clock.h"
 #include "oci/digest.h"
 
 namespace imgsel::registry {
@@ -49,6 +51,8 @@ inline constexpr size_t kMaxCacheFileBytes = size_t{64} << 20;
 struct CacheOptions {
   std::string dir;
   int64_t max_bytes = int64_t{256} << 20;
+  // Ages records (oci/clock.h); not owned, outlives the cache.
+  const Clock* clock = &Clock::Real();
 };
 
 class DiskCache {
@@ -67,7 +71,8 @@ class DiskCache {
   absl::Status PutBlob(absl::string_view scope, const VerifiedDigest& verified,
                        absl::string_view bytes);
 
-  // The record under `key` if written less than `ttl` ago.
+  // The record under `key` if written less than `ttl` ago by the options'
+  // clock; a record stamped later than now (the clock went back) is stale.
   std::optional<std::string> GetRecord(absl::string_view key, absl::Duration ttl);
   // ResourceExhausted when key and bytes come to more than kMaxCacheFileBytes.
   absl::Status PutRecord(absl::string_view key, absl::string_view bytes);

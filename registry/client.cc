@@ -102,20 +102,23 @@ RegistryClient::Limiter& RegistryClient::LimiterFor(absl::string_view registry,
 RegistryClient::ReferrersMode RegistryClient::referrers_mode(const Reference& repo) const {
   absl::MutexLock lock(&mu_);
   auto it = referrers_modes_.find(repo.Name());
-  if (it == referrers_modes_.end() || it->second.expires <= absl::Now()) {
+  if (it == referrers_modes_.end() ||
+      !FreshAt(it->second.stamped, options_.referrers_ttl, options_.clock->Now())) {
     return ReferrersMode::kUnknown;
   }
   return it->second.mode;
 }
 
 void RegistryClient::set_referrers_mode(const Reference& repo, ReferrersMode mode) {
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   absl::MutexLock lock(&mu_);
   if (referrers_modes_.size() >= kMaxRememberedModes) {
-    absl::erase_if(referrers_modes_, [&](const auto& kv) { return kv.second.expires <= now; });
+    absl::erase_if(referrers_modes_, [&](const auto& kv) {
+      return !FreshAt(kv.second.stamped, options_.referrers_ttl, now);
+    });
     if (referrers_modes_.size() >= kMaxRememberedModes) referrers_modes_.clear();
   }
-  referrers_modes_[repo.Name()] = {mode, now + options_.referrers_ttl};
+  referrers_modes_[repo.Name()] = {mode, now};
 }
 
 absl::StatusOr<HttpResponse> RegistryClient::Send(HttpRequest request, absl::string_view registry,

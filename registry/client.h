@@ -67,6 +67,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "oci/clock.h"
 #include "oci/media_types.h"
 #include "registry/auth.h"
 #include "registry/cache.h"
@@ -88,6 +89,9 @@ struct ClientOptions {
   size_t max_manifest_bytes = 4 << 20;
   size_t max_blob_bytes = 1 << 20;  // compatibility layers
   absl::Duration referrers_ttl = absl::Minutes(10);
+  // Ages the referrers modes and tokens the client remembers (oci/clock.h);
+  // not owned, outlives the client. Request deadlines are real time.
+  const Clock* clock = &Clock::Real();
   DiskCache* cache = nullptr;  // not owned; must outlive the client; null: no cache
 };
 
@@ -195,7 +199,7 @@ class RegistryClient {
   absl::flat_hash_map<std::string, bool> basic_origins_ ABSL_GUARDED_BY(mu_);
   struct RememberedMode {
     ReferrersMode mode;
-    absl::Time expires;
+    absl::Time stamped;  // by options_.clock
   };
   // By "registry/repository"; bounded (kMaxRememberedModes in client.cc).
   absl::flat_hash_map<std::string, RememberedMode> referrers_modes_ ABSL_GUARDED_BY(mu_);

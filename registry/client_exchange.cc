@@ -59,7 +59,7 @@ absl::StatusOr<HttpResponse> RegistryClient::ExchangeWith(const RegistryEndpoint
     std::string authorization;
     if (!creds.registry_token.empty()) {
       authorization = absl::StrCat("Authorization: Bearer ", creds.registry_token);
-    } else if (std::string token = tokens_.Get(token_key, absl::Now()); !token.empty()) {
+    } else if (std::string token = tokens_.Get(token_key, options_.clock->Now()); !token.empty()) {
       authorization = absl::StrCat("Authorization: Bearer ", token);
     } else if (has_basic) {
       absl::MutexLock lock(&mu_);
@@ -121,7 +121,7 @@ absl::StatusOr<HttpResponse> RegistryClient::ExchangeWith(const RegistryEndpoint
       if (ch.params["scope"].empty()) ch.params["scope"] = scope;
       auto token = FetchToken(ch, url, creds, ep.tls, repo.registry, deadline);
       if (!token.ok()) return token.status();
-      tokens_.Put(token_key, std::move(token->value), absl::Now() + token->lifetime);
+      tokens_.Put(token_key, std::move(token->value), options_.clock->Now(), token->lifetime);
       continue;
     }
     if (basic != nullptr && has_basic) {

@@ -141,7 +141,7 @@ auto InParallel(size_t n, Fn fn) -> std::vector<decltype(fn(size_t{0}))> {
 struct SelectionPipeline::Memo {
   using Artifacts = std::shared_ptr<const std::vector<registry::ArtifactDescriptor>>;
   struct Listing {
-    absl::Time expires;
+    absl::Time stamped;  // by the pipeline's clock
     Artifacts artifacts;
   };
   static constexpr size_t kMaxEntries = 4096;
@@ -165,11 +165,14 @@ SelectionPipeline::SelectionPipeline(std::shared_ptr<const Config> config, HostP
 SelectionPipeline::~SelectionPipeline() = default;
 
 absl::StatusOr<std::unique_ptr<SelectionPipeline>> SelectionPipeline::Create(Config config,
-                                                                             HostProfile host) {
+                                                                             HostProfile host,
+                                                                             const Clock* clock) {
   auto shared = std::make_shared<const Config>(std::move(config));
   std::unique_ptr<SelectionPipeline> p(new SelectionPipeline(shared, std::move(host)));
+  p->clock_ = clock;
   if (!shared->compat.cache_dir.empty()) {
     registry::CacheOptions cache;
+    cache.clock = clock;
     cache.dir = shared->compat.cache_dir;
     cache.max_bytes = shared->compat.cache_max_bytes;
     // The cache only saves registry round trips: a directory that cannot be
@@ -192,6 +195,7 @@ absl::StatusOr<std::unique_ptr<SelectionPipeline>> SelectionPipeline::Create(Con
   options.max_blob_bytes = static_cast<size_t>(shared->compat.max_layer_bytes);
   options.referrers_ttl = shared->compat.referrers_ttl;
   options.cache = p->cache_.get();
+  options.clock = clock;
   auto client = registry::RegistryClient::Create(options);
   if (!client.ok()) return client.status();
   p->client_ = *std::move(client);
@@ -363,7 +367,7 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
   }
   registry::ReferrersClient referrers(client_.get(), deadline);
   const std::string repo_key = ref.Name();
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_->Now();
 
   // Referrers lists: memory first, the rest from the client (disk cache or
   // registry, subjects in parallel).
@@ -373,7 +377,7 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
     absl::MutexLock lock(&memo_->mu);
     for (const std::string& subject : subjects) {
       auto it = memo_->listings.find(absl::StrCat(repo_key, "@", subject));
-      if (it != memo_->listings.end() && it->second.expires > now) {
+      if (it != memo_->listings.end() && FreshAt(it->second.stamped, referrers_ttl_, now)) {
         listings[subject] = it->second.artifacts;
       } else {
         missing.push_back(subject);
@@ -422,7 +426,7 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
       }
       auto shared = std::make_shared<const std::vector<registry::ArtifactDescriptor>>(
           std::move(list.artifacts));
-      memo_->listings[absl::StrCat(repo_key, "@", list.subject)] = {now + referrers_ttl_, shared};
+      memo_->listings[absl::StrCat(repo_key, "@", list.subject)] = {now, shared};
       listings[list.subject] = std::move(shared);
     }
   }

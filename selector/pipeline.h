@@ -95,6 +95,7 @@
 #include "matcher/compat_eval.h"
 #include "matcher/host_profile.h"
 #include "matcher/select.h"
+#include "oci/clock.h"
 #include "registry/auth.h"
 #include "registry/reference.h"
 #include "selector/decide.h"
@@ -144,10 +145,12 @@ absl::StatusOr<FetchedImage> FetchLocalImage(const SelectionRequest& request);
 class SelectionPipeline {
  public:
   // `host` is probed once by the caller. Creates the registry client and the
-  // disk cache from the config. A cache directory that cannot be set up is
-  // not an error: the pipeline runs without a disk cache and
-  // cache_warning() says why.
-  static absl::StatusOr<std::unique_ptr<SelectionPipeline>> Create(Config config, HostProfile host);
+  // disk cache from the config. `clock` ages what the pipeline, the client
+  // and the cache remember (oci/clock.h); not owned, outlives the pipeline.
+  // A cache directory that cannot be set up is not an error: the pipeline
+  // runs without a disk cache and cache_warning() says why.
+  static absl::StatusOr<std::unique_ptr<SelectionPipeline>> Create(
+      Config config, HostProfile host, const Clock* clock = &Clock::Real());
   ~SelectionPipeline();
 
   // Fetch, then DecideSelection for request.host (or the pipeline's host),
@@ -190,6 +193,7 @@ class SelectionPipeline {
   std::unique_ptr<registry::RegistryClient> client_;
   std::unique_ptr<Memo> memo_;
   std::unique_ptr<EvaluationMemo> evaluations_;  // against host_ only
+  const Clock* clock_ = &Clock::Real();
   // [compat] referrers_ttl at Create, for the in-memory listings as for the
   // client's disk cache: one TTL until restart.
   absl::Duration referrers_ttl_;

@@ -205,13 +205,48 @@ TEST(NormalizeAuthKeyTest, Table) {
   EXPECT_EQ(NormalizeAuthKey("registry-1.docker.io"), "docker.io");
 }
 
-TEST(TokenCacheTest, ExpiresWithMargin) {
+// A token is used until 5 s before its lifetime ends, never once the
+// clock has gone back past the time it was issued.
+TEST(TokenCacheTest, UsedWithinItsLifetimeLessTheMargin) {
+  const absl::Time issued = absl::FromUnixSeconds(1000);
+  const struct {
+    absl::Duration at;  // from `issued`
+    bool used;
+  } cases[] = {
+      {absl::ZeroDuration(), true},    {absl::Seconds(54), true},
+      {absl::Seconds(55), false},      {absl::Seconds(56), false},  // within the 5 s margin
+      {absl::Hours(1), false},         {-absl::Seconds(1), false},  // the clock went back
+      {-absl::Hours(24 * 365), false},
+  };
   TokenCache cache;
-  absl::Time now = absl::FromUnixSeconds(1000);
-  cache.Put("k", "tok", now + absl::Seconds(60));
-  EXPECT_EQ(cache.Get("k", now), "tok");
-  EXPECT_EQ(cache.Get("k", now + absl::Seconds(56)), "");  // within the 5 s margin
-  EXPECT_EQ(cache.Get("other", now), "");
+  cache.Put("k", "tok", issued, absl::Seconds(60));
+  for (const auto& c : cases) {
+    EXPECT_EQ(cache.Get("k", issued + c.at), c.used ? "tok" : "") << c.at;
+  }
+  EXPECT_EQ(cache.Get("other", issued), "");
+  // A lifetime within the margin is never used.
+  cache.Put("short", "tok", issued, absl::Seconds(3));
+  EXPECT_EQ(cache.Get("short", issued), "");
+}
+
+// The cache holds at most kMaxTokens: expired ones go first, and a fresh
+// token is always kept.
+TEST(TokenCacheTest, HoldsABoundedNumber) {
+  TokenCache cache;
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  for (size_t i = 0; i < TokenCache::kMaxTokens; ++i) {
+    cache.Put(absl::StrCat("old", i), "tok", t0, absl::Seconds(60));
+  }
+  const absl::Time later = t0 + absl::Minutes(5);  // every old token expired
+  cache.Put("new", "fresh", later, absl::Seconds(60));
+  EXPECT_EQ(cache.Get("new", later), "fresh");
+  for (size_t i = 0; i < TokenCache::kMaxTokens; ++i) {
+    cache.Put(absl::StrCat("more", i), "tok", later, absl::Seconds(60));
+  }
+  // Full of fresh tokens: it starts over rather than grow, and keeps the
+  // one just put.
+  cache.Put("last", "kept", later, absl::Seconds(60));
+  EXPECT_EQ(cache.Get("last", later), "kept");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "oci/clock.h"
 #include "oci/digest.h"
 
 namespace imgsel::registry {
@@ -165,6 +166,34 @@ TEST_F(CacheTest, RecordsWithChangedBytesAreDroppedNotUsed) {
     EXPECT_FALSE(cache->GetRecord(key, absl::Minutes(10)).has_value());
     EXPECT_FALSE(std::filesystem::exists(file));  // removed: fetched again next time
   }
+}
+
+// Records age by the cache's clock. One stamped later than now (the clock
+// went back since it was written) is stale, however far back the clock
+// went; a clock that jumps forward makes everything stale: a refetch.
+TEST_F(CacheTest, RecordsAgeByTheClockAndAJumpBackMakesThemStale) {
+  FakeClock clock;
+  const absl::Time written = clock.Now();
+  auto cache = DiskCache::Open({.dir = dir_, .max_bytes = 1 << 20, .clock = &clock});
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  ASSERT_TRUE((*cache)->PutRecord("referrers r.io/a@sha256:x", "[]").ok());
+  const struct {
+    absl::Duration at;  // from `written`
+    bool fresh;
+  } cases[] = {
+      {absl::ZeroDuration(), true}, {absl::Minutes(9), true},   {absl::Minutes(10), false},
+      {absl::Hours(24), false},     {-absl::Seconds(1), false}, {-absl::Hours(24 * 365), false},
+  };
+  for (const auto& c : cases) {
+    clock.Set(written + c.at);
+    EXPECT_EQ((*cache)->GetRecord("referrers r.io/a@sha256:x", absl::Minutes(10)).has_value(),
+              c.fresh)
+        << c.at;
+  }
+  // Written again after the jump back, it is fresh from then on.
+  clock.Set(written - absl::Hours(1));
+  ASSERT_TRUE((*cache)->PutRecord("referrers r.io/a@sha256:x", "[]").ok());
+  EXPECT_TRUE((*cache)->GetRecord("referrers r.io/a@sha256:x", absl::Minutes(10)).has_value());
 }
 
 // Bytes one registry served never answer for another registry or

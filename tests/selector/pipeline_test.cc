@@ -131,12 +131,13 @@ class PipelineTest : public ::testing::Test {
     registry_.AddManifest(manifest);
   }
 
-  std::unique_ptr<SelectionPipeline> Pipeline(bool fallback_on_error = true) {
+  std::unique_ptr<SelectionPipeline> Pipeline(bool fallback_on_error = true,
+                                              const Clock* clock = &Clock::Real()) {
     Config config = DefaultConfig();
     config.compat.cache_dir = cache_dir_;
     config.compat.fallback_on_error = fallback_on_error;
     config.registry.request_timeout = absl::Seconds(5);
-    auto p = SelectionPipeline::Create(config, Host());
+    auto p = SelectionPipeline::Create(config, Host(), clock);
     EXPECT_TRUE(p.ok()) << p.status();
     return p.ok() ? *std::move(p) : nullptr;
   }
@@ -394,6 +395,39 @@ TEST_F(PipelineTest, ACacheDirThatCannotBeSetUpLeavesSelectionWithoutACache) {
   EXPECT_EQ(s->chosen()->digest, v3_.manifest.digest());
   EXPECT_TRUE(Pipeline()->cache_warning().empty());  // a usable directory: no warning
   std::filesystem::remove(file);
+}
+
+// Referrers lists are remembered (in memory and on disk) for referrers_ttl
+// by the pipeline's clock: past it they are listed again, and so are they
+// after the clock went back, however far (a list stamped "in the future"
+// is stale, not fresh for the length of the jump).
+TEST_F(PipelineTest, ListingsAgeByTheClockAndAJumpBackListsAgain) {
+  Attach(v3_.manifest, kWeightedSpec);
+  FakeClock clock;
+  auto p = Pipeline(/*fallback_on_error=*/true, &clock);
+  SelectionRequest r;
+  r.reference = absl::StrCat(registry_.host(), "/team/app@", index_.digest());
+  const absl::Duration ttl = DefaultConfig().compat.referrers_ttl;
+  const absl::Time start = clock.Now();
+  const struct {
+    absl::Duration at;  // from the cold selection
+    int listed;         // referrers queries this selection makes
+  } steps[] = {
+      {absl::ZeroDuration(), 4},         // cold: the index and three entries
+      {ttl - absl::Seconds(1), 0},       // warm
+      {ttl, 4},                          // expired: listed again
+      {ttl + absl::Seconds(1), 0},       // remembered from the step before
+      {ttl - absl::Hours(24 * 365), 4},  // the clock went back a year
+      {ttl - absl::Hours(24 * 365), 0},
+  };
+  for (const auto& step : steps) {
+    clock.Set(start + step.at);
+    const int before = registry_.Count("/referrers/");
+    auto s = p->Select(r);
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ(registry_.Count("/referrers/") - before, step.listed) << step.at;
+    EXPECT_EQ(s->chosen()->digest, v3_.manifest.digest()) << step.at;
+  }
 }
 
 HostProfile V1Host() {
