@@ -40,6 +40,9 @@ int RunRegistrySelect(const SelectFlags& f, const Config& config, const HostProf
                       const SelectionRequest& request) {
   auto pipeline = SelectionPipeline::Create(config, host);
   if (!pipeline.ok()) return BadInput(pipeline.status());
+  if (!(*pipeline)->cache_warning().empty()) {
+    std::fprintf(stderr, "imgsel: warning: %s\n", (*pipeline)->cache_warning().c_str());
+  }
   auto selection = (*pipeline)->Select(request);
   if (!selection.ok()) {
     std::fprintf(stderr, "imgsel: %s\n", std::string(selection.status().message()).c_str());

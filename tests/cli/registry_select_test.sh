@@ -175,6 +175,22 @@ mx "127.0.0.1:$PORT/demo:no-such-tag" "127.0.0.1:1/demo:v1" >/dev/null 2>&1; rc=
 [[ $rc == 3 ]] && echo "ok   matrix: an unreachable registry beside a missing tag: exit 3" \
   || fail "matrix unreachable and missing: rc $rc"
 
+# 5b. A cache directory that cannot be made (under a regular file, as a
+# read-only or full file system refuses it): the selection is made without
+# the cache (the same choice as with it), and a warning says why.
+echo "not a directory" > "$WORK/not-a-dir"
+cat > "$WORK/nocache.toml" <<TOML
+version = 1
+[compat]
+cache_dir = "$WORK/not-a-dir/cache"
+TOML
+want=$(sel "$REF" -o json | field "d['selected']['position']")
+err=$(CONFIG="$WORK/nocache.toml" sel "$REF" -o json 2>&1 >"$WORK/nocache.json"); rc=$?
+got=$(field "d['selected']['position']" <"$WORK/nocache.json")
+[[ $rc == 0 && -n "$want" && "$got" == "$want" && "$err" == *"warning: [compat] cache_dir: "*"running without a disk cache"* ]] \
+  && echo "ok   a cache dir that cannot be made: selected without it, with a warning" \
+  || fail "unusable cache dir: rc $rc, position $got, $err"
+
 # 6. The registry gone: a pinned, cached selection still works; a tag cannot resolve.
 kill "$PID"; wait "$PID" 2>/dev/null; PID=""
 got=$(sel "$PINNED" -o json | field "d['selected']['position']")
