@@ -134,6 +134,9 @@ int RunMatrix(const MatrixFlags& f) {
       auto created = SelectionPipeline::Create(*config, *profile);
       if (!created.ok()) return BadInput(created.status());
       pipeline = *std::move(created);
+      if (!pipeline->cache_warning().empty()) {
+        std::fprintf(stderr, "imgsel: warning: %s\n", pipeline->cache_warning().c_str());
+      }
     }
     hosts.push_back({std::filesystem::path(path).stem().string(), *std::move(profile)});
   }

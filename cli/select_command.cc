@@ -41,6 +41,9 @@ int RunRegistrySelect(const SelectFlags& f, const Config& config, const HostProf
                       const SelectionRequest& request) {
   auto pipeline = SelectionPipeline::Create(config, host);
   if (!pipeline.ok()) return BadInput(pipeline.status());
+  if (!(*pipeline)->cache_warning().empty()) {
+    std::fprintf(stderr, "imgsel: warning: %s\n", (*pipeline)->cache_warning().c_str());
+  }
   absl::StatusOr<Selection> selection;
   {
     RegistryWaitNotice notice((*pipeline)->client());

@@ -219,12 +219,18 @@ int RunDaemon(const DaemonOptions& options) {
   auto created = SelectionPipeline::Create(*config, *host);
   if (!created.ok()) return Fail(created.status());
   std::shared_ptr<SelectionPipeline> pipeline = std::move(*created);
+  if (!pipeline->cache_warning().empty()) LogMessage("warn", pipeline->cache_warning());
 
   Metrics metrics(IMGSEL_VERSION);
   GrpcCriUpstream upstream(UnixChannel(server_config.containerd_socket));
   std::unique_ptr<ImageRecordWriter> records;
   if (options.inject_fault == "record-write") {
     records = std::make_unique<FailingImageRecords>();
+  } else if (options.inject_fault == "record-hold") {
+    records = std::make_unique<HeldImageRecords>(
+        std::make_unique<ContainerdImageRecords>(UnixChannel(server_config.containerd_socket),
+                                                 server_config.ns),
+        absl::Seconds(30));
   } else if (!options.inject_fault.empty()) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("--inject-fault: unknown fault \"", options.inject_fault, "\"")));

@@ -1,7 +1,9 @@
 #include "plugin/image_records.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "github.com/containerd/containerd/api/services/images/v1/images.grpc.pb.h"
+#include "plugin/decision_log.h"
 
 namespace imgsel::plugin {
 namespace {
@@ -85,6 +87,14 @@ absl::StatusOr<ImageRecord> ContainerdImageRecords::Get(const std::string& name,
 absl::Status FailingImageRecords::Put(const ImageRecord& record, absl::Time) {
   return absl::UnavailableError(
       absl::StrCat("image record ", record.name, ": writes disabled by --inject-fault"));
+}
+
+absl::Status HeldImageRecords::Put(const ImageRecord& record, absl::Time deadline) {
+  LogMessage("warn", absl::StrCat("inject-fault record-hold: holding the record ", record.name,
+                                  " for ", absl::FormatDuration(hold_)));
+  const absl::Duration budget = deadline - absl::Now();  // the write's own, after the hold
+  absl::SleepFor(hold_);
+  return next_->Put(record, absl::Now() + budget);
 }
 
 }  // namespace imgsel::plugin

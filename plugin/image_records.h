@@ -85,4 +85,24 @@ class FailingImageRecords : public ImageRecordWriter {
   absl::Status Put(const ImageRecord& record, absl::Time deadline) override;
 };
 
+// A test hook, not a fallback drill (`imgseld --inject-fault=record-hold`):
+// each Put logs "inject-fault record-hold: holding the record <name>", waits
+// `hold`, then writes through `next`. It holds a pull at the one point no
+// outside component can: containerd has pulled the chosen manifest and
+// answered, the record is not written yet. The node fault tests kill
+// imgseld there (tests/integration/node_faults_test.cc).
+class HeldImageRecords : public ImageRecordWriter {
+ public:
+  HeldImageRecords(std::unique_ptr<ImageRecordWriter> next, absl::Duration hold)
+      : next_(std::move(next)), hold_(hold) {}
+  absl::Status Put(const ImageRecord& record, absl::Time deadline) override;
+  absl::StatusOr<ImageRecord> Get(const std::string& name, absl::Time deadline) override {
+    return next_->Get(name, deadline);
+  }
+
+ private:
+  std::unique_ptr<ImageRecordWriter> next_;
+  absl::Duration hold_;
+};
+
 }  // namespace imgsel::plugin

@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
                  "PullImage calls handled with selection at once; more are forwarded as sent")
       ->check(CLI::Range(1, 4096));
   app.add_option("--inject-fault", flags.inject_fault,
-                 "exercise a fallback on purpose: record-write (image records always fail)");
+                 "exercise a fallback on purpose: record-write (image records always fail); "
+                 "test hook: record-hold (each record write waits 30 s)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -179,28 +179,34 @@ std::optional<std::string> DiskCache::GetRecord(absl::string_view key, absl::Dur
   std::string path = RecordPath(key);
   std::optional<std::string> text = ReadFile(path);
   if (!text) return std::nullopt;
-  // "<unix nanos>\n<key>\n<bytes>": the key guards against a hash collision
-  // and a torn or foreign file.
-  size_t nl1 = text->find('\n');
-  size_t nl2 = nl1 == std::string::npos ? std::string::npos : text->find('\n', nl1 + 1);
+  // "<sha256 of the rest>\n<unix nanos>\n<key>\n<bytes>": the digest catches
+  // changed bytes anywhere after it (a record is not content-addressed, so
+  // nothing else would); the key guards against a hash collision and a
+  // foreign file. A file that fails either is removed: a miss, refetched.
+  const absl::string_view all(*text);
+  const size_t nl0 = all.find('\n');
+  const size_t nl1 = nl0 == absl::string_view::npos ? nl0 : all.find('\n', nl0 + 1);
+  const size_t nl2 = nl1 == absl::string_view::npos ? nl1 : all.find('\n', nl1 + 1);
   int64_t written = 0;
-  if (nl2 == std::string::npos ||
-      !absl::SimpleAtoi(absl::string_view(*text).substr(0, nl1), &written) ||
-      absl::string_view(*text).substr(nl1 + 1, nl2 - nl1 - 1) != key) {
+  if (nl2 == absl::string_view::npos ||
+      !VerifyDigest(all.substr(nl0 + 1), all.substr(0, nl0)).ok() ||
+      !absl::SimpleAtoi(all.substr(nl0 + 1, nl1 - nl0 - 1), &written) ||
+      all.substr(nl1 + 1, nl2 - nl1 - 1) != key) {
     unlink(path.c_str());
     return std::nullopt;
   }
   if (!FreshAt(absl::FromUnixNanos(written), ttl, options_.clock->Now())) return std::nullopt;
   Touch(path);
-  return text->substr(nl2 + 1);
+  return std::string(all.substr(nl2 + 1));
 }
 
 absl::Status DiskCache::PutRecord(absl::string_view key, absl::string_view bytes) {
   if (key.find('\n') != absl::string_view::npos) {
     return absl::InvalidArgumentError("cache record key contains a newline");
   }
-  return WriteAtomically(RecordPath(key), absl::StrCat(absl::ToUnixNanos(options_.clock->Now()),
-                                                       "\n", key, "\n", bytes));
+  const std::string body =
+      absl::StrCat(absl::ToUnixNanos(options_.clock->Now()), "\n", key, "\n", bytes);
+  return WriteAtomically(RecordPath(key), absl::StrCat(Sha256Digest(body), "\n", body));
 }
 
 int64_t DiskCache::ScanBytes() const {

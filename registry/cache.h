@@ -4,7 +4,8 @@
 //                                        the scope (registry/repository) that
 //                                        served them
 //   <dir>/records/<hex>                  small records under a key (referrers
-//                                        lists), with the time written
+//                                        lists), with the time written and
+//                                        a digest of both
 //   <dir>/tmp/                           files being written
 //   <dir>/lock                           flock'd while evicting
 //
@@ -14,10 +15,10 @@
 // the scope in record keys for the same reason. (`blobs/sha256/`, written by
 // earlier versions, is only evicted.)
 //
-// Every blob is verified against its digest on read; a file that does not
-// match is deleted and reported absent, so corruption costs a refetch, never
-// a wrong answer. Writes go to tmp/ and are renamed into place, so readers in
-// any process see a whole file or none. Nothing larger than
+// Every blob is verified against its digest on read, and every record
+// against the digest written with it; a file that does not match is deleted
+// and reported absent, so corruption costs a refetch, never a wrong answer. Writes go to tmp/ and
+// are renamed into place, so readers in any process see a whole file or none. Nothing larger than
 // kMaxCacheFileBytes is written, which is also what a read accepts: nothing
 // is stored that could not be read back. A read touches the file's mtime,
 // and when the total passes `max_bytes` the least recently used files are

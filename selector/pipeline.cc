@@ -182,9 +182,16 @@ absl::StatusOr<std::unique_ptr<SelectionPipeline>> SelectionPipeline::Create(Con
     cache.clock = clock;
     cache.dir = shared->compat.cache_dir;
     cache.max_bytes = shared->compat.cache_max_bytes;
+    // The cache only saves registry round trips: a directory that cannot be
+    // set up (read-only, full, not permitted) leaves the pipeline without
+    // it, said in cache_warning(), rather than without selections at all.
     auto opened = registry::DiskCache::Open(cache);
-    if (!opened.ok()) return opened.status();
-    p->cache_ = *std::move(opened);
+    if (opened.ok()) {
+      p->cache_ = *std::move(opened);
+    } else {
+      p->cache_warning_ = absl::StrCat("[compat] cache_dir: ", opened.status().message(),
+                                       "; running without a disk cache");
+    }
   }
   registry::ClientOptions options = RegistryClientOptions(shared->registry);
   options.max_blob_bytes = static_cast<size_t>(shared->compat.max_layer_bytes);

@@ -153,6 +153,8 @@ class SelectionPipeline {
   // `host` is probed once by the caller. Creates the registry client and the
   // disk cache from the config. `clock` ages what the pipeline, the client
   // and the cache remember (oci/clock.h); not owned, outlives the pipeline.
+  // A cache directory that cannot be set up is not an error: the pipeline
+  // runs without a disk cache and cache_warning() says why.
   static absl::StatusOr<std::unique_ptr<SelectionPipeline>> Create(
       Config config, HostProfile host, const Clock* clock = &Clock::Real());
   ~SelectionPipeline();
@@ -176,6 +178,9 @@ class SelectionPipeline {
   const HostProfile& host() const { return host_; }
   std::shared_ptr<const Config> config() const;
   registry::RegistryClient* client() const { return client_.get(); }
+  // Why [compat] cache_dir is not in use although configured; empty when
+  // it is (or when none is configured).
+  const std::string& cache_warning() const { return cache_warning_; }
 
  private:
   SelectionPipeline(std::shared_ptr<const Config> config, HostProfile host);
@@ -190,6 +195,7 @@ class SelectionPipeline {
   std::shared_ptr<const Config> config_ ABSL_GUARDED_BY(mu_);
   HostProfile host_;
   std::unique_ptr<registry::DiskCache> cache_;
+  std::string cache_warning_;
   std::unique_ptr<registry::RegistryClient> client_;
   std::unique_ptr<Memo> memo_;
   std::unique_ptr<EvaluationMemo> evaluations_;  // against host_ only

@@ -231,6 +231,22 @@ err=$(sel "127.0.0.1:$SPORT/held:v1" --timeout 2.5 2>&1 >/dev/null); rc=$?
 kill "$SILENT" 2>/dev/null; wait "$SILENT" 2>/dev/null
 CONFIG="$SAVED_CONFIG"
 
+# 5d. A cache directory that cannot be made (under a regular file, as a
+# read-only or full file system refuses it): the selection is made without
+# the cache (the same choice as with it), and a warning says why.
+echo "not a directory" > "$WORK/not-a-dir"
+cat > "$WORK/nocache.toml" <<TOML
+version = 1
+[compat]
+cache_dir = "$WORK/not-a-dir/cache"
+TOML
+want=$(sel "$REF" -o json | field "d['selected']['position']")
+err=$(CONFIG="$WORK/nocache.toml" sel "$REF" -o json 2>&1 >"$WORK/nocache.json"); rc=$?
+got=$(field "d['selected']['position']" <"$WORK/nocache.json")
+[[ $rc == 0 && -n "$want" && "$got" == "$want" && "$err" == *"warning: [compat] cache_dir: "*"running without a disk cache"* ]] \
+  && echo "ok   a cache dir that cannot be made: selected without it, with a warning" \
+  || fail "unusable cache dir: rc $rc, position $got, $err"
+
 # 6. The registry gone: a pinned, cached selection still works; a tag cannot resolve.
 kill "$PID"; wait "$PID" 2>/dev/null; PID=""
 got=$(sel "$PINNED" -o json | field "d['selected']['position']")

@@ -191,14 +191,17 @@ absl::Status WriteHostsToml(const std::string& certs_dir, const std::string& hos
 
 absl::StatusOr<std::unique_ptr<Containerd>> Containerd::Start(const std::string& dir,
                                                               const std::string& certs_dir,
-                                                              const std::string& sandbox_image) {
+                                                              const std::string& sandbox_image,
+                                                              const std::string& socket) {
   if (access("/usr/bin/containerd", X_OK) != 0) {
     return absl::FailedPreconditionError("containerd not installed (apt-get install containerd)");
   }
   std::unique_ptr<Containerd> c(new Containerd());
+  c->dir_ = dir;
   c->root_ = dir + "/root";
-  c->socket_ = dir + "/containerd.sock";
-  const std::string config = dir + "/containerd.toml";
+  c->socket_ = socket.empty() ? dir + "/containerd.sock" : socket;
+  c->config_ = dir + "/containerd.toml";
+  const std::string& config = c->config_;
   std::ofstream(config)
       << "version = 2\n"
       << "root = \"" << c->root_ << "\"\n"
@@ -225,26 +228,45 @@ absl::StatusOr<std::unique_ptr<Containerd>> Containerd::Start(const std::string&
       << "    bin_dir = \"" << dir << "/cni/bin\"\n    conf_dir = \"" << dir << "/cni/conf\"\n"
       << "  [plugins.\"io.containerd.grpc.v1.cri\".registry]\n"
       << "    config_path = \"" << certs_dir << "\"\n";
-  auto p = Process::Spawn({"/usr/bin/containerd", "--config", config}, dir + "/containerd.log");
+  if (absl::Status s = c->Launch(); !s.ok()) return s;
+  return c;
+}
+
+absl::Status Containerd::Launch() {
+  auto p = Process::Spawn({"/usr/bin/containerd", "--config", config_}, dir_ + "/containerd.log");
   if (!p.ok()) return p.status();
-  c->process_ = *std::move(p);
-  if (!WaitForSocket(c->socket_, absl::Seconds(20))) {
+  process_ = *std::move(p);
+  if (!WaitForSocket(socket_, absl::Seconds(20))) {
     return absl::UnavailableError(
-        absl::StrCat("containerd did not come up; see ", dir, "/containerd.log"));
+        absl::StrCat("containerd did not come up; see ", dir_, "/containerd.log"));
   }
   // The CRI plugin initialises after the socket appears: wait for it to answer.
-  auto stub = runtime::v1::ImageService::NewStub(plugin::UnixChannel(c->socket_));
+  auto stub = runtime::v1::ImageService::NewStub(plugin::UnixChannel(socket_));
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
   while (absl::Now() < deadline) {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
     runtime::v1::ListImagesRequest req;
     runtime::v1::ListImagesResponse resp;
-    if (stub->ListImages(&ctx, req, &resp).ok()) return c;
+    if (stub->ListImages(&ctx, req, &resp).ok()) return absl::OkStatus();
     absl::SleepFor(absl::Milliseconds(50));
   }
   return absl::UnavailableError(
-      absl::StrCat("containerd's CRI plugin did not answer; see ", dir, "/containerd.log"));
+      absl::StrCat("containerd's CRI plugin did not answer; see ", dir_, "/containerd.log"));
+}
+
+absl::Status Containerd::Stop(int sig) {
+  if (process_ == nullptr) return absl::OkStatus();
+  if (process_->Signal(sig, absl::Seconds(15)) == -1) {
+    return absl::DeadlineExceededError(absl::StrCat("containerd did not exit on signal ", sig));
+  }
+  process_.reset();
+  return absl::OkStatus();
+}
+
+absl::Status Containerd::Restart() {
+  if (absl::Status s = Stop(SIGTERM); !s.ok()) return s;
+  return Launch();
 }
 
 std::vector<std::string> Containerd::SnapshotVariants() const {

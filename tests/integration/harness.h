@@ -45,9 +45,18 @@ class Containerd {
   // CRI has two runtime handlers, both runc: `runc` (the default) and
   // `runc-b`. `sandbox_image`: the pause image RunPodSandbox pulls (empty:
   // containerd's default, which needs the internet).
+  // `socket`: where its gRPC socket goes (empty: dir/containerd.sock).
   static absl::StatusOr<std::unique_ptr<Containerd>> Start(const std::string& dir,
                                                            const std::string& certs_dir,
-                                                           const std::string& sandbox_image = "");
+                                                           const std::string& sandbox_image = "",
+                                                           const std::string& socket = "");
+  // Sends `sig` and waits (bounded) for the exit; a SIGKILL leaves the
+  // socket file behind, as a crash does.
+  absl::Status Stop(int sig);
+  // Starts it again with the same config, root and socket; returns once
+  // its CRI plugin answers.
+  absl::Status Restart();
+  bool Running() const { return process_ != nullptr && process_->Running(); }
   const std::string& socket() const { return socket_; }
   const std::string& root() const { return root_; }
   // Every /imgsel-variant file in the native snapshotter's snapshots.
@@ -56,7 +65,11 @@ class Containerd {
   int ContentBlobCount() const;
 
  private:
+  absl::Status Launch();
+
   std::unique_ptr<Process> process_;
+  std::string dir_;
+  std::string config_;
   std::string socket_;
   std::string root_;
 };

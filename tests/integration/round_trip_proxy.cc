@@ -52,6 +52,10 @@ std::unique_ptr<RoundTripProxy> RoundTripProxy::Start(int upstream_port, absl::D
 }
 
 RoundTripProxy::~RoundTripProxy() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
   if (stop_fd_ >= 0) {
     uint64_t one = 1;
     (void)!write(stop_fd_, &one, sizeof(one));
@@ -101,12 +105,22 @@ void RoundTripProxy::Serve(int client) {
       const absl::Time arrived = absl::Now();
       {
         absl::MutexLock lock(&mu_);
+        bool hold = false;
         for (absl::string_view line : absl::StrSplit(absl::string_view(buf, n), "\r\n")) {
           for (absl::string_view method : {"GET /v2", "HEAD /v2", "POST /v2", "PUT /v2"}) {
             if (absl::StartsWith(line, method)) {
               log_.push_back({arrived, std::string(line.substr(0, line.rfind(" HTTP/")))});
+              hold = hold || (!hold_.empty() && absl::StrContains(line, hold_));
             }
           }
+        }
+        if (hold) {
+          ++held_;
+          auto released = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+            return hold_.empty() || stopping_;
+          };
+          mu_.AwaitWithTimeout(absl::Condition(&released), absl::Minutes(1));
+          --held_;
         }
       }
       // The request crosses the "network": its answer cannot start sooner.
@@ -126,6 +140,22 @@ void RoundTripProxy::Serve(int client) {
 std::vector<RoundTripProxy::Request> RoundTripProxy::requests() const {
   absl::MutexLock lock(&mu_);
   return log_;
+}
+
+void RoundTripProxy::Hold(const std::string& part) {
+  absl::MutexLock lock(&mu_);
+  hold_ = part;
+}
+
+void RoundTripProxy::Release() {
+  absl::MutexLock lock(&mu_);
+  hold_.clear();
+}
+
+bool RoundTripProxy::AwaitHeld(absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto holding = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return held_ > 0; };
+  return mu_.AwaitWithTimeout(absl::Condition(&holding), timeout);
 }
 
 int RoundTripProxy::Depth(const std::vector<Request>& requests, absl::Duration delay) {

@@ -12,6 +12,10 @@
 // above the time a client takes to start parallel requests (tens of
 // milliseconds here), the figure does not depend on the machine's speed.
 //
+// It can also hold requests, to stop a client at a chosen step: while
+// Hold(part) is in force, a request whose line contains `part` is not
+// passed on until Release(), the proxy stops, or a minute passes.
+//
 // Every thread is joined by the destructor; every connection is closed.
 #pragma once
 
@@ -45,6 +49,13 @@ class RoundTripProxy {
   // The sequential round trips of `requests` (a slice of the log).
   static int Depth(const std::vector<Request>& requests, absl::Duration delay);
 
+  // Holds every later request whose line contains `part` ("/blobs/").
+  void Hold(const std::string& part);
+  // Passes on what is held, and holds nothing more.
+  void Release();
+  // Waits until a request is being held; false after `timeout`.
+  bool AwaitHeld(absl::Duration timeout) const;
+
  private:
   RoundTripProxy() = default;
   void Accept();
@@ -59,6 +70,9 @@ class RoundTripProxy {
   mutable absl::Mutex mu_;
   std::vector<std::thread> connections_ ABSL_GUARDED_BY(mu_);
   std::vector<Request> log_ ABSL_GUARDED_BY(mu_);
+  std::string hold_ ABSL_GUARDED_BY(mu_);  // empty: nothing held
+  int held_ ABSL_GUARDED_BY(mu_) = 0;      // requests waiting now
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace imgsel::integration

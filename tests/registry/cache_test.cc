@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -117,6 +119,55 @@ TEST_F(CacheTest, RecordsExpireAndNegativeAnswersAreRecords) {
   EXPECT_FALSE(cache->PutRecord("two\nlines", "x").ok());
 }
 
+// A record is not content-addressed, so a byte changed on disk would still
+// parse as a listing (another artifact's digest, a later time written): the
+// digest written with it catches a change anywhere, and the file goes.
+TEST_F(CacheTest, RecordsWithChangedBytesAreDroppedNotUsed) {
+  const std::string key = "referrers r.io/a@sha256:x";
+  const std::string listing = "{\"manifests\":[{\"digest\":\"sha256:aaaa\"}]}";
+  const std::string file = dir_ + "/records/" + Sha256Digest(key).substr(7);
+  // Each change is a byte flipped at, or the file cut to, a place in the
+  // stored record (the digest line, then the time, the key, the bytes).
+  enum class Change { kFlip, kCut, kDropDigestLine };
+  struct Case {
+    const char* what;
+    Change change;
+    std::function<size_t(const std::string&)> at;
+  };
+  const Case cases[] = {
+      {"a byte of the listing", Change::kFlip, [](const std::string& s) { return s.rfind('a'); }},
+      {"the time written", Change::kFlip, [](const std::string& s) { return s.find('\n') + 1; }},
+      {"cut short", Change::kCut, [](const std::string& s) { return s.size() - 3; }},
+      {"the digest line", Change::kFlip, [](const std::string&) { return size_t{10}; }},
+      {"no digest line (an earlier format)", Change::kDropDigestLine,
+       [](const std::string& s) { return s.find('\n') + 1; }},
+  };
+  auto cache = Open(1 << 20);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ASSERT_TRUE(cache->PutRecord(key, listing).ok());
+    ASSERT_EQ(cache->GetRecord(key, absl::Minutes(10)), listing);
+    std::ifstream in(file);
+    std::string stored((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t at = c.at(stored);
+    ASSERT_LT(at, stored.size());
+    switch (c.change) {
+      case Change::kFlip:
+        stored.at(at) = static_cast<char>(stored.at(at) ^ 1);
+        break;
+      case Change::kCut:
+        stored.resize(at);
+        break;
+      case Change::kDropDigestLine:
+        stored.erase(0, at);
+        break;
+    }
+    std::ofstream(file, std::ios::trunc) << stored;
+    EXPECT_FALSE(cache->GetRecord(key, absl::Minutes(10)).has_value());
+    EXPECT_FALSE(std::filesystem::exists(file));  // removed: fetched again next time
+  }
+}
+
 // Records age by the cache's clock. One stamped later than now (the clock
 // went back since it was written) is stale, however far back the clock
 // went; a clock that jumps forward makes everything stale: a refetch.
@@ -168,7 +219,7 @@ TEST_F(CacheTest, NothingLargerThanAReadAcceptsIsWritten) {
             absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(cache->PutRecord("referrers big", big).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(cache->ScanBytes(), 0);
-  std::string fits(kMaxCacheFileBytes - 64, 'y');
+  std::string fits(kMaxCacheFileBytes - 160, 'y');
   ASSERT_TRUE(cache->PutRecord("referrers fits", fits).ok());
   auto back = cache->GetRecord("referrers fits", absl::Minutes(1));
   ASSERT_TRUE(back.has_value());

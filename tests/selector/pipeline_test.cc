@@ -6,6 +6,7 @@
 #include "selector/pipeline.h"
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -378,6 +379,29 @@ TEST_F(PipelineTest, ColdSelectionQueriesEachSubjectOnceAndWarmMakesNoRequest) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->round_trips, 0);
   EXPECT_EQ(again->chosen()->digest, v3_.manifest.digest());
+}
+
+// The disk cache only saves round trips: a cache_dir that cannot be set up
+// (here a path under a regular file, as a read-only or full file system
+// would refuse it) leaves a pipeline that selects, and says why it has no
+// cache, instead of no pipeline (imgseld would not start, and kubelet's
+// image service with it).
+TEST_F(PipelineTest, ACacheDirThatCannotBeSetUpLeavesSelectionWithoutACache) {
+  const std::string file = cache_dir_ + ".file";
+  std::ofstream(file) << "not a directory";
+  Config config = DefaultConfig();
+  config.compat.cache_dir = file + "/cache";
+  config.registry.request_timeout = absl::Seconds(5);
+  auto p = SelectionPipeline::Create(config, Host());
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(absl::StrContains((*p)->cache_warning(), file + "/cache")) << (*p)->cache_warning();
+  EXPECT_TRUE(absl::StrContains((*p)->cache_warning(), "running without a disk cache"));
+  auto s = Run(**p);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_NE(s->chosen(), nullptr);
+  EXPECT_EQ(s->chosen()->digest, v3_.manifest.digest());
+  EXPECT_TRUE(Pipeline()->cache_warning().empty());  // a usable directory: no warning
+  std::filesystem::remove(file);
 }
 
 // Referrers lists are remembered (in memory and on disk) for referrers_ttl
