@@ -91,12 +91,24 @@ Credentials RegistryClient::CredentialsFor(const Reference& repo, const Credenti
   return docker_config_.For(repo.registry);
 }
 
-RegistryClient::Limiter& RegistryClient::LimiterFor(absl::string_view registry,
-                                                    absl::string_view origin) {
+std::shared_ptr<RegistryClient::Limiter> RegistryClient::LimiterFor(absl::string_view registry,
+                                                                    absl::string_view origin) {
+  std::string key = absl::StrCat(registry, "|", origin);
   absl::MutexLock lock(&mu_);
-  auto& slot = limiters_[absl::StrCat(registry, "|", origin)];
-  if (!slot) slot = std::make_unique<Limiter>(options_.max_concurrent_per_registry);
-  return *slot;
+  if (auto it = limiters_.find(key); it != limiters_.end()) return it->second;
+  if (limiters_.size() >= kMaxIdleLimiters) {
+    // Only the map holds an idle one: copies are made under mu_, so a count
+    // of one cannot grow while it is erased, and nobody waits on it.
+    absl::erase_if(limiters_, [](const auto& kv) { return kv.second.use_count() == 1; });
+  }
+  auto limiter = std::make_shared<Limiter>(options_.max_concurrent_per_registry);
+  limiters_.emplace(std::move(key), limiter);
+  return limiter;
+}
+
+size_t RegistryClient::request_limiters() const {
+  absl::MutexLock lock(&mu_);
+  return limiters_.size();
 }
 
 RegistryClient::ReferrersMode RegistryClient::referrers_mode(const Reference& repo) const {
@@ -124,7 +136,8 @@ void RegistryClient::set_referrers_mode(const Reference& repo, ReferrersMode mod
 absl::StatusOr<HttpResponse> RegistryClient::Send(HttpRequest request, absl::string_view registry,
                                                   absl::Time deadline) {
   const std::string origin = UrlOrigin(request.url);
-  Limiter& limiter = LimiterFor(registry, origin);
+  const std::shared_ptr<Limiter> held = LimiterFor(registry, origin);
+  Limiter& limiter = *held;
   if (!limiter.Acquire(deadline)) {
     return absl::DeadlineExceededError(
         absl::StrCat(request.method, " ", EscapeRemoteText(WithoutQuery(request.url)),
