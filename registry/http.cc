@@ -236,8 +236,10 @@ absl::StatusOr<HttpResponse> HttpTransport::Perform(const HttpRequest& request) 
     return absl::PermissionDeniedError(
         absl::StrCat(what, ": refused: the host is at a link-local address"));
   }
+  // Unavailable, as other broken answers: callers read ResourceExhausted
+  // as a body over its cap.
   if (sink.headers_over_cap) {
-    return absl::ResourceExhaustedError(
+    return absl::UnavailableError(
         absl::StrCat(what, ": response headers exceed the limit of ", kMaxHeaderBytes, " bytes"));
   }
   if (sink.over_cap) {
