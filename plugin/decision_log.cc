@@ -18,10 +18,19 @@ std::string Timestamp(absl::Time now) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone());
 }
 
-// JSON string quoting: the one escaper the project has.
+// JSON string quoting (the one escaper the project has) of at most
+// kMaxLogFieldBytes of `s`, the cut moved back to the start of a character.
 std::string Quote(absl::string_view s) {
   std::string out;
-  JsonWriter::AppendEscaped(out, s);
+  if (s.size() <= kMaxLogFieldBytes) {
+    JsonWriter::AppendEscaped(out, s);
+    return out;
+  }
+  size_t cut = kMaxLogFieldBytes;
+  for (int back = 0; back < 3 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80; ++back) {
+    --cut;
+  }
+  JsonWriter::AppendEscaped(out, absl::StrCat(s.substr(0, cut), "...(", s.size(), " bytes)"));
   return out;
 }
 

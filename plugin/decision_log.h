@@ -16,6 +16,7 @@
 // one call, never interleaved.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -46,6 +47,14 @@ struct DecisionLine {
   absl::Duration total_time = absl::ZeroDuration();
 };
 
+// What a line keeps of each string value. The values come from outside (the
+// image a CRI request names, up to 16 MiB of it before it is parsed; a
+// registry's error text; a runtime handler), and one pull must not write a
+// line of megabytes: journald splits lines past its LineMax (48 KiB). A
+// longer value keeps its first kMaxLogFieldBytes (never cut inside a UTF-8
+// character) and ends with "...(N bytes)", N its whole length.
+inline constexpr size_t kMaxLogFieldBytes = 2048;
+
 std::string FormatDecisionLine(const DecisionLine& line, absl::Time now);
 
 // "OK", "DEADLINE_EXCEEDED", …: a grpc::StatusCode as the log line names it.
@@ -66,7 +75,7 @@ bool IsJournalStream(const char* journal_stream, uint64_t dev, uint64_t ino);
 void LogLine(const std::string& line, LogPriority priority = LogPriority::kInfo);
 
 // A plain operational message ("reload: …") in the same JSON shape, at the
-// priority of its level.
+// priority of its level; the message is cut as a decision line's values are.
 void LogMessage(const std::string& level, const std::string& message);
 
 }  // namespace imgsel::plugin

@@ -92,12 +92,24 @@ Credentials RegistryClient::CredentialsFor(const Reference& repo, const Credenti
   return docker_config_.For(repo.registry);
 }
 
-RegistryClient::Limiter& RegistryClient::LimiterFor(absl::string_view registry,
-                                                    absl::string_view origin) {
+std::shared_ptr<RegistryClient::Limiter> RegistryClient::LimiterFor(absl::string_view registry,
+                                                                    absl::string_view origin) {
+  std::string key = absl::StrCat(registry, "|", origin);
   absl::MutexLock lock(&mu_);
-  auto& slot = limiters_[absl::StrCat(registry, "|", origin)];
-  if (!slot) slot = std::make_unique<Limiter>(options_.max_concurrent_per_registry);
-  return *slot;
+  if (auto it = limiters_.find(key); it != limiters_.end()) return it->second;
+  if (limiters_.size() >= kMaxIdleLimiters) {
+    // Only the map holds an idle one: copies are made under mu_, so a count
+    // of one cannot grow while it is erased, and nobody waits on it.
+    absl::erase_if(limiters_, [](const auto& kv) { return kv.second.use_count() == 1; });
+  }
+  auto limiter = std::make_shared<Limiter>(options_.max_concurrent_per_registry);
+  limiters_.emplace(std::move(key), limiter);
+  return limiter;
+}
+
+size_t RegistryClient::request_limiters() const {
+  absl::MutexLock lock(&mu_);
+  return limiters_.size();
 }
 
 RegistryClient::ReferrersMode RegistryClient::referrers_mode(const Reference& repo) const {
@@ -135,7 +147,8 @@ absl::StatusOr<HttpResponse> RegistryClient::Send(HttpRequest request, absl::str
     absl::MutexLock lock(&mu_);
     pending_.erase(id);
   };
-  Limiter& limiter = LimiterFor(registry, origin);
+  const std::shared_ptr<Limiter> held = LimiterFor(registry, origin);
+  Limiter& limiter = *held;
   if (!limiter.Acquire(deadline)) {
     return absl::DeadlineExceededError(
         absl::StrCat(request.method, " ", EscapeRemoteText(WithoutQuery(request.url)),

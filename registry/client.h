@@ -158,6 +158,12 @@ class RegistryClient {
   // The requests not answered yet, oldest first (a terminal says what a
   // long wait is waiting for).
   std::vector<PendingRequest> Pending() const;
+  // How many (registry, origin) request-slot sets the client holds. Every
+  // registry a pod spec names adds one; past kMaxIdleLimiters the idle ones
+  // (no request holding or waiting for a slot) are dropped, so the count
+  // stays at most kMaxIdleLimiters plus those in use.
+  size_t request_limiters() const;
+  static constexpr size_t kMaxIdleLimiters = 4096;
   DiskCache* cache() const { return options_.cache; }
   const ClientOptions& options() const { return options_; }
 
@@ -192,7 +198,9 @@ class RegistryClient {
   absl::StatusOr<Manifest> GetManifest(const Reference& repo, absl::string_view reference,
                                        absl::string_view digest, const Credentials* creds,
                                        absl::Time deadline);
-  Limiter& LimiterFor(absl::string_view registry, absl::string_view origin);
+  // Shared with the map: one dropped from the map while a request holds it
+  // lives until that request ends.
+  std::shared_ptr<Limiter> LimiterFor(absl::string_view registry, absl::string_view origin);
   Credentials CredentialsFor(const Reference& repo, const Credentials* creds) const;
 
   ClientOptions options_;
@@ -206,8 +214,10 @@ class RegistryClient {
 
   mutable absl::Mutex mu_;
   // By "registry|origin".
-  absl::flat_hash_map<std::string, std::unique_ptr<Limiter>> limiters_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<Limiter>> limiters_ ABSL_GUARDED_BY(mu_);
   // Origins that answered with a Basic challenge: credentials go up front.
+  // At most kMaxRememberedOrigins; past it all are forgotten (each costs one
+  // more 401 round trip to learn again).
   absl::flat_hash_map<std::string, bool> basic_origins_ ABSL_GUARDED_BY(mu_);
   struct RememberedMode {
     ReferrersMode mode;

@@ -18,6 +18,9 @@ namespace imgsel::registry {
 // Error bodies, upload answers and other responses that carry no content.
 inline constexpr size_t kMaxSmallResponseBytes = size_t{64} << 10;
 
+// Origins remembered as answering with a Basic challenge (client.h).
+inline constexpr size_t kMaxRememberedOrigins = 4096;
+
 // RFC 3986 unreserved characters kept, every other byte %XX.
 std::string PercentEncode(absl::string_view s);
 

@@ -127,6 +127,7 @@ absl::StatusOr<HttpResponse> RegistryClient::ExchangeWith(const RegistryEndpoint
     if (basic != nullptr && has_basic) {
       absl::MutexLock lock(&mu_);
       if (basic_origins_.contains(origin)) break;  // we sent them: rejected
+      if (basic_origins_.size() >= kMaxRememberedOrigins) basic_origins_.clear();
       basic_origins_[origin] = true;
       continue;
     }

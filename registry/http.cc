@@ -31,6 +31,7 @@ struct Sink {
   size_t max_body;
   bool reserved = false;  // the body's capacity was set from Content-Length
   size_t header_bytes = 0;
+  bool headers_over_cap = false;
   bool over_cap = false;
   bool refuse_link_local = false;
   bool refused_link_local = false;
@@ -96,7 +97,10 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* sink = static_cast<Sink*>(user);
   size_t len = size * n;
   sink->header_bytes += len;
-  if (sink->header_bytes > kMaxHeaderBytes) return 0;
+  if (sink->header_bytes > kMaxHeaderBytes) {
+    sink->headers_over_cap = true;
+    return 0;  // aborts the transfer
+  }
   absl::string_view line(data, len);
   if (absl::StartsWith(line, "HTTP/")) {
     sink->response->headers.clear();  // a new response (after 100-continue)
@@ -231,6 +235,12 @@ absl::StatusOr<HttpResponse> HttpTransport::Perform(const HttpRequest& request) 
   if (sink.refused_link_local) {
     return absl::PermissionDeniedError(
         absl::StrCat(what, ": refused: the host is at a link-local address"));
+  }
+  // Unavailable, as other broken answers: callers read ResourceExhausted
+  // as a body over its cap.
+  if (sink.headers_over_cap) {
+    return absl::UnavailableError(
+        absl::StrCat(what, ": response headers exceed the limit of ", kMaxHeaderBytes, " bytes"));
   }
   if (sink.over_cap) {
     return absl::ResourceExhaustedError(absl::StrCat(what, ": response body exceeds the limit of ",

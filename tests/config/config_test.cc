@@ -164,6 +164,77 @@ TEST(ParseConfig, PreferWeightsStayWithinKMaxPreferenceWeight) {
   }
 }
 
+// Every bound of the file, at its edge and one past it: the edge is read,
+// one past is an error naming the key (docs/RELIABILITY.md, "Bounds").
+TEST(ParseConfig, EveryBoundHoldsAtItsEdge) {
+  auto rules = [](const char* section, int n) {
+    std::string out = "version = 1\n";
+    for (int i = 0; i < n; ++i)
+      absl::StrAppend(&out, section, "\nannotation = \"a", i, "\"\nweight = 1\n");
+    return out;
+  };
+  auto key = [](const char* section, const char* line) {
+    return absl::StrCat("version = 1\n[", section, "]\n", line, "\n");
+  };
+  auto padded = [](size_t size) {
+    std::string out = "version = 1\n#";
+    out.append(size - out.size() - 1, 'x');
+    return out + "\n";
+  };
+  struct Case {
+    const char* bound;
+    std::string at_edge;
+    std::string past_edge;
+    const char* error;  // in the error past the edge
+  };
+  const Case cases[] = {
+      {"file size", padded(1 << 20), padded((1 << 20) + 1), "larger than 1048576 bytes"},
+      {"[[prefer]] rules", rules("[[prefer]]", 1024), rules("[[prefer]]", 1025),
+       "prefer: more than 1024 rules"},
+      {"a handler's rules", rules("[[handlers.kata.prefer]]", 1024),
+       rules("[[handlers.kata.prefer]]", 1025), "more than 1024 rules"},
+      {"socket path", key("server", ("socket = \"/" + std::string(106, 's') + "\"").c_str()),
+       key("server", ("socket = \"/" + std::string(107, 's') + "\"").c_str()),
+       "108 bytes, longer than a Unix socket path can be (107)"},
+      {"select_timeout", key("server", "select_timeout = \"1m\""),
+       key("server", "select_timeout = \"60.001s\""),
+       "select_timeout: \"60.001s\" is out of range"},
+      {"drain_timeout", key("server", "drain_timeout = \"10m\""),
+       key("server", "drain_timeout = \"601s\""), "drain_timeout: \"601s\" is out of range"},
+      {"connect_timeout", key("registry", "connect_timeout = \"5m\""),
+       key("registry", "connect_timeout = \"301s\""), "connect_timeout: \"301s\" is out of range"},
+      {"request_timeout", key("registry", "request_timeout = \"1h\""),
+       key("registry", "request_timeout = \"3601s\""),
+       "request_timeout: \"3601s\" is out of range"},
+      {"max_concurrent_per_registry", key("registry", "max_concurrent_per_registry = 256"),
+       key("registry", "max_concurrent_per_registry = 257"),
+       "max_concurrent_per_registry: 257 is out of range (1..256)"},
+      {"max_concurrent_per_registry, low", key("registry", "max_concurrent_per_registry = 1"),
+       key("registry", "max_concurrent_per_registry = 0"),
+       "max_concurrent_per_registry: 0 is out of range (1..256)"},
+      {"hook_timeout", key("host", "hook_timeout = \"5m\""), key("host", "hook_timeout = \"301s\""),
+       "hook_timeout: \"301s\" is out of range"},
+      {"referrers_ttl", key("compat", "referrers_ttl = \"720h\""),
+       key("compat", "referrers_ttl = \"721h\""), "referrers_ttl: \"721h\" is out of range"},
+      {"cache_max_bytes", key("compat", "cache_max_bytes = 1099511627776"),
+       key("compat", "cache_max_bytes = 1099511627777"),
+       "cache_max_bytes: 1099511627777 is out of range (1048576..1099511627776)"},
+      {"cache_max_bytes, low", key("compat", "cache_max_bytes = 1048576"),
+       key("compat", "cache_max_bytes = 1048575"), "cache_max_bytes: 1048575 is out of range"},
+      {"max_layer_bytes", key("compat", "max_layer_bytes = 67108864"),
+       key("compat", "max_layer_bytes = 67108865"),
+       "max_layer_bytes: 67108865 is out of range (1024..67108864)"},
+  };
+  for (const Case& c : cases) {
+    auto edge = ParseConfig(c.at_edge, "imgsel.toml");
+    EXPECT_TRUE(edge.ok()) << c.bound << ": " << edge.status();
+    auto past = ParseConfig(c.past_edge, "imgsel.toml");
+    ASSERT_FALSE(past.ok()) << c.bound;
+    EXPECT_THAT(std::string(past.status().message()), HasSubstr(c.error)) << c.bound;
+    EXPECT_THAT(std::string(past.status().message()), HasSubstr("imgsel.toml")) << c.bound;
+  }
+}
+
 TEST(LoadConfig, MissingFileNamesThePath) {
   auto c = LoadConfig("/nonexistent/imgsel.toml");
   ASSERT_FALSE(c.ok());

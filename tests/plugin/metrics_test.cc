@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "plugin/decision_log.h"
@@ -315,6 +316,57 @@ TEST(DecisionLogTest, OneJsonLineWithoutSecrets) {
   line.handed_over = 2;
   EXPECT_TRUE(
       absl::StrContains(FormatDecisionLine(line, absl::FromUnixSeconds(0)), "\"handed_over\":2}"));
+}
+
+// Every string value comes from outside (the image of a CRI request, a
+// registry's error text, a handler name): each is kept whole up to
+// kMaxLogFieldBytes, and past it cut there, never inside a character, with
+// its length, so no pull writes a line of megabytes.
+TEST(DecisionLogTest, EveryValueIsCutAtItsBound) {
+  const std::string at_bound(kMaxLogFieldBytes, 'a');
+  const std::string huge(16 << 20, 'b');
+  // "é" is two bytes: the bound falls between them.
+  const std::string split = std::string(kMaxLogFieldBytes - 1, 'c') + "\xc3\xa9tail";
+  struct Field {
+    const char* key;
+    std::string DecisionLine::*member;
+  };
+  const Field fields[] = {
+      {"image", &DecisionLine::image},
+      {"record", &DecisionLine::record},
+      {"outcome", &DecisionLine::outcome},
+      {"reason", &DecisionLine::reason},
+      {"detail", &DecisionLine::detail},
+      {"chosen", &DecisionLine::chosen},
+      {"index", &DecisionLine::index},
+      {"platform", &DecisionLine::platform},
+      {"policy", &DecisionLine::policy},
+      {"handler", &DecisionLine::handler},
+      {"handler_source", &DecisionLine::handler_source},
+      {"handler_error", &DecisionLine::handler_error},
+      {"code", &DecisionLine::code},
+  };
+  for (const Field& f : fields) {
+    DecisionLine line;
+    line.*f.member = at_bound;
+    std::string text = FormatDecisionLine(line, absl::FromUnixSeconds(0));
+    EXPECT_TRUE(absl::StrContains(text, absl::StrCat("\"", f.key, "\":\"", at_bound, "\"")))
+        << f.key << ": a value at the bound is kept whole";
+
+    line.*f.member = huge;
+    text = FormatDecisionLine(line, absl::FromUnixSeconds(0));
+    EXPECT_LT(text.size(), kMaxLogFieldBytes + 256) << f.key;
+    EXPECT_TRUE(absl::StrContains(
+        text, absl::StrCat("\"", f.key, "\":\"", std::string(kMaxLogFieldBytes, 'b'), "...(",
+                           huge.size(), " bytes)\"")))
+        << f.key;
+
+    line.*f.member = split;
+    text = FormatDecisionLine(line, absl::FromUnixSeconds(0));
+    EXPECT_TRUE(absl::StrContains(text, absl::StrCat(std::string(kMaxLogFieldBytes - 1, 'c'),
+                                                     "...(", split.size(), " bytes)\"")))
+        << f.key << ": the cut moves back to the start of the character";
+  }
 }
 
 }  // namespace

@@ -298,6 +298,33 @@ TEST_F(ReferrersApiTest, ConcurrentRequestsPerRegistryAreBounded) {
   EXPECT_GE(peak.load(), 1);
 }
 
+// Every registry a pod spec names gets request slots of its own (here
+// through one `_default` hosts.toml, as many names behind one mirror): the
+// client keeps those of at most kMaxIdleLimiters registries with nothing in
+// flight, so a stream of new names cannot grow it without end.
+TEST_F(ReferrersApiTest, RequestSlotsOfIdleRegistriesAreBounded) {
+  char tmpl[] = "/tmp/imgsel-limiters-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string certs_d = tmpl;
+  std::filesystem::create_directories(certs_d + "/_default");
+  std::ofstream(certs_d + "/_default/hosts.toml") << "server = \"" << reg_.url() << "\"\n";
+  ClientOptions o;
+  o.hosts_dir = certs_d;
+  o.use_docker_config = false;
+  auto client = RegistryClient::Create(o);
+  ASSERT_TRUE(client.ok()) << client.status();
+  const size_t names = RegistryClient::kMaxIdleLimiters + 100;
+  for (size_t i = 0; i < names; ++i) {
+    auto ref = ParseReference(absl::StrCat("r", i, ".example/app:v1"));
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    auto m = (*client)->Resolve(*ref);
+    ASSERT_TRUE(m.ok()) << i << ": " << m.status();  // the fake serves any repository
+    ASSERT_LE((*client)->request_limiters(), RegistryClient::kMaxIdleLimiters) << i;
+  }
+  EXPECT_GE((*client)->request_limiters(), 1u);
+  std::filesystem::remove_all(certs_d);
+}
+
 // Each fault: a clear error, never a crash, never a hang.
 TEST_F(ReferrersApiTest, FaultMatrix) {
   struct Case {
@@ -330,6 +357,21 @@ TEST_F(ReferrersApiTest, FaultMatrix) {
        absl::StatusCode::kResourceExhausted, "limit"},
       {"missing blob", on_layer({404, {}, R"({"errors":[{"code":"BLOB_UNKNOWN"}]})"}),
        absl::StatusCode::kNotFound, "BLOB_UNKNOWN"},
+      // The bounds of one answer (the 4 MiB manifest cap, ClientOptions::max_redirects,
+      // 64 KiB of headers).
+      {"manifest past 4 MiB",
+       [manifest_path = "/manifests/" + nfd_.manifest.digest()](
+           const FakeRequest& q) -> std::optional<FakeResponse> {
+         if (absl::StrContains(q.target, manifest_path)) {
+           return FakeResponse{200, {}, std::string((4 << 20) + 1, 'm')};
+         }
+         return std::nullopt;
+       },
+       absl::StatusCode::kResourceExhausted, "larger than the manifest limit of 4194304 bytes"},
+      {"redirect loop", on_layer({302, {{"Location", layer_path}}, ""}),
+       absl::StatusCode::kUnavailable, "more than 5 redirects"},
+      {"headers past 64 KiB", on_layer({200, {{"X-Pad", std::string(65 << 10, 'h')}}, "nfd: spec"}),
+       absl::StatusCode::kUnavailable, "response headers exceed the limit of 65536 bytes"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
