@@ -232,17 +232,17 @@ absl::Status ParseCompat(absl::string_view source, const toml::table& root, Comp
   return ParseSection(
       source, root, "compat",
       {"enabled", "cache_dir", "cache_max_bytes", "referrers_ttl", "on_error", "max_layer_bytes",
-       "groups"},
+       "groups", "base_images"},
       [&](const std::string& key, const toml::node& node) -> absl::Status {
         if (key == "groups") {
           const auto* t = node.as_table();
           if (!t) return Error(source, node, "groups: expected a table");
           return ParseGroups(source, *t, c.groups);
         }
-        if (key == "enabled") {
+        if (key == "enabled" || key == "base_images") {
           const auto* b = node.as_boolean();
-          if (!b) return Error(source, node, "enabled: expected true or false");
-          c.enabled = b->get();
+          if (!b) return Error(source, node, absl::StrCat(key, ": expected true or false"));
+          (key == "enabled" ? c.enabled : c.base_images) = b->get();
         } else if (key == "cache_dir") {
           auto s = GetString(source, node, key);
           if (!s.ok()) return s.status();

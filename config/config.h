@@ -39,7 +39,7 @@
 //   docker_config = ""            # config.json; empty: the default location
 //   connect_timeout = "5s"
 //   request_timeout = "30s"
-//   max_concurrent_per_registry = 16
+//   max_concurrent_per_registry = 32
 //
 //   [server]                      # imgseld
 //   socket = "/run/imgsel/imgsel.sock"          # Selector API
@@ -85,6 +85,10 @@ struct HostConfig {
 
 struct CompatConfig {
   bool enabled = true;
+  // Follow org.opencontainers.image.base.* on the eligible entries'
+  // manifests (docs/compatibility.md, "Base images"); false: those
+  // manifests are not read and bases are not followed.
+  bool base_images = true;
   std::string cache_dir;  // empty: no disk cache
   int64_t cache_max_bytes = 256 << 20;
   absl::Duration referrers_ttl = absl::Minutes(10);
@@ -98,7 +102,7 @@ struct RegistryConfig {
   std::string docker_config;  // empty: the default location
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(30);
-  int max_concurrent_per_registry = 16;
+  int max_concurrent_per_registry = 32;
   // Not a config key: the CLI's --plain-http, for a registry with no
   // hosts.toml that speaks http://.
   bool plain_http = false;

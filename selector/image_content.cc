@@ -9,13 +9,16 @@
 
 namespace imgsel {
 
-std::vector<VerifiedBlob> FetchImageContent(registry::RegistryClient& client,
-                                            const registry::Reference& repo,
-                                            absl::string_view media_type, absl::string_view digest,
-                                            int64_t size, const registry::Credentials* creds,
-                                            absl::Time deadline) {
+std::vector<VerifiedBlob> FetchImageContent(
+    registry::RegistryClient& client, const registry::Reference& repo, absl::string_view media_type,
+    absl::string_view digest, int64_t size, const registry::Credentials* creds, absl::Time deadline,
+    std::function<void(absl::StatusOr<std::string>)> manifest_read) {
   std::vector<VerifiedBlob> out;
   auto manifest = client.FetchManifest(repo, digest, creds, deadline);
+  if (manifest_read) {
+    manifest_read(manifest.ok() ? absl::StatusOr<std::string>(manifest->bytes)
+                                : absl::StatusOr<std::string>(manifest.status()));
+  }
   // The size is the descriptor's word as much as the digest is.
   if (!manifest.ok() || static_cast<int64_t>(manifest->bytes.size()) != size) return out;
   out.push_back({std::string(media_type), std::string(digest), std::move(manifest->bytes)});

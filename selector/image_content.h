@@ -20,9 +20,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "registry/auth.h"
@@ -41,11 +43,13 @@ struct VerifiedBlob {
 };
 
 // The manifest `digest` (of `size` bytes) of `repo`, then its config; in that
-// order, as far as they were fetched by `deadline`.
-std::vector<VerifiedBlob> FetchImageContent(registry::RegistryClient& client,
-                                            const registry::Reference& repo,
-                                            absl::string_view media_type, absl::string_view digest,
-                                            int64_t size, const registry::Credentials* creds,
-                                            absl::Time deadline);
+// order, as far as they were fetched by `deadline`. `manifest_read`, when
+// given, is called once with the manifest's verified bytes (or why there
+// are none) as soon as they are in, before the config is asked for: whoever
+// also needs the manifest waits for that instead of fetching it again.
+std::vector<VerifiedBlob> FetchImageContent(
+    registry::RegistryClient& client, const registry::Reference& repo, absl::string_view media_type,
+    absl::string_view digest, int64_t size, const registry::Credentials* creds, absl::Time deadline,
+    std::function<void(absl::StatusOr<std::string>)> manifest_read = nullptr);
 
 }  // namespace imgsel

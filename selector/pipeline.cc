@@ -375,7 +375,7 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
                  it != image.config_platforms.end()) {
         platform = it->second;
       }
-      entries.push_back({std::move(digest), std::move(platform)});
+      if (config.compat.base_images) entries.push_back({std::move(digest), std::move(platform)});
     }
   }
   registry::ReferrersClient referrers(client_.get(), deadline);
@@ -430,15 +430,24 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
       if (f.valid()) f.wait();
     }
   } join_prefetch{prefetch};
+  // The likely winner's manifest, as the prefetch reads it: its base
+  // annotations come from these bytes rather than a second GET.
+  std::string likely_digest;
+  auto likely_manifest = std::make_shared<std::promise<absl::StatusOr<std::string>>>();
+  std::shared_future<absl::StatusOr<std::string>> likely_read = likely_manifest->get_future();
   if (request.fetch_chosen_content && !missing.empty()) {
     // A guess, so the one extra ranking (pipeline.h): the index without
     // artifacts, for the first host.
     const Decision guess = imgsel::Select(image.index, *hosts.front(), policy, options);
     if (const Descriptor* likely = guess.selected_descriptor()) {
       image.fetched_ahead = true;
-      prefetch = std::async(std::launch::async, FetchImageContent, std::ref(*client_),
-                            std::cref(ref), likely->media_type, likely->digest, likely->size,
-                            request.credentials, deadline);
+      likely_digest = std::string(likely->digest);
+      prefetch =
+          std::async(std::launch::async, FetchImageContent, std::ref(*client_), std::cref(ref),
+                     likely->media_type, likely->digest, likely->size, request.credentials,
+                     deadline, [likely_manifest](absl::StatusOr<std::string> bytes) {
+                       likely_manifest->set_value(std::move(bytes));
+                     });
     }
   }
   // Called from one thread at a time (the listing's joins order them).
@@ -500,6 +509,14 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
     std::vector<absl::StatusOr<ParsedIndex>> fetched =
         InParallel(to_read.size(), [&](size_t k) -> absl::StatusOr<ParsedIndex> {
           const BaseChains::Document& d = documents[to_read[k]];
+          if (!likely_digest.empty() && d.digest == likely_digest &&
+              d.repository.Name() == ref.Name()) {
+            // Set by the prefetch once its manifest GET has ended, which
+            // the deadline bounds.
+            const absl::StatusOr<std::string>& bytes = likely_read.get();
+            if (!bytes.ok()) return bytes.status();
+            return ParseIndex(*bytes, d.key);
+          }
           auto m = client_->FetchManifest(d.repository, d.digest, credentials_for(d.repository),
                                           deadline);
           if (!m.ok()) return m.status();

@@ -257,6 +257,7 @@ TEST(ParseConfig, CompatRegistryAndServerSections) {
   auto c = ParseConfig(R"(version = 1
 [compat]
 enabled = true
+base_images = false
 cache_dir = "/var/cache/imgsel"
 referrers_ttl = "30s"
 on_error = "ignore"
@@ -277,6 +278,8 @@ metrics = "127.0.0.1:9464"
   EXPECT_EQ(c->compat.referrers_ttl, absl::Seconds(30));
   EXPECT_FALSE(c->compat.fallback_on_error);
   EXPECT_EQ(c->compat.max_layer_bytes, 2048);
+  EXPECT_FALSE(c->compat.base_images);
+  EXPECT_TRUE(DefaultConfig().compat.base_images);
   EXPECT_EQ(c->registry.config_path, "/etc/containerd/certs.d");
   EXPECT_EQ(c->registry.connect_timeout, absl::Seconds(1));
   EXPECT_EQ(c->registry.max_concurrent_per_registry, 4);
@@ -293,6 +296,7 @@ TEST(ParseConfig, SectionErrors) {
   const std::pair<const char*, const char*> cases[] = {
       {"version = 1\n[compat]\non_error = \"retry\"", "imgsel.toml:3:12: on_error: \"retry\""},
       {"version = 1\n[compat]\nenabled = \"yes\"", "enabled: expected true or false"},
+      {"version = 1\n[compat]\nbase_images = 1", "base_images: expected true or false"},
       {"version = 1\n[compat]\nmax_layer_bytes = 1", "max_layer_bytes: 1 is out of range"},
       {"version = 1\n[registry]\nconect_timeout = \"1s\"", "did you mean \"connect_timeout\"?"},
       {"version = 1\n[server]\nselect_timeout = 2", "select_timeout: expected a string"},
@@ -415,6 +419,7 @@ TEST(SettingsNeedingRestart, NamesWhatChangedAndOnlyThat) {
       {"select_timeout", [](Config& c) { c.server.select_timeout = absl::Seconds(9); }, {}},
       {"drain_timeout", [](Config& c) { c.server.drain_timeout = absl::Seconds(9); }, {}},
       {"compat enabled", [](Config& c) { c.compat.enabled = false; }, {}},
+      {"base_images", [](Config& c) { c.compat.base_images = false; }, {}},
       {"on_error", [](Config& c) { c.compat.fallback_on_error = false; }, {}},
       {"a handler", [](Config& c) { c.handlers["gpu"].replace = true; }, {}},
       {"host features", [](Config& c) { c.host.features = {"avx2"}; }, {"[host] features"}},

@@ -120,16 +120,18 @@ std::vector<FaultCase> Cases() {
        "timeout",
        "budget"},
       {"WrongDigestIndex", {CorruptIndex()}, kGeneric, "fallback", "resolve", "digest mismatch"},
-      // The chosen manifest and its config, which imgsel fetches to hand
-      // them to containerd: corrupted, they are not handed over, and
-      // containerd fetches them itself.
+      // The chosen manifest, which imgsel reads for its base image
+      // annotations and to hand it to containerd: corrupted or held, no
+      // selection is made from it (the entry's artifacts cannot be known,
+      // and [compat] on_error = "fallback" sends the pull to containerd as
+      // sent). Its config, corrupted, is not handed over, and containerd
+      // fetches it itself.
       {"WrongDigestChosenManifest",
        {On(absl::StrCat("manifests/", kV3), Fault::kWrongDigest)},
-       kV3,
-       "selected",
-       "",
-       "",
-       "\"handed_over\""},
+       kGeneric,
+       "fallback",
+       "artifacts",
+       "digest mismatch"},
       {"WrongDigestChosenConfig",
        {On(absl::StrCat("blobs/", ConfigDigest(kV3)), Fault::kWrongDigest)},
        kV3,
@@ -139,11 +141,10 @@ std::vector<FaultCase> Cases() {
        "\"handed_over\":2"},
       {"StallOnTheChosenManifest",
        {On(absl::StrCat("manifests/", kV3), Fault::kStallAfterHeaders)},
-       kV3,
-       "selected",
-       "",
-       "",
-       "\"handed_over\""},
+       kGeneric,
+       "fallback",
+       "timeout",
+       "budget"},
       {"OversizeIndex", {Oversize()}, kGeneric, "fallback", "resolve", "manifest limit"},
       {"RedirectToAnotherHost", {RedirectTo(kOtherHost)}, kV3, "selected", "", "\"handed_over\":2"},
       {"RedirectToAHostThatDoesNotResolve",

@@ -121,9 +121,11 @@ class PipelineBaseTest : public ::testing::Test {
     registry_->AddBlob(a.config);
   }
 
-  std::unique_ptr<SelectionPipeline> Pipeline(bool fallback_on_error = true) {
+  std::unique_ptr<SelectionPipeline> Pipeline(bool fallback_on_error = true,
+                                              bool base_images = true) {
     Config config = DefaultConfig();
     config.compat.fallback_on_error = fallback_on_error;
+    config.compat.base_images = base_images;
     config.registry.request_timeout = absl::Seconds(5);
     auto p = SelectionPipeline::Create(config, Host());
     EXPECT_TRUE(p.ok()) << p.status();
@@ -175,6 +177,25 @@ TEST_F(PipelineBaseTest, ABaseThatRulesTheHostOutRulesTheDerivedEntryOut) {
   ASSERT_EQ(s->compat[derived_.digest()].size(), 1u);
   EXPECT_EQ(s->compat[derived_.digest()][0]->from_base, BaseName(base));
   EXPECT_EQ(s->compat.count(plain_.digest()), 0u) << "the entry without a base has no artifacts";
+}
+
+// [compat] base_images = false: no entry manifest is read for its base
+// annotations, no base is followed, and the base's requirement is not the
+// entry's.
+TEST_F(PipelineBaseTest, TurnedOffNoEntryManifestIsReadAndNoBaseFollowed) {
+  const Blob base = ImageManifest("base");
+  registry_->AddManifest(base);
+  Attach(base, kFailingSpec);
+  Publish(BaseOf(base));
+  auto p = Pipeline(/*fallback_on_error=*/true, /*base_images=*/false);
+  auto s = Run(*p);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_NE(s->chosen(), nullptr);
+  EXPECT_EQ(s->chosen()->digest, derived_.digest()) << "the base is not followed";
+  EXPECT_FALSE(s->decision.fallback);
+  EXPECT_EQ(registry_->Count(absl::StrCat("/manifests/", base.digest())), 0);
+  EXPECT_EQ(registry_->Count(absl::StrCat("/referrers/", base.digest())), 0);
+  EXPECT_EQ(s->compat.count(derived_.digest()), 0u);
 }
 
 TEST_F(PipelineBaseTest, WeightsOfTheImageAndOfItsBaseAdd) {
