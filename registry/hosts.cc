@@ -72,15 +72,27 @@ bool IsHeaderValue(absl::string_view value) {
   return true;
 }
 
-std::vector<std::string> StringOrList(const toml::node* n) {
+// A string or a list of strings (containerd takes both for `ca` and header
+// values); anything else is refused at its place, never dropped.
+absl::StatusOr<std::vector<std::string>> StringOrList(const toml::node& n, absl::string_view source,
+                                                      absl::string_view what) {
   std::vector<std::string> out;
-  if (n == nullptr) return out;
-  if (auto s = n->value<std::string>()) {
+  if (auto s = n.value<std::string>()) {
     out.push_back(*s);
-  } else if (const toml::array* arr = n->as_array()) {
-    for (const toml::node& item : *arr) {
-      if (auto s = item.value<std::string>()) out.push_back(*s);
+    return out;
+  }
+  const toml::array* arr = n.as_array();
+  if (arr == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(source, n), ": ", what, " must be a string or a list of strings"));
+  }
+  for (const toml::node& item : *arr) {
+    auto s = item.value<std::string>();
+    if (!s) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(source, item), ": ", what, " lists something that is not a string"));
     }
+    out.push_back(*s);
   }
   return out;
 }
@@ -181,8 +193,10 @@ absl::Status ReadSettings(const toml::table& t, absl::string_view source, absl::
     }
     ep.tls.skip_verify = *b;
   }
-  for (std::string ca : StringOrList(t.get("ca"))) {
-    ep.tls.ca_files.push_back(InDir(dir, std::move(ca)));
+  if (const toml::node* ca = t.get("ca")) {
+    auto files = StringOrList(*ca, source, "ca");
+    if (!files.ok()) return files.status();
+    for (std::string& file : *files) ep.tls.ca_files.push_back(InDir(dir, std::move(file)));
   }
   if (const toml::node* client = t.get("client")) {
     if (absl::Status s = ReadClientCertificate(*client, source, dir, ep.tls); !s.ok()) return s;
@@ -199,7 +213,12 @@ absl::Status ReadSettings(const toml::table& t, absl::string_view source, absl::
     }
     ep.dial_timeout = d;
   }
-  if (const toml::table* header = t.get_as<toml::table>("header")) {
+  if (const toml::node* headers = t.get("header")) {
+    const toml::table* header = headers->as_table();
+    if (header == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(source, *headers), ": header must be a table of names and values"));
+    }
     for (const auto& [k, v] : *header) {
       const absl::string_view name = ToAbsl(k.str());
       if (!IsHeaderName(name)) {
@@ -207,7 +226,9 @@ absl::Status ReadSettings(const toml::table& t, absl::string_view source, absl::
             absl::StrCat(Where(source, v), ": header name \"", absl::CHexEscape(name),
                          "\" is not an HTTP field name (letters, digits and !#$%&'*+-.^_`|~)"));
       }
-      for (const std::string& value : StringOrList(&v)) {
+      auto values = StringOrList(v, source, absl::StrCat("header \"", name, "\""));
+      if (!values.ok()) return values.status();
+      for (const std::string& value : *values) {
         if (!IsHeaderValue(value)) {
           return absl::InvalidArgumentError(
               absl::StrCat(Where(source, v), ": header \"", name,

@@ -114,6 +114,13 @@ TEST(HostsTomlTest, ErrorsNameFileAndLine) {
       {"dial_timeout = \"0s\"\n", "dial_timeout must be a duration"},
       {"dial_timeout = \"1h\"\n", "dial_timeout must be a duration"},
       {"dial_timeout = 3\n", "dial_timeout must be a duration"},
+      // A value of the wrong type is refused where it is, never dropped.
+      {"ca = 5\n", "hosts.toml:1:6: ca must be a string or a list of strings"},
+      {"[host.\"https://m\"]\nca = [\"a.pem\", 5]\n",
+       "hosts.toml:2:16: ca lists something that is not a string"},
+      {"header = \"x-a: v\"\n", "hosts.toml:1:10: header must be a table"},
+      {"[header]\nx-a = 5\n", "hosts.toml:2:7: header \"x-a\" must be a string or a list"},
+      {"[header]\nx-a = [\"ok\", true]\n", "header \"x-a\" lists something that is not a string"},
   };
   for (const Case& c : cases) {
     auto eps = ParseHostsToml(c.toml, "hosts.toml", "/d", "r.io", false);
