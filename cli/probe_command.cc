@@ -16,6 +16,7 @@
 #include "cli/probe_host.h"
 #include "cli/text_output.h"
 #include "matcher/features.h"
+#include "matcher/nfd_labels.h"
 #include "oci/file_write.h"
 
 namespace imgsel::cli {
@@ -115,6 +116,15 @@ int RunProbe(const ProbeFlags& f) {
   }
   if (f.output == "json") {
     std::cout << json;
+  } else if (f.output == "labels") {
+    // What Proposal F's NFD group keys read on this host: the labels NFD
+    // would publish (matcher/nfd_labels.h), one key=value a line. Values
+    // come from the host: escaped for the terminal.
+    // As a node shows them: in NFD's namespace unless a hook named its own.
+    for (const auto& [key, value] : NfdLabels(result->profile.nfd)) {
+      const char* ns = key.find('/') == std::string::npos ? "feature.node.kubernetes.io/" : "";
+      std::cout << ns << Printable(key) << "=" << Printable(value) << "\n";
+    }
   } else {
     std::cout << RenderText(*result);
     if (!f.save.empty()) std::cout << "saved     " << f.save << "\n";
@@ -144,8 +154,10 @@ void AddProbeCommand(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<ProbeFlags>();
   CLI::App* cmd = app.add_subcommand(
       "probe", "Show this host's profile: platform and level, CPU features, NFD features");
-  cmd->add_option("--output,-o", flags->output, "text (a summary) or json (the host profile)")
-      ->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("--output,-o", flags->output,
+                  "text (a summary), json (the host profile) or labels (the node labels NFD "
+                  "would publish, which Proposal F's NFD keys read)")
+      ->check(CLI::IsMember({"text", "json", "labels"}));
   cmd->add_option("--save", flags->save,
                   "Also write the profile JSON to FILE (atomically), for --host-profile")
       ->check([](const std::string& path) {

@@ -22,6 +22,18 @@ esac
 cpuid=$($PY -c 'import json,sys; print(len(json.load(sys.stdin)["nfd"]["flags"].get("cpu.cpuid",{}).get("elements",{})))' <<<"$json")
 [[ "$cpuid" -gt 0 ]] && ok "nfd cpu.cpuid has $cpuid flags" || fail "no cpu.cpuid flags"
 
+# -o labels: the labels NFD would publish for this host, as a node shows
+# them; the kernel's major version is uname's.
+labels=$("$IMGSEL" probe -o labels) || fail "probe -o labels exited $?"
+major=$(uname -r | cut -d. -f1)
+grep -qx "feature.node.kubernetes.io/kernel-version.major=$major" <<<"$labels" \
+  && ok "labels: kernel-version.major=$major" || fail "labels lack kernel-version.major=$major"
+n=$(grep -c '^feature.node.kubernetes.io/cpu-cpuid\.[A-Z0-9_]*=true$' <<<"$labels")
+[[ "$n" -gt 0 && "$n" == "$cpuid" ]] && ok "labels: one cpu-cpuid label per flag ($n)" \
+  || fail "labels: $n cpu-cpuid labels for $cpuid flags"
+bad=$(grep -cv '^[^=]*=' <<<"$labels")
+[[ "$bad" == 0 ]] && ok "labels: every line is key=value" || fail "labels: $bad lines not key=value"
+
 # --save writes a profile that select accepts, and that gives the same decision.
 "$IMGSEL" probe --save "$TMP/me.json" >/dev/null || fail "probe --save"
 a=$("$IMGSEL" select "oci-layout:$ROOT/examples/layout:demo" --host-profile "$TMP/me.json" -o json | $PY -c 'import json,sys; print(json.load(sys.stdin)["selected"]["digest"])')
