@@ -162,7 +162,7 @@ constexpr int kPosition = 1, kEntry = 2, kEligible = 3, kSelected = 4, kScore = 
 }
 namespace compat_field {
 constexpr int kEntryDigest = 1, kArtifact = 2, kKind = 3, kOnIndex = 4, kMatched = 5, kWeight = 6,
-              kHasWeight = 7, kFromBase = 8;
+              kHasWeight = 7, kFromBase = 8, kNotRead = 9;
 }
 namespace response_field {
 constexpr int kSelected = 1, kFallback = 2, kFallbackReason = 3, kNothingToChoose = 4, kPolicy = 5,
@@ -246,6 +246,7 @@ void EncodeSelectAnswer(const Selection& sel, bool with_json, bool basic,
             w.Int(cf::kWeight, *a.weight);
             w.Bool(cf::kHasWeight, true);
           }
+          for (const std::string& media_type : a.not_read) w.Element(cf::kNotRead, media_type);
         });
       }
     }

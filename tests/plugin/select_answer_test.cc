@@ -87,6 +87,7 @@ v1::SelectResponse Oracle(const Selection& sel, bool with_json, bool basic) {
         pr->set_weight(*shared->weight);
         pr->set_has_weight(true);
       }
+      for (const std::string& media_type : shared->not_read) pr->add_not_read(media_type);
     }
   }
   return out;
@@ -239,6 +240,7 @@ TEST_F(SelectAnswerTest, CompatibilityResultsWarningsAndFallback) {
   on_index->id = Digest(11);
   on_index->kind = "application/vnd.nfd.image-compatibility.v1alpha1";
   on_index->on_index = true;
+  on_index->not_read = {"text/plain", "application/vnd.other.community.v1+json"};
   sel.compat[Digest(1)] = {matched, nullptr, on_index};
   sel.compat[Digest(2)] = {};
   sel.warnings = {"artifact sha256:…: ignored (on_error = \"ignore\")", ""};
