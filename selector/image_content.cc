@@ -12,7 +12,7 @@ namespace imgsel {
 std::vector<VerifiedBlob> FetchImageContent(
     registry::RegistryClient& client, const registry::Reference& repo, absl::string_view media_type,
     absl::string_view digest, int64_t size, const registry::Credentials* creds, absl::Time deadline,
-    std::function<void(absl::StatusOr<std::string>)> manifest_read) {
+    const std::function<void(absl::StatusOr<std::string>)>& manifest_read) {
   std::vector<VerifiedBlob> out;
   auto manifest = client.FetchManifest(repo, digest, creds, deadline);
   if (manifest_read) {

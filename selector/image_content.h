@@ -50,6 +50,6 @@ struct VerifiedBlob {
 std::vector<VerifiedBlob> FetchImageContent(
     registry::RegistryClient& client, const registry::Reference& repo, absl::string_view media_type,
     absl::string_view digest, int64_t size, const registry::Credentials* creds, absl::Time deadline,
-    std::function<void(absl::StatusOr<std::string>)> manifest_read = nullptr);
+    const std::function<void(absl::StatusOr<std::string>)>& manifest_read = nullptr);
 
 }  // namespace imgsel

@@ -464,6 +464,7 @@ absl::StatusOr<FetchedImage> SelectionPipeline::FetchWith(
     std::map<std::string, std::vector<std::string>> by_repository;
     for (const std::string& key : keys) by_repository[sources.at(key).repo.Name()].push_back(key);
     std::vector<const std::vector<std::string>*> groups;
+    groups.reserve(by_repository.size());
     for (const auto& [name, group] : by_repository) groups.push_back(&group);
     std::vector<std::vector<registry::SubjectReferrers>> lists =
         InParallel(groups.size(), [&](size_t g) {
