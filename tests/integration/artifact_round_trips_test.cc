@@ -161,7 +161,11 @@ class ArtifactRoundTrips : public ::testing::Test {
     }
     if (!skip_.empty()) return;
     char tmpl[] = "/tmp/imgsel-rtt-XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    if (mkdtemp(tmpl) == nullptr) {
+      skip_ = "mkdtemp failed";
+      return;
+    }
+    dir_ = tmpl;
     std::string why;
     registry_ = registry::testing::RealRegistry::Start(&why).release();
     if (registry_ == nullptr) {
@@ -260,6 +264,7 @@ class ArtifactRoundTrips : public ::testing::Test {
   struct Measured {
     Selection selection;
     std::vector<RoundTripProxy::Request> requests;  // all of them
+    bool index_fetched = false;                     // the index was asked for (a cold selection)
     int after_index_depth = 0;                      // sequential round trips after the index GET
     size_t after_index_requests = 0;
   };
@@ -278,6 +283,7 @@ class ArtifactRoundTrips : public ::testing::Test {
       return absl::StrContains(r.line, absl::StrCat("/manifests/", index));
     });
     if (index_get != m.requests.end()) {
+      m.index_fetched = true;
       const std::vector<RoundTripProxy::Request> after(index_get + 1, m.requests.end());
       m.after_index_depth = RoundTripProxy::Depth(after, kDelay);
       m.after_index_requests = after.size();
@@ -351,6 +357,7 @@ TEST_F(ArtifactRoundTrips, ColdSelectionStaysAtTheReferrersFloorAndWarmAsksNothi
     auto cold = SelectThroughProxy(**pipeline, repo, image->index);
     const absl::Duration cold_wall = absl::Now() - start;
     ASSERT_TRUE(cold.ok()) << cold.status();
+    ASSERT_TRUE(cold->index_fetched) << Describe(cold->requests);
     ExpectEveryArtifactApplied(*cold, *image);
 
     const absl::Time warm_start = absl::Now();
@@ -382,6 +389,7 @@ TEST_F(ArtifactRoundTrips, ALevelOfBaseImagesCostsOneRoundTripMore) {
   auto cold = SelectThroughProxy(**pipeline, repo, image->index);
   const absl::Duration cold_wall = absl::Now() - start;
   ASSERT_TRUE(cold.ok()) << cold.status();
+  ASSERT_TRUE(cold->index_fetched) << Describe(cold->requests);
   ExpectEveryArtifactApplied(*cold, *image, /*based=*/image->entries.front());
   auto warm = SelectThroughProxy(**pipeline, repo, image->index);
   ASSERT_TRUE(warm.ok()) << warm.status();
