@@ -5,22 +5,24 @@
 //
 // A real docker-registry (distribution 2.8: no referrers API, so listings
 // go through the sha256-<hex> tag schema) on loopback, behind a
-// RoundTripProxy that holds every request 40 ms: 20 ms each way, the
-// round trip of a registry in a nearby region. The images are generated
+// RoundTripProxy that holds every request 40 ms (20 ms each way, the
+// round trip of a registry in a nearby region; the printed figures), and
+// behind a second one holding 150 ms (where the bounds are asserted: see
+// kSteadyDelay). The images are generated
 // here as OCI layouts (distinct linux/amd64 entries, every one eligible on
 // the x86-64-v3 host profile), pushed with skopeo, and given a spec the
 // host passes with `imgsel attach`. The selection runs in this process
 // through SelectionPipeline with an empty cache directory, by the index's
-// digest through the proxy.
+// digest through each proxy.
 //
 // What a user relies on: the sequential round trips after the index is
 // resolved stay at the floor of list, artifact manifest, artifact blob
 // (3) for a small index, and one more for a level of base images, whose
 // documents are read alongside the entries' referrers. A larger index is
 // bounded by how many subjects are listed at once (kMaxParallelSubjects
-// in registry/referrers.cc): the figure is printed and checked against
-// that bound. docs/BENCHMARKS.md, "Artifact round trips", has the
-// measured figures.
+// in registry/referrers.cc) and by the request slots per registry: the
+// figure is printed and checked against that bound (ExpectedDepth). docs/BENCHMARKS.md, "Artifact
+// round trips", has the measured figures.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -54,8 +56,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Held by the proxy on every request: 20 ms each way.
-constexpr absl::Duration kDelay = absl::Milliseconds(40);
+// The figures' proxy holds every request 40 ms: 20 ms each way.
+constexpr absl::Duration kFigureDelay = absl::Milliseconds(40);
+// The bounds are asserted through a second proxy holding 150 ms: a round
+// of 33 parallel requests on a loaded 2-core machine can take its threads
+// longer than 40 ms to send, which the depth then counts as a round trip
+// more; 150 ms is well above that, so the count stays the client's.
+constexpr absl::Duration kSteadyDelay = absl::Milliseconds(150);
 
 // The subjects ReferrersClient::List lists at once (registry/referrers.cc).
 constexpr int kSubjectsAtOnce = 8;
@@ -173,15 +180,18 @@ class ArtifactRoundTrips : public ::testing::Test {
       return;
     }
     const std::string& host = registry_->host();
-    proxy_ =
-        RoundTripProxy::Start(std::stoi(host.substr(host.rfind(':') + 1)), kDelay, &why).release();
-    if (proxy_ == nullptr) skip_ = why;
+    const int port = std::stoi(host.substr(host.rfind(':') + 1));
+    figure_proxy_ = RoundTripProxy::Start(port, kFigureDelay, &why).release();
+    steady_proxy_ = RoundTripProxy::Start(port, kSteadyDelay, &why).release();
+    if (figure_proxy_ == nullptr || steady_proxy_ == nullptr) skip_ = why;
     spec_ = dir_ + "/kernel-1.yaml";
     std::ofstream(spec_) << kPassingSpec;
   }
   static void TearDownTestSuite() {
-    delete proxy_;
-    proxy_ = nullptr;
+    delete figure_proxy_;
+    figure_proxy_ = nullptr;
+    delete steady_proxy_;
+    steady_proxy_ = nullptr;
     delete registry_;
     registry_ = nullptr;
     if (!dir_.empty()) fs::remove_all(dir_);
@@ -270,14 +280,15 @@ class ArtifactRoundTrips : public ::testing::Test {
   };
 
   static absl::StatusOr<Measured> SelectThroughProxy(const SelectionPipeline& pipeline,
+                                                     RoundTripProxy& proxy, absl::Duration delay,
                                                      const std::string& repo,
                                                      const std::string& index) {
-    const size_t before = proxy_->requests().size();
+    const size_t before = proxy.requests().size();
     SelectionRequest request;
-    request.reference = absl::StrCat("127.0.0.1:", proxy_->port(), "/", repo, "@", index);
+    request.reference = absl::StrCat("127.0.0.1:", proxy.port(), "/", repo, "@", index);
     auto selection = pipeline.Select(request);
     if (!selection.ok()) return selection.status();
-    const std::vector<RoundTripProxy::Request> all = proxy_->requests();
+    const std::vector<RoundTripProxy::Request> all = proxy.requests();
     Measured m{*std::move(selection), {all.begin() + before, all.end()}};
     auto index_get = std::find_if(m.requests.begin(), m.requests.end(), [&](const auto& r) {
       return absl::StrContains(r.line, absl::StrCat("/manifests/", index));
@@ -285,7 +296,7 @@ class ArtifactRoundTrips : public ::testing::Test {
     if (index_get != m.requests.end()) {
       m.index_fetched = true;
       const std::vector<RoundTripProxy::Request> after(index_get + 1, m.requests.end());
-      m.after_index_depth = RoundTripProxy::Depth(after, kDelay);
+      m.after_index_depth = RoundTripProxy::Depth(after, delay);
       m.after_index_requests = after.size();
     }
     return m;
@@ -317,7 +328,17 @@ class ArtifactRoundTrips : public ::testing::Test {
   static inline std::string dir_;
   static inline std::string spec_;
   static inline registry::testing::RealRegistry* registry_ = nullptr;
-  static inline RoundTripProxy* proxy_ = nullptr;
+  static inline RoundTripProxy* figure_proxy_ = nullptr;
+  static inline RoundTripProxy* steady_proxy_ = nullptr;
+
+  // The proxies a selection is measured through, the figures' first.
+  struct Probe {
+    RoundTripProxy* proxy;
+    absl::Duration delay;
+  };
+  static std::vector<Probe> Probes() {
+    return {{figure_proxy_, kFigureDelay}, {steady_proxy_, kSteadyDelay}};
+  }
 };
 
 // The sequential round trips a cold selection of an index of `entries`
@@ -350,31 +371,40 @@ TEST_F(ArtifactRoundTrips, ColdSelectionStaysAtTheReferrersFloorAndWarmAsksNothi
     const std::string repo = absl::StrCat("rtt-", c.entries);
     auto image = PushIndex(repo, c.entries, /*base=*/false);
     ASSERT_TRUE(image.ok()) << image.status();
-    auto pipeline = FreshPipeline(repo);
-    ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+    for (const Probe& probe : Probes()) {
+      SCOPED_TRACE(absl::StrCat("delay ", absl::FormatDuration(probe.delay)));
+      auto pipeline =
+          FreshPipeline(absl::StrCat(repo, "-", absl::ToInt64Milliseconds(probe.delay)));
+      ASSERT_TRUE(pipeline.ok()) << pipeline.status();
 
-    const absl::Time start = absl::Now();
-    auto cold = SelectThroughProxy(**pipeline, repo, image->index);
-    const absl::Duration cold_wall = absl::Now() - start;
-    ASSERT_TRUE(cold.ok()) << cold.status();
-    ASSERT_TRUE(cold->index_fetched) << Describe(cold->requests);
-    ExpectEveryArtifactApplied(*cold, *image);
+      const absl::Time start = absl::Now();
+      auto cold = SelectThroughProxy(**pipeline, *probe.proxy, probe.delay, repo, image->index);
+      const absl::Duration cold_wall = absl::Now() - start;
+      ASSERT_TRUE(cold.ok()) << cold.status();
+      ASSERT_TRUE(cold->index_fetched) << Describe(cold->requests);
+      ExpectEveryArtifactApplied(*cold, *image);
 
-    const absl::Time warm_start = absl::Now();
-    auto warm = SelectThroughProxy(**pipeline, repo, image->index);
-    const absl::Duration warm_wall = absl::Now() - warm_start;
-    ASSERT_TRUE(warm.ok()) << warm.status();
-    ExpectEveryArtifactApplied(*warm, *image);
+      const absl::Time warm_start = absl::Now();
+      auto warm = SelectThroughProxy(**pipeline, *probe.proxy, probe.delay, repo, image->index);
+      const absl::Duration warm_wall = absl::Now() - warm_start;
+      ASSERT_TRUE(warm.ok()) << warm.status();
+      ExpectEveryArtifactApplied(*warm, *image);
 
-    std::cout << c.entries << " entries, cold: " << cold->after_index_depth
-              << " sequential round trips after the index (" << cold->after_index_requests
-              << " requests; " << cold->requests.size() << " in all), wall "
-              << absl::FormatDuration(cold_wall) << "; warm: " << warm->requests.size()
-              << " requests, wall " << absl::FormatDuration(warm_wall) << std::endl;
-    EXPECT_LE(cold->after_index_depth, ExpectedDepth(c.entries)) << Describe(cold->requests);
-    EXPECT_EQ(warm->requests.size(), 0u) << Describe(warm->requests);
-    EXPECT_EQ(warm->selection.decision.selected_descriptor()->digest,
-              cold->selection.decision.selected_descriptor()->digest);
+      std::cout << c.entries << " entries, " << absl::FormatDuration(probe.delay)
+                << " a request, cold: " << cold->after_index_depth
+                << " sequential round trips after the index (" << cold->after_index_requests
+                << " requests; " << cold->requests.size() << " in all), wall "
+                << absl::FormatDuration(cold_wall) << "; warm: " << warm->requests.size()
+                << " requests, wall " << absl::FormatDuration(warm_wall) << std::endl;
+      // 4 entries hold the floor at either delay; the 32 entries' bound is
+      // asserted where scheduling cannot add to it.
+      if (c.entries == 4 || probe.delay == kSteadyDelay) {
+        EXPECT_LE(cold->after_index_depth, ExpectedDepth(c.entries)) << Describe(cold->requests);
+      }
+      EXPECT_EQ(warm->requests.size(), 0u) << Describe(warm->requests);
+      EXPECT_EQ(warm->selection.decision.selected_descriptor()->digest,
+                cold->selection.decision.selected_descriptor()->digest);
+    }
   }
 }
 
@@ -382,25 +412,30 @@ TEST_F(ArtifactRoundTrips, ALevelOfBaseImagesCostsOneRoundTripMore) {
   const std::string repo = "rtt-based";
   auto image = PushIndex(repo, 4, /*base=*/true);
   ASSERT_TRUE(image.ok()) << image.status();
-  auto pipeline = FreshPipeline(repo);
-  ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+  for (const Probe& probe : Probes()) {
+    SCOPED_TRACE(absl::StrCat("delay ", absl::FormatDuration(probe.delay)));
+    auto pipeline = FreshPipeline(absl::StrCat(repo, "-", absl::ToInt64Milliseconds(probe.delay)));
+    ASSERT_TRUE(pipeline.ok()) << pipeline.status();
 
-  const absl::Time start = absl::Now();
-  auto cold = SelectThroughProxy(**pipeline, repo, image->index);
-  const absl::Duration cold_wall = absl::Now() - start;
-  ASSERT_TRUE(cold.ok()) << cold.status();
-  ASSERT_TRUE(cold->index_fetched) << Describe(cold->requests);
-  ExpectEveryArtifactApplied(*cold, *image, /*based=*/image->entries.front());
-  auto warm = SelectThroughProxy(**pipeline, repo, image->index);
-  ASSERT_TRUE(warm.ok()) << warm.status();
+    const absl::Time start = absl::Now();
+    auto cold = SelectThroughProxy(**pipeline, *probe.proxy, probe.delay, repo, image->index);
+    const absl::Duration cold_wall = absl::Now() - start;
+    ASSERT_TRUE(cold.ok()) << cold.status();
+    ASSERT_TRUE(cold->index_fetched) << Describe(cold->requests);
+    ExpectEveryArtifactApplied(*cold, *image, /*based=*/image->entries.front());
+    auto warm = SelectThroughProxy(**pipeline, *probe.proxy, probe.delay, repo, image->index);
+    ASSERT_TRUE(warm.ok()) << warm.status();
 
-  std::cout << "4 entries, one built on a base with its own artifact, cold: "
-            << cold->after_index_depth << " sequential round trips after the index ("
-            << cold->after_index_requests << " requests; " << cold->requests.size()
-            << " in all), wall " << absl::FormatDuration(cold_wall)
-            << "; warm: " << warm->requests.size() << " requests" << std::endl;
-  EXPECT_LE(cold->after_index_depth, 4) << Describe(cold->requests);
-  EXPECT_EQ(warm->requests.size(), 0u) << Describe(warm->requests);
+    std::cout << "4 entries, one built on a base with its own artifact, "
+              << absl::FormatDuration(probe.delay)
+              << " a request, cold: " << cold->after_index_depth
+              << " sequential round trips after the index (" << cold->after_index_requests
+              << " requests; " << cold->requests.size() << " in all), wall "
+              << absl::FormatDuration(cold_wall) << "; warm: " << warm->requests.size()
+              << " requests" << std::endl;
+    EXPECT_LE(cold->after_index_depth, 4) << Describe(cold->requests);
+    EXPECT_EQ(warm->requests.size(), 0u) << Describe(warm->requests);
+  }
 }
 
 }  // namespace
