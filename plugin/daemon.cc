@@ -64,8 +64,12 @@ absl::StatusOr<HostProfile> LoadHost(const DaemonOptions& flags, const Config& c
   return std::move(result->profile);
 }
 
-PullSettings SettingsFrom(const Config& config) {
+// `max_pulls` (--max-pulls) is both the CRI path's count of calls handled
+// with selection and its pool of selection places: one number, because a
+// pull holds its place from selection until containerd answers.
+PullSettings SettingsFrom(const Config& config, int max_pulls) {
   PullSettings s;
+  s.max_selections = max_pulls;
   s.select_timeout = config.server.select_timeout;
   s.fail_when_nothing_fits = config.server.fail_when_nothing_fits;
   s.content_handover = config.server.content_handover;
@@ -140,7 +144,7 @@ absl::Duration ServeUntilStopped(const DaemonOptions& flags, const Reloadable& r
                                         " changed; they take effect on restart"));
       }
       const std::string next_source = next->source;
-      running.pulls->SetSettings(SettingsFrom(*next));
+      running.pulls->SetSettings(SettingsFrom(*next, flags.max_pulls));
       running.selector->SetDefaultTimeout(next->server.select_timeout);
       drain = next->server.drain_timeout;
       running.pipeline->Reload(*std::move(next));
@@ -244,7 +248,7 @@ int RunDaemon(const DaemonOptions& options) {
                       LogLine(FormatDecisionLine(line, absl::Now()),
                               line.outcome == "refused" ? LogPriority::kWarn : LogPriority::kInfo);
                     });
-  pulls.SetSettings(SettingsFrom(*config));
+  pulls.SetSettings(SettingsFrom(*config, options.max_pulls));
   // The chosen manifest and config a selection fetched go to containerd's
   // content store, so its pull by digest does not fetch them again.
   ContainerdContentHandover handover(UnixChannel(server_config.containerd_socket),

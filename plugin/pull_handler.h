@@ -57,6 +57,7 @@ struct PullSettings {
   absl::Duration status_wait = absl::Seconds(2);
   absl::Duration record_timeout = absl::Seconds(5);
   // Selections running at once; a pull beyond that is forwarded as sent.
+  // imgseld sets it to --max-pulls (daemon.cc), so the CRI path has one cap.
   int max_selections = 64;
   // [server] nothing_fits = "fail": an index with no entry for this host is
   // answered FAILED_PRECONDITION (kubelet: ErrImagePull) naming why.
