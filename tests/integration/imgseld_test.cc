@@ -57,7 +57,7 @@ constexpr int kConcurrent = 16;
 // imgsel's parser accepts; containerd's parser ignores it.
 std::string MakeGarbageLayout() {
   const std::string dir = world->dir + "/garbage-layout";
-  fs::copy(Examples() + "/layout", dir, fs::copy_options::recursive);
+  fs::copy(absl::StrCat(Examples(), "/layout"), dir, fs::copy_options::recursive);
   std::string index = Blob(kIndex);
   std::string deep;
   for (int i = 0; i < 200; ++i) deep += "[";
@@ -150,7 +150,7 @@ TEST(ImgseldIntegration, DaemonSetImagePreloadsIntoContainerd) {
   const std::string name = "registry.example/imgsel/imgseld:0.1.0";
   std::string out;
   absl::Status built =
-      RunCommand({"/usr/bin/python3", Examples() + "/../deploy/image.py", "--imgseld",
+      RunCommand({"/usr/bin/python3", absl::StrCat(Examples(), "/../deploy/image.py"), "--imgseld",
                   IMGSELD_BINARY, "--imgsel", IMGSEL_BINARY, "--out", dir + "/layout"},
                  absl::Seconds(120), &out);
   ASSERT_TRUE(built.ok()) << built << out;
@@ -533,7 +533,7 @@ TEST(ImgseldIntegration, RefusesToForwardToItself) {
                         << "containerd_socket = \"" << link << "\"\n";
   const std::string log = dir + "/imgseld.log";
   auto p = Process::Spawn(
-      {IMGSELD_BINARY, "--config", config, "--host-profile", Examples() + "/hosts/amd64-v3.json"},
+      {IMGSELD_BINARY, "--config", config, "--host-profile", absl::StrCat(Examples(), "/hosts/amd64-v3.json")},
       log);
   ASSERT_TRUE(p.ok());
   const int status = (*p)->Signal(0, absl::Seconds(10));
@@ -552,7 +552,7 @@ TEST(ImgseldIntegration, SocketsAreExclusiveAndRestricted) {
   // A second daemon on live sockets refuses to start.
   const std::string log = world->dir + "/second.log";
   auto p = Process::Spawn({IMGSELD_BINARY, "--config", world->main.config, "--host-profile",
-                           Examples() + "/hosts/amd64-v3.json"},
+                           absl::StrCat(Examples(), "/hosts/amd64-v3.json")},
                           log);
   ASSERT_TRUE(p.ok());
   const int status = (*p)->Signal(0, absl::Seconds(10));
@@ -588,7 +588,7 @@ TEST(ImgseldIntegration, SocketActivation) {
   auto p =
       Process::Spawn({"/usr/bin/systemd-socket-activate", "-l", cri_path, "-l", api_path,
                       "--fdname=cri:selector", "-E", "NOTIFY_SOCKET=" + notify_path, IMGSELD_BINARY,
-                      "--config", d->config, "--host-profile", Examples() + "/hosts/amd64-v3.json"},
+                      "--config", d->config, "--host-profile", absl::StrCat(Examples(), "/hosts/amd64-v3.json")},
                      d->log);
   ASSERT_TRUE(p.ok());
   d->process = *std::move(p);
@@ -1032,7 +1032,7 @@ TEST(ImgseldIntegration, ApiSocketAcceptsAgainAfterRunningOutOfDescriptors) {
   d->process.reset();  // started below, with a low descriptor limit
   auto p =
       Process::Spawn({"/bin/sh", "-c", "ulimit -n 128 && exec \"$@\"", "sh", IMGSELD_BINARY,
-                      "--config", d->config, "--host-profile", Examples() + "/hosts/amd64-v3.json"},
+                      "--config", d->config, "--host-profile", absl::StrCat(Examples(), "/hosts/amd64-v3.json")},
                      d->log);
   ASSERT_TRUE(p.ok()) << p.status();
   d->process = *std::move(p);
@@ -1091,7 +1091,7 @@ absl::StatusOr<std::unique_ptr<Process>> SpawnActivated(const Daemon& d, int api
   const std::string script = absl::StrCat("exec 3<&", api_fd, " 4<&", cri_fd,
                                           "; export LISTEN_FDS=2 LISTEN_PID=$$; exec \"$@\"");
   return Process::Spawn({"/bin/bash", "-c", script, "bash", IMGSELD_BINARY, "--config", d.config,
-                         "--host-profile", Examples() + "/hosts/amd64-v3.json"},
+                         "--host-profile", absl::StrCat(Examples(), "/hosts/amd64-v3.json")},
                         d.log);
 }
 

@@ -157,7 +157,7 @@ void ExpectRightImage(const Daemon& d, const Containerd& c, const std::string& i
 // systemd restarts it; returns once both sockets accept.
 absl::Status Respawn(Daemon& d, const std::vector<std::string>& extra_flags = {}) {
   std::vector<std::string> argv = {IMGSELD_BINARY, "--config", d.config, "--host-profile",
-                                   Examples() + "/hosts/amd64-v3.json"};
+                                   absl::StrCat(Examples(), "/hosts/amd64-v3.json")};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   auto p = Process::Spawn(argv, d.log);
   if (!p.ok()) return p.status();

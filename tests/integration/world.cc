@@ -83,9 +83,10 @@ absl::StatusOr<Daemon> StartImgseld(const std::string& name, const std::string& 
                           << "metrics = \"127.0.0.1:" << d.metrics_port << "\"\n"
                           << "drain_timeout = \"3s\"\n"
                           << server_toml;
-  std::vector<std::string> argv = {
-      IMGSELD_BINARY, "--config", d.config, "--host-profile",
-      host_profile.empty() ? Examples() + "/hosts/amd64-v3.json" : host_profile};
+  const std::string profile =
+      host_profile.empty() ? absl::StrCat(Examples(), "/hosts/amd64-v3.json") : host_profile;
+  std::vector<std::string> argv = {IMGSELD_BINARY, "--config", d.config, "--host-profile",
+                                   profile};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   auto p = Process::Spawn(argv, d.log);
   if (!p.ok()) return p.status();
@@ -146,7 +147,7 @@ void WorldEnvironment::SetUp() {
     return;
   }
   world->containerd = *std::move(c);
-  std::vector<std::string> errors = PushAll(Examples() + "/layout", spec_.repos);
+  std::vector<std::string> errors = PushAll(absl::StrCat(Examples(), "/layout"), spec_.repos);
   if (spec_.more_pushes) {
     for (const std::string& e : spec_.more_pushes()) errors.push_back(e);
   }

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace imgsel::registry {
@@ -49,10 +50,10 @@ TEST(ReferenceTest, StringAndManifestReference) {
   ASSERT_TRUE(ref.ok());
   EXPECT_EQ(ref->String(), "docker.io/library/nginx:latest");
   EXPECT_EQ(ref->ManifestReference(), "latest");
-  std::string d = std::string("sha256:") + kHex;
-  auto pinned = ParseReference("h.io/app:v1@" + d);
+  const std::string d = absl::StrCat("sha256:", kHex);
+  auto pinned = ParseReference(absl::StrCat("h.io/app:v1@", d));
   ASSERT_TRUE(pinned.ok());
-  EXPECT_EQ(pinned->String(), "h.io/app:v1@" + d);
+  EXPECT_EQ(pinned->String(), absl::StrCat("h.io/app:v1@", d));
   EXPECT_EQ(pinned->ManifestReference(), d);  // the digest wins over the tag
 }
 
