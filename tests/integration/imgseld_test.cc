@@ -532,9 +532,9 @@ TEST(ImgseldIntegration, RefusesToForwardToItself) {
                         << "cri_socket = \"" << dir << "/cri.sock\"\n"
                         << "containerd_socket = \"" << link << "\"\n";
   const std::string log = dir + "/imgseld.log";
-  auto p = Process::Spawn(
-      {IMGSELD_BINARY, "--config", config, "--host-profile", absl::StrCat(Examples(), "/hosts/amd64-v3.json")},
-      log);
+  auto p = Process::Spawn({IMGSELD_BINARY, "--config", config, "--host-profile",
+                           absl::StrCat(Examples(), "/hosts/amd64-v3.json")},
+                          log);
   ASSERT_TRUE(p.ok());
   const int status = (*p)->Signal(0, absl::Seconds(10));
   ASSERT_NE(status, -1) << "imgseld kept running" << ReadFile(log);
@@ -585,11 +585,11 @@ TEST(ImgseldIntegration, SocketActivation) {
   notify_addr.sun_family = AF_UNIX;
   strncpy(notify_addr.sun_path, notify_path.c_str(), sizeof(notify_addr.sun_path) - 1);
   ASSERT_EQ(bind(notify_fd, reinterpret_cast<sockaddr*>(&notify_addr), sizeof(notify_addr)), 0);
-  auto p =
-      Process::Spawn({"/usr/bin/systemd-socket-activate", "-l", cri_path, "-l", api_path,
-                      "--fdname=cri:selector", "-E", "NOTIFY_SOCKET=" + notify_path, IMGSELD_BINARY,
-                      "--config", d->config, "--host-profile", absl::StrCat(Examples(), "/hosts/amd64-v3.json")},
-                     d->log);
+  auto p = Process::Spawn(
+      {"/usr/bin/systemd-socket-activate", "-l", cri_path, "-l", api_path, "--fdname=cri:selector",
+       "-E", "NOTIFY_SOCKET=" + notify_path, IMGSELD_BINARY, "--config", d->config,
+       "--host-profile", absl::StrCat(Examples(), "/hosts/amd64-v3.json")},
+      d->log);
   ASSERT_TRUE(p.ok());
   d->process = *std::move(p);
   ASSERT_TRUE(WaitForSocket(cri_path, absl::Seconds(10))) << ReadFile(d->log);
@@ -1030,10 +1030,10 @@ TEST(ImgseldIntegration, ApiSocketAcceptsAgainAfterRunningOutOfDescriptors) {
   auto d = StartImgseld("emfile", "", {}, world->certs, /*wait=*/false);
   ASSERT_TRUE(d.ok()) << d.status();
   d->process.reset();  // started below, with a low descriptor limit
-  auto p =
-      Process::Spawn({"/bin/sh", "-c", "ulimit -n 128 && exec \"$@\"", "sh", IMGSELD_BINARY,
-                      "--config", d->config, "--host-profile", absl::StrCat(Examples(), "/hosts/amd64-v3.json")},
-                     d->log);
+  auto p = Process::Spawn(
+      {"/bin/sh", "-c", "ulimit -n 128 && exec \"$@\"", "sh", IMGSELD_BINARY, "--config", d->config,
+       "--host-profile", absl::StrCat(Examples(), "/hosts/amd64-v3.json")},
+      d->log);
   ASSERT_TRUE(p.ok()) << p.status();
   d->process = *std::move(p);
   ASSERT_TRUE(WaitForSocket(d->api_socket, absl::Seconds(15))) << ReadFile(d->log);

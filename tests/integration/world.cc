@@ -85,8 +85,7 @@ absl::StatusOr<Daemon> StartImgseld(const std::string& name, const std::string& 
                           << server_toml;
   const std::string profile =
       host_profile.empty() ? absl::StrCat(Examples(), "/hosts/amd64-v3.json") : host_profile;
-  std::vector<std::string> argv = {IMGSELD_BINARY, "--config", d.config, "--host-profile",
-                                   profile};
+  std::vector<std::string> argv = {IMGSELD_BINARY, "--config", d.config, "--host-profile", profile};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   auto p = Process::Spawn(argv, d.log);
   if (!p.ok()) return p.status();
