@@ -1,7 +1,7 @@
 // imgseld, measured as a client sees it (docs/BENCHMARKS.md "imgseld").
 //
 //   plugin_bench [--requests N] [--pulls N] [--hop N] [--skip-pulls]
-//   plugin_bench --callgrind N
+//   plugin_bench --callgrind N [--callgrind-keep DIR]
 //   plugin_bench --cpu N [--rounds R] [--kind NAME]
 //   plugin_bench --memory ROUNDS
 //
@@ -32,7 +32,9 @@
 //    forwarded through imgseld (the hop and containerd's empty call).
 // Also with (1): Select in SELECT_VIEW_BASIC against the empty RPC in pairs.
 // --callgrind N instead counts the instructions imgseld executes per call of
-// each breakdown kind, N calls each, with imgseld under valgrind's callgrind.
+// each breakdown kind, N calls each, with imgseld under valgrind's callgrind;
+// --callgrind-keep DIR keeps each kind's profile there (DIR/KIND.callgrind,
+// for callgrind_annotate: where in imgseld a kind's instructions go).
 // --cpu N instead gives the CPU imgseld and the client spend per call of each
 // breakdown kind, in R rounds (5 unless given) of N calls each; --kind keeps
 // the kinds whose name contains NAME ("basic view").
@@ -45,6 +47,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -456,7 +459,7 @@ void ApiFigures(const Daemon& d, int requests) {
 // noise does not move: imgseld runs under callgrind; for each kind the
 // counters are zeroed, `calls` calls made, the counters dumped and their
 // total read back.
-void CallgrindFigures(const std::string& dir, int calls) {
+void CallgrindFigures(const std::string& dir, int calls, const std::string& keep_dir) {
   constexpr char kValgrind[] = "/usr/bin/valgrind";
   constexpr char kControl[] = "/usr/bin/callgrind_control";
   if (access(kValgrind, X_OK) != 0 || access(kControl, X_OK) != 0) {
@@ -497,6 +500,16 @@ void CallgrindFigures(const std::string& dir, int calls) {
       continue;
     }
     printf("  %-24s %8.0f\n", k.name, total / calls);
+    if (!keep_dir.empty()) {
+      std::string name = k.name;
+      std::replace_if(
+          name.begin(), name.end(),
+          [](char c) { return std::isalnum(static_cast<unsigned char>(c)) == 0; }, '_');
+      const std::string kept = absl::StrCat(keep_dir, "/", name, ".callgrind");
+      std::error_code ec;
+      std::filesystem::copy_file(file, kept, std::filesystem::copy_options::overwrite_existing, ec);
+      if (ec) printf("    (not kept: %s: %s)\n", kept.c_str(), ec.message().c_str());
+    }
   }
 }
 
@@ -958,6 +971,7 @@ int main(int argc, char** argv) {
   int cpu_calls = 0;
   int cpu_rounds = 5;
   std::string cpu_only;
+  std::string callgrind_keep;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--memory" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &memory_rounds);
@@ -969,11 +983,12 @@ int main(int argc, char** argv) {
     if (a == "--cpu" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &cpu_calls);
     if (a == "--rounds" && i + 1 < argc) (void)absl::SimpleAtoi(argv[++i], &cpu_rounds);
     if (a == "--kind" && i + 1 < argc) cpu_only = argv[++i];
+    if (a == "--callgrind-keep" && i + 1 < argc) callgrind_keep = argv[++i];
   }
   char tmpl[] = "/tmp/imgseld-bench-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   if (callgrind_calls > 0) {
-    imgsel::bench::CallgrindFigures(dir, callgrind_calls);
+    imgsel::bench::CallgrindFigures(dir, callgrind_calls, callgrind_keep);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
     return 0;
