@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,21 +23,6 @@ namespace {
 constexpr int kMaxWaitMs = 30'000;
 constexpr size_t kMaxHeadBytes = 64 << 10;
 constexpr size_t kMaxRewrittenBody = 8 << 20;
-
-int ListenOnLoopback(int backlog, int* port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      listen(fd, backlog) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  *port = ntohs(addr.sin_port);
-  return fd;
-}
 
 // The head with every Connection header replaced by `Connection: close`.
 std::string WithConnectionClose(absl::string_view head) {
@@ -111,49 +95,25 @@ std::unique_ptr<FaultProxy> FaultProxy::Start(int upstream_port, std::vector<Fau
     absl::MutexLock lock(&p->mu_);
     p->applied_.assign(p->rules_.size(), 0);
   }
-  p->stop_fd_ = eventfd(0, EFD_CLOEXEC);
-  p->listen_fd_ = ListenOnLoopback(64, &p->port_);
   p->silent_fd_ = ListenOnLoopback(64, &p->silent_port_);
-  if (p->stop_fd_ < 0 || p->listen_fd_ < 0 || p->silent_fd_ < 0) {
+  p->server_ = LoopbackServer::Listen();
+  if (p->silent_fd_ < 0 || p->server_ == nullptr) {
     *why = "fault proxy: cannot listen on 127.0.0.1";
     return nullptr;
   }
-  p->acceptor_ = std::thread([raw = p.get()] { raw->Accept(); });
+  p->stop_fd_ = p->server_->stop_fd();
+  p->server_->Run([raw = p.get()](int client) { raw->Serve(client); });
   return p;
 }
 
 FaultProxy::~FaultProxy() {
-  if (stop_fd_ >= 0) {
-    uint64_t one = 1;
-    (void)!write(stop_fd_, &one, sizeof(one));
-  }
-  if (acceptor_.joinable()) acceptor_.join();
-  std::vector<std::thread> connections;
-  {
-    absl::MutexLock lock(&mu_);
-    connections.swap(connections_);
-  }
-  for (std::thread& t : connections) t.join();
-  for (int fd : {listen_fd_, silent_fd_, stop_fd_}) {
-    if (fd >= 0) close(fd);
-  }
+  if (server_ != nullptr) server_->Stop();  // before what Serve reads goes
+  if (silent_fd_ >= 0) close(silent_fd_);
 }
 
 std::vector<FaultProxy::Request> FaultProxy::requests() const {
   absl::MutexLock lock(&mu_);
   return log_;
-}
-
-void FaultProxy::Accept() {
-  while (true) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) continue;
-    if (fds[1].revents != 0) return;
-    int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;
-    absl::MutexLock lock(&mu_);
-    connections_.emplace_back([this, client] { Serve(client); });
-  }
 }
 
 const FaultRule* FaultProxy::RuleFor(const std::string& path) {

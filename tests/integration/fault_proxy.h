@@ -38,6 +38,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "tests/integration/loopback_server.h"
 
 namespace imgsel::integration {
 
@@ -82,13 +83,12 @@ class FaultProxy {
   FaultProxy(const FaultProxy&) = delete;
   FaultProxy& operator=(const FaultProxy&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return server_->port(); }
   // Every request so far, in arrival order.
   std::vector<Request> requests() const;
 
  private:
   FaultProxy() = default;
-  void Accept();
   void Serve(int client);
   // The rule a request meets, counted; null when it passes.
   const FaultRule* RuleFor(const std::string& path);
@@ -108,17 +108,14 @@ class FaultProxy {
   bool Send(int fd, const std::string& data) { return Send(fd, data.data(), data.size()); }
 
   std::vector<FaultRule> rules_;
-  int listen_fd_ = -1;
   int silent_fd_ = -1;  // the realm: listens, never accepts
   int silent_port_ = 0;
-  int stop_fd_ = -1;  // an eventfd: readable once the proxy stops
-  int port_ = 0;
+  int stop_fd_ = -1;  // the server's: readable once the proxy stops
   int upstream_port_ = 0;
-  std::thread acceptor_;
   mutable absl::Mutex mu_;
-  std::vector<std::thread> connections_ ABSL_GUARDED_BY(mu_);
   std::vector<Request> log_ ABSL_GUARDED_BY(mu_);
   std::vector<int> applied_ ABSL_GUARDED_BY(mu_);  // per rule: requests that met it
+  std::unique_ptr<LoopbackServer> server_;         // last: stopped first
 };
 
 }  // namespace imgsel::integration

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,21 +32,13 @@ std::unique_ptr<RoundTripProxy> RoundTripProxy::Start(int upstream_port, absl::D
   std::unique_ptr<RoundTripProxy> p(new RoundTripProxy());
   p->upstream_port_ = upstream_port;
   p->delay_ = delay;
-  p->stop_fd_ = eventfd(0, EFD_CLOEXEC);
-  p->listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (p->stop_fd_ < 0 || p->listen_fd_ < 0 ||
-      bind(p->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      listen(p->listen_fd_, 64) != 0 ||
-      getsockname(p->listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+  p->server_ = LoopbackServer::Listen();
+  if (p->server_ == nullptr) {
     *why = "round-trip proxy: cannot listen on 127.0.0.1";
     return nullptr;
   }
-  p->port_ = ntohs(addr.sin_port);
-  p->acceptor_ = std::thread([raw = p.get()] { raw->Accept(); });
+  p->stop_fd_ = p->server_->stop_fd();
+  p->server_->Run([raw = p.get()](int client) { raw->Serve(client); });
   return p;
 }
 
@@ -56,31 +47,7 @@ RoundTripProxy::~RoundTripProxy() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  if (stop_fd_ >= 0) {
-    uint64_t one = 1;
-    (void)!write(stop_fd_, &one, sizeof(one));
-  }
-  if (acceptor_.joinable()) acceptor_.join();
-  std::vector<std::thread> connections;
-  {
-    absl::MutexLock lock(&mu_);
-    connections.swap(connections_);
-  }
-  for (std::thread& t : connections) t.join();
-  if (listen_fd_ >= 0) close(listen_fd_);
-  if (stop_fd_ >= 0) close(stop_fd_);
-}
-
-void RoundTripProxy::Accept() {
-  while (true) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) continue;
-    if (fds[1].revents != 0) return;
-    int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;
-    absl::MutexLock lock(&mu_);
-    connections_.emplace_back([this, client] { Serve(client); });
-  }
+  if (server_ != nullptr) server_->Stop();
 }
 
 void RoundTripProxy::Serve(int client) {

@@ -28,6 +28,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "tests/integration/loopback_server.h"
 
 namespace imgsel::integration {
 
@@ -43,7 +44,7 @@ class RoundTripProxy {
                                                std::string* why);
   ~RoundTripProxy();
 
-  int port() const { return port_; }
+  int port() const { return server_->port(); }
   // Requests logged so far, in arrival order.
   std::vector<Request> requests() const;
   // The sequential round trips of `requests` (a slice of the log).
@@ -58,21 +59,17 @@ class RoundTripProxy {
 
  private:
   RoundTripProxy() = default;
-  void Accept();
   void Serve(int client);
 
-  int listen_fd_ = -1;
-  int stop_fd_ = -1;  // an eventfd: readable once the proxy stops
-  int port_ = 0;
+  int stop_fd_ = -1;  // the server's: readable once the proxy stops
   int upstream_port_ = 0;
   absl::Duration delay_;
-  std::thread acceptor_;
   mutable absl::Mutex mu_;
-  std::vector<std::thread> connections_ ABSL_GUARDED_BY(mu_);
   std::vector<Request> log_ ABSL_GUARDED_BY(mu_);
   std::string hold_ ABSL_GUARDED_BY(mu_);  // empty: nothing held
   int held_ ABSL_GUARDED_BY(mu_) = 0;      // requests waiting now
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<LoopbackServer> server_;  // last: stopped first
 };
 
 }  // namespace imgsel::integration
