@@ -574,7 +574,11 @@ TEST(ImgseldIntegration, SocketActivation) {
       FAIL() << "systemd-socket-activate missing";
     GTEST_SKIP() << "systemd-socket-activate not installed";
   }
-  auto d = StartImgseld("activated", "", {}, world->certs, /*wait=*/false);
+  // The budget is not the subject: imgseld starts at the first connection,
+  // and its first selection (slower still under ThreadSanitizer) may take
+  // more than the default 2 s, which would fall back to first match.
+  auto d = StartImgseld("activated", "select_timeout = \"10s\"\n", {}, world->certs,
+                        /*wait=*/false);
   ASSERT_TRUE(d.ok());
   d->process.reset();  // started below, through systemd-socket-activate
   // Bound elsewhere than the config says, the CRI socket first.
