@@ -93,7 +93,7 @@ struct ClientOptions {
   bool plain_http = false;  // default server over http:// (hosts.toml may say so per host)
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(30);
-  int max_concurrent_per_registry = 32;
+  int max_concurrent_per_registry = 128;  // config/config.h: why 128
   int max_redirects = 5;
   size_t max_manifest_bytes = 4 << 20;
   size_t max_blob_bytes = 1 << 20;  // compatibility layers
