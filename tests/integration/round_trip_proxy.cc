@@ -41,7 +41,7 @@ std::unique_ptr<RoundTripProxy> RoundTripProxy::Start(int upstream_port, absl::D
   socklen_t len = sizeof(addr);
   if (p->stop_fd_ < 0 || p->listen_fd_ < 0 ||
       bind(p->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      listen(p->listen_fd_, 64) != 0 ||
+      listen(p->listen_fd_, 256) != 0 ||
       getsockname(p->listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     *why = "round-trip proxy: cannot listen on 127.0.0.1";
     return nullptr;
