@@ -108,7 +108,7 @@ struct RegistryConfig {
   // N subjects (the index and its eligible entries), the referrers API and
   // the sha256-<hex> tag of each and each entry's manifest (for its base
   // image annotations): 3N-1 requests, 98 for an index of 32 entries, which
-  // then fits one round (with 32 slots it took four). Sending fewer instead
+  // then fits one round (32 slots would take four). Sending fewer instead
   // would cost someone a round trip: without the tag probe a registry with
   // no referrers API (docker-registry, most mirrors) pays one, without the
   // manifests a level of base images does. The price is up to 128
