@@ -62,9 +62,10 @@ namespace fs = std::filesystem;
 // The figures' proxy holds every request 40 ms: 20 ms each way.
 constexpr absl::Duration kFigureDelay = absl::Milliseconds(40);
 // The bounds are asserted through a second proxy holding 150 ms: a round
-// of 33 parallel requests on a loaded 2-core machine can take its threads
-// longer than 40 ms to send, which the depth then counts as a round trip
-// more; 150 ms is well above that, so the count stays the client's.
+// of about 100 parallel requests (32 entries) on a loaded 2-core machine,
+// or under ASan, can take its threads longer than 40 ms to send, which the
+// depth then counts as a round trip more; 150 ms is well above that, so
+// the count stays the client's.
 constexpr absl::Duration kSteadyDelay = absl::Milliseconds(150);
 
 // The subjects ReferrersClient::List lists at once.
