@@ -39,7 +39,8 @@
 //   docker_config = ""            # config.json; empty: the default location
 //   connect_timeout = "5s"
 //   request_timeout = "30s"
-//   max_concurrent_per_registry = 32
+//   max_concurrent_per_registry = 128   # requests in flight per registry and
+//                                 # host, 1..256 (RegistryConfig below: why 128)
 //
 //   [server]                      # imgseld
 //   socket = "/run/imgsel/imgsel.sock"          # Selector API
@@ -102,7 +103,19 @@ struct RegistryConfig {
   std::string docker_config;  // empty: the default location
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(30);
-  int max_concurrent_per_registry = 32;
+  // Requests in flight per (registry, origin). 128: a cold selection's first
+  // round trip on a repository whose referrers mode is not known asks, for
+  // N subjects (the index and its eligible entries), the referrers API and
+  // the sha256-<hex> tag of each and each entry's manifest (for its base
+  // image annotations): 3N-1 requests, 98 for an index of 32 entries, which
+  // then fits one round (32 slots would take four). Sending fewer instead
+  // would cost someone a round trip: without the tag probe a registry with
+  // no referrers API (docker-registry, most mirrors) pays one, without the
+  // manifests a level of base images does. The price is up to 128
+  // connections from one node to one registry at once (HTTP/1.1: one a
+  // request in flight), only for that first round of a cold pull; containerd
+  // itself caps no registry's requests. 1..256.
+  int max_concurrent_per_registry = 128;
   // Not a config key: the CLI's --plain-http, for a registry with no
   // hosts.toml that speaks http://.
   bool plain_http = false;

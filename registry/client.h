@@ -40,6 +40,15 @@
 //   own slots there, so one slow or hostile registry cannot take the slots
 //   another registry's requests need (the mirror may see that many per
 //   registry);
+// - one GET per blob in flight (single flight): a FetchBlob of a blob that
+//   another caller of this client is fetching from the same registry and
+//   repository waits for that fetch's verified bytes instead of asking
+//   again (a compatibility spec attached to every entry of an index is one
+//   blob, fetched once). The outcome is shared only with the callers that
+//   waited for it and kept nowhere else (the cache keeps what it kept
+//   before); a failure of the first caller's own making, its smaller
+//   `max_bytes` or its earlier deadline, is not shared: the waiter then
+//   fetches the blob itself. A waiter waits until its own deadline at most;
 // - errors name the operation, the URL (never a credential), the digest or
 //   the limit; text the registry chose (error codes, realms, redirect
 //   targets) is escaped (EscapeRemoteText) before it reaches a message.
@@ -84,7 +93,7 @@ struct ClientOptions {
   bool plain_http = false;  // default server over http:// (hosts.toml may say so per host)
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(30);
-  int max_concurrent_per_registry = 32;
+  int max_concurrent_per_registry = 128;  // config/config.h: why 128
   int max_redirects = 5;
   size_t max_manifest_bytes = 4 << 20;
   size_t max_blob_bytes = 1 << 20;  // compatibility layers
@@ -121,7 +130,9 @@ class RegistryClient {
                                          const Credentials* creds = nullptr,
                                          absl::Time deadline = absl::InfiniteFuture());
 
-  // A blob by digest: cache first; `max_bytes` 0 means max_blob_bytes.
+  // A blob by digest: cache first, then a fetch under way for the same blob
+  // (single flight, above), then the registry; `max_bytes` 0 means
+  // max_blob_bytes.
   absl::StatusOr<std::string> FetchBlob(const Reference& repo, absl::string_view digest,
                                         size_t max_bytes = 0, const Credentials* creds = nullptr,
                                         absl::Time deadline = absl::InfiniteFuture());
@@ -164,6 +175,9 @@ class RegistryClient {
   // stays at most kMaxIdleLimiters plus those in use.
   size_t request_limiters() const;
   static constexpr size_t kMaxIdleLimiters = 4096;
+  // Callers now waiting for another caller's fetch of the same blob (a
+  // terminal, or a test, sees the single flight at work).
+  int blob_fetch_waiters() const;
   DiskCache* cache() const { return options_.cache; }
   const ClientOptions& options() const { return options_; }
 
@@ -178,6 +192,7 @@ class RegistryClient {
  private:
   struct Call;
   class Limiter;
+  struct BlobFlight;  // client_pull.cc
   explicit RegistryClient(ClientOptions options, DockerConfig docker_config);
 
   absl::StatusOr<HttpResponse> Exchange(const Reference& repo, Call& call,
@@ -195,6 +210,10 @@ class RegistryClient {
   absl::StatusOr<Token> FetchToken(const Challenge& challenge, const std::string& url,
                                    const Credentials& creds, const TlsOptions& tls,
                                    absl::string_view registry, absl::Time deadline);
+  // FetchBlob's request: one GET, the bytes verified and cached.
+  absl::StatusOr<std::string> DownloadBlob(const Reference& repo, absl::string_view digest,
+                                           size_t max_bytes, const Credentials* creds,
+                                           absl::Time deadline);
   absl::StatusOr<Manifest> GetManifest(const Reference& repo, absl::string_view reference,
                                        absl::string_view digest, const Credentials* creds,
                                        absl::Time deadline);
@@ -225,6 +244,14 @@ class RegistryClient {
   };
   // By "registry/repository"; bounded (kMaxRememberedModes in client.cc).
   absl::flat_hash_map<std::string, RememberedMode> referrers_modes_ ABSL_GUARDED_BY(mu_);
+
+  // Blob fetches under way by "registry/repository@digest": one entry per
+  // GET in flight, so bounded as the requests are; an entry goes when its
+  // fetch ends. A mutex of its own: waiters wake on it alone.
+  mutable absl::Mutex flights_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<BlobFlight>> blob_flights_
+      ABSL_GUARDED_BY(flights_mu_);
+  int blob_fetch_waiters_ ABSL_GUARDED_BY(flights_mu_) = 0;
 };
 
 // An HTTP answer as a Status: 404 NotFound, 401 Unauthenticated, 403

@@ -1,6 +1,7 @@
 // Pulling content: a tag resolved, a manifest or blob fetched by digest -
 // the cache first, then the registry; capped while it downloads, hashed
 // once against its digest, cached with that proof (client.h, "guarantees").
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -88,6 +89,21 @@ absl::StatusOr<Manifest> RegistryClient::Resolve(const Reference& ref, const Cre
   return m;
 }
 
+// One fetch of a blob under way (client.h, single flight). Its members are
+// guarded by the client's flights_mu_.
+struct RegistryClient::BlobFlight {
+  size_t max_bytes = 0;  // the first caller's limit and deadline: a failure
+  absl::Time deadline;   // they explain is not shared with a waiter
+  int waiting = 0;       // callers waiting for this fetch
+  bool done = false;
+  absl::StatusOr<std::string> outcome;  // set with `done` when someone waits
+};
+
+int RegistryClient::blob_fetch_waiters() const {
+  absl::MutexLock lock(&flights_mu_);
+  return blob_fetch_waiters_;
+}
+
 absl::StatusOr<std::string> RegistryClient::FetchBlob(const Reference& repo,
                                                       absl::string_view digest, size_t max_bytes,
                                                       const Credentials* creds,
@@ -97,16 +113,66 @@ absl::StatusOr<std::string> RegistryClient::FetchBlob(const Reference& repo,
     return absl::InvalidArgumentError(
         absl::StrCat("blob digest \"", digest.substr(0, 140), "\": ", s.message()));
   }
-  std::string what = absl::StrCat("blob ", repo.Name(), "@", digest);
+  const std::string what = absl::StrCat("blob ", repo.Name(), "@", digest);
+  auto over_limit = [&](size_t size) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, ": ", size, " bytes, over the limit of ", max_bytes));
+  };
   if (options_.cache != nullptr) {
     if (auto bytes = options_.cache->GetBlob(repo.Name(), digest)) {
-      if (bytes->size() > max_bytes) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat(what, ": ", bytes->size(), " bytes, over the limit of ", max_bytes));
-      }
+      if (bytes->size() > max_bytes) return over_limit(bytes->size());
       return *std::move(bytes);
     }
   }
+  const std::string key = absl::StrCat(repo.Name(), "@", digest);
+  std::shared_ptr<BlobFlight> flight;
+  {
+    absl::MutexLock lock(&flights_mu_);
+    auto [it, first] = blob_flights_.try_emplace(key);
+    if (first) {
+      it->second = flight = std::make_shared<BlobFlight>();
+      flight->max_bytes = max_bytes;
+      flight->deadline = deadline;
+    } else {
+      const std::shared_ptr<BlobFlight> other = it->second;  // alive past its erasure
+      ++other->waiting;
+      ++blob_fetch_waiters_;
+      const bool done = flights_mu_.AwaitWithDeadline(absl::Condition(&other->done), deadline);
+      --blob_fetch_waiters_;
+      --other->waiting;
+      if (!done) {
+        return absl::DeadlineExceededError(absl::StrCat(
+            what, ": the deadline passed while waiting for another request's fetch of it"));
+      }
+      const absl::StatusOr<std::string>& outcome = other->outcome;
+      if (outcome.ok()) {
+        if (outcome->size() > max_bytes) return over_limit(outcome->size());
+        return *outcome;
+      }
+      // The first caller's smaller limit or earlier deadline says nothing
+      // about this caller's: it fetches the blob itself (below, alone).
+      const bool own_making =
+          (absl::IsResourceExhausted(outcome.status()) && max_bytes > other->max_bytes) ||
+          (absl::IsDeadlineExceeded(outcome.status()) && deadline > other->deadline);
+      if (!own_making) return outcome.status();
+    }
+  }
+  if (flight == nullptr) return DownloadBlob(repo, digest, max_bytes, creds, deadline);
+
+  absl::StatusOr<std::string> outcome = DownloadBlob(repo, digest, max_bytes, creds, deadline);
+  absl::MutexLock lock(&flights_mu_);
+  blob_flights_.erase(key);  // later callers find the cache, or fetch anew
+  flight->done = true;
+  // Copied only for callers that wait; none can join once it is erased.
+  if (flight->waiting > 0) flight->outcome = outcome;
+  return outcome;
+}
+
+absl::StatusOr<std::string> RegistryClient::DownloadBlob(const Reference& repo,
+                                                         absl::string_view digest, size_t max_bytes,
+                                                         const Credentials* creds,
+                                                         absl::Time deadline) {
+  const std::string what = absl::StrCat("blob ", repo.Name(), "@", digest);
   Call call;
   call.deadline = deadline;
   call.path = absl::StrCat(repo.repository, "/blobs/", digest);

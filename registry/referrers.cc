@@ -22,8 +22,6 @@
 namespace imgsel::registry {
 namespace {
 
-constexpr size_t kMaxParallelSubjects = 8;
-
 bool Wanted(const std::vector<std::string>& types, absl::string_view t) {
   return types.empty() || std::find(types.begin(), types.end(), t) != types.end();
 }

@@ -17,11 +17,12 @@
 // keyed by registry, repository, subject and types, for referrers_ttl),
 // empty ones too, so a warm lookup costs no request; a list is cached only
 // when it is no larger than a read of the cache accepts (max_listing_bytes).
-// Several subjects (an index and its entries) are looked up in parallel, at
-// most 8 at a time, all at once even on a repository not yet known; there
-// each subject asks the API and the tag schema at once, so finding out which
-// way the repository works costs no round trip (only, on a registry with the
-// API, one unused tag GET per subject, once per referrers_ttl).
+// Several subjects (an index and its entries) are looked up in parallel, up
+// to kMaxParallelSubjects (64) at a time, all at once even on a repository
+// not yet known; there each subject asks the API and the tag schema at once,
+// so finding out which way the repository works costs no round trip (only,
+// on a registry with the API, one unused tag GET per subject, once per
+// referrers_ttl).
 //
 // Caps. A registry named in a pod spec may be an attacker's, so what one
 // lookup may cost is bounded, and work stops with ResourceExhausted naming
@@ -33,7 +34,7 @@
 //   listing pages                     16        subject
 //   listing bytes (all pages)         4 MiB     subject (= the cache record cap)
 //   listing descriptors (all pages)   4096      subject
-//   listing pages                     64        selection
+//   listing pages                     256       selection
 //   listing bytes                     16 MiB    selection
 //   listing descriptors               16384     selection
 //   layers kept                       16        artifact
@@ -77,6 +78,17 @@
 
 namespace imgsel::registry {
 
+// Subjects List looks up at once, each on a thread of its own (and, on a
+// repository whose referrers mode is not known yet, with a second thread
+// asking the tag schema beside it). The listing is one round trip for an
+// index of up to 63 eligible entries, which is what the round-trip target
+// asks (docs/BENCHMARKS.md, "Artifact round trips"); the price is up to 64
+// threads (128 on a repository not yet known) for the time of that round,
+// per selection. More subjects take a round more per 64. The requests
+// themselves are bounded apart, by the registry's request slots
+// (ClientOptions::max_concurrent_per_registry).
+inline constexpr size_t kMaxParallelSubjects = 64;
+
 // Referrers of one subject: a page of a real registry holds tens to hundreds
 // of descriptors (~300 bytes each); 16 pages of 4 MiB would be 64 MiB kept
 // in memory and a cache record no read accepts.
@@ -86,8 +98,13 @@ inline constexpr int kMaxListingPages = 16;
 inline constexpr size_t kMaxListingBytes = size_t{4} << 20;
 inline constexpr size_t kMaxListingEntries = 4096;
 // One selection lists the index and each candidate that can win: a few
-// subjects, rarely more than 16.
-inline constexpr int kMaxSelectionListingPages = 64;
+// subjects, rarely more than 16, but up to kMaxParallelSubjects at once,
+// each asking the API and the tag schema on a repository not yet known (a
+// page each, found or not): 128 pages for 64 subjects, twice that leaves
+// room for their base images. (At 64, an index of 32 entries listed at once
+// on a cold repository spent the cap.) A page costs a request; the bytes
+// and descriptor caps below bound what is kept.
+inline constexpr int kMaxSelectionListingPages = 256;
 inline constexpr size_t kMaxSelectionListingBytes = size_t{16} << 20;
 inline constexpr size_t kMaxSelectionListingEntries = 16384;
 // A compatibility artifact holds one spec layer, or one per profile: 16 is

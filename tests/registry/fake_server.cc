@@ -57,7 +57,7 @@ FakeServer::FakeServer(Handler handler) : handler_(std::move(handler)) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
   if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      listen(listen_fd_, 64) != 0) {
+      listen(listen_fd_, 256) != 0) {
     close(listen_fd_);
     listen_fd_ = -1;
     return;

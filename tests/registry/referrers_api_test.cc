@@ -1,5 +1,6 @@
 // The referrers API path and the fault matrix, against an in-process
 // registry that speaks the distribution spec (and misbehaves on request).
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -296,6 +297,36 @@ TEST_F(ReferrersApiTest, ConcurrentRequestsPerRegistryAreBounded) {
   for (const auto& l : lists) EXPECT_TRUE(l.status.ok()) << l.status;
   EXPECT_LE(peak.load(), 2);
   EXPECT_GE(peak.load(), 1);
+}
+
+// Subjects are listed all at once up to kMaxParallelSubjects: an index of
+// 32 entries is one listing round trip, not five. Each listing is held until
+// as many are in flight as may be (or a bounded while has passed); more
+// subjects than that wait their turn.
+TEST_F(ReferrersApiTest, ListsUpToKMaxParallelSubjectsAtOnce) {
+  const int at_once = static_cast<int>(kMaxParallelSubjects);
+  absl::Mutex mu;
+  int in_flight = 0, peak = 0;
+  bool reached = false;
+  reg_.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (!absl::StrContains(r.target, "/referrers/")) return std::nullopt;
+    absl::MutexLock lock(&mu);
+    peak = std::max(peak, ++in_flight);
+    if (in_flight >= at_once) reached = true;
+    mu.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(10));
+    --in_flight;
+    return std::nullopt;
+  });
+  auto client = Client();
+  client->set_referrers_mode(ref_, RegistryClient::ReferrersMode::kApi);
+  ReferrersClient referrers(client.get());
+  std::vector<std::string> subjects;
+  for (int i = 0; i < at_once + 6; ++i) subjects.push_back(Sha256Digest(std::to_string(i)));
+  auto lists = referrers.List(ref_, subjects, {});
+  for (const auto& l : lists) EXPECT_TRUE(l.status.ok()) << l.status;
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(peak, at_once);
+  EXPECT_EQ(reg_.Count("/referrers/"), at_once + 6);
 }
 
 // Every registry a pod spec names gets request slots of its own (here
