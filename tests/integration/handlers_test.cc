@@ -208,9 +208,10 @@ class Pod {
 };
 
 // RunPodSandbox needs runc to start the pause container; on machines where
-// it cannot (docs/deploy.md says what this one lacked) the sandbox tests
-// skip with runc's own message, and the lookup is still tested against
-// containerd's real (empty) ListPodSandbox below.
+// it cannot (docs/deploy.md says why it could not on the machines this was
+// built on, and what the harness sets for it) the sandbox tests skip with
+// runc's own message, and the lookup is still tested against containerd's
+// real (empty) ListPodSandbox below.
 #define REQUIRE_SANDBOX(pod)                                                \
   if (!(pod).status().ok()) {                                               \
     if (absl::StrContains((pod).status().error_message(), "OCI runtime")) { \

@@ -216,6 +216,12 @@ absl::StatusOr<std::unique_ptr<Containerd>> Containerd::Start(const std::string&
       << "  disable_tcp_service = true\n"
       << "  stream_server_address = \"127.0.0.1\"\n  stream_server_port = \"0\"\n"
       << "  enable_selinux = false\n"
+      // CRI gives the pause container oom_score_adj -998, and lowering a
+      // score takes CAP_SYS_RESOURCE, which root's bounding set lacks on
+      // some build machines (runc then fails in nsexec: "failed to update
+      // /proc/self/oom_score_adj: Permission denied"). Clamped to
+      // containerd's own score, which no test depends on.
+      << "  restrict_oom_score_adj = true\n"
       << (sandbox_image.empty() ? "" : "  sandbox_image = \"" + sandbox_image + "\"\n")
       << "  [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n"
       << "    snapshotter = \"native\"\n"
