@@ -96,6 +96,15 @@ struct HostFeatures {
   FeatureSet closure;
 };
 
+FeatureSet ComputeFeatureClosure(const HostProfile& host) {
+  const Platform normal = NormalizePlatform(host.platform);
+  FeatureSet closure = PlatformLevelFeatures(normal.architecture, normal.variant);
+  for (const std::string& f : host.features) {
+    if (const FeatureSet* need = FeatureNeed(f)) closure |= *need;
+  }
+  return closure;
+}
+
 const FeatureSet& HostFeatureClosure(const HostProfile& host) {
   thread_local std::optional<HostFeatures> cached;
   if (cached && cached->architecture == host.platform.architecture &&
@@ -106,14 +115,58 @@ const FeatureSet& HostFeatureClosure(const HostProfile& host) {
   h.listed = host.features;
   h.architecture = host.platform.architecture;
   h.variant = host.platform.variant;
-  const Platform normal = NormalizePlatform(host.platform);
-  h.closure = PlatformLevelFeatures(normal.architecture, normal.variant);
-  for (const std::string& f : host.features) {
-    if (const FeatureSet* need = FeatureNeed(f)) h.closure |= *need;
-  }
+  h.closure = ComputeFeatureClosure(host);
   cached = std::move(h);
   return cached->closure;
 }
+
+// Rank answers for the platforms entries write, kept per thread across
+// calls for one matcher (by its id): a node's indexes repeat a handful of
+// platforms, and ranking one (normalising its names, walking the host's
+// vector) costs ten times looking it up. Only platforms without os.features
+// are kept (those are ranked afresh: a list would make the key long), at
+// most kMaxRanked of them; the strings are copies, the index they came from
+// is gone by the next call.
+class RankMemo {
+ public:
+  static constexpr size_t kMaxRanked = 32;
+
+  // The rank of `p` (os.features empty) by `matcher`, from memory or made now.
+  std::optional<int> Rank(const PlatformMatcher& matcher, const PlatformView& p,
+                          PlatformMiss& why) {
+    if (matcher_id_ != matcher.id()) {
+      known_.clear();
+      matcher_id_ = matcher.id();
+    }
+    for (const Known& k : known_) {
+      // Lengths first: most entries of the memo differ in one of them.
+      if (k.arch.size() != p.architecture.size() || k.variant.size() != p.variant.size() ||
+          k.os.size() != p.os.size() || k.os_version.size() != p.os_version.size()) {
+        continue;
+      }
+      if (ShortEquals(k.arch, p.architecture) && ShortEquals(k.variant, p.variant) &&
+          ShortEquals(k.os, p.os) && ShortEquals(k.os_version, p.os_version)) {
+        why = k.why;
+        return k.rank;
+      }
+    }
+    std::optional<int> rank = matcher.Rank(p, &why);
+    if (known_.size() < kMaxRanked) {
+      known_.push_back({std::string(p.os), std::string(p.architecture), std::string(p.variant),
+                        std::string(p.os_version), rank, why});
+    }
+    return rank;
+  }
+
+ private:
+  struct Known {
+    std::string os, arch, variant, os_version;
+    std::optional<int> rank;
+    PlatformMiss why;
+  };
+  uint64_t matcher_id_ = 0;  // ids start at 1
+  std::vector<Known> known_;
+};
 
 // What the entries of one selection need, each distinct set once (indexes
 // repeat a few feature lists over many entries). Id 0 is the empty set.
@@ -213,10 +266,16 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     return decision;
   }
   const bool best = options.kind == PolicyKind::kBest;
+  const PreparedHost* prepared =
+      options.prepared_host != nullptr && &options.prepared_host->host() == &host
+          ? options.prepared_host
+          : nullptr;
   const PlatformMatcher& matcher =
-      best ? MatcherFor(host.platform, options.kind)
-           : MatcherFor(ContainerdDefaultHost(host.platform), options.kind);
-  decision.host_platform = FormatPlatform(matcher.host());
+      prepared != nullptr ? prepared->matcher(options.kind)
+      : best              ? MatcherFor(host.platform, options.kind)
+                          : MatcherFor(ContainerdDefaultHost(host.platform), options.kind);
+  decision.host_platform =
+      prepared != nullptr ? prepared->platform(options.kind) : FormatPlatform(matcher.host());
   decision.host_os_version = matcher.host().os_version;
   decision.windows_host = matcher.host().os == "windows";
   if (best) {
@@ -244,32 +303,17 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     return host.features.find(absl::AsciiStrToLower(f)) != host.features.end();
   };
   // Indexes repeat a handful of platforms and feature names over many
-  // entries: each distinct one is worked out once per selection.
-  struct RankMemo {
-    absl::string_view os, arch, variant, os_version;
-    std::optional<int> rank;
-    PlatformMiss why;
-  };
-  absl::InlinedVector<RankMemo, 16> rank_memo;
+  // entries: each distinct platform is ranked once per thread and host
+  // (RankMemo), each feature name once per selection.
+  // One memo per policy: each has its own matcher, and a caller may mix them.
+  thread_local RankMemo rank_memos[2];
+  RankMemo& rank_memo = rank_memos[best ? 0 : 1];
   auto rank_of = [&](const PlatformView& p, PlatformMiss& why) -> std::optional<int> {
     if (!p.os_features.empty()) return matcher.Rank(p, &why);
-    for (const RankMemo& m : rank_memo) {
-      // Lengths first: most entries of the memo differ in one of them.
-      if (m.arch.size() != p.architecture.size() || m.variant.size() != p.variant.size() ||
-          m.os.size() != p.os.size() || m.os_version.size() != p.os_version.size()) {
-        continue;
-      }
-      if (ShortEquals(m.arch, p.architecture) && ShortEquals(m.variant, p.variant) &&
-          ShortEquals(m.os, p.os) && ShortEquals(m.os_version, p.os_version)) {
-        why = m.why;
-        return m.rank;
-      }
-    }
-    std::optional<int> rank = matcher.Rank(p, &why);
-    if (rank_memo.size() < 16) {
-      rank_memo.push_back({p.os, p.architecture, p.variant, p.os_version, rank, why});
-    }
-    return rank;
+    return rank_memo.Rank(matcher, p, why);
+  };
+  auto closure = [&]() -> const FeatureSet* {
+    return prepared != nullptr ? &prepared->feature_closure() : &HostFeatureClosure(host);
   };
   enum class FeatureState : uint8_t { kSatisfied, kMissing, kUnknown, kUnknownIgnored };
   struct FeatureMemo {
@@ -290,7 +334,7 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
                       : FeatureState::kUnknownIgnored;
       }
     } else {
-      if (host_closure == nullptr) host_closure = &HostFeatureClosure(host);
+      if (host_closure == nullptr) host_closure = closure();
       if ((*m.need & ~*host_closure).any()) m.state = FeatureState::kMissing;
     }
     if (feature_memo.size() < 32) feature_memo.push_back(m);
@@ -656,6 +700,14 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
 #endif
   return decision;
 }
+
+PreparedHost::PreparedHost(const HostProfile& host)
+    : host_(host),
+      best_(host.platform),
+      first_match_(ContainerdDefaultHost(host.platform)),
+      best_platform_(FormatPlatform(best_.host())),
+      first_match_platform_(FormatPlatform(first_match_.host())),
+      closure_(ComputeFeatureClosure(host)) {}
 
 std::vector<size_t> EligibleEntries(const ParsedIndex& index, const HostProfile& host,
                                     const Policy& policy, const SelectOptions& options) {
