@@ -138,12 +138,11 @@ class RankMemo {
       known_.clear();
       matcher_id_ = matcher.id();
     }
+    const uint64_t lengths = Lengths(p.os, p.architecture, p.variant, p.os_version);
     for (const Known& k : known_) {
-      // Lengths first: most entries of the memo differ in one of them.
-      if (k.arch.size() != p.architecture.size() || k.variant.size() != p.variant.size() ||
-          k.os.size() != p.os.size() || k.os_version.size() != p.os_version.size()) {
-        continue;
-      }
+      // Lengths first, all four in one comparison: most entries of the memo
+      // differ in one of them.
+      if (k.lengths != lengths) continue;
       if (ShortEquals(k.arch, p.architecture) && ShortEquals(k.variant, p.variant) &&
           ShortEquals(k.os, p.os) && ShortEquals(k.os_version, p.os_version)) {
         why = k.why;
@@ -152,14 +151,23 @@ class RankMemo {
     }
     std::optional<int> rank = matcher.Rank(p, &why);
     if (known_.size() < kMaxRanked) {
-      known_.push_back({std::string(p.os), std::string(p.architecture), std::string(p.variant),
-                        std::string(p.os_version), rank, why});
+      known_.push_back({lengths, std::string(p.os), std::string(p.architecture),
+                        std::string(p.variant), std::string(p.os_version), rank, why});
     }
     return rank;
   }
 
  private:
+  // The four lengths, 16 bits each; a longer name makes a key that matches
+  // only itself or a name of another length colliding with it, which the
+  // byte comparison then tells apart.
+  static uint64_t Lengths(absl::string_view os, absl::string_view arch, absl::string_view variant,
+                          absl::string_view os_version) {
+    return uint64_t{os.size() & 0xFFFF} << 48 | uint64_t{arch.size() & 0xFFFF} << 32 |
+           uint64_t{variant.size() & 0xFFFF} << 16 | uint64_t{os_version.size() & 0xFFFF};
+  }
   struct Known {
+    uint64_t lengths;
     std::string os, arch, variant, os_version;
     std::optional<int> rank;
     PlatformMiss why;
@@ -200,6 +208,9 @@ class NeedSets {
 // incomparable sets.
 constexpr size_t kMaxDepthSets = 512;
 
+// The most candidates whose scratch copy a thread keeps between calls.
+constexpr size_t kMaxKeptCandidates = 1024;
+
 // `ids` are the need ids of one tie group's members; on return `depth[i]`
 // is member i's depth.
 void AssignDepths(const NeedSets& sets, absl::Span<const uint32_t> ids, absl::Span<int> depth) {
@@ -218,7 +229,17 @@ void AssignDepths(const NeedSets& sets, absl::Span<const uint32_t> ids, absl::Sp
   if (distinct.size() < 2) return;  // every member needs the same: all depth 0
   std::sort(distinct.begin(), distinct.end());
   absl::InlinedVector<int, 16> d(distinct.size(), 0);
-  if (distinct.size() > kMaxDepthSets) {
+  if (distinct.size() == 2) {
+    // The usual group (entries needing nothing and entries needing one
+    // list): one set is one deeper exactly when it strictly contains the
+    // other, what the general walk below finds with a sort and counts.
+    const FeatureSet& a = sets[distinct[0]];
+    const FeatureSet& b = sets[distinct[1]];
+    if (a != b) {
+      d[0] = (b & ~a).none() ? 1 : 0;
+      d[1] = (a & ~b).none() ? 1 : 0;
+    }
+  } else if (distinct.size() > kMaxDepthSets) {
     for (size_t i = 0; i < distinct.size(); ++i) d[i] = static_cast<int>(sets[distinct[i]].count());
   } else {
     absl::InlinedVector<std::pair<size_t, size_t>, 16> by_size;  // (count, index in distinct)
@@ -561,7 +582,8 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
       }
       group_of_entry[k] = g;
     }
-    std::vector<uint32_t> start(keys.size() + 1, 0);
+    // Inline for the usual few groups: two heap blocks a call otherwise.
+    absl::InlinedVector<uint32_t, 17> start(keys.size() + 1, 0);
     for (uint32_t g : group_of_entry) {
       if (g != UINT32_MAX) ++start[g + 1];
     }
@@ -571,7 +593,7 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     members.resize(start.back());
     member_ids.resize(start.back());
     member_depth.assign(start.back(), 0);
-    std::vector<uint32_t> next(start.begin(), start.end() - 1);
+    absl::InlinedVector<uint32_t, 16> next(start.begin(), start.end() - 1);
     for (uint32_t k = 0; k < out.size(); ++k) {
       if (group_of_entry[k] == UINT32_MAX) continue;
       const uint32_t at = next[group_of_entry[k]]++;
@@ -678,13 +700,17 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
       out[k].need_within_winner = mine != top && (mine & ~top).none();
     }
   }
-  std::vector<Candidate> ranked;
-  ranked.reserve(out.size());
-  for (uint32_t k : order) ranked.push_back(out[k]);
-  for (const Candidate& c : out) {
-    if (!c.eligible) ranked.push_back(c);
+  // Reordered through a copy the thread keeps, so that the answer's vector
+  // is the one already allocated (a fresh one would be a heap block more).
+  thread_local std::vector<Candidate> unordered;
+  unordered.assign(out.begin(), out.end());
+  size_t at = 0;
+  for (uint32_t k : order) out[at++] = unordered[k];
+  for (const Candidate& c : unordered) {
+    if (!c.eligible) out[at++] = c;
   }
-  out.swap(ranked);
+  // A large index's copy is not kept for the thread's life.
+  if (unordered.capacity() > kMaxKeptCandidates) std::vector<Candidate>().swap(unordered);
 #ifndef NDEBUG
   // Eligible entries first, in score then platform order; the winner is
   // the first of them.

@@ -54,9 +54,13 @@
 // kept between calls, all thread_local, none of it visible in an answer:
 //   - the host's platform vector per policy and its feature closure, from
 //     the last call (the same for every selection on a node), compared by
-//     value on each call and rebuilt when the host differs;
-//   - scratch vectors for need sets, tie groups and os.version order, and
-//     the explanation's text buffer, cleared at the start of each use, so a
+//     value on each call and rebuilt when the host differs (unless the
+//     caller hands in a PreparedHost, below);
+//   - the ranks of up to 32 platforms entries wrote (os, architecture,
+//     variant, os.version), per policy, for the matcher that ranked them;
+//   - scratch vectors for need sets, tie groups, os.version order and the
+//     candidates' reordering (dropped past 1024 entries), and the
+//     explanation's text buffer, cleared at the start of each use, so a
 //     warm call allocates nothing for them.
 // Each thread holds them until it exits (a few KiB for a 1024-entry index).
 #pragma once
