@@ -190,12 +190,36 @@ class JsonCursor {
     return false;
   }
 
-  // The end of the text of the token at `p`, trailing whitespace dropped.
+  // The end of the text of the token at `p`, trailing whitespace dropped
+  // (never below begin + 1: a token has at least its first byte). Pretty
+  // JSON puts a line break and an indent after the last value of an
+  // object, so the whitespace is counted eight bytes at a time; the bytes
+  // before the token are read but never trimmed.
   ABSL_ATTRIBUTE_ALWAYS_INLINE size_t TokenEnd(Pos p) const {
     size_t end = p[1];
-    const size_t begin = p[0];
-    while (end > begin + 1 && IsSpace(bytes_[end - 1])) --end;
+    const size_t keep = p[0] + 1;
+    while (end > keep) {
+      if (ABSL_PREDICT_FALSE(end < 8)) {  // the document's first bytes
+        while (end > keep && IsSpace(bytes_[end - 1])) --end;
+        break;
+      }
+      const uint64_t other = ~SpaceBytes(absl::little_endian::Load64(bytes_ + end - 8)) & kHighBits;
+      const size_t trailing = other == 0 ? 8 : absl::countl_zero(other) >> 3;
+      if (end - keep <= trailing) return keep;
+      end -= trailing;
+      if (trailing < 8) break;
+    }
     return end;
+  }
+  static constexpr uint64_t kHighBits = 0x8080808080808080ULL;
+  // The high bit of each byte of `x` that is JSON whitespace, exactly (no
+  // borrow between bytes).
+  static uint64_t SpaceBytes(uint64_t x) {
+    auto equal = [x](uint8_t c) {
+      const uint64_t v = x ^ (0x0101010101010101ULL * c);
+      return ~(((v & ~kHighBits) + ~kHighBits) | v) & kHighBits;
+    };
+    return equal(' ') | equal('\n') | equal('\r') | equal('\t');
   }
   static bool IsSpace(uint8_t c) {
     constexpr uint64_t kSpaces = (1ULL << ' ') | (1ULL << '\n') | (1ULL << '\r') | (1ULL << '\t');

@@ -1,6 +1,7 @@
 #include "matcher/platform.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <tuple>
 #include <utility>
@@ -201,6 +202,11 @@ bool WindowsCompatible(const WindowsVersion& host, const WindowsVersion& ctr) {
   return supported <= ctr.build && ctr.build <= host.build;
 }
 
+uint64_t NextMatcherId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 Platform NormalizePlatform(Platform p) {
@@ -262,7 +268,8 @@ absl::StatusOr<Platform> ParsePlatformSpecifier(absl::string_view specifier) {
   return NormalizePlatform(std::move(p));
 }
 
-PlatformMatcher::PlatformMatcher(const Platform& host) : host_(NormalizePlatform(host)) {
+PlatformMatcher::PlatformMatcher(const Platform& host)
+    : id_(NextMatcherId()), host_(NormalizePlatform(host)) {
   AppendVector(host_, vector_);
 }
 

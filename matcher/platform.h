@@ -32,6 +32,7 @@
 // (containerd since late 2024; on a Windows host `win32k` is not counted).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -113,10 +114,15 @@ class PlatformMatcher {
   // The vector itself, normalised, best first.
   const std::vector<Platform>& vector() const { return vector_; }
   const Platform& host() const { return host_; }
+  // Never the same for two matchers built in this process (a copy keeps
+  // it: same host, same answers), so a cache of Rank answers can be keyed
+  // by it without holding the matcher.
+  uint64_t id() const { return id_; }
 
  private:
   bool OsVersionMatches(absl::string_view entry_version) const;
 
+  uint64_t id_;
   Platform host_;
   std::vector<Platform> vector_;
 };

@@ -96,6 +96,15 @@ struct HostFeatures {
   FeatureSet closure;
 };
 
+FeatureSet ComputeFeatureClosure(const HostProfile& host) {
+  const Platform normal = NormalizePlatform(host.platform);
+  FeatureSet closure = PlatformLevelFeatures(normal.architecture, normal.variant);
+  for (const std::string& f : host.features) {
+    if (const FeatureSet* need = FeatureNeed(f)) closure |= *need;
+  }
+  return closure;
+}
+
 const FeatureSet& HostFeatureClosure(const HostProfile& host) {
   thread_local std::optional<HostFeatures> cached;
   if (cached && cached->architecture == host.platform.architecture &&
@@ -106,14 +115,66 @@ const FeatureSet& HostFeatureClosure(const HostProfile& host) {
   h.listed = host.features;
   h.architecture = host.platform.architecture;
   h.variant = host.platform.variant;
-  const Platform normal = NormalizePlatform(host.platform);
-  h.closure = PlatformLevelFeatures(normal.architecture, normal.variant);
-  for (const std::string& f : host.features) {
-    if (const FeatureSet* need = FeatureNeed(f)) h.closure |= *need;
-  }
+  h.closure = ComputeFeatureClosure(host);
   cached = std::move(h);
   return cached->closure;
 }
+
+// Rank answers for the platforms entries write, kept per thread across
+// calls for one matcher (by its id): a node's indexes repeat a handful of
+// platforms, and ranking one (normalising its names, walking the host's
+// vector) costs ten times looking it up. Only platforms without os.features
+// are kept (those are ranked afresh: a list would make the key long), at
+// most kMaxRanked of them; the strings are copies, the index they came from
+// is gone by the next call.
+class RankMemo {
+ public:
+  static constexpr size_t kMaxRanked = 32;
+
+  // The rank of `p` (os.features empty) by `matcher`, from memory or made now.
+  std::optional<int> Rank(const PlatformMatcher& matcher, const PlatformView& p,
+                          PlatformMiss& why) {
+    if (matcher_id_ != matcher.id()) {
+      known_.clear();
+      matcher_id_ = matcher.id();
+    }
+    const uint64_t lengths = Lengths(p.os, p.architecture, p.variant, p.os_version);
+    for (const Known& k : known_) {
+      // Lengths first, all four in one comparison: most entries of the memo
+      // differ in one of them.
+      if (k.lengths != lengths) continue;
+      if (ShortEquals(k.arch, p.architecture) && ShortEquals(k.variant, p.variant) &&
+          ShortEquals(k.os, p.os) && ShortEquals(k.os_version, p.os_version)) {
+        why = k.why;
+        return k.rank;
+      }
+    }
+    std::optional<int> rank = matcher.Rank(p, &why);
+    if (known_.size() < kMaxRanked) {
+      known_.push_back({lengths, std::string(p.os), std::string(p.architecture),
+                        std::string(p.variant), std::string(p.os_version), rank, why});
+    }
+    return rank;
+  }
+
+ private:
+  // The four lengths, 16 bits each; a longer name makes a key that matches
+  // only itself or a name of another length colliding with it, which the
+  // byte comparison then tells apart.
+  static uint64_t Lengths(absl::string_view os, absl::string_view arch, absl::string_view variant,
+                          absl::string_view os_version) {
+    return uint64_t{os.size() & 0xFFFF} << 48 | uint64_t{arch.size() & 0xFFFF} << 32 |
+           uint64_t{variant.size() & 0xFFFF} << 16 | uint64_t{os_version.size() & 0xFFFF};
+  }
+  struct Known {
+    uint64_t lengths;
+    std::string os, arch, variant, os_version;
+    std::optional<int> rank;
+    PlatformMiss why;
+  };
+  uint64_t matcher_id_ = 0;  // ids start at 1
+  std::vector<Known> known_;
+};
 
 // What the entries of one selection need, each distinct set once (indexes
 // repeat a few feature lists over many entries). Id 0 is the empty set.
@@ -147,6 +208,9 @@ class NeedSets {
 // incomparable sets.
 constexpr size_t kMaxDepthSets = 512;
 
+// The most candidates whose scratch copy a thread keeps between calls.
+constexpr size_t kMaxKeptCandidates = 1024;
+
 // `ids` are the need ids of one tie group's members; on return `depth[i]`
 // is member i's depth.
 void AssignDepths(const NeedSets& sets, absl::Span<const uint32_t> ids, absl::Span<int> depth) {
@@ -165,7 +229,17 @@ void AssignDepths(const NeedSets& sets, absl::Span<const uint32_t> ids, absl::Sp
   if (distinct.size() < 2) return;  // every member needs the same: all depth 0
   std::sort(distinct.begin(), distinct.end());
   absl::InlinedVector<int, 16> d(distinct.size(), 0);
-  if (distinct.size() > kMaxDepthSets) {
+  if (distinct.size() == 2) {
+    // The usual group (entries needing nothing and entries needing one
+    // list): one set is one deeper exactly when it strictly contains the
+    // other, what the general walk below finds with a sort and counts.
+    const FeatureSet& a = sets[distinct[0]];
+    const FeatureSet& b = sets[distinct[1]];
+    if (a != b) {
+      d[0] = (b & ~a).none() ? 1 : 0;
+      d[1] = (a & ~b).none() ? 1 : 0;
+    }
+  } else if (distinct.size() > kMaxDepthSets) {
     for (size_t i = 0; i < distinct.size(); ++i) d[i] = static_cast<int>(sets[distinct[i]].count());
   } else {
     absl::InlinedVector<std::pair<size_t, size_t>, 16> by_size;  // (count, index in distinct)
@@ -213,10 +287,16 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     return decision;
   }
   const bool best = options.kind == PolicyKind::kBest;
+  const PreparedHost* prepared =
+      options.prepared_host != nullptr && &options.prepared_host->host() == &host
+          ? options.prepared_host
+          : nullptr;
   const PlatformMatcher& matcher =
-      best ? MatcherFor(host.platform, options.kind)
-           : MatcherFor(ContainerdDefaultHost(host.platform), options.kind);
-  decision.host_platform = FormatPlatform(matcher.host());
+      prepared != nullptr ? prepared->matcher(options.kind)
+      : best              ? MatcherFor(host.platform, options.kind)
+                          : MatcherFor(ContainerdDefaultHost(host.platform), options.kind);
+  decision.host_platform =
+      prepared != nullptr ? prepared->platform(options.kind) : FormatPlatform(matcher.host());
   decision.host_os_version = matcher.host().os_version;
   decision.windows_host = matcher.host().os == "windows";
   if (best) {
@@ -244,32 +324,17 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     return host.features.find(absl::AsciiStrToLower(f)) != host.features.end();
   };
   // Indexes repeat a handful of platforms and feature names over many
-  // entries: each distinct one is worked out once per selection.
-  struct RankMemo {
-    absl::string_view os, arch, variant, os_version;
-    std::optional<int> rank;
-    PlatformMiss why;
-  };
-  absl::InlinedVector<RankMemo, 16> rank_memo;
+  // entries: each distinct platform is ranked once per thread and host
+  // (RankMemo), each feature name once per selection.
+  // One memo per policy: each has its own matcher, and a caller may mix them.
+  thread_local RankMemo rank_memos[2];
+  RankMemo& rank_memo = rank_memos[best ? 0 : 1];
   auto rank_of = [&](const PlatformView& p, PlatformMiss& why) -> std::optional<int> {
     if (!p.os_features.empty()) return matcher.Rank(p, &why);
-    for (const RankMemo& m : rank_memo) {
-      // Lengths first: most entries of the memo differ in one of them.
-      if (m.arch.size() != p.architecture.size() || m.variant.size() != p.variant.size() ||
-          m.os.size() != p.os.size() || m.os_version.size() != p.os_version.size()) {
-        continue;
-      }
-      if (ShortEquals(m.arch, p.architecture) && ShortEquals(m.variant, p.variant) &&
-          ShortEquals(m.os, p.os) && ShortEquals(m.os_version, p.os_version)) {
-        why = m.why;
-        return m.rank;
-      }
-    }
-    std::optional<int> rank = matcher.Rank(p, &why);
-    if (rank_memo.size() < 16) {
-      rank_memo.push_back({p.os, p.architecture, p.variant, p.os_version, rank, why});
-    }
-    return rank;
+    return rank_memo.Rank(matcher, p, why);
+  };
+  auto closure = [&]() -> const FeatureSet* {
+    return prepared != nullptr ? &prepared->feature_closure() : &HostFeatureClosure(host);
   };
   enum class FeatureState : uint8_t { kSatisfied, kMissing, kUnknown, kUnknownIgnored };
   struct FeatureMemo {
@@ -290,7 +355,7 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
                       : FeatureState::kUnknownIgnored;
       }
     } else {
-      if (host_closure == nullptr) host_closure = &HostFeatureClosure(host);
+      if (host_closure == nullptr) host_closure = closure();
       if ((*m.need & ~*host_closure).any()) m.state = FeatureState::kMissing;
     }
     if (feature_memo.size() < 32) feature_memo.push_back(m);
@@ -517,7 +582,8 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
       }
       group_of_entry[k] = g;
     }
-    std::vector<uint32_t> start(keys.size() + 1, 0);
+    // Inline for the usual few groups: two heap blocks a call otherwise.
+    absl::InlinedVector<uint32_t, 17> start(keys.size() + 1, 0);
     for (uint32_t g : group_of_entry) {
       if (g != UINT32_MAX) ++start[g + 1];
     }
@@ -527,7 +593,7 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
     members.resize(start.back());
     member_ids.resize(start.back());
     member_depth.assign(start.back(), 0);
-    std::vector<uint32_t> next(start.begin(), start.end() - 1);
+    absl::InlinedVector<uint32_t, 16> next(start.begin(), start.end() - 1);
     for (uint32_t k = 0; k < out.size(); ++k) {
       if (group_of_entry[k] == UINT32_MAX) continue;
       const uint32_t at = next[group_of_entry[k]]++;
@@ -634,13 +700,17 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
       out[k].need_within_winner = mine != top && (mine & ~top).none();
     }
   }
-  std::vector<Candidate> ranked;
-  ranked.reserve(out.size());
-  for (uint32_t k : order) ranked.push_back(out[k]);
-  for (const Candidate& c : out) {
-    if (!c.eligible) ranked.push_back(c);
+  // Reordered through a copy the thread keeps, so that the answer's vector
+  // is the one already allocated (a fresh one would be a heap block more).
+  thread_local std::vector<Candidate> unordered;
+  unordered.assign(out.begin(), out.end());
+  size_t at = 0;
+  for (uint32_t k : order) out[at++] = unordered[k];
+  for (const Candidate& c : unordered) {
+    if (!c.eligible) out[at++] = c;
   }
-  out.swap(ranked);
+  // A large index's copy is not kept for the thread's life.
+  if (unordered.capacity() > kMaxKeptCandidates) std::vector<Candidate>().swap(unordered);
 #ifndef NDEBUG
   // Eligible entries first, in score then platform order; the winner is
   // the first of them.
@@ -656,6 +726,14 @@ Decision Select(ParsedIndex index, const HostProfile& host, const Policy& policy
 #endif
   return decision;
 }
+
+PreparedHost::PreparedHost(const HostProfile& host)
+    : host_(host),
+      best_(host.platform),
+      first_match_(ContainerdDefaultHost(host.platform)),
+      best_platform_(FormatPlatform(best_.host())),
+      first_match_platform_(FormatPlatform(first_match_.host())),
+      closure_(ComputeFeatureClosure(host)) {}
 
 std::vector<size_t> EligibleEntries(const ParsedIndex& index, const HostProfile& host,
                                     const Policy& policy, const SelectOptions& options) {

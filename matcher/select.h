@@ -54,9 +54,13 @@
 // kept between calls, all thread_local, none of it visible in an answer:
 //   - the host's platform vector per policy and its feature closure, from
 //     the last call (the same for every selection on a node), compared by
-//     value on each call and rebuilt when the host differs;
-//   - scratch vectors for need sets, tie groups and os.version order, and
-//     the explanation's text buffer, cleared at the start of each use, so a
+//     value on each call and rebuilt when the host differs (unless the
+//     caller hands in a PreparedHost, below);
+//   - the ranks of up to 32 platforms entries wrote (os, architecture,
+//     variant, os.version), per policy, for the matcher that ranked them;
+//   - scratch vectors for need sets, tie groups, os.version order and the
+//     candidates' reordering (dropped past 1024 entries), and the
+//     explanation's text buffer, cleared at the start of each use, so a
 //     warm call allocates nothing for them.
 // Each thread holds them until it exits (a few KiB for a 1024-entry index).
 #pragma once
@@ -69,8 +73,10 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
+#include "matcher/features.h"
 #include "matcher/host_profile.h"
 #include "matcher/index.h"
+#include "matcher/platform.h"
 #include "matcher/policy.h"
 
 namespace imgsel {
@@ -163,8 +169,45 @@ std::vector<std::string> ExplainCandidate(const Decision& decision, const Candid
 void ForEachReason(const Decision& decision, const Candidate& candidate,
                    absl::FunctionRef<void(absl::string_view)> sink);
 
+// What Select works out from a host before it looks at any entry: the
+// platform vector of each policy, the host's platform as answers name it and
+// its feature closure. Without one, Select keeps the last host's per thread
+// and compares the host by value on every call (its whole feature set:
+// about 1.5k instructions a call for a host of 20 features); a caller that
+// selects many times for one host it never changes (the pipeline's own
+// host) builds this once instead.
+//
+// Holds `host` by reference: `host` must outlive it and must not change
+// while it lives. Thread-safe (const use only).
+class PreparedHost {
+ public:
+  explicit PreparedHost(const HostProfile& host);
+  PreparedHost(const PreparedHost&) = delete;
+  PreparedHost& operator=(const PreparedHost&) = delete;
+
+  const HostProfile& host() const { return host_; }
+  const PlatformMatcher& matcher(PolicyKind kind) const {
+    return kind == PolicyKind::kBest ? best_ : first_match_;
+  }
+  // FormatPlatform(matcher(kind).host()).
+  const std::string& platform(PolicyKind kind) const {
+    return kind == PolicyKind::kBest ? best_platform_ : first_match_platform_;
+  }
+  // What the host lists, what that implies and what its level guarantees.
+  const FeatureSet& feature_closure() const { return closure_; }
+
+ private:
+  const HostProfile& host_;
+  PlatformMatcher best_, first_match_;
+  std::string best_platform_, first_match_platform_;
+  FeatureSet closure_;
+};
+
 struct SelectOptions {
   PolicyKind kind = PolicyKind::kBest;
+  // Built from the very `host` object Select is given (compared by
+  // address); otherwise ignored.
+  const PreparedHost* prepared_host = nullptr;
   // Verdicts keyed by entry digest; nullptr or a missing key: no artifacts.
   const std::map<std::string, CompatVerdict>* compat = nullptr;
   // For entries without a platform: the os/architecture[/variant] their

@@ -112,7 +112,13 @@ class Wire {
       std::memcpy(&word, p, sizeof(word));
       seen |= word;
     }
-    for (; n > 0; --n) seen |= static_cast<unsigned char>(*p++);
+    if (n > 0 && s.size() >= sizeof(word)) {
+      // The tail as the string's last eight bytes, some of them seen again.
+      std::memcpy(&word, s.data() + s.size() - sizeof(word), sizeof(word));
+      seen |= word;
+    } else {
+      for (; n > 0; --n) seen |= static_cast<unsigned char>(*p++);
+    }
     return (seen & 0x8080808080808080ULL) == 0;
   }
   static uint64_t Tag(int field, int type) { return static_cast<uint64_t>(field) << 3 | type; }

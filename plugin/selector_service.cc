@@ -271,7 +271,10 @@ grpc::Status SelectorService::DoSelect(absl::Time deadline, const SelectCall& ca
   if (sel->memory_share != nullptr) held.push_back(sel->memory_share);
   EncodeSelectAnswer(*sel, request.include_decision_json(), request.view() == v1::SELECT_VIEW_BASIC,
                      [response, &held](absl::string_view wire) {
-                       *response = AnswerHolding(wire, std::move(held));
+                       // Swapped in: ByteBuffer's assignment copies the
+                       // buffer (a second allocation) and frees the first.
+                       grpc::ByteBuffer answer = AnswerHolding(wire, std::move(held));
+                       response->Swap(&answer);
                      });
   return done(sel->decision.fallback ? SelectResult::kFallback : SelectResult::kOk,
               grpc::Status::OK);

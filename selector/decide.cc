@@ -39,6 +39,8 @@ Selection DecideSelection(const FetchedImage& image, const HostProfile& host, co
   sel.is_index = image.index.kind != DocumentKind::kManifest;
   SelectOptions options;
   options.kind = kind;
+  const bool kept = memo != nullptr && &memo->host() == &host;
+  if (kept) options.prepared_host = &memo->prepared();
   if (!image.config_platforms.empty()) options.config_platforms = &image.config_platforms;
 
   if (!image.artifact_failure.empty()) {
@@ -53,11 +55,12 @@ Selection DecideSelection(const FetchedImage& image, const HostProfile& host, co
   std::map<std::string, CompatVerdict> verdicts;
   if (sel.is_index && image.artifacts_looked_up && kind == PolicyKind::kBest &&
       !image.artifacts.empty()) {
-    const bool kept = memo != nullptr && &memo->host() == &host;
+    static const GroupPolicy* const kDefaultGroups = new GroupPolicy();
+    const GroupPolicy& groups = image.groups ? *image.groups : *kDefaultGroups;
     auto evaluate = [&](const CompatArtifact& artifact, bool on_index,
                         absl::string_view from_base = "") {
-      if (kept) return memo->Evaluate(artifact, on_index, image.groups, from_base);
-      ArtifactResult evaluated = EvaluateArtifact(artifact, on_index, host, image.groups);
+      if (kept) return memo->Evaluate(artifact, on_index, groups, from_base);
+      ArtifactResult evaluated = EvaluateArtifact(artifact, on_index, host, groups);
       evaluated.from_base = std::string(from_base);
       return std::make_shared<const ArtifactResult>(std::move(evaluated));
     };

@@ -58,8 +58,10 @@ struct FetchedImage {
   // in the order they are combined.
   bool artifacts_looked_up = false;
   // The operator's [compat.groups] when the artifacts were fetched: how
-  // decide evaluates them.
-  GroupPolicy groups;
+  // decide evaluates them; unset, GroupPolicy's defaults. Optional so that
+  // an image read without artifacts (most selections) does not build and
+  // free the defaults' vectors and strings.
+  std::optional<GroupPolicy> groups;
   std::map<std::string, std::vector<std::shared_ptr<const CompatArtifact>>> artifacts;
   // Per entry digest, the subjects of its base images (base_images.h),
   // nearest first: each a key of `artifacts` ("<repository>@<digest>", so
@@ -97,10 +99,13 @@ class EvaluationMemo {
  public:
   static constexpr size_t kMaxEntries = 4096;
 
-  // `host` must outlive the memo; only evaluations against it are kept.
-  explicit EvaluationMemo(const HostProfile& host) : host_(host) {}
+  // `host` must outlive the memo and must not change while it lives; only
+  // evaluations against it are kept.
+  explicit EvaluationMemo(const HostProfile& host) : host_(host), prepared_(host) {}
 
   const HostProfile& host() const { return host_; }
+  // What every selection for host() works out first (select.h), built once.
+  const PreparedHost& prepared() const { return prepared_; }
   // The evaluation of `artifact` under `groups` against host(), from
   // memory or made now; `from_base` as ArtifactResult::from_base.
   std::shared_ptr<const ArtifactResult> Evaluate(const CompatArtifact& artifact, bool on_index,
@@ -109,6 +114,7 @@ class EvaluationMemo {
 
  private:
   const HostProfile& host_;
+  const PreparedHost prepared_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<const ArtifactResult>> results_
       ABSL_GUARDED_BY(mu_);

@@ -654,6 +654,67 @@ TEST(Select, ScoresSaturateAtTheEdges) {
   EXPECT_EQ(d.candidates[2].score, min);
 }
 
+// Select keeps ranks and host data between calls on a thread (select.h).
+// One index, selected on this thread for hosts in turn, each with and
+// without a PreparedHost and under both policies: every answer is the
+// host's own, whatever the host before it was.
+TEST(Select, HostsInTurnOnOneThreadGetTheirOwnAnswer) {
+  const std::vector<E> entries = {{"linux/amd64"},  {"linux/amd64/v3"},        {"linux/arm64"},
+                                  {"linux/arm/v7"}, {"linux/amd64", {"avx2"}}, {"LINUX/x86_64/v2"},
+                                  {"linux/386"}};
+  const struct {
+    const char* name;
+    HostProfile host;
+    PolicyKind kind;
+    std::vector<size_t> want;  // eligible positions, best first
+    const char* platform;      // Decision::host_platform
+  } cases[] = {
+      {"amd64/v3, best",
+       Host("linux/amd64/v3"),
+       PolicyKind::kBest,
+       {1, 5, 4, 0, 6},
+       "linux/amd64/v3"},
+      {"arm64, best", Host("linux/arm64"), PolicyKind::kBest, {2, 3}, "linux/arm64"},
+      {"amd64/v3, first match (no level)",
+       Host("linux/amd64/v3"),
+       PolicyKind::kFirstMatch,
+       {0, 4, 6},
+       "linux/amd64"},
+      {"amd64 without avx2, best", Host("linux/amd64"), PolicyKind::kBest, {0, 6}, "linux/amd64"},
+      {"amd64/v2, best", Host("linux/amd64/v2"), PolicyKind::kBest, {5, 0, 6}, "linux/amd64/v2"},
+      {"arm/v7, first match", Host("linux/arm/v7"), PolicyKind::kFirstMatch, {3}, "linux/arm/v7"},
+      {"amd64/v3 again, best",
+       Host("linux/amd64/v3"),
+       PolicyKind::kBest,
+       {1, 5, 4, 0, 6},
+       "linux/amd64/v3"},
+  };
+  for (bool prepared : {false, true}) {
+    for (const auto& c : cases) {
+      SelectOptions options;
+      options.kind = c.kind;
+      const PreparedHost prepared_host(c.host);
+      if (prepared) options.prepared_host = &prepared_host;
+      Decision d = Select(MakeIndex(entries), c.host, {}, options);
+      EXPECT_EQ(Ranking(d), c.want) << c.name << (prepared ? ", prepared" : "");
+      EXPECT_EQ(d.host_platform, c.platform) << c.name << (prepared ? ", prepared" : "");
+    }
+  }
+}
+
+// A PreparedHost built from another host object is not used: the answer is
+// the one for the host Select is given.
+TEST(Select, PreparedHostOfAnotherHostIsIgnored) {
+  const HostProfile arm = Host("linux/arm64");
+  const HostProfile amd = Host("linux/amd64/v3");
+  const PreparedHost prepared_for_arm(arm);
+  SelectOptions options;
+  options.prepared_host = &prepared_for_arm;
+  Decision d = Select(MakeIndex({{"linux/arm64"}, {"linux/amd64"}}), amd, {}, options);
+  EXPECT_EQ(Ranking(d), std::vector<size_t>{1});
+  EXPECT_EQ(d.host_platform, "linux/amd64/v3");
+}
+
 TEST(Select, SingleManifestHasNothingToChoose) {
   auto index = ParseIndex(
       R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]})");
