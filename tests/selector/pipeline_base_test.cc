@@ -17,6 +17,7 @@
 #include "oci/media_types.h"
 #include "selector/pipeline.h"
 #include "tests/registry/fake_registry.h"
+#include "tests/selector/specs.h"
 
 namespace imgsel {
 namespace {
@@ -26,40 +27,9 @@ using registry::testing::FakeRegistry;
 using registry::testing::MakeArtifact;
 using registry::testing::TestArtifact;
 using ::testing::HasSubstr;
-
-constexpr char kFailingSpec[] = R"(version: v1alpha1
-compatibilities:
-- rules:
-  - name: kernel 7
-    matchFeatures:
-    - feature: kernel.version
-      matchExpressions:
-        major: {op: Ge, value: ["7"]}
-)";
-
-std::string WeightedSpec(int weight) {
-  return absl::StrCat(R"(version: v1alpha1
-compatibilities:
-- weight: )",
-                      weight, R"(
-  rules:
-  - name: kernel 5
-    matchFeatures:
-    - feature: kernel.version
-      matchExpressions:
-        major: {op: Ge, value: ["5"]}
-)");
-}
-
-HostProfile Host() {
-  HostProfile h;
-  h.platform.os = "linux";
-  h.platform.architecture = "amd64";
-  h.platform.variant = "v3";
-  for (auto& f : X86LevelFeatures(3)) h.features.insert(f);
-  h.nfd.attributes["kernel.version"] = {{"major", "6"}, {"minor", "1"}};
-  return h;
-}
+using testing::KernelAtLeast5Spec;
+using testing::KernelSixV3Host;
+using testing::kNeedsKernel7Spec;
 
 // An image manifest of its own content `name`, with `annotations` (a JSON
 // object's members, may be empty).
@@ -127,7 +97,7 @@ class PipelineBaseTest : public ::testing::Test {
     config.compat.fallback_on_error = fallback_on_error;
     config.compat.base_images = base_images;
     config.registry.request_timeout = absl::Seconds(5);
-    auto p = SelectionPipeline::Create(config, Host());
+    auto p = SelectionPipeline::Create(config, KernelSixV3Host());
     EXPECT_TRUE(p.ok()) << p.status();
     return p.ok() ? *std::move(p) : nullptr;
   }
@@ -165,7 +135,7 @@ class PipelineBaseTest : public ::testing::Test {
 TEST_F(PipelineBaseTest, ABaseThatRulesTheHostOutRulesTheDerivedEntryOut) {
   const Blob base = ImageManifest("base");
   registry_->AddManifest(base);
-  Attach(base, kFailingSpec);
+  Attach(base, kNeedsKernel7Spec);
   Publish(BaseOf(base));
   auto p = Pipeline();
   auto s = Run(*p);
@@ -185,7 +155,7 @@ TEST_F(PipelineBaseTest, ABaseThatRulesTheHostOutRulesTheDerivedEntryOut) {
 TEST_F(PipelineBaseTest, TurnedOffNoEntryManifestIsReadAndNoBaseFollowed) {
   const Blob base = ImageManifest("base");
   registry_->AddManifest(base);
-  Attach(base, kFailingSpec);
+  Attach(base, kNeedsKernel7Spec);
   Publish(BaseOf(base));
   auto p = Pipeline(/*fallback_on_error=*/true, /*base_images=*/false);
   auto s = Run(*p);
@@ -201,10 +171,10 @@ TEST_F(PipelineBaseTest, TurnedOffNoEntryManifestIsReadAndNoBaseFollowed) {
 TEST_F(PipelineBaseTest, WeightsOfTheImageAndOfItsBaseAdd) {
   const Blob base = ImageManifest("base");
   registry_->AddManifest(base);
-  Attach(base, WeightedSpec(20));
+  Attach(base, KernelAtLeast5Spec(20));
   Publish(BaseOf(base));
-  Attach(derived_, WeightedSpec(7));
-  Attach(index_, WeightedSpec(3));
+  Attach(derived_, KernelAtLeast5Spec(7));
+  Attach(index_, KernelAtLeast5Spec(3));
   auto p = Pipeline();
   auto s = Run(*p);
   ASSERT_TRUE(s.ok()) << s.status();
@@ -235,7 +205,7 @@ TEST_F(PipelineBaseTest, ABaseIndexStandsForItsEntryOfTheDerivedPlatform) {
     const Blob base = Index({{kArm64, &arm64}, {kAmd64, &amd64}});
     for (const Blob* b : {&amd64, &arm64, &base}) registry_->AddManifest(*b);
     const std::string on = c.failing_on;
-    Attach(on == "amd64" ? amd64 : on == "arm64" ? arm64 : base, kFailingSpec);
+    Attach(on == "amd64" ? amd64 : on == "arm64" ? arm64 : base, kNeedsKernel7Spec);
     Publish(BaseOf(base));
     auto p = Pipeline();
     auto s = Run(*p);
@@ -263,7 +233,7 @@ TEST_F(PipelineBaseTest, AChainIsFollowedThreeLevelsDeep) {
                                                 BaseOf(bases.front())));
     }
     for (const Blob& b : bases) registry_->AddManifest(b);
-    Attach(bases[failing_level - 1], kFailingSpec);
+    Attach(bases[failing_level - 1], kNeedsKernel7Spec);
     Publish(BaseOf(bases[0]));
     auto p = Pipeline();
     auto s = Run(*p);
@@ -286,7 +256,7 @@ TEST_F(PipelineBaseTest, AChainIsFollowedThreeLevelsDeep) {
 TEST_F(PipelineBaseTest, ASharedBaseIsReadOnceAndKeptByDigest) {
   const Blob base = ImageManifest("base");
   registry_->AddManifest(base);
-  Attach(base, WeightedSpec(20));
+  Attach(base, KernelAtLeast5Spec(20));
   derived_ = ImageManifest("derived", BaseOf(base));
   plain_ = ImageManifest("plain", BaseOf(base));
   index_ = Index({{kAmd64, &derived_}, {kAmd64, &plain_}});
@@ -309,7 +279,7 @@ TEST_F(PipelineBaseTest, ASharedBaseIsReadOnceAndKeptByDigest) {
 TEST_F(PipelineBaseTest, ABaseDigestWithoutANameIsInTheImagesRepository) {
   const Blob base = ImageManifest("base");
   registry_->AddManifest(base);
-  Attach(base, kFailingSpec);
+  Attach(base, kNeedsKernel7Spec);
   Publish(absl::StrCat(R"("org.opencontainers.image.base.digest":")", base.digest(), R"(")"));
   auto p = Pipeline();
   auto s = Run(*p);

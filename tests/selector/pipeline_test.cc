@@ -23,6 +23,7 @@
 #include "selector/selection_stage.h"
 #include "selector/spec_cache.h"
 #include "tests/registry/fake_registry.h"
+#include "tests/selector/specs.h"
 
 namespace imgsel {
 namespace {
@@ -36,37 +37,9 @@ using registry::testing::MakeImage;
 using registry::testing::TestArtifact;
 using registry::testing::TestImage;
 using ::testing::HasSubstr;
-
-constexpr char kFailingSpec[] = R"(version: v1alpha1
-compatibilities:
-- rules:
-  - name: kernel
-    matchFeatures:
-    - feature: kernel.version
-      matchExpressions:
-        major: {op: Ge, value: ["7"]}
-)";
-
-constexpr char kWeightedSpec[] = R"(version: v1alpha1
-compatibilities:
-- weight: 20
-  rules:
-  - name: kernel
-    matchFeatures:
-    - feature: kernel.version
-      matchExpressions:
-        major: {op: Ge, value: ["5"]}
-)";
-
-HostProfile Host() {
-  HostProfile h;
-  h.platform.os = "linux";
-  h.platform.architecture = "amd64";
-  h.platform.variant = "v3";
-  for (auto& f : X86LevelFeatures(3)) h.features.insert(f);
-  h.nfd.attributes["kernel.version"] = {{"major", "6"}, {"minor", "1"}};
-  return h;
-}
+using testing::KernelAtLeast5Spec;
+using testing::KernelSixV3Host;
+using testing::kNeedsKernel7Spec;
 
 class PipelineTest : public ::testing::Test {
  protected:
@@ -137,7 +110,7 @@ class PipelineTest : public ::testing::Test {
     config.compat.cache_dir = cache_dir_;
     config.compat.fallback_on_error = fallback_on_error;
     config.registry.request_timeout = absl::Seconds(5);
-    auto p = SelectionPipeline::Create(config, Host(), clock);
+    auto p = SelectionPipeline::Create(config, KernelSixV3Host(), clock);
     EXPECT_TRUE(p.ok()) << p.status();
     return p.ok() ? *std::move(p) : nullptr;
   }
@@ -198,7 +171,7 @@ TEST_F(PipelineTest, ChosenContentIsTheVerifiedManifestAndConfigOfTheWinner) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     FakeRegistry& reg = registry_;
-    if (!c.attach_failing_to.empty()) Attach(v3_.manifest, kFailingSpec);
+    if (!c.attach_failing_to.empty()) Attach(v3_.manifest, kNeedsKernel7Spec);
     reg.set_fault([&](const FakeRequest& r) -> std::optional<FakeResponse> {
       if (!c.corrupt_path.empty() && absl::EndsWith(r.Path(), c.corrupt_path)) {
         return FakeResponse{200, {{"Content-Type", "application/octet-stream"}}, "not the bytes"};
@@ -233,7 +206,7 @@ TEST_F(PipelineTest, ChosenContentIsTheVerifiedManifestAndConfigOfTheWinner) {
 // Artifacts in memory decide at once: the winner's content is fetched after
 // the decision, so an entry an artifact rules out is not fetched for nothing.
 TEST_F(PipelineTest, WarmArtifactsFetchTheWinnersContentNotTheFirstPassChoice) {
-  Attach(v3_.manifest, kFailingSpec);
+  Attach(v3_.manifest, kNeedsKernel7Spec);
   auto p = Pipeline();
   SelectionRequest r;
   r.reference = absl::StrCat(registry_.host(), "/team/app:v1");
@@ -256,8 +229,8 @@ TEST_F(PipelineTest, WarmArtifactsFetchTheWinnersContentNotTheFirstPassChoice) {
 }
 
 TEST_F(PipelineTest, AFailingArtifactRulesTheEntryOutAndAWeightedOneLiftsAnother) {
-  Attach(v3_.manifest, kFailingSpec);
-  Attach(other_.manifest, kWeightedSpec);
+  Attach(v3_.manifest, kNeedsKernel7Spec);
+  Attach(other_.manifest, KernelAtLeast5Spec(20));
   auto p = Pipeline();
   auto s = Run(*p);
   ASSERT_TRUE(s.ok()) << s.status();
@@ -350,7 +323,7 @@ TEST_F(PipelineTest, SeveralProfilesInOneArtifact) {
 }
 
 TEST_F(PipelineTest, AnArtifactOnTheIndexAppliesToEveryEntry) {
-  Attach(index_, kFailingSpec);
+  Attach(index_, kNeedsKernel7Spec);
   auto p = Pipeline();
   auto s = Run(*p);
   ASSERT_TRUE(s.ok()) << s.status();
@@ -359,7 +332,7 @@ TEST_F(PipelineTest, AnArtifactOnTheIndexAppliesToEveryEntry) {
 }
 
 TEST_F(PipelineTest, ColdSelectionQueriesEachSubjectOnceAndWarmMakesNoRequest) {
-  Attach(v3_.manifest, kWeightedSpec);
+  Attach(v3_.manifest, KernelAtLeast5Spec(20));
   auto p = Pipeline();
   SelectionRequest r;
   r.reference = absl::StrCat(registry_.host(), "/team/app@", index_.digest());
@@ -392,7 +365,7 @@ TEST_F(PipelineTest, ACacheDirThatCannotBeSetUpLeavesSelectionWithoutACache) {
   Config config = DefaultConfig();
   config.compat.cache_dir = file + "/cache";
   config.registry.request_timeout = absl::Seconds(5);
-  auto p = SelectionPipeline::Create(config, Host());
+  auto p = SelectionPipeline::Create(config, KernelSixV3Host());
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_TRUE(absl::StrContains((*p)->cache_warning(), file + "/cache")) << (*p)->cache_warning();
   EXPECT_TRUE(absl::StrContains((*p)->cache_warning(), "running without a disk cache"));
@@ -409,7 +382,7 @@ TEST_F(PipelineTest, ACacheDirThatCannotBeSetUpLeavesSelectionWithoutACache) {
 // after the clock went back, however far (a list stamped "in the future"
 // is stale, not fresh for the length of the jump).
 TEST_F(PipelineTest, ListingsAgeByTheClockAndAJumpBackListsAgain) {
-  Attach(v3_.manifest, kWeightedSpec);
+  Attach(v3_.manifest, KernelAtLeast5Spec(20));
   FakeClock clock;
   auto p = Pipeline(/*fallback_on_error=*/true, &clock);
   SelectionRequest r;
@@ -438,7 +411,7 @@ TEST_F(PipelineTest, ListingsAgeByTheClockAndAJumpBackListsAgain) {
 }
 
 HostProfile V1Host() {
-  HostProfile h = Host();
+  HostProfile h = KernelSixV3Host();
   h.platform.variant.clear();  // amd64 v1: the v3 entry does not run
   h.features.clear();
   return h;
@@ -449,10 +422,10 @@ HostProfile V1Host() {
 // the union; it costs the requests of one host's fetch, and each host's
 // decision is the one a selection for that host alone makes.
 TEST_F(PipelineTest, OneFetchForManyHostsCostsTheRequestsOfOne) {
-  Attach(v3_.manifest, kWeightedSpec);
-  Attach(other_.manifest, kFailingSpec);
+  Attach(v3_.manifest, KernelAtLeast5Spec(20));
+  Attach(other_.manifest, kNeedsKernel7Spec);
   const HostProfile v1 = V1Host();
-  const HostProfile v3 = Host();
+  const HostProfile v3 = KernelSixV3Host();
   SelectionRequest r;
   r.reference = absl::StrCat(registry_.host(), "/team/app:v1");
 
@@ -507,8 +480,8 @@ TEST_F(PipelineTest, OneFetchForManyHostsCostsTheRequestsOfOne) {
 // The host is the request's: an artifact's evaluation against the
 // pipeline's own host is remembered, and never handed to another host.
 TEST_F(PipelineTest, TwoHostsNeverShareAnEvaluation) {
-  Attach(v3_.manifest, kFailingSpec);  // needs kernel 7; the pipeline's host runs 6
-  HostProfile kernel7 = Host();
+  Attach(v3_.manifest, kNeedsKernel7Spec);  // needs kernel 7; the pipeline's host runs 6
+  HostProfile kernel7 = KernelSixV3Host();
   kernel7.nfd.attributes["kernel.version"] = {{"major", "7"}, {"minor", "0"}};
   auto p = Pipeline();
   SelectionRequest r;
@@ -592,7 +565,7 @@ TEST_F(PipelineTest, ConcurrentPullsParseABadSpecOnceAndRememberIt) {
 }
 
 TEST_F(PipelineTest, ArtifactFailureFallsBackToFirstMatchByDefault) {
-  Attach(v3_.manifest, kWeightedSpec);
+  Attach(v3_.manifest, KernelAtLeast5Spec(20));
   registry_.set_fault([](const FakeRequest& req) -> std::optional<FakeResponse> {
     if (absl::StrContains(req.target, "/blobs/")) return FakeResponse{500, {}, "boom"};
     return std::nullopt;
@@ -608,7 +581,7 @@ TEST_F(PipelineTest, ArtifactFailureFallsBackToFirstMatchByDefault) {
 }
 
 TEST_F(PipelineTest, ArtifactFailureIsIgnoredWhenConfigured) {
-  Attach(v3_.manifest, kFailingSpec);
+  Attach(v3_.manifest, kNeedsKernel7Spec);
   registry_.set_fault([](const FakeRequest& req) -> std::optional<FakeResponse> {
     if (absl::StrContains(req.target, "/blobs/")) return FakeResponse{500, {}, "boom"};
     return std::nullopt;
