@@ -25,6 +25,7 @@
 #include "plugin/sandbox_handlers.h"
 #include "plugin/upstream.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/world.h"
 
 namespace imgsel::integration {
 namespace {
@@ -36,112 +37,7 @@ namespace fs = std::filesystem;
 constexpr char kV3Config[] =
     "sha256:9154b0e07b49371b7db1f07d69d18f92c809177077ed303293f882dd651d047b";
 
-// The config digest (CRI's image id) of a manifest in the example layout.
-std::string ConfigOf(const std::string& manifest_digest) {
-  const std::string m =
-      ReadFile(absl::StrCat(IMGSEL_EXAMPLES, "/layout/blobs/sha256/", manifest_digest.substr(7)));
-  const size_t at = m.find("\"digest\": \"");
-  return m.substr(at + 11, 71);
-}
-
 constexpr char kGpu[] = "sha256:403175b6791cfcac3e13743bd8019b57c843a32df0f8472fb2837c260a74ac6f";
-
-struct World {
-  std::string skip;
-  std::string dir;
-  std::unique_ptr<registry::testing::RealRegistry> registry;
-  std::unique_ptr<Containerd> containerd;
-  std::unique_ptr<Process> imgseld;
-  std::string cri_socket;
-  std::string log;
-};
-World* world = nullptr;
-
-absl::Status Push(const std::string& layout, const std::string& tag, const std::string& dest) {
-  std::string out;
-  return RunCommand(
-      {"/usr/bin/skopeo", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false",
-       absl::StrCat("oci:", layout, ":", tag), absl::StrCat("docker://", dest)},
-      absl::Seconds(60), &out);
-}
-
-class HandlersEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    world = new World();
-    world->skip =
-        MissingPrerequisite({"/usr/bin/containerd", "/usr/bin/skopeo", "/usr/bin/docker-registry",
-                             "/usr/sbin/runc", "/bin/busybox"});
-    if (!world->skip.empty()) return;
-    char tmpl[] = "/tmp/imgseld-handlers-XXXXXX";
-    world->dir = mkdtemp(tmpl);
-    std::string why;
-    world->registry = registry::testing::RealRegistry::Start(&why);
-    if (world->registry == nullptr) {
-      world->skip = why;
-      return;
-    }
-    const std::string host = world->registry->host();
-    const std::string certs = world->dir + "/certs.d";
-    const std::string pause = world->dir + "/pause";
-    std::string out;
-    absl::Status s =
-        RunCommand({"/usr/bin/python3", std::string(IMGSEL_TESTS) + "/integration/pause_image.py",
-                    "--out", pause},
-                   absl::Seconds(60), &out);
-    if (s.ok()) s = Push(pause, "pause", host + "/pause:1");
-    if (s.ok()) s = Push(std::string(IMGSEL_EXAMPLES) + "/layout", "demo", host + "/app:v1");
-    if (s.ok()) s = WriteHostsToml(certs, host, host);
-    if (!s.ok()) {
-      world->skip = absl::StrCat("setup: ", s.message(), out);
-      return;
-    }
-    auto c = Containerd::Start(world->dir, certs, host + "/pause:1");
-    if (!c.ok()) {
-      world->skip = std::string(c.status().message());
-      return;
-    }
-    world->containerd = *std::move(c);
-    const std::string config = world->dir + "/imgsel.toml";
-    world->cri_socket = world->dir + "/cri.sock";
-    world->log = world->dir + "/imgseld.log";
-    std::ofstream(config) << "version = 1\n"
-                          << "[registry]\nconfig_path = \"" << certs << "\"\n"
-                          << "[server]\nsocket = \"" << world->dir << "/imgsel.sock\"\n"
-                          << "cri_socket = \"" << world->cri_socket << "\"\n"
-                          << "containerd_socket = \"" << world->containerd->socket() << "\"\n"
-                          << "[handlers.runc-b]\n[[handlers.runc-b.prefer]]\n"
-                          << "annotation = \"com.example.gpu\"\nvalue = \"nvidia\"\n"
-                          << "weight = 100\n";
-    auto p = Process::Spawn({IMGSELD_BINARY, "--config", config, "--host-profile",
-                             std::string(IMGSEL_EXAMPLES) + "/hosts/amd64-v3.json"},
-                            world->log);
-    if (!p.ok() || !WaitForSocket(world->cri_socket, absl::Seconds(15))) {
-      world->skip = absl::StrCat("imgseld did not come up: ", ReadFile(world->log));
-      return;
-    }
-    world->imgseld = *std::move(p);
-  }
-
-  void TearDown() override {
-    if (world == nullptr) return;
-    world->imgseld.reset();
-    world->containerd.reset();
-    world->registry.reset();
-    if (!world->dir.empty() && !::testing::Test::HasFailure()) {
-      std::error_code ec;
-      fs::remove_all(world->dir, ec);
-    }
-    delete world;
-    world = nullptr;
-  }
-};
-
-#define REQUIRE_WORLD()                                                         \
-  if (!world->skip.empty()) {                                                   \
-    if (getenv("IMGSEL_REQUIRE_INTEGRATION") != nullptr) FAIL() << world->skip; \
-    GTEST_SKIP() << world->skip;                                                \
-  }
 
 std::string Ref() { return world->registry->host() + "/app:v1"; }
 
@@ -243,13 +139,13 @@ std::string PullFor(runtime::v1::ImageService::Stub& cri, const Pod& pod,
   *req.mutable_sandbox_config() = pod.config();
   runtime::v1::PullImageResponse resp;
   grpc::Status s = cri.PullImage(Bounded(&ctx), req, &resp);
-  EXPECT_TRUE(s.ok()) << s.error_message() << ReadFile(world->log);
+  EXPECT_TRUE(s.ok()) << s.error_message() << ReadFile(world->main.log);
   return resp.image_ref();
 }
 
 // The last decision line imgseld wrote.
 std::string LastPullLine() {
-  const std::string log = ReadFile(world->log);
+  const std::string log = ReadFile(world->main.log);
   const size_t at = log.rfind("\"msg\":\"pull\"");
   if (at == std::string::npos) return "";
   const size_t start = log.rfind('\n', at);
@@ -261,7 +157,7 @@ TEST(ImgseldHandlers, EachHandlersPodGetsItsOwnChoiceAndTheTagStaysTheDefaults) 
   REQUIRE_WORLD();
   auto channel = plugin::UnixChannel(world->containerd->socket());
   auto rt = runtime::v1::RuntimeService::NewStub(channel);
-  auto cri = runtime::v1::ImageService::NewStub(plugin::UnixChannel(world->cri_socket));
+  auto cri = runtime::v1::ImageService::NewStub(plugin::UnixChannel(world->main.cri_socket));
 
   Pod a(rt.get(), PodConfig("pod-a", "uid-a"), "");
   Pod b(rt.get(), PodConfig("pod-b", "uid-b"), "runc-b");
@@ -284,7 +180,7 @@ TEST(ImgseldHandlers, EachHandlersPodGetsItsOwnChoiceAndTheTagStaysTheDefaults) 
   // The pull (Always without the gate, or IfNotPresent with it): the
   // handler comes from b's sandbox, and kubelet creates the container from
   // the image_ref this answers.
-  const std::string gpu = ConfigOf(kGpu);
+  const std::string gpu = ConfigDigest(kGpu);
   EXPECT_EQ(PullFor(*cri, b), gpu);
   line = LastPullLine();
   EXPECT_TRUE(absl::StrContains(line, "\"handler\":\"runc-b\",\"handler_source\":\"sandbox\""))
@@ -359,9 +255,9 @@ TEST(ImgseldHandlers, SandboxLookupAgainstContainerd) {
 // ImageStatus answers per handler. Runs in the order kubelet calls.
 TEST(ImgseldHandlers, WithTheGateTheImageSpecHandlerGetsItsOwnRecord) {
   REQUIRE_WORLD();
-  auto cri = runtime::v1::ImageService::NewStub(plugin::UnixChannel(world->cri_socket));
+  auto cri = runtime::v1::ImageService::NewStub(plugin::UnixChannel(world->main.cri_socket));
   const std::string ref = world->registry->host() + "/gate:v1";
-  ASSERT_TRUE(Push(std::string(IMGSEL_EXAMPLES) + "/layout", "demo", ref).ok());
+  ASSERT_TRUE(PushLayout(std::string(IMGSEL_EXAMPLES) + "/layout", "demo", ref).ok());
   auto status = [&](const std::string& handler) {
     grpc::ClientContext ctx;
     runtime::v1::ImageStatusRequest req;
@@ -378,10 +274,10 @@ TEST(ImgseldHandlers, WithTheGateTheImageSpecHandlerGetsItsOwnRecord) {
     req.mutable_image()->set_runtime_handler(handler);
     runtime::v1::PullImageResponse resp;
     grpc::Status s = cri->PullImage(Bounded(&ctx), req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message() << ReadFile(world->log);
+    EXPECT_TRUE(s.ok()) << s.error_message() << ReadFile(world->main.log);
     return resp.image_ref();
   };
-  const std::string gpu = ConfigOf(kGpu);
+  const std::string gpu = ConfigDigest(kGpu);
   // runc-b first (IfNotPresent): not present, pulled, its own record only.
   EXPECT_EQ(status("runc-b"), "");
   EXPECT_EQ(pull("runc-b"), gpu);
@@ -407,9 +303,9 @@ TEST(ImgseldHandlers, NoSandboxMeansTheDefaultHandlerAndThePullGoesOn) {
       lookup.HandlerOf({"pod-x", "uid-x", "imgsel-test", 0}, absl::Now() + absl::Seconds(5));
   EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound) << none.status();
 
-  auto cri = runtime::v1::ImageService::NewStub(plugin::UnixChannel(world->cri_socket));
+  auto cri = runtime::v1::ImageService::NewStub(plugin::UnixChannel(world->main.cri_socket));
   const std::string ref = world->registry->host() + "/nosandbox:v1";
-  ASSERT_TRUE(Push(std::string(IMGSEL_EXAMPLES) + "/layout", "demo", ref).ok());
+  ASSERT_TRUE(PushLayout(std::string(IMGSEL_EXAMPLES) + "/layout", "demo", ref).ok());
   grpc::ClientContext ctx;
   runtime::v1::PullImageRequest req;
   req.mutable_image()->set_image(ref);
@@ -438,6 +334,13 @@ TEST(ImgseldHandlers, NoSandboxMeansTheDefaultHandlerAndThePullGoesOn) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  ::testing::AddGlobalTestEnvironment(new imgsel::integration::HandlersEnvironment());
+  imgsel::integration::WorldSpec spec;
+  spec.repos = {"app"};
+  spec.prerequisites = {"/usr/sbin/runc", "/bin/busybox"};
+  spec.pause_image = true;
+  spec.main_config =
+      "[handlers.runc-b]\n[[handlers.runc-b.prefer]]\n"
+      "annotation = \"com.example.gpu\"\nvalue = \"nvidia\"\nweight = 100\n";
+  ::testing::AddGlobalTestEnvironment(new imgsel::integration::WorldEnvironment(spec));
   return RUN_ALL_TESTS();
 }

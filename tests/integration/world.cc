@@ -98,6 +98,17 @@ absl::StatusOr<Daemon> StartImgseld(const std::string& name, const std::string& 
   return d;
 }
 
+absl::Status PushLayout(const std::string& layout, const std::string& tag,
+                        const std::string& dest) {
+  std::string out;
+  absl::Status s = RunCommand(
+      {"/usr/bin/skopeo", "copy", "--all", "--preserve-digests", "--dest-tls-verify=false",
+       absl::StrCat("oci:", layout, ":", tag), absl::StrCat("docker://", dest)},
+      absl::Seconds(60), &out);
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat(s.message(), ": ", out));
+  return s;
+}
+
 std::vector<std::string> PushAll(const std::string& layout, const std::vector<std::string>& repos) {
   std::vector<std::string> errors;
   std::vector<std::unique_ptr<Process>> procs;
@@ -126,8 +137,10 @@ std::vector<std::string> PushAll(const std::string& layout, const std::vector<st
 
 void WorldEnvironment::SetUp() {
   world = new World();
-  world->skip =
-      MissingPrerequisite({"/usr/bin/containerd", "/usr/bin/skopeo", "/usr/bin/docker-registry"});
+  std::vector<std::string> needed = {"/usr/bin/containerd", "/usr/bin/skopeo",
+                                     "/usr/bin/docker-registry"};
+  needed.insert(needed.end(), spec_.prerequisites.begin(), spec_.prerequisites.end());
+  world->skip = MissingPrerequisite(needed);
   if (!world->skip.empty()) return;
   char tmpl[] = "/tmp/imgseld-it-XXXXXX";
   world->dir = mkdtemp(tmpl);
@@ -139,8 +152,26 @@ void WorldEnvironment::SetUp() {
   }
   world->certs = world->dir + "/certs.d";
   const std::string host = world->registry->host();
-  if (!WriteHostsToml(world->certs, host, host).ok()) return;
-  auto c = Containerd::Start(world->dir, world->certs);
+  if (absl::Status s = WriteHostsToml(world->certs, host, host); !s.ok()) {
+    world->skip = absl::StrCat("hosts.toml: ", s.message());
+    return;
+  }
+  std::string sandbox_image;
+  if (spec_.pause_image) {
+    const std::string pause = world->dir + "/pause";
+    sandbox_image = host + "/pause:1";
+    std::string out;
+    absl::Status s =
+        RunCommand({"/usr/bin/python3", absl::StrCat(IMGSEL_TESTS, "/integration/pause_image.py"),
+                    "--out", pause},
+                   absl::Seconds(60), &out);
+    if (s.ok()) s = PushLayout(pause, "pause", sandbox_image);
+    if (!s.ok()) {
+      world->skip = absl::StrCat("pause image: ", s.message(), out);
+      return;
+    }
+  }
+  auto c = Containerd::Start(world->dir, world->certs, sandbox_image);
   if (!c.ok()) {
     world->skip = std::string(c.status().message());
     return;
@@ -154,7 +185,7 @@ void WorldEnvironment::SetUp() {
     world->skip = absl::StrCat("push failed: ", errors.front());
     return;
   }
-  auto d = StartImgseld("main", "", {}, world->certs);
+  auto d = StartImgseld("main", spec_.main_config, {}, world->certs);
   if (!d.ok()) {
     world->skip = std::string(d.status().message());
     return;

@@ -87,6 +87,10 @@ absl::StatusOr<Daemon> StartImgseld(const std::string& name, const std::string& 
                                     const std::string& containerd_socket = "",
                                     const std::string& host_profile = "");
 
+// Pushes `tag` of the OCI layout `layout` to `dest` (host/repo:tag) with
+// skopeo, every manifest and digest as it is.
+absl::Status PushLayout(const std::string& layout, const std::string& tag, const std::string& dest);
+
 // Pushes the layout's "demo" index as <registry>/<repo>:v1 for each repo,
 // in parallel; returns the errors.
 std::vector<std::string> PushAll(const std::string& layout, const std::vector<std::string>& repos);
@@ -97,6 +101,17 @@ std::vector<std::string> PushAll(const std::string& layout, const std::vector<st
 struct WorldSpec {
   std::vector<std::string> repos;
   std::function<std::vector<std::string>()> more_pushes;
+  // Programs the suite needs beyond containerd, skopeo and docker-registry
+  // (a missing one skips the suite; under IMGSEL_REQUIRE_INTEGRATION it
+  // fails it).
+  std::vector<std::string> prerequisites;
+  // Build the pause image (pause_image.py, from busybox-static), push it
+  // as <registry>/pause:1 and give it to containerd as its sandbox image,
+  // so RunPodSandbox works without the internet.
+  bool pause_image = false;
+  // Lines added to the main imgseld's config after its [server] table
+  // (StartImgseld's `server_toml`): more [server] keys, then other tables.
+  std::string main_config;
 };
 
 class WorldEnvironment : public ::testing::Environment {
