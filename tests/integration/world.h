@@ -104,14 +104,14 @@ struct WorldSpec {
   // Programs the suite needs beyond containerd, skopeo and docker-registry
   // (a missing one skips the suite; under IMGSEL_REQUIRE_INTEGRATION it
   // fails it).
-  std::vector<std::string> prerequisites;
+  std::vector<std::string> prerequisites = {};
   // Build the pause image (pause_image.py, from busybox-static), push it
   // as <registry>/pause:1 and give it to containerd as its sandbox image,
   // so RunPodSandbox works without the internet.
   bool pause_image = false;
   // Lines added to the main imgseld's config after its [server] table
   // (StartImgseld's `server_toml`): more [server] keys, then other tables.
-  std::string main_config;
+  std::string main_config = {};
 };
 
 class WorldEnvironment : public ::testing::Environment {
