@@ -70,6 +70,16 @@ class BlobSingleFlightTest : public ::testing::Test {
   std::function<bool()> Waiters(int n) {
     return [this, n] { return client_->blob_fetch_waiters() >= n; };
   }
+  // `callers` threads fetch the spec's blob at once; their answers in order.
+  std::vector<absl::StatusOr<std::string>> FetchFromThreads(int callers) {
+    std::vector<absl::StatusOr<std::string>> got(callers);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < callers; ++i) {
+      threads.emplace_back([&, i] { got[i] = client_->FetchBlob(ref_, spec_.digest()); });
+    }
+    for (std::thread& t : threads) t.join();
+    return got;
+  }
 
   FakeRegistry reg_;
   Blob spec_;
@@ -80,12 +90,7 @@ class BlobSingleFlightTest : public ::testing::Test {
 TEST_F(BlobSingleFlightTest, ConcurrentFetchesOfOneBlobMakeOneGet) {
   constexpr int kCallers = 8;
   HoldBlobs(Waiters(kCallers - 1));
-  std::vector<absl::StatusOr<std::string>> got(kCallers);
-  std::vector<std::thread> callers;
-  for (int i = 0; i < kCallers; ++i) {
-    callers.emplace_back([&, i] { got[i] = client_->FetchBlob(ref_, spec_.digest()); });
-  }
-  for (std::thread& t : callers) t.join();
+  std::vector<absl::StatusOr<std::string>> got = FetchFromThreads(kCallers);
   for (const auto& bytes : got) {
     ASSERT_TRUE(bytes.ok()) << bytes.status();
     EXPECT_EQ(*bytes, spec_.bytes);
@@ -99,12 +104,7 @@ TEST_F(BlobSingleFlightTest, ConcurrentFetchesOfOneBlobMakeOneGet) {
 TEST_F(BlobSingleFlightTest, AFailureGoesToTheWaitersAndIsNotKept) {
   constexpr int kCallers = 4;
   HoldBlobs(Waiters(kCallers - 1), [] { return FakeResponse{200, {}, "not the spec"}; });
-  std::vector<absl::StatusOr<std::string>> got(kCallers);
-  std::vector<std::thread> callers;
-  for (int i = 0; i < kCallers; ++i) {
-    callers.emplace_back([&, i] { got[i] = client_->FetchBlob(ref_, spec_.digest()); });
-  }
-  for (std::thread& t : callers) t.join();
+  std::vector<absl::StatusOr<std::string>> got = FetchFromThreads(kCallers);
   for (const auto& bytes : got) {
     ASSERT_TRUE(absl::IsDataLoss(bytes.status())) << bytes.status();
     EXPECT_TRUE(absl::StrContains(bytes.status().message(), spec_.digest()));
