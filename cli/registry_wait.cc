@@ -11,13 +11,19 @@
 
 namespace imgsel::cli {
 
-RegistryWaitNotice::RegistryWaitNotice(const registry::RegistryClient* client) : client_(client) {
-  if (client_ != nullptr && isatty(STDERR_FILENO) == 1) thread_ = std::thread([this] { Watch(); });
+RegistryWaitNotice::RegistryWaitNotice(registry::RegistryClient* client) : client_(client) {
+  if (client_ != nullptr && isatty(STDERR_FILENO) == 1) {
+    client_->TrackPending(true);
+    thread_ = std::thread([this] { Watch(); });
+  }
 }
 
 RegistryWaitNotice::~RegistryWaitNotice() {
   done_.Notify();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+    client_->TrackPending(false);
+  }
 }
 
 void RegistryWaitNotice::Watch() {

@@ -17,15 +17,16 @@ class RegistryWaitNotice {
  public:
   static constexpr absl::Duration kAfter = absl::Seconds(1);
 
-  // Watches `client` (not owned; outlives this) until destroyed.
-  explicit RegistryWaitNotice(const registry::RegistryClient* client);
+  // Watches `client` (not owned; outlives this) until destroyed; on a
+  // terminal, turns on the client's list of requests under way meanwhile.
+  explicit RegistryWaitNotice(registry::RegistryClient* client);
   ~RegistryWaitNotice();
   RegistryWaitNotice(const RegistryWaitNotice&) = delete;
   RegistryWaitNotice& operator=(const RegistryWaitNotice&) = delete;
 
  private:
   void Watch();
-  const registry::RegistryClient* client_;
+  registry::RegistryClient* client_;
   absl::Notification done_;
   std::thread thread_;
 };

@@ -4,6 +4,7 @@
 #include "registry/client.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
@@ -137,15 +138,17 @@ void RegistryClient::set_referrers_mode(const Reference& repo, ReferrersMode mod
 absl::StatusOr<HttpResponse> RegistryClient::Send(HttpRequest request, absl::string_view registry,
                                                   absl::Time deadline) {
   const std::string origin = UrlOrigin(request.url);
-  const uint64_t id = next_pending_.fetch_add(1);
-  {
+  std::optional<uint64_t> pending_id;
+  if (track_pending_.load()) {
+    pending_id = next_pending_.fetch_add(1);
     absl::MutexLock lock(&mu_);
-    pending_[id] = {absl::StrCat(request.method, " ", EscapeRemoteText(WithoutQuery(request.url))),
-                    absl::Now()};
+    pending_[*pending_id] = {
+        absl::StrCat(request.method, " ", EscapeRemoteText(WithoutQuery(request.url))), absl::Now()};
   }
-  absl::Cleanup answered = [this, id] {
+  absl::Cleanup answered = [this, pending_id] {
+    if (!pending_id.has_value()) return;
     absl::MutexLock lock(&mu_);
-    pending_.erase(id);
+    pending_.erase(*pending_id);
   };
   const std::shared_ptr<Limiter> held = LimiterFor(registry, origin);
   Limiter& limiter = *held;

@@ -166,8 +166,12 @@ class RegistryClient {
     std::string what;  // "GET http://host/v2/repo/manifests/tag", no query (no secrets)
     absl::Time since;  // real time it was started
   };
-  // The requests not answered yet, oldest first (a terminal says what a
-  // long wait is waiting for).
+  // Whether requests started from now on are listed by Pending(). Off by
+  // default: only a terminal reads the list (the CLI's wait notice), and
+  // keeping it costs every request a lock and a formatted URL.
+  void TrackPending(bool on) { track_pending_.store(on); }
+  // The tracked requests not answered yet, oldest first (a terminal says
+  // what a long wait is waiting for); empty while tracking is off.
   std::vector<PendingRequest> Pending() const;
   // How many (registry, origin) request-slot sets the client holds. Every
   // registry a pod spec names adds one; past kMaxIdleLimiters the idle ones
@@ -228,6 +232,7 @@ class RegistryClient {
   TokenCache tokens_;
   std::atomic<int64_t> round_trips_{0};
   // By a number Send gives each request; as many as requests in flight.
+  std::atomic<bool> track_pending_{false};
   std::atomic<uint64_t> next_pending_{0};
   absl::flat_hash_map<uint64_t, PendingRequest> pending_ ABSL_GUARDED_BY(mu_);
 

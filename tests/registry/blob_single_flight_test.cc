@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registry/client.h"
 #include "tests/registry/fake_registry.h"
@@ -86,6 +87,46 @@ class BlobSingleFlightTest : public ::testing::Test {
   Reference ref_;
   std::unique_ptr<RegistryClient> client_;
 };
+
+// What Pending() lists while one blob GET is held at the registry.
+std::vector<RegistryClient::PendingRequest> PendingDuringABlobGet(RegistryClient& client,
+                                                                  FakeRegistry& reg,
+                                                                  const Reference& ref,
+                                                                  const std::string& digest) {
+  auto arrived = std::make_shared<absl::Notification>();
+  auto release = std::make_shared<absl::Notification>();
+  reg.set_fault([arrived, release](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (!absl::StrContains(r.target, "/blobs/")) return std::nullopt;
+    if (!arrived->HasBeenNotified()) arrived->Notify();
+    release->WaitForNotificationWithTimeout(kMaxHold);
+    return std::nullopt;
+  });
+  absl::StatusOr<std::string> got;
+  std::thread fetch([&] { got = client.FetchBlob(ref, digest); });
+  const bool held = arrived->WaitForNotificationWithTimeout(kMaxHold);
+  std::vector<RegistryClient::PendingRequest> pending = client.Pending();
+  release->Notify();
+  fetch.join();
+  EXPECT_TRUE(held) << "the blob GET never reached the registry";
+  EXPECT_TRUE(got.ok()) << got.status();
+  return pending;
+}
+
+// The list of requests under way is kept only while someone asked for it
+// (the CLI on a terminal): imgseld's requests do not pay for it.
+TEST_F(BlobSingleFlightTest, PendingIsEmptyUntilTracked) {
+  EXPECT_THAT(PendingDuringABlobGet(*client_, reg_, ref_, spec_.digest()), ::testing::IsEmpty());
+}
+
+TEST_F(BlobSingleFlightTest, PendingListsATrackedRequestUnderWayWithoutItsQuery) {
+  client_->TrackPending(true);
+  std::vector<RegistryClient::PendingRequest> pending =
+      PendingDuringABlobGet(*client_, reg_, ref_, spec_.digest());
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].what,
+            absl::StrCat("GET ", reg_.url(), "/v2/team/app/blobs/", spec_.digest()));
+  EXPECT_TRUE(client_->Pending().empty()) << "an answered request stays listed";
+}
 
 TEST_F(BlobSingleFlightTest, ConcurrentFetchesOfOneBlobMakeOneGet) {
   constexpr int kCallers = 8;
