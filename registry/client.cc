@@ -143,7 +143,8 @@ absl::StatusOr<HttpResponse> RegistryClient::Send(HttpRequest request, absl::str
     pending_id = next_pending_.fetch_add(1);
     absl::MutexLock lock(&mu_);
     pending_[*pending_id] = {
-        absl::StrCat(request.method, " ", EscapeRemoteText(WithoutQuery(request.url))), absl::Now()};
+        absl::StrCat(request.method, " ", EscapeRemoteText(WithoutQuery(request.url))),
+        absl::Now()};
   }
   absl::Cleanup answered = [this, pending_id] {
     if (!pending_id.has_value()) return;
