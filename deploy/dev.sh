@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # imgsel developer entry point: deps | build | test | demo | bench | image | package | fuzz | tsan | format | lint
 #
-#   deploy/dev.sh demo    install what is missing, build, run `imgsel select`
+#   deploy/dev.sh demo    install what is missing, build the CLI, run `imgsel select`
 #                         on the bundled example and print the explanation
 #   deploy/dev.sh test    install what is missing, build, run every test
 #   deploy/dev.sh image   build the imgseld container image as an OCI layout
@@ -90,9 +90,10 @@ install_missing() {
 deps() { install_missing "${BUILD_PACKAGES[@]}"; }
 test_deps() { install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; }
 
+# Builds the named targets, or everything.
 build() {
   cmake --preset "$PRESET" -S "$ROOT" >/dev/null
-  cmake --build "$BUILD_DIR" -j"$(nproc)"
+  cmake --build "$BUILD_DIR" -j"$(nproc)" ${1:+--target "$@"}
 }
 
 run_tests() {
@@ -280,7 +281,7 @@ case "$cmd" in
   deps) deps ;;
   build) deps; build ;;
   test) test_deps; build; run_tests "$@" ;;
-  demo) deps; build; demo ;;
+  demo) deps; build imgsel; demo ;;  # the CLI only: the tests and benchmarks wait for `test`
   bench) test_deps; build; bench "$@" ;;
   image) test_deps; build; image ;;
   package) test_deps; build; package ;;
