@@ -11,7 +11,8 @@ constexpr absl::string_view kPullOutcomes[] = {"selected", "untouched", "fallbac
 constexpr absl::string_view kFallbackReasons[] = {"request",   "resolve",     "index",
                                                   "timeout",   "busy",        "no_fit",
                                                   "artifacts", "digest_pull", "record"};
-constexpr absl::string_view kSelectResults[] = {"ok", "fallback", "invalid"};
+constexpr absl::string_view kSelectResults[] = {"ok", "fallback", "invalid", "busy"};
+static_assert(std::size(kSelectResults) == static_cast<size_t>(SelectResult::kCount));
 constexpr absl::string_view kMethods[] = {"ListImages",  "ImageStatus", "PullImage",
                                           "RemoveImage", "ImageFsInfo", "other"};
 

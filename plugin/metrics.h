@@ -3,7 +3,7 @@
 //
 //   imgseld_pulls_total{outcome}            selected | untouched | fallback
 //   imgseld_fallbacks_total{reason}         why a pull went to containerd as sent
-//   imgseld_selects_total{result}           Selector API: ok | fallback | invalid
+//   imgseld_selects_total{result}           Selector API: ok | fallback | invalid | busy
 //   imgseld_passthrough_total{method}       CRI calls forwarded unchanged
 //   imgseld_upstream_errors_total{method}   ...that containerd answered with an error
 //   imgseld_pull_seconds                    PullImage through the proxy, end to end
@@ -45,7 +45,9 @@ enum class FallbackReason {
   kCount
 };
 
-enum class SelectResult { kOk, kFallback, kInvalid, kCount };
+// kBusy: refused with RESOURCE_EXHAUSTED (no registry place or memory
+// share free): the request was fine, the node was full.
+enum class SelectResult { kOk, kFallback, kInvalid, kBusy, kCount };
 
 enum class CriMethod {
   kListImages,

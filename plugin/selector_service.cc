@@ -145,7 +145,9 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
     calls_in_flight_.fetch_sub(1);
   };
   auto refuse = [this, reactor, &finish](grpc::Status status) {
-    metrics_->CountSelect(SelectResult::kInvalid);
+    metrics_->CountSelect(status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED
+                              ? SelectResult::kBusy
+                              : SelectResult::kInvalid);
     finish(std::move(status));
     return reactor;
   };
@@ -164,7 +166,7 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
           std::min(deadline, absl::Now() + absl::Nanoseconds(default_timeout_ns_.load()));
       auto share = MemoryGate::Process().Acquire(input, wait_until);
       if (!share.ok()) {
-        metrics_->CountSelect(SelectResult::kInvalid);
+        metrics_->CountSelect(SelectResult::kBusy);
         finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                             std::string(share.status().message())));
         return;
@@ -190,7 +192,7 @@ grpc::ServerUnaryReactor* SelectorService::Select(grpc::CallbackServerContext* c
         std::optional<SelectionSlot> slot =
             SelectionSlot::Take(registry_selects_, kMaxRegistrySelects, call.registry);
         if (!slot) {
-          metrics_->CountSelect(SelectResult::kInvalid);
+          metrics_->CountSelect(SelectResult::kBusy);
           finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                               "too many selections waiting on registries; retry later"));
           return;

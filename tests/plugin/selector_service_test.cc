@@ -11,12 +11,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -191,6 +193,60 @@ TEST_F(SelectorServiceTest, RefusedRequestsLeaveEveryRegistrySlotFree) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_TRUE(resp.fallback());
   EXPECT_FALSE(resp.fallback_reason().empty());
+}
+
+// A registry that takes connections (the kernel's backlog) and never
+// answers: a selection from it holds its place until its budget ends.
+class SilentRegistry {
+ public:
+  SilentRegistry() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+        listen(fd_, 256) == 0 && getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+  }
+  ~SilentRegistry() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// One registry's share of the places (a quarter of kMaxRegistrySelects)
+// taken, one more selection from it is refused RESOURCE_EXHAUSTED and
+// counted `busy`, not `invalid`: an operator's alert on invalid requests
+// must not fire because the node is full.
+TEST_F(SelectorServiceTest, SelectionsPastARegistrysShareAreRefusedAndCountedBusy) {
+  SilentRegistry silent;
+  ASSERT_NE(silent.port(), 0);
+  const std::string ref = absl::StrCat("127.0.0.1:", silent.port(), "/app:v1");
+  constexpr int kCalls = SelectorService::kMaxRegistrySelects / 4 + 1;
+  std::vector<grpc::StatusCode> codes(kCalls);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kCalls; ++i) {
+    callers.emplace_back([&, i] {
+      v1::SelectRequest req;
+      req.set_reference(ref);
+      req.set_timeout_ms(3000);
+      v1::SelectResponse resp;
+      codes[i] = Select(req, &resp).error_code();
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(std::count(codes.begin(), codes.end(), grpc::StatusCode::RESOURCE_EXHAUSTED), 1);
+  EXPECT_EQ(std::count(codes.begin(), codes.end(), grpc::StatusCode::OK), kCalls - 1);
+  const std::string metrics = metrics_.Render();
+  EXPECT_TRUE(absl::StrContains(metrics, "imgseld_selects_total{result=\"busy\"} 1\n")) << metrics;
+  EXPECT_TRUE(absl::StrContains(metrics, "imgseld_selects_total{result=\"invalid\"} 0\n"))
+      << metrics;
 }
 
 // A control character in any credential field: INVALID_ARGUMENT naming the
