@@ -92,7 +92,7 @@ test_deps() { install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; }
 
 # Builds the named targets, or everything.
 build() {
-  cmake --preset "$PRESET" -S "$ROOT" >/dev/null
+  cmake --preset "$PRESET" -S "$ROOT" -B "$BUILD_DIR" >/dev/null
   cmake --build "$BUILD_DIR" -j"$(nproc)" ${1:+--target "$@"}
 }
 
