@@ -231,8 +231,8 @@ class RegistryClient {
   HttpTransport transport_;
   TokenCache tokens_;
   std::atomic<int64_t> round_trips_{0};
-  // By a number Send gives each request; as many as requests in flight.
-  std::atomic<bool> track_pending_{false};
+  std::atomic<bool> track_pending_{false};  // TrackPending
+  // By a number Send gives each tracked request; as many as are in flight.
   std::atomic<uint64_t> next_pending_{0};
   absl::flat_hash_map<uint64_t, PendingRequest> pending_ ABSL_GUARDED_BY(mu_);
 

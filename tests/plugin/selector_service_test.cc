@@ -30,6 +30,7 @@
 #include "oci/utf8.h"
 #include "plugin/upstream.h"
 #include "selector/memory_gate.h"
+#include "tests/integration/loopback_server.h"
 
 namespace imgsel::plugin {
 namespace {
@@ -54,17 +55,8 @@ constexpr char kUnreachable[] = "127.0.0.1:1/app:v1";
 class FailingRegistry {
  public:
   explicit FailingRegistry(std::string error_code) : code_(std::move(error_code)) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        listen(fd_, 16) != 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      return;
-    }
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { Serve(); });
+    fd_ = integration::ListenOnLoopback(16, &port_);
+    if (fd_ >= 0) thread_ = std::thread([this] { Serve(); });
   }
   ~FailingRegistry() {
     stop_ = true;
@@ -199,17 +191,7 @@ TEST_F(SelectorServiceTest, RefusedRequestsLeaveEveryRegistrySlotFree) {
 // answers: a selection from it holds its place until its budget ends.
 class SilentRegistry {
  public:
-  SilentRegistry() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-        listen(fd_, 256) == 0 && getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port_ = ntohs(addr.sin_port);
-    }
-  }
+  SilentRegistry() { fd_ = integration::ListenOnLoopback(256, &port_); }
   ~SilentRegistry() {
     if (fd_ >= 0) close(fd_);
   }

@@ -81,6 +81,7 @@ class BlobSingleFlightTest : public ::testing::Test {
     for (std::thread& t : threads) t.join();
     return got;
   }
+  std::vector<RegistryClient::PendingRequest> PendingDuringABlobGet();
 
   FakeRegistry reg_;
   Blob spec_;
@@ -89,22 +90,19 @@ class BlobSingleFlightTest : public ::testing::Test {
 };
 
 // What Pending() lists while one blob GET is held at the registry.
-std::vector<RegistryClient::PendingRequest> PendingDuringABlobGet(RegistryClient& client,
-                                                                  FakeRegistry& reg,
-                                                                  const Reference& ref,
-                                                                  const std::string& digest) {
+std::vector<RegistryClient::PendingRequest> BlobSingleFlightTest::PendingDuringABlobGet() {
   auto arrived = std::make_shared<absl::Notification>();
   auto release = std::make_shared<absl::Notification>();
-  reg.set_fault([arrived, release](const FakeRequest& r) -> std::optional<FakeResponse> {
+  reg_.set_fault([arrived, release](const FakeRequest& r) -> std::optional<FakeResponse> {
     if (!absl::StrContains(r.target, "/blobs/")) return std::nullopt;
     if (!arrived->HasBeenNotified()) arrived->Notify();
     release->WaitForNotificationWithTimeout(kMaxHold);
     return std::nullopt;
   });
   absl::StatusOr<std::string> got;
-  std::thread fetch([&] { got = client.FetchBlob(ref, digest); });
+  std::thread fetch([&] { got = client_->FetchBlob(ref_, spec_.digest()); });
   const bool held = arrived->WaitForNotificationWithTimeout(kMaxHold);
-  std::vector<RegistryClient::PendingRequest> pending = client.Pending();
+  std::vector<RegistryClient::PendingRequest> pending = client_->Pending();
   release->Notify();
   fetch.join();
   EXPECT_TRUE(held) << "the blob GET never reached the registry";
@@ -115,13 +113,12 @@ std::vector<RegistryClient::PendingRequest> PendingDuringABlobGet(RegistryClient
 // The list of requests under way is kept only while someone asked for it
 // (the CLI on a terminal): imgseld's requests do not pay for it.
 TEST_F(BlobSingleFlightTest, PendingIsEmptyUntilTracked) {
-  EXPECT_THAT(PendingDuringABlobGet(*client_, reg_, ref_, spec_.digest()), ::testing::IsEmpty());
+  EXPECT_THAT(PendingDuringABlobGet(), ::testing::IsEmpty());
 }
 
 TEST_F(BlobSingleFlightTest, PendingListsATrackedRequestUnderWayWithoutItsQuery) {
   client_->TrackPending(true);
-  std::vector<RegistryClient::PendingRequest> pending =
-      PendingDuringABlobGet(*client_, reg_, ref_, spec_.digest());
+  std::vector<RegistryClient::PendingRequest> pending = PendingDuringABlobGet();
   ASSERT_EQ(pending.size(), 1u);
   EXPECT_EQ(pending[0].what,
             absl::StrCat("GET ", reg_.url(), "/v2/team/app/blobs/", spec_.digest()));
